@@ -1,0 +1,44 @@
+//! The `hedge` command.
+//!
+//! Each subcommand lives in its own module under `src/cmd/` with an `Args` struct (clap derive) and a
+//! `run(Args) -> anyhow::Result<()>` function. To add one: a `pub mod NAME;` line in `src/cmd/mod.rs`, one
+//! variant in [`Command`] and one arm in [`run`]. Errors travel up as `anyhow::Error` with context; [`main`]
+//! is the one place that reports them and picks the exit code.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "hedge", version, about = "Plan, place and run AI compute across clouds", propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the version of hedge and of its catalog schema.
+    Version(cmd::version::Args),
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Version(a) => cmd::version::run(a),
+    }
+}
+
+/// Exit codes: 0 success (also when stdout is closed early, e.g. `hedge offers | head`), 1 any error,
+/// 2 bad command-line usage (clap's own code).
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if cmd::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

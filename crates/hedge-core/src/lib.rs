@@ -24,3 +24,5 @@ pub mod commitment;
 pub mod time;
 pub use commitment::Commitment;
 pub use time::Timestamp;
+pub mod job;
+pub use job::{AttemptStatus, JobState};

@@ -1,0 +1,128 @@
+use crate::{key, local, spec, wait_terminal};
+use hedge_drivers::{Driver, DriverError, Observation};
+use std::time::Duration;
+
+#[tokio::test]
+async fn runs_command_with_hedge_env_and_captures_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = local(tmp.path(), "local-a", 4);
+    let mut s = spec(7, "echo job=$HEDGE_JOB_ID provider=$HEDGE_PROVIDER gpus=$HEDGE_NUM_GPUS accel=$HEDGE_ACCELERATOR team=$HEDGE_TEAM; echo oops >&2; exit 3");
+    s.gpus_per_node = 2;
+    assert_eq!(d.submit(&key(7), &s).await.unwrap(), Observation::Queued);
+    assert_eq!(wait_terminal(&d, &key(7)).await, Observation::Exited { code: 3 });
+    let logs = d.logs(&key(7), 1 << 20).await.unwrap();
+    assert_eq!(logs.stdout, "job=7 provider=local-a gpus=2 accel=H100 team=ml\n");
+    assert_eq!(logs.stderr, "oops\n");
+    assert!(!logs.truncated);
+    let tail = d.logs(&key(7), 4).await.unwrap();
+    assert_eq!(tail.stdout, "=ml\n");
+    assert!(tail.truncated);
+}
+
+#[tokio::test]
+async fn same_key_never_starts_twice_even_concurrently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = local(tmp.path(), "local-a", 1);
+    let s = spec(1, "sleep 0.2");
+    let results = futures_join(&d, &s).await;
+    assert!(results.iter().all(|r| r.is_ok()));
+    assert_eq!(wait_terminal(&d, &key(1)).await, Observation::Exited { code: 0 });
+    // A submit after the end reports the end and starts nothing.
+    assert_eq!(d.submit(&key(1), &s).await.unwrap(), Observation::Exited { code: 0 });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let starts = d.starts().unwrap();
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    assert_eq!((starts[0].job, starts[0].attempt, starts[0].key.as_str()), (1, 1, "j1-a1"));
+}
+
+async fn futures_join(d: &hedge_drivers::LocalDriver, s: &hedge_drivers::LaunchSpec) -> Vec<Result<Observation, DriverError>> {
+    let k = key(1);
+    let (a, b, c, e) = tokio::join!(d.submit(&k, s), d.submit(&k, s), d.submit(&k, s), d.submit(&k, s));
+    vec![a, b, c, e]
+}
+
+#[tokio::test]
+async fn a_new_driver_instance_reobserves_running_attempts() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let d = local(tmp.path(), "local-a", 1);
+        d.submit(&key(2), &spec(2, "sleep 0.5; echo done")).await.unwrap();
+        for _ in 0..100 {
+            if d.observe(&key(2)).await.unwrap() == Observation::Running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // As after a broker restart: a fresh driver over the same directory.
+    let d = local(tmp.path(), "local-a", 1);
+    assert_eq!(d.observe(&key(2)).await.unwrap(), Observation::Running);
+    assert_eq!(wait_terminal(&d, &key(2)).await, Observation::Exited { code: 0 });
+    assert_eq!(d.logs(&key(2), 100).await.unwrap().stdout, "done\n");
+    assert_eq!(d.keys().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn cancel_stops_the_process_group_and_is_idempotent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = local(tmp.path(), "local-a", 1);
+    d.submit(&key(3), &spec(3, "sleep 30 & wait")).await.unwrap();
+    for _ in 0..100 {
+        if d.observe(&key(3)).await.unwrap() == Observation::Running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let c = d.cancel(&key(3)).await.unwrap();
+    let o = wait_terminal(&d, &key(3)).await;
+    let files: Vec<_> = std::fs::read_dir(tmp.path().join("local-a/attempts/j3-a1")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(o, Observation::Cancelled, "{c:?} {files:?}");
+    assert_eq!(d.cancel(&key(3)).await.unwrap(), Observation::Cancelled);
+    // The backgrounded sleep went with its group.
+    let out = std::process::Command::new("pgrep").args(["-f", "sleep 30"]).output();
+    if let Ok(out) = out {
+        let pids = String::from_utf8_lossy(&out.stdout).to_string();
+        let ours = tmp.path().display().to_string();
+        for pid in pids.lines() {
+            let cmd = std::fs::read_to_string(format!("/proc/{pid}/environ")).unwrap_or_default();
+            assert!(!cmd.contains(&ours), "sleep {pid} survived the cancel");
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_keys_and_bad_specs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = local(tmp.path(), "local-a", 2);
+    assert_eq!(d.observe(&key(9)).await.unwrap(), Observation::NotFound);
+    assert_eq!(d.cancel(&key(9)).await.unwrap(), Observation::NotFound);
+    assert!(matches!(d.logs(&key(9), 10).await, Err(DriverError::NotFound { .. })));
+    let mut s = spec(9, "true");
+    s.gpus_per_node = 3;
+    let e = d.submit(&key(9), &s).await.unwrap_err();
+    assert!(matches!(e, DriverError::Rejected { .. }), "{e}");
+    assert_eq!(e.to_string(), "provider local-a rejected the launch of j9-a1: asks for 3 GPUs, the provider has 2");
+    let e = d.submit(&key(9), &spec(9, "  ")).await.unwrap_err();
+    assert!(matches!(e, DriverError::Unsupported { .. }), "{e}");
+    assert_eq!(d.observe(&key(9)).await.unwrap(), Observation::NotFound, "a rejected submit leaves nothing behind");
+}
+
+#[tokio::test]
+async fn killed_wrapper_is_reported_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = local(tmp.path(), "local-a", 1);
+    d.submit(&key(4), &spec(4, "sleep 30")).await.unwrap();
+    let pid_file = tmp.path().join("local-a/attempts/j4-a1/pid");
+    let mut pid = None;
+    for _ in 0..200 {
+        if let Ok(p) = std::fs::read_to_string(&pid_file) {
+            pid = Some(p.trim().parse::<i32>().unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = pid.expect("wrapper wrote its pid");
+    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let o = wait_terminal(&d, &key(4)).await;
+    assert!(matches!(o, Observation::Lost { .. }), "{o:?}");
+}

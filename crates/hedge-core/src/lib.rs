@@ -12,6 +12,7 @@ pub mod location;
 pub mod money;
 pub mod offer;
 pub mod task;
+pub mod task_yaml;
 
 pub use accel::{AccelRequest, Accelerator, AcceleratorError};
 pub use catalog::{Capacity, Catalog, OfferIdx, ProviderInfo, Reliability};

@@ -1,0 +1,654 @@
+//! The one conformance suite every backend runs. Each case is an `async fn(Arc<dyn Store>)` on a fresh,
+//! empty store; `backend_suite!` (bottom) instantiates all of them as `#[tokio::test]`s for a backend.
+
+use hedge_core::{
+    AccelRequest, Accelerator, AttemptStatus, Commitment, JobId, JobState, Market, Money, ProviderId, Rate,
+    ResourceRequest, TaskSpec, TeamId, Timestamp,
+};
+use hedge_store::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::json;
+use std::sync::Arc;
+
+pub type S = Arc<dyn Store>;
+
+pub fn t(s: i64) -> Timestamp {
+    Timestamp::from_unix(1_780_000_000 + s)
+}
+
+pub fn spec(accel: &str, n: u32) -> TaskSpec {
+    let mut s = TaskSpec::single(ResourceRequest {
+        accelerators: Some(AccelRequest::new(Accelerator::parse(accel).unwrap(), n)),
+        ..Default::default()
+    });
+    s.name = Some(format!("train-{accel}"));
+    s.run = Some("python train.py --epochs 3".into());
+    s
+}
+
+pub fn new_job(team: &str, priority: i32) -> NewJob {
+    NewJob { team: team.into(), priority, deadline: Some(t(86_400)), spec: spec("H100", 8), submitted_at: t(0) }
+}
+
+pub async fn with_team(s: &S, team: &str) {
+    s.put_team(&Team::new(team)).await.unwrap();
+}
+
+pub fn on_demand(provider: &str) -> NewAttempt {
+    NewAttempt {
+        provider: provider.into(),
+        offer: "p5.48xlarge".into(),
+        region: Some("us-east-1".into()),
+        zone: None,
+        market: Market::OnDemand,
+        commitment: None,
+        accelerator: Some(Accelerator::parse("H100").unwrap()),
+        gpus: 8,
+    }
+}
+
+fn tr(job: JobId, from: JobState, to: JobState, at: i64) -> Transition {
+    Transition::new(job, from, to, t(at)).reason(format!("{from}_to_{to}"))
+}
+
+async fn events_len(s: &S, job: JobId) -> usize {
+    s.job_events(job).await.unwrap().len()
+}
+
+// ---- teams ---------------------------------------------------------------------------------------------------
+
+pub async fn teams_round_trip(s: S) {
+    assert!(matches!(s.team(&"ml".into()).await, Err(StoreError::UnknownTeam { team }) if team.as_str() == "ml"));
+    let mut ml = Team::new("ml");
+    ml.monthly_budget = Some(Money::from_usd(50_000));
+    ml.quotas = vec![
+        TeamQuota { provider: Some("aws".into()), accelerator: Some(Accelerator::parse("H100").unwrap()), max_gpus: 64 },
+        TeamQuota { provider: None, accelerator: None, max_gpus: 128 },
+    ];
+    ml.allow_preemption = true;
+    s.put_team(&ml).await.unwrap();
+    s.put_team(&Team::new("infra")).await.unwrap();
+    assert_eq!(s.team(&"ml".into()).await.unwrap(), ml);
+
+    ml.monthly_budget = None;
+    ml.quotas.pop();
+    s.put_team(&ml).await.unwrap();
+    assert_eq!(s.team(&"ml".into()).await.unwrap(), ml);
+    let ids: Vec<_> = s.teams().await.unwrap().into_iter().map(|t| t.id).collect();
+    assert_eq!(ids, vec![TeamId::new("infra"), TeamId::new("ml")]);
+}
+
+pub async fn bad_team_input_stores_nothing(s: S) {
+    let mut bad = Team::new("");
+    assert!(matches!(s.put_team(&bad).await, Err(StoreError::InvalidInput { field: "team.id", .. })));
+    bad = Team::new("ok");
+    bad.monthly_budget = Some(Money::from_micros(-1));
+    assert!(matches!(s.put_team(&bad).await, Err(StoreError::InvalidInput { field: "team.monthly_budget", .. })));
+    bad.monthly_budget = None;
+    let q = TeamQuota { provider: None, accelerator: None, max_gpus: 1 };
+    bad.quotas = vec![q.clone(), q];
+    assert!(matches!(s.put_team(&bad).await, Err(StoreError::InvalidInput { field: "team.quotas", .. })));
+    bad = Team::new("tab\tteam");
+    assert!(matches!(s.put_team(&bad).await, Err(StoreError::InvalidInput { field: "team.id", .. })));
+    assert!(s.teams().await.unwrap().is_empty());
+}
+
+// ---- tokens --------------------------------------------------------------------------------------------------
+
+pub async fn tokens_are_hashed_and_bootstrapped_once(s: S) {
+    let admin = s.bootstrap_admin_token(t(0)).await.unwrap().expect("first bootstrap issues a token");
+    assert!(admin.secret.starts_with(TOKEN_PREFIX));
+    assert!(s.bootstrap_admin_token(t(1)).await.unwrap().is_none(), "bootstrap happens once");
+    assert_eq!(s.authenticate(&admin.secret).await.unwrap(), Some(Principal::Admin));
+    assert_eq!(s.authenticate("hedge_not-a-token").await.unwrap(), None);
+    assert_eq!(s.authenticate("").await.unwrap(), None);
+
+    let ghost = Principal::Team("ghost".into());
+    assert!(matches!(s.create_token(&ghost, "x", t(2)).await, Err(StoreError::UnknownTeam { .. })));
+    with_team(&s, "ml").await;
+    let ml = Principal::Team("ml".into());
+    let tok = s.create_token(&ml, "ci", t(3)).await.unwrap();
+    assert_ne!(tok.secret, admin.secret);
+    assert_eq!(s.authenticate(&tok.secret).await.unwrap(), Some(ml.clone()));
+
+    let infos = s.tokens().await.unwrap();
+    assert_eq!(infos.len(), 2, "the failed create stored nothing");
+    assert_eq!(infos[1].principal, ml);
+    assert_eq!(infos[1].label, "ci");
+    let listed = serde_json::to_string(&infos).unwrap();
+    assert!(!listed.contains(&tok.secret) && !listed.contains(&hash_secret(&tok.secret)));
+
+    s.revoke_token(tok.id, t(4)).await.unwrap();
+    s.revoke_token(tok.id, t(5)).await.unwrap();
+    assert_eq!(s.authenticate(&tok.secret).await.unwrap(), None);
+    assert_eq!(s.tokens().await.unwrap()[1].revoked_at, Some(t(4)));
+    assert!(matches!(s.revoke_token(9_999, t(6)).await, Err(StoreError::UnknownToken { id: 9_999 })));
+    assert_eq!(s.authenticate(&admin.secret).await.unwrap(), Some(Principal::Admin));
+}
+
+pub async fn bootstrap_race_issues_one_token(s: S) {
+    let mut handles = vec![];
+    for i in 0..8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move { s.bootstrap_admin_token(t(i)).await.unwrap() }));
+    }
+    let mut issued = 0;
+    for h in handles {
+        issued += usize::from(h.await.unwrap().is_some());
+    }
+    assert_eq!(issued, 1);
+    assert_eq!(s.tokens().await.unwrap().len(), 1);
+}
+
+// ---- jobs ----------------------------------------------------------------------------------------------------
+
+pub async fn submit_and_read_jobs(s: S) {
+    with_team(&s, "ml").await;
+    let j = s.submit_job(&new_job("ml", 5)).await.unwrap();
+    assert_eq!(j.state, JobState::Pending);
+    assert_eq!((j.version, j.current_attempt), (0, 0));
+    assert_eq!(s.job(j.id).await.unwrap(), j);
+    let ev = s.job_events(j.id).await.unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!((ev[0].seq, ev[0].from, ev[0].to, ev[0].reason.as_str()), (0, None, JobState::Pending, "submitted"));
+    let j2 = s.submit_job(&new_job("ml", 1)).await.unwrap();
+    assert!(j2.id > j.id);
+    assert!(matches!(s.job(JobId(999_999)).await, Err(StoreError::UnknownJob { job: JobId(999_999) })));
+    assert!(matches!(s.job_events(JobId(999_999)).await, Err(StoreError::UnknownJob { .. })));
+    assert!(matches!(s.attempts(JobId(999_999)).await, Err(StoreError::UnknownJob { .. })));
+}
+
+pub async fn bad_job_input_stores_nothing(s: S) {
+    with_team(&s, "ml").await;
+    assert!(matches!(s.submit_job(&new_job("nobody", 1)).await, Err(StoreError::UnknownTeam { .. })));
+    let mut j = new_job("ml", 1);
+    j.spec.num_nodes = 0;
+    assert!(matches!(s.submit_job(&j).await, Err(StoreError::InvalidInput { field: "spec.num_nodes", .. })));
+    let mut j = new_job("ml", 1);
+    j.spec.resources.clear();
+    assert!(matches!(s.submit_job(&j).await, Err(StoreError::InvalidInput { field: "spec.resources", .. })));
+    let mut j = new_job("ml", 1);
+    j.deadline = Some(t(-10));
+    assert!(matches!(s.submit_job(&j).await, Err(StoreError::InvalidInput { field: "deadline", .. })));
+    assert!(s.job_counts().await.unwrap().is_empty());
+    assert!(s.list_jobs(&JobFilter::default()).await.unwrap().jobs.is_empty());
+}
+
+pub async fn transitions_are_compare_and_set(s: S) {
+    with_team(&s, "ml").await;
+    let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
+    let placing = s
+        .transition(&tr(j.id, JobState::Pending, JobState::Placing, 1).explanation(json!({"candidates": 3})))
+        .await
+        .unwrap();
+    assert_eq!((placing.state, placing.version, placing.updated_at), (JobState::Placing, 1, t(1)));
+
+    // Stale: the caller thinks it is still pending.
+    let e = s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 2)).await.unwrap_err();
+    assert!(
+        matches!(e, StoreError::StaleTransition { expected: JobState::Pending, actual: JobState::Placing, actual_version: 1, .. }),
+        "{e:?}"
+    );
+    // Illegal, whatever the stored state.
+    let e = s.transition(&tr(j.id, JobState::Placing, JobState::Succeeded, 2)).await.unwrap_err();
+    assert!(matches!(e, StoreError::IllegalTransition { from: JobState::Placing, to: JobState::Succeeded, .. }));
+    // Version guard.
+    let e = s.transition(&tr(j.id, JobState::Placing, JobState::Pending, 2).expect_version(0)).await.unwrap_err();
+    assert!(matches!(e, StoreError::StaleTransition { expected_version: Some(0), actual_version: 1, .. }));
+    // A reason is required.
+    let e = s.transition(&Transition::new(j.id, JobState::Placing, JobState::Pending, t(2))).await.unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput { field: "transition.reason", .. }));
+    // Unknown job.
+    let e = s.transition(&tr(JobId(424_242), JobState::Pending, JobState::Placing, 2)).await.unwrap_err();
+    assert!(matches!(e, StoreError::UnknownJob { .. }));
+    assert_eq!(events_len(&s, j.id).await, 2, "failed transitions wrote no event");
+    assert_eq!(s.job(j.id).await.unwrap(), placing);
+
+    let back = s
+        .transition(&tr(j.id, JobState::Placing, JobState::Pending, 3).expect_version(1).reason("over_budget"))
+        .await
+        .unwrap();
+    assert_eq!((back.state, back.version), (JobState::Pending, 2));
+    let ev = s.job_events(j.id).await.unwrap();
+    assert_eq!(ev[1].explanation, json!({"candidates": 3}));
+    assert_eq!(ev[2].reason, "over_budget");
+    assert_eq!((ev[2].from, ev[2].to, ev[2].at, ev[2].seq), (Some(JobState::Placing), JobState::Pending, t(3), 2));
+
+    let c = s.transition(&tr(j.id, JobState::Pending, JobState::Cancelled, 4)).await.unwrap();
+    assert!(c.state.is_terminal());
+    for to in JobState::ALL {
+        assert!(s.transition(&tr(j.id, JobState::Cancelled, to, 5)).await.is_err());
+    }
+    assert_eq!(events_len(&s, j.id).await, 4);
+}
+
+pub async fn launch_attempts_are_recorded_before_launch(s: S) {
+    with_team(&s, "ml").await;
+    let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
+    let other = s.submit_job(&new_job("ml", 1)).await.unwrap();
+    s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
+
+    // begin_launch only goes to Launching, and validates the attempt.
+    let e = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Pending, 2), &on_demand("aws")).await.unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput { field: "transition.to", .. }));
+    let mut bad = on_demand("aws");
+    bad.market = Market::Committed;
+    let e = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &bad).await.unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput { field: "attempt.commitment", .. }));
+    assert!(s.in_flight_attempts().await.unwrap().is_empty());
+
+    let (job, a1) = s
+        .begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2).explanation(json!({"rank": 1})), &on_demand("aws"))
+        .await
+        .unwrap();
+    assert_eq!((job.state, job.current_attempt, job.version), (JobState::Launching, 1, 2));
+    assert_eq!((a1.attempt_no, a1.status, a1.job), (1, AttemptStatus::Recorded, j.id));
+    assert_eq!(a1.driver_handle, None);
+    assert_eq!(s.job(j.id).await.unwrap(), job);
+    assert_eq!(s.in_flight_attempts().await.unwrap(), vec![a1.clone()]);
+    assert_eq!(s.attempt_by_key(&a1.idempotency_key).await.unwrap(), a1);
+
+    let sub = s
+        .update_attempt(&AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Submitted, t(3)).handle("pid:4242"))
+        .await
+        .unwrap();
+    assert_eq!((sub.status, sub.driver_handle.as_deref(), sub.updated_at), (AttemptStatus::Submitted, Some("pid:4242"), t(3)));
+    let e = s.update_attempt(&AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Recorded, t(4))).await.unwrap_err();
+    assert!(matches!(e, StoreError::IllegalAttemptUpdate { from: AttemptStatus::Submitted, to: AttemptStatus::Recorded, .. }));
+    let e = s.update_attempt(&AttemptUpdate::new("no-such-key", AttemptStatus::Running, t(4))).await.unwrap_err();
+    assert!(matches!(e, StoreError::UnknownAttempt { .. }));
+
+    s.transition(&tr(j.id, JobState::Launching, JobState::Running, 5).with_attempt_update(AttemptUpdate::new(
+        &a1.idempotency_key,
+        AttemptStatus::Running,
+        t(5),
+    )))
+    .await
+    .unwrap();
+
+    // An attempt update for another job's attempt is refused, and the transition is rolled back with it.
+    s.transition(&tr(other.id, JobState::Pending, JobState::Placing, 6)).await.unwrap();
+    let e = s
+        .transition(&tr(other.id, JobState::Placing, JobState::Pending, 6).with_attempt_update(AttemptUpdate::new(
+            &a1.idempotency_key,
+            AttemptStatus::Lost,
+            t(6),
+        )))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput { field: "transition.attempt_update", .. }), "{e:?}");
+    assert_eq!(s.job(other.id).await.unwrap().state, JobState::Placing);
+    assert_eq!(s.attempt_by_key(&a1.idempotency_key).await.unwrap().status, AttemptStatus::Running);
+    // An illegal attempt update rolls the job transition back too.
+    let e = s
+        .transition(&tr(j.id, JobState::Running, JobState::Recovering, 7).with_attempt_update(AttemptUpdate::new(
+            &a1.idempotency_key,
+            AttemptStatus::Submitted,
+            t(7),
+        )))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::IllegalAttemptUpdate { .. }));
+    assert_eq!(s.job(j.id).await.unwrap().state, JobState::Running);
+
+    // Preempted: the attempt is lost as the job starts recovering, atomically.
+    s.transition(
+        &tr(j.id, JobState::Running, JobState::Recovering, 8)
+            .reason("preempted")
+            .with_attempt_update(AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Lost, t(8)).detail("spot reclaimed")),
+    )
+    .await
+    .unwrap();
+    let lost = s.attempt_by_key(&a1.idempotency_key).await.unwrap();
+    assert_eq!((lost.status, lost.detail.as_deref(), lost.driver_handle.as_deref()), (AttemptStatus::Lost, Some("spot reclaimed"), Some("pid:4242")));
+    assert!(s.in_flight_attempts().await.unwrap().is_empty());
+    let e = s.update_attempt(&AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Running, t(9))).await.unwrap_err();
+    assert!(matches!(e, StoreError::IllegalAttemptUpdate { from: AttemptStatus::Lost, .. }));
+
+    s.transition(&tr(j.id, JobState::Recovering, JobState::Placing, 9)).await.unwrap();
+    let (job, a2) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 10), &on_demand("gcp")).await.unwrap();
+    assert_eq!((job.current_attempt, a2.attempt_no), (2, 2));
+    assert_ne!(a1.idempotency_key, a2.idempotency_key);
+    let all = s.attempts(j.id).await.unwrap();
+    assert_eq!(all.iter().map(|a| a.attempt_no).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(all[1].provider, ProviderId::new("gcp"));
+    let ev = s.job_events(j.id).await.unwrap();
+    assert_eq!(ev.iter().map(|e| e.to).collect::<Vec<_>>(), vec![
+        JobState::Pending,
+        JobState::Placing,
+        JobState::Launching,
+        JobState::Running,
+        JobState::Recovering,
+        JobState::Placing,
+        JobState::Launching
+    ]);
+    assert_eq!(ev[2].explanation, json!({"rank": 1}));
+    assert_eq!(ev[4].reason, "preempted");
+}
+
+pub async fn idempotency_keys_are_unique_across_jobs(s: S) {
+    with_team(&s, "ml").await;
+    let mut keys = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
+        s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
+        let (_, a) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &on_demand("aws")).await.unwrap();
+        assert!(keys.insert(a.idempotency_key));
+    }
+}
+
+pub async fn list_jobs_with_filters_and_keyset_pages(s: S) {
+    with_team(&s, "a").await;
+    with_team(&s, "b").await;
+    let mut ids = vec![];
+    for i in 0..23 {
+        let team = if i % 3 == 0 { "b" } else { "a" };
+        let j = s.submit_job(&new_job(team, i)).await.unwrap();
+        if i % 4 == 0 {
+            s.transition(&tr(j.id, JobState::Pending, JobState::Cancelled, 1)).await.unwrap();
+        }
+        ids.push((j.id, team, i % 4 == 0));
+    }
+    for newest_first in [false, true] {
+        for (team, states) in [
+            (None, vec![]),
+            (Some("a"), vec![]),
+            (Some("b"), vec![JobState::Pending]),
+            (None, vec![JobState::Cancelled, JobState::Running]),
+        ] {
+            let mut want: Vec<JobId> = ids
+                .iter()
+                .filter(|(_, t, c)| {
+                    team.is_none_or(|x| x == *t)
+                        && (states.is_empty() || states.contains(&if *c { JobState::Cancelled } else { JobState::Pending }))
+                })
+                .map(|(id, _, _)| *id)
+                .collect();
+            if newest_first {
+                want.reverse();
+            }
+            let mut got = vec![];
+            let mut filter = JobFilter {
+                team: team.map(TeamId::new),
+                states: states.clone(),
+                after: None,
+                limit: 4,
+                newest_first,
+            };
+            let mut pages = 0;
+            loop {
+                let page = s.list_jobs(&filter).await.unwrap();
+                assert!(page.jobs.len() <= 4);
+                got.extend(page.jobs.iter().map(|j| j.id));
+                pages += 1;
+                match page.next {
+                    Some(n) => filter.after = Some(n),
+                    None => break,
+                }
+            }
+            assert_eq!(got, want, "team {team:?} states {states:?} newest_first {newest_first}");
+            assert_eq!(pages, want.len().div_ceil(4).max(1));
+        }
+    }
+    let counts = s.job_counts().await.unwrap();
+    assert_eq!(counts, vec![(JobState::Cancelled, 6), (JobState::Pending, 17)]);
+    let pending = s.jobs_in_states(&[JobState::Pending]).await.unwrap();
+    assert_eq!(pending.len(), 17);
+    assert!(pending.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(s.jobs_in_states(&[]).await.unwrap().is_empty());
+    let big = s.list_jobs(&JobFilter { limit: 0, ..Default::default() }).await.unwrap();
+    assert_eq!((big.jobs.len(), big.next), (23, None));
+}
+
+// ---- commitments ---------------------------------------------------------------------------------------------
+
+pub fn commitment(id: &str, gpus: u32) -> Commitment {
+    Commitment {
+        id: id.into(),
+        provider: "aws".into(),
+        accelerator: Accelerator::parse("H100").unwrap(),
+        region: Some("us-east-1".into()),
+        gpus,
+        per_gpu_hour: Rate::from_usd_per_hour_f64(2.1).unwrap(),
+        start: t(0),
+        end: t(365 * 86_400),
+    }
+}
+
+pub async fn commitments_and_usage(s: S) {
+    with_team(&s, "ml").await;
+    let (c1, c2) = (commitment("ri-1", 16), commitment("ri-2", 8));
+    s.put_commitments(&[c1.clone(), c2.clone()]).await.unwrap();
+    assert_eq!(s.commitments().await.unwrap(), vec![c1.clone(), c2.clone()]);
+
+    // All or none: a bad commitment in a batch stores nothing of the batch.
+    let mut bad = commitment("ri-3", 0);
+    let e = s.put_commitments(&[commitment("ri-4", 4), bad.clone()]).await.unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput { field: "commitment.gpus", .. }));
+    bad.gpus = 4;
+    bad.end = bad.start;
+    assert!(matches!(s.put_commitments(&[bad]).await, Err(StoreError::InvalidInput { field: "commitment.end", .. })));
+    assert_eq!(s.commitments().await.unwrap().len(), 2);
+
+    let mut committed = on_demand("aws");
+    committed.market = Market::Committed;
+    committed.commitment = Some("ri-1".into());
+    let mut keys = vec![];
+    for _ in 0..2 {
+        let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
+        s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
+        let (_, a) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &committed).await.unwrap();
+        keys.push(a.idempotency_key);
+    }
+    let usage = s.commitment_usage().await.unwrap();
+    assert_eq!(usage.iter().map(|u| (u.commitment.id.as_str(), u.gpus_in_use, u.gpus_idle())).collect::<Vec<_>>(), vec![
+        ("ri-1", 16, 0),
+        ("ri-2", 0, 8)
+    ]);
+    s.update_attempt(&AttemptUpdate::new(&keys[0], AttemptStatus::Failed, t(3))).await.unwrap();
+    assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
+
+    let mut c1b = c1.clone();
+    c1b.gpus = 32;
+    s.put_commitments(&[c1b.clone()]).await.unwrap();
+    assert_eq!(s.commitments().await.unwrap()[0], c1b);
+    assert!(s.delete_commitment(&"ri-2".into()).await.unwrap());
+    assert!(!s.delete_commitment(&"ri-2".into()).await.unwrap());
+    assert_eq!(s.commitments().await.unwrap(), vec![c1b]);
+}
+
+// ---- provider health -----------------------------------------------------------------------------------------
+
+pub async fn provider_health_round_trip(s: S) {
+    assert_eq!(s.provider_health(&"local-a".into()).await.unwrap(), None);
+    let mut h = ProviderHealth {
+        provider: "local-a".into(),
+        state: HealthState::Healthy,
+        consecutive_failures: 0,
+        last_heartbeat: Some(t(10)),
+        last_error: None,
+        updated_at: t(10),
+    };
+    s.put_provider_health(&h).await.unwrap();
+    h.state = HealthState::Degraded;
+    h.consecutive_failures = 3;
+    h.last_error = Some("connection refused".into());
+    h.updated_at = t(40);
+    s.put_provider_health(&h).await.unwrap();
+    let b = ProviderHealth { provider: "local-b".into(), last_heartbeat: None, ..h.clone() };
+    s.put_provider_health(&b).await.unwrap();
+    assert_eq!(s.provider_health(&"local-a".into()).await.unwrap(), Some(h.clone()));
+    assert_eq!(s.all_provider_health().await.unwrap(), vec![h, b]);
+    let bad = ProviderHealth { provider: "".into(), ..s.all_provider_health().await.unwrap()[0].clone() };
+    assert!(matches!(s.put_provider_health(&bad).await, Err(StoreError::InvalidInput { .. })));
+}
+
+// ---- spend ---------------------------------------------------------------------------------------------------
+
+pub async fn spend_ledger_and_monthly_budget(s: S) {
+    with_team(&s, "ml").await;
+    with_team(&s, "infra").await;
+    let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
+    let (nov, dec) = (month_range(2026, 11).unwrap(), month_range(2026, 12).unwrap());
+    let entry = |team: &str, amount: i64, start: Timestamp| SpendEntry {
+        job: Some(j.id),
+        team: team.into(),
+        provider: "aws".into(),
+        market: Market::Spot,
+        amount: Money::from_micros(amount),
+        start,
+        end: start.plus_seconds(3600),
+    };
+    s.record_spend(&entry("ml", 1_500_000, nov.0)).await.unwrap();
+    s.record_spend(&entry("ml", 2_250_001, nov.1.plus_seconds(-1))).await.unwrap();
+    s.record_spend(&entry("ml", 7_000_000, dec.0)).await.unwrap();
+    s.record_spend(&SpendEntry { job: None, ..entry("infra", 100, nov.0) }).await.unwrap();
+
+    assert_eq!(s.team_spend(&"ml".into(), nov.0, nov.1).await.unwrap(), Money::from_micros(3_750_001));
+    assert_eq!(s.team_spend(&"ml".into(), dec.0, dec.1).await.unwrap(), Money::from_micros(7_000_000));
+    assert_eq!(s.team_spend(&"infra".into(), dec.0, dec.1).await.unwrap(), Money::ZERO);
+    assert!(matches!(s.team_spend(&"ghost".into(), nov.0, nov.1).await, Err(StoreError::UnknownTeam { .. })));
+
+    assert!(matches!(s.record_spend(&entry("ghost", 1, nov.0)).await, Err(StoreError::UnknownTeam { .. })));
+    assert!(matches!(
+        s.record_spend(&SpendEntry { job: Some(JobId(777_777)), ..entry("ml", 1, nov.0) }).await,
+        Err(StoreError::UnknownJob { .. })
+    ));
+    let mut backwards = entry("ml", 1, nov.0);
+    backwards.end = backwards.start.plus_seconds(-1);
+    assert!(matches!(s.record_spend(&backwards).await, Err(StoreError::InvalidInput { field: "spend.end", .. })));
+
+    let all_nov = s.spend_entries(None, nov.0, nov.1).await.unwrap();
+    assert_eq!(all_nov.len(), 3);
+    assert_eq!(all_nov[0], entry("ml", 1_500_000, nov.0));
+    assert_eq!(all_nov[2].job, None);
+    assert_eq!(s.spend_entries(Some(&"infra".into()), nov.0, dec.1).await.unwrap().len(), 1);
+}
+
+// ---- concurrency and properties ------------------------------------------------------------------------------
+
+/// Two writers race the same compare-and-set, many times: exactly one wins each race, the loser gets
+/// `StaleTransition`, and exactly one event is written.
+pub async fn racing_transitions_have_one_winner(s: S) {
+    racing_transitions_between(s.clone(), s).await;
+}
+
+pub async fn racing_transitions_between(s1: S, s2: S) {
+    with_team(&s1, "ml").await;
+    for round in 0..40 {
+        let j = s1.submit_job(&new_job("ml", 1)).await.unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let mut hs = vec![];
+        for (w, s) in [s1.clone(), s2.clone()].into_iter().enumerate() {
+            let b = barrier.clone();
+            hs.push(tokio::spawn(async move {
+                b.wait().await;
+                s.transition(&tr(j.id, JobState::Pending, JobState::Placing, round).reason(format!("writer-{w}"))).await
+            }));
+        }
+        let mut wins = 0;
+        for h in hs {
+            match h.await.unwrap() {
+                Ok(job) => {
+                    wins += 1;
+                    assert_eq!(job.version, 1);
+                }
+                Err(StoreError::StaleTransition { actual: JobState::Placing, .. }) => {}
+                Err(e) => panic!("unexpected error {e:?}"),
+            }
+        }
+        assert_eq!(wins, 1, "round {round}");
+        let ev = s2.job_events(j.id).await.unwrap();
+        assert_eq!(ev.len(), 2);
+    }
+}
+
+/// Random sequences of (possibly stale, possibly illegal) transition requests: the store accepts exactly
+/// the legal ones from the current state, never reaches an illegal state, and its events replay to the
+/// stored state.
+pub async fn random_transition_sequences_replay(s: S) {
+    with_team(&s, "ml").await;
+    let handle = tokio::runtime::Handle::current();
+    let state = proptest::sample::select(JobState::ALL.to_vec());
+    let step = (any::<bool>(), state.clone(), state);
+    let mut runner = TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() });
+    let result = tokio::task::block_in_place(|| {
+        runner.run(&proptest::collection::vec(step, 1..30), |steps| {
+            handle.block_on(async {
+                let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
+                let mut cur = JobState::Pending;
+                for (k, (use_current, from_any, to)) in steps.into_iter().enumerate() {
+                    let from = if use_current { cur } else { from_any };
+                    let at = k as i64 + 1;
+                    let res = if to == JobState::Launching && from.can_transition_to(to) {
+                        s.begin_launch(&tr(j.id, from, to, at), &on_demand("aws")).await.map(|(j, _)| j)
+                    } else {
+                        s.transition(&tr(j.id, from, to, at)).await
+                    };
+                    match res {
+                        Ok(job) => {
+                            prop_assert!(from == cur && cur.can_transition_to(to));
+                            prop_assert_eq!(job.state, to);
+                            cur = to;
+                        }
+                        Err(StoreError::IllegalTransition { .. }) => prop_assert!(!from.can_transition_to(to)),
+                        Err(StoreError::StaleTransition { actual, .. }) => {
+                            prop_assert!(from != cur && from.can_transition_to(to));
+                            prop_assert_eq!(actual, cur);
+                        }
+                        Err(e) => return Err(TestCaseError::fail(format!("unexpected error {e:?}"))),
+                    }
+                }
+                let job = s.job(j.id).await.unwrap();
+                prop_assert_eq!(job.state, cur);
+                let events = s.job_events(j.id).await.unwrap();
+                prop_assert_eq!(events.len() as u64, job.version + 1);
+                prop_assert!(events.iter().enumerate().all(|(i, e)| e.seq == i as u64));
+                let replayed = hedge_core::job::replay(events.iter().skip(1).map(|e| (e.from.unwrap(), e.to)));
+                prop_assert_eq!(replayed, Ok(job.state));
+                let launches = events.iter().filter(|e| e.to == JobState::Launching).count();
+                prop_assert_eq!(s.attempts(j.id).await.unwrap().len(), launches);
+                prop_assert_eq!(job.current_attempt as usize, launches);
+                Ok(())
+            })
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Instantiates every conformance case for a backend. `$make` is an async fn returning
+/// `(Arc<dyn Store>, guard)`; the guard lives until the test ends.
+#[macro_export]
+macro_rules! backend_suite {
+    ($make:path) => {
+        $crate::backend_suite!(@cases $make;
+            teams_round_trip,
+            bad_team_input_stores_nothing,
+            tokens_are_hashed_and_bootstrapped_once,
+            bootstrap_race_issues_one_token,
+            submit_and_read_jobs,
+            bad_job_input_stores_nothing,
+            transitions_are_compare_and_set,
+            launch_attempts_are_recorded_before_launch,
+            idempotency_keys_are_unique_across_jobs,
+            list_jobs_with_filters_and_keyset_pages,
+            commitments_and_usage,
+            provider_health_round_trip,
+            spend_ledger_and_monthly_budget,
+            racing_transitions_have_one_winner,
+            random_transition_sequences_replay,
+        );
+    };
+    (@cases $make:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (store, _guard) = $make().await;
+                $crate::conformance::$case(store).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,204 @@
+//! The conformance suite on SQLite, plus what only SQLite has: a file that survives SIGKILL, several
+//! processes (handles) on one file, and migrations on reopen.
+
+use crate::conformance::{self, new_job, on_demand, t, with_team, S};
+use hedge_core::{AttemptStatus, JobState};
+use hedge_store::*;
+use std::sync::Arc;
+
+pub async fn make() -> (S, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("data/hedge.db")).await.unwrap();
+    (Arc::new(store), dir)
+}
+
+mod suite {
+    backend_suite!(super::make);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_one_file_race_with_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hedge.db");
+    let a: S = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let b: S = Arc::new(SqliteStore::open(&path).await.unwrap());
+    conformance::racing_transitions_between(a, b).await;
+}
+
+#[tokio::test]
+async fn reopen_keeps_data_and_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hedge.db");
+    let s = SqliteStore::open(&path).await.unwrap();
+    let instance = s.instance_id().to_owned();
+    let s: S = Arc::new(s);
+    with_team(&s, "ml").await;
+    let j = s.submit_job(&new_job("ml", 3)).await.unwrap();
+    drop(s);
+    let s = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(s.schema_version().await.unwrap(), 1);
+    assert_eq!(s.instance_id(), instance, "the instance id is stored, not regenerated");
+    assert_eq!(s.job(j.id).await.unwrap(), j);
+    assert_eq!(s.integrity_check().await.unwrap(), Ok(()));
+}
+
+#[tokio::test]
+async fn open_by_url_and_bad_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("x/hedge.db").display());
+    let s = open(&url).await.unwrap();
+    assert_eq!(s.backend(), "sqlite");
+    s.ping().await.unwrap();
+    assert!(matches!(open("").await, Err(StoreError::BadUrl { .. })));
+    assert!(matches!(open("mysql://localhost/db").await, Err(StoreError::BadUrl { .. })));
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hedge.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)", []).unwrap();
+    drop(c);
+    let e = SqliteStore::open(&path).await.err().expect("refused");
+    assert!(matches!(e, StoreError::SchemaTooNew { found: 99, known: 1 }), "{e:?}");
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hedge.db");
+    let s: S = Arc::new(SqliteStore::open(&path).await.unwrap());
+    with_team(&s, "ml").await;
+    let j = s.submit_job(&new_job("ml", 3)).await.unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute("UPDATE jobs SET spec = '{\"not\": \"a spec\"}' WHERE id = ?1", [j.id.0 as i64]).unwrap();
+    let e = s.job(j.id).await.unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt { table: "jobs", column: "spec", .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn token_secrets_never_reach_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hedge.db");
+    let s = SqliteStore::open(&path).await.unwrap();
+    let admin = s.bootstrap_admin_token(t(0)).await.unwrap().unwrap();
+    drop(s); // checkpoints the WAL into the main file
+    let mut bytes = std::fs::read(&path).unwrap();
+    for ext in ["db-wal"] {
+        if let Ok(more) = std::fs::read(path.with_extension(ext)) {
+            bytes.extend(more);
+        }
+    }
+    let hay = String::from_utf8_lossy(&bytes);
+    assert!(hay.contains(&hash_secret(&admin.secret)), "the hash is stored");
+    assert!(!hay.contains(&admin.secret), "the secret is not");
+}
+
+// ---- crash safety ------------------------------------------------------------------------------------------
+
+/// Where the child writer puts its database. Read only by the child test below.
+const CRASH_DB_ENV: &str = "HEDGE_STORE_CRASH_DB";
+
+/// The child half of `file_survives_sigkill_mid_write`: writes jobs, transitions, launches, spend and
+/// 40-commitment batches as fast as it can until it is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "child process of sqlite::file_survives_sigkill_mid_write, which runs it with --include-ignored"]
+async fn crash_child_writer() {
+    // The child reads its one parameter from the environment its parent set (tests have no CLI of their own).
+    #[allow(clippy::disallowed_methods)]
+    let path = std::env::var(CRASH_DB_ENV).expect("run by file_survives_sigkill_mid_write with HEDGE_STORE_CRASH_DB set");
+    let s: S = Arc::new(SqliteStore::open(&path).await.unwrap());
+    s.put_team(&Team::new("ml")).await.unwrap();
+    let base = s.commitments().await.unwrap().len();
+    for i in 0u64.. {
+        let j = s.submit_job(&new_job("ml", (i % 7) as i32)).await.unwrap();
+        s.transition(&Transition::new(j.id, JobState::Pending, JobState::Placing, t(1)).reason("placing")).await.unwrap();
+        let (_, a) = s
+            .begin_launch(&Transition::new(j.id, JobState::Placing, JobState::Launching, t(2)).reason("placed"), &on_demand("aws"))
+            .await
+            .unwrap();
+        s.transition(
+            &Transition::new(j.id, JobState::Launching, JobState::Running, t(3))
+                .reason("observed_running")
+                .with_attempt_update(AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Running, t(3)).handle("pid:1")),
+        )
+        .await
+        .unwrap();
+        s.record_spend(&SpendEntry {
+            job: Some(j.id),
+            team: "ml".into(),
+            provider: "aws".into(),
+            market: hedge_core::Market::OnDemand,
+            amount: hedge_core::Money::from_micros(1),
+            start: t(3),
+            end: t(4),
+        })
+        .await
+        .unwrap();
+        if i % 5 == 0 {
+            let batch: Vec<_> = (0..40).map(|k| conformance::commitment(&format!("b{}-{k}", base as u64 + i), 8)).collect();
+            s.put_commitments(&batch).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_survives_sigkill_mid_write() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.db");
+    let exe = std::env::current_exe().unwrap();
+    let mut last_jobs = 0;
+    for round in 0..4u64 {
+        let mut child = Command::new(&exe)
+            .args(["sqlite::crash_child_writer", "--exact", "--include-ignored", "--test-threads=1"])
+            .env(CRASH_DB_ENV, &path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Let it write for a while (varying per round), checking that it is still alive.
+        let wait_ms = 400 + 173 * round;
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            panic!("child writer exited early ({status}): {err}");
+        }
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+
+        let s = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(s.integrity_check().await.unwrap(), Ok(()), "round {round}");
+        let jobs = s.list_jobs(&JobFilter { limit: 1000, ..Default::default() }).await.unwrap().jobs;
+        let mut all = jobs.clone();
+        let mut next = s.list_jobs(&JobFilter { limit: 1000, ..Default::default() }).await.unwrap().next;
+        while let Some(after) = next {
+            let p = s.list_jobs(&JobFilter { limit: 1000, after: Some(after), ..Default::default() }).await.unwrap();
+            all.extend(p.jobs);
+            next = p.next;
+        }
+        assert!(all.len() > last_jobs, "round {round}: the child wrote nothing ({} jobs)", all.len());
+        last_jobs = all.len();
+        for j in &all {
+            let ev = s.job_events(j.id).await.unwrap();
+            assert_eq!(ev.len() as u64, j.version + 1, "job {}", j.id);
+            let replayed = hedge_core::job::replay(ev.iter().skip(1).map(|e| (e.from.unwrap(), e.to)));
+            assert_eq!(replayed, Ok(j.state), "job {}", j.id);
+            let attempts = s.attempts(j.id).await.unwrap();
+            assert_eq!(attempts.len() as u32, j.current_attempt, "job {}", j.id);
+            if j.state == JobState::Running {
+                assert_eq!(attempts[0].status, AttemptStatus::Running);
+            }
+        }
+        // Commitment batches are all or nothing.
+        let mut per_batch = std::collections::BTreeMap::<String, usize>::new();
+        for c in s.commitments().await.unwrap() {
+            *per_batch.entry(c.id.as_str().split('-').next().unwrap().to_owned()).or_default() += 1;
+        }
+        assert!(per_batch.values().all(|&n| n == 40), "{per_batch:?}");
+    }
+}

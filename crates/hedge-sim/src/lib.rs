@@ -10,12 +10,21 @@
 //! `outage::fit_incidents_file`, `portfolio::load`), reads no clock and no environment: the same inputs and
 //! seed give byte-identical reports.
 
+pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod job;
+pub mod metrics;
+pub mod outage;
+pub mod policy;
+pub mod portfolio;
 pub mod queue;
 pub mod rng;
+pub mod spot;
 pub mod trace;
 
+pub use engine::{simulate, Report, SimConfig};
 pub use error::SimError;
+pub use policy::Policy;
 pub use job::{AccelSym, JobKind, JobSpec, TeamSym};
 pub use queue::{EventQueue, SimTime};

@@ -1,5 +1,7 @@
 //! hedge-sim's integration tests: loaders on the real files in `../shared/data`, whole-run properties.
 
+mod engine;
+mod fixtures;
 mod loaders;
 
 use std::path::PathBuf;

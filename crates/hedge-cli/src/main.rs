@@ -19,12 +19,21 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print the version of hedge and of its catalog schema.
+    /// Place a SkyPilot task YAML: the cheapest feasible offer, alternatives, and why others were rejected.
+    Place(cmd::place::Args),
+    /// List and filter the catalog's offers.
+    Offers(cmd::offers::Args),
+    /// Inspect catalogs (`hedge catalog check PATH`).
+    Catalog(cmd::catalog::Args),
+    /// Print the version of hedge.
     Version(cmd::version::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Place(a) => cmd::place::run(a),
+        Command::Offers(a) => cmd::offers::run(a),
+        Command::Catalog(a) => cmd::catalog::run(a),
         Command::Version(a) => cmd::version::run(a),
     }
 }

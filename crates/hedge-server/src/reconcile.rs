@@ -1,0 +1,535 @@
+//! The reconciliation loop, in the style of a kube-rs controller: the store holds the desired state (jobs
+//! and their recorded launch attempts), the drivers report the observed state, and each pass acts on the
+//! difference. Every pass is [`pass`], a short function of numbered phases:
+//!
+//! 1. **health**: probe providers that are due, degrade those that missed their heartbeats;
+//! 2. **observe**: ask the driver about every in-flight attempt (an attempt still `Recorded` after a crash
+//!    is submitted again with the same idempotency key, which never starts it twice) and move jobs on:
+//!    running, finished, lost (→ Recovering), cancelled by the user (→ the driver cancels), on a degraded
+//!    provider (→ Recovering: failover);
+//! 3. **schedule**: one pure [`schedule`] pass over the queue;
+//! 4. **act**: record and submit launches, record waits whose reason changed, preempt.
+//!
+//! Errors of driver calls go through [`classify`]; errors of the store abort the pass, which the loop
+//! retries at the next tick. Every state change is a compare-and-set in the store, so a pass that raced with
+//! the API (a cancel) loses cleanly and the next pass sees the new state. After a restart nothing is
+//! launched again that is still alive: in-flight attempts are observed by their keys (phase 2) before
+//! anything new is scheduled.
+
+use crate::policy::{classify, counts_against_health, ErrorAction};
+use crate::schedule::{schedule, Decision, ProviderView, QueuedJob, RunningJob, Snapshot, TeamView, WaitReason};
+use crate::{chain, Broker};
+use hedge_core::{AttemptStatus, JobId, JobState, Market, Money, Timestamp};
+use hedge_drivers::{IdempotencyKey, LaunchSpec, Observation};
+use hedge_placement::OwnedCapacity;
+use hedge_store::{
+    month_range, AttemptUpdate, HealthState, Job, LaunchAttempt, NewAttempt, ProviderHealth, SpendEntry, StoreError,
+    Transition,
+};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// In-memory state of the loop. Losing it (a restart) only costs repeated retries and wait events.
+#[derive(Default)]
+pub struct LoopState {
+    /// Consecutive failures of the driver call for an attempt, by idempotency key.
+    failures: HashMap<String, u32>,
+}
+
+/// Runs passes forever, every `reconcile_interval` or when woken.
+pub async fn run(broker: Arc<Broker>) {
+    let mut st = LoopState::default();
+    loop {
+        let started = broker.clock.monotonic_ms();
+        if let Err(e) = pass(&broker, &mut st).await {
+            tracing::warn!(error = %chain(&e), "reconcile pass failed; retrying at the next tick");
+            broker.metrics.inc(&broker.metrics.pass_errors);
+        }
+        broker.metrics.inc(&broker.metrics.passes);
+        broker.metrics.set_last_pass_ms(broker.clock.monotonic_ms().saturating_sub(started));
+        let _ = tokio::time::timeout(broker.config.reconcile_interval, broker.wake.notified()).await;
+    }
+}
+
+/// One reconciliation pass.
+pub async fn pass(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
+    phase1_health(b).await?;
+    phase2_observe(b, st).await?;
+    let decisions = phase3_schedule(b).await?;
+    phase4_act(b, st, decisions).await
+}
+
+// ---- phase 1 ------------------------------------------------------------------------------------------------
+
+async fn phase1_health(b: &Broker) -> Result<(), StoreError> {
+    let now_ms = b.clock.monotonic_ms();
+    let (due, mut changes) = {
+        let mut h = b.health.lock().unwrap_or_else(|p| p.into_inner());
+        let changes = h.check_heartbeats(now_ms);
+        (h.due_for_probe(now_ms), changes)
+    };
+    for p in due {
+        let Some(d) = b.drivers.get(&p) else { continue };
+        let outcome = d.probe().await.map_err(|e| chain(&e));
+        let now_ms = b.clock.monotonic_ms();
+        let mut h = b.health.lock().unwrap_or_else(|p| p.into_inner());
+        changes.extend(h.record(&p, now_ms, outcome));
+    }
+    persist_health(b, changes).await
+}
+
+async fn persist_health(b: &Broker, changes: Vec<crate::health::HealthChange>) -> Result<(), StoreError> {
+    use crate::health::HealthChange;
+    for ch in changes {
+        let (provider, state, reason) = match ch {
+            HealthChange::Degraded { provider, reason } => (provider, HealthState::Degraded, Some(reason)),
+            HealthChange::Recovered { provider } => (provider, HealthState::Healthy, None),
+        };
+        tracing::warn!(%provider, state = state.as_str(), reason = reason.as_deref().unwrap_or(""), "provider health changed");
+        let status = b.health.lock().unwrap_or_else(|p| p.into_inner()).status(&provider).cloned();
+        let failures = status.as_ref().map_or(0, |s| s.consecutive_failures);
+        b.store
+            .put_provider_health(&ProviderHealth {
+                provider,
+                state,
+                consecutive_failures: failures,
+                last_heartbeat: Some(b.clock.now()),
+                last_error: reason,
+                updated_at: b.clock.now(),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records the outcome of a driver call in the provider's health, persisting a change of state.
+async fn note_call(b: &Broker, provider: &hedge_core::ProviderId, outcome: Result<(), String>) -> Result<(), StoreError> {
+    let change = {
+        let mut h = b.health.lock().unwrap_or_else(|p| p.into_inner());
+        h.record(provider, b.clock.monotonic_ms(), outcome)
+    };
+    persist_health(b, change.into_iter().collect()).await
+}
+
+// ---- phase 2 ------------------------------------------------------------------------------------------------
+
+async fn phase2_observe(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
+    for a in b.store.in_flight_attempts().await? {
+        let job = b.store.job(a.job).await?;
+        if let Err(e) = observe_one(b, st, &job, &a).await {
+            if !e.is_caller_error() {
+                return Err(e);
+            }
+            // Lost a race with the API (a cancel): the next pass sees the new state.
+            tracing::debug!(job = %job.id, error = %e, "state moved under the reconciler");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn launch_spec(job: &Job, a: &LaunchAttempt) -> LaunchSpec {
+    let nodes = job.spec.num_nodes.max(1);
+    LaunchSpec {
+        job: job.id,
+        attempt: a.attempt_no,
+        team: job.team.clone(),
+        name: job.spec.name.clone(),
+        run: job.spec.run.clone().unwrap_or_default(),
+        accelerator: a.accelerator.clone(),
+        gpus_per_node: a.gpus / nodes,
+        num_nodes: nodes,
+        env: Default::default(),
+    }
+}
+
+fn key_of(a: &LaunchAttempt) -> Option<IdempotencyKey> {
+    IdempotencyKey::parse(&a.idempotency_key).ok()
+}
+
+async fn observe_one(b: &Broker, st: &mut LoopState, job: &Job, a: &LaunchAttempt) -> Result<(), StoreError> {
+    let now = b.clock.now();
+    let Some(key) = key_of(a) else {
+        let t = Transition::new(job.id, job.state, JobState::Failed, now)
+            .reason("launch_fatal")
+            .explanation(json!({"error": format!("idempotency key {:?} is not usable by drivers", a.idempotency_key)}));
+        return finish(b, job, a, t, AttemptStatus::Failed, "bad idempotency key").await;
+    };
+    let Some(driver) = b.drivers.get(&a.provider) else {
+        if job.state.is_terminal() {
+            return update_attempt(b, job, a, AttemptStatus::Lost, "provider no longer configured").await;
+        }
+        let t = Transition::new(job.id, job.state, JobState::Recovering, now)
+            .reason("provider_removed")
+            .explanation(json!({"provider": a.provider}));
+        return finish(b, job, a, t, AttemptStatus::Lost, "provider no longer configured").await;
+    };
+    // The user cancelled the job: stop the attempt.
+    if job.state.is_terminal() {
+        return match driver.cancel(&key).await {
+            Ok(_) => {
+                note_call(b, &a.provider, Ok(())).await?;
+                let status = if job.state == JobState::Cancelled { AttemptStatus::Cancelled } else { AttemptStatus::Lost };
+                update_attempt(b, job, a, status, "job ended").await
+            }
+            Err(e) => note_call(b, &a.provider, Err(chain(&e))).await,
+        };
+    }
+    // Failover: the provider is degraded.
+    let healthy = b.health.lock().unwrap_or_else(|p| p.into_inner()).is_healthy(&a.provider);
+    if !healthy {
+        let reason = b
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .status(&a.provider)
+            .and_then(|s| s.last_error.clone())
+            .unwrap_or_default();
+        b.metrics.inc(&b.metrics.failovers);
+        let t = Transition::new(job.id, job.state, JobState::Recovering, now)
+            .reason("provider_degraded")
+            .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "health": reason}));
+        // Best effort: stop the old attempt if the provider still answers (it usually does not).
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), driver.cancel(&key)).await;
+        return finish(b, job, a, t, AttemptStatus::Lost, "provider degraded").await;
+    }
+    let result = if a.status == AttemptStatus::Recorded {
+        driver.submit(&key, &launch_spec(job, a)).await
+    } else {
+        driver.observe(&key).await
+    };
+    let obs = match result {
+        Ok(o) => {
+            st.failures.remove(&a.idempotency_key);
+            note_call(b, &a.provider, Ok(())).await?;
+            o
+        }
+        Err(e) => {
+            if counts_against_health(&e) {
+                note_call(b, &a.provider, Err(chain(&e))).await?;
+            }
+            let n = st.failures.entry(a.idempotency_key.clone()).or_default();
+            *n += 1;
+            return act_on_error(b, job, a, classify(&e, *n, b.config.max_launch_retries)).await;
+        }
+    };
+    apply_observation(b, job, a, obs).await
+}
+
+async fn act_on_error(b: &Broker, job: &Job, a: &LaunchAttempt, action: ErrorAction) -> Result<(), StoreError> {
+    let now = b.clock.now();
+    match &action {
+        ErrorAction::Retry { reason } => {
+            tracing::debug!(job = %job.id, provider = %a.provider, %reason, "driver call failed; will retry");
+            Ok(())
+        }
+        ErrorAction::Failover { reason } => {
+            b.metrics.inc(&b.metrics.failovers);
+            let t = Transition::new(job.id, job.state, JobState::Recovering, now)
+                .reason(action.code())
+                .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "error": reason}));
+            finish(b, job, a, t, AttemptStatus::Lost, reason).await
+        }
+        ErrorAction::Fatal { reason } => {
+            let t = Transition::new(job.id, job.state, JobState::Failed, now)
+                .reason(action.code())
+                .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "error": reason}));
+            finish(b, job, a, t, AttemptStatus::Failed, reason).await
+        }
+    }
+}
+
+async fn apply_observation(b: &Broker, job: &Job, a: &LaunchAttempt, obs: Observation) -> Result<(), StoreError> {
+    let now = b.clock.now();
+    match obs {
+        Observation::Queued => {
+            if a.status == AttemptStatus::Recorded {
+                let u = AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Submitted, now).handle(a.idempotency_key.clone());
+                b.store.update_attempt(&u).await?;
+            }
+            Ok(())
+        }
+        Observation::Running => {
+            let u = AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Running, now).handle(a.idempotency_key.clone());
+            if job.state == JobState::Launching {
+                let t = Transition::new(job.id, JobState::Launching, JobState::Running, now)
+                    .reason("started")
+                    .explanation(json!({"provider": a.provider, "attempt": a.attempt_no}))
+                    .expect_version(job.version)
+                    .with_attempt_update(u);
+                b.store.transition(&t).await?;
+            } else if a.status != AttemptStatus::Running {
+                b.store.update_attempt(&u).await?;
+            }
+            Ok(())
+        }
+        Observation::Exited { code: 0 } => {
+            let t = Transition::new(job.id, job.state, JobState::Succeeded, now)
+                .reason("succeeded")
+                .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "exit_code": 0}));
+            finish(b, job, a, t, AttemptStatus::Succeeded, "exit code 0").await
+        }
+        Observation::Exited { code } => {
+            let t = Transition::new(job.id, job.state, JobState::Failed, now)
+                .reason("exit_code")
+                .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "exit_code": code}));
+            finish(b, job, a, t, AttemptStatus::Failed, &format!("exit code {code}")).await
+        }
+        Observation::Cancelled | Observation::Lost { .. } | Observation::NotFound => {
+            let why = match &obs {
+                Observation::Lost { reason } => reason.clone(),
+                Observation::Cancelled => "cancelled outside hedge".to_owned(),
+                _ => "the provider has no record of the attempt".to_owned(),
+            };
+            b.metrics.inc(&b.metrics.failovers);
+            let t = Transition::new(job.id, job.state, JobState::Recovering, now)
+                .reason("attempt_lost")
+                .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "detail": why}));
+            finish(b, job, a, t, AttemptStatus::Lost, &why).await
+        }
+    }
+}
+
+/// Moves the job and ends its attempt in one store transaction, then books the attempt's spend.
+async fn finish(b: &Broker, job: &Job, a: &LaunchAttempt, t: Transition, status: AttemptStatus, detail: &str) -> Result<(), StoreError> {
+    let now = b.clock.now();
+    let t = t.expect_version(job.version).with_attempt_update(AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail));
+    b.store.transition(&t).await?;
+    book_spend(b, job, a, now).await
+}
+
+async fn update_attempt(b: &Broker, job: &Job, a: &LaunchAttempt, status: AttemptStatus, detail: &str) -> Result<(), StoreError> {
+    let now = b.clock.now();
+    b.store.update_attempt(&AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail)).await?;
+    book_spend(b, job, a, now).await
+}
+
+/// What an attempt cost: on-demand and spot at the provider's per-GPU rate for its whole life; committed
+/// capacity is paid by its commitment, so its marginal cost is zero.
+async fn book_spend(b: &Broker, job: &Job, a: &LaunchAttempt, end: Timestamp) -> Result<(), StoreError> {
+    let Some(p) = b.provider_config(&a.provider) else { return Ok(()) };
+    let rate = match a.market {
+        Market::Committed => return Ok(()),
+        Market::OnDemand => p.on_demand_per_gpu_hour,
+        Market::Spot => p.spot_per_gpu_hour.unwrap_or(p.on_demand_per_gpu_hour),
+    };
+    let secs = (end.unix() - a.created_at.unix()).max(0) as u64;
+    let amount = rate.times(a.gpus.max(1)).cost_for_seconds(secs);
+    b.store
+        .record_spend(&SpendEntry {
+            job: Some(job.id),
+            team: job.team.clone(),
+            provider: a.provider.clone(),
+            market: a.market,
+            amount,
+            start: a.created_at,
+            end,
+        })
+        .await
+}
+
+// ---- phase 3 ------------------------------------------------------------------------------------------------
+
+async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
+    let queue_jobs = b.store.jobs_in_states(&[JobState::Pending, JobState::Placing, JobState::Recovering]).await?;
+    if queue_jobs.is_empty() {
+        return Ok(vec![]);
+    }
+    let now = b.clock.now();
+    let attempts = b.store.in_flight_attempts().await?;
+    let holding: BTreeMap<JobId, Job> = b
+        .store
+        .jobs_in_states(&[JobState::Launching, JobState::Running])
+        .await?
+        .into_iter()
+        .map(|j| (j.id, j))
+        .collect();
+    let mut in_use: BTreeMap<&hedge_core::ProviderId, u32> = BTreeMap::new();
+    let mut running = Vec::new();
+    for a in &attempts {
+        *in_use.entry(&a.provider).or_default() += a.gpus;
+        if let Some(j) = holding.get(&a.job) {
+            running.push(RunningJob {
+                id: j.id,
+                team: j.team.clone(),
+                priority: j.priority,
+                provider: a.provider.clone(),
+                accelerator: a.accelerator.clone(),
+                gpus: a.gpus,
+            });
+        }
+    }
+    let providers = {
+        let h = b.health.lock().unwrap_or_else(|p| p.into_inner());
+        b.config
+            .providers
+            .iter()
+            .map(|p| ProviderView {
+                id: p.name.clone(),
+                accelerator: p.accelerator.clone(),
+                gpus_total: p.gpus,
+                gpus_in_use: in_use.get(&p.name).copied().unwrap_or(0),
+                unusable: match h.status(&p.name) {
+                    Some(s) if s.state == HealthState::Degraded => {
+                        Some(format!("degraded: {}", s.last_error.clone().unwrap_or_default()))
+                    }
+                    _ => None,
+                },
+            })
+            .collect()
+    };
+    let owned = b
+        .store
+        .commitment_usage()
+        .await?
+        .into_iter()
+        .filter(|u| u.commitment.active_at(now))
+        .map(|u| OwnedCapacity {
+            free_gpus: u.gpus_idle(),
+            commitment: u.commitment.id,
+            provider: u.commitment.provider,
+            accelerator: u.commitment.accelerator,
+            region: None,
+            marginal_per_gpu_hour: hedge_core::Rate::ZERO,
+        })
+        .collect();
+    let (y, m, ..) = now.to_civil();
+    let (from, to) = month_range(y, m)?;
+    let mut teams = HashMap::new();
+    for t in b.store.teams().await? {
+        let spent = if t.monthly_budget.is_some() { b.store.team_spend(&t.id, from, to).await? } else { Money::ZERO };
+        teams.insert(
+            t.id.clone(),
+            TeamView { quotas: t.quotas, monthly_budget: t.monthly_budget, spent, allow_preemption: t.allow_preemption },
+        );
+    }
+    let queue = queue_jobs
+        .into_iter()
+        .map(|j| QueuedJob { id: j.id, team: j.team, priority: j.priority, spec: j.spec })
+        .collect();
+    let snap = Snapshot { catalog: &b.catalog, providers, owned, teams, running, queue };
+    Ok(schedule(&snap))
+}
+
+// ---- phase 4 ------------------------------------------------------------------------------------------------
+
+async fn phase4_act(b: &Broker, st: &mut LoopState, decisions: Vec<Decision>) -> Result<(), StoreError> {
+    let mut waiting = BTreeMap::new();
+    for d in decisions {
+        let r = match d {
+            Decision::Launch { job, candidate, placement } => launch(b, st, job, candidate, *placement).await,
+            Decision::Wait { job, reason } => {
+                let r = wait(b, job, &reason).await;
+                waiting.insert(job, reason);
+                r
+            }
+            Decision::Preempt { victim, by } => preempt(b, victim, by).await,
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) if e.is_caller_error() => tracing::debug!(error = %e, "state moved under the reconciler"),
+            Err(e) => return Err(e),
+        }
+    }
+    *b.waiting.lock().unwrap_or_else(|p| p.into_inner()) = waiting;
+    Ok(())
+}
+
+/// Brings a queued job to `Placing`, whatever queue state it is in.
+async fn to_placing(b: &Broker, job: &Job, reason: &str) -> Result<Job, StoreError> {
+    if job.state == JobState::Placing {
+        return Ok(job.clone());
+    }
+    let t = Transition::new(job.id, job.state, JobState::Placing, b.clock.now()).reason(reason).expect_version(job.version);
+    b.store.transition(&t).await
+}
+
+async fn launch(
+    b: &Broker,
+    st: &mut LoopState,
+    id: JobId,
+    c: hedge_placement::Candidate,
+    placement: hedge_placement::Placement,
+) -> Result<(), StoreError> {
+    let job = b.store.job(id).await?;
+    let job = to_placing(b, &job, "placing").await?;
+    let now = b.clock.now();
+    let t = Transition::new(job.id, JobState::Placing, JobState::Launching, now)
+        .reason(match c.market {
+            Market::Committed => "placed_committed",
+            Market::OnDemand => "placed_on_demand",
+            Market::Spot => "placed_spot",
+        })
+        .explanation(serde_json::to_value(&placement).unwrap_or_default())
+        .expect_version(job.version);
+    let attempt = NewAttempt {
+        provider: c.provider.clone(),
+        offer: c.instance_type.clone(),
+        region: Some(c.location.region().clone()),
+        zone: c.location.zone().cloned(),
+        market: c.market,
+        commitment: c.commitment.clone(),
+        accelerator: c.accelerators.as_ref().map(|a| a.name.clone()),
+        gpus: c.total_gpus(),
+    };
+    let (job, a) = b.store.begin_launch(&t, &attempt).await?;
+    b.metrics.inc(&b.metrics.launches);
+    // Submit right away; if this fails or the process dies here, phase 2 submits again with the same key.
+    let Some(driver) = b.drivers.get(&a.provider).cloned() else { return Ok(()) };
+    let Some(key) = key_of(&a) else { return Ok(()) };
+    match driver.submit(&key, &launch_spec(&job, &a)).await {
+        Ok(obs) => {
+            note_call(b, &a.provider, Ok(())).await?;
+            apply_observation(b, &job, &a, obs).await
+        }
+        Err(e) => {
+            if counts_against_health(&e) {
+                note_call(b, &a.provider, Err(chain(&e))).await?;
+            }
+            let n = st.failures.entry(a.idempotency_key.clone()).or_default();
+            *n += 1;
+            act_on_error(b, &job, &a, classify(&e, *n, b.config.max_launch_retries)).await
+        }
+    }
+}
+
+/// Records a wait in the job's events when its reason changed (quota, budget, preemption, unknown team);
+/// plain "no capacity yet" is only kept in memory, to spare the store one write per queued job per pass.
+async fn wait(b: &Broker, id: JobId, reason: &WaitReason) -> Result<(), StoreError> {
+    if matches!(reason, WaitReason::NoFit { .. }) {
+        return Ok(());
+    }
+    let job = b.store.job(id).await?;
+    if job.state == JobState::Pending {
+        let events = b.store.job_events(id).await?;
+        if events.last().is_some_and(|e| e.reason == reason.code() && e.explanation == json!(reason)) {
+            return Ok(());
+        }
+    }
+    let job = to_placing(b, &job, "placing").await?;
+    let t = Transition::new(id, JobState::Placing, JobState::Pending, b.clock.now())
+        .reason(reason.code())
+        .explanation(json!(reason))
+        .expect_version(job.version);
+    b.store.transition(&t).await.map(|_| ())
+}
+
+async fn preempt(b: &Broker, victim: JobId, by: JobId) -> Result<(), StoreError> {
+    let job = b.store.job(victim).await?;
+    if !job.state.holds_capacity() {
+        return Ok(());
+    }
+    let attempts = b.store.attempts(victim).await?;
+    let Some(a) = attempts.into_iter().rev().find(|a| a.status.is_in_flight()) else { return Ok(()) };
+    b.metrics.inc(&b.metrics.preemptions);
+    let t = Transition::new(victim, job.state, JobState::Recovering, b.clock.now())
+        .reason("preempted")
+        .explanation(json!({"by": by, "provider": a.provider, "attempt": a.attempt_no}));
+    finish(b, &job, &a, t, AttemptStatus::Cancelled, &format!("preempted by job {by}")).await?;
+    if let (Some(d), Some(key)) = (b.drivers.get(&a.provider), key_of(&a)) {
+        if let Err(e) = d.cancel(&key).await {
+            tracing::warn!(job = %victim, error = %chain(&e), "could not stop a preempted attempt");
+        }
+    }
+    Ok(())
+}

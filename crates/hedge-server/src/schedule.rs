@@ -1,0 +1,296 @@
+//! One scheduling pass, as a pure function of a [`Snapshot`]: which queued jobs launch where, which wait
+//! and why, and which running jobs are preempted. The reconciler builds the snapshot from the store and
+//! the health tracker, and carries the [`Decision`]s out.
+//!
+//! The pass, in the style of Kueue's `schedule()`:
+//! 1. order the queue: priority (high first), then submission order;
+//! 2. for each job: its team must exist and be under its monthly budget;
+//! 3. place it with [`hedge_placement::place`] (market rank `Priority`: committed capacity first, then
+//!    on-demand, then spot where the task allows it), with conditions that combine the providers' health,
+//!    their free GPUs and the team's remaining quota;
+//! 4. no fit: if the same placement ignoring quotas would fit, the job waits `over_quota`; otherwise, if
+//!    the team allows preemption, its running lower-priority jobs that would make room are preempted;
+//!    otherwise it waits `no_fit` with the placement's rejections;
+//! 5. a fit takes its GPUs from the provider, the commitment and the team's quota for the rest of the pass.
+//!
+//! Jobs of the same team with the same resource request that found no fit share the answer for the rest of
+//! the pass (capacity only shrinks during a pass), so a pass over a long queue costs one placement per
+//! distinct request, not one per job.
+
+use hedge_core::{Accelerator, Catalog, JobId, Location, Market, Money, ProviderId, ResourceRequest, TaskSpec, TeamId};
+use hedge_placement::{place, Candidate, Conditions, OwnedCapacity, Placement, PlacementContext, PlacementSettings, Unusable};
+use hedge_store::TeamQuota;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// A job waiting to be placed.
+#[derive(Clone, Debug)]
+pub struct QueuedJob {
+    pub id: JobId,
+    pub team: TeamId,
+    pub priority: i32,
+    pub spec: TaskSpec,
+}
+
+/// A job holding capacity.
+#[derive(Clone, Debug)]
+pub struct RunningJob {
+    pub id: JobId,
+    pub team: TeamId,
+    pub priority: i32,
+    pub provider: ProviderId,
+    pub accelerator: Option<Accelerator>,
+    pub gpus: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct TeamView {
+    pub quotas: Vec<TeamQuota>,
+    pub monthly_budget: Option<Money>,
+    /// Spent so far this month.
+    pub spent: Money,
+    pub allow_preemption: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProviderView {
+    pub id: ProviderId,
+    pub accelerator: Accelerator,
+    pub gpus_total: u32,
+    pub gpus_in_use: u32,
+    /// `Some(reason)` when placement must avoid the provider (degraded).
+    pub unusable: Option<String>,
+}
+
+/// Everything one pass reads.
+pub struct Snapshot<'a> {
+    pub catalog: &'a Catalog,
+    pub providers: Vec<ProviderView>,
+    /// Committed capacity with what is free of it now.
+    pub owned: Vec<OwnedCapacity>,
+    pub teams: HashMap<TeamId, TeamView>,
+    pub running: Vec<RunningJob>,
+    pub queue: Vec<QueuedJob>,
+}
+
+/// Why a job waits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WaitReason {
+    UnknownTeam { team: TeamId },
+    OverBudget { spent: Money, budget: Money },
+    OverQuota { provider: Option<ProviderId>, accelerator: Option<Accelerator>, max_gpus: u32, in_use: u32, needed: u32 },
+    NoFit { rejected: Vec<String> },
+    /// Lower-priority jobs of the team are being preempted to make room.
+    Preempting { victims: Vec<JobId> },
+}
+
+impl WaitReason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            WaitReason::UnknownTeam { .. } => "unknown_team",
+            WaitReason::OverBudget { .. } => "over_budget",
+            WaitReason::OverQuota { .. } => "over_quota",
+            WaitReason::NoFit { .. } => "no_fit",
+            WaitReason::Preempting { .. } => "preempting",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Decision {
+    Launch { job: JobId, candidate: Candidate, placement: Box<Placement> },
+    Wait { job: JobId, reason: WaitReason },
+    Preempt { victim: JobId, by: JobId },
+}
+
+/// The settings every pass places with: committed capacity, then on-demand, then spot.
+pub fn placement_settings() -> PlacementSettings {
+    PlacementSettings { market_rank: hedge_placement::MarketRank::Priority, max_alternatives: 4, ..Default::default() }
+}
+
+struct Live<'s> {
+    providers: &'s [ProviderView],
+    /// GPUs a team holds, per (provider, accelerator).
+    usage: &'s HashMap<(TeamId, ProviderId, Option<Accelerator>), u32>,
+    team: &'s TeamId,
+    quotas: Option<&'s [TeamQuota]>,
+}
+
+fn quota_applies(q: &TeamQuota, p: &ProviderId, a: Option<&Accelerator>) -> bool {
+    q.provider.as_ref().is_none_or(|qp| qp == p) && q.accelerator.as_ref().is_none_or(|qa| Some(qa) == a)
+}
+
+fn quota_used(usage: &HashMap<(TeamId, ProviderId, Option<Accelerator>), u32>, team: &TeamId, q: &TeamQuota) -> u32 {
+    usage
+        .iter()
+        .filter(|((t, p, a), _)| t == team && quota_applies(q, p, a.as_ref()))
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+impl Conditions for Live<'_> {
+    fn provider_usable(&self, provider: &ProviderId) -> Result<(), Unusable> {
+        match self.providers.iter().find(|p| &p.id == provider) {
+            None => Err(Unusable("no driver configured".into())),
+            Some(p) => match &p.unusable {
+                Some(r) => Err(Unusable(r.clone())),
+                None => Ok(()),
+            },
+        }
+    }
+    fn gpus_available(&self, provider: &ProviderId, _: &Location, accelerator: &Accelerator, _: Market) -> Option<u32> {
+        let p = self.providers.iter().find(|p| &p.id == provider)?;
+        if &p.accelerator != accelerator {
+            return Some(0);
+        }
+        let mut free = p.gpus_total.saturating_sub(p.gpus_in_use);
+        for q in self.quotas.unwrap_or(&[]) {
+            if quota_applies(q, provider, Some(accelerator)) {
+                free = free.min(q.max_gpus.saturating_sub(quota_used(self.usage, self.team, q)));
+            }
+        }
+        Some(free)
+    }
+}
+
+type ShapeKey<'a> = (&'a TeamId, &'a [ResourceRequest], u32, hedge_core::Preference);
+
+/// Runs one pass. Pure: the same snapshot gives the same decisions.
+pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
+    let settings = placement_settings();
+    let mut providers = snap.providers.clone();
+    let mut owned = snap.owned.clone();
+    let mut usage: HashMap<(TeamId, ProviderId, Option<Accelerator>), u32> = HashMap::new();
+    for r in &snap.running {
+        *usage.entry((r.team.clone(), r.provider.clone(), r.accelerator.clone())).or_default() += r.gpus;
+    }
+    let mut preempted: Vec<JobId> = Vec::new();
+    let mut failed: HashMap<ShapeKey<'_>, WaitReason> = HashMap::new();
+    let mut order: Vec<&QueuedJob> = snap.queue.iter().collect();
+    order.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+    let mut out = Vec::with_capacity(order.len());
+
+    for job in order {
+        // Phase 2: team and budget.
+        let Some(team) = snap.teams.get(&job.team) else {
+            out.push(Decision::Wait { job: job.id, reason: WaitReason::UnknownTeam { team: job.team.clone() } });
+            continue;
+        };
+        if let Some(budget) = team.monthly_budget {
+            if team.spent >= budget {
+                out.push(Decision::Wait { job: job.id, reason: WaitReason::OverBudget { spent: team.spent, budget } });
+                continue;
+            }
+        }
+        let key: ShapeKey<'_> = (&job.team, &job.spec.resources, job.spec.num_nodes, job.spec.preference);
+        if let Some(reason) = failed.get(&key) {
+            out.push(Decision::Wait { job: job.id, reason: reason.clone() });
+            continue;
+        }
+        // Phase 3: place.
+        let live = Live { providers: &providers, usage: &usage, team: &job.team, quotas: Some(&team.quotas) };
+        let ctx = PlacementContext { catalog: snap.catalog, owned: &owned, conditions: &live };
+        let p = place(&job.spec, &ctx, &settings);
+        let Some(chosen) = p.chosen.clone() else {
+            // Phase 4: why not, and preemption.
+            let reason = no_fit_reason(snap, job, team, &providers, &owned, &usage, p);
+            if let WaitReason::NoFit { .. } = reason {
+                if team.allow_preemption {
+                    let victims = preemption_victims(snap, job, &providers, &preempted);
+                    if !victims.is_empty() {
+                        for v in &victims {
+                            preempted.push(*v);
+                            out.push(Decision::Preempt { victim: *v, by: job.id });
+                        }
+                        out.push(Decision::Wait { job: job.id, reason: WaitReason::Preempting { victims } });
+                        continue;
+                    }
+                }
+            }
+            failed.insert(key, reason.clone());
+            out.push(Decision::Wait { job: job.id, reason });
+            continue;
+        };
+        // Phase 5: take the capacity.
+        let gpus = chosen.total_gpus();
+        let accel = chosen.accelerators.as_ref().map(|a| a.name.clone());
+        if let Some(pv) = providers.iter_mut().find(|p| p.id == chosen.provider) {
+            pv.gpus_in_use += gpus;
+        }
+        if let Some(c) = &chosen.commitment {
+            if let Some(o) = owned.iter_mut().find(|o| &o.commitment == c) {
+                o.free_gpus = o.free_gpus.saturating_sub(gpus);
+            }
+        }
+        *usage.entry((job.team.clone(), chosen.provider.clone(), accel)).or_default() += gpus;
+        out.push(Decision::Launch { job: job.id, candidate: chosen, placement: Box::new(p) });
+    }
+    out
+}
+
+fn no_fit_reason(
+    snap: &Snapshot<'_>,
+    job: &QueuedJob,
+    team: &TeamView,
+    providers: &[ProviderView],
+    owned: &[OwnedCapacity],
+    usage: &HashMap<(TeamId, ProviderId, Option<Accelerator>), u32>,
+    p: Placement,
+) -> WaitReason {
+    if !team.quotas.is_empty() {
+        let free = Live { providers, usage, team: &job.team, quotas: None };
+        let ctx = PlacementContext { catalog: snap.catalog, owned, conditions: &free };
+        if let Some(c) = place(&job.spec, &ctx, &placement_settings()).chosen {
+            let accel = c.accelerators.as_ref().map(|a| a.name.clone());
+            let needed = c.total_gpus();
+            for q in &team.quotas {
+                if quota_applies(q, &c.provider, accel.as_ref()) {
+                    let in_use = quota_used(usage, &job.team, q);
+                    if in_use + needed > q.max_gpus {
+                        return WaitReason::OverQuota {
+                            provider: q.provider.clone(),
+                            accelerator: q.accelerator.clone(),
+                            max_gpus: q.max_gpus,
+                            in_use,
+                            needed,
+                        };
+                    }
+                }
+            }
+        }
+    }
+    WaitReason::NoFit { rejected: p.rejected.into_iter().map(|r| r.message).collect() }
+}
+
+/// Lower-priority running jobs of the same team, on one usable provider with the requested accelerator,
+/// whose GPUs plus the provider's free GPUs cover the job's need; lowest priority (then newest) first.
+fn preemption_victims(snap: &Snapshot<'_>, job: &QueuedJob, providers: &[ProviderView], taken: &[JobId]) -> Vec<JobId> {
+    let Some(req) = job.spec.resources.first() else { return vec![] };
+    let Some(accel) = &req.accelerators else { return vec![] };
+    let need = accel.count.saturating_mul(job.spec.num_nodes.max(1));
+    for pv in providers.iter().filter(|p| p.unusable.is_none() && p.accelerator == accel.name) {
+        if req.provider.as_ref().is_some_and(|want| want != &pv.id) {
+            continue;
+        }
+        let mut cands: Vec<&RunningJob> = snap
+            .running
+            .iter()
+            .filter(|r| r.team == job.team && r.priority < job.priority && r.provider == pv.id && !taken.contains(&r.id))
+            .collect();
+        cands.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.id.cmp(&a.id)));
+        let mut free = pv.gpus_total.saturating_sub(pv.gpus_in_use);
+        let mut victims = Vec::new();
+        for c in cands {
+            if free >= need {
+                break;
+            }
+            free += c.gpus;
+            victims.push(c.id);
+        }
+        if free >= need && !victims.is_empty() {
+            return victims;
+        }
+    }
+    vec![]
+}

@@ -1,0 +1,149 @@
+//! Parsing a job submission: one SkyPilot task document (YAML, or JSON which is YAML too) with Hedge's
+//! extra top-level fields `team`, `priority` and `deadline`. Every failure names the field.
+
+use crate::ApiError;
+use hedge_core::{Accelerator, TaskSpec, TeamId, Timestamp};
+use serde_norway::Value;
+use std::collections::BTreeSet;
+
+/// Top-level fields that are Hedge's, not SkyPilot's.
+const HEDGE_FIELDS: &[&str] = &["team", "priority", "deadline"];
+
+/// A parsed submission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submission {
+    pub team: Option<TeamId>,
+    pub priority: i32,
+    pub deadline: Option<Timestamp>,
+    pub spec: TaskSpec,
+    /// Warnings of the task parser (unknown fields), returned to the client.
+    pub warnings: Vec<String>,
+}
+
+pub fn parse(body: &[u8], known: &BTreeSet<Accelerator>) -> Result<Submission, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::bad_request("invalid_yaml", "body", format!("the body is not UTF-8: {e}")))?;
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request("invalid_yaml", "body", "the body is empty; send a task YAML"));
+    }
+    let parsed = hedge_core::task_yaml::parse(text).map_err(|e| match e {
+        hedge_core::task_yaml::TaskYamlError::Syntax { message, .. } => {
+            ApiError::bad_request("invalid_yaml", "body", format!("invalid YAML: {message}"))
+        }
+        hedge_core::task_yaml::TaskYamlError::Field { path, reason } => {
+            let code = if path.ends_with("accelerators") { "invalid_accelerators" } else { "invalid_task" };
+            ApiError::bad_request(code, path.clone(), format!("{path}: {reason}"))
+        }
+    })?;
+    let doc: Value = serde_norway::from_str(text)
+        .map_err(|e| ApiError::bad_request("invalid_yaml", "body", format!("invalid YAML: {e}")))?;
+    let get = |k: &str| doc.as_mapping().and_then(|m| m.get(k)).filter(|v| !v.is_null());
+    let team = match get("team") {
+        None => None,
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(TeamId::new(s.trim())),
+        Some(_) => return Err(ApiError::bad_request("invalid_team", "team", "team must be a non-empty string")),
+    };
+    let priority = match get("priority") {
+        None => 0,
+        Some(v) => v
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| ApiError::bad_request("invalid_priority", "priority", "priority must be a whole number"))?,
+    };
+    let deadline = match get("deadline") {
+        None => None,
+        Some(v) => Some(parse_time(v).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_deadline",
+                "deadline",
+                "deadline must be seconds since the epoch or YYYY-MM-DDTHH:MM:SSZ",
+            )
+        })?),
+    };
+    for (i, r) in parsed.task.resources.iter().enumerate() {
+        if let Some(a) = &r.accelerators {
+            if !known.contains(&a.name) {
+                let field = if parsed.task.resources.len() == 1 {
+                    "resources.accelerators".to_owned()
+                } else {
+                    format!("resources[{i}].accelerators")
+                };
+                return Err(ApiError::bad_request(
+                    "unknown_accelerator",
+                    field,
+                    format!("accelerator {:?} is not in the catalog", a.name.as_str()),
+                ));
+            }
+        }
+    }
+    if parsed.task.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(ApiError::bad_request("invalid_task", "run", "the task has no run command"));
+    }
+    let warnings = parsed
+        .warnings
+        .into_iter()
+        .filter(|w| !HEDGE_FIELDS.contains(&w.path.as_str()))
+        .map(|w| w.to_string())
+        .collect();
+    Ok(Submission { team, priority, deadline, spec: parsed.task, warnings })
+}
+
+/// Seconds since the epoch, or RFC 3339 in UTC (`2027-03-01T00:00:00Z`).
+fn parse_time(v: &Value) -> Option<Timestamp> {
+    if let Some(n) = v.as_i64() {
+        return Some(Timestamp::from_unix(n));
+    }
+    let s = v.as_str()?.trim();
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
+    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    Some(Timestamp::from_ymd(y as i32, mo, d).plus_seconds(i64::from(h * 3600 + mi * 60 + se)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> BTreeSet<Accelerator> {
+        [Accelerator::parse("H100").unwrap()].into_iter().collect()
+    }
+
+    fn err(body: &str) -> (u16, &'static str, String) {
+        let e = parse(body.as_bytes(), &known()).unwrap_err();
+        (e.status.as_u16(), e.code, e.field.unwrap_or_default())
+    }
+
+    #[test]
+    fn accepts_a_task_with_hedge_fields() {
+        let s = parse(
+            b"name: t\nteam: ml\npriority: 5\ndeadline: 2027-03-01T00:00:00Z\nresources: {accelerators: H100:2}\nrun: echo hi\n",
+            &known(),
+        )
+        .unwrap();
+        assert_eq!(s.team, Some(TeamId::new("ml")));
+        assert_eq!(s.priority, 5);
+        assert_eq!(s.deadline.unwrap().to_string(), "2027-03-01T00:00:00Z");
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let json = parse(br#"{"team": "ml", "resources": {"accelerators": "H100:1"}, "run": "true"}"#, &known()).unwrap();
+        assert_eq!(json.spec.resources[0].accelerators.as_ref().unwrap().count, 1);
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        assert_eq!(err("run: [unclosed"), (400, "invalid_yaml", "body".into()));
+        assert_eq!(err("resources: {accelerators: Z999:1}\nrun: x"), (400, "unknown_accelerator", "resources.accelerators".into()));
+        assert_eq!(err("resources: {accelerators: H100:0}\nrun: x"), (400, "invalid_accelerators", "resources.accelerators".into()));
+        assert_eq!(err("resources: {accelerators: H100:-2}\nrun: x"), (400, "invalid_accelerators", "resources.accelerators".into()));
+        assert_eq!(err("priority: high\nrun: x"), (400, "invalid_priority", "priority".into()));
+        assert_eq!(err("deadline: tomorrow\nrun: x"), (400, "invalid_deadline", "deadline".into()));
+        assert_eq!(err("team: 3\nrun: x"), (400, "invalid_team", "team".into()));
+        assert_eq!(err("name: x"), (400, "invalid_task", "run".into()));
+        assert_eq!(err(""), (400, "invalid_yaml", "body".into()));
+    }
+}

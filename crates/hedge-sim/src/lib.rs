@@ -10,6 +10,7 @@
 //! `outage::fit_incidents_file`, `portfolio::load`), reads no clock and no environment: the same inputs and
 //! seed give byte-identical reports.
 
+pub mod deadline;
 pub mod engine;
 pub mod error;
 pub mod fleet;

@@ -73,14 +73,17 @@ impl Diagnostic {
 }
 
 impl fmt::Display for Diagnostic {
-    /// `aws/vms.csv:12: column 7 (Price): error: price "abc" is not a number`
+    /// `aws/vms.csv:12: column 7 (Price): error: ...` for a CSV field, `cat.json:5:17: error: ...` for a
+    /// character position.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.file)?;
         if let Some(l) = self.line {
             write!(f, ":{l}")?;
         }
-        if let Some(c) = &self.column {
-            write!(f, ": {c}")?;
+        match &self.column {
+            Some(Column::Char(c)) => write!(f, ":{c}")?,
+            Some(c @ Column::Field { .. }) => write!(f, ": {c}")?,
+            None => {}
         }
         write!(f, ": {}: {}", self.severity, self.reason)
     }

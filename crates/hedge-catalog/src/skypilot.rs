@@ -510,9 +510,10 @@ pub fn join_gcp(rows: Vec<RawRow>, diags: &mut Vec<Diagnostic>) -> Vec<Offer> {
             continue;
         }
         let acc = g.accelerator.as_ref().map(ToString::to_string).unwrap_or_default();
+        let name = g.accelerator.as_ref().map(|a| a.name.to_string()).unwrap_or_default();
         let attachable = g.accelerator.as_ref().is_some_and(|a| !GCP_FIXED_ACCELERATOR.iter().any(|(_, n, _)| *n == a.name.as_str()));
         let why = if attachable {
-            format!("GPU-price row for {acc} in {}: {acc} attaches to a general-purpose host, which Hedge does not model; skipped", g.location())
+            format!("GPU-price row for {acc} in {}: {name} attaches to a general-purpose host, which Hedge does not model; skipped", g.location())
         } else {
             format!("GPU-price row for {acc} in {} has no host VM row in its zone; not launchable, skipped", g.location())
         };

@@ -1,5 +1,5 @@
 //! Hedge's persistence layer: one async [`Store`] trait, two real backends ([`SqliteStore`], the embedded
-//! default, and PostgreSQL), each with versioned migrations applied when it opens.
+//! default, and [`PgStore`]), each with versioned migrations applied when it opens.
 //!
 //! The server holds an `Arc<dyn Store>`; [`open`] picks the backend from a URL:
 //!
@@ -23,6 +23,7 @@
 mod codec;
 mod error;
 mod model;
+mod postgres;
 mod sqlite;
 mod store;
 mod token;
@@ -33,6 +34,7 @@ pub use model::{
     LaunchAttempt, NewAttempt, NewJob, Principal, ProviderHealth, SpendEntry, Team, TeamQuota, TokenInfo,
     Transition,
 };
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 pub use store::{Store, StoreResult};
 pub use token::{hash_secret, TOKEN_PREFIX};
@@ -42,6 +44,9 @@ use std::sync::Arc;
 /// Opens a store from a URL: `postgres://...` / `postgresql://...` for PostgreSQL; `sqlite://PATH`,
 /// `sqlite:PATH` or a plain file path for SQLite (created, with its directory, if missing).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PgStore::connect(url).await?));
+    }
     let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     if path.is_empty() || path.contains("://") {
         return Err(StoreError::BadUrl { url: url.to_owned() });

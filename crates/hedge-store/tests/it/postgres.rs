@@ -1,0 +1,107 @@
+//! The conformance suite on PostgreSQL. Needs a server: `HEDGE_TEST_DATABASE_URL` (scripts/test starts one).
+//! Each test gets its own fresh schema, so tests run in parallel on one server.
+
+use crate::conformance::{self, new_job, with_team, S};
+use hedge_store::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+const HOW_TO_START: &str = "PostgreSQL tests need a server: run\n\
+    \n    eval \"$(bash scripts/pg-test-server start)\"\n\n\
+    (or export HEDGE_TEST_DATABASE_URL=postgres://USER@HOST:PORT/DB yourself), then rerun the tests. \
+    `bash scripts/test` does this for you.";
+
+/// The server's URL. Tests read their configuration from the environment (they have no CLI).
+pub fn database_url() -> String {
+    #[allow(clippy::disallowed_methods)]
+    let url = std::env::var("HEDGE_TEST_DATABASE_URL");
+    match url {
+        Ok(u) if !u.trim().is_empty() => u,
+        _ => panic!("HEDGE_TEST_DATABASE_URL is not set. {HOW_TO_START}"),
+    }
+}
+
+/// A unique schema name per test (process id + counter): reruns never collide with leftovers.
+pub fn fresh_schema() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("hedge_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub struct DropSchema(String);
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        // Best effort, on a thread of its own (we may be inside a runtime that is shutting down).
+        let (url, schema) = (database_url(), self.0.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok((c, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+pub async fn connect_schema(schema: &str) -> PgStore {
+    let url = database_url();
+    match PgStore::connect_with(&url, &PgOptions { schema: Some(schema.to_owned()), max_connections: 8 }).await {
+        Ok(s) => s,
+        Err(e) => panic!("cannot connect to {url}: {e} ({:?}). {HOW_TO_START}", std::error::Error::source(&e)),
+    }
+}
+
+pub async fn make() -> (S, DropSchema) {
+    let schema = fresh_schema();
+    let store = connect_schema(&schema).await;
+    (Arc::new(store), DropSchema(schema))
+}
+
+mod suite {
+    backend_suite!(super::make);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pools_on_one_database_race_with_one_winner() {
+    let schema = fresh_schema();
+    let _guard = DropSchema(schema.clone());
+    let a: S = Arc::new(connect_schema(&schema).await);
+    let b: S = Arc::new(connect_schema(&schema).await);
+    conformance::racing_transitions_between(a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_opens_migrate_once_and_reopen_keeps_data() {
+    let schema = fresh_schema();
+    let _guard = DropSchema(schema.clone());
+    let opens = (0..4).map(|_| {
+        let schema = schema.clone();
+        tokio::spawn(async move { connect_schema(&schema).await })
+    });
+    let mut stores = vec![];
+    for h in opens {
+        stores.push(h.await.unwrap());
+    }
+    let instance = stores[0].instance_id().to_owned();
+    assert!(stores.iter().all(|s| s.instance_id() == instance));
+    assert_eq!(stores[0].schema_version().await.unwrap(), 1);
+    let s: S = Arc::new(stores.pop().unwrap());
+    with_team(&s, "ml").await;
+    let j = s.submit_job(&new_job("ml", 2)).await.unwrap();
+    drop(s);
+    drop(stores);
+    let again = connect_schema(&schema).await;
+    assert_eq!(again.job(j.id).await.unwrap(), j);
+}
+
+#[tokio::test]
+async fn open_by_url_and_bad_credentials_are_errors() {
+    let s = open(&database_url()).await.unwrap();
+    assert_eq!(s.backend(), "postgres");
+    s.ping().await.unwrap();
+    let e = PgStore::connect("postgres://nobody:pw@127.0.0.1:1/none").await.err().expect("no server on port 1");
+    assert!(!e.to_string().contains("pw@"), "{e}");
+}

@@ -27,6 +27,14 @@ enum Command {
     Catalog(cmd::catalog::Args),
     /// Print the version of hedge.
     Version(cmd::version::Args),
+    /// Replay a job or spot trace through the placement engine with a portfolio, outages and preemptions.
+    Simulate(cmd::simulate::Args),
+    Serve(cmd::serve::Args),
+    Submit(cmd::client::SubmitArgs),
+    Jobs(cmd::client::JobsArgs),
+    Job(cmd::client::JobArgs),
+    Cancel(cmd::client::CancelArgs),
+    Logs(cmd::client::LogsArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -35,6 +43,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Offers(a) => cmd::offers::run(a),
         Command::Catalog(a) => cmd::catalog::run(a),
         Command::Version(a) => cmd::version::run(a),
+        Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Submit(a) => cmd::client::submit(a),
+        Command::Jobs(a) => cmd::client::jobs(a),
+        Command::Job(a) => cmd::client::job(a),
+        Command::Cancel(a) => cmd::client::cancel(a),
+        Command::Logs(a) => cmd::client::logs(a),
     }
 }
 

@@ -147,8 +147,8 @@ pub fn run(policy: SpotPolicy, trace: &SpotTrace, start_tick: usize, job: &Deadl
         let od_need = |m: Mode, warm: i64, w: i64| (w_need - w) + if m == Mode::OnDemand { (k - warm).max(0) } else { k };
         // Is it safe to spend this tick not on on-demand (on spot, or idle)?
         let progress_if_spot = if mode == Mode::Spot && warm >= k { 1 } else { 0 };
-        let safe_spot = left - 1 >= od_need(Mode::Idle, 0, w + progress_if_spot);
-        let safe_idle = left - 1 >= od_need(Mode::Idle, 0, w);
+        let safe_spot = left > od_need(Mode::Idle, 0, w + progress_if_spot);
+        let safe_idle = left > od_need(Mode::Idle, 0, w);
         if !committed_od && !(if avail { safe_spot } else { safe_idle }) {
             committed_od = true;
         }

@@ -20,6 +20,7 @@ pub mod outage;
 pub mod policy;
 pub mod portfolio;
 pub mod queue;
+pub mod render;
 pub mod rng;
 pub mod spot;
 pub mod trace;

@@ -1,8 +1,11 @@
 //! One module per subcommand, plus the few helpers they share (output format, stdout, error kinds).
 
 pub mod catalog;
+pub mod client;
 pub mod offers;
 pub mod place;
+pub mod serve;
+pub mod simulate;
 pub mod version;
 
 use anyhow::Context;

@@ -15,7 +15,7 @@ pub mod task;
 pub mod task_yaml;
 
 pub use accel::{AccelRequest, Accelerator, AcceleratorError};
-pub use catalog::{Capacity, Catalog, OfferIdx, ProviderInfo, Reliability};
+pub use catalog::{Capacity, Catalog, OfferIdx, OfferSummary, ProviderInfo, Reliability};
 pub use ids::{CommitmentId, JobId, ProviderId, RegionId, TeamId, ZoneId};
 pub use location::Location;
 pub use money::{Money, MoneyError, Rate};

@@ -30,7 +30,7 @@ mod token;
 
 pub use error::StoreError;
 pub use model::{
-    month_range, AttemptUpdate, CommitmentUsage, HealthState, IssuedToken, Job, JobEvent, JobFilter, JobPage,
+    month_range, MAX_DETAIL_CHARS, MAX_EXPLANATION_BYTES, AttemptUpdate, CommitmentUsage, HealthState, IssuedToken, Job, JobEvent, JobFilter, JobPage,
     LaunchAttempt, NewAttempt, NewJob, Principal, ProviderHealth, SpendEntry, Team, TeamQuota, TokenInfo,
     Transition,
 };

@@ -106,6 +106,7 @@ pub struct NewJob {
 
 impl NewJob {
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        validate_name("team", self.team.as_str())?;
         if self.spec.num_nodes == 0 {
             return Err(invalid("spec.num_nodes", "must be at least 1".into()));
         }
@@ -193,6 +194,17 @@ impl Transition {
         if self.reason.trim().is_empty() {
             return Err(invalid("transition.reason", "is empty: every transition is stored with its reason".into()));
         }
+        validate_text("transition.reason", &self.reason, 256)?;
+        let size = self.explanation.to_string().len();
+        if size > MAX_EXPLANATION_BYTES {
+            return Err(invalid(
+                "transition.explanation",
+                format!("is {size} bytes of JSON (at most {MAX_EXPLANATION_BYTES})"),
+            ));
+        }
+        if let Some(u) = &self.attempt_update {
+            u.validate()?;
+        }
         if !self.from.can_transition_to(self.to) {
             return Err(StoreError::IllegalTransition { job: self.job, from: self.from, to: self.to });
         }
@@ -231,8 +243,15 @@ pub struct NewAttempt {
 impl NewAttempt {
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         validate_name("attempt.provider", self.provider.as_str())?;
-        if self.offer.trim().is_empty() {
-            return Err(invalid("attempt.offer", "is empty".into()));
+        validate_name("attempt.offer", &self.offer)?;
+        if let Some(r) = &self.region {
+            validate_name("attempt.region", r.as_str())?;
+        }
+        if let Some(z) = &self.zone {
+            validate_name("attempt.zone", z.as_str())?;
+        }
+        if let Some(c) = &self.commitment {
+            validate_name("attempt.commitment", c.as_str())?;
         }
         if self.commitment.is_some() != (self.market == Market::Committed) {
             return Err(invalid("attempt.commitment", "is required for market committed and only for it".into()));
@@ -278,6 +297,20 @@ pub struct AttemptUpdate {
 }
 
 impl AttemptUpdate {
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        validate_text("attempt.idempotency_key", &self.idempotency_key, 256)?;
+        if let Some(h) = &self.driver_handle {
+            validate_text("attempt.driver_handle", h, 1024)?;
+        }
+        Ok(())
+    }
+
+    /// The detail as stored: NUL characters dropped and cut to [`MAX_DETAIL_CHARS`] (drivers return
+    /// arbitrary output; it is kept as a hint, never refused).
+    pub(crate) fn stored_detail(&self) -> Option<String> {
+        self.detail.as_deref().map(clean_detail)
+    }
+
     pub fn new(idempotency_key: impl Into<String>, status: AttemptStatus, at: Timestamp) -> Self {
         AttemptUpdate { idempotency_key: idempotency_key.into(), status, driver_handle: None, detail: None, at }
     }
@@ -347,6 +380,7 @@ pub struct SpendEntry {
 
 impl SpendEntry {
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        validate_name("spend.team", self.team.as_str())?;
         if self.end < self.start {
             return Err(invalid("spend.end", format!("{} is before start {}", self.end, self.start)));
         }
@@ -394,6 +428,31 @@ pub fn month_range(year: i32, month: u32) -> Result<(Timestamp, Timestamp), Stor
     let start = Timestamp::from_ymd(year, month, 1);
     let end = if month == 12 { Timestamp::from_ymd(year + 1, 1, 1) } else { Timestamp::from_ymd(year, month + 1, 1) };
     Ok((start, end))
+}
+
+/// Largest explanation stored with a job event, as JSON text.
+pub const MAX_EXPLANATION_BYTES: usize = 64 * 1024;
+/// Longest attempt detail or provider error kept; longer ones are cut.
+pub const MAX_DETAIL_CHARS: usize = 4096;
+
+pub(crate) fn clean_detail(s: &str) -> String {
+    s.chars().filter(|&c| c != '\0').take(MAX_DETAIL_CHARS).collect()
+}
+
+/// Free text (a reason, a label, a handle): at most `max` bytes, no control characters other than tab.
+pub(crate) fn validate_text(field: &'static str, s: &str, max: usize) -> Result<(), StoreError> {
+    if s.len() > max {
+        return Err(invalid(field, format!("is {} bytes long (at most {max})", s.len())));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(invalid(field, "contains control characters".into()));
+    }
+    Ok(())
+}
+
+/// Whether a looked-up key can exist at all (PostgreSQL refuses NUL in text; no stored key has one).
+pub(crate) fn storable_key(s: &str) -> bool {
+    !s.contains('\0')
 }
 
 pub(crate) fn invalid(field: &'static str, reason: String) -> StoreError {

@@ -334,7 +334,7 @@ async fn apply_attempt_update<C: GenericClient>(c: &C, a: LaunchAttempt, u: &Att
         ))
         .await?;
     match c
-        .query_opt(&st, &[&u.status.as_str(), &u.driver_handle, &u.detail, &u.at.0, &u.idempotency_key, &a.status.as_str()])
+        .query_opt(&st, &[&u.status.as_str(), &u.driver_handle, &u.stored_detail(), &u.at.0, &u.idempotency_key, &a.status.as_str()])
         .await?
     {
         Some(r) => attempt_row(&r),
@@ -398,6 +398,9 @@ impl Store for PgStore {
     }
 
     async fn team(&self, id: &TeamId) -> StoreResult<Team> {
+        if !storable_key(id.as_str()) {
+            return Err(StoreError::UnknownTeam { team: id.clone() });
+        }
         let c = self.client().await?;
         let mut v = rows(
             &c,
@@ -415,6 +418,12 @@ impl Store for PgStore {
     }
 
     async fn create_token(&self, principal: &Principal, label: &str, at: Timestamp) -> StoreResult<IssuedToken> {
+        validate_text("token.label", label, 256)?;
+        if let Principal::Team(t) = principal {
+            if !storable_key(t.as_str()) {
+                return Err(StoreError::UnknownTeam { team: t.clone() });
+            }
+        }
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         if let Principal::Team(t) = principal {
@@ -533,6 +542,9 @@ impl Store for PgStore {
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<JobPage> {
+        if filter.team.as_ref().is_some_and(|t| !storable_key(t.as_str())) {
+            return Ok(JobPage { jobs: vec![], next: None });
+        }
         let limit = filter.effective_limit();
         let team = filter.team.as_ref().map(|t| t.as_str());
         let states = state_names(&filter.states);
@@ -662,6 +674,9 @@ impl Store for PgStore {
     }
 
     async fn attempt_by_key(&self, idempotency_key: &str) -> StoreResult<LaunchAttempt> {
+        if !storable_key(idempotency_key) {
+            return Err(StoreError::UnknownAttempt { key: idempotency_key.to_owned() });
+        }
         get_attempt(&self.client().await?, idempotency_key).await
     }
 
@@ -680,6 +695,7 @@ impl Store for PgStore {
     }
 
     async fn update_attempt(&self, update: &AttemptUpdate) -> StoreResult<LaunchAttempt> {
+        update.validate()?;
         let c = self.client().await?;
         let a = get_attempt(&c, &update.idempotency_key).await?;
         apply_attempt_update(&c, a, update).await
@@ -744,6 +760,9 @@ impl Store for PgStore {
     }
 
     async fn delete_commitment(&self, id: &CommitmentId) -> StoreResult<bool> {
+        if !storable_key(id.as_str()) {
+            return Ok(false);
+        }
         let c = self.client().await?;
         Ok(c.execute("DELETE FROM commitments WHERE id = $1", &[&id.as_str()]).await? > 0)
     }
@@ -767,7 +786,7 @@ impl Store for PgStore {
                 &h.state.as_str(),
                 &i64::from(h.consecutive_failures),
                 &h.last_heartbeat.map(|t| t.0),
-                &h.last_error,
+                &h.last_error.as_deref().map(clean_detail),
                 &h.updated_at.0,
             ],
         )
@@ -776,6 +795,9 @@ impl Store for PgStore {
     }
 
     async fn provider_health(&self, provider: &ProviderId) -> StoreResult<Option<ProviderHealth>> {
+        if !storable_key(provider.as_str()) {
+            return Ok(None);
+        }
         let c = self.client().await?;
         Ok(rows(
             &c,
@@ -834,6 +856,9 @@ impl Store for PgStore {
     }
 
     async fn team_spend(&self, team: &TeamId, from: Timestamp, to: Timestamp) -> StoreResult<Money> {
+        if !storable_key(team.as_str()) {
+            return Err(StoreError::UnknownTeam { team: team.clone() });
+        }
         let c = self.client().await?;
         if !team_exists(&c, team).await? {
             return Err(StoreError::UnknownTeam { team: team.clone() });
@@ -854,6 +879,9 @@ impl Store for PgStore {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<SpendEntry>> {
+        if team.is_some_and(|t| !storable_key(t.as_str())) {
+            return Ok(vec![]);
+        }
         let c = self.client().await?;
         rows(
             &c,

@@ -400,7 +400,7 @@ fn apply_attempt_update(c: &Connection, a: LaunchAttempt, u: &AttemptUpdate) -> 
              detail = COALESCE(?3, detail), updated_at = ?4
          WHERE idempotency_key = ?5",
     )?
-    .execute(params![u.status.as_str(), u.driver_handle, u.detail, u.at.0, u.idempotency_key])?;
+    .execute(params![u.status.as_str(), u.driver_handle, u.stored_detail(), u.at.0, u.idempotency_key])?;
     get_attempt(c, &u.idempotency_key)
 }
 
@@ -458,6 +458,9 @@ impl Store for SqliteStore {
     }
 
     async fn team(&self, id: &TeamId) -> StoreResult<Team> {
+        if !storable_key(id.as_str()) {
+            return Err(StoreError::UnknownTeam { team: id.clone() });
+        }
         let id = id.clone();
         self.read(move |c| {
             let mut st = c.prepare_cached(
@@ -480,6 +483,12 @@ impl Store for SqliteStore {
     }
 
     async fn create_token(&self, principal: &Principal, label: &str, at: Timestamp) -> StoreResult<IssuedToken> {
+        validate_text("token.label", label, 256)?;
+        if let Principal::Team(t) = principal {
+            if !storable_key(t.as_str()) {
+                return Err(StoreError::UnknownTeam { team: t.clone() });
+            }
+        }
         let principal = principal.clone();
         let label = label.to_owned();
         self.write(move |c| {
@@ -608,6 +617,9 @@ impl Store for SqliteStore {
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<JobPage> {
+        if filter.team.as_ref().is_some_and(|t| !storable_key(t.as_str())) {
+            return Ok(JobPage { jobs: vec![], next: None });
+        }
         let filter = filter.clone();
         self.read(move |c| {
             let limit = filter.effective_limit();
@@ -751,6 +763,9 @@ impl Store for SqliteStore {
     }
 
     async fn attempt_by_key(&self, idempotency_key: &str) -> StoreResult<LaunchAttempt> {
+        if !storable_key(idempotency_key) {
+            return Err(StoreError::UnknownAttempt { key: idempotency_key.to_owned() });
+        }
         let key = idempotency_key.to_owned();
         self.read(move |c| get_attempt(c, &key)).await
     }
@@ -772,6 +787,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_attempt(&self, update: &AttemptUpdate) -> StoreResult<LaunchAttempt> {
+        update.validate()?;
         let u = update.clone();
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -842,6 +858,9 @@ impl Store for SqliteStore {
     }
 
     async fn delete_commitment(&self, id: &CommitmentId) -> StoreResult<bool> {
+        if !storable_key(id.as_str()) {
+            return Ok(false);
+        }
         let id = id.clone();
         self.write(move |c| Ok(c.execute("DELETE FROM commitments WHERE id = ?1", params![id.as_str()])? > 0)).await
     }
@@ -862,7 +881,7 @@ impl Store for SqliteStore {
                 h.state.as_str(),
                 h.consecutive_failures,
                 h.last_heartbeat.map(|t| t.0),
-                h.last_error,
+                h.last_error.as_deref().map(clean_detail),
                 h.updated_at.0
             ])?;
             Ok(())
@@ -871,6 +890,9 @@ impl Store for SqliteStore {
     }
 
     async fn provider_health(&self, provider: &ProviderId) -> StoreResult<Option<ProviderHealth>> {
+        if !storable_key(provider.as_str()) {
+            return Ok(None);
+        }
         let p = provider.clone();
         self.read(move |c| {
             Ok(collect(
@@ -929,6 +951,9 @@ impl Store for SqliteStore {
     }
 
     async fn team_spend(&self, team: &TeamId, from: Timestamp, to: Timestamp) -> StoreResult<Money> {
+        if !storable_key(team.as_str()) {
+            return Err(StoreError::UnknownTeam { team: team.clone() });
+        }
         let team = team.clone();
         self.read(move |c| {
             if !team_exists(c, &team)? {
@@ -950,6 +975,9 @@ impl Store for SqliteStore {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<SpendEntry>> {
+        if team.is_some_and(|t| !storable_key(t.as_str())) {
+            return Ok(vec![]);
+        }
         let team = team.cloned();
         self.read(move |c| {
             collect(
@@ -967,6 +995,9 @@ impl Store for SqliteStore {
 pub(crate) fn validate_commitment(c: &Commitment) -> StoreResult<()> {
     validate_name("commitment.id", c.id.as_str())?;
     validate_name("commitment.provider", c.provider.as_str())?;
+    if let Some(r) = &c.region {
+        validate_name("commitment.region", r.as_str())?;
+    }
     if c.gpus == 0 {
         return Err(invalid("commitment.gpus", format!("commitment {} has 0 GPUs", c.id)));
     }

@@ -526,6 +526,60 @@ pub async fn spend_ledger_and_monthly_budget(s: S) {
     assert_eq!(s.spend_entries(Some(&"infra".into()), nov.0, dec.1).await.unwrap().len(), 1);
 }
 
+/// Hostile strings (NUL, control characters, oversized text) get typed errors or "not found", never a
+/// backend error, and nothing is stored. (PostgreSQL refuses NUL in text, so these would otherwise be 500s.)
+pub async fn hostile_strings_are_refused_not_stored(s: S) {
+    with_team(&s, "ml").await;
+    let nul = "ml\0x";
+    assert!(matches!(s.team(&nul.into()).await, Err(StoreError::UnknownTeam { .. })));
+    assert!(matches!(s.put_team(&Team::new(nul)).await, Err(StoreError::InvalidInput { .. })));
+    assert!(matches!(s.submit_job(&new_job(nul, 1)).await, Err(StoreError::InvalidInput { field: "team", .. })));
+    let e = s.create_token(&Principal::Team(nul.into()), "x", t(0)).await.unwrap_err();
+    assert!(matches!(e, StoreError::UnknownTeam { .. }), "{e:?}");
+    let e = s.create_token(&Principal::Team("ml".into()), "bad\0label", t(0)).await.unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput { field: "token.label", .. }), "{e:?}");
+    assert_eq!(s.authenticate("hedge_\0").await.unwrap(), None);
+    assert!(matches!(s.attempt_by_key("k\0").await, Err(StoreError::UnknownAttempt { .. })));
+    let e = s.update_attempt(&AttemptUpdate::new("k\0", AttemptStatus::Running, t(0))).await.unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput { field: "attempt.idempotency_key", .. }), "{e:?}");
+    assert!(!s.delete_commitment(&"c\0".into()).await.unwrap());
+    assert_eq!(s.provider_health(&"p\0".into()).await.unwrap(), None);
+    assert!(matches!(s.team_spend(&nul.into(), t(0), t(1)).await, Err(StoreError::UnknownTeam { .. })));
+    assert!(s.spend_entries(Some(&nul.into()), t(0), t(1)).await.unwrap().is_empty());
+    let page = s.list_jobs(&JobFilter { team: Some(nul.into()), ..Default::default() }).await.unwrap();
+    assert!(page.jobs.is_empty());
+
+    let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
+    let e = s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1).reason("no\0pe")).await.unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput { field: "transition.reason", .. }));
+    let huge = json!({"blob": "x".repeat(MAX_EXPLANATION_BYTES)});
+    let e = s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1).explanation(huge)).await.unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput { field: "transition.explanation", .. }));
+    s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
+    let mut bad = on_demand("aws");
+    bad.offer = "p5\0".into();
+    let e = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &bad).await.unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput { field: "attempt.offer", .. }));
+    let mut c = commitment("ri-1", 8);
+    c.region = Some("us\0east".into());
+    assert!(matches!(s.put_commitments(&[c]).await, Err(StoreError::InvalidInput { field: "commitment.region", .. })));
+    assert_eq!(events_len(&s, j.id).await, 2);
+    assert!(s.commitments().await.unwrap().is_empty());
+
+    // Driver output is kept, cleaned: NUL dropped, cut to MAX_DETAIL_CHARS.
+    let (_, a) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &on_demand("aws")).await.unwrap();
+    let noisy = format!("exit 1\0{}", "é".repeat(MAX_DETAIL_CHARS));
+    let a = s.update_attempt(&AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Failed, t(3)).detail(noisy)).await.unwrap();
+    let d = a.detail.unwrap();
+    assert!(d.starts_with("exit 1é") && !d.contains('\0'));
+    assert_eq!(d.chars().count(), MAX_DETAIL_CHARS);
+    let e = s
+        .update_attempt(&AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Failed, t(3)).handle("h\0"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput { field: "attempt.driver_handle", .. }));
+}
+
 // ---- concurrency and properties ------------------------------------------------------------------------------
 
 /// Two writers race the same compare-and-set, many times: exactly one wins each race, the loser gets
@@ -638,6 +692,7 @@ macro_rules! backend_suite {
             commitments_and_usage,
             provider_health_round_trip,
             spend_ledger_and_monthly_budget,
+            hostile_strings_are_refused_not_stored,
             racing_transitions_have_one_winner,
             random_transition_sequences_replay,
         );

@@ -27,12 +27,22 @@ pub fn fresh_schema() -> String {
     format!("hedge_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
-pub struct DropSchema(String);
+/// Drops the test's schema when the test ends (best effort: never panics, even while unwinding).
+pub struct DropSchema {
+    url: String,
+    schema: String,
+}
+
+impl DropSchema {
+    fn new(schema: &str) -> Self {
+        DropSchema { url: database_url(), schema: schema.to_owned() }
+    }
+}
 
 impl Drop for DropSchema {
     fn drop(&mut self) {
-        // Best effort, on a thread of its own (we may be inside a runtime that is shutting down).
-        let (url, schema) = (database_url(), self.0.clone());
+        // On a thread of its own: we may be inside a runtime that is shutting down.
+        let (url, schema) = (self.url.clone(), self.schema.clone());
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
@@ -56,8 +66,9 @@ pub async fn connect_schema(schema: &str) -> PgStore {
 
 pub async fn make() -> (S, DropSchema) {
     let schema = fresh_schema();
+    let guard = DropSchema::new(&schema);
     let store = connect_schema(&schema).await;
-    (Arc::new(store), DropSchema(schema))
+    (Arc::new(store), guard)
 }
 
 mod suite {
@@ -67,7 +78,7 @@ mod suite {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_pools_on_one_database_race_with_one_winner() {
     let schema = fresh_schema();
-    let _guard = DropSchema(schema.clone());
+    let _guard = DropSchema::new(&schema);
     let a: S = Arc::new(connect_schema(&schema).await);
     let b: S = Arc::new(connect_schema(&schema).await);
     conformance::racing_transitions_between(a, b).await;
@@ -76,7 +87,7 @@ async fn two_pools_on_one_database_race_with_one_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_opens_migrate_once_and_reopen_keeps_data() {
     let schema = fresh_schema();
-    let _guard = DropSchema(schema.clone());
+    let _guard = DropSchema::new(&schema);
     let opens = (0..4).map(|_| {
         let schema = schema.clone();
         tokio::spawn(async move { connect_schema(&schema).await })

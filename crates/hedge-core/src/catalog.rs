@@ -132,6 +132,8 @@ pub struct Catalog {
     zones: Interner,
     instance_types: Interner,
     by_instance_type: Vec<Vec<OfferIdx>>,
+    /// Per accelerator: (count per instance, offers), counts ascending.
+    by_accel_count: HashMap<Accelerator, Vec<(u32, Vec<OfferIdx>)>>,
 }
 
 impl Catalog {
@@ -171,7 +173,16 @@ impl Catalog {
                 spot: price(o.prices.spot),
             });
         }
+        let mut by_accel_count: HashMap<Accelerator, Vec<(u32, Vec<OfferIdx>)>> = HashMap::new();
+        for (name, idxs) in &by_accel {
+            let mut counts: BTreeMap<u32, Vec<OfferIdx>> = BTreeMap::new();
+            for &i in idxs {
+                counts.entry(offers[i.0 as usize].gpus()).or_default().push(i);
+            }
+            by_accel_count.insert(name.clone(), counts.into_iter().collect());
+        }
         Catalog {
+            by_accel_count,
             offers,
             providers,
             capacities,
@@ -229,6 +240,13 @@ impl Catalog {
     pub fn with_accelerator(&self, accel: &Accelerator) -> &[OfferIdx] {
         self.by_accel.get(accel).map_or(&[], Vec::as_slice)
     }
+    /// Offers carrying exactly `count` of `accel` per instance, in catalog order.
+    pub fn with_accelerator_count(&self, accel: &Accelerator, count: u32) -> &[OfferIdx] {
+        self.by_accel_count
+            .get(accel)
+            .and_then(|v| v.iter().find(|(c, _)| *c == count))
+            .map_or(&[], |(_, idxs)| idxs.as_slice())
+    }
     /// Offers with no accelerator.
     pub fn cpu_only(&self) -> &[OfferIdx] {
         &self.cpu_only
@@ -274,6 +292,8 @@ mod tests {
         let c = Catalog::new(offers, BTreeMap::new(), vec![]);
         let h100 = Accelerator::parse("H100").unwrap();
         assert_eq!(c.with_accelerator(&h100), &[OfferIdx(0), OfferIdx(2)]);
+        assert_eq!(c.with_accelerator_count(&h100, 1), &[OfferIdx(2)]);
+        assert!(c.with_accelerator_count(&h100, 2).is_empty());
         assert_eq!(c.cpu_only(), &[OfferIdx(1)]);
         assert_eq!(c.providers().len(), 2);
         assert!(c.with_accelerator(&Accelerator::parse("B200").unwrap()).is_empty());

@@ -15,6 +15,7 @@
 //! cancellation, and every launch attempt is recorded in the store before its driver is called.
 
 pub mod api;
+pub mod client;
 pub mod clock;
 pub mod config;
 mod error;
@@ -181,3 +182,28 @@ pub async fn serve(
     loop_task.abort();
     r.map_err(|source| ServerError::Io { what: "serving on", path: addr, source })
 }
+
+/// Runs `hedge serve` to completion (Ctrl-C stops it): logging to stderr at `log_level`, a multi-threaded
+/// runtime, the store, the drivers, the API and the reconciler. `on_listen` is called with the bound address.
+pub fn run_blocking(config: ServerConfig, log_level: tracing::Level, on_listen: impl FnOnce(std::net::SocketAddr)) -> Result<(), ServerError> {
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_max_level(log_level).try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ServerError::Io { what: "starting the runtime", path: String::new(), source })?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|source| ServerError::Io {
+            what: "listening on",
+            path: config.listen.to_string(),
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Io { what: "listening on", path: config.listen.to_string(), source })?;
+        let broker = Broker::start(config, SystemClock::new()).await?;
+        on_listen(addr);
+        serve(broker, listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+    })
+}
+pub use tracing::Level as LogLevel;

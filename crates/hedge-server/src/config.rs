@@ -263,7 +263,7 @@ teams:
         assert_eq!(c.listen.port(), 9999);
         assert_eq!(c.providers[0].name.as_str(), "local-a");
         assert_eq!(c.providers[0].accelerator.as_str(), "H100");
-        assert_eq!(c.providers[0].on_demand_per_gpu_hour.to_string(), "$2/h");
+        assert_eq!(c.providers[0].on_demand_per_gpu_hour.to_string(), "$2.00/h");
         assert_eq!(c.health.interval, Duration::from_millis(500));
         assert_eq!(c.health.missed_heartbeats, 2);
         assert_eq!(c.teams[0].monthly_budget, Some(Money::from_usd_f64(10.0).unwrap()));

@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn missed_heartbeats_degrade() {
-        let (mut t, p) = tracker();
+        let (mut t, _) = tracker();
         assert!(t.check_heartbeats(2000).is_empty());
         let ch = t.check_heartbeats(2001);
         assert!(matches!(&ch[..], [HealthChange::Degraded { reason, .. }] if reason.contains("heartbeat")), "{ch:?}");

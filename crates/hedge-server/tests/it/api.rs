@@ -1,0 +1,78 @@
+//! Bad input is a 4xx JSON error naming the field, and nothing is stored; the OpenAPI document lists every
+//! route.
+
+use crate::{backends, task, TestServer};
+use reqwest::StatusCode;
+
+backends!(bad_input_is_rejected_naming_the_field_and_nothing_is_stored, |backend| async move {
+    let s = TestServer::start(backend).await;
+    let ml = s.token_for("ml").await;
+    let admin = s.admin.clone();
+    let big = format!("name: big\nresources: {{accelerators: H100:1}}\nrun: echo {}\n", "x".repeat(5000));
+    let cases: Vec<(&str, String, &str, u16, &str, &str)> = vec![
+        ("invalid YAML", "name: [unclosed\nrun: x".into(), &ml, 400, "invalid_yaml", "body"),
+        ("unknown accelerator", "resources: {accelerators: Z999:1}\nrun: x".into(), &ml, 400, "unknown_accelerator", "resources.accelerators"),
+        ("zero GPUs", "resources: {accelerators: H100:0}\nrun: x".into(), &ml, 400, "invalid_accelerators", "resources.accelerators"),
+        ("negative GPUs", "resources: {accelerators: H100:-1}\nrun: x".into(), &ml, 400, "invalid_accelerators", "resources.accelerators"),
+        ("body over the limit", big, &ml, 413, "body_too_large", "body"),
+        ("unknown team", "team: nobody\nresources: {accelerators: H100:1}\nrun: x".into(), &admin, 400, "unknown_team", "team"),
+        ("another team", "team: research\nresources: {accelerators: H100:1}\nrun: x".into(), &ml, 403, "forbidden", "team"),
+        ("no run", "resources: {accelerators: H100:1}".into(), &ml, 400, "invalid_task", "run"),
+        ("bad priority", "priority: urgent\nrun: x".into(), &ml, 400, "invalid_priority", "priority"),
+    ];
+    for (what, body, token, status, code, field) in cases {
+        let (st, v) = s.call("POST", "/v1/jobs", token, Some(body)).await;
+        assert_eq!(st.as_u16(), status, "{what}: {v}");
+        assert_eq!(v["error"]["code"], code, "{what}: {v}");
+        assert_eq!(v["error"]["field"], field, "{what}: {v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {v}");
+    }
+    let (st, v) = s.call("POST", "/v1/jobs", "not-a-token", Some(task("t", 1, "true"))).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    assert_eq!(s.total_jobs().await, 0, "nothing was stored");
+    let (_, m) = s.call("GET", "/metrics", "", None).await;
+    assert_eq!(m, serde_json::Value::Null, "metrics are text");
+    let text = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("hedge_submits_rejected_total 10"), "{text}");
+    assert!(text.contains("hedge_jobs{state=\"pending\"} 0"), "{text}");
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_lists_every_route_and_healthz_answers() {
+    let s = TestServer::start(crate::Backend::Sqlite).await;
+    let doc: serde_json::Value = s.http.get(format!("{}/v1/openapi.json", s.url)).send().await.unwrap().json().await.unwrap();
+    let src = include_str!("../../src/api.rs");
+    let mut n = 0;
+    for line in src.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
+        let path = line.split('"').nth(1).unwrap();
+        assert!(doc["paths"].get(path).is_some(), "{path} is not in the OpenAPI document");
+        n += 1;
+    }
+    assert!(n >= 14, "found only {n} routes");
+    let h: serde_json::Value = s.http.get(format!("{}/healthz", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(h["status"], "ok");
+}
+
+backends!(submit_run_logs_and_cancel, |backend| async move {
+    let s = TestServer::start(backend).await;
+    let ml = s.token_for("ml").await;
+    let j = s.submit(&ml, &task("hello", 1, "echo hello from $HEDGE_PROVIDER job $HEDGE_JOB_ID")).await;
+    let id = j["id"].as_u64().unwrap();
+    let done = s.wait_job(id, 20, |j| crate::state(j) == "succeeded").await;
+    assert_eq!(done["attempts"][0]["provider"], "local-a", "the cheaper provider");
+    let (_, logs) = s.call("GET", &format!("/v1/jobs/{id}/logs"), &ml, None).await;
+    assert_eq!(logs["stdout"], format!("hello from local-a job {id}\n"));
+    let reasons: Vec<String> = s.events(id).await.iter().map(|e| e["reason"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(reasons, ["submitted", "placing", "placed_on_demand", "started", "succeeded"].map(String::from).to_vec());
+    let placed = &s.events(id).await[2];
+    assert_eq!(placed["explanation"]["chosen"]["provider"], "local-a", "the placement explanation is stored");
+
+    let j = s.submit(&ml, &task("long", 1, "sleep 60")).await;
+    let id = j["id"].as_u64().unwrap();
+    s.wait_job(id, 20, |j| crate::state(j) == "running").await;
+    let (st, v) = s.call("POST", &format!("/v1/jobs/{id}/cancel"), &ml, None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    s.wait_job(id, 20, |j| j["attempts"][0]["status"] == "cancelled").await;
+    let (st, v) = s.call("POST", &format!("/v1/jobs/{id}/cancel"), &ml, None).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("already_finished")));
+});

@@ -34,6 +34,8 @@
 pub mod curate;
 mod diag;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod native;
 mod overrides;
 pub mod pylit;

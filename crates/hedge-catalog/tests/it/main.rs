@@ -1,6 +1,7 @@
 //! hedge-catalog integration tests: one binary, one module per subject.
 
 mod default_catalog;
+mod fuzz_seeds;
 mod native;
 mod quirks;
 mod real_data;

@@ -152,12 +152,13 @@ pub fn lookback(input: &PlanningInput) -> Vec<Resolved> {
                 let k = ((w.len() as f64 * level).ceil() as usize).saturating_sub(1);
                 w[k.min(w.len() - 1)]
             };
-            let mut g = (g.floor() as u32) / o.block_gpus * o.block_gpus;
-            if g < o.min_gpus {
-                g = 0;
-            }
+            let mut g = g.floor() as u32;
             if let Some(cap) = input.providers[p].capacity[a] {
                 g = g.min(cap as u32);
+            }
+            g = g / o.block_gpus * o.block_gpus;
+            if g < o.min_gpus {
+                g = 0;
             }
             if g > 0 {
                 out.push(Resolved { provider: p, accelerator: a, term_periods: o.term_periods, start_period: start, gpus: g, rate: o.rate });

@@ -266,7 +266,7 @@ pub fn plan(input: &PlanningInput, cfg: &PlannerConfig) -> Result<PlanOutcome, P
             policy_costs.push(PolicyCost {
                 policy: p.as_str().to_owned(),
                 cost_usd: price,
-                binding: price.is_some_and(|x| x > 1e-6 * ev.expected_cost_usd.abs().max(1.0)),
+                binding: price.is_some_and(|x| x > cfg.gap.max(1e-6) * ev.expected_cost_usd.abs().max(1.0)),
             });
         }
     }

@@ -35,3 +35,15 @@ fn small_team_plans_within_policies() {
     assert!(!r.commitments.is_empty());
     assert!(r.savings_rate > 0.0);
 }
+
+/// The frontier lab lands at the seed's scale: hundreds of billions with Oracle and Microsoft, tens with AWS.
+#[test]
+fn frontier_lab_plans_at_the_seeds_scale() {
+    let r = check_example("frontier-lab.yaml");
+    let spend = |p: &str| -> f64 { r.holdings.iter().filter(|h| h.provider == p).map(|h| h.spend_usd).sum() };
+    let (azure, oci, aws) = (spend("azure"), spend("oci"), spend("aws"));
+    println!("azure {azure:.3e} oci {oci:.3e} aws {aws:.3e}");
+    assert!((150e9..400e9).contains(&azure), "azure {azure:.3e}");
+    assert!((200e9..450e9).contains(&oci), "oci {oci:.3e}");
+    assert!((15e9..80e9).contains(&aws), "aws {aws:.3e}");
+}

@@ -407,7 +407,17 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
         .into_iter()
         .map(|j| QueuedJob { id: j.id, team: j.team, priority: j.priority, spec: j.spec })
         .collect();
-    let snap = Snapshot { catalog: &b.catalog, providers, owned, teams, running, queue };
+    let reserved = b
+        .waiting
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter_map(|(j, w)| match w {
+            WaitReason::Preempting { provider, gpus, .. } => Some((*j, provider.clone(), *gpus)),
+            _ => None,
+        })
+        .collect();
+    let snap = Snapshot { catalog: &b.catalog, providers, owned, teams, running, queue, reserved };
     Ok(schedule(&snap))
 }
 

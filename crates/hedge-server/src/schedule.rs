@@ -71,6 +71,8 @@ pub struct Snapshot<'a> {
     pub teams: HashMap<TeamId, TeamView>,
     pub running: Vec<RunningJob>,
     pub queue: Vec<QueuedJob>,
+    /// GPUs freed by preemption in an earlier pass, held for the job that preempted: `(job, provider, gpus)`.
+    pub reserved: Vec<(JobId, ProviderId, u32)>,
 }
 
 /// Why a job waits.
@@ -81,8 +83,9 @@ pub enum WaitReason {
     OverBudget { spent: Money, budget: Money },
     OverQuota { provider: Option<ProviderId>, accelerator: Option<Accelerator>, max_gpus: u32, in_use: u32, needed: u32 },
     NoFit { rejected: Vec<String> },
-    /// Lower-priority jobs of the team are being preempted to make room.
-    Preempting { victims: Vec<JobId> },
+    /// Lower-priority jobs of the team are being preempted to make room on `provider`; the `gpus` they
+    /// free stay reserved for this job in the next pass.
+    Preempting { victims: Vec<JobId>, provider: ProviderId, gpus: u32 },
 }
 
 impl WaitReason {
@@ -160,6 +163,11 @@ type ShapeKey<'a> = (&'a TeamId, &'a [ResourceRequest], u32, hedge_core::Prefere
 pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
     let settings = placement_settings();
     let mut providers = snap.providers.clone();
+    for (_, p, n) in &snap.reserved {
+        if let Some(pv) = providers.iter_mut().find(|v| &v.id == p) {
+            pv.gpus_in_use += n;
+        }
+    }
     let mut owned = snap.owned.clone();
     let mut usage: HashMap<(TeamId, ProviderId, Option<Accelerator>), u32> = HashMap::new();
     for r in &snap.running {
@@ -183,6 +191,12 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
                 continue;
             }
         }
+        // Its own reservation is its to use.
+        for (_, p, n) in snap.reserved.iter().filter(|(j, _, _)| *j == job.id) {
+            if let Some(pv) = providers.iter_mut().find(|v| &v.id == p) {
+                pv.gpus_in_use = pv.gpus_in_use.saturating_sub(*n);
+            }
+        }
         let key: ShapeKey<'_> = (&job.team, &job.spec.resources, job.spec.num_nodes, job.spec.preference);
         if let Some(reason) = failed.get(&key) {
             out.push(Decision::Wait { job: job.id, reason: reason.clone() });
@@ -197,13 +211,16 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
             let reason = no_fit_reason(snap, job, team, &providers, &owned, &usage, p);
             if let WaitReason::NoFit { .. } = reason {
                 if team.allow_preemption {
-                    let victims = preemption_victims(snap, job, &providers, &preempted);
-                    if !victims.is_empty() {
+                    if let Some((provider, victims, gpus)) = preemption_victims(snap, job, &providers, &preempted) {
                         for v in &victims {
                             preempted.push(*v);
                             out.push(Decision::Preempt { victim: *v, by: job.id });
                         }
-                        out.push(Decision::Wait { job: job.id, reason: WaitReason::Preempting { victims } });
+                        // Hold the freed GPUs for this job for the rest of the pass too.
+                        if let Some(pv) = providers.iter_mut().find(|v| v.id == provider) {
+                            pv.gpus_in_use = pv.gpus_total;
+                        }
+                        out.push(Decision::Wait { job: job.id, reason: WaitReason::Preempting { victims, provider, gpus } });
                         continue;
                     }
                 }
@@ -265,9 +282,14 @@ fn no_fit_reason(
 
 /// Lower-priority running jobs of the same team, on one usable provider with the requested accelerator,
 /// whose GPUs plus the provider's free GPUs cover the job's need; lowest priority (then newest) first.
-fn preemption_victims(snap: &Snapshot<'_>, job: &QueuedJob, providers: &[ProviderView], taken: &[JobId]) -> Vec<JobId> {
-    let Some(req) = job.spec.resources.first() else { return vec![] };
-    let Some(accel) = &req.accelerators else { return vec![] };
+fn preemption_victims(
+    snap: &Snapshot<'_>,
+    job: &QueuedJob,
+    providers: &[ProviderView],
+    taken: &[JobId],
+) -> Option<(ProviderId, Vec<JobId>, u32)> {
+    let req = job.spec.resources.first()?;
+    let accel = req.accelerators.as_ref()?;
     let need = accel.count.saturating_mul(job.spec.num_nodes.max(1));
     for pv in providers.iter().filter(|p| p.unusable.is_none() && p.accelerator == accel.name) {
         if req.provider.as_ref().is_some_and(|want| want != &pv.id) {
@@ -289,8 +311,8 @@ fn preemption_victims(snap: &Snapshot<'_>, job: &QueuedJob, providers: &[Provide
             victims.push(c.id);
         }
         if free >= need && !victims.is_empty() {
-            return victims;
+            return Some((pv.id.clone(), victims, need));
         }
     }
-    vec![]
+    None
 }

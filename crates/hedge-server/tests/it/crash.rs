@@ -82,7 +82,8 @@ fn sigkill_during_launches_loses_no_job_and_starts_none_twice() {
     let admin = std::fs::read_to_string(data.join("admin.token")).unwrap().trim().to_owned();
     let url = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let _guard = rt.enter();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).pool_max_idle_per_host(0).build().unwrap();
     let body = "team: ml\nresources: {accelerators: H100:1}\nrun: sleep 0.2\n";
 
     // Submissions are paced across the kills; each kill comes after a seeded random delay.
@@ -121,8 +122,9 @@ fn sigkill_during_launches_loses_no_job_and_starts_none_twice() {
     // Let the last server finish everything.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     let jobs = loop {
-        let v: serde_json::Value =
-            rt.block_on(async { http.get(format!("{url}/v1/jobs?limit=1000")).bearer_auth(&admin).send().await?.json().await }).unwrap();
+        let v: serde_json::Value = rt
+            .block_on(async { http.get(format!("{url}/v1/jobs?limit=1000")).bearer_auth(&admin).send().await?.json().await })
+            .expect("the last server answers");
         let jobs = v["jobs"].as_array().unwrap().clone();
         if jobs.iter().all(|j| j["state"] == "succeeded") || std::time::Instant::now() > deadline {
             break jobs;

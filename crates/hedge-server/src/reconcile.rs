@@ -35,6 +35,8 @@ use std::sync::Arc;
 pub struct LoopState {
     /// Consecutive failures of the driver call for an attempt, by idempotency key.
     failures: HashMap<String, u32>,
+    /// Attempts given up on a provider that did not answer the cancel: stopped once it answers again.
+    orphans: Vec<(hedge_core::ProviderId, IdempotencyKey)>,
 }
 
 /// Runs passes forever, every `reconcile_interval` or when woken.
@@ -54,7 +56,7 @@ pub async fn run(broker: Arc<Broker>) {
 
 /// One reconciliation pass.
 pub async fn pass(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
-    phase1_health(b).await?;
+    phase1_health(b, st).await?;
     phase2_observe(b, st).await?;
     let decisions = phase3_schedule(b).await?;
     phase4_act(b, st, decisions).await
@@ -62,7 +64,7 @@ pub async fn pass(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
 
 // ---- phase 1 ------------------------------------------------------------------------------------------------
 
-async fn phase1_health(b: &Broker) -> Result<(), StoreError> {
+async fn phase1_health(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
     let now_ms = b.clock.monotonic_ms();
     let (due, mut changes) = {
         let mut h = b.health.lock().unwrap_or_else(|p| p.into_inner());
@@ -76,7 +78,24 @@ async fn phase1_health(b: &Broker) -> Result<(), StoreError> {
         let mut h = b.health.lock().unwrap_or_else(|p| p.into_inner());
         changes.extend(h.record(&p, now_ms, outcome));
     }
-    persist_health(b, changes).await
+    persist_health(b, changes).await?;
+    // Stop what was left running on providers that answer again.
+    let mut keep = Vec::new();
+    for (p, key) in std::mem::take(&mut st.orphans) {
+        let healthy = b.health.lock().unwrap_or_else(|p| p.into_inner()).is_healthy(&p);
+        let stopped = match b.drivers.get(&p) {
+            Some(d) if healthy => d.cancel(&key).await.is_ok(),
+            Some(_) => false,
+            None => true,
+        };
+        if stopped {
+            tracing::info!(provider = %p, attempt = %key, "stopped an attempt left behind by a failover");
+        } else {
+            keep.push((p, key));
+        }
+    }
+    st.orphans = keep;
+    Ok(())
 }
 
 async fn persist_health(b: &Broker, changes: Vec<crate::health::HealthChange>) -> Result<(), StoreError> {
@@ -189,8 +208,11 @@ async fn observe_one(b: &Broker, st: &mut LoopState, job: &Job, a: &LaunchAttemp
         let t = Transition::new(job.id, job.state, JobState::Recovering, now)
             .reason("provider_degraded")
             .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "health": reason}));
-        // Best effort: stop the old attempt if the provider still answers (it usually does not).
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), driver.cancel(&key)).await;
+        // Stop the old attempt if the provider still answers (it usually does not: then once it does).
+        let cancelled = tokio::time::timeout(std::time::Duration::from_millis(200), driver.cancel(&key)).await;
+        if !matches!(cancelled, Ok(Ok(_))) {
+            st.orphans.push((a.provider.clone(), key));
+        }
         return finish(b, job, a, t, AttemptStatus::Lost, "provider degraded").await;
     }
     let result = if a.status == AttemptStatus::Recorded {

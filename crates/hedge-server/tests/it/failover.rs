@@ -59,6 +59,21 @@ backends!(unreachable_provider_fails_over_within_two_health_intervals, |backend|
         assert!(t1.elapsed() <= 2 * interval, "local-a not healthy again after {:?}", t1.elapsed());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The attempts left running on local-a during the partition are stopped once it answers.
+    let driver = s.broker.drivers[&hedge_core::ProviderId::parse("local-a")].clone();
+    for id in &ids {
+        let j = s.job(*id).await;
+        let key = hedge_drivers::IdempotencyKey::parse(j["attempts"][0]["idempotency_key"].as_str().unwrap()).unwrap();
+        let t2 = Instant::now();
+        loop {
+            let o = driver.observe(&key).await.unwrap();
+            if o == hedge_drivers::Observation::Cancelled {
+                break;
+            }
+            assert!(t2.elapsed() <= 2 * interval, "job {id}'s old attempt still {o:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 });
 
 backends!(lost_attempts_and_failed_submits_are_replaced, |backend| async move {

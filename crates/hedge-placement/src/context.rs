@@ -37,6 +37,11 @@ pub trait Conditions {
         accelerator: &Accelerator,
         market: Market,
     ) -> Option<u32>;
+    /// Whether [`Conditions::gpus_available`] can ever return a limit. `false` lets placement skip asking
+    /// (a fast path for [`Unconstrained`]); the default `true` is always correct.
+    fn limits_capacity(&self) -> bool {
+        true
+    }
 }
 
 /// Every provider usable, no capacity limit.
@@ -49,6 +54,9 @@ impl Conditions for Unconstrained {
     }
     fn gpus_available(&self, _: &ProviderId, _: &Location, _: &Accelerator, _: Market) -> Option<u32> {
         None
+    }
+    fn limits_capacity(&self) -> bool {
+        false
     }
 }
 

@@ -24,7 +24,7 @@
 use crate::context::{OwnedCapacity, PlacementContext};
 use crate::result::{Candidate, Placement, RejectReason, Rejection};
 use crate::settings::{MarketRank, PlacementSettings};
-use hedge_core::{Catalog, Market, Offer, OfferIdx, Preference, ProviderId, Rate, ResourceRequest, SpotPref, TaskSpec};
+use hedge_core::{Catalog, Market, OfferIdx, Preference, ProviderId, Rate, ResourceRequest, SpotPref, TaskSpec};
 use std::cmp::Ordering;
 
 /// Places `task`: the cheapest feasible candidate, ranked alternatives, and the reasons for every provider
@@ -33,7 +33,7 @@ pub fn place(task: &TaskSpec, ctx: &PlacementContext<'_>, settings: &PlacementSe
     let catalog = ctx.catalog;
     let num_nodes = task.num_nodes.max(1);
     let providers = provider_table(ctx, settings);
-    let mut best: Vec<Group> = Vec::new();
+    let mut best: Vec<Option<Lite>> = vec![None; providers.len() * MARKETS];
     let mut rejected = Vec::new();
     let order = Ranking { catalog, ordered: task.preference == Preference::Ordered, rank: settings.market_rank };
 
@@ -57,15 +57,23 @@ pub fn place(task: &TaskSpec, ctx: &PlacementContext<'_>, settings: &PlacementSe
             Vec::new()
         };
         let scan = Scan { catalog, req, alt, num_nodes, need, markets, owned: &owned, ctx, providers: &providers };
-        match &req.accelerators {
-            Some(a) => scan.run(catalog.with_accelerator(&a.name).iter().copied(), &mut stage, &mut best, &order),
-            None => scan.run((0..catalog.len() as u32).map(OfferIdx), &mut stage, &mut best, &order),
+        match (&req.accelerators, &req.instance_type) {
+            (Some(a), _) => {
+                scan.run(catalog.with_accelerator_count(&a.name, a.count).iter().copied(), &mut stage, &mut best, &order)
+            }
+            (None, Some(t)) => {
+                // Any accelerator: every provider passes the accelerator check; narrow by instance type.
+                stage.fill(Stage::Accelerator);
+                scan.run(catalog.with_instance_type(t).iter().copied(), &mut stage, &mut best, &order)
+            }
+            (None, None) => scan.run((0..catalog.len() as u32).map(OfferIdx), &mut stage, &mut best, &order),
         }
         reject(req, alt, markets, need, &providers, &stage, &mut rejected);
     }
 
-    best.sort_by(|a, b| order.cmp(&a.lite, &b.lite));
-    let mut ranked = best.into_iter().map(|g| candidate(ctx, task, num_nodes, g.lite));
+    let mut best: Vec<Lite> = best.into_iter().flatten().collect();
+    best.sort_by(|a, b| order.cmp(a, b));
+    let mut ranked = best.into_iter().map(|l| candidate(ctx, task, num_nodes, l));
     let chosen = ranked.next();
     let alternatives = ranked.take(settings.max_alternatives).collect();
     Placement { chosen, alternatives, rejected }
@@ -131,11 +139,15 @@ struct Lite {
     cost: i64,
 }
 
-/// The best candidate of one (provider, market).
-struct Group {
-    provider: u32,
-    market: Market,
-    lite: Lite,
+/// Markets per provider in the table of best candidates, indexed `provider * MARKETS + market`.
+const MARKETS: usize = 3;
+
+fn market_pos(m: Market) -> usize {
+    match m {
+        Market::Committed => 0,
+        Market::OnDemand => 1,
+        Market::Spot => 2,
+    }
 }
 
 struct Ranking<'a> {
@@ -168,6 +180,31 @@ impl Ranking<'_> {
     }
 }
 
+/// A wanted name resolved to the catalog's interned id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Any,
+    Id(u32),
+    /// Named, but no offer in the catalog has it.
+    Absent,
+}
+
+impl Want {
+    fn of<T>(want: Option<&T>, lookup: impl FnOnce(&T) -> Option<u32>) -> Want {
+        match want {
+            None => Want::Any,
+            Some(w) => lookup(w).map_or(Want::Absent, Want::Id),
+        }
+    }
+    fn admits(self, id: Option<u32>) -> bool {
+        match self {
+            Want::Any => true,
+            Want::Id(w) => id == Some(w),
+            Want::Absent => false,
+        }
+    }
+}
+
 struct Scan<'a, 'c> {
     catalog: &'a Catalog,
     req: &'a ResourceRequest,
@@ -185,33 +222,45 @@ impl Scan<'_, '_> {
         &self,
         offers: impl Iterator<Item = OfferIdx>,
         stage: &mut [Stage],
-        best: &mut Vec<Group>,
+        best: &mut [Option<Lite>],
         order: &Ranking<'_>,
     ) {
         let req = self.req;
-        let mut last_slot = usize::MAX;
+        let cat = self.catalog;
+        let want_count = req.accelerators.as_ref().map(|a| a.count);
+        let want_provider = match &req.provider {
+            None => None,
+            Some(p) => match cat.provider_index(p) {
+                Some(i) => Some(i),
+                None => return,
+            },
+        };
+        let instance = Want::of(req.instance_type.as_ref(), |t| cat.instance_type_index(t));
+        let region = Want::of(req.region.as_ref(), |r| cat.region_index(r));
+        let zone = Want::of(req.zone.as_ref(), |z| cat.zone_index(z));
+        let limited = self.ctx.conditions.limits_capacity();
         for idx in offers {
-            let o = self.catalog.offer(idx);
-            if let Some(want) = &req.accelerators {
-                match &o.accelerator {
-                    Some(a) if a.count == want.count && a.name == want.name => {}
-                    _ => continue,
-                }
-            }
-            if req.provider.as_ref().is_some_and(|p| *p != o.provider) {
+            // The offer list is already narrowed to the requested accelerator and count (or instance type).
+            let s = cat.summary(idx);
+            debug_assert!(want_count.is_none_or(|c| c == s.gpus()));
+            let slot = s.provider() as usize;
+            if want_provider.is_some_and(|p| p as usize != slot) {
                 continue;
             }
-            if last_slot >= self.providers.len() || *self.providers[last_slot].id != o.provider {
-                match self.providers.iter().position(|s| *s.id == o.provider) {
-                    Some(s) => last_slot = s,
-                    None => continue, // unreachable: the catalog registers every offer's provider
-                }
-            }
-            let slot = last_slot;
-            if !matches!(self.providers[slot].status, Status::Usable) {
+            if !matches!(self.providers.get(slot).map(|p| &p.status), Some(Status::Usable)) {
                 continue;
             }
-            let reached = self.check(o);
+            let reached = if !instance.admits(Some(s.instance_type())) {
+                Stage::Accelerator
+            } else if !(region.admits(Some(s.region())) && zone.admits(s.zone())) {
+                Stage::InstanceType
+            } else if !(req.cpus_milli.is_none_or(|b| s.vcpus_milli().is_some_and(|v| b.admits(v)))
+                && req.memory_mib.is_none_or(|b| s.memory_mib().is_some_and(|v| b.admits(v))))
+            {
+                Stage::Location
+            } else {
+                Stage::Shape
+            };
             if reached < Stage::Shape {
                 stage[slot] = stage[slot].max(reached);
                 continue;
@@ -219,6 +268,10 @@ impl Scan<'_, '_> {
             let mut got = Stage::Shape;
             for &market in self.markets {
                 if market == Market::Committed {
+                    if self.owned.is_empty() {
+                        continue;
+                    }
+                    let o = cat.offer(idx);
                     let Some(a) = &o.accelerator else { continue };
                     let gpus = a.count.saturating_mul(self.num_nodes);
                     for &oi in self.owned {
@@ -232,61 +285,37 @@ impl Scan<'_, '_> {
                         }
                         got = Stage::Feasible;
                         let cost = committed_cost(oc, gpus);
-                        self.offer_candidate(best, order, slot, Lite {
-                            alt: self.alt as u32,
-                            offer: idx,
-                            market,
-                            owned: Some(oi),
-                            cost,
-                        });
+                        let lite = Lite { alt: self.alt as u32, offer: idx, market, owned: Some(oi), cost };
+                        offer_candidate(best, order, slot, lite);
                     }
                     continue;
                 }
-                let Some(price) = o.prices.get(market) else { continue };
+                let Some(price) = s.price(market) else { continue };
                 got = got.max(Stage::Market);
-                if let Some(a) = &o.accelerator {
-                    let avail = self.ctx.conditions.gpus_available(&o.provider, &o.location, &a.name, market);
-                    if avail.is_some_and(|n| n < self.need.max(a.count.saturating_mul(self.num_nodes))) {
-                        continue;
+                if limited && s.gpus() > 0 {
+                    let o = cat.offer(idx);
+                    if let Some(a) = &o.accelerator {
+                        let avail = self.ctx.conditions.gpus_available(&o.provider, &o.location, &a.name, market);
+                        if avail.is_some_and(|n| n < self.need.max(a.count.saturating_mul(self.num_nodes))) {
+                            continue;
+                        }
                     }
                 }
                 got = Stage::Feasible;
                 let cost = price.hourly().micros().saturating_mul(self.num_nodes as i64);
-                self.offer_candidate(best, order, slot, Lite { alt: self.alt as u32, offer: idx, market, owned: None, cost });
+                offer_candidate(best, order, slot, Lite { alt: self.alt as u32, offer: idx, market, owned: None, cost });
             }
             stage[slot] = stage[slot].max(got);
         }
     }
+}
 
-    /// The furthest non-market check `o` passes (accelerator already matched).
-    fn check(&self, o: &Offer) -> Stage {
-        let req = self.req;
-        if req.instance_type.as_ref().is_some_and(|t| *t != o.instance_type) {
-            return Stage::Accelerator;
-        }
-        if req.region.as_ref().is_some_and(|r| r != o.location.region())
-            || req.zone.as_ref().is_some_and(|z| Some(z) != o.location.zone())
-        {
-            return Stage::InstanceType;
-        }
-        let cpus_ok = req.cpus_milli.is_none_or(|b| o.vcpus_milli.is_some_and(|v| b.admits(v)));
-        let mem_ok = req.memory_mib.is_none_or(|b| o.memory_mib.is_some_and(|v| b.admits(v)));
-        if !(cpus_ok && mem_ok) {
-            return Stage::Location;
-        }
-        Stage::Shape
-    }
-
-    fn offer_candidate(&self, best: &mut Vec<Group>, order: &Ranking<'_>, slot: usize, lite: Lite) {
-        let slot = slot as u32;
-        match best.iter_mut().find(|g| g.provider == slot && g.market == lite.market) {
-            Some(g) => {
-                if order.cmp(&lite, &g.lite) == Ordering::Less {
-                    g.lite = lite;
-                }
-            }
-            None => best.push(Group { provider: slot, market: lite.market, lite }),
-        }
+/// Keeps `lite` if it beats the best candidate so far of its (provider, market).
+fn offer_candidate(best: &mut [Option<Lite>], order: &Ranking<'_>, slot: usize, lite: Lite) {
+    let cell = &mut best[slot * MARKETS + market_pos(lite.market)];
+    match cell {
+        Some(g) if order.cmp(&lite, g) != Ordering::Less => {}
+        _ => *cell = Some(lite),
     }
 }
 

@@ -19,7 +19,7 @@
 //! **Invariant** (checked in every report, `jobs.balanced`): submitted = finished + failed + running +
 //! waiting.
 
-use crate::fleet::{Fleet, FleetConfig, FleetView, PoolIdx};
+use crate::fleet::{Fleet, FleetConfig, FleetView, OnDemandLimit, PoolIdx};
 use crate::job::{AccelSym, JobKind, JobSpec};
 use crate::metrics::{round4, DistSummary, Histogram, Integral};
 use crate::outage::Outage;
@@ -281,7 +281,18 @@ impl<'a> Sim<'a> {
     fn new(catalog: &'a Catalog, cfg: &'a SimConfig) -> Result<Self, SimError> {
         let providers: Vec<ProviderId> = catalog.providers().keys().cloned().collect();
         let setup = |what: &str, reason: String| SimError::Setup { what: what.to_owned(), reason };
-        let fleet = Fleet::new(providers.clone(), &cfg.fleet).map_err(|r| setup("fleet", r))?;
+        // The catalog's capacities and quotas are on-demand limits; the run's own limits override them.
+        let mut fleet_cfg = cfg.fleet.clone();
+        let from_catalog = catalog.capacities().iter().filter_map(|c| {
+            let gpus = match (c.max_gpus, c.quota_gpus) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => return None,
+            };
+            Some(OnDemandLimit { provider: c.provider.clone(), region: c.region.clone(), accelerator: c.accelerator.clone(), gpus })
+        });
+        fleet_cfg.on_demand = from_catalog.chain(cfg.fleet.on_demand.iter().cloned()).collect();
+        let fleet = Fleet::new(providers.clone(), &fleet_cfg).map_err(|r| setup("fleet", r))?;
         let lock_in = match &cfg.policy {
             Policy::LockIn(Some(p)) => {
                 if fleet.provider_idx(p).is_none() {

@@ -3,9 +3,11 @@
 //! `hedge_placement::Conditions`).
 //!
 //! Capacity is kept per (provider, region, accelerator, market). An on-demand limit may name a region or
-//! the whole provider; without a limit on-demand capacity is unbounded. Spot exists only where a spot pool
-//! is configured: a pool's capacity at time t is `available(t) × gpus_per_unit` from its trace, and when
-//! it drops below what is in use the most recently started jobs of that pool are preempted.
+//! the whole provider; without a limit on-demand capacity is unbounded. The catalog's `Capacity` rows
+//! (max GPUs, quota) become on-demand limits; the run's own limits replace them. Spot exists only where a
+//! spot pool is configured: a pool's capacity at time t is `available(t) × gpus_per_unit × scale` from its
+//! trace, and when it drops below what is in use the most recently started jobs of that pool are
+//! preempted.
 
 use crate::spot::SpotTrace;
 use hedge_core::{Accelerator, Location, Market, ProviderId, RegionId};
@@ -66,9 +68,15 @@ impl Fleet {
         let mut f = Fleet { down: vec![0; providers.len()], providers, pools: Vec::new(), index: HashMap::new(), spot_pools: Vec::new() };
         for l in &cfg.on_demand {
             let p = f.provider_idx(&l.provider).ok_or_else(|| format!("on-demand limit for {}, which is not in the catalog", l.provider))?;
-            let idx = f.pools.len();
-            f.pools.push(Pool { cap: l.gpus, used: 0 });
-            f.index.insert((p, l.region.clone(), l.accelerator.clone(), Market::OnDemand), idx);
+            // A later limit for the same key replaces an earlier one (run options override the catalog).
+            let key = (p, l.region.clone(), l.accelerator.clone(), Market::OnDemand);
+            match f.index.get(&key) {
+                Some(&i) => f.pools[i].cap = l.gpus,
+                None => {
+                    f.index.insert(key, f.pools.len());
+                    f.pools.push(Pool { cap: l.gpus, used: 0 });
+                }
+            }
         }
         for s in &cfg.spot {
             let p = f.provider_idx(&s.provider).ok_or_else(|| format!("spot pool for {}, which is not in the catalog", s.provider))?;

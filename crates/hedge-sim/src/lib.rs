@@ -14,6 +14,7 @@ pub mod deadline;
 pub mod engine;
 pub mod error;
 pub mod fleet;
+pub mod fuzzing;
 pub mod job;
 pub mod metrics;
 pub mod outage;

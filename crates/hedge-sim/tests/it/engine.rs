@@ -4,7 +4,7 @@ use hedge_sim::fleet::{OnDemandLimit, SpotPool};
 use hedge_sim::outage::Outage;
 use hedge_sim::spot::SpotTrace;
 use hedge_sim::trace::{PhillyDist, Synthetic, TraceOptions};
-use hedge_sim::{simulate, JobSpec, Policy, SimConfig};
+use hedge_sim::{simulate, JobSpec, SimConfig};
 use proptest::prelude::*;
 use std::sync::Arc;
 

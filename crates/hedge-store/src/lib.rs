@@ -20,6 +20,7 @@
 //!
 //! **Architecture Invariant:** API token secrets are never stored or logged; only their SHA-256 is kept.
 
+mod cache;
 mod codec;
 mod error;
 mod model;
@@ -31,7 +32,7 @@ mod token;
 pub use error::StoreError;
 pub use model::{
     month_range, MAX_DETAIL_CHARS, MAX_EXPLANATION_BYTES, AttemptUpdate, CommitmentUsage, HealthState, IssuedToken, Job, JobEvent, JobFilter, JobPage,
-    LaunchAttempt, NewAttempt, NewJob, Principal, ProviderHealth, SpendEntry, Team, TeamQuota, TokenInfo,
+    LaunchAttempt, NewAttempt, NewJob, Principal, ProviderHealth, QueuedJob, SpendEntry, Team, TeamQuota, TokenInfo,
     Transition,
 };
 pub use postgres::{PgOptions, PgStore};

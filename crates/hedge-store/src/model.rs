@@ -7,6 +7,7 @@ use hedge_core::{
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// A cap on the GPUs a team may hold at once. `None` in a field means "any": a quota with both `None` caps
 /// the team's GPUs everywhere.
@@ -138,6 +139,56 @@ pub struct Job {
     /// The latest launch attempt's number, 0 when none was recorded yet.
     pub current_attempt: u32,
     pub updated_at: Timestamp,
+}
+
+/// A job as the scheduler reads the whole queue ([`crate::Store::queued_jobs`]): a [`Job`] whose spec is
+/// shared from the store's in-process cache instead of copied.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct QueuedJob {
+    pub id: JobId,
+    pub team: TeamId,
+    pub priority: i32,
+    pub deadline: Option<Timestamp>,
+    pub spec: Arc<TaskSpec>,
+    pub submitted_at: Timestamp,
+    pub state: JobState,
+    pub version: u64,
+    pub current_attempt: u32,
+    pub updated_at: Timestamp,
+}
+
+impl From<QueuedJob> for Job {
+    fn from(q: QueuedJob) -> Job {
+        Job {
+            id: q.id,
+            team: q.team,
+            priority: q.priority,
+            deadline: q.deadline,
+            spec: Arc::unwrap_or_clone(q.spec),
+            submitted_at: q.submitted_at,
+            state: q.state,
+            version: q.version,
+            current_attempt: q.current_attempt,
+            updated_at: q.updated_at,
+        }
+    }
+}
+
+impl From<Job> for QueuedJob {
+    fn from(j: Job) -> QueuedJob {
+        QueuedJob {
+            id: j.id,
+            team: j.team,
+            priority: j.priority,
+            deadline: j.deadline,
+            spec: Arc::new(j.spec),
+            submitted_at: j.submitted_at,
+            state: j.state,
+            version: j.version,
+            current_attempt: j.current_attempt,
+            updated_at: j.updated_at,
+        }
+    }
 }
 
 /// A requested state change: an atomic compare-and-set on `(job, from[, expected_version])`. Built with

@@ -2,6 +2,7 @@
 //! connection, READ COMMITTED transactions. The job CAS is one `UPDATE ... WHERE state = $from` whose
 //! row lock makes a concurrent second writer re-check the condition and lose.
 
+use crate::cache::SpecCache;
 use crate::codec::*;
 use crate::error::StoreError;
 use crate::model::*;
@@ -12,6 +13,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use hedge_core::{Commitment, CommitmentId, JobId, JobState, Money, ProviderId, Rate, TeamId, Timestamp};
 use tokio_postgres::types::ToSql;
+use std::collections::HashMap;
+use std::sync::Arc;
 use tokio_postgres::{NoTls, Row};
 
 struct Migration {
@@ -40,6 +43,7 @@ pub struct PgOptions {
 pub struct PgStore {
     pool: Pool,
     instance: String,
+    specs: Arc<SpecCache>,
 }
 
 type P<'a> = &'a (dyn ToSql + Sync);
@@ -79,7 +83,7 @@ impl PgStore {
         let instance: String =
             client.query_one("SELECT value FROM meta WHERE key = 'instance_id'", &[]).await?.try_get(0)?;
         drop(client);
-        Ok(PgStore { pool, instance })
+        Ok(PgStore { pool, instance, specs: Arc::default() })
     }
 
     pub fn instance_id(&self) -> &str {
@@ -153,20 +157,56 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> StoreResult<()> {
 
 const JOB_COLS: &str = "id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at";
 
-fn job_row(r: &Row) -> StoreResult<Job> {
+fn job_row(r: &Row, specs: &SpecCache) -> StoreResult<Job> {
+    let id = job_id("jobs", r.try_get(0)?)?;
+    let spec = specs.get_or_parse(id, r.try_get(4)?)?;
+    head_row(r, 5).map(|h| h.with_spec(spec)).map(Job::from)
+}
+
+/// A job row without its spec: `id, team_id, priority, deadline` then, from `rest`, `submitted_at, state,
+/// version, current_attempt, updated_at`.
+fn head_row(r: &Row, rest: usize) -> StoreResult<JobHead> {
     let priority: i64 = r.try_get(2)?;
-    Ok(Job {
+    Ok(JobHead {
         id: job_id("jobs", r.try_get(0)?)?,
         team: TeamId::new(r.try_get::<_, String>(1)?),
         priority: i32::try_from(priority).map_err(|_| corrupt("jobs", "priority", format!("{priority}")))?,
         deadline: r.try_get::<_, Option<i64>>(3)?.map(Timestamp),
-        spec: parse_spec(r.try_get(4)?)?,
-        submitted_at: Timestamp(r.try_get(5)?),
-        state: parse_state("jobs", "state", r.try_get(6)?)?,
-        version: to_u64("jobs", "version", r.try_get(7)?)?,
-        current_attempt: to_u32("jobs", "current_attempt", r.try_get(8)?)?,
-        updated_at: Timestamp(r.try_get(9)?),
+        submitted_at: Timestamp(r.try_get(rest)?),
+        state: parse_state("jobs", "state", r.try_get(rest + 1)?)?,
+        version: to_u64("jobs", "version", r.try_get(rest + 2)?)?,
+        current_attempt: to_u32("jobs", "current_attempt", r.try_get(rest + 3)?)?,
+        updated_at: Timestamp(r.try_get(rest + 4)?),
     })
+}
+
+struct JobHead {
+    id: JobId,
+    team: TeamId,
+    priority: i32,
+    deadline: Option<Timestamp>,
+    submitted_at: Timestamp,
+    state: JobState,
+    version: u64,
+    current_attempt: u32,
+    updated_at: Timestamp,
+}
+
+impl JobHead {
+    fn with_spec(self, spec: Arc<hedge_core::TaskSpec>) -> QueuedJob {
+        QueuedJob {
+            id: self.id,
+            team: self.team,
+            priority: self.priority,
+            deadline: self.deadline,
+            spec,
+            submitted_at: self.submitted_at,
+            state: self.state,
+            version: self.version,
+            current_attempt: self.current_attempt,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 const ATTEMPT_COLS: &str = "job_id, attempt_no, idempotency_key, provider, offer, region, zone, market, commitment_id, \
@@ -255,10 +295,18 @@ async fn team_exists<C: GenericClient>(c: &C, team: &TeamId) -> StoreResult<bool
     Ok(c.query_opt(&st, &[&team.as_str()]).await?.is_some())
 }
 
-async fn get_job<C: GenericClient>(c: &C, id: JobId) -> StoreResult<Job> {
+async fn get_job<C: GenericClient>(c: &C, specs: &SpecCache, id: JobId) -> StoreResult<Job> {
     let st = c.prepare_cached(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1")).await?;
     match c.query_opt(&st, &[&job_id_sql(id)?]).await? {
-        Some(r) => job_row(&r),
+        Some(r) => job_row(&r, specs),
+        None => Err(StoreError::UnknownJob { job: id }),
+    }
+}
+
+async fn job_exists<C: GenericClient>(c: &C, id: JobId) -> StoreResult<()> {
+    let st = c.prepare_cached("SELECT 1 FROM jobs WHERE id = $1").await?;
+    match c.query_opt(&st, &[&job_id_sql(id)?]).await? {
+        Some(_) => Ok(()),
         None => Err(StoreError::UnknownJob { job: id }),
     }
 }
@@ -271,7 +319,7 @@ async fn get_attempt<C: GenericClient>(c: &C, key: &str) -> StoreResult<LaunchAt
     }
 }
 
-async fn apply_transition<C: GenericClient>(c: &C, t: &Transition) -> StoreResult<Job> {
+async fn apply_transition<C: GenericClient>(c: &C, specs: &SpecCache, t: &Transition) -> StoreResult<Job> {
     t.validate()?;
     let id = job_id_sql(t.job)?;
     let st = c
@@ -283,9 +331,9 @@ async fn apply_transition<C: GenericClient>(c: &C, t: &Transition) -> StoreResul
         .await?;
     let expected = t.expected_version.map(|v| v as i64);
     let job = match c.query_opt(&st, &[&t.to.as_str(), &t.at.0, &id, &t.from.as_str(), &expected]).await? {
-        Some(r) => job_row(&r)?,
+        Some(r) => job_row(&r, specs)?,
         None => {
-            let job = get_job(c, t.job).await?;
+            let job = get_job(c, specs, t.job).await?;
             return Err(StoreError::StaleTransition {
                 job: t.job,
                 expected: t.from,
@@ -523,8 +571,10 @@ impl Store for PgStore {
             .await?
             .try_get(0)?;
         tx.commit().await?;
+        let id = job_id("jobs", id)?;
+        self.specs.insert(id, Arc::new(job.spec.clone()));
         Ok(Job {
-            id: job_id("jobs", id)?,
+            id,
             team: job.team.clone(),
             priority: job.priority,
             deadline: job.deadline,
@@ -538,7 +588,7 @@ impl Store for PgStore {
     }
 
     async fn job(&self, id: JobId) -> StoreResult<Job> {
-        get_job(&self.client().await?, id).await
+        get_job(&self.client().await?, &self.specs, id).await
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<JobPage> {
@@ -558,7 +608,10 @@ impl Store for PgStore {
              ORDER BY id {dir} LIMIT $4"
         );
         let c = self.client().await?;
-        let mut jobs = rows(&c, &sql, &[&team, &states, &after, &i64::from(limit + 1)], job_row).await?;
+        let mut jobs = rows(&c, &sql, &[&team, &states, &after, &i64::from(limit + 1)], |r| {
+            job_row(r, &self.specs)
+        })
+        .await?;
         let next = if jobs.len() > limit as usize {
             jobs.truncate(limit as usize);
             jobs.last().map(|j| j.id)
@@ -573,8 +626,51 @@ impl Store for PgStore {
             return Ok(vec![]);
         }
         let c = self.client().await?;
-        rows(&c, &format!("SELECT {JOB_COLS} FROM jobs WHERE state = ANY($1) ORDER BY id"), &[&state_names(states)], job_row)
-            .await
+        rows(&c, &format!("SELECT {JOB_COLS} FROM jobs WHERE state = ANY($1) ORDER BY id"), &[&state_names(states)], |r| {
+            job_row(r, &self.specs)
+        })
+        .await
+    }
+
+    async fn queued_jobs(&self, states: &[JobState]) -> StoreResult<Vec<QueuedJob>> {
+        if states.is_empty() {
+            return Ok(vec![]);
+        }
+        // Two round trips instead of shipping every spec's text: the heads, then the specs not cached yet.
+        let c = self.client().await?;
+        let heads = rows(
+            &c,
+            "SELECT id, team_id, priority, deadline, submitted_at, state, version, current_attempt, updated_at
+             FROM jobs WHERE state = ANY($1) ORDER BY id",
+            &[&state_names(states)],
+            |r| head_row(r, 4),
+        )
+        .await?;
+        let mut found: HashMap<JobId, Arc<hedge_core::TaskSpec>> = HashMap::new();
+        let mut missing = vec![];
+        for h in &heads {
+            match self.specs.get(h.id) {
+                Some(s) => {
+                    found.insert(h.id, s);
+                }
+                None => missing.push(job_id_sql(h.id)?),
+            }
+        }
+        if !missing.is_empty() {
+            let fetched = rows(&c, "SELECT id, spec FROM jobs WHERE id = ANY($1)", &[&missing], |r| {
+                let id = job_id("jobs", r.try_get(0)?)?;
+                Ok((id, self.specs.get_or_parse(id, r.try_get(1)?)?))
+            })
+            .await?;
+            found.extend(fetched);
+        }
+        heads
+            .into_iter()
+            .map(|h| match found.get(&h.id) {
+                Some(s) => Ok(h.with_spec(s.clone())),
+                None => Err(corrupt("jobs", "spec", format!("job {} vanished while the queue was read", h.id))),
+            })
+            .collect()
     }
 
     async fn job_counts(&self) -> StoreResult<Vec<(JobState, u64)>> {
@@ -589,8 +685,11 @@ impl Store for PgStore {
         t.validate()?;
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let job = apply_transition(&tx, t).await?;
+        let job = apply_transition(&tx, &self.specs, t).await?;
         tx.commit().await?;
+        if job.state.is_terminal() {
+            self.specs.remove(job.id);
+        }
         Ok(job)
     }
 
@@ -602,7 +701,7 @@ impl Store for PgStore {
         }
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let job = apply_transition(&tx, t).await?;
+        let job = apply_transition(&tx, &self.specs, t).await?;
         let n = job.current_attempt + 1;
         let key = idempotency_key(&self.instance, job.id, n);
         let st = tx
@@ -641,7 +740,7 @@ impl Store for PgStore {
 
     async fn job_events(&self, id: JobId) -> StoreResult<Vec<JobEvent>> {
         let c = self.client().await?;
-        get_job(&c, id).await?;
+        job_exists(&c, id).await?;
         rows(
             &c,
             "SELECT job_id, seq, from_state, to_state, reason, explanation, at FROM job_events WHERE job_id = $1 ORDER BY seq",
@@ -663,7 +762,7 @@ impl Store for PgStore {
 
     async fn attempts(&self, job: JobId) -> StoreResult<Vec<LaunchAttempt>> {
         let c = self.client().await?;
-        get_job(&c, job).await?;
+        job_exists(&c, job).await?;
         rows(
             &c,
             &format!("SELECT {ATTEMPT_COLS} FROM launch_attempts WHERE job_id = $1 ORDER BY attempt_no"),
@@ -830,7 +929,7 @@ impl Store for PgStore {
             return Err(StoreError::UnknownTeam { team: e.team.clone() });
         }
         if let Some(j) = e.job {
-            get_job(&tx, j).await?;
+            job_exists(&tx, j).await?;
         }
         let st = tx
             .prepare_cached(

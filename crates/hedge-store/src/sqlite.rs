@@ -4,6 +4,7 @@
 //! Durability: `journal_mode=WAL` with `synchronous=NORMAL`. A committed transaction survives the process
 //! being killed at any point (SIGKILL); on power loss the last few commits may be rolled back, never torn.
 
+use crate::cache::SpecCache;
 use crate::codec::*;
 use crate::error::StoreError;
 use crate::model::*;
@@ -42,6 +43,7 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    specs: SpecCache,
 }
 
 fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -82,6 +84,7 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
+                specs: SpecCache::default(),
             }),
         })
     }
@@ -97,7 +100,7 @@ impl SqliteStore {
 
     /// The schema version the database is at.
     pub async fn schema_version(&self) -> StoreResult<u32> {
-        self.read(|c| {
+        self.read(|c, _| {
             let v: i64 = c.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
             to_u32("schema_migrations", "version", v)
         })
@@ -106,7 +109,7 @@ impl SqliteStore {
 
     /// SQLite's `PRAGMA integrity_check` plus `foreign_key_check`: `Ok(())` or the problems it found.
     pub async fn integrity_check(&self) -> StoreResult<Result<(), Vec<String>>> {
-        self.read(|c| {
+        self.read(|c, _| {
             let mut problems = vec![];
             let mut st = c.prepare("PRAGMA integrity_check")?;
             for r in st.query_map([], |r| r.get::<_, String>(0))? {
@@ -126,26 +129,26 @@ impl SqliteStore {
 
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+        f: impl FnOnce(&mut Connection, &SpecCache) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let inner = self.inner.clone();
-        run_blocking(move || f(&mut lock(&inner.writer))).await
+        run_blocking(move || f(&mut lock(&inner.writer), &inner.specs)).await
     }
 
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        f: impl FnOnce(&Connection, &SpecCache) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let inner = self.inner.clone();
         run_blocking(move || {
             // Take a free reader if there is one; otherwise wait on the next in turn.
             for m in &inner.readers {
                 if let Ok(c) = m.try_lock() {
-                    return f(&c);
+                    return f(&c, &inner.specs);
                 }
             }
             let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            f(&lock(&inner.readers[i]))
+            f(&lock(&inner.readers[i]), &inner.specs)
         })
         .await
     }
@@ -217,14 +220,20 @@ fn instance_id(c: &mut Connection) -> StoreResult<String> {
 
 const JOB_COLS: &str = "id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at";
 
-fn job_row(r: &Row<'_>) -> StoreResult<Job> {
+fn job_row(r: &Row<'_>, specs: &SpecCache) -> StoreResult<Job> {
+    queued_row(r, specs).map(Job::from)
+}
+
+fn queued_row(r: &Row<'_>, specs: &SpecCache) -> StoreResult<QueuedJob> {
     let priority: i64 = r.get(2)?;
-    Ok(Job {
-        id: job_id("jobs", r.get(0)?)?,
+    let id = job_id("jobs", r.get(0)?)?;
+    let spec_text = r.get_ref(4)?.as_str().map_err(|e| corrupt("jobs", "spec", e.to_string()))?;
+    Ok(QueuedJob {
+        id,
         team: TeamId::new(r.get::<_, String>(1)?),
         priority: i32::try_from(priority).map_err(|_| corrupt("jobs", "priority", format!("{priority}")))?,
         deadline: r.get::<_, Option<i64>>(3)?.map(Timestamp),
-        spec: parse_spec(&r.get::<_, String>(4)?)?,
+        spec: specs.get_or_parse(id, spec_text)?,
         submitted_at: Timestamp(r.get(5)?),
         state: parse_state("jobs", "state", &r.get::<_, String>(6)?)?,
         version: to_u64("jobs", "version", r.get(7)?)?,
@@ -326,13 +335,21 @@ fn team_exists(c: &Connection, team: &TeamId) -> StoreResult<bool> {
     Ok(c.prepare_cached("SELECT 1 FROM teams WHERE id = ?1")?.exists(params![team.as_str()])?)
 }
 
-fn get_job(c: &Connection, id: JobId) -> StoreResult<Job> {
+fn get_job(c: &Connection, specs: &SpecCache, id: JobId) -> StoreResult<Job> {
     let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?1");
     let mut st = c.prepare_cached(&sql)?;
     let mut rows = st.query(params![job_id_sql(id)?])?;
     match rows.next()? {
-        Some(r) => job_row(r),
+        Some(r) => job_row(r, specs),
         None => Err(StoreError::UnknownJob { job: id }),
+    }
+}
+
+fn job_exists(c: &Connection, id: JobId) -> StoreResult<()> {
+    if c.prepare_cached("SELECT 1 FROM jobs WHERE id = ?1")?.exists(params![job_id_sql(id)?])? {
+        Ok(())
+    } else {
+        Err(StoreError::UnknownJob { job: id })
     }
 }
 
@@ -347,7 +364,7 @@ fn get_attempt(c: &Connection, key: &str) -> StoreResult<LaunchAttempt> {
 }
 
 /// The CAS: moves the job and appends the event. Returns the updated job.
-fn apply_transition(c: &Connection, t: &Transition) -> StoreResult<Job> {
+fn apply_transition(c: &Connection, specs: &SpecCache, t: &Transition) -> StoreResult<Job> {
     t.validate()?;
     let id = job_id_sql(t.job)?;
     let changed = c.prepare_cached(
@@ -355,7 +372,7 @@ fn apply_transition(c: &Connection, t: &Transition) -> StoreResult<Job> {
          WHERE id = ?3 AND state = ?4 AND (?5 IS NULL OR version = ?5)",
     )?
     .execute(params![t.to.as_str(), t.at.0, id, t.from.as_str(), t.expected_version.map(|v| v as i64)])?;
-    let job = get_job(c, t.job)?;
+    let job = get_job(c, specs, t.job)?;
     if changed == 0 {
         return Err(StoreError::StaleTransition {
             job: t.job,
@@ -438,14 +455,14 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
+        self.read(|c, _| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
     }
 
     async fn put_team(&self, team: &Team) -> StoreResult<()> {
         team.validate()?;
         let team = team.clone();
         let quotas = serde_json::to_string(&team.quotas).map_err(|e| invalid("team.quotas", e.to_string()))?;
-        self.write(move |c| {
+        self.write(move |c, _| {
             c.prepare_cached(
                 "INSERT INTO teams (id, monthly_budget_micros, quotas, allow_preemption) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET monthly_budget_micros = excluded.monthly_budget_micros,
@@ -462,7 +479,7 @@ impl Store for SqliteStore {
             return Err(StoreError::UnknownTeam { team: id.clone() });
         }
         let id = id.clone();
-        self.read(move |c| {
+        self.read(move |c, _| {
             let mut st = c.prepare_cached(
                 "SELECT id, monthly_budget_micros, quotas, allow_preemption FROM teams WHERE id = ?1",
             )?;
@@ -476,7 +493,7 @@ impl Store for SqliteStore {
     }
 
     async fn teams(&self) -> StoreResult<Vec<Team>> {
-        self.read(|c| {
+        self.read(|c, _| {
             collect(c, "SELECT id, monthly_budget_micros, quotas, allow_preemption FROM teams ORDER BY id", [], team_row)
         })
         .await
@@ -491,7 +508,7 @@ impl Store for SqliteStore {
         }
         let principal = principal.clone();
         let label = label.to_owned();
-        self.write(move |c| {
+        self.write(move |c, _| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if let Principal::Team(t) = &principal {
                 if !team_exists(&tx, t)? {
@@ -506,7 +523,7 @@ impl Store for SqliteStore {
     }
 
     async fn bootstrap_admin_token(&self, at: Timestamp) -> StoreResult<Option<IssuedToken>> {
-        self.write(move |c| {
+        self.write(move |c, _| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let first = tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('admin_bootstrapped', ?1) ON CONFLICT (key) DO NOTHING",
@@ -524,7 +541,7 @@ impl Store for SqliteStore {
 
     async fn authenticate(&self, presented_secret: &str) -> StoreResult<Option<Principal>> {
         let hash = token::hash_secret(presented_secret);
-        self.read(move |c| {
+        self.read(move |c, _| {
             let row = c
                 .prepare_cached("SELECT is_admin, team_id FROM api_tokens WHERE token_sha256 = ?1 AND revoked_at IS NULL")?
                 .query_row(params![hash], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, Option<String>>(1)?)))
@@ -535,7 +552,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_token(&self, id: i64, at: Timestamp) -> StoreResult<()> {
-        self.write(move |c| {
+        self.write(move |c, _| {
             let n = c.execute(
                 "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2",
                 params![at.0, id],
@@ -549,7 +566,7 @@ impl Store for SqliteStore {
     }
 
     async fn tokens(&self) -> StoreResult<Vec<TokenInfo>> {
-        self.read(|c| {
+        self.read(|c, _| {
             collect(
                 c,
                 "SELECT id, is_admin, team_id, label, created_at, revoked_at FROM api_tokens ORDER BY id",
@@ -572,7 +589,7 @@ impl Store for SqliteStore {
         job.validate()?;
         let spec = spec_json(&job.spec)?;
         let job = job.clone();
-        self.write(move |c| {
+        self.write(move |c, specs| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if !team_exists(&tx, &job.team)? {
                 return Err(StoreError::UnknownTeam { team: job.team.clone() });
@@ -596,8 +613,10 @@ impl Store for SqliteStore {
             )?
             .execute(params![id, JobState::INITIAL.as_str(), job.submitted_at.0])?;
             tx.commit()?;
+            let id = job_id("jobs", id)?;
+            specs.insert(id, std::sync::Arc::new(job.spec.clone()));
             Ok(Job {
-                id: job_id("jobs", id)?,
+                id,
                 team: job.team,
                 priority: job.priority,
                 deadline: job.deadline,
@@ -613,7 +632,7 @@ impl Store for SqliteStore {
     }
 
     async fn job(&self, id: JobId) -> StoreResult<Job> {
-        self.read(move |c| get_job(c, id)).await
+        self.read(move |c, specs| get_job(c, specs, id)).await
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<JobPage> {
@@ -621,7 +640,7 @@ impl Store for SqliteStore {
             return Ok(JobPage { jobs: vec![], next: None });
         }
         let filter = filter.clone();
-        self.read(move |c| {
+        self.read(move |c, specs| {
             let limit = filter.effective_limit();
             let mut sql = format!("SELECT {JOB_COLS} FROM jobs WHERE 1 = 1");
             let mut args: Vec<rusqlite::types::Value> = vec![];
@@ -640,7 +659,7 @@ impl Store for SqliteStore {
             let dir = if filter.newest_first { "DESC" } else { "ASC" };
             args.push(i64::from(limit + 1).into());
             sql.push_str(&format!(" ORDER BY id {dir} LIMIT ?{}", args.len()));
-            let mut jobs = collect(c, &sql, params_from_iter(args), job_row)?;
+            let mut jobs = collect(c, &sql, params_from_iter(args), |r| job_row(r, specs))?;
             let next = if jobs.len() > limit as usize {
                 jobs.truncate(limit as usize);
                 jobs.last().map(|j| j.id)
@@ -657,11 +676,19 @@ impl Store for SqliteStore {
             return Ok(vec![]);
         }
         let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE state IN {} ORDER BY id", states_sql(states));
-        self.read(move |c| collect(c, &sql, [], job_row)).await
+        self.read(move |c, specs| collect(c, &sql, [], |r| job_row(r, specs))).await
+    }
+
+    async fn queued_jobs(&self, states: &[JobState]) -> StoreResult<Vec<QueuedJob>> {
+        if states.is_empty() {
+            return Ok(vec![]);
+        }
+        let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE state IN {} ORDER BY id", states_sql(states));
+        self.read(move |c, specs| collect(c, &sql, [], |r| queued_row(r, specs))).await
     }
 
     async fn job_counts(&self) -> StoreResult<Vec<(JobState, u64)>> {
-        self.read(|c| {
+        self.read(|c, _| {
             collect(c, "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state", [], |r| {
                 Ok((parse_state("jobs", "state", &r.get::<_, String>(0)?)?, to_u64("jobs", "count", r.get(1)?)?))
             })
@@ -672,10 +699,13 @@ impl Store for SqliteStore {
     async fn transition(&self, t: &Transition) -> StoreResult<Job> {
         t.validate()?;
         let t = t.clone();
-        self.write(move |c| {
+        self.write(move |c, specs| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let job = apply_transition(&tx, &t)?;
+            let job = apply_transition(&tx, specs, &t)?;
             tx.commit()?;
+            if job.state.is_terminal() {
+                specs.remove(job.id);
+            }
             Ok(job)
         })
         .await
@@ -689,9 +719,9 @@ impl Store for SqliteStore {
         }
         let (t, a) = (t.clone(), attempt.clone());
         let instance = self.inner.instance.clone();
-        self.write(move |c| {
+        self.write(move |c, specs| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let job = apply_transition(&tx, &t)?;
+            let job = apply_transition(&tx, specs, &t)?;
             let n = job.current_attempt + 1;
             let key = idempotency_key(&instance, job.id, n);
             tx.prepare_cached(
@@ -723,8 +753,8 @@ impl Store for SqliteStore {
     }
 
     async fn job_events(&self, id: JobId) -> StoreResult<Vec<JobEvent>> {
-        self.read(move |c| {
-            get_job(c, id)?;
+        self.read(move |c, _| {
+            job_exists(c, id)?;
             collect(
                 c,
                 "SELECT job_id, seq, from_state, to_state, reason, explanation, at FROM job_events
@@ -750,8 +780,8 @@ impl Store for SqliteStore {
     }
 
     async fn attempts(&self, job: JobId) -> StoreResult<Vec<LaunchAttempt>> {
-        self.read(move |c| {
-            get_job(c, job)?;
+        self.read(move |c, _| {
+            job_exists(c, job)?;
             collect(
                 c,
                 &format!("SELECT {ATTEMPT_COLS} FROM launch_attempts WHERE job_id = ?1 ORDER BY attempt_no"),
@@ -767,11 +797,11 @@ impl Store for SqliteStore {
             return Err(StoreError::UnknownAttempt { key: idempotency_key.to_owned() });
         }
         let key = idempotency_key.to_owned();
-        self.read(move |c| get_attempt(c, &key)).await
+        self.read(move |c, _| get_attempt(c, &key)).await
     }
 
     async fn in_flight_attempts(&self) -> StoreResult<Vec<LaunchAttempt>> {
-        self.read(|c| {
+        self.read(|c, _| {
             collect(
                 c,
                 &format!(
@@ -789,7 +819,7 @@ impl Store for SqliteStore {
     async fn update_attempt(&self, update: &AttemptUpdate) -> StoreResult<LaunchAttempt> {
         update.validate()?;
         let u = update.clone();
-        self.write(move |c| {
+        self.write(move |c, _| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let a = get_attempt(&tx, &u.idempotency_key)?;
             let a = apply_attempt_update(&tx, a, &u)?;
@@ -804,7 +834,7 @@ impl Store for SqliteStore {
             validate_commitment(c)?;
         }
         let cs = commitments.to_vec();
-        self.write(move |c| {
+        self.write(move |c, _| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
                 let mut st = tx.prepare_cached(
@@ -835,12 +865,12 @@ impl Store for SqliteStore {
     }
 
     async fn commitments(&self) -> StoreResult<Vec<Commitment>> {
-        self.read(|c| collect(c, &format!("SELECT {COMMITMENT_COLS} FROM commitments ORDER BY id"), [], commitment_row))
+        self.read(|c, _| collect(c, &format!("SELECT {COMMITMENT_COLS} FROM commitments ORDER BY id"), [], commitment_row))
             .await
     }
 
     async fn commitment_usage(&self) -> StoreResult<Vec<CommitmentUsage>> {
-        self.read(|c| {
+        self.read(|c, _| {
             let cols = COMMITMENT_COLS.split(", ").map(|col| format!("m.{col}")).collect::<Vec<_>>().join(", ");
             collect(
                 c,
@@ -862,13 +892,13 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         let id = id.clone();
-        self.write(move |c| Ok(c.execute("DELETE FROM commitments WHERE id = ?1", params![id.as_str()])? > 0)).await
+        self.write(move |c, _| Ok(c.execute("DELETE FROM commitments WHERE id = ?1", params![id.as_str()])? > 0)).await
     }
 
     async fn put_provider_health(&self, health: &ProviderHealth) -> StoreResult<()> {
         validate_name("provider_health.provider", health.provider.as_str())?;
         let h = health.clone();
-        self.write(move |c| {
+        self.write(move |c, _| {
             c.prepare_cached(
                 "INSERT INTO provider_health (provider, state, consecutive_failures, last_heartbeat, last_error, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -894,7 +924,7 @@ impl Store for SqliteStore {
             return Ok(None);
         }
         let p = provider.clone();
-        self.read(move |c| {
+        self.read(move |c, _| {
             Ok(collect(
                 c,
                 "SELECT provider, state, consecutive_failures, last_heartbeat, last_error, updated_at
@@ -908,7 +938,7 @@ impl Store for SqliteStore {
     }
 
     async fn all_provider_health(&self) -> StoreResult<Vec<ProviderHealth>> {
-        self.read(|c| {
+        self.read(|c, _| {
             collect(
                 c,
                 "SELECT provider, state, consecutive_failures, last_heartbeat, last_error, updated_at
@@ -923,13 +953,13 @@ impl Store for SqliteStore {
     async fn record_spend(&self, entry: &SpendEntry) -> StoreResult<()> {
         entry.validate()?;
         let e = entry.clone();
-        self.write(move |c| {
+        self.write(move |c, _| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if !team_exists(&tx, &e.team)? {
                 return Err(StoreError::UnknownTeam { team: e.team.clone() });
             }
             if let Some(j) = e.job {
-                get_job(&tx, j)?;
+                job_exists(&tx, j)?;
             }
             tx.prepare_cached(
                 "INSERT INTO spend (job_id, team_id, provider, market, amount_micros, start_at, end_at)
@@ -955,7 +985,7 @@ impl Store for SqliteStore {
             return Err(StoreError::UnknownTeam { team: team.clone() });
         }
         let team = team.clone();
-        self.read(move |c| {
+        self.read(move |c, _| {
             if !team_exists(c, &team)? {
                 return Err(StoreError::UnknownTeam { team });
             }
@@ -979,7 +1009,7 @@ impl Store for SqliteStore {
             return Ok(vec![]);
         }
         let team = team.cloned();
-        self.read(move |c| {
+        self.read(move |c, _| {
             collect(
                 c,
                 "SELECT job_id, team_id, provider, market, amount_micros, start_at, end_at FROM spend

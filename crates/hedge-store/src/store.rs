@@ -59,6 +59,12 @@ pub trait Store: Send + Sync + 'static {
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<JobPage>;
     /// Every job in one of `states`, oldest first (the reconciler's and scheduler's view).
     async fn jobs_in_states(&self, states: &[JobState]) -> StoreResult<Vec<Job>>;
+    /// [`Store::jobs_in_states`] for the scheduler's full-queue read: the same jobs, with specs shared from
+    /// an in-process cache (specs never change after submission) instead of parsed and copied per call.
+    /// Added after the trait was published, so it has a default; both backends override it.
+    async fn queued_jobs(&self, states: &[JobState]) -> StoreResult<Vec<QueuedJob>> {
+        Ok(self.jobs_in_states(states).await?.into_iter().map(QueuedJob::from).collect())
+    }
     /// Number of jobs per state (states with no job are omitted), for metrics.
     async fn job_counts(&self) -> StoreResult<Vec<(JobState, u64)>>;
 

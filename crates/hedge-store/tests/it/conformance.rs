@@ -397,6 +397,12 @@ pub async fn list_jobs_with_filters_and_keyset_pages(s: S) {
     assert_eq!(pending.len(), 17);
     assert!(pending.windows(2).all(|w| w[0].id < w[1].id));
     assert!(s.jobs_in_states(&[]).await.unwrap().is_empty());
+    // The scheduler's shared-spec read returns the same jobs.
+    let queued: Vec<Job> = s.queued_jobs(&[JobState::Pending]).await.unwrap().into_iter().map(Job::from).collect();
+    assert_eq!(queued, pending);
+    let both = s.queued_jobs(&[JobState::Cancelled, JobState::Pending]).await.unwrap();
+    assert_eq!(both.len(), 23);
+    assert!(s.queued_jobs(&[]).await.unwrap().is_empty());
     let big = s.list_jobs(&JobFilter { limit: 0, ..Default::default() }).await.unwrap();
     assert_eq!((big.jobs.len(), big.next), (23, None));
 }

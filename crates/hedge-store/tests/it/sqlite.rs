@@ -74,7 +74,10 @@ async fn corrupt_rows_are_typed_errors() {
     let j = s.submit_job(&new_job("ml", 3)).await.unwrap();
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute("UPDATE jobs SET spec = '{\"not\": \"a spec\"}' WHERE id = ?1", [j.id.0 as i64]).unwrap();
-    let e = s.job(j.id).await.unwrap_err();
+    // The handle that submitted the job has its spec cached (specs never change through the store), so
+    // read with a fresh one.
+    let fresh = SqliteStore::open(&path).await.unwrap();
+    let e = fresh.job(j.id).await.unwrap_err();
     assert!(matches!(e, StoreError::Corrupt { table: "jobs", column: "spec", .. }), "{e:?}");
 }
 

@@ -37,7 +37,16 @@ pub struct LoopState {
     failures: HashMap<String, u32>,
     /// Attempts given up on a provider that did not answer the cancel: stopped once it answers again.
     orphans: Vec<(hedge_core::ProviderId, IdempotencyKey)>,
+    /// The wait reason last recorded in each job's events, to write a wait event only when it changes.
+    recorded_waits: HashMap<JobId, serde_json::Value>,
 }
+
+/// How many queued jobs (oldest first) one pass considers: the head of the queue, as Kueue schedules
+/// queue heads. Priorities order the jobs within it. Keeps a pass cheap however long the queue grows.
+pub const SCHEDULE_WINDOW: usize = 5000;
+
+/// The least time between two passes, however often the loop is woken.
+const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Runs passes forever, every `reconcile_interval` or when woken.
 pub async fn run(broker: Arc<Broker>) {
@@ -50,6 +59,7 @@ pub async fn run(broker: Arc<Broker>) {
         }
         broker.metrics.inc(&broker.metrics.passes);
         broker.metrics.set_last_pass_ms(broker.clock.monotonic_ms().saturating_sub(started));
+        tokio::time::sleep(MIN_GAP.min(broker.config.reconcile_interval)).await;
         let _ = tokio::time::timeout(broker.config.reconcile_interval, broker.wake.notified()).await;
     }
 }
@@ -353,7 +363,20 @@ async fn book_spend(b: &Broker, job: &Job, a: &LaunchAttempt, end: Timestamp) ->
 // ---- phase 3 ------------------------------------------------------------------------------------------------
 
 async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
-    let queue_jobs = b.store.jobs_in_states(&[JobState::Pending, JobState::Placing, JobState::Recovering]).await?;
+    let mut queue_jobs = Vec::new();
+    let mut filter = hedge_store::JobFilter {
+        states: vec![JobState::Pending, JobState::Placing, JobState::Recovering],
+        limit: hedge_store::JobFilter::MAX_LIMIT,
+        ..Default::default()
+    };
+    while queue_jobs.len() < SCHEDULE_WINDOW {
+        let page = b.store.list_jobs(&filter).await?;
+        queue_jobs.extend(page.jobs);
+        match page.next {
+            Some(n) => filter.after = Some(n),
+            None => break,
+        }
+    }
     if queue_jobs.is_empty() {
         return Ok(vec![]);
     }
@@ -451,7 +474,7 @@ async fn phase4_act(b: &Broker, st: &mut LoopState, decisions: Vec<Decision>) ->
         let r = match d {
             Decision::Launch { job, candidate, placement } => launch(b, st, job, candidate, *placement).await,
             Decision::Wait { job, reason } => {
-                let r = wait(b, job, &reason).await;
+                let r = wait(b, st, job, &reason).await;
                 waiting.insert(job, reason);
                 r
             }
@@ -463,6 +486,7 @@ async fn phase4_act(b: &Broker, st: &mut LoopState, decisions: Vec<Decision>) ->
             Err(e) => return Err(e),
         }
     }
+    st.recorded_waits.retain(|j, _| waiting.contains_key(j));
     *b.waiting.lock().unwrap_or_else(|p| p.into_inner()) = waiting;
     Ok(())
 }
@@ -527,23 +551,30 @@ async fn launch(
 
 /// Records a wait in the job's events when its reason changed (quota, budget, preemption, unknown team);
 /// plain "no capacity yet" is only kept in memory, to spare the store one write per queued job per pass.
-async fn wait(b: &Broker, id: JobId, reason: &WaitReason) -> Result<(), StoreError> {
+async fn wait(b: &Broker, st: &mut LoopState, id: JobId, reason: &WaitReason) -> Result<(), StoreError> {
     if matches!(reason, WaitReason::NoFit { .. }) {
+        return Ok(());
+    }
+    let explanation = json!(reason);
+    if st.recorded_waits.get(&id) == Some(&explanation) {
         return Ok(());
     }
     let job = b.store.job(id).await?;
     if job.state == JobState::Pending {
         let events = b.store.job_events(id).await?;
-        if events.last().is_some_and(|e| e.reason == reason.code() && e.explanation == json!(reason)) {
+        if events.last().is_some_and(|e| e.reason == reason.code() && e.explanation == explanation) {
+            st.recorded_waits.insert(id, explanation);
             return Ok(());
         }
     }
     let job = to_placing(b, &job, "placing").await?;
     let t = Transition::new(id, JobState::Placing, JobState::Pending, b.clock.now())
         .reason(reason.code())
-        .explanation(json!(reason))
+        .explanation(explanation.clone())
         .expect_version(job.version);
-    b.store.transition(&t).await.map(|_| ())
+    b.store.transition(&t).await?;
+    st.recorded_waits.insert(id, explanation);
+    Ok(())
 }
 
 async fn preempt(b: &Broker, victim: JobId, by: JobId) -> Result<(), StoreError> {

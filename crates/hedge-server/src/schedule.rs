@@ -204,7 +204,16 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
         }
         // Phase 3: place.
         let live = Live { providers: &providers, usage: &usage, team: &job.team, quotas: Some(&team.quotas) };
-        let ctx = PlacementContext { catalog: snap.catalog, owned: &owned, conditions: &live };
+        // Committed GPUs are GPUs of their provider, and count against the team's quota like any others.
+        let anywhere = Location::Region { region: "local".into() };
+        let owned_now: Vec<OwnedCapacity> = owned
+            .iter()
+            .map(|o| {
+                let free = live.gpus_available(&o.provider, &anywhere, &o.accelerator, Market::Committed).unwrap_or(0);
+                OwnedCapacity { free_gpus: o.free_gpus.min(free), ..o.clone() }
+            })
+            .collect();
+        let ctx = PlacementContext { catalog: snap.catalog, owned: &owned_now, conditions: &live };
         let p = place(&job.spec, &ctx, &settings);
         let Some(chosen) = p.chosen.clone() else {
             // Phase 4: why not, and preemption.
@@ -315,4 +324,129 @@ fn preemption_victims(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LocalProvider;
+    use hedge_core::{AccelRequest, CommitmentId, Rate};
+    use proptest::prelude::*;
+
+    fn h100() -> Accelerator {
+        Accelerator::parse("H100").unwrap()
+    }
+
+    fn providers(gpus: [u32; 2]) -> Vec<LocalProvider> {
+        ["a", "b"]
+            .iter()
+            .zip(gpus)
+            .enumerate()
+            .map(|(i, (n, g))| LocalProvider {
+                name: ProviderId::parse(n),
+                gpus: g,
+                accelerator: h100(),
+                on_demand_per_gpu_hour: Rate::from_usd_per_hour_f64(2.0 + i as f64).unwrap(),
+                spot_per_gpu_hour: None,
+            })
+            .collect()
+    }
+
+    fn job(id: u64, team: &str, priority: i32, gpus: u32) -> QueuedJob {
+        let r = ResourceRequest { accelerators: Some(AccelRequest::new(h100(), gpus)), ..Default::default() };
+        QueuedJob { id: JobId(id), team: TeamId::new(team), priority, spec: TaskSpec::single(r) }
+    }
+
+    fn team(quota: Option<u32>, budget: Option<i64>, spent: i64, preempt: bool) -> TeamView {
+        TeamView {
+            quotas: quota.map(|q| vec![TeamQuota { provider: None, accelerator: None, max_gpus: q }]).unwrap_or_default(),
+            monthly_budget: budget.map(Money::from_usd),
+            spent: Money::from_usd(spent),
+            allow_preemption: preempt,
+        }
+    }
+
+    fn views(cfg: &[LocalProvider], used: [u32; 2]) -> Vec<ProviderView> {
+        cfg.iter()
+            .zip(used)
+            .map(|(p, u)| ProviderView { id: p.name.clone(), accelerator: h100(), gpus_total: p.gpus, gpus_in_use: u, unusable: None })
+            .collect()
+    }
+
+    #[test]
+    fn priority_order_commitment_first_and_reasons() {
+        let cfg = providers([2, 4]);
+        let catalog = crate::local_catalog(&cfg);
+        let owned = vec![OwnedCapacity {
+            commitment: CommitmentId::new("c"),
+            provider: ProviderId::parse("b"),
+            accelerator: h100(),
+            region: None,
+            free_gpus: 1,
+            marginal_per_gpu_hour: Rate::ZERO,
+        }];
+        let teams = [("ml", team(None, None, 0, false)), ("poor", team(None, Some(5), 5, false)), ("small", team(Some(1), None, 0, false))]
+            .into_iter()
+            .map(|(n, t)| (TeamId::new(n), t))
+            .collect();
+        let queue = vec![job(1, "ml", 0, 1), job(2, "ml", 9, 1), job(3, "poor", 9, 1), job(4, "small", 0, 2), job(5, "ghost", 0, 1)];
+        let snap = Snapshot { catalog: &catalog, providers: views(&cfg, [0, 0]), owned, teams, running: vec![], queue, reserved: vec![] };
+        let got: Vec<String> = schedule(&snap)
+            .iter()
+            .map(|d| match d {
+                Decision::Launch { job, candidate, .. } => format!("{job}: {} {}", candidate.provider, candidate.market),
+                Decision::Wait { job, reason } => format!("{job}: wait {}", reason.code()),
+                Decision::Preempt { victim, by } => format!("{victim}: preempted by {by}"),
+            })
+            .collect();
+        assert_eq!(got, ["2: b committed", "3: wait over_budget", "1: a on-demand", "4: wait over_quota", "5: wait unknown_team"]);
+    }
+
+    proptest! {
+        /// Whatever the queue, a pass never hands out more GPUs than a provider has free, never more than a
+        /// commitment has idle, never breaks a team quota, and decides every queued job exactly once.
+        #[test]
+        fn never_overcommits(
+            gpus in (0u32..6, 0u32..6),
+            used in (0u32..3, 0u32..3),
+            committed in 0u32..4,
+            quota in proptest::option::of(0u32..5),
+            jobs in proptest::collection::vec((0usize..2, -2i32..3, 1u32..4), 0..30),
+        ) {
+            let cfg = providers([gpus.0, gpus.1]);
+            let catalog = crate::local_catalog(&cfg);
+            let used = [used.0.min(gpus.0), used.1.min(gpus.1)];
+            let owned = vec![OwnedCapacity {
+                commitment: CommitmentId::new("c"), provider: ProviderId::parse("a"), accelerator: h100(),
+                region: None, free_gpus: committed, marginal_per_gpu_hour: Rate::ZERO,
+            }];
+            let teams: HashMap<TeamId, TeamView> =
+                [("t0", team(quota, None, 0, true)), ("t1", team(None, None, 0, false))].into_iter().map(|(n, t)| (TeamId::new(n), t)).collect();
+            let queue: Vec<QueuedJob> = jobs.iter().enumerate().map(|(i, (t, p, g))| job(i as u64 + 1, ["t0", "t1"][*t], *p, *g)).collect();
+            let snap = Snapshot { catalog: &catalog, providers: views(&cfg, used), owned, teams, running: vec![], queue: queue.clone(), reserved: vec![] };
+            let ds = schedule(&snap);
+            let mut per_provider = [0u32; 2];
+            let mut from_commitment = 0;
+            let mut t0 = 0;
+            let mut seen = std::collections::BTreeSet::new();
+            for d in &ds {
+                match d {
+                    Decision::Launch { job, candidate, .. } => {
+                        prop_assert!(seen.insert(*job));
+                        let i = usize::from(candidate.provider.as_str() == "b");
+                        per_provider[i] += candidate.total_gpus();
+                        if candidate.commitment.is_some() { from_commitment += candidate.total_gpus(); }
+                        if queue.iter().any(|q| q.id == *job && q.team.as_str() == "t0") { t0 += candidate.total_gpus(); }
+                    }
+                    Decision::Wait { job, .. } => prop_assert!(seen.insert(*job)),
+                    Decision::Preempt { .. } => {}
+                }
+            }
+            prop_assert_eq!(seen.len(), queue.len());
+            prop_assert!(per_provider[0] <= gpus.0 - used[0], "{:?}", per_provider);
+            prop_assert!(per_provider[1] <= gpus.1 - used[1], "{:?}", per_provider);
+            prop_assert!(from_commitment <= committed);
+            if let Some(q) = quota { prop_assert!(t0 <= q); }
+        }
+    }
 }

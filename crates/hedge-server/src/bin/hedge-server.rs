@@ -1,4 +1,4 @@
-//! `hedge-server CONFIG`: the broker on its own, the same code path as `hedge serve --config CONFIG`
+//! `hedge-server CONFIG [LOG-LEVEL]`: the broker on its own, the same code path as `hedge serve --config CONFIG`
 //! ([`hedge_server::run_blocking`]). Tests run this binary to kill and restart it. Prints
 //! `listening on ADDR` on stdout once it accepts connections.
 
@@ -8,12 +8,22 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let [_, config] = &args[..] else {
-        eprintln!("usage: hedge-server CONFIG.yaml");
-        return ExitCode::from(2);
+    let (config, level) = match &args[..] {
+        [_, c] => (c, tracing::Level::INFO),
+        [_, c, l] => match l.parse::<tracing::Level>() {
+            Ok(l) => (c, l),
+            Err(_) => {
+                eprintln!("usage: hedge-server CONFIG.yaml [error|warn|info|debug|trace]");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("usage: hedge-server CONFIG.yaml [error|warn|info|debug|trace]");
+            return ExitCode::from(2);
+        }
     };
     let r = ServerConfig::load(std::path::Path::new(config)).and_then(|c| {
-        run_blocking(c, tracing::Level::INFO, |addr| {
+        run_blocking(c, level, |addr| {
             let mut out = std::io::stdout();
             let _ = writeln!(out, "listening on {addr}");
             let _ = out.flush();

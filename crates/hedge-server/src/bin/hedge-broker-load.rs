@@ -1,0 +1,155 @@
+//! The broker's benchmark driver (see bench/broker/run).
+//!
+//! * `hedge-broker-load submit URL TOKEN REQUESTS CONCURRENCY [PATH]`: POSTs REQUESTS task YAMLs to
+//!   `URL/v1/jobs` (or GETs PATH, e.g. `/healthz`, as a baseline) from CONCURRENCY loopback connections and
+//!   prints throughput and latency percentiles as one JSON line.
+//! * `hedge-broker-load schedule JOBS`: one pure scheduling pass ([`hedge_server::schedule::schedule`]) over
+//!   JOBS queued jobs of 20 teams and 6 request shapes, 2 providers, one commitment, quotas; prints its time.
+//!
+//! A benchmark reads the clock: it is allowed here and nowhere else in this crate but the clock module.
+
+#![allow(clippy::disallowed_methods)]
+
+use hedge_core::{AccelRequest, Accelerator, Commitment, CommitmentId, JobId, Money, ProviderId, Rate, ResourceRequest, TaskSpec, TeamId, Timestamp};
+use hedge_placement::OwnedCapacity;
+use hedge_server::schedule::{schedule, Decision, ProviderView, QueuedJob, Snapshot, TeamView};
+use hedge_server::LocalProvider;
+use hedge_store::TeamQuota;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("submit") if args.len() >= 6 => {
+            let n: usize = args[4].parse().expect("REQUESTS is a number");
+            let c: usize = args[5].parse().expect("CONCURRENCY is a number");
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(submit(args[2].clone(), args[3].clone(), n, c, args.get(6).cloned()));
+        }
+        Some("schedule") if args.len() >= 3 => sched(args[2].parse().expect("JOBS is a number")),
+        _ => {
+            eprintln!("usage: hedge-broker-load submit URL TOKEN REQUESTS CONCURRENCY [GET-PATH] | schedule JOBS");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn submit(url: String, token: String, n: usize, c: usize, get_path: Option<String>) {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(c).build().unwrap();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..c {
+        let (http, url, token, next, get_path) = (http.clone(), url.clone(), token.clone(), next.clone(), get_path.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let t = Instant::now();
+                let req = match &get_path {
+                    Some(p) => http.get(format!("{url}{p}")),
+                    None => http.post(format!("{url}/v1/jobs")).body(format!(
+                        "name: bench-{i}\nteam: bench\npriority: {}\nresources: {{accelerators: H100:{}}}\nrun: echo {i}\n",
+                        i % 3,
+                        1 + i % 4
+                    )),
+                };
+                match req.bearer_auth(&token).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = Vec::with_capacity(n);
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        lat.extend(l);
+        errors += e;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort();
+    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default();
+    let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "requests": n, "ok": lat.len(), "errors": errors, "concurrency": c, "seconds": (secs * 1000.0).round() / 1000.0,
+            "per_second": (lat.len() as f64 / secs).round(), "p50_ms": ms(pct(0.50)), "p90_ms": ms(pct(0.90)),
+            "p99_ms": ms(pct(0.99)), "max_ms": ms(lat.last().copied().unwrap_or_default()),
+        })
+    );
+}
+
+fn sched(jobs: usize) {
+    let h100 = Accelerator::parse("H100").unwrap();
+    let providers_cfg = vec![
+        LocalProvider { name: ProviderId::parse("a"), gpus: 64, accelerator: h100.clone(), on_demand_per_gpu_hour: Rate::from_usd_per_hour_f64(2.0).unwrap(), spot_per_gpu_hour: None },
+        LocalProvider { name: ProviderId::parse("b"), gpus: 64, accelerator: h100.clone(), on_demand_per_gpu_hour: Rate::from_usd_per_hour_f64(2.5).unwrap(), spot_per_gpu_hour: Some(Rate::from_usd_per_hour_f64(1.0).unwrap()) },
+    ];
+    let catalog = hedge_server::local_catalog(&providers_cfg);
+    let commitment = Commitment {
+        id: CommitmentId::new("c1"),
+        provider: ProviderId::parse("b"),
+        accelerator: h100.clone(),
+        region: None,
+        gpus: 16,
+        per_gpu_hour: Rate::from_usd_per_hour_f64(1.5).unwrap(),
+        start: Timestamp::from_unix(0),
+        end: Timestamp::from_unix(i64::MAX / 2),
+    };
+    let owned = vec![OwnedCapacity {
+        commitment: commitment.id.clone(),
+        provider: commitment.provider.clone(),
+        accelerator: h100.clone(),
+        region: None,
+        free_gpus: commitment.gpus,
+        marginal_per_gpu_hour: Rate::ZERO,
+    }];
+    let teams: HashMap<TeamId, TeamView> = (0..20)
+        .map(|t| {
+            let quotas = if t % 2 == 0 { vec![TeamQuota { provider: None, accelerator: Some(h100.clone()), max_gpus: 16 }] } else { vec![] };
+            let view = TeamView { quotas, monthly_budget: Some(Money::from_usd(10_000)), spent: Money::ZERO, allow_preemption: t % 3 == 0 };
+            (TeamId::new(format!("team-{t}")), view)
+        })
+        .collect();
+    let queue: Vec<QueuedJob> = (0..jobs)
+        .map(|i| {
+            let mut r = ResourceRequest { accelerators: Some(AccelRequest::new(h100.clone(), [1, 2, 4, 8][i % 4])), ..Default::default() };
+            if i % 6 == 5 {
+                r.spot = hedge_core::SpotPref::Allowed;
+            }
+            let mut spec = TaskSpec::single(r);
+            spec.name = Some(format!("job-{i}"));
+            spec.run = Some("true".into());
+            QueuedJob { id: JobId(i as u64 + 1), team: TeamId::new(format!("team-{}", i % 20)), priority: (i % 5) as i32, spec }
+        })
+        .collect();
+    let providers: Vec<ProviderView> = providers_cfg
+        .iter()
+        .map(|p| ProviderView { id: p.name.clone(), accelerator: p.accelerator.clone(), gpus_total: p.gpus, gpus_in_use: 0, unusable: None })
+        .collect();
+    let snap = Snapshot { catalog: &catalog, providers, owned, teams, running: vec![], queue, reserved: vec![] };
+    let mut best = Duration::MAX;
+    let mut launched = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let d = schedule(&snap);
+        best = best.min(t.elapsed());
+        launched = d.iter().filter(|d| matches!(d, Decision::Launch { .. })).count();
+    }
+    println!(
+        "{}",
+        serde_json::json!({"queued_jobs": jobs, "launched": launched, "best_of_5_ms": (best.as_secs_f64() * 1e5).round() / 100.0})
+    );
+}

@@ -240,7 +240,7 @@ pub fn import_skypilot(files: &[CloudFile<'_>], accelerators_csv: Option<&[u8]>,
             let mut seen = BTreeSet::new();
             for o in &offers {
                 let Some(a) = &o.accelerator else { continue };
-                if !seen.insert((o.provider.clone(), a.name.clone())) {
+                if !seen.insert((&o.provider, &a.name)) {
                     continue;
                 }
                 let listed_for_cloud = known.get(a.name.as_str()).is_some_and(|c| c.contains(o.provider.as_str()));

@@ -58,6 +58,9 @@ use std::fmt::Write as _;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// What [`parse`] gives: the catalog, its provenance, and the diagnostics.
+pub type Parsed = (Catalog, CatalogMeta, Vec<Diagnostic>);
+
 /// Provenance carried by a native catalog.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct CatalogMeta {
@@ -79,6 +82,49 @@ struct Doc<'a> {
     capacities: Vec<&'a RawValue>,
     #[serde(default, borrow)]
     offers: Vec<&'a RawValue>,
+}
+
+/// The same document with offers and capacities deserialised in one pass: the fast path for clean files.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DocFast<'a> {
+    schema_version: Option<u64>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    sources: Vec<String>,
+    #[serde(default)]
+    providers: BTreeMap<String, ProviderJson>,
+    #[serde(default, borrow)]
+    capacities: Vec<CapacityJson<'a>>,
+    #[serde(default)]
+    offers: FastOffers,
+}
+
+/// Offers converted as they are deserialised, with no intermediate `Vec<OfferJson>`. A conversion error
+/// aborts the fast path (the careful path then reports it with its position).
+#[derive(Default)]
+struct FastOffers(Vec<Offer>);
+
+impl<'de> Deserialize<'de> for FastOffers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FastOffers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of offers")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<FastOffers, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                let mut cache: AccelCache = HashMap::with_hasher(FnvBuild);
+                while let Some(o) = seq.next_element::<OfferJson<'de>>()? {
+                    out.push(offer_from_json(o, &mut cache).map_err(serde::de::Error::custom)?);
+                }
+                Ok(FastOffers(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -210,34 +256,83 @@ fn id_text<'s>(s: &'s str, what: &str) -> Result<&'s str, String> {
 }
 
 /// Parses a native catalog. `file` labels diagnostics and errors.
-pub fn parse(file: &str, text: &str) -> Result<(Catalog, CatalogMeta, Vec<Diagnostic>), CatalogError> {
-    let doc: Doc = serde_json::from_str(text).map_err(|e| CatalogError::Json {
-        file: file.to_owned(),
-        line: e.line() as u64,
-        column: e.column() as u64,
-        message: strip_position(&e.to_string()),
-    })?;
-    match doc.schema_version {
-        None => return Err(CatalogError::MissingSchemaVersion { file: file.to_owned(), supported: SCHEMA_VERSION }),
-        Some(v) if v != u64::from(SCHEMA_VERSION) => {
-            return Err(CatalogError::UnsupportedSchema { file: file.to_owned(), found: v, supported: SCHEMA_VERSION })
-        }
-        Some(_) => {}
+///
+/// A clean file is read in one pass. If that pass fails anywhere (a syntax error, one malformed or duplicate
+/// offer), the file is read again carefully: offers are split as raw slices and parsed one by one, so each
+/// problem is reported with its line and column and the rest still loads.
+pub fn parse(file: &str, text: &str) -> Result<Parsed, CatalogError> {
+    if let Some(done) = parse_fast(file, text) {
+        return done;
     }
-    let mut diags = Vec::new();
-    let mut lines = LineIndex::new(text);
-    let mut report = |raw: &RawValue, diags: &mut Vec<Diagnostic>, sev: Severity, inner: Option<(usize, usize)>, msg: String| {
-        let (l, c) = lines.locate(offset_in(text, raw.get()));
-        let (l, c) = match inner {
-            Some((1, ic)) => (l, c + ic as u64 - 1),
-            Some((il, ic)) => (l + il as u64 - 1, ic as u64),
-            None => (l, c),
-        };
-        diags.push(Diagnostic::new(sev, file, msg).at_line(l).at_column(Column::Char(c as u32)));
-    };
+    parse_careful(file, text)
+}
 
+fn check_version(file: &str, v: Option<u64>) -> Result<(), CatalogError> {
+    match v {
+        None => Err(CatalogError::MissingSchemaVersion { file: file.to_owned(), supported: SCHEMA_VERSION }),
+        Some(v) if v != u64::from(SCHEMA_VERSION) => {
+            Err(CatalogError::UnsupportedSchema { file: file.to_owned(), found: v, supported: SCHEMA_VERSION })
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// `None` when the careful path must run (anything at all was wrong with an offer or capacity).
+fn parse_fast(file: &str, text: &str) -> Option<Result<Parsed, CatalogError>> {
+    let doc: DocFast = serde_json::from_str(text).ok()?;
+    if let Err(e) = check_version(file, doc.schema_version) {
+        return Some(Err(e));
+    }
+    let providers = match convert_providers(file, doc.providers) {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e)),
+    };
+    let capacities = doc.capacities.into_iter().map(capacity_from_json).collect::<Result<Vec<_>, _>>().ok()?;
+    let offers = doc.offers.0;
+    if duplicates(&offers).iter().any(|&d| d) {
+        return None;
+    }
+    let meta = CatalogMeta { description: doc.description, sources: doc.sources };
+    Some(Ok((Catalog::new(offers, providers, capacities), meta, Vec::new())))
+}
+
+/// Marks every offer whose (provider, location, instance type) appeared earlier.
+fn duplicates(offers: &[Offer]) -> Vec<bool> {
+    let mut drop = vec![false; offers.len()];
+    let mut seen: HashMap<(&ProviderId, &Location, &str), (), FnvBuild> = HashMap::with_capacity_and_hasher(offers.len(), FnvBuild);
+    for (i, o) in offers.iter().enumerate() {
+        if seen.insert((&o.provider, &o.location, o.instance_type.as_str()), ()).is_some() {
+            drop[i] = true;
+        }
+    }
+    drop
+}
+
+/// FNV-1a: the duplicate check hashes short strings, for which SipHash is several times slower. The keys
+/// come from the file being read, so a hostile file can at worst make its own load slower.
+#[derive(Clone, Copy, Default)]
+struct FnvBuild;
+struct Fnv(u64);
+impl std::hash::BuildHasher for FnvBuild {
+    type Hasher = Fnv;
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn convert_providers(file: &str, raw: BTreeMap<String, ProviderJson>) -> Result<BTreeMap<ProviderId, ProviderInfo>, CatalogError> {
     let mut providers = BTreeMap::new();
-    for (name, p) in doc.providers {
+    for (name, p) in raw {
         let bad = |field: &str, reason: String| CatalogError::InvalidField {
             file: file.to_owned(),
             field: format!("providers.{name}.{field}"),
@@ -256,24 +351,50 @@ pub fn parse(file: &str, text: &str) -> Result<(Catalog, CatalogMeta, Vec<Diagno
             .map_err(|e| bad("reliability", e))?;
         providers.insert(ProviderId::parse(&name), ProviderInfo { egress_per_gb, reliability });
     }
+    Ok(providers)
+}
+
+fn capacity_from_json(c: CapacityJson) -> Result<Capacity, String> {
+    let provider = ProviderId::parse(id_text(&c.provider, "provider")?);
+    let region = c.region.as_deref().map(|r| id_text(r, "region").map(RegionId::new)).transpose()?;
+    let accelerator = Accelerator::parse(&c.accelerator).map_err(|e| format!("accelerator: {e}"))?;
+    Ok(Capacity { provider, region, accelerator, max_gpus: c.max_gpus, quota_gpus: c.quota_gpus })
+}
+
+fn parse_careful(file: &str, text: &str) -> Result<Parsed, CatalogError> {
+    let doc: Doc = serde_json::from_str(text).map_err(|e| CatalogError::Json {
+        file: file.to_owned(),
+        line: e.line() as u64,
+        column: e.column() as u64,
+        message: strip_position(&e.to_string()),
+    })?;
+    check_version(file, doc.schema_version)?;
+    let mut diags = Vec::new();
+    let mut lines = LineIndex::new(text);
+    let mut report = |raw: &RawValue, diags: &mut Vec<Diagnostic>, sev: Severity, inner: Option<(usize, usize)>, msg: String| {
+        let (l, c) = lines.locate(offset_in(text, raw.get()));
+        let (l, c) = match inner {
+            Some((1, ic)) => (l, c + ic as u64 - 1),
+            Some((il, ic)) => (l + il as u64 - 1, ic as u64),
+            None => (l, c),
+        };
+        diags.push(Diagnostic::new(sev, file, msg).at_line(l).at_column(Column::Char(c as u32)));
+    };
+
+    let providers = convert_providers(file, doc.providers)?;
 
     let mut capacities = Vec::with_capacity(doc.capacities.len());
     for raw in doc.capacities {
-        let parsed = serde_json::from_str::<CapacityJson>(raw.get()).map_err(|e| (Some((e.line(), e.column())), strip_position(&e.to_string()))).and_then(
-            |c| -> Result<Capacity, (Option<(usize, usize)>, String)> {
-                let provider = ProviderId::parse(id_text(&c.provider, "provider").map_err(|e| (None, e))?);
-                let region = c.region.as_deref().map(|r| id_text(r, "region").map(RegionId::new)).transpose().map_err(|e| (None, e))?;
-                let accelerator = Accelerator::parse(&c.accelerator).map_err(|e| (None, format!("accelerator: {e}")))?;
-                Ok(Capacity { provider, region, accelerator, max_gpus: c.max_gpus, quota_gpus: c.quota_gpus })
-            },
-        );
+        let parsed = serde_json::from_str::<CapacityJson>(raw.get())
+            .map_err(|e| (Some((e.line(), e.column())), strip_position(&e.to_string())))
+            .and_then(|c| capacity_from_json(c).map_err(|e| (None, e)));
         match parsed {
             Ok(c) => capacities.push(c),
             Err((inner, msg)) => report(raw, &mut diags, Severity::Error, inner, format!("capacity skipped: {msg}")),
         }
     }
 
-    let mut accel_cache: HashMap<String, AccelRequest> = HashMap::new();
+    let mut accel_cache: AccelCache = HashMap::with_hasher(FnvBuild);
     let mut offers = Vec::with_capacity(doc.offers.len());
     let mut raws = Vec::with_capacity(doc.offers.len());
     for raw in doc.offers {
@@ -289,19 +410,7 @@ pub fn parse(file: &str, text: &str) -> Result<(Catalog, CatalogMeta, Vec<Diagno
         }
     }
 
-    // Duplicates: same provider, instance type and location. Sort indices instead of hashing clones.
-    let mut order: Vec<usize> = (0..offers.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (x, y) = (&offers[a], &offers[b]);
-        (&x.provider, &x.location, &x.instance_type, a).cmp(&(&y.provider, &y.location, &y.instance_type, b))
-    });
-    let mut drop = vec![false; offers.len()];
-    for w in order.windows(2) {
-        let (a, b) = (&offers[w[0]], &offers[w[1]]);
-        if a.provider == b.provider && a.location == b.location && a.instance_type == b.instance_type {
-            drop[w[1]] = true;
-        }
-    }
+    let drop = duplicates(&offers);
     if drop.iter().any(|&d| d) {
         let mut first_line: HashMap<(&ProviderId, &Location, &str), u64> = HashMap::new();
         let mut dup_diags = Vec::new();
@@ -344,7 +453,9 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-fn offer_from_json(o: OfferJson, cache: &mut HashMap<String, AccelRequest>) -> Result<Offer, String> {
+type AccelCache = HashMap<String, AccelRequest, FnvBuild>;
+
+fn offer_from_json(o: OfferJson, cache: &mut AccelCache) -> Result<Offer, String> {
     let provider = ProviderId::parse(id_text(&o.provider, "provider")?);
     let instance_type = id_text(&o.instance_type, "instance_type")?.to_owned();
     let region = RegionId::new(id_text(&o.region, "region")?);
@@ -456,6 +567,27 @@ pub fn write(catalog: &Catalog, meta: &CatalogMeta) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_and_careful_paths_agree_on_a_clean_file() {
+        let text = crate::DEFAULT_CATALOG_JSON;
+        let (fast, fmeta, fdiags) = parse_fast("d.json", text).expect("clean file takes the fast path").unwrap();
+        let (careful, cmeta, cdiags) = parse_careful("d.json", text).unwrap();
+        assert_eq!(fast.offers(), careful.offers());
+        assert_eq!(fast.providers(), careful.providers());
+        assert_eq!(fast.capacities(), careful.capacities());
+        assert_eq!((fmeta, fdiags), (cmeta, cdiags));
+        assert!(fast.len() > 600);
+    }
+
+    #[test]
+    fn a_bad_offer_sends_the_file_down_the_careful_path() {
+        let text = r#"{"schema_version": 1, "offers": [{"provider": "aws", "instance_type": "x", "region": "r"}]}"#;
+        assert!(parse_fast("b.json", text).is_none());
+        let (c, _, d) = parse("b.json", text).unwrap();
+        assert!(c.is_empty());
+        assert_eq!(d.len(), 1);
+    }
 
     #[test]
     fn line_index_counts_chars() {

@@ -132,6 +132,7 @@ pub fn parse_vms_csv(provider: &ProviderId, file: &str, bytes: &[u8], diags: &mu
     }
 
     let mut out = Vec::new();
+    let mut gpu_info_cache = GpuInfoCache::new();
     for rec in records {
         let rec = match rec {
             Ok(r) => r,
@@ -153,7 +154,7 @@ pub fn parse_vms_csv(provider: &ProviderId, file: &str, bytes: &[u8], diags: &mu
             );
             continue;
         }
-        let mut row = RowCtx { file, line, names: &names, rec: &rec, diags, failed: false };
+        let mut row = RowCtx { gpu_info_cache: &mut gpu_info_cache, file, line, names: &names, rec: &rec, diags, failed: false };
         if let Some(r) = row.parse(provider, &cols) {
             out.push(r);
         }
@@ -161,7 +162,10 @@ pub fn parse_vms_csv(provider: &ProviderId, file: &str, bytes: &[u8], diags: &mu
     out
 }
 
+type GpuInfoCache = HashMap<String, HashMap<Option<AccelRequest>, Vec<(Severity, String)>>>;
+
 struct RowCtx<'a> {
+    gpu_info_cache: &'a mut GpuInfoCache,
     file: &'a str,
     line: u64,
     names: &'a [String],
@@ -309,42 +313,64 @@ impl<'a> RowCtx<'a> {
         })
     }
 
-    /// Cross-checks `GpuInfo` against the accelerator columns. Never fails the row.
+    /// Cross-checks `GpuInfo` against the accelerator columns. Never fails the row. Findings are cached per
+    /// distinct (`GpuInfo`, accelerator): catalogs repeat the same dict on many rows.
     fn check_gpu_info(&mut self, c: usize, info: &str, acc: Option<&AccelRequest>) {
-        if !info.starts_with('{') {
-            // Azure writes the bare accelerator name.
-            if let (Some(a), Ok(n)) = (acc, Accelerator::parse(info)) {
-                if !same_family(&a.name, &n) {
-                    self.diag(Severity::Warning, c, format!("GpuInfo names {n} but AcceleratorName is {}", a.name));
-                }
-            }
-            return;
-        }
-        let v = match pylit::parse(info) {
-            Ok(v) => v,
-            Err(e) => {
-                self.diag(Severity::Warning, c, format!("GpuInfo is not a Python literal ({e}); ignored"));
-                return;
+        let per_info = match self.gpu_info_cache.get_mut(info) {
+            Some(m) => m,
+            None => self.gpu_info_cache.entry(info.to_owned()).or_default(),
+        };
+        let findings = match per_info.get(&acc.cloned()) {
+            Some(f) => f.clone(),
+            None => {
+                let f = gpu_info_findings(info, acc);
+                per_info.insert(acc.cloned(), f.clone());
+                f
             }
         };
-        let Some(gpu) = v.get("Gpus").and_then(PyValue::as_list).and_then(|l| l.first()) else {
-            if !matches!(v, PyValue::Dict(_)) {
-                self.diag(Severity::Warning, c, "GpuInfo is not a dict; ignored".into());
-            }
-            return;
-        };
-        let Some(a) = acc else { return };
-        if let Some(n) = gpu.get("Name").and_then(PyValue::as_str).and_then(|n| Accelerator::parse(n).ok()) {
-            if !same_family(&a.name, &n) {
-                self.diag(Severity::Warning, c, format!("GpuInfo names {n} but AcceleratorName is {}", a.name));
-            }
-        }
-        if let Some(k) = gpu.get("Count").and_then(PyValue::as_i64) {
-            if k != a.count as i64 {
-                self.diag(Severity::Warning, c, format!("GpuInfo counts {k} GPUs but AcceleratorCount is {}", a.count));
-            }
+        for (sev, msg) in findings {
+            self.diag(sev, c, msg);
         }
     }
+}
+
+/// What is wrong with a `GpuInfo` cell, given the row's accelerator: (severity, reason) per finding.
+fn gpu_info_findings(info: &str, acc: Option<&AccelRequest>) -> Vec<(Severity, String)> {
+    let mut out = Vec::new();
+    if !info.starts_with('{') {
+        // Azure writes the bare accelerator name.
+        if let (Some(a), Ok(n)) = (acc, Accelerator::parse(info)) {
+            if !same_family(&a.name, &n) {
+                out.push((Severity::Warning, format!("GpuInfo names {n} but AcceleratorName is {}", a.name)));
+            }
+        }
+        return out;
+    }
+    let v = match pylit::parse(info) {
+        Ok(v) => v,
+        Err(e) => {
+            out.push((Severity::Warning, format!("GpuInfo is not a Python literal ({e}); ignored")));
+            return out;
+        }
+    };
+    let Some(gpu) = v.get("Gpus").and_then(PyValue::as_list).and_then(|l| l.first()) else {
+        if !matches!(v, PyValue::Dict(_)) {
+            out.push((Severity::Warning, "GpuInfo is not a dict; ignored".into()));
+        }
+        return out;
+    };
+    let Some(a) = acc else { return out };
+    if let Some(n) = gpu.get("Name").and_then(PyValue::as_str).and_then(|n| Accelerator::parse(n).ok()) {
+        if !same_family(&a.name, &n) {
+            out.push((Severity::Warning, format!("GpuInfo names {n} but AcceleratorName is {}", a.name)));
+        }
+    }
+    if let Some(k) = gpu.get("Count").and_then(PyValue::as_i64) {
+        if k != a.count as i64 {
+            out.push((Severity::Warning, format!("GpuInfo counts {k} GPUs but AcceleratorCount is {}", a.count)));
+        }
+    }
+    out
 }
 
 /// `A100` in `GpuInfo` and `A100-80GB` in `AcceleratorName` name the same family (AWS writes this).

@@ -162,15 +162,28 @@ async fn file_survives_sigkill_mid_write() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // Let it write for a while (varying per round), checking that it is still alive.
-        let wait_ms = 400 + 173 * round;
-        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            panic!("child writer exited early ({status}): {err}");
+        // Wait until it has made progress (at least 20 more jobs), then a little longer (varying per round)
+        // so the kill lands at a different point of the write loop each time.
+        for polls in 0.. {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read;
+                child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                panic!("child writer exited early ({status}): {err}");
+            }
+            let jobs: i64 = rusqlite::Connection::open(&path)
+                .and_then(|c| {
+                    c.busy_timeout(std::time::Duration::from_secs(5))?;
+                    c.query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
+                })
+                .unwrap_or(0);
+            if jobs as usize >= last_jobs + 20 {
+                break;
+            }
+            assert!(polls < 6000, "round {round}: the child made no progress in 6000 polls (about 2 minutes)");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(7 + 31 * round)).await;
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
 

@@ -143,11 +143,19 @@ impl Catalog {
         let mut providers = providers;
         for (i, o) in offers.iter().enumerate() {
             let idx = OfferIdx(i as u32);
+            // Look up before inserting, so only the first offer of each key clones it.
             match &o.accelerator {
-                Some(a) => by_accel.entry(a.name.clone()).or_default().push(idx),
+                Some(a) => match by_accel.get_mut(&a.name) {
+                    Some(v) => v.push(idx),
+                    None => {
+                        by_accel.insert(a.name.clone(), vec![idx]);
+                    }
+                },
                 None => cpu_only.push(idx),
             }
-            providers.entry(o.provider.clone()).or_default();
+            if !providers.contains_key(&o.provider) {
+                providers.insert(o.provider.clone(), ProviderInfo::default());
+            }
         }
         let provider_pos: HashMap<&ProviderId, u16> =
             providers.keys().enumerate().map(|(i, p)| (p, i.min(u16::MAX as usize) as u16)).collect();

@@ -205,7 +205,7 @@ impl Overrides {
                 if let Some(s) = &o.source {
                     let _ = write!(reason, "; source: {s}");
                 }
-                diags.push(Diagnostic::new(Severity::Warning, &r.file, reason).at_line(r.line));
+                diags.push(Diagnostic::new(Severity::Warning, &*r.file, reason).at_line(r.line));
                 if o.drop {
                     return false;
                 }

@@ -27,12 +27,14 @@ use crate::pylit::{self, PyValue};
 use hedge_core::accel::parse_count;
 use hedge_core::{AccelRequest, Accelerator, Location, Offer, Prices, ProviderId, Rate, RegionId, ZoneId};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One parsed row of a `vms.csv`, before GCP rows are joined and before it becomes an [`Offer`].
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct RawRow {
     pub provider: ProviderId,
-    pub file: String,
+    /// The file label, shared by every row of the file.
+    pub file: Arc<str>,
     /// 1-based line of the row in its file.
     pub line: u64,
     /// `None` for a GCP GPU-price row (empty `InstanceType`).
@@ -132,7 +134,8 @@ pub fn parse_vms_csv(provider: &ProviderId, file: &str, bytes: &[u8], diags: &mu
     }
 
     let mut out = Vec::new();
-    let mut gpu_info_cache = GpuInfoCache::new();
+    let mut gpu_info_cache = GpuInfoCache::default();
+    let file_label: Arc<str> = Arc::from(file);
     for rec in records {
         let rec = match rec {
             Ok(r) => r,
@@ -154,7 +157,7 @@ pub fn parse_vms_csv(provider: &ProviderId, file: &str, bytes: &[u8], diags: &mu
             );
             continue;
         }
-        let mut row = RowCtx { gpu_info_cache: &mut gpu_info_cache, file, line, names: &names, rec: &rec, diags, failed: false };
+        let mut row = RowCtx { gpu_info_cache: &mut gpu_info_cache, file_label: &file_label, file, line, names: &names, rec: &rec, diags, failed: false };
         if let Some(r) = row.parse(provider, &cols) {
             out.push(r);
         }
@@ -166,6 +169,7 @@ type GpuInfoCache = HashMap<String, HashMap<Option<AccelRequest>, Vec<(Severity,
 
 struct RowCtx<'a> {
     gpu_info_cache: &'a mut GpuInfoCache,
+    file_label: &'a Arc<str>,
     file: &'a str,
     line: u64,
     names: &'a [String],
@@ -228,12 +232,12 @@ impl<'a> RowCtx<'a> {
         let instance_type = self.text(cols.instance_type).map(|(_, s)| s.to_owned());
         let region = self.text(cols.region).map(|(_, s)| RegionId::new(s));
         let zone = self.text(cols.zone).map(|(_, s)| ZoneId::new(s));
-        let name = self.text(cols.accel_name).map(|(c, s)| (c, s.to_owned()));
-        let count = self.text(cols.accel_count).map(|(c, s)| (c, s.to_owned()));
+        let name = self.text(cols.accel_name);
+        let count = self.text(cols.accel_count);
         let accelerator = match (name, count) {
             (None, None) => None,
             (None, Some((c, n))) => {
-                if parse_count(&n).is_ok() {
+                if parse_count(n).is_ok() {
                     self.diag(Severity::Error, c, format!("AcceleratorCount {n:?} without an AcceleratorName; row skipped"));
                 } else if n.parse::<f64>() != Ok(0.0) {
                     self.diag(Severity::Error, c, format!("AcceleratorCount {n:?} is not a whole number; row skipped"));
@@ -244,7 +248,7 @@ impl<'a> RowCtx<'a> {
                 self.diag(Severity::Error, c, format!("AcceleratorName {n:?} without an AcceleratorCount; row skipped"));
                 None
             }
-            (Some((nc, n)), Some((cc, k))) => match (Accelerator::parse(&n), parse_count(&k)) {
+            (Some((nc, n)), Some((cc, k))) => match (Accelerator::parse(n), parse_count(k)) {
                 (Ok(a), Ok(k)) => Some(AccelRequest::new(a, k)),
                 (Err(e), _) => {
                     self.diag(Severity::Error, nc, format!("AcceleratorName {n:?}: {e}; row skipped"));
@@ -272,8 +276,8 @@ impl<'a> RowCtx<'a> {
         });
         let on_demand = self.price(cols.price, "Price");
         let spot = self.price(cols.spot, "SpotPrice");
-        if let Some((c, info)) = self.text(cols.gpu_info).map(|(c, s)| (c, s.to_owned())) {
-            self.check_gpu_info(c, &info, accelerator.as_ref());
+        if let Some((c, info)) = self.text(cols.gpu_info) {
+            self.check_gpu_info(c, info, accelerator.as_ref());
         }
         if self.failed {
             return None;
@@ -300,7 +304,7 @@ impl<'a> RowCtx<'a> {
         }
         Some(RawRow {
             provider: provider.clone(),
-            file: self.file.to_owned(),
+            file: Arc::clone(&self.file_label),
             line: self.line,
             instance_type,
             accelerator,
@@ -465,7 +469,7 @@ pub fn join_gcp(rows: Vec<RawRow>, diags: &mut Vec<Diagnostic>) -> Vec<Offer> {
             diags.push(
                 Diagnostic::new(
                     Severity::Warning,
-                    &g.file,
+                    &*g.file,
                     format!("duplicate GPU-price row for {acc} in {}; the row at line {} is used", g.location(), gpus[first].line),
                 )
                 .at_line(g.line),
@@ -478,7 +482,7 @@ pub fn join_gcp(rows: Vec<RawRow>, diags: &mut Vec<Diagnostic>) -> Vec<Offer> {
             Some(&(p, line)) if p != g.on_demand => diags.push(
                 Diagnostic::new(
                     Severity::Warning,
-                    &g.file,
+                    &*g.file,
                     format!(
                         "GPU price for {acc} differs between zones of {} (line {line}); SkyPilot assumes one price per region",
                         g.region
@@ -511,7 +515,7 @@ pub fn join_gcp(rows: Vec<RawRow>, diags: &mut Vec<Diagnostic>) -> Vec<Offer> {
                 };
                 if prices.on_demand.is_none() && prices.spot.is_none() {
                     diags.push(
-                        Diagnostic::new(Severity::Info, &h.file, format!("{it} in {}: host and GPU rows share no market; skipped", h.location()))
+                        Diagnostic::new(Severity::Info, &*h.file, format!("{it} in {}: host and GPU rows share no market; skipped", h.location()))
                             .at_line(h.line),
                     );
                     continue;
@@ -521,7 +525,7 @@ pub fn join_gcp(rows: Vec<RawRow>, diags: &mut Vec<Diagnostic>) -> Vec<Offer> {
             None => diags.push(
                 Diagnostic::new(
                     Severity::Info,
-                    &h.file,
+                    &*h.file,
                     format!("{it} in {} has no {acc} GPU-price row in its zone; not launchable, skipped", h.location()),
                 )
                 .at_line(h.line),
@@ -543,7 +547,7 @@ pub fn join_gcp(rows: Vec<RawRow>, diags: &mut Vec<Diagnostic>) -> Vec<Offer> {
         } else {
             format!("GPU-price row for {acc} in {} has no host VM row in its zone; not launchable, skipped", g.location())
         };
-        diags.push(Diagnostic::new(Severity::Info, &g.file, why).at_line(g.line));
+        diags.push(Diagnostic::new(Severity::Info, &*g.file, why).at_line(g.line));
     }
     offers
 }

@@ -304,7 +304,7 @@ impl<'a> RowCtx<'a> {
         }
         Some(RawRow {
             provider: provider.clone(),
-            file: Arc::clone(&self.file_label),
+            file: Arc::clone(self.file_label),
             line: self.line,
             instance_type,
             accelerator,

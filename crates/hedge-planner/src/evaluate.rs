@@ -138,7 +138,7 @@ pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
         for a in 0..na {
             for t in 0..nt {
                 let d = sc.demand[a][t].0;
-                let c_total: u64 = (0..np).map(|p| cov[p][a][t] * 1000).sum();
+                let c_total: u64 = (0..np).map(|p| cov[p][a][t].saturating_mul(1000)).fold(0u64, u64::saturating_add);
                 let used = d.min(c_total);
                 served_by_commit += sc.probability * used as f64;
                 demand_total += sc.probability * d as f64;
@@ -149,7 +149,7 @@ pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
                 }
                 let mut room: Vec<u64> = (0..np)
                     .map(|p| match input.providers[p].capacity[a] {
-                        Some(cap) => (cap * 1000).saturating_sub(cov[p][a][t] * 1000),
+                        Some(cap) => cap.saturating_mul(1000).saturating_sub(cov[p][a][t].saturating_mul(1000)),
                         None => u64::MAX,
                     })
                     .collect();
@@ -447,12 +447,21 @@ fn check_policies(
     }
 }
 
-/// Every subset of size `k` of `0..n` (written apart from the formulation's on purpose).
+/// Every subset of size `k` of `0..n`, by the "next combination" rule (written apart from the
+/// formulation's recursion on purpose).
 fn subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
-    let mut out = vec![];
-    for mask in 0u64..(1u64 << n.min(20)) {
-        if mask.count_ones() as usize == k {
-            out.push((0..n).filter(|i| mask & (1 << i) != 0).collect());
+    if k > n {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut c: Vec<usize> = (0..k).collect();
+    loop {
+        out.push(c.clone());
+        // The rightmost index that can still move right.
+        let Some(i) = (0..k).rev().find(|&i| c[i] < n - k + i) else { break };
+        c[i] += 1;
+        for j in i + 1..k {
+            c[j] = c[j - 1] + 1;
         }
     }
     out

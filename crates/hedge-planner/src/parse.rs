@@ -289,6 +289,9 @@ fn validate(raw: RawPlan) -> Result<PlanningInput, PlanError> {
         let mut capacity = vec![None; na];
         for (k, v) in &rp.capacity {
             let a = accel_key(&format!("{f}.capacity"), k, &accelerators)?;
+            if *v > 1_000_000_000_000 {
+                return Err(invalid(format!("{f}.capacity.{k}"), "must be at most 10^12 GPUs"));
+            }
             capacity[a] = Some(*v);
         }
         let mut options = Vec::new();

@@ -127,3 +127,59 @@ fn loaded_h100(dir: &std::path::Path) -> usize {
     let c = load(dir).unwrap().catalog;
     c.with_accelerator(&Accelerator::parse("H100").unwrap()).len()
 }
+
+#[test]
+fn check_report_snapshot() {
+    let Some(dir) = v8() else { return };
+    let loaded = load(&dir).unwrap();
+    let report = hedge_catalog::CheckReport::new("skypilot-catalog/v8", &loaded);
+    expect_test::expect![[r#"
+        catalog skypilot-catalog/v8 (SkyPilot v8 directory)
+        offers: 671
+        providers:
+          aws          95 offers  15 regions     74 spot      0 committed
+          azure        29 offers   7 regions     29 spot      0 committed
+          gcp          43 offers  20 regions     43 spot      0 committed
+          lambda      408 offers  17 regions      0 spot      0 committed
+          nebius       61 offers   3 regions      8 spot      0 committed
+          oci          35 offers   2 regions      4 spot      0 committed
+        accelerators:
+          (cpu only)         74
+          A10                21
+          A100              137
+          A100-80GB          40
+          A6000              51
+          B200               54
+          B300                2
+          GB200               2
+          GB300               2
+          GH200              17
+          H100              181
+          H200                8
+          L40S               14
+          MI300X              2
+          MI355X              2
+          P100                3
+          RTX6000            17
+          RTXPRO6000          2
+          V100               39
+          V100-32GB           3
+        capacity entries: 0
+        diagnostics: 0 errors, 3 warnings, 12 info
+          azure/vms.csv:28: warning: override data/overrides.yaml#1 applied: accelerator H100:12 -> H100:8 (ND H100 v5 VMs carry 8 NVIDIA H100 GPUs; the catalog fork lists 12); source: Microsoft Learn, ND-H100-v5 sizes series (learn.microsoft.com/azure/virtual-machines/sizes/gpu-accelerated/ndh100v5-series)
+          azure/vms.csv:29: warning: override data/overrides.yaml#1 applied: accelerator H100:12 -> H100:8 (ND H100 v5 VMs carry 8 NVIDIA H100 GPUs; the catalog fork lists 12); source: Microsoft Learn, ND-H100-v5 sizes series (learn.microsoft.com/azure/virtual-machines/sizes/gpu-accelerated/ndh100v5-series)
+          azure/vms.csv:30: warning: override data/overrides.yaml#1 applied: accelerator H100:12 -> H100:8 (ND H100 v5 VMs carry 8 NVIDIA H100 GPUs; the catalog fork lists 12); source: Microsoft Learn, ND-H100-v5 sizes series (learn.microsoft.com/azure/virtual-machines/sizes/gpu-accelerated/ndh100v5-series)
+          gcp/vms.csv:66: info: GPU-price row for H100:8 in asia-northeast3/asia-northeast3-a has no host VM row in its zone; not launchable, skipped
+          gcp/vms.csv:67: info: GPU-price row for H100:8 in asia-northeast3/asia-northeast3-c has no host VM row in its zone; not launchable, skipped
+          gcp/vms.csv:76: info: GPU-price row for H100:8 in europe-west2/europe-west2-b has no host VM row in its zone; not launchable, skipped
+          gcp/vms.csv:77: info: GPU-price row for H100:8 in europe-west3/europe-west3-a has no host VM row in its zone; not launchable, skipped
+          gcp/vms.csv:82: info: GPU-price row for H100:8 in northamerica-northeast2/northamerica-northeast2-c has no host VM row in its zone; not launchable, skipped
+          common/accelerators.csv: info: B200 is offered by oci but not listed for it here
+          common/accelerators.csv: info: B300 is offered by oci but not listed for it here
+          common/accelerators.csv: info: GB200 is offered by oci but not listed for it here
+          common/accelerators.csv: info: GB300 is offered by oci but not listed for it here
+          common/accelerators.csv: info: MI300X is offered by oci but not listed for it here
+          common/accelerators.csv: info: MI355X is offered by oci but not listed for it here
+          common/accelerators.csv: info: RTXPRO6000 is offered by oci but not listed for it here
+    "#]].assert_eq(&report.to_string());
+}

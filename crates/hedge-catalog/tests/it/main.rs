@@ -1,5 +1,6 @@
 //! hedge-catalog integration tests: one binary, one module per subject.
 
+mod csv_props;
 mod default_catalog;
 mod fuzz_seeds;
 mod native;

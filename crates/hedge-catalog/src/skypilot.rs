@@ -609,5 +609,39 @@ pub fn import_cloud(
 ) -> Vec<Offer> {
     let mut rows = parse_vms_csv(provider, file, bytes, diags);
     overrides.apply(&mut rows, used, diags);
+    drop_duplicate_rows(&mut rows, diags);
     rows_to_offers(provider, rows, diags)
+}
+
+/// A second row for the same instance type at the same location is dropped with a warning (the first
+/// wins), as the native loader does. GCP GPU-price rows are checked by [`join_gcp`] instead.
+fn drop_duplicate_rows(rows: &mut Vec<RawRow>, diags: &mut Vec<Diagnostic>) {
+    let mut first: HashMap<(&str, &RegionId, Option<&ZoneId>), u64> = HashMap::with_capacity(rows.len());
+    let mut dup = vec![false; rows.len()];
+    for (i, r) in rows.iter().enumerate() {
+        let Some(it) = r.instance_type.as_deref() else { continue };
+        match first.get(&(it, &r.region, r.zone.as_ref())) {
+            Some(&line) => {
+                dup[i] = true;
+                diags.push(
+                    Diagnostic::new(
+                        Severity::Warning,
+                        &*r.file,
+                        format!("duplicate row for {it} in {} (first at line {line}); skipped", r.location()),
+                    )
+                    .at_line(r.line),
+                );
+            }
+            None => {
+                first.insert((it, &r.region, r.zone.as_ref()), r.line);
+            }
+        }
+    }
+    if dup.contains(&true) {
+        let mut i = 0;
+        rows.retain(|_| {
+            i += 1;
+            !dup[i - 1]
+        });
+    }
 }

@@ -66,7 +66,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(150))]
     #[test]
     fn csv_rows_import_as_the_offers_they_describe(
-        offers in prop::collection::vec(offer("aws"), 0..20),
+        offers in prop::collection::vec(offer("aws"), 0..20).prop_map(|mut v| {
+            // Distinct instance types, so no row is a duplicate of another.
+            for (i, o) in v.iter_mut().enumerate() {
+                o.instance_type = format!("{}-{i}", o.instance_type);
+            }
+            v
+        }),
         order in Just(COLUMNS.to_vec()).prop_shuffle(),
         crlf in any::<bool>(),
         gpu_info in any::<bool>(),

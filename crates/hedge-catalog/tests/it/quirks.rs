@@ -236,3 +236,20 @@ fn invalid_utf8_is_a_located_error() {
     assert!(d.to_string().contains("column 1 (InstanceType)"), "{d}");
     assert!(d.reason.contains("UTF-8"), "{d}");
 }
+
+#[test]
+fn duplicate_rows_keep_the_first() {
+    check(
+        "aws",
+        "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region,AvailabilityZone
+p5.48xlarge,H100,8.0,192.0,2048.0,,98.32,,us-east-1,use1-az6
+p5.48xlarge,H100,8.0,192.0,2048.0,,90,,us-east-1,use1-az6
+p5.48xlarge,H100,8.0,192.0,2048.0,,98.32,,us-east-1,use1-az4
+",
+        expect![[r#"
+            aws p5.48xlarge H100:8 us-east-1/use1-az6 od=$98.32 spot=- vcpus=192 mem=2097152MiB
+            aws p5.48xlarge H100:8 us-east-1/use1-az4 od=$98.32 spot=- vcpus=192 mem=2097152MiB
+            aws/vms.csv:3: warning: duplicate row for p5.48xlarge in us-east-1/use1-az6 (first at line 2); skipped
+        "#]],
+    );
+}

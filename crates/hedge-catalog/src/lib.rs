@@ -46,7 +46,7 @@ pub use diag::{Column, Diagnostic, Severity};
 pub use error::CatalogError;
 pub use native::CatalogMeta;
 pub use overrides::{Override, Overrides, EMBEDDED_OVERRIDES};
-pub use report::CheckReport;
+pub use report::{CheckReport, ProviderCounts};
 
 use hedge_core::{Catalog, ProviderId};
 use std::collections::{BTreeMap, BTreeSet};

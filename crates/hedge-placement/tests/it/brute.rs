@@ -4,8 +4,16 @@
 use hedge_core::{Market, Preference, SpotPref, TaskSpec};
 use hedge_placement::{Candidate, PlacementContext, PlacementSettings};
 
-/// (alternative index, hourly cost in micros, market) of every feasible candidate.
-pub fn feasible(task: &TaskSpec, ctx: &PlacementContext<'_>, s: &PlacementSettings) -> Vec<(usize, i64, Market)> {
+/// A feasible candidate found by brute force.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub alt: usize,
+    pub cost: i64,
+    pub provider: hedge_core::ProviderId,
+}
+
+/// Every feasible candidate: (offer, market) or (offer, owned capacity).
+pub fn feasible(task: &TaskSpec, ctx: &PlacementContext<'_>, s: &PlacementSettings) -> Vec<Found> {
     let n = task.num_nodes.max(1);
     let mut out = Vec::new();
     for (ai, r) in task.resources.iter().enumerate() {
@@ -35,7 +43,7 @@ pub fn feasible(task: &TaskSpec, ctx: &PlacementContext<'_>, s: &PlacementSettin
                             && oc.region.as_ref().is_none_or(|x| x == o.location.region())
                             && oc.free_gpus >= gpus
                         {
-                            out.push((ai, oc.marginal_per_gpu_hour.hourly().micros() * gpus as i64, m));
+                            out.push(Found { alt: ai, cost: oc.marginal_per_gpu_hour.hourly().micros() * gpus as i64, provider: o.provider.clone() });
                         }
                     }
                     continue;
@@ -46,7 +54,7 @@ pub fn feasible(task: &TaskSpec, ctx: &PlacementContext<'_>, s: &PlacementSettin
                         continue;
                     }
                 }
-                out.push((ai, p.hourly().micros() * n as i64, m));
+                out.push(Found { alt: ai, cost: p.hourly().micros() * n as i64, provider: o.provider.clone() });
             }
         }
     }
@@ -69,12 +77,12 @@ pub fn satisfies(r: &hedge_core::ResourceRequest, o: &hedge_core::Offer) -> bool
 
 /// The cost placement must find: the minimum over all feasible candidates, or over the first alternative
 /// with any when the preference is ordered.
-pub fn best_cost(task: &TaskSpec, all: &[(usize, i64, Market)]) -> Option<i64> {
+pub fn best_cost(task: &TaskSpec, all: &[Found]) -> Option<i64> {
     match task.preference {
-        Preference::Cheapest => all.iter().map(|c| c.1).min(),
+        Preference::Cheapest => all.iter().map(|c| c.cost).min(),
         Preference::Ordered => {
-            let first = all.iter().map(|c| c.0).min()?;
-            all.iter().filter(|c| c.0 == first).map(|c| c.1).min()
+            let first = all.iter().map(|c| c.alt).min()?;
+            all.iter().filter(|c| c.alt == first).map(|c| c.cost).min()
         }
     }
 }

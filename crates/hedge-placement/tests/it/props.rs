@@ -146,18 +146,27 @@ proptest! {
         }
         if let Some(c) = &p.chosen {
             if task.preference == Preference::Ordered {
-                prop_assert_eq!(Some(c.alternative), all.iter().map(|x| x.0).min());
+                prop_assert_eq!(Some(c.alternative), all.iter().map(|x| x.alt).min());
             }
         }
         // Determinism: the same input gives the same output.
         prop_assert_eq!(&place(&task, &ctx, &settings), &p);
-        // Every provider in the catalog either yields a candidate or is rejected with a reason, per
-        // alternative that does not pin another provider.
-        if p.chosen.is_none() {
-            for (ai, r) in task.resources.iter().enumerate() {
-                let n = p.rejected.iter().filter(|x| x.alternative == ai).count();
-                prop_assert!(n >= 1 || (r.provider.is_none() && catalog.providers().is_empty()));
-            }
+        // Per alternative, every provider in scope either has a feasible candidate (by brute force) or is
+        // rejected with a reason, never both.
+        for (ai, r) in task.resources.iter().enumerate() {
+            let mut rejected: Vec<&str> =
+                p.rejected.iter().filter(|x| x.alternative == ai).map(|x| x.provider.as_str()).collect();
+            rejected.sort();
+            let in_scope: Vec<&str> = match &r.provider {
+                Some(p) => vec![p.as_str()],
+                None => catalog.providers().keys().map(|k| k.as_str()).collect(),
+            };
+            let mut want: Vec<&str> = in_scope
+                .into_iter()
+                .filter(|p| !all.iter().any(|f| f.alt == ai && f.provider.as_str() == *p))
+                .collect();
+            want.sort();
+            prop_assert_eq!(rejected, want, "alternative {}", ai);
         }
     }
 }

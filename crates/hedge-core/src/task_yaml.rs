@@ -66,8 +66,29 @@ pub struct ParsedTask {
     pub warnings: Vec<Warning>,
 }
 
+/// Unbalanced `[`/`{` beyond this depth are refused before YAML parsing: the YAML parser's time grows with
+/// the square of the flow nesting depth, and its deserializer refuses depth beyond 128 anyway.
+const MAX_FLOW_DEPTH: usize = 256;
+
 /// Parses one SkyPilot task YAML document.
 pub fn parse(text: &str) -> Result<ParsedTask, TaskYamlError> {
+    let mut depth = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        for c in line.bytes() {
+            match c {
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            if depth > MAX_FLOW_DEPTH {
+                return Err(TaskYamlError::Syntax {
+                    line: Some(i + 1),
+                    column: None,
+                    message: format!("more than {MAX_FLOW_DEPTH} nested [ or {{ by line {}", i + 1),
+                });
+            }
+        }
+    }
     let value: Value = serde_norway::from_str(text).map_err(|e| {
         let loc = e.location();
         TaskYamlError::Syntax {
@@ -656,5 +677,16 @@ resources: {accelerator: H100, cloud: mycluster, disk_size: 100}
         assert!(matches!(e, TaskYamlError::Syntax { line: Some(3), .. }), "{e:?}");
         assert!(e.to_string().starts_with("invalid YAML: "), "{e}");
         assert!(fail("a: 1\n---\nb: 2\n").starts_with("invalid YAML"));
+        // Hostile input: deep nesting and alias bombs are errors, not stack overflows or memory blow-ups.
+        assert_eq!(fail(&"[".repeat(100_000)), "invalid YAML: more than 256 nested [ or { by line 1");
+        assert!(fail(&"[".repeat(200)).starts_with("invalid YAML: recursion limit exceeded"), "{}", fail(&"[".repeat(200)));
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..12 {
+            bomb += &format!("{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n", (b'b' + i) as char, (b'b' + i) as char,
+                (b'a' + i) as char, (b'a' + i) as char, (b'a' + i) as char, (b'a' + i) as char, (b'a' + i) as char,
+                (b'a' + i) as char, (b'a' + i) as char, (b'a' + i) as char, (b'a' + i) as char);
+        }
+        let e = fail(&bomb);
+        assert!(e.starts_with("invalid YAML"), "{e}");
     }
 }

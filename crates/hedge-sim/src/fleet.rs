@@ -12,7 +12,6 @@
 use crate::spot::SpotTrace;
 use hedge_core::{Accelerator, Location, Market, ProviderId, RegionId};
 use hedge_placement::{Conditions, Unusable};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -58,22 +57,22 @@ pub(crate) struct Fleet {
     pub providers: Vec<ProviderId>,
     pub down: Vec<u32>,
     pub pools: Vec<Pool>,
-    /// (provider, region or None, accelerator, market) -> pool.
-    index: HashMap<(u16, Option<RegionId>, Accelerator, Market), PoolIdx>,
+    /// Per provider: (region or None, accelerator, market, pool). A handful per provider, scanned without
+    /// allocating (this lookup runs for every offer of every placement).
+    index: Vec<Vec<(Option<RegionId>, Accelerator, Market, PoolIdx)>>,
     pub spot_pools: Vec<(PoolIdx, SpotPool)>,
 }
 
 impl Fleet {
     pub fn new(providers: Vec<ProviderId>, cfg: &FleetConfig) -> Result<Self, String> {
-        let mut f = Fleet { down: vec![0; providers.len()], providers, pools: Vec::new(), index: HashMap::new(), spot_pools: Vec::new() };
+        let mut f = Fleet { down: vec![0; providers.len()], index: vec![Vec::new(); providers.len()], providers, pools: Vec::new(), spot_pools: Vec::new() };
         for l in &cfg.on_demand {
             let p = f.provider_idx(&l.provider).ok_or_else(|| format!("on-demand limit for {}, which is not in the catalog", l.provider))?;
             // A later limit for the same key replaces an earlier one (run options override the catalog).
-            let key = (p, l.region.clone(), l.accelerator.clone(), Market::OnDemand);
-            match f.index.get(&key) {
-                Some(&i) => f.pools[i].cap = l.gpus,
+            match f.find(p, l.region.as_ref(), &l.accelerator, Market::OnDemand) {
+                Some(i) => f.pools[i].cap = l.gpus,
                 None => {
-                    f.index.insert(key, f.pools.len());
+                    f.index[p as usize].push((l.region.clone(), l.accelerator.clone(), Market::OnDemand, f.pools.len()));
                     f.pools.push(Pool { cap: l.gpus, used: 0 });
                 }
             }
@@ -83,7 +82,7 @@ impl Fleet {
             let idx = f.pools.len();
             let cap = s.trace.available_at(0).saturating_mul(s.gpus_per_unit).saturating_mul(s.scale);
             f.pools.push(Pool { cap, used: 0 });
-            f.index.insert((p, Some(s.region.clone()), s.accelerator.clone(), Market::Spot), idx);
+            f.index[p as usize].push((Some(s.region.clone()), s.accelerator.clone(), Market::Spot, idx));
             f.spot_pools.push((idx, s.clone()));
         }
         Ok(f)
@@ -93,8 +92,10 @@ impl Fleet {
     }
     /// The pool limiting `market` capacity at this location, if any.
     pub fn pool(&self, p: u16, loc: &Location, a: &Accelerator, m: Market) -> Option<PoolIdx> {
-        let key = (p, Some(loc.region().clone()), a.clone(), m);
-        self.index.get(&key).copied().or_else(|| if m == Market::Spot { None } else { self.index.get(&(p, None, a.clone(), m)).copied() })
+        self.find(p, Some(loc.region()), a, m).or_else(|| if m == Market::Spot { None } else { self.find(p, None, a, m) })
+    }
+    fn find(&self, p: u16, region: Option<&RegionId>, a: &Accelerator, m: Market) -> Option<PoolIdx> {
+        self.index[p as usize].iter().find(|e| e.2 == m && e.0.as_ref() == region && e.1 == *a).map(|e| e.3)
     }
 }
 

@@ -36,9 +36,10 @@ pub struct Args {
     /// Commitments: the planner's JSON report or a hand-written list (see examples/portfolios/).
     #[arg(long)]
     pub portfolio: Option<PathBuf>,
-    /// lock-in[:PROVIDER], cheapest-failover, hedge; for spot traces: on-demand, greedy, uniform-progress, omniscient.
-    #[arg(long, default_value = "hedge")]
-    pub policy: String,
+    /// lock-in[:PROVIDER], cheapest-failover, hedge (default); spot traces always compare on-demand, greedy,
+    /// uniform-progress and omniscient.
+    #[arg(long)]
+    pub policy: Option<String>,
     /// Run several policies on the same trace and outages, side by side (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub compare: Vec<String>,
@@ -152,9 +153,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn policies(args: &Args) -> Vec<String> {
+fn policies(args: &Args, default: &str) -> Vec<String> {
     if args.compare.is_empty() {
-        vec![args.policy.clone()]
+        vec![args.policy.clone().unwrap_or_else(|| default.to_owned())]
     } else {
         args.compare.clone()
     }
@@ -220,7 +221,7 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
     let accels = file_trace.as_ref().map_or_else(|| vec![accel.clone()], |t| t.accels.clone());
     let show_progress = args.format != OutFormat::Json && args.output.is_none() && std::io::stderr().is_terminal();
     let mut reports = Vec::new();
-    for name in policies(args) {
+    for name in policies(args, "hedge") {
         let policy: Policy = name.parse()?;
         let mut cfg = SimConfig::new(policy, accels.clone());
         cfg.seed = args.seed;
@@ -295,7 +296,7 @@ fn run_deadline(args: &Args, path: &Path) -> anyhow::Result<String> {
         bail!("{}: no .json spot traces", path.display());
     }
     // The study always runs all four policies side by side; the names given are only checked.
-    for p in policies(args) {
+    for p in policies(args, "greedy") {
         p.parse::<SpotPolicy>()?;
     }
     let spot_prices: Option<serde_json::Map<String, serde_json::Value>> = match &args.spot_prices {

@@ -27,7 +27,7 @@ fn main() {
     let extensive = list(&get("--extensive").unwrap_or_else(|| "25".into()));
     let backend = Backend::parse(&get("--backend").unwrap_or_else(|| "cbc".into())).expect("cbc or microlp");
     let gap: f64 = get("--gap").map_or(1e-4, |g| g.parse().expect("a number"));
-    let opts = SolveOptions { mip_gap: gap };
+    let opts = SolveOptions { mip_gap: gap, ..SolveOptions::default() };
     let build = formulation::BuildOptions { relax_integers: false, integer_gpus: false };
     println!("goal model: 6 providers x 8 accelerators x 3 terms x 36 starts, 60 periods; backend {backend}, gap {gap:e}");
     println!("{:>9}  {:>9}  {:>10}  {:>6}  {:>7}  {:>12}  {:>9}", "scenarios", "method", "seconds", "iters", "cuts", "objective", "rel gap");

@@ -6,7 +6,7 @@
 //! 2-core CI machines (see BENCHMARKS.md, section planner).
 
 use crate::lp::{LinearProgram, LpBackend, LpOutcome, LpSolution, SolveOptions};
-use good_lp::solvers::{ResolutionError, WithMipGap};
+use good_lp::solvers::{ResolutionError, SolutionStatus, WithMipGap, WithTimeLimit};
 use good_lp::{variable, Expression, ProblemVariables, Solution, SolverModel, Variable};
 use serde::{Deserialize, Serialize};
 
@@ -100,7 +100,8 @@ fn finish<S: Solution>(
                 return Ok(Err(LpOutcome::Infeasible));
             }
             let objective = lp.objective_at(&values);
-            Ok(Ok(LpSolution { values, objective }))
+            let proven = !matches!(s.status(), SolutionStatus::TimeLimit);
+            Ok(Ok(LpSolution { values, objective, proven }))
         }
         Err(ResolutionError::Infeasible) => Ok(Err(LpOutcome::Infeasible)),
         Err(ResolutionError::Unbounded) => Ok(Err(LpOutcome::Unbounded)),
@@ -128,7 +129,7 @@ impl LpBackend for Backend {
                     m.add_constraint(c);
                 }
                 if integer {
-                    m = m.with_mip_gap(opts.mip_gap as f32).map_err(|e| e.to_string())?;
+                    m = m.with_mip_gap(opts.mip_gap as f32).map_err(|e| e.to_string())?.with_time_limit(opts.time_limit_s);
                 }
                 finish(lp, &cols, m.solve())
             }
@@ -138,7 +139,7 @@ impl LpBackend for Backend {
                     m.add_constraint(c);
                 }
                 if integer {
-                    m = m.with_mip_gap(opts.mip_gap as f32).map_err(|e| e.to_string())?;
+                    m = m.with_mip_gap(opts.mip_gap as f32).map_err(|e| e.to_string())?.with_time_limit(opts.time_limit_s);
                 }
                 finish(lp, &cols, m.solve())
             }

@@ -145,6 +145,8 @@ pub struct BendersResult {
     pub upper_bound: f64,
     pub iterations: usize,
     pub cuts: usize,
+    /// Every master solve was proven optimal (no MIP time limit hit).
+    pub proven: bool,
 }
 
 /// Solves by L-shaped decomposition. `Ok(Err(fs))` is an infeasible master (returned for explanation).
@@ -240,6 +242,7 @@ pub fn solve(
 
     let mut best: Option<(f64, Vec<f64>)> = None;
     let mut lower = f64::NEG_INFINITY;
+    let mut proven = true;
     for it in 1..=max_iterations {
         let sol = match backend.solve(&fs.lp, opts).map_err(|reason| PlanError::Solver { backend: backend.name(), reason })? {
             Ok(s) => s,
@@ -249,6 +252,7 @@ pub fn solve(
             }
         };
         lower = lower.max(sol.objective);
+        proven &= sol.proven;
         let mut upper = fs.existing_cost + fs.commit_terms.iter().map(|(v, c)| c * sol.values[v.0 as usize]).sum::<f64>();
         let mut new_cuts = Vec::new();
         for a in 0..na {
@@ -275,7 +279,7 @@ pub fn solve(
         let done = new_cuts.is_empty() || (ub - lower) <= gap * ub.abs().max(1.0);
         if done || it == max_iterations {
             let (upper_bound, values) = best.unwrap_or((upper, sol.values));
-            return Ok(Ok(BendersResult { fs, values, lower_bound: lower, upper_bound, iterations: it, cuts }));
+            return Ok(Ok(BendersResult { fs, values, lower_bound: lower, upper_bound, iterations: it, cuts, proven }));
         }
         for (a, t, th, c) in new_cuts {
             add_cut(&mut fs, a, t, th, &c);

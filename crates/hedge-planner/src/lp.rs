@@ -183,6 +183,8 @@ impl LinearProgram {
 pub struct LpSolution {
     pub values: Vec<f64>,
     pub objective: f64,
+    /// False when the solver stopped at its time limit with a feasible, not proven optimal, point.
+    pub proven: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -195,11 +197,13 @@ pub enum LpOutcome {
 pub struct SolveOptions {
     /// Relative MIP gap.
     pub mip_gap: f64,
+    /// Seconds a MIP may run before the best point found is returned (unproven).
+    pub time_limit_s: f64,
 }
 
 impl Default for SolveOptions {
     fn default() -> Self {
-        SolveOptions { mip_gap: 1e-4 }
+        SolveOptions { mip_gap: 1e-4, time_limit_s: 60.0 }
     }
 }
 

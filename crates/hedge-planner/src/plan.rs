@@ -39,7 +39,7 @@ impl Method {
 /// Second-stage variables above which `Method::Auto` decomposes.
 pub const AUTO_EXTENSIVE_CELLS: usize = 60_000;
 /// Contract variables up to which GPUs are integer variables (above: continuous, rounded).
-pub const AUTO_INTEGER_CONTRACTS: usize = 400;
+pub const AUTO_INTEGER_CONTRACTS: usize = 60;
 
 #[derive(Clone, Debug)]
 pub struct PlannerConfig {
@@ -52,6 +52,8 @@ pub struct PlannerConfig {
     /// Whole GPUs as integer variables; `None` = automatic (small models).
     pub integer_gpus: Option<bool>,
     pub max_iterations: usize,
+    /// Seconds one MIP solve may take before its best point is used (reported as unproven).
+    pub time_limit_s: f64,
     /// Re-solve without each policy to price it.
     pub price_policies: bool,
     pub baselines: bool,
@@ -66,6 +68,7 @@ impl Default for PlannerConfig {
             relax_integers: false,
             integer_gpus: None,
             max_iterations: 200,
+            time_limit_s: 60.0,
             price_policies: true,
             baselines: true,
         }
@@ -91,6 +94,8 @@ pub struct Optimised {
     pub iterations: usize,
     pub integer_gpus: bool,
     pub relaxed: bool,
+    /// Optimality proven within the gap (false when a MIP solve hit its time limit).
+    pub proven: bool,
 }
 
 /// One family of rows that has to give way for the model to be feasible.
@@ -153,7 +158,7 @@ pub fn optimise(input: &PlanningInput, cfg: &PlannerConfig) -> Result<Result<Opt
     let n_contracts: usize = input.providers.iter().map(|p| p.options.len()).sum::<usize>() * input.horizon.start_periods;
     let integer_gpus = !cfg.relax_integers && cfg.integer_gpus.unwrap_or(n_contracts <= AUTO_INTEGER_CONTRACTS);
     let build = BuildOptions { relax_integers: cfg.relax_integers, integer_gpus };
-    let opts = SolveOptions { mip_gap: cfg.gap };
+    let opts = SolveOptions { mip_gap: cfg.gap, time_limit_s: cfg.time_limit_s };
     let backend: &dyn LpBackend = &cfg.backend;
     match method {
         Method::Benders => match benders::solve(input, backend, build, &opts, cfg.gap, cfg.max_iterations)? {
@@ -165,6 +170,7 @@ pub fn optimise(input: &PlanningInput, cfg: &PlannerConfig) -> Result<Result<Opt
                 iterations: r.iterations,
                 integer_gpus,
                 relaxed: cfg.relax_integers,
+                proven: r.proven,
             })),
             Err(fs) => Ok(Err(explain(input, cfg, &fs)?)),
         },
@@ -179,6 +185,7 @@ pub fn optimise(input: &PlanningInput, cfg: &PlannerConfig) -> Result<Result<Opt
                     iterations: 1,
                     integer_gpus,
                     relaxed: cfg.relax_integers,
+                    proven: sol.proven,
                 })),
                 Err(LpOutcome::Infeasible) => Ok(Err(explain(input, cfg, &fs)?)),
                 Err(LpOutcome::Unbounded) => {

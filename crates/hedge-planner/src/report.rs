@@ -27,6 +27,8 @@ pub struct SolverInfo {
     pub integer_gpus: bool,
     /// The LP relaxation was solved (blocks, minimums and min_providers not enforced).
     pub relaxed: bool,
+    /// Optimality proven within the gap (false: a MIP solve stopped at its time limit).
+    pub proven: bool,
     pub objective_usd: f64,
     pub lower_bound_usd: f64,
 }
@@ -113,6 +115,7 @@ pub fn build(
             iterations: opt.iterations,
             integer_gpus: opt.integer_gpus,
             relaxed: opt.relaxed,
+            proven: opt.proven,
             objective_usd: opt.objective_usd,
             lower_bound_usd: opt.lower_bound_usd,
         },
@@ -199,6 +202,9 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
         r.solver.iterations,
         if r.solver.iterations == 1 { "" } else { "s" }
     );
+    if !r.solver.proven {
+        let _ = writeln!(s, "note: a MIP solve stopped at its time limit; the plan is feasible but not proven optimal");
+    }
     if r.solver.relaxed {
         let _ = writeln!(s, "note: LP relaxation solved; blocks, minimums and min_providers are not enforced");
     }
@@ -266,7 +272,11 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
                 vec![
                     p.policy.clone(),
                     if p.binding { "binding".into() } else { "slack".into() },
-                    p.cost_usd.map_or("needed for feasibility".into(), usd),
+                    match p.cost_usd {
+                        None => "needed for feasibility".into(),
+                        Some(c) if p.binding => usd(c),
+                        Some(_) => "-".into(),
+                    },
                 ]
             })
             .collect();

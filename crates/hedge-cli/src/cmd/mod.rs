@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod client;
 pub mod offers;
 pub mod place;
+pub mod plan;
 pub mod serve;
 pub mod simulate;
 pub mod version;

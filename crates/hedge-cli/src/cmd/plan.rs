@@ -1,0 +1,179 @@
+//! `hedge plan FILE`: the commitment planner. Optimises a `hedge.plan/v1` file (default), or evaluates a
+//! given portfolio (`--evaluate`), sweeps a policy (`--sweep keep_fraction=0:1:0.1`), or prints
+//! break-even rates (`--break-even`). Output as a table, JSON or one self-contained HTML file.
+
+use anyhow::{bail, Context};
+use hedge_planner::report::{render_break_even, render_infeasible, render_sweep, render_table, usd};
+use hedge_planner::{html, Backend, Method, PlanOutcome, PlannerConfig, Portfolio, SweepParam};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PlanFormat {
+    #[default]
+    Table,
+    Json,
+    /// One self-contained HTML file with SVG charts.
+    Html,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The plan file (`schema: hedge.plan/v1`).
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub format: PlanFormat,
+    /// Evaluate this portfolio (JSON or YAML with `commitments: [...]`, e.g. a previous plan) without optimising.
+    #[arg(long, value_name = "PORTFOLIO")]
+    pub evaluate: Option<PathBuf>,
+    /// Sweep a policy and print the frontier: `keep_fraction=0:1:0.1` or `max_share=0.2:1:0.1`.
+    #[arg(long, value_name = "PARAM=FROM:TO:STEP")]
+    pub sweep: Option<String>,
+    /// For every term on offer, the rates at which it enters, grows in or leaves the plan.
+    #[arg(long)]
+    pub break_even: bool,
+    /// Solver backend: cbc or microlp.
+    #[arg(long, default_value = "cbc")]
+    pub backend: String,
+    /// auto, extensive or benders.
+    #[arg(long, default_value = "auto")]
+    pub method: String,
+    /// Solve the LP relaxation (integer blocks, minimum sizes and min_providers are not enforced).
+    #[arg(long)]
+    pub relax: bool,
+    /// Relative optimality gap.
+    #[arg(long, default_value_t = 1e-4)]
+    pub gap: f64,
+    /// Seconds one MIP solve may run before its best point is used (the report then says "not proven").
+    #[arg(long, default_value_t = 60.0)]
+    pub time_limit: f64,
+    /// Skip the baselines and the policy prices (faster).
+    #[arg(long)]
+    pub quick: bool,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&a.file).with_context(|| format!("reading plan file {}", a.file.display()))?;
+    let input = hedge_planner::parse_plan_yaml(&text).with_context(|| format!("plan file {}", a.file.display()))?;
+    let backend = Backend::parse(&a.backend).with_context(|| format!("--backend {:?}: expected cbc or microlp", a.backend))?;
+    let method = Method::parse(&a.method).with_context(|| format!("--method {:?}: expected auto, extensive or benders", a.method))?;
+    if !(a.gap > 0.0 && a.gap < 1.0) {
+        bail!("--gap {}: must be between 0 and 1", a.gap);
+    }
+    let cfg = PlannerConfig {
+        backend,
+        method,
+        gap: a.gap,
+        relax_integers: a.relax,
+        time_limit_s: a.time_limit,
+        price_policies: !a.quick,
+        baselines: !a.quick,
+        ..PlannerConfig::default()
+    };
+    let mut buf: Vec<u8> = Vec::new();
+
+    if let Some(path) = &a.evaluate {
+        let ptext = std::fs::read_to_string(path).with_context(|| format!("reading portfolio {}", path.display()))?;
+        let portfolio = Portfolio::parse(&ptext).with_context(|| format!("portfolio {}", path.display()))?;
+        let resolved = portfolio.resolve(&input).with_context(|| format!("portfolio {}", path.display()))?;
+        let ev = hedge_planner::evaluate(&input, &resolved);
+        match a.format {
+            PlanFormat::Json => {
+                serde_json::to_writer_pretty(&mut buf, &ev)?;
+                writeln!(buf)?;
+            }
+            _ => {
+                writeln!(buf, "expected cost {}   commitments {}", usd(ev.expected_cost_usd), usd(ev.commitment_cost_usd))?;
+                writeln!(buf, "coverage {:.1}%   utilization {:.1}%", ev.coverage * 100.0, ev.utilization * 100.0)?;
+                for s in &ev.scenarios {
+                    writeln!(buf, "  {} (p={:.2}): {}", s.scenario, s.probability, usd(s.total_usd))?;
+                }
+                if ev.violations.is_empty() {
+                    writeln!(buf, "every policy holds")?;
+                } else {
+                    for v in &ev.violations {
+                        writeln!(buf, "VIOLATION {}: {}", v.policy, v.detail)?;
+                    }
+                }
+            }
+        }
+        return emit(&a, &buf);
+    }
+
+    if a.break_even {
+        let rows = hedge_planner::break_even(&input, &cfg)?;
+        match a.format {
+            PlanFormat::Json => {
+                serde_json::to_writer_pretty(&mut buf, &rows)?;
+                writeln!(buf)?;
+            }
+            _ => buf.extend_from_slice(render_break_even(&rows).as_bytes()),
+        }
+        return emit(&a, &buf);
+    }
+
+    let sweep = match &a.sweep {
+        Some(spec) => {
+            let (param, values) = SweepParam::parse_spec(spec)?;
+            Some((param, hedge_planner::sweep(&input, &cfg, param, &values)?))
+        }
+        None => None,
+    };
+    if let (Some((param, points)), false) = (&sweep, a.format == PlanFormat::Html) {
+        match a.format {
+            PlanFormat::Json => {
+                serde_json::to_writer_pretty(&mut buf, &serde_json::json!({"param": param, "points": points}))?;
+                writeln!(buf)?;
+            }
+            _ => buf.extend_from_slice(render_sweep(*param, points).as_bytes()),
+        }
+        return emit(&a, &buf);
+    }
+
+    match hedge_planner::plan(&input, &cfg)? {
+        PlanOutcome::Optimal(r) => {
+            match a.format {
+                PlanFormat::Table => buf.extend_from_slice(render_table(&r, &input).as_bytes()),
+                PlanFormat::Json => {
+                    serde_json::to_writer_pretty(&mut buf, &r)?;
+                    writeln!(buf)?;
+                }
+                PlanFormat::Html => {
+                    let s = sweep.as_ref().map(|(p, pts)| (*p, pts.as_slice()));
+                    buf.extend_from_slice(html::render_html(&r, &input, s).as_bytes());
+                }
+            }
+            emit(&a, &buf)
+        }
+        PlanOutcome::Infeasible(inf) => {
+            match a.format {
+                PlanFormat::Json => {
+                    serde_json::to_writer_pretty(&mut buf, &inf)?;
+                    writeln!(buf)?;
+                }
+                PlanFormat::Html => {
+                    let body = html::escape(&render_infeasible(&inf));
+                    write!(buf, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Hedge plan: infeasible</title></head><body><pre>{body}</pre></body></html>\n")?;
+                }
+                PlanFormat::Table => buf.extend_from_slice(render_infeasible(&inf).as_bytes()),
+            }
+            emit(&a, &buf)?;
+            bail!("no portfolio meets every policy (see the report)")
+        }
+    }
+}
+
+fn emit(a: &Args, buf: &[u8]) -> anyhow::Result<()> {
+    match &a.output {
+        Some(p) => std::fs::write(p, buf).with_context(|| format!("writing {}", p.display())),
+        None => {
+            let mut out = super::stdout();
+            out.write_all(buf)?;
+            out.flush()?;
+            Ok(())
+        }
+    }
+}

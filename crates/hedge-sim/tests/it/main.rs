@@ -3,6 +3,7 @@
 mod engine;
 mod fixtures;
 mod loaders;
+mod providers;
 
 use std::path::PathBuf;
 

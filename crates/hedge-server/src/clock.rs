@@ -16,7 +16,7 @@ pub struct SystemClock {
 }
 
 impl SystemClock {
-    pub fn new() -> Arc<dyn Clock> {
+    pub fn shared() -> Arc<dyn Clock> {
         Arc::new(SystemClock { origin: tokio::time::Instant::now() })
     }
 }

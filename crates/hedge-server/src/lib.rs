@@ -198,7 +198,7 @@ pub fn run_blocking(config: ServerConfig, log_level: tracing::Level, on_listen: 
             source,
         })?;
         let addr = listener.local_addr().map_err(|source| ServerError::Io { what: "listening on", path: config.listen.to_string(), source })?;
-        let broker = Broker::start(config, SystemClock::new()).await?;
+        let broker = Broker::start(config, SystemClock::shared()).await?;
         on_listen(addr);
         serve(broker, listener, async {
             let _ = tokio::signal::ctrl_c().await;

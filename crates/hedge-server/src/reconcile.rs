@@ -205,25 +205,8 @@ async fn observe_one(b: &Broker, st: &mut LoopState, job: &Job, a: &LaunchAttemp
         };
     }
     // Failover: the provider is degraded.
-    let healthy = b.health.lock().unwrap_or_else(|p| p.into_inner()).is_healthy(&a.provider);
-    if !healthy {
-        let reason = b
-            .health
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .status(&a.provider)
-            .and_then(|s| s.last_error.clone())
-            .unwrap_or_default();
-        b.metrics.inc(&b.metrics.failovers);
-        let t = Transition::new(job.id, job.state, JobState::Recovering, now)
-            .reason("provider_degraded")
-            .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "health": reason}));
-        // Stop the old attempt if the provider still answers (it usually does not: then once it does).
-        let cancelled = tokio::time::timeout(std::time::Duration::from_millis(200), driver.cancel(&key)).await;
-        if !matches!(cancelled, Ok(Ok(_))) {
-            st.orphans.push((a.provider.clone(), key));
-        }
-        return finish(b, job, a, t, AttemptStatus::Lost, "provider degraded").await;
+    if !b.health.lock().unwrap_or_else(|p| p.into_inner()).is_healthy(&a.provider) {
+        return fail_over_degraded(b, st, job, a, driver.as_ref(), key).await;
     }
     let result = if a.status == AttemptStatus::Recorded {
         driver.submit(&key, &launch_spec(job, a)).await
@@ -239,6 +222,10 @@ async fn observe_one(b: &Broker, st: &mut LoopState, job: &Job, a: &LaunchAttemp
         Err(e) => {
             if counts_against_health(&e) {
                 note_call(b, &a.provider, Err(chain(&e))).await?;
+                // This failure may have been the one that degraded the provider: fail over now.
+                if !b.health.lock().unwrap_or_else(|p| p.into_inner()).is_healthy(&a.provider) {
+                    return fail_over_degraded(b, st, job, a, driver.as_ref(), key).await;
+                }
             }
             let n = st.failures.entry(a.idempotency_key.clone()).or_default();
             *n += 1;
@@ -246,6 +233,35 @@ async fn observe_one(b: &Broker, st: &mut LoopState, job: &Job, a: &LaunchAttemp
         }
     };
     apply_observation(b, job, a, obs).await
+}
+
+/// Gives up an attempt on a degraded provider: the job goes back to placement (which avoids the provider),
+/// and the old attempt is stopped now if the provider answers, or once it answers again.
+async fn fail_over_degraded(
+    b: &Broker,
+    st: &mut LoopState,
+    job: &Job,
+    a: &LaunchAttempt,
+    driver: &dyn hedge_drivers::Driver,
+    key: IdempotencyKey,
+) -> Result<(), StoreError> {
+    let now = b.clock.now();
+    let reason = b
+        .health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .status(&a.provider)
+        .and_then(|s| s.last_error.clone())
+        .unwrap_or_default();
+    b.metrics.inc(&b.metrics.failovers);
+    let t = Transition::new(job.id, job.state, JobState::Recovering, now)
+        .reason("provider_degraded")
+        .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "health": reason}));
+    let cancelled = tokio::time::timeout(std::time::Duration::from_millis(200), driver.cancel(&key)).await;
+    if !matches!(cancelled, Ok(Ok(_))) {
+        st.orphans.push((a.provider.clone(), key));
+    }
+    finish(b, job, a, t, AttemptStatus::Lost, "provider degraded").await
 }
 
 async fn act_on_error(b: &Broker, job: &Job, a: &LaunchAttempt, action: ErrorAction) -> Result<(), StoreError> {

@@ -4,10 +4,13 @@
 
 use crate::{backends, state, task, TestServer};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 backends!(unreachable_provider_fails_over_within_two_health_intervals, |backend| async move {
-    let s = TestServer::start(backend).await;
+    let _timed = crate::TIMED.lock().await;
+    // The default interval (1 s): two of them bound the failover.
+    let s = TestServer::start_with(backend, |c| c.health.interval = Duration::from_millis(1000)).await;
     let admin = s.admin.clone();
     let interval = s.broker.config.health.interval;
     let ml = s.token_for("ml").await;

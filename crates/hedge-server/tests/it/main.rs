@@ -14,6 +14,10 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Held by the tests that measure time (failover deadlines) and by the one that loads the machine most
+/// (crash safety), so they do not run at the same time on a 2-core CI machine.
+pub static TIMED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
     Sqlite,
@@ -105,7 +109,7 @@ impl TestServer {
                 (Arc::new(s), Some(schema))
             }
         };
-        let broker = Broker::with_store(config, store, SystemClock::new()).await.unwrap();
+        let broker = Broker::with_store(config, store, SystemClock::shared()).await.unwrap();
         let admin = std::fs::read_to_string(dir.path().join("admin.token")).unwrap().trim().to_owned();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -466,3 +466,59 @@ fn subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_plan_yaml;
+    use crate::portfolio::Resolved;
+    use hedge_core::Rate;
+
+    /// Costs worked out by hand: 2 periods of 100 h, demand 10 then 20 GPUs, one 2-period commitment of
+    /// 12 GPUs at $2 (paid 12 × 2 × 100 × 2 = $4,800), spot for 10% of demand at $1 then on-demand at $5.
+    #[test]
+    fn hand_computed_costs_and_policies() {
+        let input = parse_plan_yaml(
+            "schema: hedge.plan/v1
+horizon: {start: 2027-01, periods: 2, period_hours: 100}
+accelerators: [H100]
+demand:
+  - {scenario: only, probability: 1, gpus: {H100: [10, 20]}}
+providers:
+  - name: a
+    on_demand: {H100: 5}
+    spot: {H100: 1}
+    spot_availability: {H100: 0.1}
+    commitments:
+      - {accelerator: H100, term_periods: 2, rate: 2}
+  - name: b
+    on_demand: {H100: 6}
+    commitments:
+      - {accelerator: H100, term_periods: 2, rate: 2}
+policies:
+  min_providers: 2
+  survive_loss_of: 1
+  keep_fraction: 0.5
+",
+        )
+        .unwrap();
+        let rate = Rate::from_usd_per_hour_f64(2.0).unwrap();
+        let p = vec![Resolved { provider: 0, accelerator: 0, term_periods: 2, start_period: 0, gpus: 12, rate }];
+        let ev = evaluate(&input, &p);
+        // Period 0: covered (2 GPUs idle). Period 1: 8 short: 2 spot ($1 × 2 × 100) + 6 on demand ($5 × 6 × 100).
+        assert_eq!(ev.scenarios[0].commitments_usd, 4_800.0);
+        assert_eq!(ev.scenarios[0].spot_usd, 200.0);
+        assert_eq!(ev.scenarios[0].on_demand_usd, 3_000.0);
+        assert_eq!(ev.expected_cost_usd, 8_000.0);
+        assert!((ev.utilization - 22.0 / 24.0).abs() < 1e-12);
+        assert!((ev.coverage - 22.0 / 30.0).abs() < 1e-12);
+        assert_eq!(ev.broken_policies(), vec!["min_providers".to_owned(), "survive_loss_of/keep_fraction".to_owned()]);
+    }
+
+    #[test]
+    fn subsets_enumerate_every_combination() {
+        assert_eq!(subsets(4, 2).len(), 6);
+        assert_eq!(subsets(3, 0), vec![Vec::<usize>::new()]);
+        assert_eq!(subsets(3, 3), vec![vec![0, 1, 2]]);
+    }
+}

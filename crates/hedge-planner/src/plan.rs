@@ -305,7 +305,7 @@ impl SweepParam {
             .collect::<Result<_, _>>()
             .map_err(|_| bad("FROM:TO:STEP must be numbers"))?;
         let [from, to, step] = parts[..] else { return Err(bad("expected FROM:TO:STEP")) };
-        if !(step > 0.0) || !(0.0..=1.0).contains(&from) || !(0.0..=1.0).contains(&to) || from > to {
+        if step.is_nan() || step <= 0.0 || !(0.0..=1.0).contains(&from) || !(0.0..=1.0).contains(&to) || from > to {
             return Err(bad("need 0 <= FROM <= TO <= 1 and STEP > 0"));
         }
         let n = ((to - from) / step + 1e-9).floor() as usize;

@@ -139,6 +139,7 @@ pub fn build(
 }
 
 /// `$1,234,567` (whole dollars, thousands separated).
+#[allow(clippy::manual_is_multiple_of)] // `is_multiple_of` is newer than the workspace's rust-version
 pub fn usd(x: f64) -> String {
     let neg = x < 0.0;
     let n = x.abs().round() as u128;

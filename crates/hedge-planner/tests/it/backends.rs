@@ -109,3 +109,17 @@ proptest! {
         prop_assert!(plan.violations.iter().all(|v| v.policy != "capacity"), "{:?}", plan.violations);
     }
 }
+
+/// The CVaR term trades expected cost for tail cost: with weight, the tail is no worse and the mean no
+/// better than without.
+#[test]
+fn cvar_weight_lowers_the_tail() {
+    let mut input = instance(3, Size { providers: 2, accelerators: 1, terms: 2, start_periods: 4, periods: 8, scenarios: 6, policies: false });
+    let base = optimise(&input, &PlannerConfig::default()).unwrap().unwrap();
+    input.risk = Some(hedge_planner::input::Risk { cvar_alpha: 0.8, weight: 5.0 });
+    let risky = optimise(&input, &PlannerConfig::default()).unwrap().unwrap();
+    let (e0, e1) = (evaluate(&input, &base.commitments), evaluate(&input, &risky.commitments));
+    let (c0, c1) = (e0.cvar_usd.unwrap(), e1.cvar_usd.unwrap());
+    assert!(c1 <= c0 * (1.0 + 1e-3), "CVaR {c1} > {c0}");
+    assert!(e1.expected_cost_usd >= e0.expected_cost_usd * (1.0 - 1e-3), "mean {} < {}", e1.expected_cost_usd, e0.expected_cost_usd);
+}

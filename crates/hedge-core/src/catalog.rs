@@ -134,6 +134,9 @@ pub struct Catalog {
     by_instance_type: Vec<Vec<OfferIdx>>,
     /// Per accelerator: (count per instance, offers), counts ascending.
     by_accel_count: HashMap<Accelerator, Vec<(u32, Vec<OfferIdx>)>>,
+    /// The summaries of each `by_accel_count` list, copied in the same order so that a scan reads memory
+    /// sequentially.
+    by_accel_count_summaries: HashMap<Accelerator, Vec<Vec<OfferSummary>>>,
 }
 
 impl Catalog {
@@ -189,8 +192,16 @@ impl Catalog {
             }
             by_accel_count.insert(name.clone(), counts.into_iter().collect());
         }
+        let by_accel_count_summaries = by_accel_count
+            .iter()
+            .map(|(name, lists)| {
+                let copies = lists.iter().map(|(_, idxs)| idxs.iter().map(|i| summaries[i.0 as usize]).collect()).collect();
+                (name.clone(), copies)
+            })
+            .collect();
         Catalog {
             by_accel_count,
+            by_accel_count_summaries,
             offers,
             providers,
             capacities,
@@ -255,6 +266,15 @@ impl Catalog {
             .and_then(|v| v.iter().find(|(c, _)| *c == count))
             .map_or(&[], |(_, idxs)| idxs.as_slice())
     }
+    /// [`Catalog::with_accelerator_count`] together with the summaries of those offers, in the same order
+    /// and stored contiguously (for scans that read every summary).
+    pub fn with_accelerator_count_summaries(&self, accel: &Accelerator, count: u32) -> (&[OfferIdx], &[OfferSummary]) {
+        let Some(lists) = self.by_accel_count.get(accel) else { return (&[], &[]) };
+        match lists.iter().position(|(c, _)| *c == count) {
+            Some(p) => (&lists[p].1, &self.by_accel_count_summaries[accel][p]),
+            None => (&[], &[]),
+        }
+    }
     /// Offers with no accelerator.
     pub fn cpu_only(&self) -> &[OfferIdx] {
         &self.cpu_only
@@ -302,6 +322,9 @@ mod tests {
         assert_eq!(c.with_accelerator(&h100), &[OfferIdx(0), OfferIdx(2)]);
         assert_eq!(c.with_accelerator_count(&h100, 1), &[OfferIdx(2)]);
         assert!(c.with_accelerator_count(&h100, 2).is_empty());
+        let (idx, sums) = c.with_accelerator_count_summaries(&h100, 8);
+        assert_eq!((idx, sums), (&[OfferIdx(0)][..], &[*c.summary(OfferIdx(0))][..]));
+        assert_eq!(c.with_accelerator_count_summaries(&h100, 3), (&[][..], &[][..]));
         assert_eq!(c.cpu_only(), &[OfferIdx(1)]);
         assert_eq!(c.providers().len(), 2);
         assert!(c.with_accelerator(&Accelerator::parse("B200").unwrap()).is_empty());

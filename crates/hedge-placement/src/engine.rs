@@ -24,7 +24,7 @@
 use crate::context::{OwnedCapacity, PlacementContext};
 use crate::result::{Candidate, Placement, RejectReason, Rejection};
 use crate::settings::{MarketRank, PlacementSettings};
-use hedge_core::{Catalog, Market, OfferIdx, Preference, ProviderId, Rate, ResourceRequest, SpotPref, TaskSpec};
+use hedge_core::{Catalog, Market, OfferIdx, OfferSummary, Preference, ProviderId, Rate, ResourceRequest, SpotPref, TaskSpec};
 use std::cmp::Ordering;
 
 /// Places `task`: the cheapest feasible candidate, ranked alternatives, and the reasons for every provider
@@ -59,14 +59,21 @@ pub fn place(task: &TaskSpec, ctx: &PlacementContext<'_>, settings: &PlacementSe
         let scan = Scan { catalog, req, alt, num_nodes, need, markets, owned: &owned, ctx, providers: &providers };
         match (&req.accelerators, &req.instance_type) {
             (Some(a), _) => {
-                scan.run(catalog.with_accelerator_count(&a.name, a.count).iter().copied(), &mut stage, &mut best, &order)
+                let (idx, sums) = catalog.with_accelerator_count_summaries(&a.name, a.count);
+                scan.run(idx.iter().copied().zip(sums), &mut stage, &mut best, &order)
             }
             (None, Some(t)) => {
                 // Any accelerator: every provider passes the accelerator check; narrow by instance type.
                 stage.fill(Stage::Accelerator);
-                scan.run(catalog.with_instance_type(t).iter().copied(), &mut stage, &mut best, &order)
+                let offers = catalog.with_instance_type(t).iter().map(|&i| (i, catalog.summary(i)));
+                scan.run(offers, &mut stage, &mut best, &order)
             }
-            (None, None) => scan.run((0..catalog.len() as u32).map(OfferIdx), &mut stage, &mut best, &order),
+            (None, None) => scan.run(
+                catalog.summaries().iter().enumerate().map(|(i, s)| (OfferIdx(i as u32), s)),
+                &mut stage,
+                &mut best,
+                &order,
+            ),
         }
         reject(req, alt, markets, need, &providers, &stage, &mut rejected);
     }
@@ -218,9 +225,9 @@ struct Scan<'a, 'c> {
 }
 
 impl Scan<'_, '_> {
-    fn run(
+    fn run<'s>(
         &self,
-        offers: impl Iterator<Item = OfferIdx>,
+        offers: impl Iterator<Item = (OfferIdx, &'s OfferSummary)>,
         stage: &mut [Stage],
         best: &mut [Option<Lite>],
         order: &Ranking<'_>,
@@ -239,9 +246,8 @@ impl Scan<'_, '_> {
         let region = Want::of(req.region.as_ref(), |r| cat.region_index(r));
         let zone = Want::of(req.zone.as_ref(), |z| cat.zone_index(z));
         let limited = self.ctx.conditions.limits_capacity();
-        for idx in offers {
+        for (idx, s) in offers {
             // The offer list is already narrowed to the requested accelerator and count (or instance type).
-            let s = cat.summary(idx);
             debug_assert!(want_count.is_none_or(|c| c == s.gpus()));
             let slot = s.provider() as usize;
             if want_provider.is_some_and(|p| p as usize != slot) {

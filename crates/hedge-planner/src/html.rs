@@ -20,9 +20,9 @@ pub fn escape(s: &str) -> String {
 fn short(x: f64) -> String {
     let a = x.abs();
     if a >= 1e9 {
-        format!("{:.1}B", x / 1e9)
+        format!("{:.2}B", x / 1e9)
     } else if a >= 1e6 {
-        format!("{:.1}M", x / 1e6)
+        format!("{:.2}M", x / 1e6)
     } else if a >= 1e3 {
         format!("{:.1}k", x / 1e3)
     } else {
@@ -30,11 +30,11 @@ fn short(x: f64) -> String {
     }
 }
 
-fn axes(s: &mut String, ymax: f64, title: &str) {
+fn axes(s: &mut String, ymin: f64, ymax: f64, title: &str) {
     let _ = write!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img"><title>{}</title>"#, escape(title));
     let _ = write!(s, r##"<line x1="{L}" y1="10" x2="{L}" y2="{}" stroke="#333"/><line x1="{L}" y1="{}" x2="{}" y2="{}" stroke="#333"/>"##, H - B, H - B, W - 10.0, H - B);
     for i in 0..=4 {
-        let v = ymax * i as f64 / 4.0;
+        let v = ymin + (ymax - ymin) * i as f64 / 4.0;
         let y = (H - B) - (H - B - 10.0) * i as f64 / 4.0;
         let _ = write!(s, r##"<text x="{}" y="{}" font-size="11" text-anchor="end">{}</text><line x1="{L}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/>"##, L - 4.0, y + 4.0, short(v), W - 10.0);
     }
@@ -46,7 +46,7 @@ pub fn commitments_chart(r: &PlanReport, input: &PlanningInput) -> String {
     let totals: Vec<f64> = (0..nt).map(|t| r.committed_by_provider.iter().map(|(_, v)| v[t] as f64).sum()).collect();
     let ymax = totals.iter().copied().fold(1.0, f64::max);
     let mut s = String::new();
-    axes(&mut s, ymax, "Committed GPUs per provider over time");
+    axes(&mut s, 0.0, ymax, "Committed GPUs per provider over time");
     let x = |t: f64| L + (W - 10.0 - L) * t / nt as f64;
     let y = |v: f64| (H - B) - (H - B - 10.0) * v / ymax;
     let mut base = vec![0.0; nt];
@@ -81,7 +81,7 @@ pub fn scenario_chart(r: &PlanReport) -> String {
     let n = r.scenarios.len().max(1);
     let ymax = r.scenarios.iter().map(|x| x.total_usd).fold(r.all_on_demand_cost_usd.max(1.0), f64::max);
     let mut s = String::new();
-    axes(&mut s, ymax, "Cost per scenario");
+    axes(&mut s, 0.0, ymax, "Cost per scenario");
     let bw = (W - 10.0 - L) / n as f64;
     let y = |v: f64| (H - B) - (H - B - 10.0) * v / ymax;
     for (i, sc) in r.scenarios.iter().enumerate() {
@@ -100,11 +100,17 @@ pub fn scenario_chart(r: &PlanReport) -> String {
 /// The frontier: expected cost against the swept policy value.
 pub fn frontier_chart(param: SweepParam, points: &[SweepPoint]) -> String {
     let ok: Vec<(f64, f64)> = points.iter().filter_map(|p| p.expected_cost_usd.map(|c| (p.value, c))).collect();
-    let ymax = ok.iter().map(|p| p.1).fold(1.0, f64::max);
+    // The cost axis spans the curve (with a margin), not zero to the top: the differences are the point.
+    let hi = ok.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let lo = ok.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let (ymin, ymax) = if ok.is_empty() { (0.0, 1.0) } else {
+        let m = ((hi - lo) * 0.1).max(hi.abs() * 1e-3).max(1.0);
+        ((lo - m).max(0.0), hi + m)
+    };
     let mut s = String::new();
-    axes(&mut s, ymax, &format!("Expected cost against {}", param.as_str()));
+    axes(&mut s, ymin, ymax, &format!("Expected cost against {}", param.as_str()));
     let x = |v: f64| L + (W - 10.0 - L) * v;
-    let y = |v: f64| (H - B) - (H - B - 10.0) * v / ymax;
+    let y = |v: f64| (H - B) - (H - B - 10.0) * (v - ymin) / (ymax - ymin);
     let pts: Vec<String> = ok.iter().map(|(v, c)| format!("{:.1},{:.1}", x(*v), y(*c))).collect();
     let _ = write!(s, r##"<polyline points="{}" fill="none" stroke="#1f77b4" stroke-width="2"/>"##, pts.join(" "));
     for (v, c) in &ok {

@@ -47,6 +47,8 @@ pub enum StoreError {
         #[source]
         source: Box<StoreError>,
     },
+    #[error("migration {version} ({name}) was applied with different SQL than this build has; restore the original migration file")]
+    MigrationChanged { version: u32, name: &'static str },
     #[error("database schema version {found} is newer than this build knows ({known}); upgrade hedge")]
     SchemaTooNew { found: u32, known: u32 },
     #[error("{context}")]

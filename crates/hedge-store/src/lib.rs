@@ -23,6 +23,7 @@
 mod cache;
 mod codec;
 mod error;
+mod migrations;
 mod model;
 mod postgres;
 mod sqlite;

@@ -17,17 +17,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_postgres::{NoTls, Row};
 
-struct Migration {
-    version: u32,
-    name: &'static str,
-    sql: &'static str,
-}
+use crate::migrations::{plan, Migration};
 
 const MIGRATIONS: &[Migration] =
     &[Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") }];
 
-/// Serialises concurrent migrations of one database (`pg_advisory_xact_lock` key: "hedge" in ASCII).
-const MIGRATION_LOCK: i64 = 0x68_65_64_67_65;
+/// Serialises concurrent migrations of one schema: `pg_advisory_xact_lock(MIGRATION_LOCK,
+/// hashtext(current_schema()))` ("hedg" in ASCII), so stores in other schemas never wait on each other.
+const MIGRATION_LOCK: i32 = 0x68_65_64_67;
 
 /// How to connect. `schema` confines every table to one schema (created if missing): tests use a fresh
 /// schema each, so they can share one server.
@@ -72,7 +69,12 @@ impl PgStore {
         let size = if opts.max_connections == 0 { 16 } else { opts.max_connections };
         let pool = Pool::builder(mgr).max_size(size).build().map_err(|e| StoreError::Pool(e.to_string()))?;
         let mut client = pool.get().await.map_err(pool_err)?;
-        migrate(&mut client).await?;
+        if let Err(e) = migrate(&mut client).await {
+            // Close every connection now rather than whenever the pool's tasks next run.
+            drop(client);
+            pool.close();
+            return Err(e);
+        }
         let fresh = token::new_instance_id()?;
         client
             .execute(
@@ -121,20 +123,38 @@ fn redact_url(url: &str) -> String {
 
 async fn migrate(client: &mut deadpool_postgres::Object) -> StoreResult<()> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    match migrate_in(&tx).await {
+        Ok(()) => Ok(tx.commit().await?),
+        Err(e) => {
+            // Roll back explicitly: release the advisory lock before reporting, not when the connection's
+            // task next runs.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<()> {
+    tx.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", &[&MIGRATION_LOCK]).await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let current: i64 =
-        tx.query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations", &[]).await?.try_get(0)?;
-    let current = to_u32("schema_migrations", "version", current)?;
-    let known = MIGRATIONS.last().map_or(0, |m| m.version);
-    if current > known {
-        return Err(StoreError::SchemaTooNew { found: current, known });
+    // Databases made before checksums were recorded: add the column, and trust and record what they have.
+    tx.batch_execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS sha256 TEXT NOT NULL DEFAULT ''").await?;
+    for m in MIGRATIONS {
+        tx.execute(
+            "UPDATE schema_migrations SET sha256 = $1 WHERE version = $2 AND sha256 = ''",
+            &[&m.sha256(), &i64::from(m.version)],
+        )
+        .await?;
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+    let applied = rows(tx, "SELECT version, sha256 FROM schema_migrations ORDER BY version", &[], |r| {
+        Ok((to_u32("schema_migrations", "version", r.try_get(0)?)?, r.try_get::<_, String>(1)?))
+    })
+    .await?;
+    for m in plan(&applied, MIGRATIONS)? {
         let wrap = |e: tokio_postgres::Error| StoreError::Migration {
             version: m.version,
             name: m.name,
@@ -142,14 +162,13 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> StoreResult<()> {
         };
         tx.batch_execute(m.sql).await.map_err(wrap)?;
         tx.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at)
-             VALUES ($1, $2, EXTRACT(EPOCH FROM now())::BIGINT)",
-            &[&i64::from(m.version), &m.name],
+            "INSERT INTO schema_migrations (version, name, sha256, applied_at)
+             VALUES ($1, $2, $3, EXTRACT(EPOCH FROM now())::BIGINT)",
+            &[&i64::from(m.version), &m.name, &m.sha256()],
         )
         .await
         .map_err(wrap)?;
     }
-    tx.commit().await?;
     Ok(())
 }
 

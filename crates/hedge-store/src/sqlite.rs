@@ -19,11 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-struct Migration {
-    version: u32,
-    name: &'static str,
-    sql: &'static str,
-}
+use crate::migrations::{plan, Migration};
 
 const MIGRATIONS: &[Migration] =
     &[Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") }];
@@ -188,16 +184,25 @@ fn open_conn(path: &Path) -> StoreResult<Connection> {
 fn migrate(c: &mut Connection) -> StoreResult<()> {
     c.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at INTEGER NOT NULL)",
     )?;
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let current: i64 = tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
-    let known = MIGRATIONS.last().map_or(0, |m| m.version);
-    let current = to_u32("schema_migrations", "version", current)?;
-    if current > known {
-        return Err(StoreError::SchemaTooNew { found: current, known });
+    // Databases made before checksums were recorded: add the column, and trust and record what they have.
+    let has_sha: bool =
+        tx.query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('schema_migrations') WHERE name = 'sha256'", [], |r| r.get(0))?;
+    if !has_sha {
+        tx.execute_batch("ALTER TABLE schema_migrations ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''")?;
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for m in MIGRATIONS {
+        tx.execute(
+            "UPDATE schema_migrations SET sha256 = ?1 WHERE version = ?2 AND sha256 = ''",
+            params![m.sha256(), m.version],
+        )?;
+    }
+    let applied = collect(&tx, "SELECT version, sha256 FROM schema_migrations ORDER BY version", [], |r| {
+        Ok((to_u32("schema_migrations", "version", r.get(0)?)?, r.get::<_, String>(1)?))
+    })?;
+    for m in plan(&applied, MIGRATIONS)? {
         let wrap = |e: rusqlite::Error| StoreError::Migration {
             version: m.version,
             name: m.name,
@@ -205,8 +210,9 @@ fn migrate(c: &mut Connection) -> StoreResult<()> {
         };
         tx.execute_batch(m.sql).map_err(wrap)?;
         tx.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, CAST(strftime('%s','now') AS INTEGER))",
-            params![m.version, m.name],
+            "INSERT INTO schema_migrations (version, name, sha256, applied_at)
+             VALUES (?1, ?2, ?3, CAST(strftime('%s','now') AS INTEGER))",
+            params![m.version, m.name, m.sha256()],
         )
         .map_err(wrap)?;
     }

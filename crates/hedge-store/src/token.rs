@@ -18,7 +18,11 @@ pub(crate) fn new_secret() -> Result<String, StoreError> {
 
 /// The stored form of a secret: lower-case hex SHA-256 of its UTF-8 bytes.
 pub fn hash_secret(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
+    sha256_hex(secret.as_bytes())
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 /// 8 random bytes, hex: a store's instance id, embedded in idempotency keys.

@@ -586,6 +586,34 @@ pub async fn hostile_strings_are_refused_not_stored(s: S) {
     assert!(matches!(e, StoreError::InvalidInput { field: "attempt.driver_handle", .. }));
 }
 
+/// Every (from, to) pair of attempt statuses: the store accepts exactly the moves
+/// `AttemptStatus::can_become` allows, and a refused move changes nothing.
+pub async fn attempt_status_moves_are_exactly_the_legal_ones(s: S) {
+    with_team(&s, "ml").await;
+    for from in AttemptStatus::ALL {
+        for to in AttemptStatus::ALL {
+            let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
+            s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
+            let (_, a) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &on_demand("aws")).await.unwrap();
+            let key = a.idempotency_key;
+            if from != AttemptStatus::Recorded {
+                s.update_attempt(&AttemptUpdate::new(&key, from, t(3))).await.unwrap();
+            }
+            let res = s.update_attempt(&AttemptUpdate::new(&key, to, t(4)).detail("d")).await;
+            let stored = s.attempt_by_key(&key).await.unwrap();
+            if from.can_become(to) {
+                let a = res.unwrap_or_else(|e| panic!("{from} -> {to}: {e:?}"));
+                assert_eq!((a.status, a.updated_at, a.detail.as_deref()), (to, t(4), Some("d")));
+                assert_eq!(stored, a);
+            } else {
+                assert!(matches!(res, Err(StoreError::IllegalAttemptUpdate { .. })), "{from} -> {to}: {res:?}");
+                assert_eq!((stored.status, stored.detail), (from, None), "{from} -> {to}");
+            }
+            assert_eq!(s.in_flight_attempts().await.unwrap().iter().any(|x| x.idempotency_key == key), stored.status.is_in_flight());
+        }
+    }
+}
+
 // ---- concurrency and properties ------------------------------------------------------------------------------
 
 /// Two writers race the same compare-and-set, many times: exactly one wins each race, the loser gets
@@ -694,6 +722,7 @@ macro_rules! backend_suite {
             transitions_are_compare_and_set,
             launch_attempts_are_recorded_before_launch,
             idempotency_keys_are_unique_across_jobs,
+            attempt_status_moves_are_exactly_the_legal_ones,
             list_jobs_with_filters_and_keyset_pages,
             commitments_and_usage,
             provider_health_round_trip,

@@ -48,7 +48,11 @@ impl Drop for DropSchema {
             rt.block_on(async {
                 if let Ok((c, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
                     tokio::spawn(conn);
-                    let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+                    // Never wait long: a connection of the test's own runtime (blocked while this thread
+                    // is joined) could hold a lock. A schema left behind is swept by a later run.
+                    let _ = c
+                        .batch_execute(&format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await;
                 }
             })
         })
@@ -56,8 +60,29 @@ impl Drop for DropSchema {
     }
 }
 
+/// Drops `hedge_test_<pid>_*` schemas left by test processes that no longer run (once per process).
+async fn sweep_stale_schemas(url: &str) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SWEPT.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let Ok((c, conn)) = tokio_postgres::connect(url, tokio_postgres::NoTls).await else { return };
+    tokio::spawn(conn);
+    let Ok(rows) = c.query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'hedge\\_test\\_%'", &[]).await else {
+        return;
+    };
+    for r in rows {
+        let name: String = r.get(0);
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = c.batch_execute(&format!("SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {name} CASCADE")).await;
+        }
+    }
+}
+
 pub async fn connect_schema(schema: &str) -> PgStore {
     let url = database_url();
+    sweep_stale_schemas(&url).await;
     match PgStore::connect_with(&url, &PgOptions { schema: Some(schema.to_owned()), max_connections: 8 }).await {
         Ok(s) => s,
         Err(e) => panic!("cannot connect to {url}: {e} ({:?}). {HOW_TO_START}", std::error::Error::source(&e)),
@@ -108,7 +133,24 @@ async fn concurrent_opens_migrate_once_and_reopen_keeps_data() {
     assert_eq!(again.job(j.id).await.unwrap(), j);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newer_or_edited_schemas_are_refused() {
+    let schema = fresh_schema();
+    let _guard = DropSchema::new(&schema);
+    drop(connect_schema(&schema).await);
+    let (c, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let table = format!("{schema}.schema_migrations");
+    c.batch_execute(&format!("UPDATE {table} SET sha256 = 'edited' WHERE version = 1")).await.unwrap();
+    let opts = PgOptions { schema: Some(schema.clone()), max_connections: 2 };
+    let e = PgStore::connect_with(&database_url(), &opts).await.err().expect("refused");
+    assert!(matches!(e, StoreError::MigrationChanged { version: 1, name: "init" }), "{e:?}");
+    c.batch_execute(&format!("INSERT INTO {table} VALUES (99, 'future', 'x', 0)")).await.unwrap();
+    let e = PgStore::connect_with(&database_url(), &opts).await.err().expect("refused");
+    assert!(matches!(e, StoreError::SchemaTooNew { found: 99, known: 1 }), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_by_url_and_bad_credentials_are_errors() {
     let s = open(&database_url()).await.unwrap();
     assert_eq!(s.backend(), "postgres");

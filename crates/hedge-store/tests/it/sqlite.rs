@@ -59,10 +59,46 @@ async fn a_newer_schema_is_refused() {
     let path = dir.path().join("hedge.db");
     drop(SqliteStore::open(&path).await.unwrap());
     let c = rusqlite::Connection::open(&path).unwrap();
-    c.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)", []).unwrap();
+    c.execute("INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (99, 'future', 'x', 0)", []).unwrap();
     drop(c);
     let e = SqliteStore::open(&path).await.err().expect("refused");
     assert!(matches!(e, StoreError::SchemaTooNew { found: 99, known: 1 }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_database_from_before_migration_checksums_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hedge.db");
+    let s: S = Arc::new(SqliteStore::open(&path).await.unwrap());
+    with_team(&s, "ml").await;
+    drop(s);
+    // Rebuild schema_migrations as the first published version of this crate wrote it (no sha256).
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE old (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+         INSERT INTO old SELECT version, name, applied_at FROM schema_migrations;
+         DROP TABLE schema_migrations; ALTER TABLE old RENAME TO schema_migrations;",
+    )
+    .unwrap();
+    drop(c);
+    let s = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(s.team(&"ml".into()).await.unwrap().id.as_str(), "ml");
+    drop(s);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let sha: String = c.query_row("SELECT sha256 FROM schema_migrations WHERE version = 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(sha.len(), 64, "the checksum was recorded");
+}
+
+#[tokio::test]
+async fn an_edited_applied_migration_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hedge.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute("UPDATE schema_migrations SET sha256 = 'edited' WHERE version = 1", []).unwrap();
+    drop(c);
+    let e = SqliteStore::open(&path).await.err().expect("refused");
+    assert!(matches!(e, StoreError::MigrationChanged { version: 1, name: "init" }), "{e:?}");
 }
 
 #[tokio::test]

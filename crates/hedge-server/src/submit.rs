@@ -146,4 +146,24 @@ mod tests {
         assert_eq!(err("name: x"), (400, "invalid_task", "run".into()));
         assert_eq!(err(""), (400, "invalid_yaml", "body".into()));
     }
+
+    proptest::proptest! {
+        /// Any body is a submission or a 4xx naming a field; never a panic, never a 5xx.
+        #[test]
+        fn any_body_is_accepted_or_a_4xx_naming_a_field(body in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            if let Err(e) = parse(&body, &known()) {
+                proptest::prop_assert!(e.status.is_client_error());
+                proptest::prop_assert!(e.field.is_some());
+            }
+        }
+
+        #[test]
+        fn yaml_like_bodies(team in "[a-z]{0,5}", prio in "-?[0-9a-z]{0,4}", acc in "[A-Z0-9:-]{0,8}", run in "[ -~]{0,20}") {
+            let body = format!("team: {team}\npriority: {prio}\nresources: {{accelerators: {acc}}}\nrun: {run}\n");
+            if let Err(e) = parse(body.as_bytes(), &known()) {
+                proptest::prop_assert!(e.status.is_client_error());
+                proptest::prop_assert!(e.field.is_some());
+            }
+        }
+    }
 }

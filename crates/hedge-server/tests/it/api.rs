@@ -76,3 +76,45 @@ backends!(submit_run_logs_and_cancel, |backend| async move {
     let (st, v) = s.call("POST", &format!("/v1/jobs/{id}/cancel"), &ml, None).await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("already_finished")));
 });
+
+/// The CLI's client: a clear error when no server answers.
+#[test]
+fn client_says_when_the_server_is_unreachable() {
+    let port = crate::crash::free_port();
+    let c = hedge_server::client::Client::new(&format!("http://127.0.0.1:{port}"), Some("t".into()));
+    let e = c.jobs("").unwrap_err();
+    assert!(matches!(e, hedge_server::client::ClientError::Unreachable { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains(&format!("cannot reach the Hedge server at http://127.0.0.1:{port}")), "{msg}");
+    assert!(msg.contains("hedge serve") && msg.contains("HEDGE_URL"), "{msg}");
+    let e = hedge_server::client::Client::new("http://127.0.0.1:1", None).jobs("").unwrap_err();
+    assert!(e.to_string().contains("HEDGE_TOKEN"), "{e}");
+}
+
+/// The CLI's client against a real server: submit, list, show, logs, cancel, and an API error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_round_trip() {
+    let s = TestServer::start(crate::Backend::Sqlite).await;
+    let ml = s.token_for("ml").await;
+    let url = s.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let c = hedge_server::client::Client::new(&url, Some(ml));
+        let j = c.submit(task("cli", 1, "echo from-cli; sleep 30")).unwrap();
+        let id = j["id"].as_u64().unwrap();
+        assert_eq!(c.jobs("").unwrap()["jobs"][0]["id"], id);
+        for _ in 0..200 {
+            if c.job(id).unwrap()["state"] == "running" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(c.logs(id, 1000).unwrap()["stdout"], "from-cli\n");
+        assert_eq!(c.cancel(id).unwrap()["state"], "cancelled");
+        let e = c.submit("resources: {accelerators: H100:0}\nrun: x".into()).unwrap_err().to_string();
+        assert!(e.contains("field resources.accelerators") && e.contains("HTTP 400"), "{e}");
+        assert!(c.events(id).unwrap()["events"].as_array().unwrap().iter().any(|e| e["reason"] == "cancelled_by_user"));
+    })
+    .await
+    .unwrap();
+}

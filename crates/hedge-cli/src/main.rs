@@ -28,7 +28,7 @@ enum Command {
     /// Print the version of hedge.
     Version(cmd::version::Args),
     /// Replay a job or spot trace through the placement engine with a portfolio, outages and preemptions.
-    Simulate(cmd::simulate::Args),
+    Simulate(Box<cmd::simulate::Args>),
     /// Plan commitments across providers: optimal portfolio, baselines, frontier, break-even rates.
     Plan(cmd::plan::Args),
     Serve(cmd::serve::Args),
@@ -45,7 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Offers(a) => cmd::offers::run(a),
         Command::Catalog(a) => cmd::catalog::run(a),
         Command::Version(a) => cmd::version::run(a),
-        Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Simulate(a) => cmd::simulate::run(*a),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Submit(a) => cmd::client::submit(a),

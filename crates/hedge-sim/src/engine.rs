@@ -172,6 +172,8 @@ pub struct Series {
     pub cumulative_cost: Vec<Money>,
 }
 
+/// The outcome of one run. In JSON, every `Money` field is an integer number of micro-dollars and every
+/// time is seconds of simulation time (`end_s`, `series.t`) or RFC 3339 UTC (`origin`, outage bounds).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
     pub policy: String,

@@ -46,6 +46,9 @@ pub struct FleetConfig {
 /// A capacity pool's index.
 pub(crate) type PoolIdx = usize;
 
+/// (region or `None` for provider-wide, accelerator, market, pool) of one provider's pool.
+type PoolKey = (Option<RegionId>, Accelerator, Market, PoolIdx);
+
 #[derive(Clone, Debug)]
 pub(crate) struct Pool {
     pub cap: u32,
@@ -59,7 +62,7 @@ pub(crate) struct Fleet {
     pub pools: Vec<Pool>,
     /// Per provider: (region or None, accelerator, market, pool). A handful per provider, scanned without
     /// allocating (this lookup runs for every offer of every placement).
-    index: Vec<Vec<(Option<RegionId>, Accelerator, Market, PoolIdx)>>,
+    index: Vec<Vec<PoolKey>>,
     pub spot_pools: Vec<(PoolIdx, SpotPool)>,
 }
 

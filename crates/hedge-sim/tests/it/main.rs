@@ -4,6 +4,7 @@ mod engine;
 mod fixtures;
 mod loaders;
 mod providers;
+mod render;
 
 use std::path::PathBuf;
 

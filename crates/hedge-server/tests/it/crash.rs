@@ -60,11 +60,42 @@ fn starts(data: &Path) -> BTreeMap<u64, u32> {
 }
 
 #[test]
-fn sigkill_during_launches_loses_no_job_and_starts_none_twice() {
+fn sigkill_during_launches_loses_no_job_and_starts_none_twice_sqlite() {
+    crash_run(None);
+}
+
+#[test]
+fn sigkill_during_launches_loses_no_job_and_starts_none_twice_postgres() {
+    // A database of its own on the test server, dropped at the end.
+    let url = crate::pg_url();
+    let db = format!("hedge_crash_{}", std::process::id());
+    let admin = |sql: String| {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect to PostgreSQL");
+                tokio::spawn(conn);
+                c.batch_execute(&sql).await
+            })
+        })
+        .join()
+        .unwrap()
+    };
+    let _ = admin(format!("DROP DATABASE IF EXISTS {db}"));
+    admin(format!("CREATE DATABASE {db}")).expect("create the test database");
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b).to_owned();
+    crash_run(Some(format!("{base}/{db}")));
+    let _ = admin(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+}
+
+fn crash_run(database_url: Option<String>) {
     const JOBS: usize = 200;
     const KILLS: usize = 20;
     let _timed = crate::TIMED.blocking_lock();
-    let seed: u64 = 0x0005_eed4_u64;
+    // Tests have no CLI: an optional seed comes from the environment, to replay a failure.
+    #[allow(clippy::disallowed_methods)]
+    let seed: u64 = std::env::var("HEDGE_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x0005_eed4);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let data: PathBuf = dir.path().join("data");
@@ -73,8 +104,9 @@ fn sigkill_during_launches_loses_no_job_and_starts_none_twice() {
     std::fs::write(
         &cfg,
         format!(
-            "listen: 127.0.0.1:{port}\ndata_dir: {}\nreconcile_interval_ms: 20\nhealth: {{interval_ms: 2000}}\nproviders:\n  - {{name: local-a, gpus: 8, accelerator: H100, on_demand_per_gpu_hour: 2}}\n  - {{name: local-b, gpus: 8, accelerator: H100, on_demand_per_gpu_hour: 3}}\nteams: [{{id: ml}}]\n",
-            data.display()
+            "listen: 127.0.0.1:{port}\ndata_dir: {}\n{}reconcile_interval_ms: 20\nhealth: {{interval_ms: 2000}}\nproviders:\n  - {{name: local-a, gpus: 8, accelerator: H100, on_demand_per_gpu_hour: 2}}\n  - {{name: local-b, gpus: 8, accelerator: H100, on_demand_per_gpu_hour: 3}}\nteams: [{{id: ml}}]\n",
+            data.display(),
+            database_url.map(|u| format!("database_url: {u}\n")).unwrap_or_default()
         ),
     )
     .unwrap();
@@ -92,6 +124,7 @@ fn sigkill_during_launches_loses_no_job_and_starts_none_twice() {
     let mut acked: BTreeSet<u64> = BTreeSet::new();
     let mut unacked = 0usize;
     let mut next_kill = 0usize;
+    let mut kills_in_flight = 0usize;
     let mut since_kill = std::time::Duration::ZERO;
     let step = Duration::from_millis(15);
     while acked.len() < JOBS {
@@ -107,6 +140,11 @@ fn sigkill_during_launches_loses_no_job_and_starts_none_twice() {
         std::thread::sleep(step);
         since_kill += step;
         if next_kill < KILLS && since_kill >= Duration::from_millis(kill_at[next_kill]) {
+            let busy = rt
+                .block_on(async { http.get(format!("{url}/v1/jobs?state=placing,launching,running&limit=1")).bearer_auth(&admin).send().await?.json::<serde_json::Value>().await })
+                .map(|v| !v["jobs"].as_array().is_none_or(Vec::is_empty))
+                .unwrap_or(false);
+            kills_in_flight += usize::from(busy);
             server.kill();
             server = Server::spawn(&cfg, &log);
             next_kill += 1;
@@ -145,5 +183,6 @@ fn sigkill_during_launches_loses_no_job_and_starts_none_twice() {
         assert_eq!(starts.get(id), Some(&1), "seed {seed:#x}: job {id} started {:?} times", starts.get(id));
     }
     assert_eq!(starts.len(), stored.len(), "seed {seed:#x}: a process started for a job the store does not have");
+    assert!(kills_in_flight >= KILLS / 2, "seed {seed:#x}: only {kills_in_flight} kills hit jobs being launched or run");
     crate::kill_attempts(&data);
 }

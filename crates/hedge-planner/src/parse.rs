@@ -468,6 +468,24 @@ providers:
         }
     }
 
+    proptest::proptest! {
+        /// Stable-toolchain stand-in for the fuzz target: a mangled plan file never panics, and every error
+        /// names a field.
+        #[test]
+        fn mangled_files_give_field_errors(at in 0usize..400, len in 0usize..20, junk in "[ -~\n]{0,12}") {
+            let mut text = MINIMAL.to_owned();
+            let a = at.min(text.len());
+            let b = (a + len).min(text.len());
+            if text.is_char_boundary(a) && text.is_char_boundary(b) {
+                text.replace_range(a..b, &junk);
+            }
+            if let Err(e) = parse_plan_yaml(&text) {
+                let PlanError::Invalid { field, reason } = e else { panic!("not Invalid") };
+                proptest::prop_assert!(!field.is_empty() && !reason.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn penalty_and_policies_parse() {
         let t = format!(

@@ -5,7 +5,10 @@ use hedge_core::{AttemptStatus, JobId, JobState, TeamId};
 /// What went wrong in a store call. Variants before `Sqlite` are about the caller's request (a 4xx at the
 /// HTTP edge); `Sqlite`, `Postgres`, `Pool`, `Corrupt`, `Migration`, `SchemaTooNew` and `Io` are about the
 /// backend (a 5xx).
+///
+/// `#[non_exhaustive]`: variants are added as the store grows; match the ones you handle and keep a `_` arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("unknown team {team}")]
     UnknownTeam { team: TeamId },

@@ -64,6 +64,7 @@ impl SqliteStore {
                 source,
             })?;
         }
+        create_private(path)?;
         let mut writer = open_conn(path)?;
         migrate(&mut writer)?;
         let instance = instance_id(&mut writer)?;
@@ -158,6 +159,17 @@ async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> StoreResult<T> + Se
             Err(e) => Err(StoreError::Io { context: "store task cancelled".into(), source: std::io::Error::other(e) }),
         },
         Err(_) => f(),
+    }
+}
+
+/// Creates a missing database file readable by its owner only (it holds token hashes and job specs);
+/// SQLite gives the `-wal` and `-shm` files the same permissions. An existing file is left as it is.
+fn create_private(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Io { context: format!("creating the database file {}", path.display()), source }),
     }
 }
 

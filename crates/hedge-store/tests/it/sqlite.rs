@@ -43,6 +43,19 @@ async fn reopen_keeps_data_and_schema_version() {
 }
 
 #[tokio::test]
+async fn a_new_database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hedge.db");
+    let s = SqliteStore::open(&path).await.unwrap();
+    s.bootstrap_admin_token(t(0)).await.unwrap();
+    for p in [path.clone(), path.with_extension("db-wal")] {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+    }
+}
+
+#[tokio::test]
 async fn open_by_url_and_bad_urls() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("x/hedge.db").display());

@@ -177,3 +177,75 @@ fn emit(a: &Args, buf: &[u8]) -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn run_to(args: &[&str], out: &std::path::Path) -> anyhow::Result<String> {
+        let mut v = vec!["plan"];
+        v.extend_from_slice(args);
+        let out_s = out.to_str().unwrap().to_owned();
+        v.extend_from_slice(&["-o", &out_s]);
+        run(Cli::parse_from(v).args)?;
+        Ok(std::fs::read_to_string(out)?)
+    }
+
+    /// The JSON report is a portfolio file: evaluating a plan's own output gives the plan's expected cost.
+    #[test]
+    fn json_plan_round_trips_through_evaluate() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/small-team.yaml");
+        let dir = std::env::temp_dir().join(format!("hedge-plan-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plan_json = dir.join("plan.json");
+        let text = run_to(&[example, "--format", "json", "--quick"], &plan_json).unwrap();
+        let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(plan["horizon"]["start"], "2027-01");
+        assert_eq!(plan["horizon"]["period_hours"], 730);
+        let c0 = &plan["commitments"][0];
+        for k in ["provider", "accelerator", "term_periods", "start_period", "gpus", "rate"] {
+            assert!(c0.get(k).is_some(), "commitments[0].{k}");
+        }
+        let eval = run_to(&[example, "--evaluate", plan_json.to_str().unwrap(), "--format", "json"], &dir.join("eval.json")).unwrap();
+        let eval: serde_json::Value = serde_json::from_str(&eval).unwrap();
+        assert_eq!(eval["expected_cost_usd"], plan["expected_cost_usd"]);
+        assert_eq!(eval["violations"].as_array().map(Vec::len), Some(0));
+        let html = run_to(&[example, "--format", "html", "--quick"], &dir.join("plan.html")).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg") && !html.contains("<script"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn infeasible_plan_prints_the_report_and_fails() {
+        let dir = std::env::temp_dir().join(format!("hedge-plan-cli-inf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("plan.yaml");
+        std::fs::write(
+            &file,
+            "schema: hedge.plan/v1
+horizon: {start: 2027-01, periods: 2, period_hours: 730}
+accelerators: [H100]
+demand:
+  - {scenario: base, probability: 1, gpus: {H100: [100, 100]}}
+providers:
+  - name: gcp
+    on_demand: {H100: 6.5}
+    capacity: {H100: 50}
+",
+        )
+        .unwrap();
+        let out = dir.join("out.txt");
+        let err = run_to(&[file.to_str().unwrap()], &out).unwrap_err();
+        assert!(err.to_string().contains("no portfolio meets every policy"), "{err}");
+        let report = std::fs::read_to_string(&out).unwrap();
+        assert!(report.starts_with("INFEASIBLE"), "{report}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

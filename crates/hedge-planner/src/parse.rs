@@ -1,6 +1,19 @@
 //! Parse, don't validate: a `hedge.plan/v1` YAML document becomes a [`PlanningInput`] here and nowhere
 //! else. Every error names the field it is about, as a path (`providers[2].commitments[0].rate`), and the
 //! reason.
+//!
+//! Fields beyond issue 5's schema (all optional):
+//! - `horizon.start_periods: K` — new commitments may start only in periods `0..K` (default: every period).
+//! - `providers[i].commitments[j].block_gpus` / `min_gpus` — as in the issue; `min_gpus` is per contract.
+//! - `policies.resilience_basis: expected | peak` — the demand `keep_fraction` applies to: the
+//!   probability-weighted mean of each period (default) or the highest scenario.
+//! - `risk: {cvar_alpha: 0.95, weight: 0.5}` — adds `weight × CVaR_alpha` of total cost to the objective.
+//!
+//! Semantics the issue leaves open, as implemented: `max_share` holds in every period (committed GPUs summed
+//! over accelerators, or commitment spend, signed contracts included); `min_providers` counts providers
+//! holding at least one smallest contract (signed or new); `budget_usd` bounds the expected total cost
+//! (commitments, whole terms, plus expected on-demand, spot and penalties); spot without
+//! `spot_availability` may serve all demand; `unmet_demand` defaults to `forbid`.
 
 use crate::error::PlanError;
 use crate::input::*;

@@ -29,7 +29,8 @@ pub struct Args {
     /// Sweep a policy and print the frontier: `keep_fraction=0:1:0.1` or `max_share=0.2:1:0.1`.
     #[arg(long, value_name = "PARAM=FROM:TO:STEP")]
     pub sweep: Option<String>,
-    /// For every term on offer, the rates at which it enters, grows in or leaves the plan.
+    /// For every term on offer, the rates at which it enters, grows in or leaves the plan (about 16 re-solves
+    /// per term: add --relax on large models).
     #[arg(long)]
     pub break_even: bool,
     /// Solver backend: cbc or microlp.

@@ -192,11 +192,20 @@ pub fn run_blocking(config: ServerConfig, log_level: tracing::Level, on_listen: 
         .build()
         .map_err(|source| ServerError::Io { what: "starting the runtime", path: String::new(), source })?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|source| ServerError::Io {
-            what: "listening on",
-            path: config.listen.to_string(),
-            source,
-        })?;
+        // A server restarted right after a crash may find its port still held for a moment: retry for 5 s.
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(config.listen).await {
+                Ok(l) => break l,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(source) => {
+                    return Err(ServerError::Io { what: "listening on", path: config.listen.to_string(), source })
+                }
+            }
+        };
         let addr = listener.local_addr().map_err(|source| ServerError::Io { what: "listening on", path: config.listen.to_string(), source })?;
         let broker = Broker::start(config, SystemClock::shared()).await?;
         on_listen(addr);

@@ -466,7 +466,7 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
     }
     let queue = queue_jobs
         .into_iter()
-        .map(|j| QueuedJob { id: j.id, team: j.team, priority: j.priority, spec: j.spec })
+        .map(|j| QueuedJob { id: j.id, team: j.team, priority: j.priority, deadline: j.deadline, spec: j.spec })
         .collect();
     let reserved = b
         .waiting

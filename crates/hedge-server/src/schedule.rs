@@ -3,7 +3,8 @@
 //! the health tracker, and carries the [`Decision`]s out.
 //!
 //! The pass, in the style of Kueue's `schedule()`:
-//! 1. order the queue: priority (high first), then submission order;
+//! 1. order the queue: priority (high first), then deadline (earliest first, none last), then submission
+//!    order;
 //! 2. for each job: its team must exist and be under its monthly budget;
 //! 3. place it with [`hedge_placement::place`] (market rank `Priority`: committed capacity first, then
 //!    on-demand, then spot where the task allows it), with conditions that combine the providers' health,
@@ -29,6 +30,8 @@ pub struct QueuedJob {
     pub id: JobId,
     pub team: TeamId,
     pub priority: i32,
+    /// Among jobs of equal priority, an earlier deadline goes first; no deadline goes last.
+    pub deadline: Option<hedge_core::Timestamp>,
     pub spec: TaskSpec,
 }
 
@@ -176,7 +179,10 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
     let mut preempted: Vec<JobId> = Vec::new();
     let mut failed: HashMap<ShapeKey<'_>, WaitReason> = HashMap::new();
     let mut order: Vec<&QueuedJob> = snap.queue.iter().collect();
-    order.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+    order.sort_by(|a, b| {
+        let deadline = |j: &QueuedJob| j.deadline.map_or((1, 0), |d| (0, d.unix()));
+        b.priority.cmp(&a.priority).then(deadline(a).cmp(&deadline(b))).then(a.id.cmp(&b.id))
+    });
     let mut out = Vec::with_capacity(order.len());
 
     for job in order {
@@ -354,7 +360,7 @@ mod tests {
 
     fn job(id: u64, team: &str, priority: i32, gpus: u32) -> QueuedJob {
         let r = ResourceRequest { accelerators: Some(AccelRequest::new(h100(), gpus)), ..Default::default() };
-        QueuedJob { id: JobId(id), team: TeamId::new(team), priority, spec: TaskSpec::single(r) }
+        QueuedJob { id: JobId(id), team: TeamId::new(team), priority, deadline: None, spec: TaskSpec::single(r) }
     }
 
     fn team(quota: Option<u32>, budget: Option<i64>, spent: i64, preempt: bool) -> TeamView {
@@ -400,6 +406,21 @@ mod tests {
             })
             .collect();
         assert_eq!(got, ["2: b committed", "3: wait over_budget", "1: a on-demand", "4: wait over_quota", "5: wait unknown_team"]);
+    }
+
+    #[test]
+    fn earlier_deadline_first_among_equal_priorities() {
+        let cfg = providers([1, 0]);
+        let catalog = crate::local_catalog(&cfg);
+        let teams = [(TeamId::new("ml"), team(None, None, 0, false))].into_iter().collect();
+        let mut late = job(1, "ml", 0, 1);
+        late.deadline = Some(hedge_core::Timestamp::from_unix(2_000));
+        let mut soon = job(2, "ml", 0, 1);
+        soon.deadline = Some(hedge_core::Timestamp::from_unix(1_000));
+        let none = job(0, "ml", 0, 1);
+        let snap = Snapshot { catalog: &catalog, providers: views(&cfg, [0, 0]), owned: vec![], teams, running: vec![], queue: vec![none, late, soon], reserved: vec![] };
+        let first = schedule(&snap).into_iter().next().unwrap();
+        assert!(matches!(first, Decision::Launch { job: JobId(2), .. }), "{first:?}");
     }
 
     proptest! {

@@ -93,3 +93,16 @@ backends!(priorities_preempt_only_where_the_team_allows, |backend| async move {
     assert_eq!(preempted, 1);
     assert_eq!(state(&s.job(r).await), "pending");
 });
+
+backends!(spend_is_booked_and_counts_against_the_budget, |backend| async move {
+    let s = TestServer::start(backend).await;
+    let admin = s.admin.clone();
+    // A budget of $0.0001: one GPU-second on local-a ($2/GPU-h) costs $0.00056.
+    s.call("PUT", "/v1/teams/research", &admin, Some(json!({"monthly_budget_usd": 0.0001}).to_string())).await;
+    let research = s.token_for("research").await;
+    let first = s.submit(&research, &task("first", 1, "sleep 1.5")).await["id"].as_u64().unwrap();
+    s.wait_job(first, 20, |j| state(j) == "succeeded").await;
+    let second = s.submit(&research, &task("second", 1, "true")).await["id"].as_u64().unwrap();
+    let j = s.wait_job(second, 20, |j| j["waiting"]["reason"] == "over_budget").await;
+    assert!(j["waiting"]["detail"]["spent"].as_i64().unwrap() >= 500, "{j:#}");
+});

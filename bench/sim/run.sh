@@ -18,7 +18,7 @@ cargo bench -q -p hedge-sim --bench core_loop 2>/dev/null | grep "core loop"
 
 echo "== 2. whole Alibaba 2023 trace, aws outage 72 h"
 for p in lock-in cheapest-failover hedge; do
-  /usr/bin/time -f "%e s wall, %M KB peak RSS" "$H" simulate --trace "alibaba2023:$D/alibaba-gpu-v2023/csv/openb_pod_list_gpuspec33.csv" \
+  /usr/bin/time -f "%e s wall, %U s user CPU, %M KB peak RSS" "$H" simulate --trace "alibaba2023:$D/alibaba-gpu-v2023/csv/openb_pod_list_gpuspec33.csv" \
     --policy "$p" --outage aws@2027-01-20T00:00+72h --checkpoint-interval 30m --format json 2>&1 >/tmp/hedge-sim-bench.json | sed "s/^/$p: /"
   grep -E '"(events|submitted)"' /tmp/hedge-sim-bench.json | tr -d ' ,\n'; echo
 done
@@ -27,7 +27,7 @@ echo "== 3. synthetic Philly-shaped jobs on a 100k-GPU, 5-provider fleet (hedge 
 caps=(--on-demand-cap aws:H100=20000 --on-demand-cap azure:H100=20000 --on-demand-cap gcp:H100=20000
       --on-demand-cap gcp/us-central1:H100=0 --on-demand-cap lambda:H100=20000 --on-demand-cap nebius:H100=20000)
 for n in 100000 1000000; do
-  /usr/bin/time -f "%e s wall, %M KB peak RSS" "$H" simulate --trace "synthetic:$D/philly-derived/philly_job_distribution.csv" \
+  /usr/bin/time -f "%e s wall, %U s user CPU, %M KB peak RSS" "$H" simulate --trace "synthetic:$D/philly-derived/philly_job_distribution.csv" \
     --jobs "$n" --jobs-per-hour 800 --portfolio bench/sim/fleet-100k-portfolio.json --policy hedge \
     --outage aws@2027-01-20T00:00+72h --checkpoint-interval 30m --restart-overhead 5m --seed 1 "${caps[@]}" \
     --format json 2>&1 >/tmp/hedge-sim-bench.json | sed "s/^/$n jobs: /"

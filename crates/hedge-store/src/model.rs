@@ -2,7 +2,7 @@
 
 use crate::error::StoreError;
 use hedge_core::{
-    Accelerator, AttemptStatus, CommitmentId, JobId, JobState, Market, Money, ProviderId, RegionId, TaskSpec,
+    Accelerator, Commitment, AttemptStatus, CommitmentId, JobId, JobState, Market, Money, ProviderId, RegionId, TaskSpec,
     TeamId, Timestamp, ZoneId,
 };
 use serde::{Deserialize, Serialize};
@@ -504,6 +504,24 @@ pub(crate) fn validate_text(field: &'static str, s: &str, max: usize) -> Result<
 /// Whether a looked-up key can exist at all (PostgreSQL refuses NUL in text; no stored key has one).
 pub(crate) fn storable_key(s: &str) -> bool {
     !s.contains('\0')
+}
+
+pub(crate) fn validate_commitment(c: &Commitment) -> Result<(), StoreError> {
+    validate_name("commitment.id", c.id.as_str())?;
+    validate_name("commitment.provider", c.provider.as_str())?;
+    if let Some(r) = &c.region {
+        validate_name("commitment.region", r.as_str())?;
+    }
+    if c.gpus == 0 {
+        return Err(invalid("commitment.gpus", format!("commitment {} has 0 GPUs", c.id)));
+    }
+    if c.end <= c.start {
+        return Err(invalid("commitment.end", format!("commitment {} ends ({}) before it starts ({})", c.id, c.end, c.start)));
+    }
+    if c.per_gpu_hour.hourly() < Money::ZERO {
+        return Err(invalid("commitment.per_gpu_hour", format!("commitment {} has a negative rate", c.id)));
+    }
+    Ok(())
 }
 
 pub(crate) fn invalid(field: &'static str, reason: String) -> StoreError {

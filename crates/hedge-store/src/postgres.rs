@@ -6,7 +6,6 @@ use crate::cache::SpecCache;
 use crate::codec::*;
 use crate::error::StoreError;
 use crate::model::*;
-use crate::sqlite::validate_commitment;
 use crate::store::{Store, StoreResult};
 use crate::token;
 use async_trait::async_trait;

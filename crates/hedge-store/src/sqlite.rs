@@ -1043,21 +1043,3 @@ impl Store for SqliteStore {
         .await
     }
 }
-
-pub(crate) fn validate_commitment(c: &Commitment) -> StoreResult<()> {
-    validate_name("commitment.id", c.id.as_str())?;
-    validate_name("commitment.provider", c.provider.as_str())?;
-    if let Some(r) = &c.region {
-        validate_name("commitment.region", r.as_str())?;
-    }
-    if c.gpus == 0 {
-        return Err(invalid("commitment.gpus", format!("commitment {} has 0 GPUs", c.id)));
-    }
-    if c.end <= c.start {
-        return Err(invalid("commitment.end", format!("commitment {} ends ({}) before it starts ({})", c.id, c.end, c.start)));
-    }
-    if c.per_gpu_hour.hourly() < Money::ZERO {
-        return Err(invalid("commitment.per_gpu_hour", format!("commitment {} has a negative rate", c.id)));
-    }
-    Ok(())
-}

@@ -21,3 +21,11 @@ args=(--trace "synthetic:$D/philly-derived/philly_job_distribution.csv" --jobs 8
   --spot-pool "aws/us-east-1:H100:$D/spot-traces/availability/1-node/aws-02-15-2023/us-east-1a_v100_1.json:8:32")
 "$H" simulate "${args[@]}" | tee bench/sim/results/portfolio-study.txt
 "$H" simulate "${args[@]}" --format html -o bench/sim/results/portfolio-study.html
+
+# The same study on the portfolio `hedge plan` chooses for this load (bench/sim/portfolio-plan.yaml: flat 850 H100,
+# aws/gcp/lambda at the default catalog's prices). Its largest provider is lambda, so lambda goes down.
+"$H" plan bench/sim/portfolio-plan.yaml --format json > bench/sim/results/plan.json
+planned=("${args[@]}")
+planned[7]=bench/sim/results/plan.json                      # --portfolio
+planned[11]=lambda@2027-03-01T00:00+72h                     # --outage
+"$H" simulate "${planned[@]}" | tee bench/sim/results/portfolio-study-planned.txt

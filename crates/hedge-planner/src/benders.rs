@@ -243,6 +243,7 @@ pub fn solve(
     let mut best: Option<(f64, Vec<f64>)> = None;
     let mut lower = f64::NEG_INFINITY;
     let mut proven = true;
+    let integer = fs.lp.has_integers();
     for it in 1..=max_iterations {
         let sol = match backend.solve(&fs.lp, opts).map_err(|reason| PlanError::Solver { backend: backend.name(), reason })? {
             Ok(s) => s,
@@ -251,7 +252,9 @@ pub fn solve(
                 return Err(PlanError::Solver { backend: backend.name(), reason: "master problem unbounded".into() })
             }
         };
-        lower = lower.max(sol.objective);
+        // A MILP master solved to a relative gap bounds the optimum only up to that gap.
+        let bound = if integer { sol.objective * (1.0 - opts.mip_gap) } else { sol.objective };
+        lower = lower.max(bound);
         proven &= sol.proven;
         let mut upper = fs.existing_cost + fs.commit_terms.iter().map(|(v, c)| c * sol.values[v.0 as usize]).sum::<f64>();
         let mut new_cuts = Vec::new();

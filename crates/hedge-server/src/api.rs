@@ -358,18 +358,29 @@ async fn list_commitments(State(b): State<AppState>, _auth: Auth) -> ApiResult {
     ok(StatusCode::OK, json!({"commitments": list}))
 }
 
+/// What `POST /v1/commitments` accepts: a plan's JSON (`hedge plan --format json`: a horizon and planned
+/// commitments, converted by `hedge_planner::to_commitments`), or hand-written commitments, as a list or
+/// under `commitments`.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum CommitmentImport {
     List(Vec<Commitment>),
-    Plan { commitments: Vec<Commitment> },
+    Plan { horizon: hedge_planner::input::Horizon, commitments: Vec<hedge_planner::PlannedCommitment> },
+    Wrapped { commitments: Vec<Commitment> },
 }
 
 async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<Bytes, BytesRejection>) -> ApiResult {
     auth.admin()?;
     let raw = body(raw)?;
-    let list = match json_body::<CommitmentImport>(&raw)? {
-        CommitmentImport::List(l) | CommitmentImport::Plan { commitments: l } => l,
+    let list = match json_body::<CommitmentImport>(&raw).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_commitments",
+            "body",
+            format!("{}; expected a plan's JSON (horizon + commitments) or a list of commitments", e.message),
+        )
+    })? {
+        CommitmentImport::List(l) | CommitmentImport::Wrapped { commitments: l } => l,
+        CommitmentImport::Plan { horizon, commitments } => hedge_planner::to_commitments(&horizon, &commitments),
     };
     let mut clean = Vec::with_capacity(list.len());
     for (i, mut c) in list.into_iter().enumerate() {

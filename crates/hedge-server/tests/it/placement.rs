@@ -106,3 +106,25 @@ backends!(spend_is_booked_and_counts_against_the_budget, |backend| async move {
     let j = s.wait_job(second, 20, |j| j["waiting"]["reason"] == "over_budget").await;
     assert!(j["waiting"]["detail"]["spent"].as_i64().unwrap() >= 500, "{j:#}");
 });
+
+backends!(a_plans_json_imports_as_commitments, |backend| async move {
+    let s = TestServer::start(backend).await;
+    let admin = s.admin.clone();
+    let plan = json!({
+        "horizon": {"start": "2026-01", "periods": 24, "period_hours": 730},
+        "expected_cost_usd": 1.0,
+        "commitments": [{"provider": "local-b", "accelerator": "H100", "term_periods": 24, "start_period": 0, "gpus": 3, "rate": 1.25}]
+    });
+    let (st, v) = s.call("POST", "/v1/commitments", &admin, Some(plan.to_string())).await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+    let (_, list) = s.call("GET", "/v1/commitments", &admin, None).await;
+    let c = &list["commitments"][0];
+    assert_eq!((c["id"].as_str(), c["gpus"].as_u64(), c["per_gpu_hour"].as_i64()), (Some("plan-local-b-H100-24p-0"), Some(3), Some(1_250_000)));
+    let (_, p) = s.call("GET", "/v1/providers", &admin, None).await;
+    assert_eq!(p["providers"][1]["committed_gpus_free"], 3);
+    let (st, v) = s.call("POST", "/v1/commitments", &admin, Some("{\"commitments\": 3}".into())).await;
+    assert_eq!((st.as_u16(), v["error"]["code"].as_str()), (400, Some("invalid_commitments")));
+    let ml = s.token_for("ml").await;
+    let (st, _) = s.call("POST", "/v1/commitments", &ml, Some(plan.to_string())).await;
+    assert_eq!(st.as_u16(), 403, "only the admin imports commitments");
+});

@@ -123,3 +123,32 @@ fn cvar_weight_lowers_the_tail() {
     assert!(c1 <= c0 * (1.0 + 1e-3), "CVaR {c1} > {c0}");
     assert!(e1.expected_cost_usd >= e0.expected_cost_usd * (1.0 - 1e-3), "mean {} < {}", e1.expected_cost_usd, e0.expected_cost_usd);
 }
+
+/// Every market capped and unmet demand forbidden: the Benders master needs its feasibility rows, and
+/// both methods still agree; an over-tight policy is reported infeasible by both.
+#[test]
+fn capped_markets_and_infeasibility_agree_between_methods() {
+    let mut input = instance(5, SMALL);
+    for a in 0..input.accelerators.len() {
+        let peak = input.scenarios.iter().flat_map(|s| s.demand[a].iter()).map(|d| d.gpus_f64()).fold(0.0, f64::max);
+        input.providers[0].capacity[a] = Some((peak * 0.5).ceil() as u64);
+        input.providers[1].capacity[a] = Some((peak * 0.6).ceil() as u64);
+    }
+    let mut costs = Vec::new();
+    for method in [Method::Extensive, Method::Benders] {
+        let cfg = PlannerConfig { method, integer_gpus: Some(false), ..PlannerConfig::default() };
+        let opt = optimise(&input, &cfg).unwrap().unwrap_or_else(|i| panic!("{method:?}: {i:?}"));
+        costs.push(opt.objective_usd);
+        let ev = evaluate(&input, &opt.commitments);
+        assert!(ev.violations.iter().all(|v| v.policy != "unmet_demand"), "{method:?}: {:?}", ev.violations);
+    }
+    assert!((costs[0] - costs[1]).abs() <= 2e-4 * costs[0], "{costs:?}");
+
+    input.policies.keep_fraction = Some(1.0);
+    input.policies.survive_loss_of = 2;
+    for method in [Method::Extensive, Method::Benders] {
+        let cfg = PlannerConfig { method, ..PlannerConfig::default() };
+        let r = optimise(&input, &cfg).unwrap().expect_err("losing 2 of 3 providers cannot leave all demand committed");
+        assert!(r.conflicts.iter().any(|c| c.family == "survive_loss_of/keep_fraction"), "{method:?}: {r:?}");
+    }
+}

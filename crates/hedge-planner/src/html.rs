@@ -79,7 +79,8 @@ pub fn commitments_chart(r: &PlanReport, input: &PlanningInput) -> String {
 /// Bars of the total cost of each scenario, with the expected cost as a line.
 pub fn scenario_chart(r: &PlanReport) -> String {
     let n = r.scenarios.len().max(1);
-    let ymax = r.scenarios.iter().map(|x| x.total_usd).fold(r.all_on_demand_cost_usd.max(1.0), f64::max);
+    // Headroom above the tallest bar or line, for the line labels.
+    let ymax = 1.08 * r.scenarios.iter().map(|x| x.total_usd).fold(r.all_on_demand_cost_usd.max(1.0), f64::max);
     let mut s = String::new();
     axes(&mut s, 0.0, ymax, "Cost per scenario");
     let bw = (W - 10.0 - L) / n as f64;

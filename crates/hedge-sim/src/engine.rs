@@ -129,6 +129,8 @@ struct Active {
 pub struct JobCounts {
     pub submitted: u64,
     pub finished: u64,
+    /// Jobs no offer of the catalog can ever run under the policy (an accelerator or size nobody sells,
+    /// or not sold by the locked-in provider), found by placing them with every limit lifted.
     pub failed: u64,
     pub running: u64,
     pub waiting: u64,
@@ -433,10 +435,11 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+        // With a horizon the run covers [0, horizon] exactly (commitments are billed up to it); jobs not yet
+        // submitted by then are not counted.
         if let Some(h) = self.cfg.horizon {
-            self.end = self.end.max(h.min(self.q.now().max(h)));
+            self.end = self.end.max(h);
         }
-        // Jobs never submitted before the horizon are not counted.
         Ok(self.report())
     }
 

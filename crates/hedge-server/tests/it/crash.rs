@@ -94,12 +94,13 @@ fn sigkill_during_launches_loses_no_job_and_starts_none_twice_postgres() {
     let _ = admin(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
 }
 
+// Reads the environment (an optional seed) and bounds its final wait by the wall clock: a test, not the broker.
+#[allow(clippy::disallowed_methods)]
 fn crash_run(database_url: Option<String>) {
     const JOBS: usize = 200;
     const KILLS: usize = 20;
     let _timed = crate::TIMED.blocking_lock();
     // Tests have no CLI: an optional seed comes from the environment, to replay a failure.
-    #[allow(clippy::disallowed_methods)]
     let seed: u64 = std::env::var("HEDGE_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x0005_eed4);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();

@@ -18,7 +18,7 @@ pub use accel::{AccelRequest, Accelerator, AcceleratorError};
 pub use catalog::{Capacity, Catalog, OfferIdx, OfferSummary, ProviderInfo, Reliability};
 pub use ids::{CommitmentId, JobId, ProviderId, RegionId, TeamId, ZoneId};
 pub use location::Location;
-pub use money::{Money, MoneyError, Rate};
+pub use money::{CentsGrouped, Money, MoneyError, Rate};
 pub use offer::{CommittedPrice, Market, Offer, Prices};
 pub use task::{Bound, Preference, ResourceRequest, SpotPref, TaskSpec};
 pub mod commitment;

@@ -56,6 +56,10 @@ impl Money {
     pub fn to_usd_f64(self) -> f64 {
         self.0 as f64 / MICROS_PER_USD as f64
     }
+    /// For reports: whole cents with thousands separators, `$1,884,858.08` (rounded half away from zero).
+    pub fn cents_grouped(self) -> CentsGrouped {
+        CentsGrouped(self)
+    }
     pub fn saturating_add(self, o: Money) -> Money {
         Money(self.0.saturating_add(o.0))
     }
@@ -120,6 +124,27 @@ impl Mul<i64> for Money {
 impl Sum for Money {
     fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
         iter.fold(Money::ZERO, Add::add)
+    }
+}
+
+/// [`Money`] shown as whole cents with thousands separators; see [`Money::cents_grouped`].
+#[derive(Clone, Copy, Debug)]
+pub struct CentsGrouped(Money);
+
+impl fmt::Display for CentsGrouped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0.micros();
+        let sign = if m < 0 { "-" } else { "" };
+        let cents = (m.unsigned_abs() + 5_000) / 10_000;
+        let digits = (cents / 100).to_string();
+        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        write!(f, "{sign}${grouped}.{:02}", cents % 100)
     }
 }
 
@@ -195,6 +220,20 @@ mod tests {
         assert!(matches!(Money::from_usd_f64(-1.0), Err(MoneyError::Negative(_))));
         assert!(matches!(Money::from_usd_f64(f64::NAN), Err(MoneyError::NotFinite(_))));
         assert!(matches!(Money::from_usd_f64(1e300), Err(MoneyError::TooLarge(_))));
+    }
+
+    #[test]
+    fn cents_grouped() {
+        for (micros, want) in [
+            (0, "$0.00"),
+            (4_999, "$0.00"),
+            (5_000, "$0.01"),
+            (999_995_000, "$1,000.00"),
+            (1_884_858_079_357, "$1,884,858.08"),
+            (-123_456_789, "-$123.46"),
+        ] {
+            assert_eq!(Money::from_micros(micros).cents_grouped().to_string(), want, "{micros}");
+        }
     }
 
     #[test]

@@ -19,22 +19,22 @@ pub fn table(reports: &[Report]) -> String {
     row("  finished", &|r| r.jobs.finished.to_string());
     row("  failed", &|r| r.jobs.failed.to_string());
     row("  running / waiting", &|r| format!("{} / {}", r.jobs.running, r.jobs.waiting));
-    row("total cost", &|r| r.total_cost.to_string());
+    row("total cost", &|r| r.total_cost.cents_grouped().to_string());
     let mut providers: Vec<&String> = reports.iter().flat_map(|r| r.cost_by_provider.keys()).collect();
     providers.sort();
     providers.dedup();
     for p in providers {
         let p = p.clone();
-        row(&format!("  {p}"), &move |r| r.cost_by_provider.get(&p).copied().unwrap_or(Money::ZERO).to_string());
+        row(&format!("  {p}"), &move |r| r.cost_by_provider.get(&p).copied().unwrap_or(Money::ZERO).cents_grouped().to_string());
     }
     for m in ["committed", "on-demand", "spot"] {
-        row(&format!("  {m}"), &move |r| r.cost_by_market.get(m).copied().unwrap_or(Money::ZERO).to_string());
+        row(&format!("  {m}"), &move |r| r.cost_by_market.get(m).copied().unwrap_or(Money::ZERO).cents_grouped().to_string());
     }
     row("commitment utilization", &|r| {
         let (used, paid) = r.commitments.iter().fold((0.0, 0.0), |a, c| (a.0 + c.used_gpu_hours, a.1 + c.paid_gpu_hours));
         if paid > 0.0 { format!("{:.1}%", 100.0 * used / paid) } else { "-".into() }
     });
-    row("commitment waste", &|r| r.commitments.iter().map(|c| c.waste).sum::<Money>().to_string());
+    row("commitment waste", &|r| r.commitments.iter().map(|c| c.waste).sum::<Money>().cents_grouped().to_string());
     row("JCT mean / p50 / p99", &|r| format!("{} / {} / {}", hours(r.jct.mean_s as u64), hours(r.jct.p50_s), hours(r.jct.p99_s)));
     row("queueing mean / p99", &|r| format!("{} / {}", hours(r.queueing_delay.mean_s as u64), hours(r.queueing_delay.p99_s)));
     row("deadline misses", &|r| format!("{} of {}", r.deadline_misses, r.deadline_jobs));

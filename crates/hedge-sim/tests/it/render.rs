@@ -35,14 +35,14 @@ fn side_by_side_table() {
           finished                                                           12                        12                      12
           failed                                                              0                         0                       0
           running / waiting                                               0 / 0                     0 / 0                   0 / 0
-        total cost                                                     $5632.00                  $5088.00                $5088.00
-          aws                                                          $5632.00                  $3072.00                $3072.00
-          lambda                                                          $0.00                  $2016.00                $2016.00
-          committed                                                    $3072.00                  $3072.00                $3072.00
-          on-demand                                                    $2560.00                  $2016.00                $2016.00
+        total cost                                                    $5,632.00                 $5,088.00               $5,088.00
+          aws                                                         $5,632.00                 $3,072.00               $3,072.00
+          lambda                                                          $0.00                 $2,016.00               $2,016.00
+          committed                                                   $3,072.00                 $3,072.00               $3,072.00
+          on-demand                                                   $2,560.00                 $2,016.00               $2,016.00
           spot                                                            $0.00                     $0.00                   $0.00
         commitment utilization                                            20.8%                     18.8%                   18.8%
-        commitment waste                                               $2432.00                  $2496.00                $2496.00
+        commitment waste                                              $2,432.00                 $2,496.00               $2,496.00
         JCT mean / p50 / p99                           13.25h / 12.91h / 15.90h  10.12h / 10.16h / 10.16h  10.00h / 9.96h / 9.96h
         queueing mean / p99                                       1.75h / 6.00h             0.08h / 0.17h           0.00h / 0.00h
         deadline misses                                                  0 of 0                    0 of 0                  0 of 0

@@ -147,6 +147,59 @@ mod tests {
         assert_eq!(err(""), (400, "invalid_yaml", "body".into()));
     }
 
+    include!("submit/fuzz_check.rs");
+
+    /// The fuzz target's body, on stable: over seed bodies and, for a few RNG seeds, byte-level mutations of
+    /// them (flips, truncations, splices), as libFuzzer would make.
+    #[test]
+    fn fuzz_checks_over_seeds() {
+        use rand::{Rng, SeedableRng};
+        const JUNK: &[u8] = b"\n:-{}[]&*!|>'\"#%@`0123456789 ";
+        let seeds: &[&[u8]] = &[
+            b"name: t\nteam: ml\npriority: 5\ndeadline: 2027-03-01T00:00:00Z\nresources: {accelerators: H100:2}\nrun: echo hi\n",
+            br#"{"team": "ml", "priority": -3, "deadline": 1900000000, "resources": {"accelerators": "H100:1"}, "run": "true"}"#,
+            b"num_nodes: 2\nresources:\n  any_of:\n    - {accelerators: H100:8}\n    - {accelerators: {H100: 4}}\nrun: |\n  python train.py\n",
+            b"resources: {accelerators: H100:99999999999}\nrun: x\n",
+            b"priority: 99999999999\nrun: x\n",
+            b"deadline: 9999-12-31T23:59:60Z\nrun: x\n",
+            b"deadline: -9223372036854775808\nrun: x\n",
+            b"a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\nrun: x\n",
+            b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+            b"\xff\xfe run: x",
+            b"---\nrun: x\n---\nrun: y\n",
+            b"? [complex, key]\n: value\nrun: x\n",
+        ];
+        let known = known();
+        for s in seeds {
+            fuzz_check(s, &known);
+        }
+        for seed in 0..8u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            for _ in 0..300 {
+                let mut body = seeds[rng.gen_range(0..seeds.len())].to_vec();
+                for _ in 0..rng.gen_range(1..6) {
+                    match rng.gen_range(0..4) {
+                        0 if !body.is_empty() => {
+                            let i = rng.gen_range(0..body.len());
+                            body[i] ^= 1 << rng.gen_range(0..8);
+                        }
+                        1 if !body.is_empty() => body.truncate(rng.gen_range(0..body.len())),
+                        2 => {
+                            let other = seeds[rng.gen_range(0..seeds.len())];
+                            let (a, b) = (rng.gen_range(0..=body.len()), rng.gen_range(0..=other.len()));
+                            body.splice(a..a, other[b..].iter().copied());
+                        }
+                        _ => {
+                            let i = rng.gen_range(0..=body.len());
+                            body.insert(i, JUNK[rng.gen_range(0..JUNK.len())]);
+                        }
+                    }
+                }
+                fuzz_check(&body, &known);
+            }
+        }
+    }
+
     proptest::proptest! {
         /// Any body is a submission or a 4xx naming a field; never a panic, never a 5xx.
         #[test]

@@ -136,16 +136,23 @@ impl fmt::Display for CentsGrouped {
         let m = self.0.micros();
         let sign = if m < 0 { "-" } else { "" };
         let cents = (m.unsigned_abs() + 5_000) / 10_000;
-        let digits = (cents / 100).to_string();
-        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                grouped.push(',');
-            }
-            grouped.push(c);
-        }
+        let grouped = group_thousands(&(cents / 100).to_string());
         write!(f, "{sign}${grouped}.{:02}", cents % 100)
     }
+}
+
+/// `"1234567"` as `"1,234,567"`: a comma before every third character counted from the right. For reports'
+/// figures (`digits` is a whole number's decimal digits, without sign).
+#[allow(clippy::manual_is_multiple_of)] // `is_multiple_of` is newer than the workspace's rust-version (1.85)
+pub fn group_thousands(digits: &str) -> String {
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    grouped
 }
 
 /// A price per hour (micro-dollars per hour): per instance, per GPU, or per node, as its owner documents.
@@ -233,6 +240,13 @@ mod tests {
             (-123_456_789, "-$123.46"),
         ] {
             assert_eq!(Money::from_micros(micros).cents_grouped().to_string(), want, "{micros}");
+        }
+    }
+
+    #[test]
+    fn groups_thousands() {
+        for (digits, want) in [("", ""), ("7", "7"), ("123", "123"), ("1234", "1,234"), ("1234567", "1,234,567")] {
+            assert_eq!(group_thousands(digits), want);
         }
     }
 

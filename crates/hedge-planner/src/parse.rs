@@ -170,6 +170,13 @@ fn accel_key(
         .ok_or_else(|| invalid(format!("{field}.{key}"), "accelerator is not listed in `accelerators`"))
 }
 
+/// The index in `accels` of the accelerator named by the value of `field` (a commitment's or contract's
+/// `accelerator`).
+fn accel_field(field: String, name: &str, accels: &[Accelerator]) -> Result<usize, PlanError> {
+    let a = Accelerator::parse(name).map_err(|e| invalid(field.clone(), e.to_string()))?;
+    accels.iter().position(|x| *x == a).ok_or_else(|| invalid(field, format!("{a} is not listed in `accelerators`")))
+}
+
 fn validate(raw: RawPlan) -> Result<PlanningInput, PlanError> {
     if raw.schema != SCHEMA {
         return Err(invalid("schema", format!("must be {SCHEMA:?} (got {:?})", raw.schema)));
@@ -310,12 +317,7 @@ fn validate(raw: RawPlan) -> Result<PlanningInput, PlanError> {
         let mut options = Vec::new();
         for (ci, c) in rp.commitments.iter().enumerate() {
             let cf = format!("{f}.commitments[{ci}]");
-            let a = Accelerator::parse(&c.accelerator)
-                .map_err(|e| invalid(format!("{cf}.accelerator"), e.to_string()))?;
-            let a = accelerators
-                .iter()
-                .position(|x| *x == a)
-                .ok_or_else(|| invalid(format!("{cf}.accelerator"), format!("{a} is not listed in `accelerators`")))?;
+            let a = accel_field(format!("{cf}.accelerator"), &c.accelerator, &accelerators)?;
             if c.term_periods == 0 {
                 return Err(invalid(format!("{cf}.term_periods"), "must be at least 1"));
             }
@@ -335,12 +337,7 @@ fn validate(raw: RawPlan) -> Result<PlanningInput, PlanError> {
         let mut existing = Vec::new();
         for (ei, e) in rp.existing.iter().enumerate() {
             let ef = format!("{f}.existing[{ei}]");
-            let a = Accelerator::parse(&e.accelerator)
-                .map_err(|er| invalid(format!("{ef}.accelerator"), er.to_string()))?;
-            let a = accelerators
-                .iter()
-                .position(|x| *x == a)
-                .ok_or_else(|| invalid(format!("{ef}.accelerator"), format!("{a} is not listed in `accelerators`")))?;
+            let a = accel_field(format!("{ef}.accelerator"), &e.accelerator, &accelerators)?;
             let start = YearMonth::parse(&e.start)
                 .ok_or_else(|| invalid(format!("{ef}.start"), format!("{:?} is not a YYYY-MM month", e.start)))?;
             if e.term_periods == 0 {

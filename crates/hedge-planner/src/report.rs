@@ -139,18 +139,10 @@ pub fn build(
 }
 
 /// `$1,234,567` (whole dollars, thousands separated).
-#[allow(clippy::manual_is_multiple_of)] // `is_multiple_of` is newer than the workspace's rust-version
 pub fn usd(x: f64) -> String {
     let neg = x < 0.0;
     let n = x.abs().round() as u128;
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
+    let out = hedge_core::money::group_thousands(&n.to_string());
     format!("{}${out}", if neg { "-" } else { "" })
 }
 

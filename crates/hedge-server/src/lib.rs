@@ -18,6 +18,7 @@ pub mod api;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod fuzzing;
 mod error;
 pub mod health;
 pub mod metrics;

@@ -147,9 +147,7 @@ mod tests {
         assert_eq!(err(""), (400, "invalid_yaml", "body".into()));
     }
 
-    include!("submit/fuzz_check.rs");
-
-    /// The fuzz target's body, on stable: over seed bodies and, for a few RNG seeds, byte-level mutations of
+    /// The fuzz target's body ([`crate::fuzzing::submission`]), on stable: over seed bodies and, for a few RNG seeds, byte-level mutations of
     /// them (flips, truncations, splices), as libFuzzer would make.
     #[test]
     fn fuzz_checks_over_seeds() {
@@ -169,9 +167,8 @@ mod tests {
             b"---\nrun: x\n---\nrun: y\n",
             b"? [complex, key]\n: value\nrun: x\n",
         ];
-        let known = known();
         for s in seeds {
-            fuzz_check(s, &known);
+            crate::fuzzing::submission(s);
         }
         for seed in 0..8u64 {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -195,7 +192,7 @@ mod tests {
                         }
                     }
                 }
-                fuzz_check(&body, &known);
+                crate::fuzzing::submission(&body);
             }
         }
     }

@@ -22,6 +22,18 @@ impl Timestamp {
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Self {
         Timestamp(days_from_civil(year, month, day) * 86_400)
     }
+    /// A real UTC date-time, or `None`: checks the month's length (leap years included), hours 0-23,
+    /// minutes 0-59 and seconds 0-60 (a leap second counts as the next minute's first). Parsers of outside
+    /// input use this, never [`Timestamp::from_ymd`], so `2027-02-31` is refused rather than read as March 3.
+    pub fn from_civil_checked(year: i32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Option<Self> {
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return None;
+        }
+        if hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        Some(Timestamp::from_ymd(year, month, day).plus_seconds(i64::from(hour * 3600 + minute * 60 + second)))
+    }
     /// (year, month, day, hour, minute, second) in UTC.
     pub fn to_civil(self) -> (i32, u32, u32, u32, u32, u32) {
         let days = self.0.div_euclid(86_400);
@@ -41,6 +53,16 @@ impl fmt::Display for Timestamp {
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
     }
 }
 
@@ -78,6 +100,18 @@ mod tests {
         assert_eq!(Timestamp::from_ymd(1970, 1, 1).unix(), 0);
         assert_eq!(Timestamp::from_ymd(2027, 3, 1).to_string(), "2027-03-01T00:00:00Z");
         assert_eq!(Timestamp::from_unix(1_700_000_000).to_string(), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn checked_civil_refuses_impossible_dates() {
+        assert_eq!(Timestamp::from_civil_checked(2027, 3, 1, 0, 0, 0), Some(Timestamp::from_ymd(2027, 3, 1)));
+        assert_eq!(Timestamp::from_civil_checked(2028, 2, 29, 12, 0, 0).map(|t| t.to_string()).as_deref(), Some("2028-02-29T12:00:00Z"));
+        for (y, mo, d, h, mi, s) in [(2027, 2, 29, 0, 0, 0), (2027, 2, 31, 0, 0, 0), (2100, 2, 29, 0, 0, 0), (2027, 4, 31, 0, 0, 0),
+            (2027, 13, 1, 0, 0, 0), (2027, 0, 1, 0, 0, 0), (2027, 1, 0, 0, 0, 0), (2027, 1, 1, 24, 0, 0), (2027, 1, 1, 0, 60, 0), (2027, 1, 1, 0, 0, 61)]
+        {
+            assert_eq!(Timestamp::from_civil_checked(y, mo, d, h, mi, s), None, "{y}-{mo}-{d}T{h}:{mi}:{s}");
+        }
+        assert!(Timestamp::from_civil_checked(2000, 2, 29, 0, 0, 0).is_some());
     }
 
     proptest! {

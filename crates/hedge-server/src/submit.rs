@@ -100,10 +100,7 @@ fn parse_time(v: &Value) -> Option<Timestamp> {
     }
     let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
     let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    Some(Timestamp::from_ymd(y as i32, mo, d).plus_seconds(i64::from(h * 3600 + mi * 60 + se)))
+    Timestamp::from_civil_checked(y as i32, mo, d, h, mi, se)
 }
 
 #[cfg(test)]
@@ -142,6 +139,7 @@ mod tests {
         assert_eq!(err("resources: {accelerators: H100:-2}\nrun: x"), (400, "invalid_accelerators", "resources.accelerators".into()));
         assert_eq!(err("priority: high\nrun: x"), (400, "invalid_priority", "priority".into()));
         assert_eq!(err("deadline: tomorrow\nrun: x"), (400, "invalid_deadline", "deadline".into()));
+        assert_eq!(err("deadline: 2027-02-31T00:00:00Z\nrun: x"), (400, "invalid_deadline", "deadline".into()));
         assert_eq!(err("team: 3\nrun: x"), (400, "invalid_team", "team".into()));
         assert_eq!(err("name: x"), (400, "invalid_task", "run".into()));
         assert_eq!(err(""), (400, "invalid_yaml", "body".into()));

@@ -88,7 +88,7 @@ pub fn parse_time(s: &str) -> Result<Timestamp, String> {
         Some(x) => num(x.split('.').next().unwrap_or(x), 0, 60)?,
         None => 0,
     };
-    Ok(Timestamp::from_ymd(y, mo, da).plus_seconds(i64::from(h * 3600 + mi * 60 + sec)))
+    Timestamp::from_civil_checked(y, mo, da, h, mi, sec).ok_or_else(|| format!("{s:?} is not a real date-time"))
 }
 
 impl FromStr for OutageSpec {
@@ -215,7 +215,7 @@ mod tests {
         assert_eq!(o.duration_s, 72 * 3600);
         assert_eq!(o.to_outage(Timestamp::from_ymd(2027, 2, 28)), Outage { provider: "azure".into(), start: 86_400, end: 86_400 + 72 * 3600 });
         assert_eq!("gcp@2027-01-02+90m".parse::<OutageSpec>().unwrap().duration_s, 5400);
-        for bad in ["azure", "@2027-01-01+1h", "aws@2027-13-01+1h", "aws@2027-01-01+-1h", "aws@2027-01-01+1y", "aws@2027-01-01"] {
+        for bad in ["azure", "@2027-01-01+1h", "aws@2027-13-01+1h", "aws@2027-01-01+-1h", "aws@2027-01-01+1y", "aws@2027-01-01", "aws@2027-02-30T00:00+1h"] {
             assert!(bad.parse::<OutageSpec>().is_err(), "{bad}");
         }
         assert_eq!(parse_time("2024-02-26 17:09:00+00:00").unwrap().to_string(), "2024-02-26T17:09:00Z");

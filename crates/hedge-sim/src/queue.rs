@@ -199,7 +199,7 @@ mod tests {
                     seq += 1;
                 } else {
                     let want = model.pop_first();
-                    prop_assert_eq!(q.next(), want.map(|(t, s)| (t, s)));
+                    prop_assert_eq!(q.next(), want);
                 }
             }
             prop_assert_eq!(q.len(), model.len());

@@ -46,39 +46,15 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
     let mut t = Trace::default();
     for (i, rec) in rdr.records().enumerate() {
         let line = i as u64 + 2;
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                lines.bad(line, "record", e.to_string())?;
-                continue;
-            }
-        };
+        let Some(rec) = lines.ok(line, "record", rec.map_err(|e| e.to_string()))? else { continue };
         let get = |c: usize| rec.get(c).unwrap_or("").trim();
-        let gpus = match parse_count(get(c_gpu)) {
-            Ok(v) => v,
-            Err(e) => {
-                lines.bad(line, "num_gpu", e)?;
-                continue;
-            }
-        };
+        let Some(gpus) = lines.ok(line, "num_gpu", parse_count(get(c_gpu)))? else { continue };
         if let Err(e) = parse_count(get(c_milli)) {
             lines.bad(line, "gpu_milli", e)?;
             continue;
         }
-        let create = match parse_secs(get(c_create)) {
-            Ok(v) => v,
-            Err(e) => {
-                lines.bad(line, "creation_time", e)?;
-                continue;
-            }
-        };
-        let del = match parse_secs(get(c_del)) {
-            Ok(v) => v,
-            Err(e) => {
-                lines.bad(line, "deletion_time", e)?;
-                continue;
-            }
-        };
+        let Some(create) = lines.ok(line, "creation_time", parse_secs(get(c_create)))? else { continue };
+        let Some(del) = lines.ok(line, "deletion_time", parse_secs(get(c_del)))? else { continue };
         if gpus == 0 {
             *t.excluded.entry("cpu-only pod").or_default() += 1;
             continue;
@@ -88,13 +64,7 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
             *t.excluded.entry("never scheduled").or_default() += 1;
             continue;
         }
-        let sched = match parse_secs(sched_s) {
-            Ok(v) => v,
-            Err(e) => {
-                lines.bad(line, "scheduled_time", e)?;
-                continue;
-            }
-        };
+        let Some(sched) = lines.ok(line, "scheduled_time", parse_secs(sched_s))? else { continue };
         if del < sched || sched < create {
             lines.bad(line, "deletion_time", format!("times out of order: created {create}, scheduled {sched}, deleted {del}"))?;
             continue;

@@ -24,13 +24,7 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
     let mut t = Trace::default();
     for (i, rec) in rdr.records().enumerate() {
         let line = i as u64 + 2;
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                lines.bad(line, "record", e.to_string())?;
-                continue;
-            }
-        };
+        let Some(rec) = lines.ok(line, "record", rec.map_err(|e| e.to_string()))? else { continue };
         let get = |c: usize| rec.get(c).unwrap_or("").trim();
         let opt_time = |c: usize| -> Result<Option<i64>, String> {
             let s = get(c);
@@ -40,13 +34,7 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
                 parse_secs(s).map(Some)
             }
         };
-        let gpus = match parse_count(get(c_gpu)) {
-            Ok(v) => v,
-            Err(e) => {
-                lines.bad(line, "gpu_request", e)?;
-                continue;
-            }
-        };
+        let Some(gpus) = lines.ok(line, "gpu_request", parse_count(get(c_gpu)))? else { continue };
         let (create, sched, del) = match (opt_time(c_create), opt_time(c_sched), opt_time(c_del)) {
             (Ok(a), Ok(b), Ok(c)) => (a, b, c),
             (Err(e), _, _) => {

@@ -52,13 +52,7 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
                 continue;
             }
         };
-        let submit = match parse_secs(f[5]) {
-            Ok(v) => v,
-            Err(e) => {
-                lines.bad(line, "arrival_time", e)?;
-                continue;
-            }
-        };
+        let Some(submit) = lines.ok(line, "arrival_time", parse_secs(f[5]))? else { continue };
         let gpus = match parse_count(f[6]) {
             Ok(v) if v > 0 => v,
             Ok(_) => {

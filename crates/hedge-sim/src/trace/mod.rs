@@ -196,6 +196,14 @@ impl<'a> Lines<'a> {
         }
         Ok(())
     }
+    /// The value of a parsed field, or `None` after handling the failure as [`Lines::bad`] does, so a loader
+    /// writes `let Some(v) = lines.ok(line, "field", parse(..))? else { continue };`.
+    pub fn ok<T, E: Into<String>>(&mut self, line: u64, field: &str, r: Result<T, E>) -> Result<Option<T>, SimError> {
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => self.bad(line, field, e).map(|()| None),
+        }
+    }
 }
 
 /// Parses a non-negative number of seconds written as an integer or a float (`475.00000000000006`).

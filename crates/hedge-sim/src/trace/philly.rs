@@ -34,13 +34,7 @@ impl PhillyDist {
         let mut pairs = Vec::new();
         for (i, rec) in rdr.records().enumerate() {
             let line = i as u64 + 2;
-            let rec = match rec {
-                Ok(r) => r,
-                Err(e) => {
-                    lines.bad(line, "record", e.to_string())?;
-                    continue;
-                }
-            };
+            let Some(rec) = lines.ok(line, "record", rec.map_err(|e| e.to_string()))? else { continue };
             let d = match parse_secs(rec.get(c_d).unwrap_or("")) {
                 Ok(v) if v > 0 => v as u64,
                 Ok(_) => {

@@ -25,21 +25,9 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
     let mut t = Trace::default();
     for (i, rec) in rdr.records().enumerate() {
         let line = i as u64 + 2;
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                lines.bad(line, "record", e.to_string())?;
-                continue;
-            }
-        };
+        let Some(rec) = lines.ok(line, "record", rec.map_err(|e| e.to_string()))? else { continue };
         let get = |c: usize| rec.get(c).unwrap_or("").trim();
-        let submit = match parse_secs(get(c_time)) {
-            Ok(v) => v,
-            Err(e) => {
-                lines.bad(line, "time", e)?;
-                continue;
-            }
-        };
+        let Some(submit) = lines.ok(line, "time", parse_secs(get(c_time)))? else { continue };
         let gpus = match parse_count(get(c_n)) {
             Ok(v) if v > 0 => v,
             Ok(_) => {

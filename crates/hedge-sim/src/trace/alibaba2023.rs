@@ -10,7 +10,7 @@
 //! Excluded (counted): CPU-only pods and pods never scheduled. A file without time columns (the sampled
 //! `multigpu50` list) is an error naming the missing column.
 
-use super::{csv_records, parse_count, parse_secs, Header, Lines, Tables, Trace, TraceOptions};
+use super::{csv_records, finish, parse_count, parse_secs, Header, Lines, Tables, Trace, TraceOptions};
 use crate::error::SimError;
 use crate::job::JobSpec;
 use hedge_core::Accelerator;
@@ -82,11 +82,7 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
         j.restart_overhead_s = opts.restart_overhead_s;
         t.jobs.push(j);
     }
-    t.accels = tables.accels;
-    t.teams = tables.teams;
-    t.skipped = lines.skipped;
-    t.skipped_count = lines.skipped_count;
-    Ok(t)
+    Ok(finish(t, tables, lines))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! last time seen anywhere in the file). Duration is measured from `scheduled_time` when present, else
 //! from creation. CPU-only instances (`CN`) are excluded (counted).
 
-use super::{csv_records, parse_count, parse_secs, Header, Lines, Tables, Trace, TraceOptions};
+use super::{csv_records, finish, parse_count, parse_secs, Header, Lines, Tables, Trace, TraceOptions};
 use crate::error::SimError;
 use crate::job::{JobKind, JobSpec};
 use std::path::Path;
@@ -75,9 +75,5 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
         j.restart_overhead_s = opts.restart_overhead_s;
         t.jobs.push(j);
     }
-    t.accels = tables.accels;
-    t.teams = tables.teams;
-    t.skipped = lines.skipped;
-    t.skipped_count = lines.skipped_count;
-    Ok(t)
+    Ok(finish(t, tables, lines))
 }

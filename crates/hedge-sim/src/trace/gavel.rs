@@ -8,7 +8,7 @@
 //! of the job type. Without it the duration is drawn, with the run's seed, from the Philly distribution among
 //! jobs of the same GPU count — the distribution Gavel itself sampled these traces from.
 
-use super::{parse_count, parse_secs, read_file, Lines, Tables, Trace, TraceOptions};
+use super::{finish, parse_count, parse_secs, read_file, Lines, Tables, Trace, TraceOptions};
 use crate::error::SimError;
 use crate::job::JobSpec;
 use crate::rng::{SimRng, Stream};
@@ -82,11 +82,7 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
         j.restart_overhead_s = opts.restart_overhead_s;
         t.jobs.push(j);
     }
-    t.accels = tables.accels;
-    t.teams = tables.teams;
-    t.skipped = lines.skipped;
-    t.skipped_count = lines.skipped_count;
-    Ok(t)
+    Ok(finish(t, tables, lines))
 }
 
 /// Reads a Gavel throughputs JSON (`{worker_type: {job_type: {"null": steps_per_s, ...}}}`; job-type keys

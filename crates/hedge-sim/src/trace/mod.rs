@@ -147,6 +147,15 @@ pub struct Trace {
 }
 
 /// Symbol tables being built while loading.
+/// Moves what a loader gathered besides its jobs (interned accelerators and teams, skipped lines) into `t`.
+pub(crate) fn finish(mut t: Trace, tables: Tables, lines: Lines<'_>) -> Trace {
+    t.accels = tables.accels;
+    t.teams = tables.teams;
+    t.skipped = lines.skipped;
+    t.skipped_count = lines.skipped_count;
+    t
+}
+
 pub(crate) struct Tables {
     pub accels: Vec<Accelerator>,
     pub teams: Vec<TeamId>,

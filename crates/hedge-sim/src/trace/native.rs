@@ -16,7 +16,7 @@
 //! version's file is never silently misread; a later version bumps `version`. [`write`] produces this
 //! format from any [`Trace`].
 
-use super::{Lines, Tables, Trace, TraceOptions};
+use super::{finish, Lines, Tables, Trace, TraceOptions};
 use crate::error::SimError;
 use crate::job::{JobKind, JobSpec};
 use hedge_core::{Accelerator, JobId};
@@ -133,11 +133,7 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
     if !header_seen {
         return Err(SimError::BadFile { file: file.into(), reason: "empty: no hedge-trace header line".into() });
     }
-    t.accels = tables.accels;
-    t.teams = tables.teams;
-    t.skipped = lines.skipped;
-    t.skipped_count = lines.skipped_count;
-    Ok(t)
+    Ok(finish(t, tables, lines))
 }
 
 /// Writes `trace` in the native format (every field explicit).

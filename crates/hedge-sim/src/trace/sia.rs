@@ -5,7 +5,7 @@
 //! the run's seed, from the Philly distribution ([`TraceOptions::durations_from`]) among jobs of the same GPU
 //! count. Without that distribution the loader fails with a message saying so.
 
-use super::{csv_records, parse_count, parse_secs, Header, Lines, Tables, Trace, TraceOptions};
+use super::{csv_records, finish, parse_count, parse_secs, Header, Lines, Tables, Trace, TraceOptions};
 use crate::error::SimError;
 use crate::job::JobSpec;
 use crate::rng::{SimRng, Stream};
@@ -45,9 +45,5 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
         j.restart_overhead_s = opts.restart_overhead_s;
         t.jobs.push(j);
     }
-    t.accels = tables.accels;
-    t.teams = tables.teams;
-    t.skipped = lines.skipped;
-    t.skipped_count = lines.skipped_count;
-    Ok(t)
+    Ok(finish(t, tables, lines))
 }

@@ -9,7 +9,11 @@
 //!                               ▼  │
 //!                            Placing / Running (the attempt turned out alive)
 //!
-//!   every non-terminal state ──► Cancelled;  Placing, Launching, Running, Recovering ──► Failed
+//!   Pending, Placing, Recovering ──► Cancelled          (nothing of the job can be running)
+//!   Launching, Running, Recovering ──► Cancelling ──► Cancelled   (only once the driver confirmed the
+//!                                          │                      work is gone; GPUs stay counted until then)
+//!                                          └──► Succeeded / Failed (the work ended by itself first)
+//!   Placing, Launching, Running, Recovering, Cancelling ──► Failed
 //! ```
 //!
 //! [`JobState::can_transition_to`] is the single source of truth for which moves are legal; the store
@@ -33,18 +37,22 @@ pub enum JobState {
     Running,
     /// Lost its capacity (preemption, provider outage, failed launch) and waits to be placed again.
     Recovering,
+    /// The user cancelled it while its work may be alive: the broker asks the driver to stop the attempt
+    /// and retries until the driver confirms the work is gone. Its GPUs count as used until then.
+    Cancelling,
     Succeeded,
     Failed,
     Cancelled,
 }
 
 impl JobState {
-    pub const ALL: [JobState; 8] = [
+    pub const ALL: [JobState; 9] = [
         JobState::Pending,
         JobState::Placing,
         JobState::Launching,
         JobState::Running,
         JobState::Recovering,
+        JobState::Cancelling,
         JobState::Succeeded,
         JobState::Failed,
         JobState::Cancelled,
@@ -60,14 +68,26 @@ impl JobState {
 
     /// States in which the job may hold (or be acquiring) capacity at a provider.
     pub fn holds_capacity(self) -> bool {
-        matches!(self, JobState::Launching | JobState::Running)
+        matches!(self, JobState::Launching | JobState::Running | JobState::Cancelling)
+    }
+
+    /// Where a user's cancel moves a job in this state: straight to `Cancelled` when nothing of it can be
+    /// running, to `Cancelling` when an attempt may be alive; `None` for a terminal or already cancelling job.
+    pub fn cancel_target(self) -> Option<JobState> {
+        match self {
+            JobState::Pending | JobState::Placing => Some(JobState::Cancelled),
+            JobState::Launching | JobState::Running | JobState::Recovering => Some(JobState::Cancelling),
+            JobState::Cancelling | JobState::Succeeded | JobState::Failed | JobState::Cancelled => None,
+        }
     }
 
     /// Whether `self -> to` is a legal move. A state never moves to itself.
     pub fn can_transition_to(self, to: JobState) -> bool {
         use JobState::*;
         match (self, to) {
-            (s, Cancelled) => !s.is_terminal(),
+            (Pending | Placing | Recovering | Cancelling, Cancelled) => true,
+            (Launching | Running | Recovering, Cancelling) => true,
+            (Cancelling, Succeeded) | (Cancelling, Failed) => true,
             (Pending, Placing) => true,
             // Placement found nothing that fits (or a quota/budget holds the job back): wait again.
             (Placing, Pending) | (Placing, Launching) | (Placing, Failed) => true,
@@ -93,6 +113,7 @@ impl JobState {
             JobState::Launching => "launching",
             JobState::Running => "running",
             JobState::Recovering => "recovering",
+            JobState::Cancelling => "cancelling",
             JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
@@ -148,6 +169,12 @@ pub enum AttemptStatus {
     /// The driver accepted the submit and returned a handle.
     Submitted,
     Running,
+    /// Its job was cancelled; the driver is asked to stop it until it confirms the work is gone. Still in
+    /// flight (its GPUs count as used).
+    Cancelling,
+    /// Abandoned by failover: its job moved on while its provider did not answer. Still in flight: it is
+    /// stopped, and the stop confirmed, once the provider answers again (also after a broker restart).
+    Orphaned,
     Succeeded,
     Failed,
     /// The driver no longer knows the attempt (preempted, provider outage, never arrived).
@@ -156,10 +183,12 @@ pub enum AttemptStatus {
 }
 
 impl AttemptStatus {
-    pub const ALL: [AttemptStatus; 7] = [
+    pub const ALL: [AttemptStatus; 9] = [
         AttemptStatus::Recorded,
         AttemptStatus::Submitted,
         AttemptStatus::Running,
+        AttemptStatus::Cancelling,
+        AttemptStatus::Orphaned,
         AttemptStatus::Succeeded,
         AttemptStatus::Failed,
         AttemptStatus::Lost,
@@ -175,13 +204,15 @@ impl AttemptStatus {
         !self.is_terminal()
     }
 
-    /// Statuses only move forward (Recorded < Submitted < Running < terminal); re-stating the current
-    /// non-terminal status is allowed (an idempotent update, e.g. learning the driver handle late).
+    /// Statuses only move forward (Recorded < Submitted < Running < Cancelling | Orphaned < terminal);
+    /// re-stating the current non-terminal status is allowed (an idempotent update, e.g. learning the
+    /// driver handle late). Cancelling and Orphaned only end: they never go back to running.
     pub fn can_become(self, to: AttemptStatus) -> bool {
         use AttemptStatus::*;
         match (self, to) {
             (s, _) if s.is_terminal() => false,
             (s, t) if s == t => true,
+            (Cancelling | Orphaned, t) => t.is_terminal(),
             (Recorded, _) => true,
             (Submitted, Recorded) => false,
             (Submitted, _) => true,
@@ -191,11 +222,19 @@ impl AttemptStatus {
         }
     }
 
+    /// The attempt is being stopped by the broker (a cancel or an orphan), so an observation of it still
+    /// running is not news and a disappearance is the confirmation.
+    pub fn is_being_stopped(self) -> bool {
+        matches!(self, AttemptStatus::Cancelling | AttemptStatus::Orphaned)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AttemptStatus::Recorded => "recorded",
             AttemptStatus::Submitted => "submitted",
             AttemptStatus::Running => "running",
+            AttemptStatus::Cancelling => "cancelling",
+            AttemptStatus::Orphaned => "orphaned",
             AttemptStatus::Succeeded => "succeeded",
             AttemptStatus::Failed => "failed",
             AttemptStatus::Lost => "lost",
@@ -247,10 +286,36 @@ mod tests {
             i += 1;
         }
         assert_eq!(seen.len(), JobState::ALL.len());
-        // Every non-terminal state can be cancelled.
+        // Every non-terminal state can be cancelled, directly or through Cancelling.
         for s in JobState::ALL.into_iter().filter(|s| !s.is_terminal()) {
-            assert!(s.can_transition_to(JobState::Cancelled));
+            let via = s.cancel_target().unwrap_or(s);
+            assert!(s == via || s.can_transition_to(via), "{s} -> {via}");
+            assert!(via == JobState::Cancelled || via.can_transition_to(JobState::Cancelled), "{via} -> cancelled");
         }
+    }
+
+    #[test]
+    fn cancelling_waits_for_confirmation() {
+        use JobState::*;
+        // Work that may be alive is never reported cancelled directly.
+        for s in [Launching, Running] {
+            assert!(!s.can_transition_to(Cancelled), "{s}");
+            assert_eq!(s.cancel_target(), Some(Cancelling));
+        }
+        assert!(Cancelling.holds_capacity());
+        assert!(Cancelling.can_transition_to(Cancelled));
+        assert!(!Cancelling.can_transition_to(Running));
+        assert!(!Cancelling.can_transition_to(Recovering));
+        assert_eq!(Pending.cancel_target(), Some(Cancelled));
+        assert_eq!(Cancelled.cancel_target(), None);
+        use AttemptStatus as A;
+        assert!(A::Running.can_become(A::Cancelling));
+        assert!(A::Running.can_become(A::Orphaned));
+        assert!(!A::Cancelling.can_become(A::Running));
+        assert!(!A::Orphaned.can_become(A::Running));
+        assert!(!A::Orphaned.can_become(A::Cancelling));
+        assert!(A::Orphaned.can_become(A::Cancelled));
+        assert!(A::Cancelling.is_in_flight() && A::Orphaned.is_in_flight());
     }
 
     #[test]
@@ -286,7 +351,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn random_walks_stay_legal(choices in proptest::collection::vec(0usize..8, 0..40)) {
+        fn random_walks_stay_legal(choices in proptest::collection::vec(0usize..9, 0..40)) {
             let mut cur = JobState::INITIAL;
             let mut moves = vec![];
             for c in choices {

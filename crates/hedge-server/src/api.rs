@@ -263,10 +263,14 @@ async fn job_events(State(b): State<AppState>, auth: Auth, Path(id): Path<u64>) 
 async fn cancel_job(State(b): State<AppState>, auth: Auth, Path(id): Path<u64>) -> ApiResult {
     for _ in 0..20 {
         let job = visible_job(&b, &auth, id).await?;
-        if job.state.is_terminal() {
+        let Some(target) = job.state.cancel_target() else {
+            if job.state == JobState::Cancelling {
+                // Already being cancelled: the same answer as the first cancel (idempotent).
+                return ok(StatusCode::OK, job_view(&b, &job));
+            }
             return Err(ApiError::new(StatusCode::CONFLICT, "already_finished", format!("job {id} is already {}", job.state)));
-        }
-        let t = Transition::new(job.id, job.state, JobState::Cancelled, b.clock.now())
+        };
+        let t = Transition::new(job.id, job.state, target, b.clock.now())
             .reason("cancelled_by_user")
             .expect_version(job.version);
         match b.store.transition(&t).await {

@@ -30,6 +30,7 @@ pub(crate) fn parse_state(table: &'static str, column: &'static str, s: &str) ->
         "launching" => JobState::Launching,
         "running" => JobState::Running,
         "recovering" => JobState::Recovering,
+        "cancelling" => JobState::Cancelling,
         "succeeded" => JobState::Succeeded,
         "failed" => JobState::Failed,
         "cancelled" => JobState::Cancelled,
@@ -124,6 +125,6 @@ mod tests {
         for m in [Market::Committed, Market::OnDemand, Market::Spot] {
             assert_eq!(parse_market("spend", market_str(m)).unwrap(), m);
         }
-        assert_eq!(in_flight_sql(), "('recorded', 'submitted', 'running')");
+        assert_eq!(in_flight_sql(), "('recorded', 'submitted', 'running', 'cancelling', 'orphaned')");
     }
 }

@@ -20,7 +20,7 @@ mod fault;
 mod local;
 
 pub use fault::{FaultControl, FaultSettings, FaultyDriver};
-pub use local::{LocalDriver, LocalProviderConfig, StartRecord};
+pub use local::{LocalDriver, LocalProviderConfig, StartRecord, DEFAULT_CANCEL_GRACE};
 
 use hedge_core::{Accelerator, JobId, ProviderId, TeamId};
 use serde::{Deserialize, Serialize};
@@ -192,7 +192,10 @@ pub trait Driver: Send + Sync {
     /// Starts attempt `key` unless it was started before, and reports its state.
     async fn submit(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<Observation, DriverError>;
     async fn observe(&self, key: &IdempotencyKey) -> Result<Observation, DriverError>;
-    /// Stops attempt `key`. Stopping a finished, cancelled or unknown attempt is not an error.
+    /// Asks for attempt `key` to stop and reports what is true now: `Running`/`Queued` while its work is
+    /// still alive (the broker calls again until it sees a terminal observation, the confirmation), a
+    /// terminal observation once it is gone. Stopping a finished, cancelled or unknown attempt is not an
+    /// error.
     async fn cancel(&self, key: &IdempotencyKey) -> Result<Observation, DriverError>;
     /// The last `max_bytes` of each of the attempt's output streams.
     async fn logs(&self, key: &IdempotencyKey, max_bytes: u64) -> Result<Logs, DriverError>;

@@ -10,10 +10,21 @@
 //! | `pid` | the wrapper | process (and process group) id of the wrapper |
 //! | `stdout.log`, `stderr.log` | the command | its output |
 //! | `exit` | the wrapper | the command's exit status, written last, atomically |
-//! | `cancel` | [`LocalDriver::cancel`] | cancellation was asked for |
+//! | `cancel` | [`LocalDriver::cancel`] | cancellation was asked for; its mtime is when it was first asked |
 //!
 //! The wrapper is a few lines of `sh` started in its own process group and never waited for, so it
-//! outlives the broker. `mkdir claimed` is atomic: of any number of wrappers started for one key, exactly one
+//! outlives the broker. It runs the command as a child and catches SIGTERM itself (a caught signal is reset
+//! to the default in the command, so the command still gets it), so a cancel's SIGTERM to the group reaches
+//! the command while the wrapper stays to record the exit status.
+//!
+//! **Cancellation is confirmed, not assumed.** [`LocalDriver::cancel`] writes `cancel`, sends SIGTERM to
+//! the whole process group the first time, and SIGKILL to the group once `cancel` is older than the grace
+//! period ([`LocalProviderConfig::cancel_grace`], default 30 s). It reports [`Observation::Cancelled`] only
+//! when no process of the group is left (read from `/proc`), so a command that traps SIGTERM is reported
+//! running until it is gone. The broker calls `cancel` again at every pass until it sees a terminal answer.
+//!
+//! An I/O error reading an attempt's files (other than "no such file") is a [`DriverError::Io`], never
+//! "not found": the broker's error policy decides what it means. `mkdir claimed` is atomic: of any number of wrappers started for one key, exactly one
 //! runs the command, so a submit retried after a crash (same key) never starts the work twice, and a submit
 //! interrupted before its wrapper started is completed by the retry. Each start is also appended to
 //! `<root>/<provider>/starts.log` (see [`LocalDriver::starts`]), the record tests count launches with.
@@ -25,6 +36,7 @@ use hedge_core::{Accelerator, ProviderId};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 /// One local provider: this machine, presented with `gpus` GPUs of kind `accelerator`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -34,15 +46,32 @@ pub struct LocalProviderConfig {
     pub accelerator: Option<Accelerator>,
     /// Directory under which this provider keeps `<name>/attempts/`.
     pub root: PathBuf,
+    /// How long a cancelled command has after SIGTERM before its process group gets SIGKILL.
+    #[serde(default = "default_cancel_grace")]
+    pub cancel_grace: Duration,
+}
+
+/// The default grace period between SIGTERM and SIGKILL on cancel.
+pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(30);
+
+fn default_cancel_grace() -> Duration {
+    DEFAULT_CANCEL_GRACE
 }
 
 const WRAPPER: &str = r#"d="$1"; starts="$2"
+trap ':' TERM
 mkdir "$d/claimed" 2>/dev/null || exit 0
 echo $$ > "$d/pid.tmp" && mv -f "$d/pid.tmp" "$d/pid"
 echo "$HEDGE_JOB_ID $HEDGE_ATTEMPT $HEDGE_IDEMPOTENCY_KEY $$" >> "$starts"
-if [ -e "$d/cancel" ]; then code=143; else
-  cd "$d" && sh "$d/run.sh" > "$d/stdout.log" 2> "$d/stderr.log" < /dev/null
-  code=$?
+if [ -e "$d/cancel" ]; then code=143
+elif ! cd "$d"; then code=126
+else
+  sh "$d/run.sh" > "$d/stdout.log" 2> "$d/stderr.log" < /dev/null &
+  child=$!
+  while :; do
+    wait "$child"; code=$?
+    kill -0 "$child" 2>/dev/null || break
+  done
 fi
 echo "$code" > "$d/exit.tmp" && mv -f "$d/exit.tmp" "$d/exit"
 "#;
@@ -179,8 +208,46 @@ async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DriverError> {
     tokio::fs::rename(&tmp, path).await.map_err(DriverError::io("rename", path))
 }
 
-async fn exists(p: &Path) -> bool {
-    tokio::fs::try_exists(p).await.unwrap_or(false)
+/// Whether `p` exists; an I/O error other than "no such file" is an error, never "absent".
+async fn exists(p: &Path) -> Result<bool, DriverError> {
+    tokio::fs::try_exists(p).await.map_err(DriverError::io("stat", p))
+}
+
+/// Processes of process group `pgid` that are alive (not zombies), read from `/proc`.
+async fn group_members(pgid: u32) -> Result<Vec<u32>, DriverError> {
+    let proc = Path::new("/proc");
+    let mut out = Vec::new();
+    let mut dir = tokio::fs::read_dir(proc).await.map_err(DriverError::io("list", proc))?;
+    while let Some(e) = dir.next_entry().await.map_err(DriverError::io("list", proc))? {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        // A process can exit between the listing and the read: that is "not a member", not an error.
+        let Ok(stat) = tokio::fs::read_to_string(e.path().join("stat")).await else { continue };
+        if let Some((state, pgrp)) = parse_stat(&stat) {
+            if pgrp == pgid && !matches!(state, 'Z' | 'X') {
+                out.push(pid);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `(state, process group)` from a `/proc/<pid>/stat` line (`pid (comm) state ppid pgrp ...`; `comm` may
+/// hold spaces and parentheses, so fields are counted after its last `)`).
+fn parse_stat(stat: &str) -> Option<(char, u32)> {
+    let (_, rest) = stat.rsplit_once(") ")?;
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let _ppid = f.next()?;
+    let pgrp = f.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// How long ago `p` was last modified; the local driver's one wall-clock read (drivers are the I/O edge).
+#[allow(clippy::disallowed_methods)] // compares a file's mtime with the wall clock: both are outside state
+async fn age(p: &Path) -> Result<Duration, DriverError> {
+    let m = tokio::fs::metadata(p).await.map_err(DriverError::io("stat", p))?;
+    let modified = m.modified().map_err(DriverError::io("stat", p))?;
+    Ok(std::time::SystemTime::now().duration_since(modified).unwrap_or_default())
 }
 
 /// Whether `pid` is a live (non-zombie) process whose command line mentions `dir` (guards against pid reuse).
@@ -202,8 +269,13 @@ async fn wrapper_alive(pid: u32, dir: &Path) -> bool {
     }
 }
 
-async fn read_trimmed(p: &Path) -> Option<String> {
-    tokio::fs::read_to_string(p).await.ok().map(|s| s.trim().to_owned())
+/// The trimmed contents of `p`, `None` if it does not exist; any other I/O error is an error.
+async fn read_trimmed(p: &Path) -> Result<Option<String>, DriverError> {
+    match tokio::fs::read_to_string(p).await {
+        Ok(s) => Ok(Some(s.trim().to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DriverError::io("read", p)(e)),
+    }
 }
 
 async fn tail(path: &Path, max: u64) -> Result<(String, bool), DriverError> {
@@ -239,7 +311,7 @@ impl Driver for LocalDriver {
 
     async fn submit(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<Observation, DriverError> {
         let dir = self.attempt_dir(key);
-        if exists(&dir.join("claimed")).await {
+        if exists(&dir.join("claimed")).await? {
             return self.observe(key).await;
         }
         self.check_fits(key, spec)?;
@@ -268,18 +340,29 @@ impl Driver for LocalDriver {
 
     async fn observe(&self, key: &IdempotencyKey) -> Result<Observation, DriverError> {
         let dir = self.attempt_dir(key);
-        if !exists(&dir).await {
+        if !exists(&dir).await? {
             return Ok(Observation::NotFound);
         }
-        let cancelled = exists(&dir.join("cancel")).await;
-        if let Some(code) = read_trimmed(&dir.join("exit")).await {
+        let cancelled = exists(&dir.join("cancel")).await?;
+        let pid = read_trimmed(&dir.join("pid")).await?.and_then(|p| p.parse::<u32>().ok());
+        // Work of a cancelled attempt is gone only when no process of its group is left.
+        let group_alive = |pid: Option<u32>| async move {
+            match pid {
+                Some(pid) if cancelled => group_members(pid).await.map(|m| !m.is_empty()),
+                _ => Ok(false),
+            }
+        };
+        if let Some(code) = read_trimmed(&dir.join("exit")).await? {
+            if group_alive(pid).await? {
+                return Ok(Observation::Running);
+            }
             let code: i32 = code.parse().unwrap_or(-1);
             return Ok(if cancelled && code != 0 { Observation::Cancelled } else { Observation::Exited { code } });
         }
-        if !exists(&dir.join("claimed")).await {
+        if !exists(&dir.join("claimed")).await? {
             return Ok(if cancelled { Observation::Cancelled } else { Observation::Queued });
         }
-        let Some(pid) = read_trimmed(&dir.join("pid")).await.and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = pid else {
             // Claimed a moment ago; the pid file follows.
             return Ok(Observation::Running);
         };
@@ -287,9 +370,16 @@ impl Driver for LocalDriver {
             return Ok(Observation::Running);
         }
         // The wrapper may have written `exit` between our two reads.
-        if let Some(code) = read_trimmed(&dir.join("exit")).await {
+        if let Some(code) = read_trimmed(&dir.join("exit")).await? {
+            if group_alive(Some(pid)).await? {
+                return Ok(Observation::Running);
+            }
             let code: i32 = code.parse().unwrap_or(-1);
             return Ok(if cancelled && code != 0 { Observation::Cancelled } else { Observation::Exited { code } });
+        }
+        // The wrapper is gone without an exit status (killed); its command may still run in the group.
+        if !group_members(pid).await?.is_empty() {
+            return Ok(Observation::Running);
         }
         Ok(if cancelled {
             Observation::Cancelled
@@ -300,18 +390,37 @@ impl Driver for LocalDriver {
 
     async fn cancel(&self, key: &IdempotencyKey) -> Result<Observation, DriverError> {
         let dir = self.attempt_dir(key);
-        if !exists(&dir).await {
+        if !exists(&dir).await? {
             return Ok(Observation::NotFound);
         }
-        if exists(&dir.join("exit")).await {
-            return self.observe(key).await;
-        }
         let marker = dir.join("cancel");
-        tokio::fs::write(&marker, b"").await.map_err(DriverError::io("write", &marker))?;
-        if let Some(pid) = read_trimmed(&dir.join("pid")).await.and_then(|p| p.parse::<i32>().ok()) {
-            if wrapper_alive(pid as u32, &dir).await {
-                // The wrapper leads its own process group: signal the command with it.
-                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        let first = !exists(&marker).await?;
+        if first {
+            tokio::fs::write(&marker, b"").await.map_err(DriverError::io("write", &marker))?;
+        }
+        if let Some(pid) = read_trimmed(&dir.join("pid")).await?.and_then(|p| p.parse::<i32>().ok()) {
+            if !group_members(pid as u32).await?.is_empty() {
+                // The wrapper leads its own process group: signal everything the command started.
+                let signal = if age(&marker).await? >= self.config.cancel_grace {
+                    Some(nix::sys::signal::Signal::SIGKILL)
+                } else if first {
+                    Some(nix::sys::signal::Signal::SIGTERM)
+                } else {
+                    None
+                };
+                if let Some(sig) = signal {
+                    match nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), sig) {
+                        // ESRCH: the group ended between the scan and the signal.
+                        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                        Err(e) => {
+                            return Err(DriverError::Io {
+                                op: "signal the process group of",
+                                path: dir.display().to_string(),
+                                source: std::io::Error::from(e),
+                            })
+                        }
+                    }
+                }
             }
         }
         self.observe(key).await
@@ -319,7 +428,7 @@ impl Driver for LocalDriver {
 
     async fn logs(&self, key: &IdempotencyKey, max_bytes: u64) -> Result<Logs, DriverError> {
         let dir = self.attempt_dir(key);
-        if !exists(&dir).await {
+        if !exists(&dir).await? {
             return Err(DriverError::NotFound { provider: self.config.name.clone(), key: key.clone() });
         }
         let (stdout, t1) = tail(&dir.join("stdout.log"), max_bytes).await?;

@@ -7,6 +7,7 @@
 //! reconcile_interval_ms: 100
 //! health: { interval_ms: 1000, failure_threshold: 3, missed_heartbeats: 2 }
 //! fault_injection: true             # enables PUT /v1/admin/providers/{name}/faults
+//! cancel_grace_seconds: 30          # SIGTERM, then SIGKILL after this long, when a job is cancelled
 //! providers:
 //!   - { name: local-a, gpus: 4, accelerator: H100, on_demand_per_gpu_hour: 2.00 }
 //!   - { name: local-b, gpus: 4, accelerator: H100, on_demand_per_gpu_hour: 2.50 }
@@ -38,6 +39,8 @@ pub struct ServerConfig {
     pub teams: Vec<Team>,
     /// How many times a launch is retried on a provider before the job fails over elsewhere.
     pub max_launch_retries: u32,
+    /// How long a cancelled job's processes have after SIGTERM before SIGKILL (local providers).
+    pub cancel_grace: Duration,
 }
 
 /// One local provider: this machine with `gpus` GPUs of `accelerator`, priced per GPU-hour.
@@ -89,6 +92,12 @@ struct RawConfig {
     teams: Vec<RawTeam>,
     #[serde(default = "default_retries")]
     max_launch_retries: u32,
+    #[serde(default = "default_cancel_grace_seconds")]
+    cancel_grace_seconds: u64,
+}
+
+fn default_cancel_grace_seconds() -> u64 {
+    hedge_drivers::DEFAULT_CANCEL_GRACE.as_secs()
 }
 
 #[derive(Deserialize, Default)]
@@ -159,6 +168,7 @@ impl ServerConfig {
             providers: vec![],
             teams: vec![],
             max_launch_retries: default_retries(),
+            cancel_grace: hedge_drivers::DEFAULT_CANCEL_GRACE,
         }
     }
 
@@ -229,6 +239,7 @@ impl ServerConfig {
             providers,
             teams,
             max_launch_retries: raw.max_launch_retries,
+            cancel_grace: Duration::from_secs(raw.cancel_grace_seconds),
         })
     }
 

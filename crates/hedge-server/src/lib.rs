@@ -93,6 +93,7 @@ impl Broker {
                 gpus: p.gpus,
                 accelerator: Some(p.accelerator.clone()),
                 root: root.clone(),
+                cancel_grace: config.cancel_grace,
             })
             .map_err(|source| ServerError::Driver { provider: p.name.to_string(), source })?;
             let (faulty, control) = FaultyDriver::new(local);

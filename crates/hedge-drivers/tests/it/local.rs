@@ -126,3 +126,110 @@ async fn killed_wrapper_is_reported_lost() {
     let o = wait_terminal(&d, &key(4)).await;
     assert!(matches!(o, Observation::Lost { .. }), "{o:?}");
 }
+
+fn local_with_grace(root: &std::path::Path, grace: Duration) -> hedge_drivers::LocalDriver {
+    hedge_drivers::LocalDriver::new(hedge_drivers::LocalProviderConfig {
+        name: hedge_core::ProviderId::parse("local-a"),
+        gpus: 1,
+        accelerator: Some(hedge_core::Accelerator::parse("H100").unwrap()),
+        root: root.to_owned(),
+        cancel_grace: grace,
+    })
+    .unwrap()
+}
+
+async fn wait_running(d: &dyn hedge_drivers::Driver, k: &hedge_drivers::IdempotencyKey, marker: &std::path::Path) {
+    for _ in 0..500 {
+        if d.observe(k).await.unwrap() == Observation::Running && marker.exists() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{k} never ran (no {})", marker.display());
+}
+
+/// Live processes whose environment names this attempt directory.
+fn live_processes_of(dir: &std::path::Path) -> Vec<u32> {
+    let needle = format!("HEDGE_ATTEMPT_DIR={}", dir.display());
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next()).is_some_and(|c| c == 'Z');
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        if !zombie && String::from_utf8_lossy(&env).split('\0').any(|v| v == needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_command_that_traps_sigterm_is_reported_running_until_sigkill_after_the_grace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = local_with_grace(tmp.path(), Duration::from_millis(1500));
+    let dir = tmp.path().join("local-a/attempts/j5-a1");
+    let script = "trap 'echo got-term' TERM; touch started; while :; do sleep 0.05; done";
+    d.submit(&key(5), &spec(5, script)).await.unwrap();
+    wait_running(&d, &key(5), &dir.join("started")).await;
+    // First cancel: SIGTERM to the group. The command ignores it (prints and goes on).
+    assert_eq!(d.cancel(&key(5)).await.unwrap(), Observation::Running);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(d.observe(&key(5)).await.unwrap(), Observation::Running, "still alive: not cancelled yet");
+    assert_eq!(d.cancel(&key(5)).await.unwrap(), Observation::Running, "within the grace: no SIGKILL yet");
+    assert!(!live_processes_of(&dir).is_empty(), "the trapping command is alive within the grace");
+    assert_eq!(d.logs(&key(5), 1000).await.unwrap().stdout.lines().next(), Some("got-term"), "the command got SIGTERM");
+    // After the grace: SIGKILL to the group, then the confirmation.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut last = Observation::Running;
+    for _ in 0..200 {
+        last = d.cancel(&key(5)).await.unwrap();
+        if last.is_terminal() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(last, Observation::Cancelled);
+    assert_eq!(live_processes_of(&dir), Vec::<u32>::new(), "Cancelled is reported only once no process is left");
+}
+
+#[tokio::test]
+async fn a_command_outliving_its_killed_wrapper_is_running_not_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = local_with_grace(tmp.path(), Duration::from_secs(30));
+    let dir = tmp.path().join("local-a/attempts/j6-a1");
+    d.submit(&key(6), &spec(6, "touch started; sleep 30")).await.unwrap();
+    wait_running(&d, &key(6), &dir.join("started")).await;
+    let pid: i32 = std::fs::read_to_string(dir.join("pid")).unwrap().trim().parse().unwrap();
+    // Kill only the wrapper: its command goes on in the process group.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(d.observe(&key(6)).await.unwrap(), Observation::Running, "the work is alive");
+    // A cancel still reaches it through the group.
+    let mut last = Observation::Running;
+    for _ in 0..300 {
+        last = d.cancel(&key(6)).await.unwrap();
+        if last.is_terminal() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(last, Observation::Cancelled);
+    assert!(live_processes_of(&dir).is_empty());
+}
+
+#[tokio::test]
+async fn an_io_error_reading_an_attempt_is_an_error_not_not_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = local_with_grace(tmp.path(), Duration::from_secs(30));
+    d.submit(&key(7), &spec(7, "true")).await.unwrap();
+    let o = wait_terminal(&d, &key(7)).await;
+    assert_eq!(o, Observation::Exited { code: 0 });
+    // The exit status file becomes unreadable (a directory in its place: EISDIR for every reader, root too).
+    let exit = tmp.path().join("local-a/attempts/j7-a1/exit");
+    std::fs::remove_file(&exit).unwrap();
+    std::fs::create_dir(&exit).unwrap();
+    let e = d.observe(&key(7)).await.unwrap_err();
+    assert!(matches!(e, DriverError::Io { .. }), "{e}");
+    assert!(e.to_string().contains("exit"), "the error names the file: {e}");
+}

@@ -14,6 +14,7 @@ pub fn local(root: &std::path::Path, name: &str, gpus: u32) -> LocalDriver {
         gpus,
         accelerator: Some(Accelerator::parse("H100").unwrap()),
         root: root.to_owned(),
+        cancel_grace: hedge_drivers::DEFAULT_CANCEL_GRACE,
     })
     .unwrap()
 }

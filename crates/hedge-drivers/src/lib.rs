@@ -9,7 +9,8 @@
 //!
 //! What a provider can do is data: [`Capabilities`], where each unsupported feature carries its reason.
 //!
-//! Implementations: [`LocalDriver`] (processes on this machine, the embedded default) and [`FaultyDriver`],
+//! Implementations: [`LocalDriver`] (processes on this machine, the embedded default), [`SlurmDriver`]
+//! (batch jobs through slurmrestd's REST API) and [`FaultyDriver`],
 //! a wrapper around any driver that fails submits, loses attempts or makes the whole provider unreachable,
 //! switched at run time through a [`FaultControl`].
 //!
@@ -18,9 +19,11 @@
 
 mod fault;
 mod local;
+pub mod slurm;
 
 pub use fault::{FaultControl, FaultSettings, FaultyDriver};
 pub use local::{LocalDriver, LocalProviderConfig, StartRecord, DEFAULT_CANCEL_GRACE};
+pub use slurm::{SlurmDriver, SlurmProviderConfig};
 
 use hedge_core::{Accelerator, JobId, ProviderId, TeamId};
 use serde::{Deserialize, Serialize};
@@ -86,8 +89,14 @@ pub struct LaunchSpec {
     pub attempt: u32,
     pub team: TeamId,
     pub name: Option<String>,
+    /// The task's `setup:` commands, run before `run` (a failing setup fails the attempt).
+    #[serde(default)]
+    pub setup: Option<String>,
     /// The task's `run:` command, run with `sh -c`.
     pub run: String,
+    /// A time limit for the attempt, for engines that enforce one (Slurm's `time_limit`).
+    #[serde(default)]
+    pub time_limit_minutes: Option<u32>,
     pub accelerator: Option<Accelerator>,
     /// GPUs per node.
     pub gpus_per_node: u32,

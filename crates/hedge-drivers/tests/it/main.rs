@@ -3,6 +3,7 @@
 
 mod fault;
 mod local;
+mod slurm;
 
 use hedge_core::{Accelerator, JobId, ProviderId, TeamId};
 use hedge_drivers::{Driver, IdempotencyKey, LaunchSpec, LocalDriver, LocalProviderConfig, Observation};
@@ -25,7 +26,9 @@ pub fn spec(job: u64, run: &str) -> LaunchSpec {
         attempt: 1,
         team: TeamId::new("ml"),
         name: Some(format!("job-{job}")),
+        setup: None,
         run: run.to_owned(),
+        time_limit_minutes: None,
         accelerator: Some(Accelerator::parse("H100").unwrap()),
         gpus_per_node: 1,
         num_nodes: 1,

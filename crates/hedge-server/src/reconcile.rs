@@ -5,8 +5,12 @@
 //! 1. **health**: probe providers that are due, degrade those that missed their heartbeats;
 //! 2. **observe**: ask the driver about every in-flight attempt (an attempt still `Recorded` after a crash
 //!    is submitted again with the same idempotency key, which never starts it twice) and move jobs on:
-//!    running, finished, lost (→ Recovering), cancelled by the user (→ the driver cancels), on a degraded
-//!    provider (→ Recovering: failover);
+//!    running, finished, lost (→ Recovering), on a degraded provider (→ Recovering: failover, the attempt
+//!    becomes `Orphaned`); **stop** every attempt that is being stopped (`Cancelling`: its job was
+//!    cancelled; `Orphaned`: its job moved on after a failover or a preemption) by asking the driver to
+//!    cancel it, at every pass, until the driver confirms the work is gone — only then does the attempt end
+//!    and free its GPUs, and a `Cancelling` job with nothing left in flight become `Cancelled`. Orphans
+//!    are in the store, so a restarted broker stops them too, once their provider answers;
 //! 3. **schedule**: one pure [`schedule`] pass over the queue;
 //! 4. **act**: record and submit launches, record waits whose reason changed, preempt.
 //!
@@ -35,8 +39,6 @@ use std::sync::Arc;
 pub struct LoopState {
     /// Consecutive failures of the driver call for an attempt, by idempotency key.
     failures: HashMap<String, u32>,
-    /// Attempts given up on a provider that did not answer the cancel: stopped once it answers again.
-    orphans: Vec<(hedge_core::ProviderId, IdempotencyKey)>,
     /// The wait reason last recorded in each job's events, to write a wait event only when it changes.
     recorded_waits: HashMap<JobId, serde_json::Value>,
 }
@@ -74,7 +76,7 @@ pub async fn pass(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
 
 // ---- phase 1 ------------------------------------------------------------------------------------------------
 
-async fn phase1_health(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
+async fn phase1_health(b: &Broker, _st: &mut LoopState) -> Result<(), StoreError> {
     let now_ms = b.clock.monotonic_ms();
     let (due, mut changes) = {
         let mut h = b.health.lock().unwrap_or_else(|p| p.into_inner());
@@ -89,22 +91,6 @@ async fn phase1_health(b: &Broker, st: &mut LoopState) -> Result<(), StoreError>
         changes.extend(h.record(&p, now_ms, outcome));
     }
     persist_health(b, changes).await?;
-    // Stop what was left running on providers that answer again.
-    let mut keep = Vec::new();
-    for (p, key) in std::mem::take(&mut st.orphans) {
-        let healthy = b.health.lock().unwrap_or_else(|p| p.into_inner()).is_healthy(&p);
-        let stopped = match b.drivers.get(&p) {
-            Some(d) if healthy => d.cancel(&key).await.is_ok(),
-            Some(_) => false,
-            None => true,
-        };
-        if stopped {
-            tracing::info!(provider = %p, attempt = %key, "stopped an attempt left behind by a failover");
-        } else {
-            keep.push((p, key));
-        }
-    }
-    st.orphans = keep;
     Ok(())
 }
 
@@ -146,7 +132,20 @@ async fn note_call(b: &Broker, provider: &hedge_core::ProviderId, outcome: Resul
 async fn phase2_observe(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
     for a in b.store.in_flight_attempts().await? {
         let job = b.store.job(a.job).await?;
-        if let Err(e) = observe_one(b, st, &job, &a).await {
+        let r = if a.status.is_being_stopped() {
+            stop_one(b, &job, &a).await
+        } else if job.state == JobState::Cancelling || job.state.is_terminal() || job.current_attempt != a.attempt_no {
+            // Its job was cancelled (or has moved on): persist that the attempt is being stopped, then stop it.
+            let status = if job.state == JobState::Cancelling { AttemptStatus::Cancelling } else { AttemptStatus::Orphaned };
+            let u = AttemptUpdate::new(&a.idempotency_key, status, b.clock.now()).detail(format!("job is {}", job.state));
+            match b.store.update_attempt(&u).await {
+                Ok(a) => stop_one(b, &job, &a).await,
+                Err(e) => Err(e),
+            }
+        } else {
+            observe_one(b, st, &job, &a).await
+        };
+        if let Err(e) = r {
             if !e.is_caller_error() {
                 return Err(e);
             }
@@ -154,7 +153,65 @@ async fn phase2_observe(b: &Broker, st: &mut LoopState) -> Result<(), StoreError
             tracing::debug!(job = %job.id, error = %e, "state moved under the reconciler");
         }
     }
+    // A cancelled job is Cancelled once nothing of it is in flight any more.
+    for job in b.store.jobs_in_states(&[JobState::Cancelling]).await? {
+        let attempts = b.store.attempts(job.id).await?;
+        if attempts.iter().any(|a| a.status.is_in_flight()) {
+            continue;
+        }
+        let finished_first = attempts.last().is_some_and(|a| a.status == AttemptStatus::Succeeded);
+        let (to, reason) =
+            if finished_first { (JobState::Succeeded, "finished_before_cancel") } else { (JobState::Cancelled, "cancel_confirmed") };
+        let t = Transition::new(job.id, JobState::Cancelling, to, b.clock.now())
+            .reason(reason)
+            .explanation(json!({"attempts": attempts.len()}))
+            .expect_version(job.version);
+        match b.store.transition(&t).await {
+            Ok(_) => {}
+            Err(e) if e.is_caller_error() => tracing::debug!(job = %job.id, error = %e, "state moved under the reconciler"),
+            Err(e) => return Err(e),
+        }
+    }
     Ok(())
+}
+
+/// Asks the driver to stop an attempt that is being stopped (`Cancelling` or `Orphaned`), and ends the
+/// attempt only when the driver confirms its work is gone. A provider that does not answer (degraded) is
+/// left alone until it does: the attempt stays in flight, its GPUs counted, and is stopped then.
+async fn stop_one(b: &Broker, job: &Job, a: &LaunchAttempt) -> Result<(), StoreError> {
+    let Some(driver) = b.drivers.get(&a.provider) else {
+        return update_attempt(b, job, a, AttemptStatus::Lost, "provider no longer configured").await;
+    };
+    let Some(key) = key_of(a) else {
+        return update_attempt(b, job, a, AttemptStatus::Failed, "idempotency key not usable by drivers").await;
+    };
+    if !b.health.lock().unwrap_or_else(|p| p.into_inner()).is_healthy(&a.provider) {
+        return Ok(());
+    }
+    match driver.cancel(&key).await {
+        Ok(obs) => {
+            note_call(b, &a.provider, Ok(())).await?;
+            let (status, detail) = match &obs {
+                Observation::Queued | Observation::Running => return Ok(()),
+                Observation::Exited { code: 0 } => (AttemptStatus::Succeeded, "finished before it was stopped".to_owned()),
+                Observation::Exited { code } => (AttemptStatus::Failed, format!("exit code {code} before it was stopped")),
+                Observation::Cancelled => (AttemptStatus::Cancelled, "stop confirmed by the provider".to_owned()),
+                Observation::NotFound => (AttemptStatus::Cancelled, "the provider has no record of it".to_owned()),
+                Observation::Lost { reason } => (AttemptStatus::Lost, reason.clone()),
+            };
+            if a.status == AttemptStatus::Orphaned {
+                tracing::info!(provider = %a.provider, attempt = %key, job = %job.id, "stopped an attempt left behind by a failover or preemption");
+            }
+            update_attempt(b, job, a, status, &detail).await
+        }
+        Err(e) => {
+            tracing::debug!(provider = %a.provider, attempt = %key, error = %chain(&e), "stop not confirmed yet; retrying next pass");
+            if counts_against_health(&e) {
+                note_call(b, &a.provider, Err(chain(&e))).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 pub(crate) fn launch_spec(job: &Job, a: &LaunchAttempt) -> LaunchSpec {
@@ -164,7 +221,9 @@ pub(crate) fn launch_spec(job: &Job, a: &LaunchAttempt) -> LaunchSpec {
         attempt: a.attempt_no,
         team: job.team.clone(),
         name: job.spec.name.clone(),
+        setup: None,
         run: job.spec.run.clone().unwrap_or_default(),
+        time_limit_minutes: None,
         accelerator: a.accelerator.clone(),
         gpus_per_node: a.gpus / nodes,
         num_nodes: nodes,
@@ -193,17 +252,6 @@ async fn observe_one(b: &Broker, st: &mut LoopState, job: &Job, a: &LaunchAttemp
             .explanation(json!({"provider": a.provider}));
         return finish(b, job, a, t, AttemptStatus::Lost, "provider no longer configured").await;
     };
-    // The user cancelled the job: stop the attempt.
-    if job.state.is_terminal() {
-        return match driver.cancel(&key).await {
-            Ok(_) => {
-                note_call(b, &a.provider, Ok(())).await?;
-                let status = if job.state == JobState::Cancelled { AttemptStatus::Cancelled } else { AttemptStatus::Lost };
-                update_attempt(b, job, a, status, "job ended").await
-            }
-            Err(e) => note_call(b, &a.provider, Err(chain(&e))).await,
-        };
-    }
     // Failover: the provider is degraded.
     if !b.health.lock().unwrap_or_else(|p| p.into_inner()).is_healthy(&a.provider) {
         return fail_over_degraded(b, st, job, a, driver.as_ref(), key).await;
@@ -229,21 +277,23 @@ async fn observe_one(b: &Broker, st: &mut LoopState, job: &Job, a: &LaunchAttemp
             }
             let n = st.failures.entry(a.idempotency_key.clone()).or_default();
             *n += 1;
-            return act_on_error(b, job, a, classify(&e, *n, b.config.max_launch_retries)).await;
+            return act_on_error(b, job, a, classify(&e, *n, b.config.max_launch_retries), may_be_alive(&e)).await;
         }
     };
     apply_observation(b, job, a, obs).await
 }
 
 /// Gives up an attempt on a degraded provider: the job goes back to placement (which avoids the provider),
-/// and the old attempt is stopped now if the provider answers, or once it answers again.
+/// and the old attempt becomes `Orphaned` in the same transaction. Phase 2 stops it (confirmed) once the
+/// provider answers again, also after a broker restart: during the partition two attempts of the job may
+/// run; after it heals, at most one does.
 async fn fail_over_degraded(
     b: &Broker,
-    st: &mut LoopState,
+    _st: &mut LoopState,
     job: &Job,
     a: &LaunchAttempt,
-    driver: &dyn hedge_drivers::Driver,
-    key: IdempotencyKey,
+    _driver: &dyn hedge_drivers::Driver,
+    _key: IdempotencyKey,
 ) -> Result<(), StoreError> {
     let now = b.clock.now();
     let reason = b
@@ -257,14 +307,17 @@ async fn fail_over_degraded(
     let t = Transition::new(job.id, job.state, JobState::Recovering, now)
         .reason("provider_degraded")
         .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "health": reason}));
-    let cancelled = tokio::time::timeout(std::time::Duration::from_millis(200), driver.cancel(&key)).await;
-    if !matches!(cancelled, Ok(Ok(_))) {
-        st.orphans.push((a.provider.clone(), key));
-    }
-    finish(b, job, a, t, AttemptStatus::Lost, "provider degraded").await
+    finish(b, job, a, t, AttemptStatus::Orphaned, "provider degraded: to be stopped once it answers").await
 }
 
-async fn act_on_error(b: &Broker, job: &Job, a: &LaunchAttempt, action: ErrorAction) -> Result<(), StoreError> {
+/// Whether the attempt may still be running after this error (the provider did not answer, or its state
+/// could not be read): such an attempt is `Orphaned` on failover, stopped once the provider answers, never
+/// taken for lost.
+fn may_be_alive(e: &hedge_drivers::DriverError) -> bool {
+    matches!(e, hedge_drivers::DriverError::Unreachable { .. } | hedge_drivers::DriverError::Io { .. })
+}
+
+async fn act_on_error(b: &Broker, job: &Job, a: &LaunchAttempt, action: ErrorAction, may_be_alive: bool) -> Result<(), StoreError> {
     let now = b.clock.now();
     match &action {
         ErrorAction::Retry { reason } => {
@@ -276,7 +329,8 @@ async fn act_on_error(b: &Broker, job: &Job, a: &LaunchAttempt, action: ErrorAct
             let t = Transition::new(job.id, job.state, JobState::Recovering, now)
                 .reason(action.code())
                 .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "error": reason}));
-            finish(b, job, a, t, AttemptStatus::Lost, reason).await
+            let status = if may_be_alive { AttemptStatus::Orphaned } else { AttemptStatus::Lost };
+            finish(b, job, a, t, status, reason).await
         }
         ErrorAction::Fatal { reason } => {
             let t = Transition::new(job.id, job.state, JobState::Failed, now)
@@ -338,18 +392,25 @@ async fn apply_observation(b: &Broker, job: &Job, a: &LaunchAttempt, obs: Observ
     }
 }
 
-/// Moves the job and ends its attempt in one store transaction, then books the attempt's spend.
+/// Moves the job and moves its attempt on in one store transaction, then books the attempt's spend if it
+/// ended (an `Orphaned` attempt is booked when its stop is confirmed).
 async fn finish(b: &Broker, job: &Job, a: &LaunchAttempt, t: Transition, status: AttemptStatus, detail: &str) -> Result<(), StoreError> {
     let now = b.clock.now();
     let t = t.expect_version(job.version).with_attempt_update(AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail));
     b.store.transition(&t).await?;
-    book_spend(b, job, a, now).await
+    if status.is_terminal() {
+        book_spend(b, job, a, now).await?;
+    }
+    Ok(())
 }
 
 async fn update_attempt(b: &Broker, job: &Job, a: &LaunchAttempt, status: AttemptStatus, detail: &str) -> Result<(), StoreError> {
     let now = b.clock.now();
     b.store.update_attempt(&AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail)).await?;
-    book_spend(b, job, a, now).await
+    if status.is_terminal() {
+        book_spend(b, job, a, now).await?;
+    }
+    Ok(())
 }
 
 /// What an attempt cost: on-demand and spot at the provider's per-GPU rate for its whole life; committed
@@ -560,7 +621,7 @@ async fn launch(
             }
             let n = st.failures.entry(a.idempotency_key.clone()).or_default();
             *n += 1;
-            act_on_error(b, &job, &a, classify(&e, *n, b.config.max_launch_retries)).await
+            act_on_error(b, &job, &a, classify(&e, *n, b.config.max_launch_retries), may_be_alive(&e)).await
         }
     }
 }
@@ -604,11 +665,8 @@ async fn preempt(b: &Broker, victim: JobId, by: JobId) -> Result<(), StoreError>
     let t = Transition::new(victim, job.state, JobState::Recovering, b.clock.now())
         .reason("preempted")
         .explanation(json!({"by": by, "provider": a.provider, "attempt": a.attempt_no}));
-    finish(b, &job, &a, t, AttemptStatus::Cancelled, &format!("preempted by job {by}")).await?;
-    if let (Some(d), Some(key)) = (b.drivers.get(&a.provider), key_of(&a)) {
-        if let Err(e) = d.cancel(&key).await {
-            tracing::warn!(job = %victim, error = %chain(&e), "could not stop a preempted attempt");
-        }
-    }
-    Ok(())
+    // The attempt is stopped (confirmed) by phase 2; its GPUs stay counted until then.
+    finish(b, &job, &a, t, AttemptStatus::Orphaned, &format!("preempted by job {by}: to be stopped")).await?;
+    let a = b.store.attempt_by_key(&a.idempotency_key).await?;
+    stop_one(b, &job, &a).await
 }

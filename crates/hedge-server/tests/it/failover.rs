@@ -51,7 +51,7 @@ backends!(unreachable_provider_fails_over_within_two_health_intervals, |backend|
         assert_eq!(moved["explanation"]["provider"], "local-a");
         assert!(moved["explanation"]["health"].as_str().unwrap().contains("unreachable"), "{moved}");
         let j = s.job(*id).await;
-        assert_eq!(j["attempts"][0]["status"], "lost");
+        assert_eq!(j["attempts"][0]["status"], "orphaned", "kept in flight until its stop is confirmed");
     }
     let (_, p) = s.call("GET", "/v1/providers", &ml, None).await;
     assert_eq!(p["providers"][0]["health"], "degraded");

@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod crash;
 mod failover;
+mod fencing;
 mod placement;
 
 use hedge_server::{Broker, ServerConfig, SystemClock};

@@ -10,19 +10,22 @@
 //! What a provider can do is data: [`Capabilities`], where each unsupported feature carries its reason.
 //!
 //! Implementations: [`LocalDriver`] (processes on this machine, the embedded default), [`SlurmDriver`]
-//! (batch jobs through slurmrestd's REST API) and [`FaultyDriver`],
+//! (batch jobs through slurmrestd's REST API), [`Ec2Driver`] (instances through the EC2 Query API) and
+//! [`FaultyDriver`],
 //! a wrapper around any driver that fails submits, loses attempts or makes the whole provider unreachable,
 //! switched at run time through a [`FaultControl`].
 //!
 //! **Architecture Invariant:** only this crate starts, observes or stops work on a provider. The broker
 //! decides *what* to run where; drivers only carry it out.
 
+pub mod ec2;
 mod fault;
 mod local;
 pub mod slurm;
 
 pub use fault::{FaultControl, FaultSettings, FaultyDriver};
 pub use local::{LocalDriver, LocalProviderConfig, StartRecord, DEFAULT_CANCEL_GRACE};
+pub use ec2::{Ec2Driver, Ec2ProviderConfig};
 pub use slurm::{SlurmDriver, SlurmProviderConfig};
 
 use hedge_core::{Accelerator, JobId, ProviderId, TeamId};
@@ -104,6 +107,21 @@ pub struct LaunchSpec {
     /// Extra environment for the command (the task's `envs:`). `HEDGE_*` names are reserved.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The instance type placement chose (cloud VM drivers launch exactly this).
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    /// The zone placement chose, when it chose one.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Run on the spot market.
+    #[serde(default)]
+    pub spot: bool,
+    /// The commitment this attempt runs on, if any (tagged on cloud resources).
+    #[serde(default)]
+    pub commitment: Option<String>,
+    /// The provider-side capacity reservation of that commitment, when it names one.
+    #[serde(default)]
+    pub capacity_reservation: Option<String>,
 }
 
 impl LaunchSpec {

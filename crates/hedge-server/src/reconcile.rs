@@ -228,6 +228,11 @@ pub(crate) fn launch_spec(job: &Job, a: &LaunchAttempt) -> LaunchSpec {
         gpus_per_node: a.gpus / nodes,
         num_nodes: nodes,
         env: Default::default(),
+        instance_type: None,
+        zone: None,
+        spot: false,
+        commitment: None,
+        capacity_reservation: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of hedge-drivers: the local driver against real processes, and the fault wrapper
 //! around it.
 
+mod ec2;
 mod fault;
 mod local;
 mod slurm;
@@ -33,6 +34,11 @@ pub fn spec(job: u64, run: &str) -> LaunchSpec {
         gpus_per_node: 1,
         num_nodes: 1,
         env: Default::default(),
+        instance_type: None,
+        zone: None,
+        spot: false,
+        commitment: None,
+        capacity_reservation: None,
     }
 }
 

@@ -31,6 +31,7 @@ mod store;
 mod token;
 
 pub use error::StoreError;
+pub use migrations::SCHEMA_VERSION;
 pub use model::{
     month_range, MAX_DETAIL_CHARS, MAX_EXPLANATION_BYTES, AttemptUpdate, CommitmentUsage, HealthState, IssuedToken, Job, JobEvent, JobFilter, JobPage,
     LaunchAttempt, NewAttempt, NewJob, Principal, ProviderHealth, QueuedJob, SpendEntry, Team, TeamQuota, TokenInfo,

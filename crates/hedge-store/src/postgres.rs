@@ -18,8 +18,14 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::migrations::{plan, Migration};
 
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "cancelling_orphaned",
+        sql: include_str!("../migrations/postgres/0002_cancelling_orphaned.sql"),
+    },
+];
 
 /// Serialises concurrent migrations of one schema: `pg_advisory_xact_lock(MIGRATION_LOCK,
 /// hashtext(current_schema()))` ("hedg" in ASCII), so stores in other schemas never wait on each other.
@@ -1013,6 +1019,12 @@ impl Store for PgStore {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn migrations_are_numbered_up_to_the_schema_version() {
+        let versions: Vec<u32> = super::MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions, (1..=crate::SCHEMA_VERSION).collect::<Vec<_>>());
+    }
+
     #[test]
     fn urls_lose_their_password() {
         assert_eq!(super::redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");

@@ -21,8 +21,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::migrations::{plan, Migration};
 
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "cancelling_orphaned",
+        sql: include_str!("../migrations/sqlite/0002_cancelling_orphaned.sql"),
+    },
+];
 
 /// Reader connections besides the writer (WAL lets them read while the writer writes).
 const READERS: usize = 2;
@@ -194,6 +200,15 @@ fn open_conn(path: &Path) -> StoreResult<Connection> {
 }
 
 fn migrate(c: &mut Connection) -> StoreResult<()> {
+    // Migrations may rebuild tables (SQLite cannot alter a CHECK), which needs foreign keys off; it is a no-op
+    // inside a transaction, so it is set here and checked with `foreign_key_check` before the commit.
+    c.pragma_update(None, "foreign_keys", false)?;
+    let r = migrate_unchecked(c);
+    c.pragma_update(None, "foreign_keys", true)?;
+    r
+}
+
+fn migrate_unchecked(c: &mut Connection) -> StoreResult<()> {
     c.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at INTEGER NOT NULL)",
@@ -227,6 +242,10 @@ fn migrate(c: &mut Connection) -> StoreResult<()> {
             params![m.version, m.name, m.sha256()],
         )
         .map_err(wrap)?;
+    }
+    let broken: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+    if broken > 0 {
+        return Err(corrupt("schema_migrations", "version", format!("{broken} foreign key violations after migrating")));
     }
     tx.commit()?;
     Ok(())
@@ -1041,5 +1060,14 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_numbered_up_to_the_schema_version() {
+        let versions: Vec<u32> = super::MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions, (1..=crate::SCHEMA_VERSION).collect::<Vec<_>>());
     }
 }

@@ -185,7 +185,8 @@ async fn submit_inner(b: &Broker, auth: &Auth, raw: Result<Bytes, BytesRejection
             return Err(ApiError::bad_request("missing_team", "team", "the admin token must name the job's team"))
         }
     };
-    let job = NewJob { team, priority: s.priority, deadline: s.deadline, spec: s.spec, submitted_at: b.clock.now() };
+    let job =
+        NewJob { team, priority: s.priority, deadline: s.deadline, spec: s.spec, submitted_at: b.clock.now(), idempotency: None };
     let job = b.store.submit_job(&job).await.map_err(|e| match e {
         hedge_store::StoreError::UnknownTeam { team } => {
             ApiError::bad_request("unknown_team", "team", format!("unknown team {team}"))

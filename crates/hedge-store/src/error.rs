@@ -31,6 +31,9 @@ pub enum StoreError {
     },
     #[error("launch attempt {key:?}: status {from} cannot become {to}")]
     IllegalAttemptUpdate { key: String, from: AttemptStatus, to: AttemptStatus },
+    /// The team already submitted a job with this `Idempotency-Key`, with a different request.
+    #[error("Idempotency-Key {key:?} was already used with a different request")]
+    IdempotencyConflict { key: String },
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
 
@@ -78,6 +81,7 @@ impl StoreError {
                 | StoreError::StaleTransition { .. }
                 | StoreError::IllegalAttemptUpdate { .. }
                 | StoreError::InvalidInput { .. }
+                | StoreError::IdempotencyConflict { .. }
         )
     }
 }

@@ -25,6 +25,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "cancelling_orphaned",
         sql: include_str!("../migrations/postgres/0002_cancelling_orphaned.sql"),
     },
+    Migration {
+        version: 3,
+        name: "submit_idempotency",
+        sql: include_str!("../migrations/postgres/0003_submit_idempotency.sql"),
+    },
 ];
 
 /// Serialises concurrent migrations of one schema: `pg_advisory_xact_lock(MIGRATION_LOCK,
@@ -179,7 +184,8 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<()> 
 
 // ---- row decoding ----------------------------------------------------------------------------------------
 
-const JOB_COLS: &str = "id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at";
+const JOB_COLS: &str =
+    "id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at, idempotency_key";
 
 fn job_row(r: &Row, specs: &SpecCache) -> StoreResult<Job> {
     let id = job_id("jobs", r.try_get(0)?)?;
@@ -201,6 +207,7 @@ fn head_row(r: &Row, rest: usize) -> StoreResult<JobHead> {
         version: to_u64("jobs", "version", r.try_get(rest + 2)?)?,
         current_attempt: to_u32("jobs", "current_attempt", r.try_get(rest + 3)?)?,
         updated_at: Timestamp(r.try_get(rest + 4)?),
+        idempotency_key: r.try_get(rest + 5)?,
     })
 }
 
@@ -214,6 +221,7 @@ struct JobHead {
     version: u64,
     current_attempt: u32,
     updated_at: Timestamp,
+    idempotency_key: Option<String>,
 }
 
 impl JobHead {
@@ -229,6 +237,7 @@ impl JobHead {
             version: self.version,
             current_attempt: self.current_attempt,
             updated_at: self.updated_at,
+            idempotency_key: self.idempotency_key,
         }
     }
 }
@@ -570,18 +579,40 @@ impl Store for PgStore {
         if !team_exists(&tx, &job.team).await? {
             return Err(StoreError::UnknownTeam { team: job.team.clone() });
         }
+        let first_with_key = |k: &SubmitKey| {
+            let (team, key) = (job.team.as_str().to_owned(), k.key.clone());
+            let tx = &tx;
+            async move {
+                let st = tx.prepare_cached("SELECT id, request_sha256 FROM jobs WHERE team_id = $1 AND idempotency_key = $2").await?;
+                match tx.query_opt(&st, &[&team, &key]).await? {
+                    Some(r) => Ok::<_, StoreError>(Some((job_id("jobs", r.try_get(0)?)?, r.try_get::<_, Option<String>>(1)?))),
+                    None => Ok(None),
+                }
+            }
+        };
+        if let Some(k) = &job.idempotency {
+            if let Some((id, sha)) = first_with_key(k).await? {
+                same_request(k, sha)?;
+                return get_job(&tx, &self.specs, id).await;
+            }
+        }
+        // ON CONFLICT DO NOTHING waits for a concurrent submit of the same key to commit (or roll back): the
+        // loser inserts nothing and reads the winner's job below (READ COMMITTED: a new statement sees it).
         let st = tx
             .prepare_cached(
                 "WITH j AS (
-                     INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $5) RETURNING id)
+                     INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt,
+                         updated_at, idempotency_key, request_sha256)
+                     VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $5, $7, $8)
+                     ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                     RETURNING id)
                  INSERT INTO job_events (job_id, seq, from_state, to_state, reason, explanation, at)
                  SELECT id, 0, NULL, $6, 'submitted', 'null', $5 FROM j
                  RETURNING job_id",
             )
             .await?;
-        let id: i64 = tx
-            .query_one(
+        let inserted = tx
+            .query_opt(
                 &st,
                 &[
                     &job.team.as_str(),
@@ -590,10 +621,22 @@ impl Store for PgStore {
                     &spec,
                     &job.submitted_at.0,
                     &JobState::INITIAL.as_str(),
+                    &job.idempotency.as_ref().map(|k| k.key.as_str()),
+                    &job.idempotency.as_ref().map(SubmitKey::sha),
                 ],
             )
-            .await?
-            .try_get(0)?;
+            .await?;
+        let id: i64 = match (inserted, &job.idempotency) {
+            (Some(r), _) => r.try_get(0)?,
+            (None, Some(k)) => {
+                let (id, sha) = first_with_key(k)
+                    .await?
+                    .ok_or_else(|| corrupt("jobs", "idempotency_key", "conflicting submit vanished".into()))?;
+                same_request(k, sha)?;
+                return get_job(&tx, &self.specs, id).await;
+            }
+            (None, None) => return Err(corrupt("jobs", "id", "insert returned no id".into())),
+        };
         tx.commit().await?;
         let id = job_id("jobs", id)?;
         self.specs.insert(id, Arc::new(job.spec.clone()));
@@ -608,6 +651,7 @@ impl Store for PgStore {
             version: 0,
             current_attempt: 0,
             updated_at: job.submitted_at,
+            idempotency_key: job.idempotency.as_ref().map(|k| k.key.clone()),
         })
     }
 
@@ -664,7 +708,8 @@ impl Store for PgStore {
         let c = self.client().await?;
         let heads = rows(
             &c,
-            "SELECT id, team_id, priority, deadline, submitted_at, state, version, current_attempt, updated_at
+            "SELECT id, team_id, priority, deadline, submitted_at, state, version, current_attempt, updated_at,
+                 idempotency_key
              FROM jobs WHERE state = ANY($1) ORDER BY id",
             &[&state_names(states)],
             |r| head_row(r, 4),

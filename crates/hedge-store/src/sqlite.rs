@@ -28,6 +28,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "cancelling_orphaned",
         sql: include_str!("../migrations/sqlite/0002_cancelling_orphaned.sql"),
     },
+    Migration {
+        version: 3,
+        name: "submit_idempotency",
+        sql: include_str!("../migrations/sqlite/0003_submit_idempotency.sql"),
+    },
 ];
 
 /// Reader connections besides the writer (WAL lets them read while the writer writes).
@@ -259,7 +264,8 @@ fn instance_id(c: &mut Connection) -> StoreResult<String> {
 
 // ---- row decoding ----------------------------------------------------------------------------------------
 
-const JOB_COLS: &str = "id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at";
+const JOB_COLS: &str =
+    "id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at, idempotency_key";
 
 fn job_row(r: &Row<'_>, specs: &SpecCache) -> StoreResult<Job> {
     queued_row(r, specs).map(Job::from)
@@ -280,6 +286,7 @@ fn queued_row(r: &Row<'_>, specs: &SpecCache) -> StoreResult<QueuedJob> {
         version: to_u64("jobs", "version", r.get(7)?)?,
         current_attempt: to_u32("jobs", "current_attempt", r.get(8)?)?,
         updated_at: Timestamp(r.get(9)?),
+        idempotency_key: r.get(10)?,
     })
 }
 
@@ -635,9 +642,21 @@ impl Store for SqliteStore {
             if !team_exists(&tx, &job.team)? {
                 return Err(StoreError::UnknownTeam { team: job.team.clone() });
             }
+            // The writer lock (BEGIN IMMEDIATE) serialises submits, also across handles on the file: looking
+            // the key up first is race-free.
+            if let Some(k) = &job.idempotency {
+                let first = tx
+                    .prepare_cached("SELECT id, request_sha256 FROM jobs WHERE team_id = ?1 AND idempotency_key = ?2")?
+                    .query_row(params![job.team.as_str(), k.key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))
+                    .optional()?;
+                if let Some((id, sha)) = first {
+                    return same_request(k, sha).and_then(|()| get_job(&tx, specs, job_id("jobs", id)?));
+                }
+            }
             tx.prepare_cached(
-                "INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?5)",
+                "INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at,
+                     idempotency_key, request_sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?5, ?7, ?8)",
             )?
             .execute(params![
                 job.team.as_str(),
@@ -645,7 +664,9 @@ impl Store for SqliteStore {
                 job.deadline.map(|d| d.0),
                 spec,
                 job.submitted_at.0,
-                JobState::INITIAL.as_str()
+                JobState::INITIAL.as_str(),
+                job.idempotency.as_ref().map(|k| k.key.as_str()),
+                job.idempotency.as_ref().map(SubmitKey::sha),
             ])?;
             let id = tx.last_insert_rowid();
             tx.prepare_cached(
@@ -667,6 +688,7 @@ impl Store for SqliteStore {
                 version: 0,
                 current_attempt: 0,
                 updated_at: job.submitted_at,
+                idempotency_key: job.idempotency.map(|k| k.key),
             })
         })
         .await

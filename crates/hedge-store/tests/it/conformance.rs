@@ -28,7 +28,19 @@ pub fn spec(accel: &str, n: u32) -> TaskSpec {
 }
 
 pub fn new_job(team: &str, priority: i32) -> NewJob {
-    NewJob { team: team.into(), priority, deadline: Some(t(86_400)), spec: spec("H100", 8), submitted_at: t(0) }
+    NewJob {
+        team: team.into(),
+        priority,
+        deadline: Some(t(86_400)),
+        spec: spec("H100", 8),
+        submitted_at: t(0),
+        idempotency: None,
+    }
+}
+
+pub fn keyed(mut job: NewJob, key: &str, body: &str) -> NewJob {
+    job.idempotency = Some(SubmitKey { key: key.into(), request_sha256: hash_secret(body) });
+    job
 }
 
 pub async fn with_team(s: &S, team: &str) {
@@ -325,6 +337,95 @@ pub async fn launch_attempts_are_recorded_before_launch(s: S) {
     ]);
     assert_eq!(ev[2].explanation, json!({"rank": 1}));
     assert_eq!(ev[4].reason, "preempted");
+}
+
+async fn job_count(s: &S) -> usize {
+    s.list_jobs(&JobFilter { limit: JobFilter::MAX_LIMIT, ..Default::default() }).await.unwrap().jobs.len()
+}
+
+pub async fn submits_with_a_key_are_idempotent(s: S) {
+    with_team(&s, "ml").await;
+    with_team(&s, "infra").await;
+    // Bad keys and digests are refused, naming the field, and store nothing.
+    let long = "k".repeat(256);
+    for (key, sha, field) in [
+        ("", hash_secret("b"), "Idempotency-Key"),
+        (long.as_str(), hash_secret("b"), "Idempotency-Key"),
+        ("caf\u{e9}", hash_secret("b"), "Idempotency-Key"),
+        ("a\nb", hash_secret("b"), "Idempotency-Key"),
+        ("k", "abc".into(), "request_sha256"),
+        ("k", "z".repeat(64), "request_sha256"),
+    ] {
+        let mut j = new_job("ml", 1);
+        j.idempotency = Some(SubmitKey { key: key.into(), request_sha256: sha });
+        let e = s.submit_job(&j).await.unwrap_err();
+        assert!(matches!(&e, StoreError::InvalidInput { field: f, .. } if *f == field), "{key:?}: {e:?}");
+    }
+    assert_eq!(job_count(&s).await, 0);
+    let mut ok = new_job("ml", 1);
+    ok.idempotency = Some(SubmitKey { key: "k".repeat(255), request_sha256: hash_secret("b") });
+    assert_eq!(s.submit_job(&ok).await.unwrap().idempotency_key, Some("k".repeat(255)));
+
+    let first = s.submit_job(&keyed(new_job("ml", 1), "retry-1", "body")).await.unwrap();
+    assert_eq!(first.idempotency_key.as_deref(), Some("retry-1"));
+    assert_eq!(s.job(first.id).await.unwrap(), first);
+    // The retry returns the first job and writes nothing.
+    let again = s.submit_job(&keyed(new_job("ml", 1), "retry-1", "body")).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(job_count(&s).await, 2);
+    assert_eq!(events_len(&s, first.id).await, 1);
+    // Also once the first job moved on: it is returned as it is now. The digest's case does not matter.
+    let moved = s.transition(&tr(first.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
+    let mut upper = keyed(new_job("ml", 1), "retry-1", "body");
+    upper.idempotency.as_mut().unwrap().request_sha256.make_ascii_uppercase();
+    assert_eq!(s.submit_job(&upper).await.unwrap(), moved);
+    // The same key with another request is a conflict naming the key.
+    let e = s.submit_job(&keyed(new_job("ml", 2), "retry-1", "other body")).await.unwrap_err();
+    assert!(matches!(&e, StoreError::IdempotencyConflict { key } if key == "retry-1"), "{e:?}");
+    assert!(e.is_caller_error());
+    assert_eq!(job_count(&s).await, 2);
+    // Keys are per team; jobs without a key are never deduplicated.
+    let other_team = s.submit_job(&keyed(new_job("infra", 1), "retry-1", "body")).await.unwrap();
+    assert_ne!(other_team.id, first.id);
+    let (a, b) = (s.submit_job(&new_job("ml", 1)).await.unwrap(), s.submit_job(&new_job("ml", 1)).await.unwrap());
+    assert_ne!(a.id, b.id);
+    assert_eq!(a.idempotency_key, None);
+    assert_eq!(job_count(&s).await, 5);
+}
+
+pub async fn racing_submits_with_one_key_create_one_job(s: S) {
+    with_team(&s, "ml").await;
+    for round in 0..3 {
+        let key = format!("race-{round}");
+        let mut handles = vec![];
+        for _ in 0..12 {
+            let (s, key) = (s.clone(), key.clone());
+            handles.push(tokio::spawn(async move { s.submit_job(&keyed(new_job("ml", 1), &key, "body")).await }));
+        }
+        let mut ids = vec![];
+        for h in handles {
+            ids.push(h.await.unwrap().unwrap().id);
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "one job per key: {ids:?}");
+    }
+    assert_eq!(job_count(&s).await, 3);
+    // Racing submits of one key with different requests: one job, every other call a conflict.
+    let mut handles = vec![];
+    for i in 0..8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move { s.submit_job(&keyed(new_job("ml", 1), "mixed", &format!("body {i}"))).await }));
+    }
+    let (mut created, mut conflicts) = (0, 0);
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(StoreError::IdempotencyConflict { .. }) => conflicts += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!((created, conflicts), (1, 7));
+    assert_eq!(job_count(&s).await, 4);
 }
 
 /// A committed attempt of a fresh job, moved to Running with the job.
@@ -883,6 +984,8 @@ macro_rules! backend_suite {
             random_transition_sequences_replay,
             cancelling_holds_gpus_until_confirmed,
             orphans_stay_in_flight_until_stopped,
+            submits_with_a_key_are_idempotent,
+            racing_submits_with_one_key_create_one_job,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

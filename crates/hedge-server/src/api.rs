@@ -397,7 +397,15 @@ async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<B
         }
         clean.push(c);
     }
-    b.store.put_commitments(&clean).await?;
+    b.store.put_commitments(&clean).await.map_err(|e| match e {
+        hedge_store::StoreError::DuplicateCommitment { id, index } => ApiError::new(
+            StatusCode::CONFLICT,
+            "duplicate_commitment",
+            format!("commitment {id} already exists or is listed twice; delete it first to replace it"),
+        )
+        .field(format!("commitments[{index}].id")),
+        e => ApiError::from(e),
+    })?;
     b.wake.notify_one();
     ok(StatusCode::OK, json!({"imported": clean.len()}))
 }

@@ -569,6 +569,18 @@ pub(crate) fn validate_commitment(c: &Commitment) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Validates a batch of commitments for [`crate::Store::put_commitments`]: each one, and no id twice.
+pub(crate) fn validate_commitments(cs: &[Commitment]) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::with_capacity(cs.len());
+    for (index, c) in cs.iter().enumerate() {
+        validate_commitment(c)?;
+        if !seen.insert(c.id.as_str()) {
+            return Err(StoreError::DuplicateCommitment { id: c.id.clone(), index });
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn invalid(field: &'static str, reason: String) -> StoreError {
     StoreError::InvalidInput { field, reason }
 }

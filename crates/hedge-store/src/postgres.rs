@@ -870,22 +870,18 @@ impl Store for PgStore {
     }
 
     async fn put_commitments(&self, commitments: &[Commitment]) -> StoreResult<()> {
-        for m in commitments {
-            validate_commitment(m)?;
-        }
+        validate_commitments(commitments)?;
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let st = tx
             .prepare_cached(
                 "INSERT INTO commitments (id, provider, accelerator, region, gpus, per_gpu_hour_micros, start_at, end_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, accelerator = excluded.accelerator,
-                     region = excluded.region, gpus = excluded.gpus, per_gpu_hour_micros = excluded.per_gpu_hour_micros,
-                     start_at = excluded.start_at, end_at = excluded.end_at",
+                 ON CONFLICT (id) DO NOTHING",
             )
             .await?;
-        for m in commitments {
-            tx.execute(
+        for (index, m) in commitments.iter().enumerate() {
+            let n = tx.execute(
                 &st,
                 &[
                     &m.id.as_str(),
@@ -899,6 +895,9 @@ impl Store for PgStore {
                 ],
             )
             .await?;
+            if n == 0 {
+                return Err(StoreError::DuplicateCommitment { id: m.id.clone(), index });
+            }
         }
         tx.commit().await?;
         Ok(())

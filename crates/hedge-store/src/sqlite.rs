@@ -893,9 +893,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_commitments(&self, commitments: &[Commitment]) -> StoreResult<()> {
-        for c in commitments {
-            validate_commitment(c)?;
-        }
+        validate_commitments(commitments)?;
         let cs = commitments.to_vec();
         self.write(move |c, _| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -903,13 +901,10 @@ impl Store for SqliteStore {
                 let mut st = tx.prepare_cached(
                     "INSERT INTO commitments (id, provider, accelerator, region, gpus, per_gpu_hour_micros, start_at, end_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, accelerator = excluded.accelerator,
-                         region = excluded.region, gpus = excluded.gpus,
-                         per_gpu_hour_micros = excluded.per_gpu_hour_micros,
-                         start_at = excluded.start_at, end_at = excluded.end_at",
+                     ON CONFLICT (id) DO NOTHING",
                 )?;
-                for m in &cs {
-                    st.execute(params![
+                for (index, m) in cs.iter().enumerate() {
+                    let n = st.execute(params![
                         m.id.as_str(),
                         m.provider.as_str(),
                         m.accelerator.as_str(),
@@ -919,6 +914,9 @@ impl Store for SqliteStore {
                         m.start.0,
                         m.end.0
                     ])?;
+                    if n == 0 {
+                        return Err(StoreError::DuplicateCommitment { id: m.id.clone(), index });
+                    }
                 }
             }
             tx.commit()?;

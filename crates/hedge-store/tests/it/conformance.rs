@@ -650,13 +650,45 @@ pub async fn commitments_and_usage(s: S) {
     s.update_attempt(&AttemptUpdate::new(&keys[0], AttemptStatus::Failed, t(3))).await.unwrap();
     assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
 
+    // A stored id is never overwritten: the whole batch is refused, naming the id.
     let mut c1b = c1.clone();
     c1b.gpus = 32;
+    let e = s.put_commitments(&[commitment("ri-5", 4), c1b.clone()]).await.unwrap_err();
+    assert!(matches!(&e, StoreError::DuplicateCommitment { id, index: 1 } if id.as_str() == "ri-1"), "{e:?}");
+    assert!(e.is_caller_error());
+    assert_eq!(s.commitments().await.unwrap(), vec![c1.clone(), c2.clone()]);
+    // Replacing means deleting first.
+    assert!(s.delete_commitment(&"ri-1".into()).await.unwrap());
     s.put_commitments(&[c1b.clone()]).await.unwrap();
     assert_eq!(s.commitments().await.unwrap()[0], c1b);
     assert!(s.delete_commitment(&"ri-2".into()).await.unwrap());
     assert!(!s.delete_commitment(&"ri-2".into()).await.unwrap());
     assert_eq!(s.commitments().await.unwrap(), vec![c1b]);
+}
+
+pub async fn duplicate_commitments_are_refused(s: S) {
+    // Twice in one batch: refused before the database is touched, naming the second occurrence.
+    let e = s.put_commitments(&[commitment("a", 4), commitment("b", 4), commitment("a", 8)]).await.unwrap_err();
+    assert!(matches!(&e, StoreError::DuplicateCommitment { id, index: 2 } if id.as_str() == "a"), "{e:?}");
+    assert!(s.commitments().await.unwrap().is_empty());
+    s.put_commitments(&[commitment("a", 4)]).await.unwrap();
+    // Racing imports of one id: exactly one wins, the stored commitment is the winner's, never a mix.
+    let mut handles = vec![];
+    for gpus in 1..=8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move { s.put_commitments(&[commitment("z", gpus)]).await.map(|()| gpus) }));
+    }
+    let mut winners = vec![];
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(g) => winners.push(g),
+            Err(StoreError::DuplicateCommitment { id, index: 0 }) => assert_eq!(id.as_str(), "z"),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let stored = s.commitments().await.unwrap();
+    assert_eq!(stored.iter().map(|c| (c.id.as_str(), c.gpus)).collect::<Vec<_>>(), vec![("a", 4), ("z", winners[0])]);
 }
 
 // ---- provider health -----------------------------------------------------------------------------------------
@@ -986,6 +1018,7 @@ macro_rules! backend_suite {
             orphans_stay_in_flight_until_stopped,
             submits_with_a_key_are_idempotent,
             racing_submits_with_one_key_create_one_job,
+            duplicate_commitments_are_refused,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -185,7 +185,8 @@ async fn submit_inner(b: &Broker, auth: &Auth, raw: Result<Bytes, BytesRejection
             return Err(ApiError::bad_request("missing_team", "team", "the admin token must name the job's team"))
         }
     };
-    let job = NewJob { team, priority: s.priority, deadline: s.deadline, spec: s.spec, submitted_at: b.clock.now() };
+    let job =
+        NewJob { team, priority: s.priority, deadline: s.deadline, spec: s.spec, submitted_at: b.clock.now(), idempotency: None };
     let job = b.store.submit_job(&job).await.map_err(|e| match e {
         hedge_store::StoreError::UnknownTeam { team } => {
             ApiError::bad_request("unknown_team", "team", format!("unknown team {team}"))
@@ -396,7 +397,15 @@ async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<B
         }
         clean.push(c);
     }
-    b.store.put_commitments(&clean).await?;
+    b.store.put_commitments(&clean).await.map_err(|e| match e {
+        hedge_store::StoreError::DuplicateCommitment { id, index } => ApiError::new(
+            StatusCode::CONFLICT,
+            "duplicate_commitment",
+            format!("commitment {id} already exists or is listed twice; delete it first to replace it"),
+        )
+        .field(format!("commitments[{index}].id")),
+        e => ApiError::from(e),
+    })?;
     b.wake.notify_one();
     ok(StatusCode::OK, json!({"imported": clean.len()}))
 }

@@ -72,7 +72,9 @@ backends!(submit_run_logs_and_cancel, |backend| async move {
     s.wait_job(id, 20, |j| crate::state(j) == "running").await;
     let (st, v) = s.call("POST", &format!("/v1/jobs/{id}/cancel"), &ml, None).await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    s.wait_job(id, 20, |j| j["attempts"][0]["status"] == "cancelled").await;
+    assert_eq!(v["state"], "cancelling", "reported cancelled only once the driver confirmed it");
+    let j = s.wait_job(id, 20, |j| crate::state(j) == "cancelled").await;
+    assert_eq!(j["attempts"][0]["status"], "cancelled");
     let (st, v) = s.call("POST", &format!("/v1/jobs/{id}/cancel"), &ml, None).await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("already_finished")));
 });
@@ -110,7 +112,14 @@ async fn client_round_trip() {
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
         assert_eq!(c.logs(id, 1000).unwrap()["stdout"], "from-cli\n");
-        assert_eq!(c.cancel(id).unwrap()["state"], "cancelled");
+        assert_eq!(c.cancel(id).unwrap()["state"], "cancelling");
+        for _ in 0..400 {
+            if c.job(id).unwrap()["state"] == "cancelled" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        assert_eq!(c.job(id).unwrap()["state"], "cancelled");
         let e = c.submit("resources: {accelerators: H100:0}\nrun: x".into()).unwrap_err().to_string();
         assert!(e.contains("field resources.accelerators") && e.contains("HTTP 400"), "{e}");
         assert!(c.events(id).unwrap()["events"].as_array().unwrap().iter().any(|e| e["reason"] == "cancelled_by_user"));

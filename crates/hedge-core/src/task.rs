@@ -4,6 +4,7 @@
 use crate::accel::AccelRequest;
 use crate::ids::{ProviderId, RegionId, ZoneId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A lower bound or an exact value, as SkyPilot writes `cpus: 4+` (at least 4) or `cpus: 4` (exactly 4).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -70,11 +71,33 @@ pub struct TaskSpec {
     /// Acceptable shapes, never empty.
     pub resources: Vec<ResourceRequest>,
     pub preference: Preference,
+    /// Commands run before `run` on every node (a failing setup fails the attempt).
+    #[serde(default)]
+    pub setup: Option<String>,
+    /// Environment variables for `setup` and `run` (names are valid shell names, never `HEDGE_*`).
+    #[serde(default)]
+    pub envs: BTreeMap<String, String>,
+    /// A local directory the commands run in (synced to the node where the driver can).
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// Remote path -> local source path, made available where the driver can.
+    #[serde(default)]
+    pub file_mounts: BTreeMap<String, String>,
 }
 
 impl TaskSpec {
     /// A one-node task with a single resource shape.
     pub fn single(resources: ResourceRequest) -> Self {
-        TaskSpec { name: None, run: None, num_nodes: 1, resources: vec![resources], preference: Preference::Cheapest }
+        TaskSpec {
+            name: None,
+            run: None,
+            num_nodes: 1,
+            resources: vec![resources],
+            preference: Preference::Cheapest,
+            setup: None,
+            envs: BTreeMap::new(),
+            workdir: None,
+            file_mounts: BTreeMap::new(),
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! SkyPilot task YAML -> [`TaskSpec`]. The one place where task files become validated values.
 //!
 //! Accepted (SkyPilot 0.14 spelling):
-//! - top level: `name`, `num_nodes`, `resources`, `run`; accepted and not interpreted: `workdir`, `setup`,
-//!   `envs`, `secrets`, `file_mounts`, `volumes`, `config`, `service`, `inputs`, `outputs`.
+//! - top level: `name`, `num_nodes`, `resources`, `run`, `setup`, `envs` (a mapping of shell-safe names to
+//!   scalars), `workdir` (a local directory), `file_mounts` (remote path -> local path; cloud storage
+//!   sources are refused); accepted and not interpreted: `secrets`, `volumes`, `config`, `service`, `inputs`,
+//!   `outputs`. Whether a provider can honour `workdir` and `file_mounts` is its driver's capability.
 //! - `resources`: `accelerators` (`H100:8`, `{H100: 8}`, a list = ordered alternatives, a mapping of several
 //!   = any-of set such as `{H100:8, A100:8}`), `cloud`, `infra` (`aws`, `aws/us-east-1`,
 //!   `aws/us-east-1/use1-az1`, `*` for any part), `region`, `zone`, `use_spot`, `cpus` (`4` exactly, `4+`
@@ -19,6 +21,7 @@ use crate::ids::{ProviderId, RegionId, ZoneId};
 use crate::task::{Bound, Preference, ResourceRequest, SpotPref, TaskSpec};
 use serde::{Deserialize, Serialize};
 use serde_norway::{Mapping, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// SkyPilot's cloud names. Another name is accepted (a locally configured provider) with a warning.
@@ -30,8 +33,7 @@ pub const SKYPILOT_CLOUDS: &[&str] = &[
 /// Short names SkyPilot accepts for a cloud.
 const CLOUD_ALIASES: &[(&str, &str)] = &[("k8s", "kubernetes"), ("lambdalabs", "lambda")];
 
-const TOP_KNOWN_IGNORED: &[&str] =
-    &["workdir", "setup", "envs", "secrets", "file_mounts", "volumes", "config", "service", "inputs", "outputs"];
+const TOP_KNOWN_IGNORED: &[&str] = &["secrets", "volumes", "config", "service", "inputs", "outputs"];
 const RES_KNOWN_IGNORED: &[&str] = &[
     "disk_size", "disk_tier", "ports", "image_id", "labels", "accelerator_args", "job_recovery", "spot_recovery",
     "autostop", "network_tier",
@@ -191,10 +193,16 @@ impl Parser {
         let mut run = None;
         let mut num_nodes = 1;
         let mut resources = None;
+        let (mut setup, mut workdir) = (None, None);
+        let (mut envs, mut file_mounts) = (BTreeMap::new(), BTreeMap::new());
         for (k, val) in self.entries(m, "")? {
             match k {
                 "name" => name = opt_string(val, "name")?,
                 "run" => run = opt_string(val, "run")?,
+                "setup" => setup = opt_string(val, "setup")?,
+                "workdir" => workdir = opt_string(val, "workdir")?.filter(|w| !w.trim().is_empty()),
+                "envs" => envs = self.envs(val)?,
+                "file_mounts" => file_mounts = self.file_mounts(val)?,
                 "num_nodes" => num_nodes = positive_u32(val, "num_nodes")?,
                 "resources" => resources = Some(val),
                 k if TOP_KNOWN_IGNORED.contains(&k) => {}
@@ -205,7 +213,61 @@ impl Parser {
             None | Some(Value::Null) => (vec![ResourceRequest::default()], Preference::Cheapest),
             Some(r) => self.resources(r)?,
         };
-        Ok(TaskSpec { name, run, num_nodes, resources, preference })
+        Ok(TaskSpec { name, run, num_nodes, resources, preference, setup, envs, workdir, file_mounts })
+    }
+
+    /// `envs:` a mapping of shell-safe names to scalar values (numbers and booleans as written).
+    fn envs(&mut self, v: &Value) -> Result<BTreeMap<String, String>, TaskYamlError> {
+        let mut out = BTreeMap::new();
+        if v.is_null() {
+            return Ok(out);
+        }
+        let m = self.mapping(v, "envs")?;
+        for (k, val) in self.entries(m, "envs")? {
+            let path = format!("envs.{k}");
+            let valid = !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(err(&path, "a variable name is letters, digits and '_', not starting with a digit"));
+            }
+            if k.starts_with("HEDGE_") {
+                return Err(err(&path, "HEDGE_* names are reserved for the variables Hedge sets"));
+            }
+            let value = match val {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => return Err(err(&path, format!("expected a text, number or boolean value, got {}", show(other)))),
+            };
+            out.insert(k.to_owned(), value);
+        }
+        Ok(out)
+    }
+
+    /// `file_mounts:` remote path -> local source path. Cloud storage sources (`s3://`, a mapping with
+    /// `source`/`store`) are refused: no driver here can mount them.
+    fn file_mounts(&mut self, v: &Value) -> Result<BTreeMap<String, String>, TaskYamlError> {
+        let mut out = BTreeMap::new();
+        if v.is_null() {
+            return Ok(out);
+        }
+        let m = self.mapping(v, "file_mounts")?;
+        for (k, val) in self.entries(m, "file_mounts")? {
+            let path = format!("file_mounts.{k}");
+            if k.trim().is_empty() {
+                return Err(err("file_mounts", "a mount target must not be empty"));
+            }
+            let src = match val {
+                Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
+                other => return Err(err(&path, format!("expected a local source path, got {}", show(other)))),
+            };
+            if src.contains("://") {
+                return Err(err(&path, format!("{src:?} is cloud storage; only local paths can be mounted")));
+            }
+            out.insert(k.to_owned(), src);
+        }
+        Ok(out)
     }
 
     fn resources(&mut self, v: &Value) -> Result<(Vec<ResourceRequest>, Preference), TaskYamlError> {
@@ -646,6 +708,32 @@ resources: {accelerator: H100, cloud: mycluster, disk_size: 100}
             "resources.cloud: \"mycluster\" is not a SkyPilot cloud name; treated as a local provider",
         ]);
         assert_eq!(ok("").task, TaskSpec::single(ResourceRequest::default()));
+    }
+
+    #[test]
+    fn setup_envs_workdir_and_file_mounts_are_kept() {
+        let t = ok("
+setup: pip install -r requirements.txt
+run: python train.py
+workdir: ./src
+envs: {LR: 0.001, EPOCHS: 3, DEBUG: true, NAME: run-a}
+file_mounts: {data/train: /srv/datasets/train}
+").task;
+        assert_eq!(t.setup.as_deref(), Some("pip install -r requirements.txt"));
+        assert_eq!(t.workdir.as_deref(), Some("./src"));
+        let envs: Vec<(&str, &str)> = t.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(envs, [("DEBUG", "true"), ("EPOCHS", "3"), ("LR", "0.001"), ("NAME", "run-a")]);
+        assert_eq!(t.file_mounts.get("data/train").map(String::as_str), Some("/srv/datasets/train"));
+        for (y, want) in [
+            ("envs: {1X: a}", "envs.1X: a variable name is letters, digits and '_', not starting with a digit"),
+            ("envs: {HEDGE_JOB_ID: 3}", "envs.HEDGE_JOB_ID: HEDGE_* names are reserved for the variables Hedge sets"),
+            ("envs: {A: [1]}", "envs.A: expected a text, number or boolean value, got a list"),
+            ("envs: [A]", "envs: expected a mapping, got a list"),
+            ("file_mounts: {/data: s3://bucket/x}", "file_mounts./data: \"s3://bucket/x\" is cloud storage; only local paths can be mounted"),
+            ("file_mounts: {/data: {source: s3://b}}", "file_mounts./data: expected a local source path, got a mapping"),
+        ] {
+            assert_eq!(parse(y).unwrap_err().to_string(), want, "{y}");
+        }
     }
 
     #[test]

@@ -642,6 +642,7 @@ impl Driver for Ec2Driver {
         if spec.run.trim().is_empty() {
             return Err(DriverError::Unsupported { provider: self.config.name.clone(), reason: "the task has no run command".into() });
         }
+        crate::script::refuse_file_fields(&self.config.name, spec)?;
         let i = self.run_instance(key, spec).await?;
         Ok(map_instance(&i.state, i.state_reason.as_deref(), None, false))
     }

@@ -21,6 +21,7 @@
 pub mod ec2;
 mod fault;
 mod local;
+pub mod script;
 pub mod slurm;
 
 pub use fault::{FaultControl, FaultSettings, FaultyDriver};
@@ -107,6 +108,12 @@ pub struct LaunchSpec {
     /// Extra environment for the command (the task's `envs:`). `HEDGE_*` names are reserved.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The task's working directory (absolute), copied to the attempt's own directory where the driver can.
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// Remote path -> local source path, linked into the attempt's directory where the driver can.
+    #[serde(default)]
+    pub file_mounts: BTreeMap<String, String>,
     /// The instance type placement chose (cloud VM drivers launch exactly this).
     #[serde(default)]
     pub instance_type: Option<String>,

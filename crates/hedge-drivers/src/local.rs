@@ -318,7 +318,8 @@ impl Driver for LocalDriver {
         tokio::fs::create_dir_all(&dir).await.map_err(DriverError::io("create directory", &dir))?;
         let spec_json = serde_json::to_vec_pretty(spec).expect("a LaunchSpec always serializes");
         write_atomic(&dir.join("spec.json"), &spec_json).await?;
-        write_atomic(&dir.join("run.sh"), spec.run.as_bytes()).await?;
+        let script = crate::script::task_script(&self.config.name, spec)?;
+        write_atomic(&dir.join("run.sh"), script.as_bytes()).await?;
         let child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(WRAPPER)

@@ -251,22 +251,22 @@ impl SlurmDriver {
         Ok(found)
     }
 
-    fn script(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> String {
+    fn script(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<String, DriverError> {
         let exit = self.file(key, "exit");
         let mut s = String::from("#!/bin/sh\n");
         s.push_str(&format!("# Hedge attempt {key}: job {} attempt {}\n", spec.job, spec.attempt));
-        s.push_str("hedge_task() {\n");
-        if let Some(setup) = spec.setup.as_deref().filter(|s| !s.trim().is_empty()) {
-            s.push_str(&format!("  ( {} ) || return $?\n", setup.trim_end()));
-        }
-        s.push_str(&format!("  ( {} )\n}}\n", spec.run.trim_end()));
+        let body = crate::script::task_script(&self.config.name, spec)?;
+        s.push_str(&format!("mkdir -p {d} && cd {d} || exit 1\n", d = shell_quote(&self.file(key, "d").display().to_string())));
+        s.push_str("hedge_task() (\n");
+        s.push_str(&body);
+        s.push_str(")\n");
         s.push_str("hedge_task\ncode=$?\n");
         s.push_str(&format!(
             "echo \"$code\" > {tmp} && mv -f {tmp} {exit}\nexit \"$code\"\n",
             tmp = shell_quote(&format!("{}.tmp", exit.display())),
             exit = shell_quote(&exit.display().to_string())
         ));
-        s
+        Ok(s)
     }
 
     fn env(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> serde_json::Map<String, Value> {
@@ -378,7 +378,7 @@ impl Driver for SlurmDriver {
             return Ok(o);
         }
         self.check_fits(key, spec)?;
-        let script = self.script(key, spec);
+        let script = self.script(key, spec)?;
         let script_path = self.file(key, "sh");
         tokio::fs::write(&script_path, &script).await.map_err(DriverError::io("write", &script_path))?;
         let mut job = json!({

@@ -475,7 +475,7 @@ impl<'a> Sim<'a> {
                     ..ResourceRequest::default()
                 })
                 .collect();
-            TaskSpec { name: None, run: None, num_nodes: s.nodes, resources, preference: hedge_core::Preference::Cheapest }
+            TaskSpec { num_nodes: s.nodes, resources, ..TaskSpec::single(ResourceRequest::default()) }
         })
     }
 

@@ -18,14 +18,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-/// A moto server on a free loopback port, killed on drop.
+/// One moto server on a free loopback port for the whole test binary (each test uses its own keys); a
+/// watchdog shell ends it when this process exits.
 pub struct Moto {
-    child: Child,
     pub url: String,
 }
 
-impl Moto {
-    pub fn start() -> Moto {
+pub fn moto() -> &'static Moto {
+    static MOTO: std::sync::OnceLock<Moto> = std::sync::OnceLock::new();
+    MOTO.get_or_init(|| {
         let bin = std::env::var("HEDGE_MOTO_SERVER").unwrap_or_else(|_| "/var/tmp/hedge-moto-venv/bin/moto_server".into());
         if !std::path::Path::new(&bin).exists() {
             panic!(
@@ -34,26 +35,18 @@ impl Moto {
             );
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
+        let watchdog = format!(
+            "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {me} 2>/dev/null; do sleep 1; done; kill $m",
+            me = std::process::id()
+        );
+        Command::new("sh").args(["-c", &watchdog, &bin]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start moto_server");
         let t0 = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(30), "moto_server did not listen on {port} within 30 s");
+            assert!(t0.elapsed() < Duration::from_secs(60), "moto_server did not listen on {port} within 60 s");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto { child, url: format!("http://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        Moto { url: format!("http://127.0.0.1:{port}") }
+    })
 }
 
 fn config(endpoint: &str, report_url: &str, state: &std::path::Path) -> Ec2ProviderConfig {
@@ -67,7 +60,8 @@ fn config(endpoint: &str, report_url: &str, state: &std::path::Path) -> Ec2Provi
         report_url: report_url.to_owned(),
         report_secret: "report-secret".into(),
         state_dir: state.to_owned(),
-        timeout: Duration::from_secs(5),
+        // Generous: the test machine is shared with compilers, and moto is a Python server.
+        timeout: Duration::from_secs(20),
     }
 }
 
@@ -178,21 +172,20 @@ async fn until(d: &Ec2Driver, hv: &Hypervisor, k: &IdempotencyKey, secs: u64, pr
 }
 
 struct Env {
-    _moto: Moto,
     driver: Arc<Ec2Driver>,
     hv: Hypervisor,
     _state: tempfile::TempDir,
 }
 
 async fn env() -> Env {
-    let moto = Moto::start();
+    let moto = moto();
     let state = tempfile::tempdir().unwrap();
     // The receiver records through a driver over the same state directory and secret as the one under
     // test (which needs the receiver's URL for its boot scripts), as the broker's endpoint would.
     let rx = Arc::new(Ec2Driver::new(config(&moto.url, "http://127.0.0.1:1", state.path())).unwrap());
     let url = receiver(rx).await;
     let driver = Arc::new(Ec2Driver::new(config(&moto.url, &url, state.path())).unwrap());
-    Env { _moto: moto, driver, hv: Hypervisor::new(), _state: state }
+    Env { driver, hv: Hypervisor::new(), _state: state }
 }
 
 #[tokio::test]
@@ -311,4 +304,18 @@ fn secrets_never_show_in_debug() {
     let c = config("http://x", "http://y", std::path::Path::new("/tmp"));
     let s = format!("{c:?}");
     assert!(!s.contains("report-secret") && !s.contains("secret_access_key: \"testing\""), "{s}");
+}
+
+#[tokio::test]
+async fn workdir_and_file_mounts_are_refused_by_name_not_dropped() {
+    let e = env().await;
+    let k = IdempotencyKey::parse("ec2-files").unwrap();
+    let mut s = launch(7, "true");
+    s.workdir = Some("/srv/code".into());
+    let err = e.driver.submit(&k, &s).await.unwrap_err();
+    assert!(matches!(err, DriverError::Unsupported { .. }) && err.to_string().contains("workdir"), "{err}");
+    let mut s = launch(7, "true");
+    s.file_mounts.insert("data".into(), "/srv/data".into());
+    assert!(e.driver.submit(&k, &s).await.unwrap_err().to_string().contains("file_mounts.data"));
+    assert!(e.driver.instances_of(&k).await.unwrap().is_empty(), "nothing was launched");
 }

@@ -171,7 +171,7 @@ async fn a_command_that_traps_sigterm_is_reported_running_until_sigkill_after_th
     let dir = tmp.path().join("local-a/attempts/j5-a1");
     let script = "trap 'echo got-term' TERM; touch started; while :; do sleep 0.05; done";
     d.submit(&key(5), &spec(5, script)).await.unwrap();
-    wait_running(&d, &key(5), &dir.join("started")).await;
+    wait_running(&d, &key(5), &dir.join("work/started")).await;
     // First cancel: SIGTERM to the group. The command ignores it (prints and goes on).
     assert_eq!(d.cancel(&key(5)).await.unwrap(), Observation::Running);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -199,7 +199,7 @@ async fn a_command_outliving_its_killed_wrapper_is_running_not_lost() {
     let d = local_with_grace(tmp.path(), Duration::from_secs(30));
     let dir = tmp.path().join("local-a/attempts/j6-a1");
     d.submit(&key(6), &spec(6, "touch started; sleep 30")).await.unwrap();
-    wait_running(&d, &key(6), &dir.join("started")).await;
+    wait_running(&d, &key(6), &dir.join("work/started")).await;
     let pid: i32 = std::fs::read_to_string(dir.join("pid")).unwrap().trim().parse().unwrap();
     // Kill only the wrapper: its command goes on in the process group.
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
@@ -232,4 +232,38 @@ async fn an_io_error_reading_an_attempt_is_an_error_not_not_found() {
     let e = d.observe(&key(7)).await.unwrap_err();
     assert!(matches!(e, DriverError::Io { .. }), "{e}");
     assert!(e.to_string().contains("exit"), "the error names the file: {e}");
+}
+
+#[tokio::test]
+async fn setup_envs_workdir_and_file_mounts_are_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = local(tmp.path(), "local-a", 1);
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("train.py"), "print('hi')\n").unwrap();
+    let data = tmp.path().join("dataset.txt");
+    std::fs::write(&data, "rows\n").unwrap();
+    let mut s = spec(20, "cat train.py; cat data/train.txt; cat setup.out; echo lr=$LR");
+    s.setup = Some("echo set-up > setup.out".into());
+    s.env.insert("LR".into(), "0.001".into());
+    s.workdir = Some(src.display().to_string());
+    s.file_mounts.insert("data/train.txt".into(), data.display().to_string());
+    d.submit(&key(20), &s).await.unwrap();
+    assert_eq!(wait_terminal(&d, &key(20)).await, Observation::Exited { code: 0 });
+    assert_eq!(d.logs(&key(20), 1000).await.unwrap().stdout, "print('hi')\nrows\nset-up\nlr=0.001\n");
+    assert!(!src.join("setup.out").exists(), "the workdir is copied, the user's directory untouched");
+    // A failing setup fails the attempt without running `run`.
+    let mut s = spec(21, "echo ran");
+    s.setup = Some("exit 4".into());
+    d.submit(&key(21), &s).await.unwrap();
+    assert_eq!(wait_terminal(&d, &key(21)).await, Observation::Exited { code: 4 });
+    assert_eq!(d.logs(&key(21), 1000).await.unwrap().stdout, "");
+    // What the local driver cannot do is refused, naming the field.
+    let mut s = spec(22, "true");
+    s.file_mounts.insert("/data".into(), data.display().to_string());
+    let e = d.submit(&key(22), &s).await.unwrap_err();
+    assert!(matches!(e, DriverError::Unsupported { .. }) && e.to_string().contains("file_mounts./data"), "{e}");
+    let mut s = spec(23, "true");
+    s.workdir = Some("relative/dir".into());
+    assert!(d.submit(&key(23), &s).await.unwrap_err().to_string().contains("workdir"));
 }

@@ -34,6 +34,8 @@ pub fn spec(job: u64, run: &str) -> LaunchSpec {
         gpus_per_node: 1,
         num_nodes: 1,
         env: Default::default(),
+        workdir: None,
+        file_mounts: Default::default(),
         instance_type: None,
         zone: None,
         spot: false,

@@ -106,11 +106,10 @@ fn arb_fake() -> impl Strategy<Value = Fake> {
 
 fn arb_task() -> impl Strategy<Value = TaskSpec> {
     (prop::collection::vec(arb_req(), 1..4), any::<bool>(), 1u32..4).prop_map(|(resources, ordered, n)| TaskSpec {
-        name: None,
-        run: None,
         num_nodes: n,
         resources,
         preference: if ordered { Preference::Ordered } else { Preference::Cheapest },
+        ..TaskSpec::single(ResourceRequest::default())
     })
 }
 

@@ -39,6 +39,8 @@ pub fn moto() -> &'static Moto {
             "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {me} 2>/dev/null; do sleep 1; done; kill $m",
             me = std::process::id()
         );
+        // The watchdog outlives nothing but this process, which never waits for it (it ends with us).
+        #[allow(clippy::zombie_processes)]
         Command::new("sh").args(["-c", &watchdog, &bin]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start moto_server");
         let t0 = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "submit_idempotency",
         sql: include_str!("../migrations/postgres/0003_submit_idempotency.sql"),
     },
+    Migration { version: 4, name: "schedule_queue", sql: include_str!("../migrations/postgres/0004_schedule_queue.sql") },
 ];
 
 /// Serialises concurrent migrations of one schema: `pg_advisory_xact_lock(MIGRATION_LOCK,
@@ -209,6 +210,18 @@ fn head_row(r: &Row, rest: usize) -> StoreResult<JobHead> {
         updated_at: Timestamp(r.try_get(rest + 4)?),
         idempotency_key: r.try_get(rest + 5)?,
     })
+}
+
+/// The columns [`head_row`] reads (`rest` = 4).
+const HEAD_COLS: &str =
+    "id, team_id, priority, deadline, submitted_at, state, version, current_attempt, updated_at, idempotency_key";
+
+/// The scheduler's queue read: the `jobs_schedule` index's predicate and order (migration 4), word for word.
+fn schedule_sql() -> String {
+    format!(
+        "SELECT {HEAD_COLS} FROM jobs WHERE state IN {QUEUED_SQL}
+         ORDER BY priority DESC, deadline ASC NULLS LAST, id LIMIT $1"
+    )
 }
 
 struct JobHead {
@@ -449,6 +462,46 @@ async fn insert_token<C: GenericClient>(
 
 fn state_names(states: &[JobState]) -> Vec<&'static str> {
     states.iter().map(|s| s.as_str()).collect()
+}
+
+impl PgStore {
+    /// Job heads with their specs: from the cache, and the missing ones in one more round trip (instead of
+    /// shipping every spec's text with the heads).
+    async fn with_specs(&self, c: &deadpool_postgres::Object, heads: Vec<JobHead>) -> StoreResult<Vec<QueuedJob>> {
+        let mut found: HashMap<JobId, Arc<hedge_core::TaskSpec>> = HashMap::new();
+        let mut missing = vec![];
+        for h in &heads {
+            match self.specs.get(h.id) {
+                Some(s) => {
+                    found.insert(h.id, s);
+                }
+                None => missing.push(job_id_sql(h.id)?),
+            }
+        }
+        if !missing.is_empty() {
+            let fetched = rows(c, "SELECT id, spec FROM jobs WHERE id = ANY($1)", &[&missing], |r| {
+                let id = job_id("jobs", r.try_get(0)?)?;
+                Ok((id, self.specs.get_or_parse(id, r.try_get(1)?)?))
+            })
+            .await?;
+            found.extend(fetched);
+        }
+        heads
+            .into_iter()
+            .map(|h| match found.get(&h.id) {
+                Some(s) => Ok(h.with_spec(s.clone())),
+                None => Err(corrupt("jobs", "spec", format!("job {} vanished while the queue was read", h.id))),
+            })
+            .collect()
+    }
+
+    /// `EXPLAIN` of [`Store::schedule_queue`]'s query (diagnostics: shows that the queue is read through the
+    /// `jobs_schedule` index without a sort).
+    pub async fn schedule_queue_plan(&self) -> StoreResult<Vec<String>> {
+        let c = self.client().await?;
+        let sql = format!("EXPLAIN {}", schedule_sql());
+        c.query(&sql, &[&5000_i64]).await?.iter().map(|r| Ok(r.try_get::<_, String>(0)?)).collect()
+    }
 }
 
 #[async_trait]
@@ -704,42 +757,22 @@ impl Store for PgStore {
         if states.is_empty() {
             return Ok(vec![]);
         }
-        // Two round trips instead of shipping every spec's text: the heads, then the specs not cached yet.
         let c = self.client().await?;
         let heads = rows(
             &c,
-            "SELECT id, team_id, priority, deadline, submitted_at, state, version, current_attempt, updated_at,
-                 idempotency_key
-             FROM jobs WHERE state = ANY($1) ORDER BY id",
+            &format!("SELECT {HEAD_COLS} FROM jobs WHERE state = ANY($1) ORDER BY id"),
             &[&state_names(states)],
             |r| head_row(r, 4),
         )
         .await?;
-        let mut found: HashMap<JobId, Arc<hedge_core::TaskSpec>> = HashMap::new();
-        let mut missing = vec![];
-        for h in &heads {
-            match self.specs.get(h.id) {
-                Some(s) => {
-                    found.insert(h.id, s);
-                }
-                None => missing.push(job_id_sql(h.id)?),
-            }
-        }
-        if !missing.is_empty() {
-            let fetched = rows(&c, "SELECT id, spec FROM jobs WHERE id = ANY($1)", &[&missing], |r| {
-                let id = job_id("jobs", r.try_get(0)?)?;
-                Ok((id, self.specs.get_or_parse(id, r.try_get(1)?)?))
-            })
-            .await?;
-            found.extend(fetched);
-        }
-        heads
-            .into_iter()
-            .map(|h| match found.get(&h.id) {
-                Some(s) => Ok(h.with_spec(s.clone())),
-                None => Err(corrupt("jobs", "spec", format!("job {} vanished while the queue was read", h.id))),
-            })
-            .collect()
+        self.with_specs(&c, heads).await
+    }
+
+    async fn schedule_queue(&self, limit: usize) -> StoreResult<Vec<QueuedJob>> {
+        let c = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let heads = rows(&c, &schedule_sql(), &[&limit], |r| head_row(r, 4)).await?;
+        self.with_specs(&c, heads).await
     }
 
     async fn job_counts(&self) -> StoreResult<Vec<(JobState, u64)>> {

@@ -472,13 +472,20 @@ fn apply_attempt_update(c: &Connection, a: LaunchAttempt, u: &AttemptUpdate) -> 
     if !a.status.can_become(u.status) {
         return Err(StoreError::IllegalAttemptUpdate { key: a.idempotency_key, from: a.status, to: u.status });
     }
-    c.prepare_cached(
-        "UPDATE launch_attempts SET status = ?1, driver_handle = COALESCE(?2, driver_handle),
-             detail = COALESCE(?3, detail), updated_at = ?4
-         WHERE idempotency_key = ?5",
-    )?
-    .execute(params![u.status.as_str(), u.driver_handle, u.stored_detail(), u.at.0, u.idempotency_key])?;
-    get_attempt(c, &u.idempotency_key)
+    // `status = ?6` makes the update a compare-and-set, as on PostgreSQL: the caller's transaction holds the
+    // write lock, so it cannot lose today, but the rule does not depend on where the read happened.
+    let changed = c
+        .prepare_cached(
+            "UPDATE launch_attempts SET status = ?1, driver_handle = COALESCE(?2, driver_handle),
+                 detail = COALESCE(?3, detail), updated_at = ?4
+             WHERE idempotency_key = ?5 AND status = ?6",
+        )?
+        .execute(params![u.status.as_str(), u.driver_handle, u.stored_detail(), u.at.0, u.idempotency_key, a.status.as_str()])?;
+    let now = get_attempt(c, &u.idempotency_key)?;
+    if changed == 0 {
+        return Err(StoreError::IllegalAttemptUpdate { key: now.idempotency_key, from: now.status, to: u.status });
+    }
+    Ok(now)
 }
 
 fn insert_token(c: &Connection, principal: &Principal, label: &str, at: Timestamp) -> StoreResult<IssuedToken> {

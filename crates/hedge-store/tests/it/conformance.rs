@@ -490,6 +490,46 @@ pub async fn an_urgent_job_behind_20000_queued_is_first(s: S) {
     assert_eq!(all, q, "the window is the first 5,000 of the whole queue in the scheduler's order");
 }
 
+pub async fn racing_attempt_updates_have_one_winner(s: S) {
+    racing_attempt_updates_between(s.clone(), s).await;
+}
+
+/// Several writers (through `a` and `b`, which may be two handles on one database) move one running attempt
+/// to different final statuses at once: exactly one wins, the stored attempt is the winner's, and every
+/// loser gets `IllegalAttemptUpdate` from the winner's status (never a silent overwrite).
+pub async fn racing_attempt_updates_between(a: S, b: S) {
+    with_team(&a, "ml").await;
+    a.put_commitments(&[commitment("ri-1", 64)]).await.unwrap();
+    for round in 0..5 {
+        let (_, key) = running_committed_job(&a, "ri-1", round).await;
+        let finals = [AttemptStatus::Succeeded, AttemptStatus::Failed, AttemptStatus::Lost, AttemptStatus::Cancelled];
+        let mut handles = vec![];
+        for (i, st) in finals.into_iter().cycle().take(8).enumerate() {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let key = key.clone();
+            handles.push(tokio::spawn(async move {
+                (st, s.update_attempt(&AttemptUpdate::new(&key, st, t(10)).detail(format!("writer {i}"))).await)
+            }));
+        }
+        let mut winners = vec![];
+        let mut losers = vec![];
+        for h in handles {
+            match h.await.unwrap() {
+                (st, Ok(got)) => winners.push((st, got)),
+                (_, Err(StoreError::IllegalAttemptUpdate { from, .. })) => losers.push(from),
+                (_, Err(e)) => panic!("{e:?}"),
+            }
+        }
+        // A same-status repeat is legal (st == st), so more than one writer may "win" only with the winner's
+        // own status; what matters is that the stored status is one winner's and that losers saw it.
+        let stored = a.attempt_by_key(&key).await.unwrap();
+        assert!(!winners.is_empty());
+        assert!(winners.iter().all(|(st, _)| *st == stored.status), "{winners:?} vs {stored:?}");
+        assert!(losers.iter().all(|from| *from == stored.status), "{losers:?} vs {stored:?}");
+        assert_eq!(winners.len() + losers.len(), 8);
+    }
+}
+
 /// A committed attempt of a fresh job, moved to Running with the job.
 async fn running_committed_job(s: &S, commitment: &str, at: i64) -> (JobId, String) {
     let mut committed = on_demand("aws");
@@ -1083,6 +1123,7 @@ macro_rules! backend_suite {
             duplicate_commitments_are_refused,
             schedule_queue_is_the_schedulers_order,
             an_urgent_job_behind_20000_queued_is_first,
+            racing_attempt_updates_have_one_winner,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -208,3 +208,12 @@ async fn the_schedule_queue_is_read_through_its_index_without_a_sort() {
     assert!(plan.iter().any(|l| l.contains("jobs_schedule")), "{plan:#?}");
     assert!(!plan.iter().any(|l| l.contains("Sort")), "no sort: {plan:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pools_on_one_database_race_attempt_updates_with_one_winner() {
+    let schema = fresh_schema();
+    let _guard = DropSchema::new(&schema);
+    let a: S = Arc::new(connect_schema(&schema).await);
+    let b: S = Arc::new(connect_schema(&schema).await);
+    conformance::racing_attempt_updates_between(a, b).await;
+}

@@ -318,3 +318,12 @@ async fn the_schedule_queue_is_read_through_its_index_without_a_sort() {
     assert!(plan.iter().any(|l| l.contains("USING INDEX jobs_schedule")), "{plan:?}");
     assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "no sort: {plan:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_one_file_race_attempt_updates_with_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hedge.db");
+    let a: S = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let b: S = Arc::new(SqliteStore::open(&path).await.unwrap());
+    conformance::racing_attempt_updates_between(a, b).await;
+}

@@ -85,7 +85,7 @@ pub trait Store: Send + Sync + 'static {
     /// whole queue); both backends override it.
     async fn schedule_queue(&self, limit: usize) -> StoreResult<Vec<QueuedJob>> {
         let mut q = self.queued_jobs(&QUEUED_STATES).await?;
-        q.sort_by(|a, b| schedule_order(a, b));
+        q.sort_by(schedule_order);
         q.truncate(limit);
         Ok(q)
     }

@@ -469,7 +469,7 @@ pub async fn an_urgent_job_behind_20000_queued_is_first(s: S) {
         let s = s.clone();
         handles.push(tokio::spawn(async move {
             for i in 0..2_500 {
-                let mut j = new_job("ml", ((w * 2_500 + i) % 10) as i32);
+                let mut j = new_job("ml", (w * 2_500 + i) % 10);
                 j.deadline = (i % 3 == 0).then(|| t(86_400 + i64::from(i)));
                 s.submit_job(&j).await.unwrap();
             }

@@ -20,9 +20,11 @@
 //!
 //! **Architecture Invariant:** API token secrets are never stored or logged; only their SHA-256 is kept.
 
+mod backend;
 mod cache;
 mod codec;
 mod error;
+mod logic;
 mod migrations;
 mod model;
 mod postgres;

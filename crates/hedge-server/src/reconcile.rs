@@ -43,8 +43,8 @@ pub struct LoopState {
     recorded_waits: HashMap<JobId, serde_json::Value>,
 }
 
-/// How many queued jobs (oldest first) one pass considers: the head of the queue, as Kueue schedules
-/// queue heads. Priorities order the jobs within it. Keeps a pass cheap however long the queue grows.
+/// How many queued jobs one pass considers: the head of the queue in the scheduler's order (priority, then
+/// deadline, then age), as Kueue schedules queue heads. Keeps a pass cheap however long the queue grows.
 pub const SCHEDULE_WINDOW: usize = 5000;
 
 /// The least time between two passes, however often the loop is woken.
@@ -447,20 +447,9 @@ async fn book_spend(b: &Broker, job: &Job, a: &LaunchAttempt, end: Timestamp) ->
 // ---- phase 3 ------------------------------------------------------------------------------------------------
 
 async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
-    let mut queue_jobs = Vec::new();
-    let mut filter = hedge_store::JobFilter {
-        states: vec![JobState::Pending, JobState::Placing, JobState::Recovering],
-        limit: hedge_store::JobFilter::MAX_LIMIT,
-        ..Default::default()
-    };
-    while queue_jobs.len() < SCHEDULE_WINDOW {
-        let page = b.store.list_jobs(&filter).await?;
-        queue_jobs.extend(page.jobs);
-        match page.next {
-            Some(n) => filter.after = Some(n),
-            None => break,
-        }
-    }
+    // The head of the queue in the scheduler's own order (priority, then deadline, then age), read through
+    // the store's index: an urgent job is considered at the next pass however long the queue is.
+    let queue_jobs = b.store.schedule_queue(SCHEDULE_WINDOW).await?;
     if queue_jobs.is_empty() {
         return Ok(vec![]);
     }

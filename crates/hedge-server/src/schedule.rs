@@ -32,7 +32,7 @@ pub struct QueuedJob {
     pub priority: i32,
     /// Among jobs of equal priority, an earlier deadline goes first; no deadline goes last.
     pub deadline: Option<hedge_core::Timestamp>,
-    pub spec: TaskSpec,
+    pub spec: std::sync::Arc<TaskSpec>,
 }
 
 /// A job holding capacity.
@@ -360,7 +360,7 @@ mod tests {
 
     fn job(id: u64, team: &str, priority: i32, gpus: u32) -> QueuedJob {
         let r = ResourceRequest { accelerators: Some(AccelRequest::new(h100(), gpus)), ..Default::default() };
-        QueuedJob { id: JobId(id), team: TeamId::new(team), priority, deadline: None, spec: TaskSpec::single(r) }
+        QueuedJob { id: JobId(id), team: TeamId::new(team), priority, deadline: None, spec: TaskSpec::single(r).into() }
     }
 
     fn team(quota: Option<u32>, budget: Option<i64>, spent: i64, preempt: bool) -> TeamView {

@@ -132,7 +132,7 @@ fn sched(jobs: usize) {
             let mut spec = TaskSpec::single(r);
             spec.name = Some(format!("job-{i}"));
             spec.run = Some("true".into());
-            QueuedJob { id: JobId(i as u64 + 1), team: TeamId::new(format!("team-{}", i % 20)), priority: (i % 5) as i32, deadline: None, spec }
+            QueuedJob { id: JobId(i as u64 + 1), team: TeamId::new(format!("team-{}", i % 20)), priority: (i % 5) as i32, deadline: None, spec: spec.into() }
         })
         .collect();
     let providers: Vec<ProviderView> = providers_cfg

@@ -8,6 +8,7 @@ mod crash;
 mod failover;
 mod fencing;
 mod placement;
+mod queue;
 mod tasks;
 
 use hedge_server::{Broker, ServerConfig, SystemClock};

@@ -95,7 +95,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], self.to_json()).into_response()
+        let mut resp = (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], self.to_json()).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110: a 401 names the scheme the client should use.
+            resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        resp
     }
 }
 

@@ -15,7 +15,7 @@ backends!(bad_input_is_rejected_naming_the_field_and_nothing_is_stored, |backend
         ("zero GPUs", "resources: {accelerators: H100:0}\nrun: x".into(), &ml, 400, "invalid_accelerators", "resources.accelerators"),
         ("negative GPUs", "resources: {accelerators: H100:-1}\nrun: x".into(), &ml, 400, "invalid_accelerators", "resources.accelerators"),
         ("body over the limit", big, &ml, 413, "body_too_large", "body"),
-        ("unknown team", "team: nobody\nresources: {accelerators: H100:1}\nrun: x".into(), &admin, 400, "unknown_team", "team"),
+        ("unknown team", "team: nobody\nresources: {accelerators: H100:1}\nrun: x".into(), &admin, 404, "unknown_team", "team"),
         ("another team", "team: research\nresources: {accelerators: H100:1}\nrun: x".into(), &ml, 403, "forbidden", "team"),
         ("no run", "resources: {accelerators: H100:1}".into(), &ml, 400, "invalid_task", "run"),
         ("bad priority", "priority: urgent\nrun: x".into(), &ml, 400, "invalid_priority", "priority"),
@@ -82,12 +82,12 @@ backends!(submit_run_logs_and_cancel, |backend| async move {
 fn client_says_when_the_server_is_unreachable() {
     let port = crate::crash::free_port();
     let c = hedge_server::client::Client::new(&format!("http://127.0.0.1:{port}"), Some("t".into()));
-    let e = c.jobs("").unwrap_err();
+    let e = c.jobs(&Default::default()).unwrap_err();
     assert!(matches!(e, hedge_server::client::ClientError::Unreachable { .. }), "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains(&format!("cannot reach the Hedge server at http://127.0.0.1:{port}")), "{msg}");
     assert!(msg.contains("hedge serve") && msg.contains("HEDGE_URL"), "{msg}");
-    let e = hedge_server::client::Client::new("http://127.0.0.1:1", None).jobs("").unwrap_err();
+    let e = hedge_server::client::Client::new("http://127.0.0.1:1", None).jobs(&Default::default()).unwrap_err();
     assert!(e.to_string().contains("HEDGE_TOKEN"), "{e}");
 }
 
@@ -99,21 +99,26 @@ async fn client_round_trip() {
     let url = s.url.clone();
     tokio::task::spawn_blocking(move || {
         let c = hedge_server::client::Client::new(&url, Some(ml));
+        use hedge_server::api_types::JobStateName;
         let j = c.submit(task("cli", 1, "echo from-cli; sleep 30")).unwrap();
-        let id = j["id"].as_u64().unwrap();
-        assert_eq!(c.jobs("").unwrap()["jobs"][0]["id"], id);
+        let id = j.job.id;
+        assert_eq!(j.job.spec.name.as_deref(), Some("cli"));
+        assert_eq!(c.jobs(&Default::default()).unwrap().jobs[0].id, id);
         for _ in 0..200 {
-            if c.job(id).unwrap()["state"] == "running" {
+            if c.job(id).unwrap().job.state == JobStateName::Running {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(25));
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
-        assert_eq!(c.logs(id, 1000).unwrap()["stdout"], "from-cli\n");
-        assert_eq!(c.cancel(id).unwrap()["state"], "cancelled");
+        assert_eq!(c.logs(id, 1000).unwrap().stdout, "from-cli\n");
+        let cancelled = c.cancel(id).unwrap();
+        assert!(matches!(cancelled.state, JobStateName::Cancelling | JobStateName::Cancelled), "{cancelled:?}");
         let e = c.submit("resources: {accelerators: H100:0}\nrun: x".into()).unwrap_err().to_string();
         assert!(e.contains("field resources.accelerators") && e.contains("HTTP 400"), "{e}");
-        assert!(c.events(id).unwrap()["events"].as_array().unwrap().iter().any(|e| e["reason"] == "cancelled_by_user"));
+        assert!(c.events(id).unwrap().events.iter().any(|e| e.reason == "cancelled_by_user"));
+        let p = c.providers().unwrap();
+        assert_eq!(p.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["local-a", "local-b"]);
     })
     .await
     .unwrap();

@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod crash;
+mod errors;
 mod failover;
 mod placement;
 

@@ -35,6 +35,26 @@ backends!(bad_input_is_rejected_naming_the_field_and_nothing_is_stored, |backend
     let text = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("hedge_submits_rejected_total 9"), "{text}");
     assert!(text.contains("hedge_jobs{state=\"pending\"} 0"), "{text}");
+    assert_eq!(text.lines().last(), Some("# EOF"), "{text}");
+    // Every line is a comment (# HELP, # TYPE, # UNIT, # EOF) or `name{labels} value`.
+    for line in text.lines() {
+        if line.starts_with("# ") {
+            assert!(["# HELP ", "# TYPE ", "# UNIT ", "# EOF"].iter().any(|p| line.starts_with(p)), "{line}");
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        assert!(value.parse::<f64>().is_ok(), "value of {line}");
+        let name = series.split('{').next().unwrap();
+        assert!(!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'), "name of {line}");
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')), "labels of {line}");
+        }
+    }
+    for name in ["hedge_jobs_submitted_total", "hedge_launches_total", "hedge_failovers_total", "hedge_preemptions_total",
+                 "hedge_reconcile_passes_total", "hedge_reconcile_errors_total", "hedge_reconcile_last_pass_seconds",
+                 "hedge_provider_healthy{provider=\"local-a\"}", "hedge_provider_gpus_in_use{provider=\"local-b\"}"] {
+        assert!(text.lines().any(|l| l.starts_with(&format!("{name} "))), "{name} missing from\n{text}");
+    }
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

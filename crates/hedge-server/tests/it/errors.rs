@@ -97,3 +97,31 @@ async fn openapi_documents_every_route_with_its_methods_and_typed_ids() {
     let provider = &doc["components"]["schemas"]["CommitmentInput"]["properties"]["provider"];
     assert_eq!(provider["enum"], serde_json::json!(["local-a", "local-b"]));
 }
+
+/// The binaries parse their arguments with clap: a bad or missing argument is exit code 2 and a message that
+/// names it.
+#[test]
+fn binaries_name_the_bad_argument() {
+    let run = |bin: &str, args: &[&str]| {
+        let out = std::process::Command::new(bin).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let server = env!("CARGO_BIN_EXE_hedge-server");
+    let load = env!("CARGO_BIN_EXE_hedge-broker-load");
+    let cases: &[(&str, &[&str], &str)] = &[
+        (server, &[], "<CONFIG>"),
+        (server, &["c.yaml", "loud"], "LOG_LEVEL"),
+        (load, &["submit", "http://127.0.0.1:1", "t", "ten", "2"], "<REQUESTS>"),
+        (load, &["submit", "http://127.0.0.1:1", "t", "10"], "<CONCURRENCY>"),
+        (load, &["schedule", "many"], "<JOBS>"),
+        (load, &["bogus"], "bogus"),
+    ];
+    for (bin, args, names) in cases {
+        let (code, err) = run(bin, args);
+        assert_eq!(code, Some(2), "{bin} {args:?}: {err}");
+        assert!(err.contains(names), "{bin} {args:?} should name {names}: {err}");
+    }
+    let (code, err) = run(server, &["/nonexistent/hedge.yaml", "warn"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("/nonexistent/hedge.yaml"), "{err}");
+}

@@ -20,7 +20,6 @@ use axum::{Json, Router};
 use hedge_core::{Accelerator, Commitment, CommitmentId, JobId, JobState, Money, ProviderId, Rate, TeamId, Timestamp};
 use hedge_drivers::IdempotencyKey;
 use hedge_store::{Job, JobFilter, NewJob, Principal, Team, TeamQuota, Transition};
-use serde::Deserialize;
 use std::sync::Arc;
 
 type AppState = Arc<Broker>;
@@ -210,6 +209,26 @@ fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
             ApiError::bad_request("invalid_body", "body", r.body_text())
         }
     })
+}
+
+/// A JSON body that must be an object (or `null` when `null_ok`), parsed into `T`.
+fn json_object<T: serde::de::DeserializeOwned>(b: &[u8], null_ok: bool) -> Result<T, ApiError> {
+    let v: serde_json::Value = json_body(b)?;
+    let fine = v.is_object() || (null_ok && v.is_null());
+    if !fine {
+        return Err(ApiError::bad_request("invalid_json", "body", "the body must be a JSON object"));
+    }
+    for (k, x) in v.as_object().into_iter().flatten() {
+        if k == "horizon" && !x.is_object() {
+            return Err(ApiError::bad_request("invalid_json", "horizon", "horizon must be an object"));
+        }
+        if let (true, serde_json::Value::Array(items)) = (k == "quotas" || k == "commitments", x) {
+            if let Some(i) = items.iter().position(|q| !q.is_object()) {
+                return Err(ApiError::bad_request("invalid_json", format!("{k}[{i}]"), format!("{k}[{i}] must be an object")));
+            }
+        }
+    }
+    json_body(b)
 }
 
 /// A JSON body parsed into `T`; the error names the field's path (`quotas[0].max_gpus`).
@@ -529,18 +548,66 @@ async fn list_commitments(State(b): State<AppState>, _auth: Auth) -> ApiResult<J
 /// What `POST /v1/commitments` accepts (documented as [`CommitmentImportBody`]): a plan's JSON
 /// (`hedge plan --format json`: a horizon and planned commitments, converted by `hedge_planner::to_commitments`),
 /// or hand-written commitments, as a list or under `commitments`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CommitmentImport {
-    List(Vec<CommitmentInput>),
-    Plan { horizon: hedge_planner::input::Horizon, commitments: Vec<hedge_planner::PlannedCommitment> },
-    Wrapped { commitments: Vec<CommitmentInput> },
+type CommitmentImport = CommitmentImportBody;
+
+/// The import body: a list of objects, or an object (see [`json_object`]).
+fn json_commitments(raw: &[u8]) -> Result<CommitmentImport, ApiError> {
+    match serde_json::from_slice::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Array(items)) => {
+            if let Some(i) = items.iter().position(|q| !q.is_object()) {
+                return Err(ApiError::bad_request("invalid_json", format!("[{i}]"), "each commitment must be an object"));
+            }
+            json_body(raw)
+        }
+        _ => json_object(raw, false),
+    }
+}
+
+/// A plan's horizon and commitments as the planner's types (validated by their schema's bounds first, so the
+/// conversion's arithmetic stays in range).
+fn plan_inputs(
+    horizon: &PlanHorizon,
+    commitments: &[PlannedCommitmentInput],
+) -> Result<(hedge_planner::input::Horizon, Vec<hedge_planner::PlannedCommitment>), ApiError> {
+    let bad = |field: String, msg: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_commitment", msg).field(field);
+    if !(1..=240).contains(&horizon.periods) || !(1..=744).contains(&horizon.period_hours) {
+        return Err(bad("horizon".into(), "periods must be 1..=240 and period_hours 1..=744".into()));
+    }
+    let h: hedge_planner::input::Horizon = serde_json::from_value(serde_json::json!({
+        "start": horizon.start, "periods": horizon.periods, "period_hours": horizon.period_hours,
+    }))
+    .map_err(|e| bad("horizon.start".into(), format!("horizon: {e}")))?;
+    if h.start.year < 2000 {
+        return Err(bad("horizon.start".into(), "the horizon starts before 2000".into()));
+    }
+    let mut out = Vec::with_capacity(commitments.len());
+    for (i, c) in commitments.iter().enumerate() {
+        if !(1..=240).contains(&c.term_periods) || c.start_period > 239 {
+            return Err(bad(format!("commitments[{i}].term_periods"), "term_periods must be 1..=240 and start_period 0..=239".into()));
+        }
+        if !(c.rate.is_finite() && (0.0..=1e6).contains(&c.rate)) {
+            return Err(bad(format!("commitments[{i}].rate"), format!("rate {} must be 0 to 1,000,000 $/GPU-hour", c.rate)));
+        }
+        let p: hedge_planner::PlannedCommitment = serde_json::from_value(serde_json::json!({
+            "provider": c.provider, "accelerator": c.accelerator, "term_periods": c.term_periods,
+            "start_period": c.start_period, "gpus": c.gpus, "rate": c.rate,
+        }))
+        .map_err(|e| bad(format!("commitments[{i}]"), e.to_string()))?;
+        out.push(p);
+    }
+    Ok((h, out))
 }
 
 /// The earliest start a commitment may have (2000-01-01), and how far ahead of the server's clock it may
 /// start (10 years).
-const EARLIEST_START: i64 = 946_684_800;
-const LATEST_START_AHEAD_SECS: i64 = 10 * 366 * 86_400;
+pub const EARLIEST_START: i64 = 946_684_800;
+pub const LATEST_START_AHEAD_SECS: i64 = 10 * 366 * 86_400;
+
+/// The latest start the server accepts: 10 years from now, rounded down to the day (so the bound that
+/// [`crate::openapi::document_for`] publishes holds all day).
+pub fn latest_start(now: Timestamp) -> i64 {
+    now.unix().saturating_add(LATEST_START_AHEAD_SECS).div_euclid(86_400) * 86_400
+}
 
 /// Checks one imported commitment against this broker: a configured provider that offers the accelerator,
 /// at least one GPU, a sane start and an end after it. `i` names the entry in the error's field.
@@ -560,16 +627,17 @@ fn check_commitment(b: &Broker, i: usize, c: &CommitmentInput, now: Timestamp) -
     if !b.catalog.offers().iter().any(|o| o.provider == provider && o.accelerator.as_ref().is_some_and(|a| a.name == accelerator)) {
         return Err(bad("accelerator", format!("provider {provider} does not offer {accelerator} (it offers {})", p.accelerator)));
     }
-    let gpus = u32::try_from(c.gpus).ok().filter(|g| *g > 0).ok_or_else(|| bad("gpus", format!("gpus must be at least 1, got {}", c.gpus)))?;
+    let gpus = u32::try_from(c.gpus).ok().filter(|g| (1..=1_000_000).contains(g)).ok_or_else(|| bad("gpus", format!("gpus must be at least 1, got {}", c.gpus)))?;
     if c.per_gpu_hour < 0 {
         return Err(bad("per_gpu_hour", format!("per_gpu_hour must not be negative, got {}", c.per_gpu_hour)));
     }
-    let latest = now.unix().saturating_add(LATEST_START_AHEAD_SECS);
+    let latest = latest_start(now);
     if c.start < EARLIEST_START || c.start > latest {
         return Err(bad("start", format!("start {} is outside 2000-01-01 .. 10 years from now", Timestamp::from_unix(c.start))));
     }
     if c.end <= c.start {
-        return Err(bad("end", "end must be after start".into()));
+        // A rule across two fields, which the schema cannot state: the entry conflicts with itself.
+        return Err(ApiError::new(StatusCode::CONFLICT, "invalid_interval", "end must be after start").field(f("end")));
     }
     let region = match c.region.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -596,14 +664,14 @@ fn check_commitment(b: &Broker, i: usize, c: &CommitmentInput, now: Timestamp) -
         (status = 400, body = ErrorBody, description = "not JSON of the documented shape"),
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, body = ErrorBody, description = "not the admin token"),
-        (status = 409, body = ErrorBody, description = "a commitment id repeats in the batch or is already stored (`field`: the entry's id)"),
+        (status = 409, body = ErrorBody, description = "a commitment id repeats in the batch or is already stored (`field`: the entry's id), or an entry's end is not after its start (`field`: `commitments[i].end`; a rule across fields, which the schema cannot state)"),
         (status = 413, body = ErrorBody, description = "body over the size limit"),
-        (status = 422, body = ErrorBody, description = "an entry is refused: unknown provider, accelerator the provider does not offer, GPUs < 1, start before 2000 or more than 10 years ahead, end not after start (`field`: `commitments[i].provider`, ...)"),
+        (status = 422, body = ErrorBody, description = "an entry is refused: unknown provider, accelerator the provider does not offer, GPUs < 1, start before 2000 or more than 10 years ahead (`field`: `commitments[i].provider`, ...)"),
     ))]
 async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<Bytes, BytesRejection>) -> ApiResult<Json<Imported>> {
     auth.admin()?;
     let raw = body(raw)?;
-    let import = json_body::<CommitmentImport>(&raw).map_err(|e| {
+    let import = json_commitments(&raw).map_err(|e| {
         ApiError::bad_request(
             "invalid_commitments",
             "body",
@@ -612,8 +680,11 @@ async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<B
     })?;
     let list: Vec<CommitmentInput> = match import {
         CommitmentImport::List(l) | CommitmentImport::Wrapped { commitments: l } => l,
-        CommitmentImport::Plan { horizon, commitments } => hedge_planner::to_commitments(&horizon, &commitments)
-            .into_iter()
+        CommitmentImport::Plan { horizon, commitments } => {
+            let (horizon, commitments) = plan_inputs(&horizon, &commitments)?;
+            hedge_planner::to_commitments(&horizon, &commitments)
+        }
+        .into_iter()
             .map(|c| CommitmentInput {
                 id: c.id.to_string(),
                 provider: c.provider.to_string(),
@@ -651,33 +722,55 @@ async fn list_teams(State(b): State<AppState>, auth: Auth) -> ApiResult<Json<Tea
 
 /// Create or replace a team: monthly budget, GPU quotas, preemption policy. Needs the admin token.
 #[utoipa::path(put, path = "/v1/teams/{id}", tag = "teams", security(("bearer" = [])),
-    params(("id" = String, Path, description = "the team's id", pattern = r"^[a-z][a-z0-9_-]{0,30}$")),
+    params(("id" = String, Path, description = "the team's id", pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")),
     request_body(content = TeamBody, content_type = "application/json"),
     responses(
         (status = 200, body = TeamView),
         (status = 400, body = ErrorBody, description = "invalid body or team id (the field is named)"),
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, body = ErrorBody, description = "not the admin token"),
+        (status = 409, body = ErrorBody, description = "two quotas for the same provider and accelerator (`field`: the second)"),
         (status = 413, body = ErrorBody, description = "body over the size limit"),
     ))]
 async fn put_team(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath, raw: Result<Bytes, BytesRejection>) -> ApiResult<Json<TeamView>> {
     auth.admin()?;
+    if !is_name(&id) {
+        return Err(ApiError::bad_request("invalid_path", "id", format!("team id {id:?} must match {NAME_PATTERN}")));
+    }
     let raw = body(raw)?;
-    let tb: TeamBody = json_body(&raw)?;
+    let tb: TeamBody = json_object(&raw, false)?;
+    if tb.monthly_budget_usd.is_some_and(|m| !(0.0..=1e9).contains(&m)) {
+        return Err(ApiError::bad_request("invalid_team", "monthly_budget_usd", "monthly_budget_usd must be 0 to 1,000,000,000"));
+    }
     let monthly_budget = tb
         .monthly_budget_usd
         .map(Money::from_usd_f64)
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_team", "monthly_budget_usd", e.to_string()))?;
-    let mut quotas = Vec::new();
+    let mut quotas: Vec<TeamQuota> = Vec::new();
     for (i, q) in tb.quotas.into_iter().enumerate() {
+        if let Some(p) = q.provider.as_deref().filter(|p| !is_name(p)) {
+            return Err(ApiError::bad_request("invalid_team", format!("quotas[{i}].provider"), format!("provider {p:?} must match {NAME_PATTERN}")));
+        }
+        if q.max_gpus > 1_000_000 {
+            return Err(ApiError::bad_request("invalid_team", format!("quotas[{i}].max_gpus"), "max_gpus is over 1,000,000"));
+        }
+        if let Some(a) = q.accelerator.as_deref().filter(|a| !is_name(a) || a.len() > 32) {
+            return Err(ApiError::bad_request("invalid_team", format!("quotas[{i}].accelerator"), format!("accelerator {a:?} is not an accelerator name")));
+        }
         let accelerator = q
             .accelerator
             .as_deref()
             .map(Accelerator::parse)
             .transpose()
             .map_err(|e| ApiError::bad_request("invalid_team", format!("quotas[{i}].accelerator"), e.to_string()))?;
-        quotas.push(TeamQuota { provider: q.provider.as_deref().map(ProviderId::parse), accelerator, max_gpus: q.max_gpus });
+        let quota = TeamQuota { provider: q.provider.as_deref().map(ProviderId::parse), accelerator, max_gpus: q.max_gpus };
+        if quotas.iter().any(|o| o.provider == quota.provider && o.accelerator == quota.accelerator) {
+            // A rule across entries, which the schema cannot state: a conflict between two quotas.
+            return Err(ApiError::new(StatusCode::CONFLICT, "conflicting_quotas", "two quotas for the same provider and accelerator")
+                .field(format!("quotas[{i}]")));
+        }
+        quotas.push(quota);
     }
     let team = Team { id: TeamId::new(id.trim()), monthly_budget, quotas, allow_preemption: tb.allow_preemption };
     b.store.put_team(&team).await?;
@@ -700,7 +793,10 @@ async fn put_team(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath,
 async fn create_token(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
     auth.admin()?;
     let raw = body(raw)?;
-    let tb: TokenBody = if raw.iter().all(u8::is_ascii_whitespace) { TokenBody::default() } else { json_body(&raw)? };
+    let tb: TokenBody = if raw.iter().all(u8::is_ascii_whitespace) { TokenBody::default() } else { json_object::<Option<TokenBody>>(&raw, true)?.unwrap_or_default() };
+    if tb.label.chars().count() > 200 || tb.label.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_json", "label", "label must be at most 200 characters, none of them control characters"));
+    }
     let team = TeamId::new(id.trim());
     let issued = b.store.create_token(&Principal::Team(team.clone()), &tb.label, b.clock.now()).await?;
     tracing::info!(team = %team, token_id = issued.id, "issued a team token");
@@ -727,7 +823,7 @@ async fn put_faults(State(b): State<AppState>, auth: Auth, NamePath(id): NamePat
     let p = ProviderId::parse(&id);
     let control = b.faults.get(&p).ok_or_else(|| ApiError::not_found("provider", &p))?;
     let raw = body(raw)?;
-    let faults: Faults = json_body(&raw)?;
+    let faults: Faults = json_object(&raw, false)?;
     tracing::warn!(provider = %p, ?faults, "fault injection changed");
     control.set(faults.clone().into());
     Ok(Json(FaultsView { provider: p.to_string(), faults, injected: None }))

@@ -11,6 +11,47 @@ use hedge_core::{AttemptStatus, Bound, JobState, Market, Preference, SpotPref};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// JSON numbers for integer fields: a whole number also when written as a float (`3.0`), as JSON Schema's
+/// `integer` allows; anything else (a fraction, out of range) is refused naming the field.
+pub mod whole {
+    use serde::{Deserialize, Deserializer};
+
+    fn to_i128<'de, D: Deserializer<'de>>(v: serde_json::Number) -> Result<i128, D::Error> {
+        if let Some(i) = v.as_i64() {
+            return Ok(i128::from(i));
+        }
+        if let Some(u) = v.as_u64() {
+            return Ok(i128::from(u));
+        }
+        match v.as_f64() {
+            Some(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e30 => Ok(f as i128),
+            _ => Err(serde::de::Error::custom(format!("expected a whole number, got {v}"))),
+        }
+    }
+    pub fn de<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<T, D::Error> {
+        let n = to_i128::<D>(serde_json::Number::deserialize(d)?)?;
+        T::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is out of range")))
+    }
+    pub fn de_opt<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<Option<T>, D::Error> {
+        match Option::<serde_json::Number>::deserialize(d)? {
+            None => Ok(None),
+            Some(v) => {
+                let n = to_i128::<D>(v)?;
+                T::try_from(n).map(Some).map_err(|_| serde::de::Error::custom(format!("{n} is out of range")))
+            }
+        }
+    }
+}
+
+/// The pattern of team ids, provider names and commitment ids the API accepts.
+pub const NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$";
+
+/// Whether `s` matches [`NAME_PATTERN`].
+pub fn is_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty() && b.len() <= 64 && b[0].is_ascii_alphanumeric() && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
 /// Every error answer: `{"error": {"code", "message", "field"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -416,7 +457,6 @@ pub struct EventView {
     /// A short stable code: `submitted`, `placed_committed`, `cancelled_by_user`, ...
     pub reason: String,
     /// Anything that explains the move (a placement explanation, a driver error); `null` when nothing.
-    #[schema(value_type = Object)]
     pub explanation: serde_json::Value,
     pub at: i64,
 }
@@ -459,17 +499,19 @@ pub struct JobLogs {
 #[serde(deny_unknown_fields)]
 pub struct TaskSubmission {
     /// The team the job is for: required with the admin token; a team token may name only its own team.
-    #[schema(pattern = r"^[a-z][a-z0-9_-]{0,30}$")]
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     pub team: String,
-    #[schema(pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
+    #[schema(nullable = false)]
     pub name: Option<String>,
     /// Higher runs first (default 0).
+    #[schema(nullable = false)]
     pub priority: Option<i32>,
+    #[schema(nullable = false)]
     pub resources: Option<TaskResources>,
-    #[schema(minimum = 1, maximum = 64)]
+    #[schema(minimum = 1, nullable = false)]
     pub num_nodes: Option<u32>,
-    /// The command: a shell script.
-    #[schema(pattern = r"^[A-Za-z0-9 ._-]*[A-Za-z0-9._-][A-Za-z0-9 ._-]*$")]
+    /// The command: a shell script (not blank).
+    #[schema(pattern = r"\S")]
     pub run: String,
 }
 
@@ -478,9 +520,10 @@ pub struct TaskSubmission {
 #[serde(deny_unknown_fields)]
 pub struct TaskResources {
     /// `NAME` or `NAME:COUNT`, e.g. `H100:8`; the name must be in the broker's catalog.
-    #[schema(pattern = r"^(H100|A100|L4)(:[1-9][0-9]?)?$")]
+    #[schema(pattern = r"^(H100|A100|L4)(:[1-9][0-9]{0,8})?$", nullable = false)]
     pub accelerators: Option<String>,
     /// SkyPilot's `use_spot`.
+    #[schema(nullable = false)]
     pub use_spot: Option<bool>,
 }
 
@@ -576,25 +619,35 @@ pub struct CommitmentInput {
     /// An accelerator that provider offers.
     pub accelerator: String,
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     pub region: Option<String>,
-    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "whole::de")]
+    #[schema(minimum = 1, maximum = 1000000)]
     pub gpus: i64,
     /// Micro-dollars per GPU-hour.
-    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "whole::de")]
+    #[schema(minimum = 0, maximum = 1000000000000_i64)]
     pub per_gpu_hour: i64,
     /// Seconds since the Unix epoch; from 2000 to 10 years after the server's clock.
+    #[serde(deserialize_with = "whole::de")]
+    #[schema(minimum = 946684800)]
     pub start: i64,
     /// Exclusive end, after `start`.
+    #[serde(deserialize_with = "whole::de")]
     pub end: i64,
 }
 
 /// The horizon of a plan (`hedge plan --format json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PlanHorizon {
-    /// `YYYY-MM`.
-    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}$")]
+    /// `YYYY-MM`, from 2000-01.
+    #[schema(pattern = r"^(20[0-9]{2})-(0[1-9]|1[0-2])$")]
     pub start: String,
+    #[serde(deserialize_with = "whole::de")]
+    #[schema(minimum = 1, maximum = 240)]
     pub periods: u32,
+    #[serde(deserialize_with = "whole::de")]
+    #[schema(minimum = 1, maximum = 744)]
     pub period_hours: u32,
 }
 
@@ -603,10 +656,17 @@ pub struct PlanHorizon {
 pub struct PlannedCommitmentInput {
     pub provider: String,
     pub accelerator: String,
+    #[serde(deserialize_with = "whole::de")]
+    #[schema(minimum = 1, maximum = 240)]
     pub term_periods: u32,
+    #[serde(deserialize_with = "whole::de")]
+    #[schema(minimum = 0, maximum = 239)]
     pub start_period: u32,
+    #[serde(deserialize_with = "whole::de")]
+    #[schema(minimum = 1, maximum = 1000000)]
     pub gpus: u32,
     /// $/GPU-hour.
+    #[schema(minimum = 0, maximum = 1000000)]
     pub rate: f64,
 }
 
@@ -631,9 +691,13 @@ pub struct Imported {
 #[serde(deny_unknown_fields)]
 pub struct QuotaView {
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     pub provider: Option<String>,
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
     pub accelerator: Option<String>,
+    #[serde(deserialize_with = "whole::de")]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub max_gpus: u32,
 }
 
@@ -681,7 +745,9 @@ pub struct TeamBody {
     pub monthly_budget_usd: Option<f64>,
     #[serde(default)]
     pub allow_preemption: bool,
+    /// At most one quota per (provider, accelerator) pair.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub quotas: Vec<QuotaView>,
 }
 
@@ -690,7 +756,7 @@ pub struct TeamBody {
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub label: String,
 }
 
@@ -715,8 +781,12 @@ pub struct Faults {
     /// Every call fails as unreachable (a partition).
     pub unreachable: bool,
     /// The next this many submits fail.
+    #[serde(deserialize_with = "whole::de")]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub fail_submits: u32,
     /// The next this many observations of an attempt lose it.
+    #[serde(deserialize_with = "whole::de")]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub lose_next: u32,
 }
 

@@ -54,12 +54,24 @@ pub fn document_for(b: &Broker) -> Value {
     let schemas = &mut doc["components"]["schemas"];
     if !known.is_empty() {
         let names = known.iter().map(|a| regex_escape(a)).collect::<Vec<_>>().join("|");
-        schemas["TaskResources"]["properties"]["accelerators"]["pattern"] = json!(format!("^({names})(:[1-9][0-9]?)?$"));
+        schemas["TaskResources"]["properties"]["accelerators"]["pattern"] = json!(format!("^({names})(:[1-9][0-9]{{0,8}})?$"));
     }
+    // Each provider with the accelerator it offers: the pairs a commitment may name.
+    let pairs: Vec<Value> = b
+        .config
+        .providers
+        .iter()
+        .map(|p| json!({"properties": {"provider": {"const": p.name.as_str()}, "accelerator": {"const": p.accelerator.as_str()}}}))
+        .collect();
     for schema in ["CommitmentInput", "PlannedCommitmentInput"] {
         schemas[schema]["properties"]["provider"] = json!({"type": "string", "enum": providers, "description": "a provider configured in this broker"});
         schemas[schema]["properties"]["accelerator"] = json!({"type": "string", "enum": offered, "description": "an accelerator the provider offers"});
+        if !pairs.is_empty() {
+            schemas[schema]["oneOf"] = json!(pairs);
+        }
     }
+    let latest = crate::api::latest_start(b.clock.now());
+    schemas["CommitmentInput"]["properties"]["start"]["maximum"] = json!(latest);
     doc
 }
 

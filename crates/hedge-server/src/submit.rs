@@ -47,6 +47,7 @@ pub fn parse(body: &[u8], known: &BTreeSet<Accelerator>) -> Result<Submission, A
         None => 0,
         Some(v) => v
             .as_i64()
+            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64))
             .and_then(|p| i32::try_from(p).ok())
             .ok_or_else(|| ApiError::bad_request("invalid_priority", "priority", "priority must be a whole number"))?,
     };

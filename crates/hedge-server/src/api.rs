@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -107,7 +107,7 @@ pub struct Auth(pub Principal);
 /// The token of an `Authorization` header value, if its scheme is `Bearer` (any case).
 pub fn bearer_token(value: &str) -> Option<&str> {
     let value = value.trim_start();
-    let (scheme, rest) = value.split_once(|c: char| c == ' ' || c == '\t')?;
+    let (scheme, rest) = value.split_once([' ', '\t'])?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
@@ -311,23 +311,42 @@ async fn gpus_in_use(b: &Broker) -> Result<std::collections::BTreeMap<ProviderId
     ), description = "A SkyPilot task document (YAML or JSON). This schema lists the fields most tasks use; the parser knows more of SkyPilot's, and unknown ones come back as `warnings`."),
     responses(
         (status = 201, body = SubmittedJob, description = "stored"),
-        (status = 400, body = ErrorBody, description = "invalid task (the field is named)"),
+        (status = 400, body = ErrorBody, description = "invalid task or `Idempotency-Key` (the field is named)"),
         (status = 401, body = ErrorBody, description = "no valid bearer token", headers(("WWW-Authenticate" = String))),
         (status = 403, body = ErrorBody, description = "a team token submitting for another team"),
         (status = 404, body = ErrorBody, description = "unknown team"),
         (status = 413, body = ErrorBody, description = "body over the size limit"),
         (status = 422, body = ErrorBody, description = "the `Idempotency-Key` was used before with another body (`field`: `Idempotency-Key`)"),
     ))]
-async fn submit_job(State(b): State<AppState>, auth: Auth, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
-    let r = submit_inner(&b, &auth, raw).await;
+async fn submit_job(State(b): State<AppState>, auth: Auth, headers: HeaderMap, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+    let r = submit_inner(&b, &auth, &headers, raw).await;
     if r.is_err() {
         b.metrics.inc(&b.metrics.rejected_submits);
     }
     r
 }
 
-async fn submit_inner(b: &Broker, auth: &Auth, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+/// The `Idempotency-Key` header: 1 to 200 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get(crate::client::IDEMPOTENCY_KEY) else { return Ok(None) };
+    let bad = || ApiError::bad_request("invalid_header", crate::client::IDEMPOTENCY_KEY, "Idempotency-Key must be 1 to 200 visible ASCII characters");
+    let k = v.to_str().map_err(|_| bad())?;
+    if k.is_empty() || k.len() > 200 || !k.bytes().all(|c| (b'!'..=b'~').contains(&c)) {
+        return Err(bad());
+    }
+    Ok(Some(k.to_owned()))
+}
+
+async fn submit_inner(b: &Broker, auth: &Auth, headers: &HeaderMap, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+    let key = idempotency_key(headers)?;
     let raw = body(raw)?;
+    // The request a key stands for: the SHA-256 of the body's bytes.
+    let key = key.map(|key| {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(&raw);
+        let request_sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+        hedge_store::SubmitKey { key, request_sha256 }
+    });
     let s = submit::parse(&raw, &b.known_accelerators)?;
     let team = match (&auth.0, s.team) {
         (Principal::Team(own), None) => own.clone(),
@@ -340,8 +359,13 @@ async fn submit_inner(b: &Broker, auth: &Auth, raw: Result<Bytes, BytesRejection
             return Err(ApiError::bad_request("missing_team", "team", "the admin token must name the job's team"))
         }
     };
-    let job = NewJob { team, priority: s.priority, deadline: s.deadline, spec: s.spec, submitted_at: b.clock.now() };
+    let submitted_at = b.clock.now();
+    let job = NewJob { team, priority: s.priority, deadline: s.deadline, spec: s.spec, submitted_at, idempotency: key };
     let job = b.store.submit_job(&job).await?;
+    if job.submitted_at != submitted_at || job.version > 0 {
+        // The answer to a repeated Idempotency-Key: the job the key first made (not counted again).
+        return Ok(ok(StatusCode::CREATED, SubmittedJob { job: job_view(b, &job), warnings: s.warnings }));
+    }
     b.metrics.inc(&b.metrics.submitted);
     b.wake.notify_one();
     Ok(ok(StatusCode::CREATED, SubmittedJob { job: job_view(b, &job), warnings: s.warnings }))
@@ -707,7 +731,15 @@ async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<B
         }
         clean.push(c);
     }
-    b.store.put_commitments(&clean).await?;
+    b.store.put_commitments(&clean).await.map_err(|e| match e {
+        hedge_store::StoreError::DuplicateCommitment { id, index } => ApiError::new(
+            StatusCode::CONFLICT,
+            "duplicate_commitment",
+            format!("commitment {id} already exists or is listed twice; delete it first to replace it"),
+        )
+        .field(format!("commitments[{index}].id")),
+        e => ApiError::from(e),
+    })?;
     b.wake.notify_one();
     Ok(Json(Imported { imported: clean.len() }))
 }

@@ -273,6 +273,9 @@ pub struct JobView {
     /// The latest launch attempt's number (0: none yet).
     pub current_attempt: u32,
     pub updated_at: i64,
+    /// The `Idempotency-Key` it was submitted with.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
     /// Set while the job waits for a reason other than "no capacity yet".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<Waiting>,
@@ -291,6 +294,7 @@ impl JobView {
             version: job.version,
             current_attempt: job.current_attempt,
             updated_at: job.updated_at.unix(),
+            idempotency_key: job.idempotency_key.clone(),
             waiting: waiting.map(Waiting::from),
         }
     }
@@ -501,7 +505,7 @@ pub struct TaskSubmission {
     /// The team the job is for: required with the admin token; a team token may name only its own team.
     #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     pub team: String,
-    #[schema(nullable = false)]
+    #[schema(nullable = false, pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$")]
     pub name: Option<String>,
     /// Higher runs first (default 0).
     #[schema(nullable = false)]
@@ -511,7 +515,7 @@ pub struct TaskSubmission {
     #[schema(minimum = 1, nullable = false)]
     pub num_nodes: Option<u32>,
     /// The command: a shell script (not blank).
-    #[schema(pattern = r"\S")]
+    #[schema(pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$")]
     pub run: String,
 }
 

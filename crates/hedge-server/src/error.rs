@@ -128,6 +128,18 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidInput { field, reason } => {
                 ApiError::bad_request("invalid_input", *field, format!("invalid {field}: {reason}"))
             }
+            StoreError::IdempotencyConflict { key } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_conflict",
+                format!("Idempotency-Key {key:?} was already used with a different request"),
+            )
+            .field("Idempotency-Key"),
+            StoreError::DuplicateCommitment { id, index } => ApiError::new(
+                StatusCode::CONFLICT,
+                "duplicate_commitment",
+                format!("commitment {id} already exists or repeats in the batch; commitments are never replaced"),
+            )
+            .field(format!("commitments[{index}].id")),
             StoreError::IllegalTransition { .. } | StoreError::StaleTransition { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }

@@ -49,6 +49,7 @@ fn job(i: usize) -> NewJob {
         deadline: None,
         spec,
         submitted_at: Timestamp::from_unix(1_780_000_000 + i as i64),
+        idempotency: None,
     }
 }
 

@@ -99,6 +99,15 @@ pub(crate) fn corrupt(table: &'static str, column: &'static str, reason: String)
     StoreError::Corrupt { table, column, reason }
 }
 
+/// A resubmission with an already used `Idempotency-Key`: fine when the stored request digest is the same.
+pub(crate) fn same_request(k: &crate::model::SubmitKey, stored_sha: Option<String>) -> Result<(), StoreError> {
+    if stored_sha.as_deref() == Some(k.sha().as_str()) {
+        Ok(())
+    } else {
+        Err(StoreError::IdempotencyConflict { key: k.key.clone() })
+    }
+}
+
 /// The idempotency key of attempt `n` of `job` in the store with instance id `instance`.
 pub(crate) fn idempotency_key(instance: &str, job: JobId, n: u32) -> String {
     format!("hedge-{instance}-j{job}-a{n}")

@@ -1,6 +1,6 @@
 //! The one error type of this crate.
 
-use hedge_core::{AttemptStatus, JobId, JobState, TeamId};
+use hedge_core::{AttemptStatus, CommitmentId, JobId, JobState, TeamId};
 
 /// What went wrong in a store call. Variants before `Sqlite` are about the caller's request (a 4xx at the
 /// HTTP edge); `Sqlite`, `Postgres`, `Pool`, `Corrupt`, `Migration`, `SchemaTooNew` and `Io` are about the
@@ -31,6 +31,13 @@ pub enum StoreError {
     },
     #[error("launch attempt {key:?}: status {from} cannot become {to}")]
     IllegalAttemptUpdate { key: String, from: AttemptStatus, to: AttemptStatus },
+    /// The team already submitted a job with this `Idempotency-Key`, with a different request.
+    #[error("Idempotency-Key {key:?} was already used with a different request")]
+    IdempotencyConflict { key: String },
+    /// A commitment id that is already stored, or appears twice in one batch (`index` is its position in
+    /// the batch). Commitments are never silently replaced: delete one first to change it.
+    #[error("commitment {id} already exists (commitments[{index}].id)")]
+    DuplicateCommitment { id: CommitmentId, index: usize },
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
 
@@ -78,6 +85,8 @@ impl StoreError {
                 | StoreError::StaleTransition { .. }
                 | StoreError::IllegalAttemptUpdate { .. }
                 | StoreError::InvalidInput { .. }
+                | StoreError::IdempotencyConflict { .. }
+                | StoreError::DuplicateCommitment { .. }
         )
     }
 }

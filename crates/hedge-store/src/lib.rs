@@ -31,9 +31,10 @@ mod store;
 mod token;
 
 pub use error::StoreError;
+pub use migrations::SCHEMA_VERSION;
 pub use model::{
     month_range, MAX_DETAIL_CHARS, MAX_EXPLANATION_BYTES, AttemptUpdate, CommitmentUsage, HealthState, IssuedToken, Job, JobEvent, JobFilter, JobPage,
-    LaunchAttempt, NewAttempt, NewJob, Principal, ProviderHealth, QueuedJob, SpendEntry, Team, TeamQuota, TokenInfo,
+    LaunchAttempt, NewAttempt, NewJob, Principal, ProviderHealth, QueuedJob, SpendEntry, SubmitKey, Team, TeamQuota, TokenInfo,
     Transition,
 };
 pub use postgres::{PgOptions, PgStore};

@@ -9,6 +9,10 @@
 use crate::error::StoreError;
 use crate::token::sha256_hex;
 
+/// The schema version this build migrates every database to (both backends have the same numbered
+/// migrations; a unit test in each backend holds that).
+pub const SCHEMA_VERSION: u32 = 3;
+
 pub(crate) struct Migration {
     pub version: u32,
     pub name: &'static str,

@@ -94,6 +94,39 @@ pub struct TokenInfo {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// A client's idempotency key for a submission, with the SHA-256 of the request it came with. A second
+/// submission with the same key (for the same team) returns the first job when the request is the same, and
+/// is refused ([`StoreError::IdempotencyConflict`]) when it differs.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SubmitKey {
+    /// 1 to 255 printable ASCII characters (the `Idempotency-Key` header).
+    pub key: String,
+    /// Lower- or upper-case hex SHA-256 (64 characters) of the request body; stored lower-case.
+    pub request_sha256: String,
+}
+
+impl SubmitKey {
+    pub const MAX_KEY_LEN: usize = 255;
+
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        if self.key.is_empty() || self.key.len() > Self::MAX_KEY_LEN {
+            return Err(invalid("Idempotency-Key", format!("is {} bytes long (1 to {})", self.key.len(), Self::MAX_KEY_LEN)));
+        }
+        if !self.key.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return Err(invalid("Idempotency-Key", "must be printable ASCII".into()));
+        }
+        if self.request_sha256.len() != 64 || !self.request_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid("request_sha256", "must be 64 hex characters (a SHA-256)".into()));
+        }
+        Ok(())
+    }
+
+    /// The digest as stored and compared.
+    pub(crate) fn sha(&self) -> String {
+        self.request_sha256.to_ascii_lowercase()
+    }
+}
+
 /// A job as submitted, before the store assigns its id.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct NewJob {
@@ -103,6 +136,9 @@ pub struct NewJob {
     pub deadline: Option<Timestamp>,
     pub spec: TaskSpec,
     pub submitted_at: Timestamp,
+    /// Makes the submission idempotent: unique per team (see [`SubmitKey`]).
+    #[serde(default)]
+    pub idempotency: Option<SubmitKey>,
 }
 
 impl NewJob {
@@ -118,6 +154,9 @@ impl NewJob {
             if d < self.submitted_at {
                 return Err(invalid("deadline", format!("{d} is before the submission time {}", self.submitted_at)));
             }
+        }
+        if let Some(k) = &self.idempotency {
+            k.validate()?;
         }
         Ok(())
     }
@@ -139,6 +178,9 @@ pub struct Job {
     /// The latest launch attempt's number, 0 when none was recorded yet.
     pub current_attempt: u32,
     pub updated_at: Timestamp,
+    /// The client's `Idempotency-Key` it was submitted with, if any.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 /// A job as the scheduler reads the whole queue ([`crate::Store::queued_jobs`]): a [`Job`] whose spec is
@@ -155,6 +197,7 @@ pub struct QueuedJob {
     pub version: u64,
     pub current_attempt: u32,
     pub updated_at: Timestamp,
+    pub idempotency_key: Option<String>,
 }
 
 impl From<QueuedJob> for Job {
@@ -170,6 +213,7 @@ impl From<QueuedJob> for Job {
             version: q.version,
             current_attempt: q.current_attempt,
             updated_at: q.updated_at,
+            idempotency_key: q.idempotency_key,
         }
     }
 }
@@ -187,6 +231,7 @@ impl From<Job> for QueuedJob {
             version: j.version,
             current_attempt: j.current_attempt,
             updated_at: j.updated_at,
+            idempotency_key: j.idempotency_key,
         }
     }
 }
@@ -520,6 +565,18 @@ pub(crate) fn validate_commitment(c: &Commitment) -> Result<(), StoreError> {
     }
     if c.per_gpu_hour.hourly() < Money::ZERO {
         return Err(invalid("commitment.per_gpu_hour", format!("commitment {} has a negative rate", c.id)));
+    }
+    Ok(())
+}
+
+/// Validates a batch of commitments for [`crate::Store::put_commitments`]: each one, and no id twice.
+pub(crate) fn validate_commitments(cs: &[Commitment]) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::with_capacity(cs.len());
+    for (index, c) in cs.iter().enumerate() {
+        validate_commitment(c)?;
+        if !seen.insert(c.id.as_str()) {
+            return Err(StoreError::DuplicateCommitment { id: c.id.clone(), index });
+        }
     }
     Ok(())
 }

@@ -18,8 +18,19 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::migrations::{plan, Migration};
 
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "cancelling_orphaned",
+        sql: include_str!("../migrations/postgres/0002_cancelling_orphaned.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "submit_idempotency",
+        sql: include_str!("../migrations/postgres/0003_submit_idempotency.sql"),
+    },
+];
 
 /// Serialises concurrent migrations of one schema: `pg_advisory_xact_lock(MIGRATION_LOCK,
 /// hashtext(current_schema()))` ("hedg" in ASCII), so stores in other schemas never wait on each other.
@@ -173,7 +184,8 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<()> 
 
 // ---- row decoding ----------------------------------------------------------------------------------------
 
-const JOB_COLS: &str = "id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at";
+const JOB_COLS: &str =
+    "id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at, idempotency_key";
 
 fn job_row(r: &Row, specs: &SpecCache) -> StoreResult<Job> {
     let id = job_id("jobs", r.try_get(0)?)?;
@@ -195,6 +207,7 @@ fn head_row(r: &Row, rest: usize) -> StoreResult<JobHead> {
         version: to_u64("jobs", "version", r.try_get(rest + 2)?)?,
         current_attempt: to_u32("jobs", "current_attempt", r.try_get(rest + 3)?)?,
         updated_at: Timestamp(r.try_get(rest + 4)?),
+        idempotency_key: r.try_get(rest + 5)?,
     })
 }
 
@@ -208,6 +221,7 @@ struct JobHead {
     version: u64,
     current_attempt: u32,
     updated_at: Timestamp,
+    idempotency_key: Option<String>,
 }
 
 impl JobHead {
@@ -223,6 +237,7 @@ impl JobHead {
             version: self.version,
             current_attempt: self.current_attempt,
             updated_at: self.updated_at,
+            idempotency_key: self.idempotency_key,
         }
     }
 }
@@ -564,18 +579,40 @@ impl Store for PgStore {
         if !team_exists(&tx, &job.team).await? {
             return Err(StoreError::UnknownTeam { team: job.team.clone() });
         }
+        let first_with_key = |k: &SubmitKey| {
+            let (team, key) = (job.team.as_str().to_owned(), k.key.clone());
+            let tx = &tx;
+            async move {
+                let st = tx.prepare_cached("SELECT id, request_sha256 FROM jobs WHERE team_id = $1 AND idempotency_key = $2").await?;
+                match tx.query_opt(&st, &[&team, &key]).await? {
+                    Some(r) => Ok::<_, StoreError>(Some((job_id("jobs", r.try_get(0)?)?, r.try_get::<_, Option<String>>(1)?))),
+                    None => Ok(None),
+                }
+            }
+        };
+        if let Some(k) = &job.idempotency {
+            if let Some((id, sha)) = first_with_key(k).await? {
+                same_request(k, sha)?;
+                return get_job(&tx, &self.specs, id).await;
+            }
+        }
+        // ON CONFLICT DO NOTHING waits for a concurrent submit of the same key to commit (or roll back): the
+        // loser inserts nothing and reads the winner's job below (READ COMMITTED: a new statement sees it).
         let st = tx
             .prepare_cached(
                 "WITH j AS (
-                     INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $5) RETURNING id)
+                     INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt,
+                         updated_at, idempotency_key, request_sha256)
+                     VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $5, $7, $8)
+                     ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                     RETURNING id)
                  INSERT INTO job_events (job_id, seq, from_state, to_state, reason, explanation, at)
                  SELECT id, 0, NULL, $6, 'submitted', 'null', $5 FROM j
                  RETURNING job_id",
             )
             .await?;
-        let id: i64 = tx
-            .query_one(
+        let inserted = tx
+            .query_opt(
                 &st,
                 &[
                     &job.team.as_str(),
@@ -584,10 +621,22 @@ impl Store for PgStore {
                     &spec,
                     &job.submitted_at.0,
                     &JobState::INITIAL.as_str(),
+                    &job.idempotency.as_ref().map(|k| k.key.as_str()),
+                    &job.idempotency.as_ref().map(SubmitKey::sha),
                 ],
             )
-            .await?
-            .try_get(0)?;
+            .await?;
+        let id: i64 = match (inserted, &job.idempotency) {
+            (Some(r), _) => r.try_get(0)?,
+            (None, Some(k)) => {
+                let (id, sha) = first_with_key(k)
+                    .await?
+                    .ok_or_else(|| corrupt("jobs", "idempotency_key", "conflicting submit vanished".into()))?;
+                same_request(k, sha)?;
+                return get_job(&tx, &self.specs, id).await;
+            }
+            (None, None) => return Err(corrupt("jobs", "id", "insert returned no id".into())),
+        };
         tx.commit().await?;
         let id = job_id("jobs", id)?;
         self.specs.insert(id, Arc::new(job.spec.clone()));
@@ -602,6 +651,7 @@ impl Store for PgStore {
             version: 0,
             current_attempt: 0,
             updated_at: job.submitted_at,
+            idempotency_key: job.idempotency.as_ref().map(|k| k.key.clone()),
         })
     }
 
@@ -658,7 +708,8 @@ impl Store for PgStore {
         let c = self.client().await?;
         let heads = rows(
             &c,
-            "SELECT id, team_id, priority, deadline, submitted_at, state, version, current_attempt, updated_at
+            "SELECT id, team_id, priority, deadline, submitted_at, state, version, current_attempt, updated_at,
+                 idempotency_key
              FROM jobs WHERE state = ANY($1) ORDER BY id",
             &[&state_names(states)],
             |r| head_row(r, 4),
@@ -819,22 +870,18 @@ impl Store for PgStore {
     }
 
     async fn put_commitments(&self, commitments: &[Commitment]) -> StoreResult<()> {
-        for m in commitments {
-            validate_commitment(m)?;
-        }
+        validate_commitments(commitments)?;
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let st = tx
             .prepare_cached(
                 "INSERT INTO commitments (id, provider, accelerator, region, gpus, per_gpu_hour_micros, start_at, end_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, accelerator = excluded.accelerator,
-                     region = excluded.region, gpus = excluded.gpus, per_gpu_hour_micros = excluded.per_gpu_hour_micros,
-                     start_at = excluded.start_at, end_at = excluded.end_at",
+                 ON CONFLICT (id) DO NOTHING",
             )
             .await?;
-        for m in commitments {
-            tx.execute(
+        for (index, m) in commitments.iter().enumerate() {
+            let n = tx.execute(
                 &st,
                 &[
                     &m.id.as_str(),
@@ -848,6 +895,9 @@ impl Store for PgStore {
                 ],
             )
             .await?;
+            if n == 0 {
+                return Err(StoreError::DuplicateCommitment { id: m.id.clone(), index });
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -1013,6 +1063,12 @@ impl Store for PgStore {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn migrations_are_numbered_up_to_the_schema_version() {
+        let versions: Vec<u32> = super::MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions, (1..=crate::SCHEMA_VERSION).collect::<Vec<_>>());
+    }
+
     #[test]
     fn urls_lose_their_password() {
         assert_eq!(super::redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");

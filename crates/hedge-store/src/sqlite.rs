@@ -21,8 +21,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::migrations::{plan, Migration};
 
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "cancelling_orphaned",
+        sql: include_str!("../migrations/sqlite/0002_cancelling_orphaned.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "submit_idempotency",
+        sql: include_str!("../migrations/sqlite/0003_submit_idempotency.sql"),
+    },
+];
 
 /// Reader connections besides the writer (WAL lets them read while the writer writes).
 const READERS: usize = 2;
@@ -194,6 +205,15 @@ fn open_conn(path: &Path) -> StoreResult<Connection> {
 }
 
 fn migrate(c: &mut Connection) -> StoreResult<()> {
+    // Migrations may rebuild tables (SQLite cannot alter a CHECK), which needs foreign keys off; it is a no-op
+    // inside a transaction, so it is set here and checked with `foreign_key_check` before the commit.
+    c.pragma_update(None, "foreign_keys", false)?;
+    let r = migrate_unchecked(c);
+    c.pragma_update(None, "foreign_keys", true)?;
+    r
+}
+
+fn migrate_unchecked(c: &mut Connection) -> StoreResult<()> {
     c.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at INTEGER NOT NULL)",
@@ -228,6 +248,10 @@ fn migrate(c: &mut Connection) -> StoreResult<()> {
         )
         .map_err(wrap)?;
     }
+    let broken: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+    if broken > 0 {
+        return Err(corrupt("schema_migrations", "version", format!("{broken} foreign key violations after migrating")));
+    }
     tx.commit()?;
     Ok(())
 }
@@ -240,7 +264,8 @@ fn instance_id(c: &mut Connection) -> StoreResult<String> {
 
 // ---- row decoding ----------------------------------------------------------------------------------------
 
-const JOB_COLS: &str = "id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at";
+const JOB_COLS: &str =
+    "id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at, idempotency_key";
 
 fn job_row(r: &Row<'_>, specs: &SpecCache) -> StoreResult<Job> {
     queued_row(r, specs).map(Job::from)
@@ -261,6 +286,7 @@ fn queued_row(r: &Row<'_>, specs: &SpecCache) -> StoreResult<QueuedJob> {
         version: to_u64("jobs", "version", r.get(7)?)?,
         current_attempt: to_u32("jobs", "current_attempt", r.get(8)?)?,
         updated_at: Timestamp(r.get(9)?),
+        idempotency_key: r.get(10)?,
     })
 }
 
@@ -616,9 +642,21 @@ impl Store for SqliteStore {
             if !team_exists(&tx, &job.team)? {
                 return Err(StoreError::UnknownTeam { team: job.team.clone() });
             }
+            // The writer lock (BEGIN IMMEDIATE) serialises submits, also across handles on the file: looking
+            // the key up first is race-free.
+            if let Some(k) = &job.idempotency {
+                let first = tx
+                    .prepare_cached("SELECT id, request_sha256 FROM jobs WHERE team_id = ?1 AND idempotency_key = ?2")?
+                    .query_row(params![job.team.as_str(), k.key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))
+                    .optional()?;
+                if let Some((id, sha)) = first {
+                    return same_request(k, sha).and_then(|()| get_job(&tx, specs, job_id("jobs", id)?));
+                }
+            }
             tx.prepare_cached(
-                "INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?5)",
+                "INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at,
+                     idempotency_key, request_sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?5, ?7, ?8)",
             )?
             .execute(params![
                 job.team.as_str(),
@@ -626,7 +664,9 @@ impl Store for SqliteStore {
                 job.deadline.map(|d| d.0),
                 spec,
                 job.submitted_at.0,
-                JobState::INITIAL.as_str()
+                JobState::INITIAL.as_str(),
+                job.idempotency.as_ref().map(|k| k.key.as_str()),
+                job.idempotency.as_ref().map(SubmitKey::sha),
             ])?;
             let id = tx.last_insert_rowid();
             tx.prepare_cached(
@@ -648,6 +688,7 @@ impl Store for SqliteStore {
                 version: 0,
                 current_attempt: 0,
                 updated_at: job.submitted_at,
+                idempotency_key: job.idempotency.map(|k| k.key),
             })
         })
         .await
@@ -852,9 +893,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_commitments(&self, commitments: &[Commitment]) -> StoreResult<()> {
-        for c in commitments {
-            validate_commitment(c)?;
-        }
+        validate_commitments(commitments)?;
         let cs = commitments.to_vec();
         self.write(move |c, _| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -862,13 +901,10 @@ impl Store for SqliteStore {
                 let mut st = tx.prepare_cached(
                     "INSERT INTO commitments (id, provider, accelerator, region, gpus, per_gpu_hour_micros, start_at, end_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, accelerator = excluded.accelerator,
-                         region = excluded.region, gpus = excluded.gpus,
-                         per_gpu_hour_micros = excluded.per_gpu_hour_micros,
-                         start_at = excluded.start_at, end_at = excluded.end_at",
+                     ON CONFLICT (id) DO NOTHING",
                 )?;
-                for m in &cs {
-                    st.execute(params![
+                for (index, m) in cs.iter().enumerate() {
+                    let n = st.execute(params![
                         m.id.as_str(),
                         m.provider.as_str(),
                         m.accelerator.as_str(),
@@ -878,6 +914,9 @@ impl Store for SqliteStore {
                         m.start.0,
                         m.end.0
                     ])?;
+                    if n == 0 {
+                        return Err(StoreError::DuplicateCommitment { id: m.id.clone(), index });
+                    }
                 }
             }
             tx.commit()?;
@@ -1041,5 +1080,14 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_numbered_up_to_the_schema_version() {
+        let versions: Vec<u32> = super::MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions, (1..=crate::SCHEMA_VERSION).collect::<Vec<_>>());
     }
 }

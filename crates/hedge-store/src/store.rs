@@ -99,7 +99,8 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- commitments --------------------------------------------------------------------------------------
 
-    /// Inserts or replaces commitments by id, all or none.
+    /// Inserts new commitments, all or none. A commitment is never replaced:
+    /// [`StoreError::DuplicateCommitment`] names the first id that is already stored or repeated in the batch.
     async fn put_commitments(&self, commitments: &[Commitment]) -> StoreResult<()>;
     /// All commitments, by id.
     async fn commitments(&self) -> StoreResult<Vec<Commitment>>;

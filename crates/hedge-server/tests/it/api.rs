@@ -143,3 +143,42 @@ async fn client_round_trip() {
     .await
     .unwrap();
 }
+
+backends!(commitment_imports_are_checked_and_all_or_nothing, |backend| async move {
+    let s = TestServer::start(backend).await;
+    let admin = s.admin.clone();
+    let now = 1_796_000_000i64;
+    let good = |id: &str| serde_json::json!({"id": id, "provider": "local-b", "accelerator": "H100", "gpus": 2, "per_gpu_hour": 1_000_000, "start": now, "end": now + 86_400});
+    let with = |k: &str, v: serde_json::Value| {
+        let mut c = good("bad");
+        c[k] = v;
+        c
+    };
+    let cases = vec![
+        ("unknown provider", with("provider", "azure".into()), 422, "commitments[1].provider"),
+        ("accelerator not offered", with("accelerator", "A100".into()), 422, "commitments[1].accelerator"),
+        ("zero GPUs", with("gpus", 0.into()), 422, "commitments[1].gpus"),
+        ("negative GPUs", with("gpus", (-3).into()), 422, "commitments[1].gpus"),
+        ("start before 2000", with("start", 100.into()), 422, "commitments[1].start"),
+        ("start in 30 years", with("start", (now + 30 * 366 * 86_400).into()), 422, "commitments[1].start"),
+        ("end before start", with("end", (now - 1).into()), 409, "commitments[1].end"),
+        ("duplicate in the batch", good("ok-0"), 409, "commitments[1].id"),
+    ];
+    for (what, bad, status, field) in cases {
+        let body = serde_json::json!([good("ok-0"), bad]);
+        let (st, v) = s.call("POST", "/v1/commitments", &admin, Some(body.to_string())).await;
+        assert_eq!((st.as_u16(), v["error"]["field"].as_str()), (status, Some(field)), "{what}: {v}");
+        let (_, list) = s.call("GET", "/v1/commitments", &admin, None).await;
+        assert_eq!(list["commitments"].as_array().unwrap().len(), 0, "{what}: nothing stored");
+    }
+    let (st, v) = s.call("POST", "/v1/commitments", &admin, Some(serde_json::json!([good("c1")]).to_string())).await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+    // Already stored: a 409 naming the id, never a silent overwrite.
+    let mut changed = good("c1");
+    changed["gpus"] = 4.into();
+    let (st, v) = s.call("POST", "/v1/commitments", &admin, Some(serde_json::json!({"commitments": [good("c2"), changed]}).to_string())).await;
+    assert_eq!((st.as_u16(), v["error"]["code"].as_str(), v["error"]["field"].as_str()), (409, Some("duplicate_commitment"), Some("commitments[1].id")), "{v}");
+    let (_, list) = s.call("GET", "/v1/commitments", &admin, None).await;
+    assert_eq!(list["commitments"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["commitments"][0]["gpus"], 2, "the stored commitment was not replaced");
+});

@@ -28,7 +28,9 @@ async fn framework_rejections_are_json_errors_naming_the_field() {
     let s = TestServer::start(crate::Backend::Sqlite).await;
     let admin = s.admin.clone();
     let a = Some(admin.as_str());
-    let cases: &[(&str, &str, Option<&str>, u16, &str, Option<&str>)] = &[
+    /// Method, path, body, status, code, field.
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, u16, &'a str, Option<&'a str>);
+    let cases: &[Case] = &[
         ("GET", "/v1/jobs/ml", None, 400, "invalid_path", Some("id")),
         ("GET", "/v1/jobs/-1/events", None, 400, "invalid_path", Some("id")),
         ("POST", "/v1/jobs/99999999999999999999999/cancel", None, 400, "invalid_path", Some("id")),

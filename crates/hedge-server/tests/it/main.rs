@@ -7,6 +7,7 @@ mod auth;
 mod crash;
 mod errors;
 mod failover;
+mod idempotency;
 mod placement;
 
 use hedge_server::{Broker, ServerConfig, SystemClock};

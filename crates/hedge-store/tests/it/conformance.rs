@@ -28,7 +28,19 @@ pub fn spec(accel: &str, n: u32) -> TaskSpec {
 }
 
 pub fn new_job(team: &str, priority: i32) -> NewJob {
-    NewJob { team: team.into(), priority, deadline: Some(t(86_400)), spec: spec("H100", 8), submitted_at: t(0) }
+    NewJob {
+        team: team.into(),
+        priority,
+        deadline: Some(t(86_400)),
+        spec: spec("H100", 8),
+        submitted_at: t(0),
+        idempotency: None,
+    }
+}
+
+pub fn keyed(mut job: NewJob, key: &str, body: &str) -> NewJob {
+    job.idempotency = Some(SubmitKey { key: key.into(), request_sha256: hash_secret(body) });
+    job
 }
 
 pub async fn with_team(s: &S, team: &str) {
@@ -327,6 +339,189 @@ pub async fn launch_attempts_are_recorded_before_launch(s: S) {
     assert_eq!(ev[4].reason, "preempted");
 }
 
+async fn job_count(s: &S) -> usize {
+    s.list_jobs(&JobFilter { limit: JobFilter::MAX_LIMIT, ..Default::default() }).await.unwrap().jobs.len()
+}
+
+pub async fn submits_with_a_key_are_idempotent(s: S) {
+    with_team(&s, "ml").await;
+    with_team(&s, "infra").await;
+    // Bad keys and digests are refused, naming the field, and store nothing.
+    let long = "k".repeat(256);
+    for (key, sha, field) in [
+        ("", hash_secret("b"), "Idempotency-Key"),
+        (long.as_str(), hash_secret("b"), "Idempotency-Key"),
+        ("caf\u{e9}", hash_secret("b"), "Idempotency-Key"),
+        ("a\nb", hash_secret("b"), "Idempotency-Key"),
+        ("k", "abc".into(), "request_sha256"),
+        ("k", "z".repeat(64), "request_sha256"),
+    ] {
+        let mut j = new_job("ml", 1);
+        j.idempotency = Some(SubmitKey { key: key.into(), request_sha256: sha });
+        let e = s.submit_job(&j).await.unwrap_err();
+        assert!(matches!(&e, StoreError::InvalidInput { field: f, .. } if *f == field), "{key:?}: {e:?}");
+    }
+    assert_eq!(job_count(&s).await, 0);
+    let mut ok = new_job("ml", 1);
+    ok.idempotency = Some(SubmitKey { key: "k".repeat(255), request_sha256: hash_secret("b") });
+    assert_eq!(s.submit_job(&ok).await.unwrap().idempotency_key, Some("k".repeat(255)));
+
+    let first = s.submit_job(&keyed(new_job("ml", 1), "retry-1", "body")).await.unwrap();
+    assert_eq!(first.idempotency_key.as_deref(), Some("retry-1"));
+    assert_eq!(s.job(first.id).await.unwrap(), first);
+    // The retry returns the first job and writes nothing.
+    let again = s.submit_job(&keyed(new_job("ml", 1), "retry-1", "body")).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(job_count(&s).await, 2);
+    assert_eq!(events_len(&s, first.id).await, 1);
+    // Also once the first job moved on: it is returned as it is now. The digest's case does not matter.
+    let moved = s.transition(&tr(first.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
+    let mut upper = keyed(new_job("ml", 1), "retry-1", "body");
+    upper.idempotency.as_mut().unwrap().request_sha256.make_ascii_uppercase();
+    assert_eq!(s.submit_job(&upper).await.unwrap(), moved);
+    // The same key with another request is a conflict naming the key.
+    let e = s.submit_job(&keyed(new_job("ml", 2), "retry-1", "other body")).await.unwrap_err();
+    assert!(matches!(&e, StoreError::IdempotencyConflict { key } if key == "retry-1"), "{e:?}");
+    assert!(e.is_caller_error());
+    assert_eq!(job_count(&s).await, 2);
+    // Keys are per team; jobs without a key are never deduplicated.
+    let other_team = s.submit_job(&keyed(new_job("infra", 1), "retry-1", "body")).await.unwrap();
+    assert_ne!(other_team.id, first.id);
+    let (a, b) = (s.submit_job(&new_job("ml", 1)).await.unwrap(), s.submit_job(&new_job("ml", 1)).await.unwrap());
+    assert_ne!(a.id, b.id);
+    assert_eq!(a.idempotency_key, None);
+    assert_eq!(job_count(&s).await, 5);
+}
+
+pub async fn racing_submits_with_one_key_create_one_job(s: S) {
+    with_team(&s, "ml").await;
+    for round in 0..3 {
+        let key = format!("race-{round}");
+        let mut handles = vec![];
+        for _ in 0..12 {
+            let (s, key) = (s.clone(), key.clone());
+            handles.push(tokio::spawn(async move { s.submit_job(&keyed(new_job("ml", 1), &key, "body")).await }));
+        }
+        let mut ids = vec![];
+        for h in handles {
+            ids.push(h.await.unwrap().unwrap().id);
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "one job per key: {ids:?}");
+    }
+    assert_eq!(job_count(&s).await, 3);
+    // Racing submits of one key with different requests: one job, every other call a conflict.
+    let mut handles = vec![];
+    for i in 0..8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move { s.submit_job(&keyed(new_job("ml", 1), "mixed", &format!("body {i}"))).await }));
+    }
+    let (mut created, mut conflicts) = (0, 0);
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(StoreError::IdempotencyConflict { .. }) => conflicts += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!((created, conflicts), (1, 7));
+    assert_eq!(job_count(&s).await, 4);
+}
+
+/// A committed attempt of a fresh job, moved to Running with the job.
+async fn running_committed_job(s: &S, commitment: &str, at: i64) -> (JobId, String) {
+    let mut committed = on_demand("aws");
+    committed.market = Market::Committed;
+    committed.commitment = Some(commitment.into());
+    let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
+    s.transition(&tr(j.id, JobState::Pending, JobState::Placing, at)).await.unwrap();
+    let (_, a) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, at), &committed).await.unwrap();
+    let key = a.idempotency_key;
+    s.transition(&tr(j.id, JobState::Launching, JobState::Running, at).with_attempt_update(AttemptUpdate::new(
+        &key,
+        AttemptStatus::Running,
+        t(at),
+    )))
+    .await
+    .unwrap();
+    (j.id, key)
+}
+
+pub async fn cancelling_holds_gpus_until_confirmed(s: S) {
+    with_team(&s, "ml").await;
+    s.put_commitments(&[commitment("ri-1", 16)]).await.unwrap();
+    let (j, key) = running_committed_job(&s, "ri-1", 1).await;
+
+    let job = s
+        .transition(
+            &tr(j, JobState::Running, JobState::Cancelling, 2)
+                .reason("cancelled_by_user")
+                .with_attempt_update(AttemptUpdate::new(&key, AttemptStatus::Cancelling, t(2))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(job.state, JobState::Cancelling);
+    assert_eq!(s.job(j).await.unwrap().state, JobState::Cancelling);
+    let a = s.attempt_by_key(&key).await.unwrap();
+    assert_eq!(a.status, AttemptStatus::Cancelling);
+    // Still in flight: the reconciler keeps asking the driver, and its GPUs count as used.
+    assert_eq!(s.in_flight_attempts().await.unwrap(), vec![a]);
+    assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
+    assert_eq!(s.job_counts().await.unwrap(), vec![(JobState::Cancelling, 1)]);
+    assert_eq!(
+        s.list_jobs(&JobFilter { states: vec![JobState::Cancelling], ..Default::default() }).await.unwrap().jobs.len(),
+        1
+    );
+    // A cancelling attempt never goes back to running.
+    let e = s.update_attempt(&AttemptUpdate::new(&key, AttemptStatus::Running, t(3))).await.unwrap_err();
+    assert!(matches!(e, StoreError::IllegalAttemptUpdate { from: AttemptStatus::Cancelling, .. }), "{e:?}");
+
+    // The driver confirmed: job and attempt become cancelled in one transaction.
+    s.transition(
+        &tr(j, JobState::Cancelling, JobState::Cancelled, 4)
+            .with_attempt_update(AttemptUpdate::new(&key, AttemptStatus::Cancelled, t(4)).detail("process group gone")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.job(j).await.unwrap().state, JobState::Cancelled);
+    assert_eq!(s.attempt_by_key(&key).await.unwrap().status, AttemptStatus::Cancelled);
+    assert!(s.in_flight_attempts().await.unwrap().is_empty());
+    assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 0);
+    let ev = s.job_events(j).await.unwrap();
+    assert_eq!(ev.iter().map(|e| e.to).collect::<Vec<_>>()[4..], [JobState::Cancelling, JobState::Cancelled]);
+}
+
+pub async fn orphans_stay_in_flight_until_stopped(s: S) {
+    with_team(&s, "ml").await;
+    s.put_commitments(&[commitment("ri-1", 16)]).await.unwrap();
+    let (j, key) = running_committed_job(&s, "ri-1", 1).await;
+
+    // The provider went degraded: the job moves on, its attempt is left as an orphan, atomically.
+    s.transition(
+        &tr(j, JobState::Running, JobState::Recovering, 2)
+            .reason("provider_unreachable")
+            .with_attempt_update(AttemptUpdate::new(&key, AttemptStatus::Orphaned, t(2))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.job(j).await.unwrap().state, JobState::Recovering);
+    let inflight = s.in_flight_attempts().await.unwrap();
+    assert_eq!(inflight.iter().map(|a| (a.idempotency_key.as_str(), a.status)).collect::<Vec<_>>(), vec![(
+        key.as_str(),
+        AttemptStatus::Orphaned
+    )]);
+    assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
+    let e = s.update_attempt(&AttemptUpdate::new(&key, AttemptStatus::Running, t(3))).await.unwrap_err();
+    assert!(matches!(e, StoreError::IllegalAttemptUpdate { from: AttemptStatus::Orphaned, .. }), "{e:?}");
+
+    // The provider answered again and confirmed the stop.
+    let a = s.update_attempt(&AttemptUpdate::new(&key, AttemptStatus::Cancelled, t(4))).await.unwrap();
+    assert_eq!(a.status, AttemptStatus::Cancelled);
+    assert!(s.in_flight_attempts().await.unwrap().is_empty());
+    assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 0);
+    assert_eq!(s.job(j).await.unwrap().state, JobState::Recovering);
+}
+
 pub async fn idempotency_keys_are_unique_across_jobs(s: S) {
     with_team(&s, "ml").await;
     let mut keys = std::collections::HashSet::new();
@@ -455,13 +650,45 @@ pub async fn commitments_and_usage(s: S) {
     s.update_attempt(&AttemptUpdate::new(&keys[0], AttemptStatus::Failed, t(3))).await.unwrap();
     assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
 
+    // A stored id is never overwritten: the whole batch is refused, naming the id.
     let mut c1b = c1.clone();
     c1b.gpus = 32;
+    let e = s.put_commitments(&[commitment("ri-5", 4), c1b.clone()]).await.unwrap_err();
+    assert!(matches!(&e, StoreError::DuplicateCommitment { id, index: 1 } if id.as_str() == "ri-1"), "{e:?}");
+    assert!(e.is_caller_error());
+    assert_eq!(s.commitments().await.unwrap(), vec![c1.clone(), c2.clone()]);
+    // Replacing means deleting first.
+    assert!(s.delete_commitment(&"ri-1".into()).await.unwrap());
     s.put_commitments(&[c1b.clone()]).await.unwrap();
     assert_eq!(s.commitments().await.unwrap()[0], c1b);
     assert!(s.delete_commitment(&"ri-2".into()).await.unwrap());
     assert!(!s.delete_commitment(&"ri-2".into()).await.unwrap());
     assert_eq!(s.commitments().await.unwrap(), vec![c1b]);
+}
+
+pub async fn duplicate_commitments_are_refused(s: S) {
+    // Twice in one batch: refused before the database is touched, naming the second occurrence.
+    let e = s.put_commitments(&[commitment("a", 4), commitment("b", 4), commitment("a", 8)]).await.unwrap_err();
+    assert!(matches!(&e, StoreError::DuplicateCommitment { id, index: 2 } if id.as_str() == "a"), "{e:?}");
+    assert!(s.commitments().await.unwrap().is_empty());
+    s.put_commitments(&[commitment("a", 4)]).await.unwrap();
+    // Racing imports of one id: exactly one wins, the stored commitment is the winner's, never a mix.
+    let mut handles = vec![];
+    for gpus in 1..=8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move { s.put_commitments(&[commitment("z", gpus)]).await.map(|()| gpus) }));
+    }
+    let mut winners = vec![];
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(g) => winners.push(g),
+            Err(StoreError::DuplicateCommitment { id, index: 0 }) => assert_eq!(id.as_str(), "z"),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let stored = s.commitments().await.unwrap();
+    assert_eq!(stored.iter().map(|c| (c.id.as_str(), c.gpus)).collect::<Vec<_>>(), vec![("a", 4), ("z", winners[0])]);
 }
 
 // ---- provider health -----------------------------------------------------------------------------------------
@@ -707,6 +934,63 @@ pub async fn random_transition_sequences_replay(s: S) {
     }
 }
 
+/// Rows written straight into a version-1 schema (before the store knew `cancelling` and `orphaned`):
+/// jobs 7 and 9 with their events, a running attempt of job 7 on commitment `ri-1`, and a spend line.
+/// `false_` is the backend's literal for a false boolean column.
+pub fn v1_fixture_sql(false_: &str) -> String {
+    let spec = serde_json::to_string(&spec("H100", 8)).unwrap().replace('\'', "''");
+    format!(
+        "INSERT INTO teams (id, monthly_budget_micros, quotas, allow_preemption) VALUES ('ml', NULL, '[]', {false_});
+         INSERT INTO jobs (id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at)
+             VALUES (7, 'ml', 5, NULL, '{spec}', {t0}, 'running', 3, 1, {t3}),
+                    (9, 'ml', 1, {t9}, '{spec}', {t0}, 'pending', 0, 0, {t0});
+         INSERT INTO job_events (job_id, seq, from_state, to_state, reason, explanation, at) VALUES
+             (7, 0, NULL, 'pending', 'submitted', 'null', {t0}), (7, 1, 'pending', 'placing', 'x', 'null', {t0}),
+             (7, 2, 'placing', 'launching', 'x', '{{\"rank\":1}}', {t0}), (7, 3, 'launching', 'running', 'x', 'null', {t3}),
+             (9, 0, NULL, 'pending', 'submitted', 'null', {t0});
+         INSERT INTO commitments (id, provider, accelerator, region, gpus, per_gpu_hour_micros, start_at, end_at)
+             VALUES ('ri-1', 'aws', 'H100', NULL, 16, 2000000, {t0}, {t9});
+         INSERT INTO launch_attempts (job_id, attempt_no, idempotency_key, provider, offer, region, zone, market,
+                 commitment_id, accelerator, gpus, driver_handle, status, detail, created_at, updated_at)
+             VALUES (7, 1, 'hedge-old-j7-a1', 'aws', 'p5.48xlarge', 'us-east-1', NULL, 'committed', 'ri-1', 'H100', 8,
+                     'pid:1', 'running', NULL, {t0}, {t3});
+         INSERT INTO spend (job_id, team_id, provider, market, amount_micros, start_at, end_at)
+             VALUES (7, 'ml', 'aws', 'committed', 1500, {t0}, {t3});",
+        t0 = t(0).0,
+        t3 = t(3).0,
+        t9 = t(86_400).0,
+    )
+}
+
+/// After a version-1 database with [`v1_fixture_sql`] was upgraded: every row is intact, ids continue after
+/// the highest one, and the new states are storable.
+pub async fn v1_fixture_survived_upgrade(s: S) {
+    let j7 = s.job(JobId(7)).await.unwrap();
+    assert_eq!((j7.state, j7.version, j7.current_attempt, j7.priority), (JobState::Running, 3, 1, 5));
+    assert_eq!(j7.spec, spec("H100", 8));
+    assert_eq!(s.job(JobId(9)).await.unwrap().deadline, Some(t(86_400)));
+    let ev = s.job_events(JobId(7)).await.unwrap();
+    assert_eq!(ev.len(), 4);
+    assert_eq!(ev[2].explanation, json!({"rank": 1}));
+    let a = s.attempt_by_key("hedge-old-j7-a1").await.unwrap();
+    assert_eq!((a.status, a.gpus, a.driver_handle.as_deref()), (AttemptStatus::Running, 8, Some("pid:1")));
+    assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
+    assert_eq!(s.team_spend(&"ml".into(), t(-10), t(10)).await.unwrap(), Money::from_micros(1500));
+    let next = s.submit_job(&new_job("ml", 1)).await.unwrap();
+    assert_eq!(next.id, JobId(10), "job ids continue after the highest one");
+
+    s.transition(
+        &tr(JobId(7), JobState::Running, JobState::Cancelling, 5)
+            .with_attempt_update(AttemptUpdate::new("hedge-old-j7-a1", AttemptStatus::Cancelling, t(5))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.in_flight_attempts().await.unwrap()[0].status, AttemptStatus::Cancelling);
+    assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
+    s.update_attempt(&AttemptUpdate::new("hedge-old-j7-a1", AttemptStatus::Cancelled, t(6))).await.unwrap();
+    assert!(s.in_flight_attempts().await.unwrap().is_empty());
+}
+
 /// Instantiates every conformance case for a backend. `$make` is an async fn returning
 /// `(Arc<dyn Store>, guard)`; the guard lives until the test ends.
 #[macro_export]
@@ -730,6 +1014,11 @@ macro_rules! backend_suite {
             hostile_strings_are_refused_not_stored,
             racing_transitions_have_one_winner,
             random_transition_sequences_replay,
+            cancelling_holds_gpus_until_confirmed,
+            orphans_stay_in_flight_until_stopped,
+            submits_with_a_key_are_idempotent,
+            racing_submits_with_one_key_create_one_job,
+            duplicate_commitments_are_refused,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

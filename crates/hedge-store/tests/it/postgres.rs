@@ -123,7 +123,7 @@ async fn concurrent_opens_migrate_once_and_reopen_keeps_data() {
     }
     let instance = stores[0].instance_id().to_owned();
     assert!(stores.iter().all(|s| s.instance_id() == instance));
-    assert_eq!(stores[0].schema_version().await.unwrap(), 1);
+    assert_eq!(stores[0].schema_version().await.unwrap(), SCHEMA_VERSION);
     let s: S = Arc::new(stores.pop().unwrap());
     with_team(&s, "ml").await;
     let j = s.submit_job(&new_job("ml", 2)).await.unwrap();
@@ -147,7 +147,7 @@ async fn newer_or_edited_schemas_are_refused() {
     assert!(matches!(e, StoreError::MigrationChanged { version: 1, name: "init" }), "{e:?}");
     c.batch_execute(&format!("INSERT INTO {table} VALUES (99, 'future', 'x', 0)")).await.unwrap();
     let e = PgStore::connect_with(&database_url(), &opts).await.err().expect("refused");
-    assert!(matches!(e, StoreError::SchemaTooNew { found: 99, known: 1 }), "{e:?}");
+    assert!(matches!(e, StoreError::SchemaTooNew { found: 99, known: SCHEMA_VERSION }), "{e:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,4 +157,30 @@ async fn open_by_url_and_bad_credentials_are_errors() {
     s.ping().await.unwrap();
     let e = PgStore::connect("postgres://nobody:pw@127.0.0.1:1/none").await.err().expect("no server on port 1");
     assert!(!e.to_string().contains("pw@"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_database_upgrades_in_place() {
+    let schema = fresh_schema();
+    let _guard = DropSchema::new(&schema);
+    let (c, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let v1 = include_str!("../../migrations/postgres/0001_init.sql");
+    c.batch_execute(&format!("CREATE SCHEMA {schema}; SET search_path = {schema}")).await.unwrap();
+    c.batch_execute(v1).await.unwrap();
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL,
+             applied_at BIGINT NOT NULL)",
+    )
+    .await
+    .unwrap();
+    c.execute("INSERT INTO schema_migrations VALUES (1, 'init', $1, 0)", &[&hash_secret(v1)]).await.unwrap();
+    c.batch_execute(&conformance::v1_fixture_sql("FALSE")).await.unwrap();
+    // Explicit ids do not advance an identity: do what a v1 store would have done.
+    c.batch_execute("SELECT setval(pg_get_serial_sequence('jobs', 'id'), 9)").await.unwrap();
+    assert!(c.batch_execute("UPDATE launch_attempts SET status = 'orphaned'").await.is_err(), "v1 refuses the new names");
+
+    let s = connect_schema(&schema).await;
+    assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
+    conformance::v1_fixture_survived_upgrade(Arc::new(s)).await;
 }

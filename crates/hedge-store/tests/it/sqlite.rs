@@ -36,7 +36,7 @@ async fn reopen_keeps_data_and_schema_version() {
     let j = s.submit_job(&new_job("ml", 3)).await.unwrap();
     drop(s);
     let s = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(s.schema_version().await.unwrap(), 1);
+    assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
     assert_eq!(s.instance_id(), instance, "the instance id is stored, not regenerated");
     assert_eq!(s.job(j.id).await.unwrap(), j);
     assert_eq!(s.integrity_check().await.unwrap(), Ok(()));
@@ -75,7 +75,7 @@ async fn a_newer_schema_is_refused() {
     c.execute("INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (99, 'future', 'x', 0)", []).unwrap();
     drop(c);
     let e = SqliteStore::open(&path).await.err().expect("refused");
-    assert!(matches!(e, StoreError::SchemaTooNew { found: 99, known: 1 }), "{e:?}");
+    assert!(matches!(e, StoreError::SchemaTooNew { found: 99, known: SCHEMA_VERSION }), "{e:?}");
 }
 
 #[tokio::test]
@@ -266,4 +266,46 @@ async fn file_survives_sigkill_mid_write() {
         }
         assert!(per_batch.values().all(|&n| n == 40), "{per_batch:?}");
     }
+}
+
+#[tokio::test]
+async fn a_version_1_database_upgrades_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hedge.db");
+    let v1 = include_str!("../../migrations/sqlite/0001_init.sql");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.pragma_update(None, "foreign_keys", true).unwrap();
+    c.execute_batch(v1).unwrap();
+    c.execute_batch(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL,
+             applied_at INTEGER NOT NULL)",
+    )
+    .unwrap();
+    c.execute("INSERT INTO schema_migrations VALUES (1, 'init', ?1, 0)", [hash_secret(v1)]).unwrap();
+    c.execute_batch(&conformance::v1_fixture_sql("0")).unwrap();
+    // The old schema refuses the new names.
+    assert!(c.execute("UPDATE launch_attempts SET status = 'orphaned'", []).is_err());
+    drop(c);
+
+    let s = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
+    let s: S = Arc::new(s);
+    conformance::v1_fixture_survived_upgrade(s.clone()).await;
+    drop(s);
+    let s = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(s.integrity_check().await.unwrap(), Ok(()));
+    // Foreign keys are on again after the migration.
+    let entry = SpendEntry {
+        job: Some(hedge_core::JobId(12345)),
+        team: "ml".into(),
+        provider: "aws".into(),
+        market: hedge_core::Market::Spot,
+        amount: hedge_core::Money::from_micros(1),
+        start: t(0),
+        end: t(1),
+    };
+    assert!(matches!(s.record_spend(&entry).await, Err(StoreError::UnknownJob { .. })));
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let fk: i64 = c.query_row("SELECT COUNT(*) FROM pragma_foreign_key_list('launch_attempts') WHERE \"table\" = 'jobs'", [], |r| r.get(0)).unwrap();
+    assert_eq!(fk, 1, "launch_attempts still references jobs");
 }

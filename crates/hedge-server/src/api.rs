@@ -304,7 +304,7 @@ async fn gpus_in_use(b: &Broker) -> Result<std::collections::BTreeMap<ProviderId
 /// Submit a job: a SkyPilot task YAML (or JSON) with Hedge's top-level `team`, `priority`, `deadline`.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, max_length = 200, pattern = r"^[!-~]{1,200}$",
-        description = "Makes the submission idempotent: a retry with the same key and the same body answers the job the key first made (201, the same body), instead of making a second job; the same key with another body is a 422. Keys are per team.")),
+        description = "Makes the submission idempotent: a retry with the same key and the same body answers the job the key first made (201, the same body), instead of making a second job; the same key with another body is a 409. Keys are per team.")),
     request_body(content(
         (TaskSubmission = "application/json"),
         (TaskSubmission = "application/yaml"),
@@ -316,7 +316,7 @@ async fn gpus_in_use(b: &Broker) -> Result<std::collections::BTreeMap<ProviderId
         (status = 403, body = ErrorBody, description = "a team token submitting for another team"),
         (status = 404, body = ErrorBody, description = "unknown team"),
         (status = 413, body = ErrorBody, description = "body over the size limit"),
-        (status = 422, body = ErrorBody, description = "the `Idempotency-Key` was used before with another body (`field`: `Idempotency-Key`)"),
+        (status = 409, body = ErrorBody, description = "the `Idempotency-Key` was used before with another body (`field`: `Idempotency-Key`)"),
     ))]
 async fn submit_job(State(b): State<AppState>, auth: Auth, headers: HeaderMap, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
     let r = submit_inner(&b, &auth, &headers, raw).await;
@@ -635,7 +635,10 @@ pub fn latest_start(now: Timestamp) -> i64 {
 
 /// Checks one imported commitment against this broker: a configured provider that offers the accelerator,
 /// at least one GPU, a sane start and an end after it. `i` names the entry in the error's field.
-fn check_commitment(b: &Broker, i: usize, c: &CommitmentInput, now: Timestamp) -> Result<Commitment, ApiError> {
+/// `from_plan`: the entry was converted from a plan, so its start is computed from several fields
+/// (`horizon.start` + `start_period` × `period_hours`); a start out of bounds is then a 409, as the other
+/// rules across fields are.
+fn check_commitment(b: &Broker, i: usize, c: &CommitmentInput, now: Timestamp, from_plan: bool) -> Result<Commitment, ApiError> {
     let f = |k: &str| format!("commitments[{i}].{k}");
     let bad = |k: &str, msg: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_commitment", msg).field(f(k));
     let id = c.id.trim();
@@ -657,7 +660,11 @@ fn check_commitment(b: &Broker, i: usize, c: &CommitmentInput, now: Timestamp) -
     }
     let latest = latest_start(now);
     if c.start < EARLIEST_START || c.start > latest {
-        return Err(bad("start", format!("start {} is outside 2000-01-01 .. 10 years from now", Timestamp::from_unix(c.start))));
+        let msg = format!("start {} is outside 2000-01-01 .. 10 years from now", Timestamp::from_unix(c.start));
+        if from_plan {
+            return Err(ApiError::new(StatusCode::CONFLICT, "invalid_interval", msg).field(f("start_period")));
+        }
+        return Err(bad("start", msg));
     }
     if c.end <= c.start {
         // A rule across two fields, which the schema cannot state: the entry conflicts with itself.
@@ -688,7 +695,7 @@ fn check_commitment(b: &Broker, i: usize, c: &CommitmentInput, now: Timestamp) -
         (status = 400, body = ErrorBody, description = "not JSON of the documented shape"),
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, body = ErrorBody, description = "not the admin token"),
-        (status = 409, body = ErrorBody, description = "a commitment id repeats in the batch or is already stored (`field`: the entry's id), or an entry's end is not after its start (`field`: `commitments[i].end`; a rule across fields, which the schema cannot state)"),
+        (status = 409, body = ErrorBody, description = "a commitment id repeats in the batch or is already stored (`field`: the entry's id), or an entry's end is not after its start (`field`: `commitments[i].end`), or a plan entry starts more than 10 years ahead (`field`: `commitments[i].start_period`): rules across fields, which the schema cannot state"),
         (status = 413, body = ErrorBody, description = "body over the size limit"),
         (status = 422, body = ErrorBody, description = "an entry is refused: unknown provider, accelerator the provider does not offer, GPUs < 1, start before 2000 or more than 10 years ahead (`field`: `commitments[i].provider`, ...)"),
     ))]
@@ -702,6 +709,7 @@ async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<B
             format!("{}; expected a plan's JSON (horizon + commitments) or a list of commitments", e.message),
         )
     })?;
+    let from_plan = matches!(import, CommitmentImport::Plan { .. });
     let list: Vec<CommitmentInput> = match import {
         CommitmentImport::List(l) | CommitmentImport::Wrapped { commitments: l } => l,
         CommitmentImport::Plan { horizon, commitments } => {
@@ -724,7 +732,7 @@ async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<B
     let now = b.clock.now();
     let mut clean: Vec<Commitment> = Vec::with_capacity(list.len());
     for (i, c) in list.iter().enumerate() {
-        let c = check_commitment(&b, i, c, now)?;
+        let c = check_commitment(&b, i, c, now, from_plan)?;
         if clean.iter().any(|d| d.id == c.id) {
             return Err(ApiError::new(StatusCode::CONFLICT, "duplicate_commitment", format!("commitment id {} appears twice in the batch", c.id))
                 .field(format!("commitments[{i}].id")));
@@ -771,7 +779,14 @@ async fn put_team(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath,
     }
     let raw = body(raw)?;
     let tb: TeamBody = json_object(&raw, false)?;
-    if tb.monthly_budget_usd.is_some_and(|m| !(0.0..=1e9).contains(&m)) {
+    // The budget as written: serde_json's float reading may round a number just over the bound down to it.
+    #[derive(serde::Deserialize)]
+    struct RawBudget<'a> {
+        #[serde(borrow)]
+        monthly_budget_usd: Option<&'a serde_json::value::RawValue>,
+    }
+    let exact = serde_json::from_slice::<RawBudget>(&raw).ok().and_then(|r| r.monthly_budget_usd).and_then(|v| v.get().parse::<f64>().ok());
+    if tb.monthly_budget_usd.is_some_and(|m| !(0.0..=1e9).contains(&m)) || exact.is_some_and(|m| !(0.0..=1e9).contains(&m)) {
         return Err(ApiError::bad_request("invalid_team", "monthly_budget_usd", "monthly_budget_usd must be 0 to 1,000,000,000"));
     }
     let monthly_budget = tb

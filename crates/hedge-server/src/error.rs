@@ -129,7 +129,7 @@ impl From<StoreError> for ApiError {
                 ApiError::bad_request("invalid_input", *field, format!("invalid {field}: {reason}"))
             }
             StoreError::IdempotencyConflict { key } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::CONFLICT,
                 "idempotency_conflict",
                 format!("Idempotency-Key {key:?} was already used with a different request"),
             )

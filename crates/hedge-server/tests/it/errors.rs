@@ -94,7 +94,7 @@ async fn openapi_documents_every_route_with_its_methods_and_typed_ids() {
     }
     let submit = &doc["paths"]["/v1/jobs"]["post"];
     assert!(submit["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"), "{submit:#}");
-    assert!(submit["responses"].get("422").is_some(), "a reused Idempotency-Key is documented");
+    assert!(submit["responses"].get("409").is_some(), "a reused Idempotency-Key is documented");
     // The broker's own vocabulary: its providers are the values a commitment may name.
     let provider = &doc["components"]["schemas"]["CommitmentInput"]["properties"]["provider"];
     assert_eq!(provider["enum"], serde_json::json!(["local-a", "local-b"]));

@@ -1,5 +1,5 @@
 //! `Idempotency-Key` on `POST /v1/jobs`: a retry with the same key and body answers the first job; another
-//! body with that key is a 422 naming the header; the CLI's client reuses its key when a response is lost.
+//! body with that key is a 409 naming the header; the CLI's client reuses its key when a response is lost.
 
 use crate::{backends, task, TestServer};
 use reqwest::StatusCode;
@@ -28,7 +28,7 @@ backends!(same_key_same_body_answers_the_first_job, |backend| async move {
     assert_eq!(s.total_jobs().await, 1, "one job stored");
     // Another body under the same key: refused, naming the header; still one job.
     let (st3, e) = post(&s, &ml, Some("key-1"), &task("other", 2, "true")).await;
-    assert_eq!((st3.as_u16(), e["error"]["code"].as_str(), e["error"]["field"].as_str()), (422, Some("idempotency_conflict"), Some("Idempotency-Key")), "{e}");
+    assert_eq!((st3.as_u16(), e["error"]["code"].as_str(), e["error"]["field"].as_str()), (409, Some("idempotency_conflict"), Some("Idempotency-Key")), "{e}");
     assert_eq!(s.total_jobs().await, 1);
     // Keys are per team: research may use the same key for its own job.
     let research = s.token_for("research").await;

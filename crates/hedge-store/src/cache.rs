@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 #[derive(Default)]
-pub(crate) struct SpecCache {
+pub struct SpecCache {
     map: RwLock<HashMap<JobId, Arc<TaskSpec>>>,
 }
 

@@ -99,6 +99,10 @@ pub(crate) fn corrupt(table: &'static str, column: &'static str, reason: String)
     StoreError::Corrupt { table, column, reason }
 }
 
+/// `('pending', 'placing', 'recovering')`: must be the predicate of the `jobs_schedule` index (migration 4)
+/// word for word, or the databases would not use the index (a unit test holds both together).
+pub(crate) const QUEUED_SQL: &str = "('pending', 'placing', 'recovering')";
+
 /// A resubmission with an already used `Idempotency-Key`: fine when the stored request digest is the same.
 pub(crate) fn same_request(k: &crate::model::SubmitKey, stored_sha: Option<String>) -> Result<(), StoreError> {
     if stored_sha.as_deref() == Some(k.sha().as_str()) {
@@ -124,6 +128,18 @@ pub(crate) fn in_flight_sql() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queued_sql_is_the_index_predicate_and_the_queued_states() {
+        let names: Vec<String> = crate::store::QUEUED_STATES.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        assert_eq!(QUEUED_SQL, format!("({})", names.join(", ")));
+        for m in [
+            include_str!("../migrations/sqlite/0004_schedule_queue.sql"),
+            include_str!("../migrations/postgres/0004_schedule_queue.sql"),
+        ] {
+            assert!(m.contains(&format!("WHERE state IN {QUEUED_SQL};")), "{m}");
+        }
+    }
 
     #[test]
     fn state_codec_agrees_with_core() {

@@ -20,9 +20,11 @@
 //!
 //! **Architecture Invariant:** API token secrets are never stored or logged; only their SHA-256 is kept.
 
+mod backend;
 mod cache;
 mod codec;
 mod error;
+mod logic;
 mod migrations;
 mod model;
 mod postgres;
@@ -39,7 +41,7 @@ pub use model::{
 };
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
-pub use store::{Store, StoreResult};
+pub use store::{schedule_order, Store, StoreResult, QUEUED_STATES};
 pub use token::{hash_secret, TOKEN_PREFIX};
 
 use std::sync::Arc;

@@ -5,6 +5,19 @@ use crate::model::*;
 use async_trait::async_trait;
 use hedge_core::{Commitment, CommitmentId, JobId, JobState, Money, ProviderId, TeamId, Timestamp};
 
+/// The states [`Store::schedule_queue`] reads: jobs waiting for a placement.
+pub const QUEUED_STATES: [JobState; 3] = [JobState::Pending, JobState::Placing, JobState::Recovering];
+
+/// The scheduler's order of queued jobs: priority descending, deadline ascending with none last, id
+/// ascending. [`Store::schedule_queue`] returns jobs in this order.
+pub fn schedule_order(a: &QueuedJob, b: &QueuedJob) -> std::cmp::Ordering {
+    b.priority
+        .cmp(&a.priority)
+        .then_with(|| a.deadline.is_none().cmp(&b.deadline.is_none()))
+        .then_with(|| a.deadline.cmp(&b.deadline))
+        .then_with(|| a.id.cmp(&b.id))
+}
+
 /// Result of every store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -64,6 +77,17 @@ pub trait Store: Send + Sync + 'static {
     /// Added after the trait was published, so it has a default; both backends override it.
     async fn queued_jobs(&self, states: &[JobState]) -> StoreResult<Vec<QueuedJob>> {
         Ok(self.jobs_in_states(states).await?.into_iter().map(QueuedJob::from).collect())
+    }
+    /// The first `limit` queued jobs ([`QUEUED_STATES`]: pending, placing, recovering) in the scheduler's
+    /// order: priority descending, then deadline ascending with no deadline last, then id (age) ascending.
+    /// Read through an index that matches this order (no sort over the table), with specs from the cache
+    /// like [`Store::queued_jobs`]. Added after the trait was published, so it has a default (sorting the
+    /// whole queue); both backends override it.
+    async fn schedule_queue(&self, limit: usize) -> StoreResult<Vec<QueuedJob>> {
+        let mut q = self.queued_jobs(&QUEUED_STATES).await?;
+        q.sort_by(schedule_order);
+        q.truncate(limit);
+        Ok(q)
     }
     /// Number of jobs per state (states with no job are omitted), for metrics.
     async fn job_counts(&self) -> StoreResult<Vec<(JobState, u64)>>;

@@ -428,6 +428,108 @@ pub async fn racing_submits_with_one_key_create_one_job(s: S) {
     assert_eq!(job_count(&s).await, 4);
 }
 
+pub async fn schedule_queue_is_the_schedulers_order(s: S) {
+    with_team(&s, "ml").await;
+    let mut ids = vec![];
+    // (priority, deadline) in submission order.
+    for (p, d) in [(1, None), (5, Some(50)), (5, None), (5, Some(10)), (9, None), (1, Some(5)), (5, Some(10)), (0, None)] {
+        let mut j = new_job("ml", p);
+        j.deadline = d.map(t);
+        ids.push(s.submit_job(&j).await.unwrap().id);
+    }
+    // Jobs that are not waiting for a placement are not in the queue; placing and recovering ones are.
+    s.transition(&tr(ids[4], JobState::Pending, JobState::Placing, 1)).await.unwrap();
+    s.transition(&tr(ids[7], JobState::Pending, JobState::Placing, 1)).await.unwrap();
+    s.begin_launch(&tr(ids[7], JobState::Placing, JobState::Launching, 1), &on_demand("aws")).await.unwrap();
+    s.transition(&tr(ids[1], JobState::Pending, JobState::Placing, 1)).await.unwrap();
+    s.begin_launch(&tr(ids[1], JobState::Placing, JobState::Launching, 1), &on_demand("aws")).await.unwrap();
+    s.transition(&tr(ids[1], JobState::Launching, JobState::Recovering, 2)).await.unwrap();
+    s.transition(&tr(ids[0], JobState::Pending, JobState::Cancelled, 2)).await.unwrap();
+
+    let q = s.schedule_queue(100).await.unwrap();
+    let order: Vec<JobId> = q.iter().map(|j| j.id).collect();
+    // priority 9; priority 5 by deadline 10, 10 (older first), 50, none; priority 1.
+    assert_eq!(order, vec![ids[4], ids[3], ids[6], ids[1], ids[2], ids[5]]);
+    assert_eq!(q[0].state, JobState::Placing);
+    assert_eq!(q[3].state, JobState::Recovering);
+    assert_eq!(*q[0].spec, spec("H100", 8));
+    assert_eq!(Job::from(q[1].clone()), s.job(ids[3]).await.unwrap());
+    assert_eq!(s.schedule_queue(2).await.unwrap().iter().map(|j| j.id).collect::<Vec<_>>(), order[..2]);
+    assert!(s.schedule_queue(0).await.unwrap().is_empty());
+    // The same order as sorting the whole queue with `schedule_order`.
+    let mut all = s.queued_jobs(&QUEUED_STATES).await.unwrap();
+    all.sort_by(schedule_order);
+    assert_eq!(all, q);
+}
+
+pub async fn an_urgent_job_behind_20000_queued_is_first(s: S) {
+    with_team(&s, "ml").await;
+    let mut handles = vec![];
+    for w in 0..8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move {
+            for i in 0..2_500 {
+                let mut j = new_job("ml", (w * 2_500 + i) % 10);
+                j.deadline = (i % 3 == 0).then(|| t(86_400 + i64::from(i)));
+                s.submit_job(&j).await.unwrap();
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let urgent = s.submit_job(&new_job("ml", 100)).await.unwrap();
+    let q = s.schedule_queue(5_000).await.unwrap();
+    assert_eq!(q.len(), 5_000);
+    assert_eq!(q[0].id, urgent.id);
+    assert!(q.windows(2).all(|w| schedule_order(&w[0], &w[1]).is_lt()), "ordered");
+    let mut all = s.queued_jobs(&QUEUED_STATES).await.unwrap();
+    assert_eq!(all.len(), 20_001);
+    all.sort_by(schedule_order);
+    all.truncate(5_000);
+    assert_eq!(all, q, "the window is the first 5,000 of the whole queue in the scheduler's order");
+}
+
+pub async fn racing_attempt_updates_have_one_winner(s: S) {
+    racing_attempt_updates_between(s.clone(), s).await;
+}
+
+/// Several writers (through `a` and `b`, which may be two handles on one database) move one running attempt
+/// to different final statuses at once: exactly one wins, the stored attempt is the winner's, and every
+/// loser gets `IllegalAttemptUpdate` from the winner's status (never a silent overwrite).
+pub async fn racing_attempt_updates_between(a: S, b: S) {
+    with_team(&a, "ml").await;
+    a.put_commitments(&[commitment("ri-1", 64)]).await.unwrap();
+    for round in 0..5 {
+        let (_, key) = running_committed_job(&a, "ri-1", round).await;
+        let finals = [AttemptStatus::Succeeded, AttemptStatus::Failed, AttemptStatus::Lost, AttemptStatus::Cancelled];
+        let mut handles = vec![];
+        for (i, st) in finals.into_iter().cycle().take(8).enumerate() {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let key = key.clone();
+            handles.push(tokio::spawn(async move {
+                (st, s.update_attempt(&AttemptUpdate::new(&key, st, t(10)).detail(format!("writer {i}"))).await)
+            }));
+        }
+        let mut winners = vec![];
+        let mut losers = vec![];
+        for h in handles {
+            match h.await.unwrap() {
+                (st, Ok(got)) => winners.push((st, got)),
+                (_, Err(StoreError::IllegalAttemptUpdate { from, .. })) => losers.push(from),
+                (_, Err(e)) => panic!("{e:?}"),
+            }
+        }
+        // A same-status repeat is legal (st == st), so more than one writer may "win" only with the winner's
+        // own status; what matters is that the stored status is one winner's and that losers saw it.
+        let stored = a.attempt_by_key(&key).await.unwrap();
+        assert!(!winners.is_empty());
+        assert!(winners.iter().all(|(st, _)| *st == stored.status), "{winners:?} vs {stored:?}");
+        assert!(losers.iter().all(|from| *from == stored.status), "{losers:?} vs {stored:?}");
+        assert_eq!(winners.len() + losers.len(), 8);
+    }
+}
+
 /// A committed attempt of a fresh job, moved to Running with the job.
 async fn running_committed_job(s: &S, commitment: &str, at: i64) -> (JobId, String) {
     let mut committed = on_demand("aws");
@@ -1019,6 +1121,9 @@ macro_rules! backend_suite {
             submits_with_a_key_are_idempotent,
             racing_submits_with_one_key_create_one_job,
             duplicate_commitments_are_refused,
+            schedule_queue_is_the_schedulers_order,
+            an_urgent_job_behind_20000_queued_is_first,
+            racing_attempt_updates_have_one_winner,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -184,3 +184,36 @@ async fn a_version_1_database_upgrades_in_place() {
     assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
     conformance::v1_fixture_survived_upgrade(Arc::new(s)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_queue_is_read_through_its_index_without_a_sort() {
+    let schema = fresh_schema();
+    let _guard = DropSchema::new(&schema);
+    let s = connect_schema(&schema).await;
+    let (c, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    // A realistic table: 100k jobs, most of them finished, 20k queued; statistics up to date.
+    c.batch_execute(&format!(
+        "SET search_path = {schema};
+         INSERT INTO teams VALUES ('ml', NULL, '[]', FALSE);
+         INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at)
+             SELECT 'ml', i % 10, CASE WHEN i % 3 = 0 THEN i END, '{{}}', i,
+                    CASE WHEN i % 5 = 0 THEN 'pending' ELSE 'succeeded' END, 0, 0, i
+             FROM generate_series(1, 100000) AS i;
+         ANALYZE jobs;"
+    ))
+    .await
+    .unwrap();
+    let plan = s.schedule_queue_plan().await.unwrap();
+    assert!(plan.iter().any(|l| l.contains("jobs_schedule")), "{plan:#?}");
+    assert!(!plan.iter().any(|l| l.contains("Sort")), "no sort: {plan:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pools_on_one_database_race_attempt_updates_with_one_winner() {
+    let schema = fresh_schema();
+    let _guard = DropSchema::new(&schema);
+    let a: S = Arc::new(connect_schema(&schema).await);
+    let b: S = Arc::new(connect_schema(&schema).await);
+    conformance::racing_attempt_updates_between(a, b).await;
+}

@@ -309,3 +309,21 @@ async fn a_version_1_database_upgrades_in_place() {
     let fk: i64 = c.query_row("SELECT COUNT(*) FROM pragma_foreign_key_list('launch_attempts') WHERE \"table\" = 'jobs'", [], |r| r.get(0)).unwrap();
     assert_eq!(fk, 1, "launch_attempts still references jobs");
 }
+
+#[tokio::test]
+async fn the_schedule_queue_is_read_through_its_index_without_a_sort() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("hedge.db")).await.unwrap();
+    let plan = s.schedule_queue_plan().await.unwrap();
+    assert!(plan.iter().any(|l| l.contains("USING INDEX jobs_schedule")), "{plan:?}");
+    assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "no sort: {plan:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_one_file_race_attempt_updates_with_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hedge.db");
+    let a: S = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let b: S = Arc::new(SqliteStore::open(&path).await.unwrap());
+    conformance::racing_attempt_updates_between(a, b).await;
+}

@@ -1,0 +1,5 @@
+-- Hedge store, PostgreSQL, version 4: the scheduler reads the queue in its own order (priority first, then the
+-- earliest deadline with no deadline last, then the oldest) through this index, never sorting the table.
+-- `Store::schedule_queue` uses exactly this predicate and ORDER BY.
+CREATE INDEX jobs_schedule ON jobs (priority DESC, deadline ASC NULLS LAST, id)
+    WHERE state IN ('pending', 'placing', 'recovering');

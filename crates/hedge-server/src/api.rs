@@ -891,3 +891,26 @@ async fn get_faults(State(b): State<AppState>, auth: Auth, NamePath(id): NamePat
     let control = b.faults.get(&p).ok_or_else(|| ApiError::not_found("provider", &p))?;
     Ok(Json(FaultsView { provider: p.to_string(), faults: control.get().into(), injected: Some(control.injected()) }))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        use super::bearer_token;
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER \tabc "), Some("abc"));
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer   "), None);
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
+    fn the_latest_start_is_a_day_boundary_ten_years_ahead() {
+        let now = hedge_core::Timestamp::from_unix(1_796_460_000);
+        let latest = super::latest_start(now);
+        assert_eq!(latest % 86_400, 0);
+        assert!(latest <= now.unix() + super::LATEST_START_AHEAD_SECS && latest > now.unix() + super::LATEST_START_AHEAD_SECS - 86_400);
+    }
+}

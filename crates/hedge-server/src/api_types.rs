@@ -815,3 +815,43 @@ pub struct FaultsView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub injected: Option<u64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats_but_not_as_fractions() {
+        let q = |s: &str| serde_json::from_str::<QuotaView>(s).map(|q| q.max_gpus).map_err(|e| e.to_string());
+        assert_eq!(q(r#"{"max_gpus": 3}"#), Ok(3));
+        assert_eq!(q(r#"{"max_gpus": 3.0}"#), Ok(3));
+        assert!(q(r#"{"max_gpus": 3.5}"#).unwrap_err().contains("whole number"));
+        assert!(q(r#"{"max_gpus": -1}"#).unwrap_err().contains("out of range"));
+        assert!(q(r#"{"max_gpus": 1e40}"#).is_err());
+        assert!(q(r#"{"max_gpus": "3"}"#).is_err());
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["ml", "team-1", "A.b_c", "0"] {
+            assert!(is_name(ok), "{ok}");
+        }
+        for bad in ["", "-x", "a b", "null,null", "é", &"x".repeat(65)] {
+            assert!(!is_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_submitted_job_is_the_job_plus_warnings_on_the_wire() {
+        let v = serde_json::json!({
+            "id": 1, "team": "ml", "priority": 0, "deadline": null,
+            "spec": {"name": null, "run": "true", "num_nodes": 1, "resources": [], "preference": "cheapest"},
+            "submitted_at": 5, "state": "pending", "version": 0, "current_attempt": 0, "updated_at": 5,
+            "idempotency_key": "k", "warnings": ["w"]
+        });
+        let s: SubmittedJob = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!((s.job.id, s.job.state, s.warnings.as_slice()), (1, JobStateName::Pending, &["w".to_owned()][..]));
+        assert_eq!(serde_json::to_value(&s).unwrap(), v, "flattened, no `waiting` when none");
+        assert_eq!(JobStateName::Cancelling.to_string(), "cancelling");
+    }
+}

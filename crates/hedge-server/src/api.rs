@@ -1,25 +1,29 @@
 //! The HTTP API. Every handler authenticates first ([`Auth`]), parses its input in one place, and answers
-//! errors as [`ApiError`] JSON. A team token sees only its team's jobs: another team's job is "not found",
-//! so its existence does not leak.
+//! with a type of [`crate::api_types`] or an [`ApiError`] JSON body. A team token sees only its team's jobs:
+//! another team's job is "not found", so its existence does not leak.
+//!
+//! Each handler carries its `#[utoipa::path]` (statuses, bodies, parameters as they are parsed); the
+//! OpenAPI document ([`crate::openapi`]) is generated from those and from the types. Framework answers
+//! (path, query and body rejections, the router's 404 and 405) leave as the same JSON error body: the
+//! extractors below map their rejections, and [`json_errors`] rewrites whatever else would leave as text.
 
+use crate::api_types::*;
 use crate::{chain, submit, ApiError, Broker};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use hedge_core::{Accelerator, Commitment, JobId, JobState, Money, ProviderId, TeamId};
-use hedge_drivers::{FaultSettings, IdempotencyKey};
+use hedge_core::{Accelerator, Commitment, CommitmentId, JobId, JobState, Money, ProviderId, Rate, TeamId, Timestamp};
+use hedge_drivers::IdempotencyKey;
 use hedge_store::{Job, JobFilter, NewJob, Principal, Team, TeamQuota, Transition};
-use serde::Deserialize;
-use serde_json::{json, Value};
 use std::sync::Arc;
 
 type AppState = Arc<Broker>;
-type ApiResult = Result<Response, ApiError>;
+type ApiResult<T> = Result<T, ApiError>;
 
 pub fn router(broker: Arc<Broker>) -> Router {
     let limit = broker.config.body_limit_bytes;
@@ -40,6 +44,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/v1/admin/providers/{id}/faults", put(put_faults).get(get_faults))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(broker)
 }
@@ -53,10 +58,61 @@ async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) 
     resp
 }
 
+/// Turns any error answer that is not already JSON (axum's 405 with its empty body, a rejection this module
+/// did not map) into the JSON error body, keeping the status and the headers (a 405 keeps its `Allow`).
+async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or("");
+            ("method_not_allowed", format!("this route does not answer that method; it answers {allow}"))
+        }
+        StatusCode::NOT_FOUND => ("not_found", "no such route".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the body is over the size limit".to_owned()),
+        s if s.is_server_error() => ("internal", if text.is_empty() { "internal error".to_owned() } else { text }),
+        _ => ("bad_request", if text.is_empty() { status.to_string() } else { text }),
+    };
+    let mut e = ApiError::new(status, code, message);
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        e = e.field("body");
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let mut out = e.into_response();
+    for (k, v) in parts.headers.drain().filter_map(|(k, v)| k.map(|k| (k, v))) {
+        if k != header::CONTENT_TYPE {
+            out.headers_mut().insert(k, v);
+        }
+    }
+    out
+}
+
 // ---- auth ---------------------------------------------------------------------------------------------------
 
-/// The authenticated principal of a request (`Authorization: Bearer <token>`).
+/// The authenticated principal of a request (`Authorization: Bearer <token>`; the scheme is
+/// case-insensitive, as RFC 9110 says).
 pub struct Auth(pub Principal);
+
+/// The token of an `Authorization` header value, if its scheme is `Bearer` (any case).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let (scheme, rest) = value.split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    Some(rest.trim()).filter(|t| !t.is_empty())
+}
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
@@ -65,9 +121,7 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+            .and_then(bearer_token)
             .ok_or_else(ApiError::unauthorized)?;
         match state.store.authenticate(token).await? {
             Some(p) => Ok(Auth(p)),
@@ -91,6 +145,61 @@ impl Auth {
     }
 }
 
+// ---- input extractors: every rejection is the JSON error naming the parameter -------------------------------
+
+/// The integer `{id}` of a job route.
+pub struct IdPath(pub u64);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<u64>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(IdPath(id)),
+            Err(e) => Err(ApiError::bad_request("invalid_path", "id", format!("the job id must be a whole number: {}", e.body_text()))),
+        }
+    }
+}
+
+/// The string `{id}` of a team or provider route.
+pub struct NamePath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for NamePath {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(NamePath(id)),
+            Err(e) => Err(ApiError::bad_request("invalid_path", "id", e.body_text())),
+        }
+    }
+}
+
+/// A query string parsed into `T`; a rejection names the parameter when serde does.
+pub struct Q<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Q(v)),
+            Err(e) => {
+                let text = e.body_text();
+                let detail = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+                // "limit: invalid digit found in string", "unknown field `x`, expected ..."
+                let field = match detail.split('`').nth(1) {
+                    Some(f) if detail.starts_with("unknown field") => f.to_owned(),
+                    _ => detail
+                        .split_once(": ")
+                        .map(|(f, _)| f)
+                        .filter(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or("query")
+                        .to_owned(),
+                };
+                Err(ApiError::bad_request("invalid_query", field, detail.to_owned()))
+            }
+        }
+    }
+}
+
 /// The body, or 413 naming the field when it is over the limit.
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     b.map_err(|r| {
@@ -102,55 +211,84 @@ fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
+/// A JSON body that must be an object (or `null` when `null_ok`), parsed into `T`.
+fn json_object<T: serde::de::DeserializeOwned>(b: &[u8], null_ok: bool) -> Result<T, ApiError> {
+    let v: serde_json::Value = json_body(b)?;
+    let fine = v.is_object() || (null_ok && v.is_null());
+    if !fine {
+        return Err(ApiError::bad_request("invalid_json", "body", "the body must be a JSON object"));
+    }
+    for (k, x) in v.as_object().into_iter().flatten() {
+        if k == "horizon" && !x.is_object() {
+            return Err(ApiError::bad_request("invalid_json", "horizon", "horizon must be an object"));
+        }
+        if let (true, serde_json::Value::Array(items)) = (k == "quotas" || k == "commitments", x) {
+            if let Some(i) = items.iter().position(|q| !q.is_object()) {
+                return Err(ApiError::bad_request("invalid_json", format!("{k}[{i}]"), format!("{k}[{i}] must be an object")));
+            }
+        }
+    }
+    json_body(b)
+}
+
+/// A JSON body parsed into `T`; the error names the field's path (`quotas[0].max_gpus`).
 fn json_body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(b).map_err(|e| {
-        let msg = e.to_string();
-        // serde names the field in "unknown field `x`" and "missing field `x`".
-        let field = msg.split('`').nth(1).unwrap_or("body").to_owned();
+    let de = &mut serde_json::Deserializer::from_slice(b);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        let field = if path.is_empty() || path == "." {
+            // serde names the field in "unknown field `x`" and "missing field `x`".
+            msg.split('`').nth(1).filter(|_| msg.contains("field")).unwrap_or("body").to_owned()
+        } else {
+            path
+        };
         ApiError::bad_request("invalid_json", field, format!("invalid JSON: {msg}"))
     })
 }
 
-fn ok(status: StatusCode, v: Value) -> ApiResult {
-    Ok((status, Json(v)).into_response())
+fn ok<T: serde::Serialize>(status: StatusCode, v: T) -> Response {
+    (status, Json(v)).into_response()
 }
 
 // ---- plumbing ---------------------------------------------------------------------------------------------
 
-async fn healthz(State(b): State<AppState>) -> ApiResult {
+/// Liveness and store reachability.
+#[utoipa::path(get, path = "/healthz", tag = "plumbing",
+    responses((status = 200, body = Health), (status = 500, body = ErrorBody, description = "the store does not answer")))]
+async fn healthz(State(b): State<AppState>) -> ApiResult<Json<Health>> {
     b.store.ping().await?;
-    ok(StatusCode::OK, json!({"status": "ok", "store": b.store.backend()}))
+    Ok(Json(Health { status: "ok".into(), store: b.store.backend().into() }))
 }
 
-async fn openapi() -> ApiResult {
-    ok(StatusCode::OK, crate::openapi::document())
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "plumbing",
+    responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+async fn openapi(State(b): State<AppState>) -> Response {
+    ok(StatusCode::OK, crate::openapi::document_for(&b))
 }
 
-async fn metrics(State(b): State<AppState>) -> ApiResult {
-    use std::fmt::Write;
-    let mut out = String::new();
-    b.metrics.render_counters(&mut out);
+/// Prometheus metrics, in the OpenMetrics text format.
+#[utoipa::path(get, path = "/metrics", tag = "plumbing",
+    responses((status = 200, description = "counters and gauges", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+              (status = 500, body = ErrorBody)))]
+async fn metrics(State(b): State<AppState>) -> ApiResult<Response> {
     let counts = b.store.job_counts().await?;
-    let _ = writeln!(out, "# HELP hedge_jobs Jobs per state.\n# TYPE hedge_jobs gauge");
-    for s in JobState::ALL {
-        let n = counts.iter().find(|(st, _)| *st == s).map_or(0, |(_, n)| *n);
-        let _ = writeln!(out, "hedge_jobs{{state=\"{s}\"}} {n}");
-    }
     let in_use = gpus_in_use(&b).await?;
-    let _ = writeln!(out, "# HELP hedge_provider_healthy 1 when the provider is healthy, 0 when degraded.\n# TYPE hedge_provider_healthy gauge");
     let healthy: Vec<(ProviderId, bool)> = {
         let h = b.health.lock().unwrap_or_else(|p| p.into_inner());
         b.drivers.keys().map(|p| (p.clone(), h.is_healthy(p))).collect()
     };
-    for (p, ok) in &healthy {
-        let _ = writeln!(out, "hedge_provider_healthy{{provider=\"{}\"}} {}", crate::metrics::label(p.as_str()), u8::from(*ok));
-    }
-    let _ = writeln!(out, "# HELP hedge_provider_gpus_in_use GPUs held by in-flight attempts.\n# TYPE hedge_provider_gpus_in_use gauge");
-    for (p, _) in &healthy {
-        let n = in_use.get(p).copied().unwrap_or(0);
-        let _ = writeln!(out, "hedge_provider_gpus_in_use{{provider=\"{}\"}} {n}", crate::metrics::label(p.as_str()));
-    }
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+    let scrape = crate::metrics::Scrape {
+        jobs: JobState::ALL.iter().map(|s| (s.to_string(), counts.iter().find(|(st, _)| st == s).map_or(0, |(_, n)| *n))).collect(),
+        providers: healthy
+            .iter()
+            .map(|(p, ok)| crate::metrics::ProviderGauge { provider: p.to_string(), healthy: *ok, gpus_in_use: in_use.get(p).copied().unwrap_or(0) })
+            .collect(),
+    };
+    let text = b.metrics.render(&scrape).map_err(|e| ApiError::internal(format!("rendering the metrics: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
 async fn gpus_in_use(b: &Broker) -> Result<std::collections::BTreeMap<ProviderId, u32>, ApiError> {
@@ -163,16 +301,52 @@ async fn gpus_in_use(b: &Broker) -> Result<std::collections::BTreeMap<ProviderId
 
 // ---- jobs ---------------------------------------------------------------------------------------------------
 
-async fn submit_job(State(b): State<AppState>, auth: Auth, raw: Result<Bytes, BytesRejection>) -> ApiResult {
-    let r = submit_inner(&b, &auth, raw).await;
+/// Submit a job: a SkyPilot task YAML (or JSON) with Hedge's top-level `team`, `priority`, `deadline`.
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 200, pattern = r"^[!-~]{1,200}$",
+        description = "Makes the submission idempotent: a retry with the same key and the same body answers the job the key first made (201, the same body), instead of making a second job; the same key with another body is a 409. Keys are per team.")),
+    request_body(content(
+        (TaskSubmission = "application/json"),
+        (TaskSubmission = "application/yaml"),
+    ), description = "A SkyPilot task document (YAML or JSON). This schema lists the fields most tasks use; the parser knows more of SkyPilot's, and unknown ones come back as `warnings`."),
+    responses(
+        (status = 201, body = SubmittedJob, description = "stored"),
+        (status = 400, body = ErrorBody, description = "invalid task or `Idempotency-Key` (the field is named)"),
+        (status = 401, body = ErrorBody, description = "no valid bearer token", headers(("WWW-Authenticate" = String))),
+        (status = 403, body = ErrorBody, description = "a team token submitting for another team"),
+        (status = 404, body = ErrorBody, description = "unknown team"),
+        (status = 413, body = ErrorBody, description = "body over the size limit"),
+        (status = 409, body = ErrorBody, description = "the `Idempotency-Key` was used before with another body (`field`: `Idempotency-Key`)"),
+    ))]
+async fn submit_job(State(b): State<AppState>, auth: Auth, headers: HeaderMap, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+    let r = submit_inner(&b, &auth, &headers, raw).await;
     if r.is_err() {
         b.metrics.inc(&b.metrics.rejected_submits);
     }
     r
 }
 
-async fn submit_inner(b: &Broker, auth: &Auth, raw: Result<Bytes, BytesRejection>) -> ApiResult {
+/// The `Idempotency-Key` header: 1 to 200 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get(crate::client::IDEMPOTENCY_KEY) else { return Ok(None) };
+    let bad = || ApiError::bad_request("invalid_header", crate::client::IDEMPOTENCY_KEY, "Idempotency-Key must be 1 to 200 visible ASCII characters");
+    let k = v.to_str().map_err(|_| bad())?;
+    if k.is_empty() || k.len() > 200 || !k.bytes().all(|c| (b'!'..=b'~').contains(&c)) {
+        return Err(bad());
+    }
+    Ok(Some(k.to_owned()))
+}
+
+async fn submit_inner(b: &Broker, auth: &Auth, headers: &HeaderMap, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+    let key = idempotency_key(headers)?;
     let raw = body(raw)?;
+    // The request a key stands for: the SHA-256 of the body's bytes.
+    let key = key.map(|key| {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(&raw);
+        let request_sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+        hedge_store::SubmitKey { key, request_sha256 }
+    });
     let s = submit::parse(&raw, &b.known_accelerators)?;
     let team = match (&auth.0, s.team) {
         (Principal::Team(own), None) => own.clone(),
@@ -185,43 +359,32 @@ async fn submit_inner(b: &Broker, auth: &Auth, raw: Result<Bytes, BytesRejection
             return Err(ApiError::bad_request("missing_team", "team", "the admin token must name the job's team"))
         }
     };
-    let job =
-        NewJob { team, priority: s.priority, deadline: s.deadline, spec: s.spec, submitted_at: b.clock.now(), idempotency: None };
-    let job = b.store.submit_job(&job).await.map_err(|e| match e {
-        hedge_store::StoreError::UnknownTeam { team } => {
-            ApiError::bad_request("unknown_team", "team", format!("unknown team {team}"))
-        }
-        e => e.into(),
-    })?;
+    let submitted_at = b.clock.now();
+    let job = NewJob { team, priority: s.priority, deadline: s.deadline, spec: s.spec, submitted_at, idempotency: key };
+    let job = b.store.submit_job(&job).await?;
+    if job.submitted_at != submitted_at || job.version > 0 {
+        // The answer to a repeated Idempotency-Key: the job the key first made (not counted again).
+        return Ok(ok(StatusCode::CREATED, SubmittedJob { job: job_view(b, &job), warnings: s.warnings }));
+    }
     b.metrics.inc(&b.metrics.submitted);
     b.wake.notify_one();
-    let mut v = job_view(b, &job);
-    v["warnings"] = json!(s.warnings);
-    ok(StatusCode::CREATED, v)
+    Ok(ok(StatusCode::CREATED, SubmittedJob { job: job_view(b, &job), warnings: s.warnings }))
 }
 
-fn job_view(b: &Broker, job: &Job) -> Value {
-    let mut v = serde_json::to_value(job).unwrap_or_default();
-    if let Some(w) = b.waiting.lock().unwrap_or_else(|p| p.into_inner()).get(&job.id) {
-        v["waiting"] = json!({"reason": w.code(), "detail": w});
-    }
-    v
+fn job_view(b: &Broker, job: &Job) -> JobView {
+    let waiting = b.waiting.lock().unwrap_or_else(|p| p.into_inner());
+    JobView::new(job, waiting.get(&job.id))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    team: Option<String>,
-    /// Comma-separated states.
-    state: Option<String>,
-    after: Option<u64>,
-    limit: Option<u32>,
-    #[serde(default)]
-    newest_first: bool,
-}
-
-async fn list_jobs(State(b): State<AppState>, auth: Auth, q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
-    let Query(q) = q.map_err(|e| ApiError::bad_request("invalid_query", "query", e.body_text()))?;
+/// List jobs (a team token sees only its team's).
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])), params(ListQuery),
+    responses(
+        (status = 200, body = JobPage),
+        (status = 400, body = ErrorBody, description = "invalid query parameter (named)"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, body = ErrorBody, description = "a team token listing another team"),
+    ))]
+async fn list_jobs(State(b): State<AppState>, auth: Auth, Q(q): Q<ListQuery>) -> ApiResult<Json<JobPage>> {
     let team = match (&auth.0, q.team) {
         (Principal::Team(own), None) => Some(own.clone()),
         (Principal::Team(own), Some(t)) if t == own.as_str() => Some(own.clone()),
@@ -232,10 +395,13 @@ async fn list_jobs(State(b): State<AppState>, auth: Auth, q: Result<Query<ListQu
     for s in q.state.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()) {
         states.push(s.parse::<JobState>().map_err(|e| ApiError::bad_request("invalid_query", "state", e.to_string()))?);
     }
-    let filter = JobFilter { team, states, after: q.after.map(JobId), limit: q.limit.unwrap_or(0), newest_first: q.newest_first };
+    let limit = q.limit.unwrap_or(0);
+    if limit > 1000 {
+        return Err(ApiError::bad_request("invalid_query", "limit", format!("limit {limit} is over 1000")));
+    }
+    let filter = JobFilter { team, states, after: q.after.map(JobId), limit, newest_first: q.newest_first.unwrap_or(false) };
     let page = b.store.list_jobs(&filter).await?;
-    let jobs: Vec<Value> = page.jobs.iter().map(|j| job_view(&b, j)).collect();
-    ok(StatusCode::OK, json!({"jobs": jobs, "next": page.next}))
+    Ok(Json(JobPage { jobs: page.jobs.iter().map(|j| job_view(&b, j)).collect(), next: page.next.map(|n| n.0) }))
 }
 
 /// The job, if the caller may see it; "not found" otherwise.
@@ -247,27 +413,54 @@ async fn visible_job(b: &Broker, auth: &Auth, id: u64) -> Result<Job, ApiError> 
     Ok(job)
 }
 
-async fn get_job(State(b): State<AppState>, auth: Auth, Path(id): Path<u64>) -> ApiResult {
+/// A job with its launch attempts and, if it waits, why.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "the job's id", minimum = 0)),
+    responses(
+        (status = 200, body = JobDetail),
+        (status = 400, body = ErrorBody, description = "`id` is not a whole number"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 404, body = ErrorBody, description = "no such job (or another team's)"),
+    ))]
+async fn get_job(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath) -> ApiResult<Json<JobDetail>> {
     let job = visible_job(&b, &auth, id).await?;
     let attempts = b.store.attempts(job.id).await?;
-    let mut v = job_view(&b, &job);
-    v["attempts"] = json!(attempts);
-    ok(StatusCode::OK, v)
+    Ok(Json(JobDetail { job: job_view(&b, &job), attempts: attempts.iter().map(AttemptView::from).collect() }))
 }
 
-async fn job_events(State(b): State<AppState>, auth: Auth, Path(id): Path<u64>) -> ApiResult {
+/// Every state change of a job with its reason and explanation.
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "the job's id", minimum = 0)),
+    responses(
+        (status = 200, body = JobEvents),
+        (status = 400, body = ErrorBody, description = "`id` is not a whole number"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 404, body = ErrorBody, description = "no such job (or another team's)"),
+    ))]
+async fn job_events(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath) -> ApiResult<Json<JobEvents>> {
     let job = visible_job(&b, &auth, id).await?;
     let events = b.store.job_events(job.id).await?;
-    ok(StatusCode::OK, json!({"job": job.id, "events": events}))
+    Ok(Json(JobEvents { job: job.id.0, events: events.iter().map(EventView::from).collect() }))
 }
 
-async fn cancel_job(State(b): State<AppState>, auth: Auth, Path(id): Path<u64>) -> ApiResult {
+/// Cancel a job. A live job moves to `cancelling` until its driver confirms the work is gone; cancelling
+/// again answers the same.
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "the job's id", minimum = 0)),
+    responses(
+        (status = 200, body = JobView, description = "the job, `cancelling` or `cancelled`"),
+        (status = 400, body = ErrorBody, description = "`id` is not a whole number"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 404, body = ErrorBody, description = "no such job (or another team's)"),
+        (status = 409, body = ErrorBody, description = "the job already finished"),
+    ))]
+async fn cancel_job(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath) -> ApiResult<Json<JobView>> {
     for _ in 0..20 {
         let job = visible_job(&b, &auth, id).await?;
         let Some(target) = job.state.cancel_target() else {
             if job.state == JobState::Cancelling {
                 // Already being cancelled: the same answer as the first cancel (idempotent).
-                return ok(StatusCode::OK, job_view(&b, &job));
+                return Ok(Json(job_view(&b, &job)));
             }
             return Err(ApiError::new(StatusCode::CONFLICT, "already_finished", format!("job {id} is already {}", job.state)));
         };
@@ -277,7 +470,7 @@ async fn cancel_job(State(b): State<AppState>, auth: Auth, Path(id): Path<u64>) 
         match b.store.transition(&t).await {
             Ok(job) => {
                 b.wake.notify_one();
-                return ok(StatusCode::OK, job_view(&b, &job));
+                return Ok(Json(job_view(&b, &job)));
             }
             Err(hedge_store::StoreError::StaleTransition { .. }) => continue,
             Err(e) => return Err(e.into()),
@@ -286,14 +479,18 @@ async fn cancel_job(State(b): State<AppState>, auth: Auth, Path(id): Path<u64>) 
     Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("job {id} kept changing; try again")))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogsQuery {
-    tail_bytes: Option<u64>,
-}
-
-async fn job_logs(State(b): State<AppState>, auth: Auth, Path(id): Path<u64>, q: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
-    let Query(q) = q.map_err(|e| ApiError::bad_request("invalid_query", "tail_bytes", e.body_text()))?;
+/// The latest attempt's stdout and stderr.
+#[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "jobs", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "the job's id", minimum = 0), LogsQuery),
+    responses(
+        (status = 200, body = JobLogs),
+        (status = 400, body = ErrorBody, description = "`id` or `tail_bytes` is not a whole number"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 404, body = ErrorBody, description = "no such job (or another team's)"),
+        (status = 409, body = ErrorBody, description = "the job has no launch attempt or no logs yet"),
+        (status = 502, body = ErrorBody, description = "the provider failed to answer"),
+    ))]
+async fn job_logs(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath, Q(q): Q<LogsQuery>) -> ApiResult<Json<JobLogs>> {
     let job = visible_job(&b, &auth, id).await?;
     let attempts = b.store.attempts(job.id).await?;
     let Some(a) = attempts.last() else {
@@ -307,93 +504,238 @@ async fn job_logs(State(b): State<AppState>, auth: Auth, Path(id): Path<u64>, q:
         }
         e => ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", chain(&e)),
     })?;
-    ok(
-        StatusCode::OK,
-        json!({"job": job.id, "attempt": a.attempt_no, "provider": a.provider, "stdout": logs.stdout, "stderr": logs.stderr, "truncated": logs.truncated}),
-    )
+    Ok(Json(JobLogs {
+        job: job.id.0,
+        attempt: a.attempt_no,
+        provider: a.provider.to_string(),
+        stdout: logs.stdout,
+        stderr: logs.stderr,
+        truncated: logs.truncated,
+    }))
 }
 
 // ---- providers, commitments, teams --------------------------------------------------------------------------
 
-async fn providers(State(b): State<AppState>, _auth: Auth) -> ApiResult {
+/// Providers with health, GPUs in use and free committed capacity.
+#[utoipa::path(get, path = "/v1/providers", tag = "providers", security(("bearer" = [])),
+    responses((status = 200, body = ProviderList), (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String)))))]
+async fn providers(State(b): State<AppState>, _auth: Auth) -> ApiResult<Json<ProviderList>> {
     let in_use = gpus_in_use(&b).await?;
     let usage = b.store.commitment_usage().await?;
     let now = b.clock.now();
     let h = b.health.lock().unwrap_or_else(|p| p.into_inner()).all().clone();
-    let list: Vec<Value> = b
+    let providers = b
         .config
         .providers
         .iter()
         .map(|p| {
-            let committed: Vec<Value> = usage
+            let committed: Vec<CommittedCapacity> = usage
                 .iter()
                 .filter(|u| u.commitment.provider == p.name && u.commitment.active_at(now))
-                .map(|u| json!({"commitment": u.commitment.id, "gpus": u.commitment.gpus, "gpus_in_use": u.gpus_in_use, "gpus_free": u.gpus_idle()}))
+                .map(|u| CommittedCapacity {
+                    commitment: u.commitment.id.to_string(),
+                    gpus: u.commitment.gpus,
+                    gpus_in_use: u.gpus_in_use,
+                    gpus_free: u.gpus_idle(),
+                })
                 .collect();
             let st = h.get(&p.name);
-            json!({
-                "name": p.name,
-                "kind": "local",
-                "accelerator": p.accelerator,
-                "gpus": p.gpus,
-                "gpus_in_use": in_use.get(&p.name).copied().unwrap_or(0),
-                "on_demand_per_gpu_hour": p.on_demand_per_gpu_hour.to_string(),
-                "health": st.map(|s| s.state.as_str()).unwrap_or("healthy"),
-                "consecutive_failures": st.map_or(0, |s| s.consecutive_failures),
-                "last_error": st.and_then(|s| s.last_error.clone()),
-                "committed": committed,
-                "committed_gpus_free": usage.iter().filter(|u| u.commitment.provider == p.name && u.commitment.active_at(now)).map(|u| u.gpus_idle()).sum::<u32>(),
-            })
+            ProviderView {
+                name: p.name.to_string(),
+                kind: "local".into(),
+                accelerator: p.accelerator.to_string(),
+                gpus: p.gpus,
+                gpus_in_use: in_use.get(&p.name).copied().unwrap_or(0),
+                on_demand_per_gpu_hour: p.on_demand_per_gpu_hour.to_string(),
+                health: match st.map(|s| s.state) {
+                    Some(hedge_store::HealthState::Degraded) => HealthName::Degraded,
+                    _ => HealthName::Healthy,
+                },
+                consecutive_failures: st.map_or(0, |s| s.consecutive_failures),
+                last_error: st.and_then(|s| s.last_error.clone()),
+                committed_gpus_free: committed.iter().map(|c| c.gpus_free).sum(),
+                committed,
+            }
         })
         .collect();
-    ok(StatusCode::OK, json!({"providers": list}))
+    Ok(Json(ProviderList { providers }))
 }
 
-async fn list_commitments(State(b): State<AppState>, _auth: Auth) -> ApiResult {
+/// Commitments with used and idle GPUs.
+#[utoipa::path(get, path = "/v1/commitments", tag = "commitments", security(("bearer" = [])),
+    responses((status = 200, body = CommitmentList), (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String)))))]
+async fn list_commitments(State(b): State<AppState>, _auth: Auth) -> ApiResult<Json<CommitmentList>> {
     let usage = b.store.commitment_usage().await?;
-    let list: Vec<Value> = usage
-        .iter()
-        .map(|u| {
-            let mut v = serde_json::to_value(&u.commitment).unwrap_or_default();
-            v["gpus_in_use"] = json!(u.gpus_in_use);
-            v["gpus_idle"] = json!(u.gpus_idle());
-            v
-        })
-        .collect();
-    ok(StatusCode::OK, json!({"commitments": list}))
+    Ok(Json(CommitmentList { commitments: usage.iter().map(CommitmentView::from).collect() }))
 }
 
-/// What `POST /v1/commitments` accepts: a plan's JSON (`hedge plan --format json`: a horizon and planned
-/// commitments, converted by `hedge_planner::to_commitments`), or hand-written commitments, as a list or
-/// under `commitments`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CommitmentImport {
-    List(Vec<Commitment>),
-    Plan { horizon: hedge_planner::input::Horizon, commitments: Vec<hedge_planner::PlannedCommitment> },
-    Wrapped { commitments: Vec<Commitment> },
+/// What `POST /v1/commitments` accepts (documented as [`CommitmentImportBody`]): a plan's JSON
+/// (`hedge plan --format json`: a horizon and planned commitments, converted by `hedge_planner::to_commitments`),
+/// or hand-written commitments, as a list or under `commitments`.
+type CommitmentImport = CommitmentImportBody;
+
+/// The import body: a list of objects, or an object (see [`json_object`]).
+fn json_commitments(raw: &[u8]) -> Result<CommitmentImport, ApiError> {
+    match serde_json::from_slice::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Array(items)) => {
+            if let Some(i) = items.iter().position(|q| !q.is_object()) {
+                return Err(ApiError::bad_request("invalid_json", format!("[{i}]"), "each commitment must be an object"));
+            }
+            json_body(raw)
+        }
+        _ => json_object(raw, false),
+    }
 }
 
-async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<Bytes, BytesRejection>) -> ApiResult {
+/// A plan's horizon and commitments as the planner's types (validated by their schema's bounds first, so the
+/// conversion's arithmetic stays in range).
+fn plan_inputs(
+    horizon: &PlanHorizon,
+    commitments: &[PlannedCommitmentInput],
+) -> Result<(hedge_planner::input::Horizon, Vec<hedge_planner::PlannedCommitment>), ApiError> {
+    let bad = |field: String, msg: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_commitment", msg).field(field);
+    if !(1..=240).contains(&horizon.periods) || !(1..=744).contains(&horizon.period_hours) {
+        return Err(bad("horizon".into(), "periods must be 1..=240 and period_hours 1..=744".into()));
+    }
+    let h: hedge_planner::input::Horizon = serde_json::from_value(serde_json::json!({
+        "start": horizon.start, "periods": horizon.periods, "period_hours": horizon.period_hours,
+    }))
+    .map_err(|e| bad("horizon.start".into(), format!("horizon: {e}")))?;
+    if h.start.year < 2000 {
+        return Err(bad("horizon.start".into(), "the horizon starts before 2000".into()));
+    }
+    let mut out = Vec::with_capacity(commitments.len());
+    for (i, c) in commitments.iter().enumerate() {
+        if !(1..=240).contains(&c.term_periods) || c.start_period > 239 {
+            return Err(bad(format!("commitments[{i}].term_periods"), "term_periods must be 1..=240 and start_period 0..=239".into()));
+        }
+        if !(c.rate.is_finite() && (0.0..=1e6).contains(&c.rate)) {
+            return Err(bad(format!("commitments[{i}].rate"), format!("rate {} must be 0 to 1,000,000 $/GPU-hour", c.rate)));
+        }
+        let p: hedge_planner::PlannedCommitment = serde_json::from_value(serde_json::json!({
+            "provider": c.provider, "accelerator": c.accelerator, "term_periods": c.term_periods,
+            "start_period": c.start_period, "gpus": c.gpus, "rate": c.rate,
+        }))
+        .map_err(|e| bad(format!("commitments[{i}]"), e.to_string()))?;
+        out.push(p);
+    }
+    Ok((h, out))
+}
+
+/// The earliest start a commitment may have (2000-01-01), and how far ahead of the server's clock it may
+/// start (10 years).
+pub const EARLIEST_START: i64 = 946_684_800;
+pub const LATEST_START_AHEAD_SECS: i64 = 10 * 366 * 86_400;
+
+/// The latest start the server accepts: 10 years from now, rounded down to the day (so the bound that
+/// [`crate::openapi::document_for`] publishes holds all day).
+pub fn latest_start(now: Timestamp) -> i64 {
+    now.unix().saturating_add(LATEST_START_AHEAD_SECS).div_euclid(86_400) * 86_400
+}
+
+/// Checks one imported commitment against this broker: a configured provider that offers the accelerator,
+/// at least one GPU, a sane start and an end after it. `i` names the entry in the error's field.
+/// `from_plan`: the entry was converted from a plan, so its start is computed from several fields
+/// (`horizon.start` + `start_period` × `period_hours`); a start out of bounds is then a 409, as the other
+/// rules across fields are.
+fn check_commitment(b: &Broker, i: usize, c: &CommitmentInput, now: Timestamp, from_plan: bool) -> Result<Commitment, ApiError> {
+    let f = |k: &str| format!("commitments[{i}].{k}");
+    let bad = |k: &str, msg: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_commitment", msg).field(f(k));
+    let id = c.id.trim();
+    if id.is_empty() || id.len() > 128 || id.chars().any(|ch| ch.is_control() || ch.is_whitespace()) {
+        return Err(bad("id", format!("id {:?} must be 1 to 128 characters without spaces", c.id)));
+    }
+    let provider = ProviderId::parse(&c.provider);
+    let Some(p) = b.provider_config(&provider) else {
+        let known: Vec<&str> = b.config.providers.iter().map(|p| p.name.as_str()).collect();
+        return Err(bad("provider", format!("provider {:?} is not configured in this broker (it has: {})", c.provider, known.join(", "))));
+    };
+    let accelerator = Accelerator::parse(&c.accelerator).map_err(|e| bad("accelerator", e.to_string()))?;
+    if !b.catalog.offers().iter().any(|o| o.provider == provider && o.accelerator.as_ref().is_some_and(|a| a.name == accelerator)) {
+        return Err(bad("accelerator", format!("provider {provider} does not offer {accelerator} (it offers {})", p.accelerator)));
+    }
+    let gpus = u32::try_from(c.gpus).ok().filter(|g| (1..=1_000_000).contains(g)).ok_or_else(|| bad("gpus", format!("gpus must be at least 1, got {}", c.gpus)))?;
+    if c.per_gpu_hour < 0 {
+        return Err(bad("per_gpu_hour", format!("per_gpu_hour must not be negative, got {}", c.per_gpu_hour)));
+    }
+    let latest = latest_start(now);
+    if c.start < EARLIEST_START || c.start > latest {
+        let msg = format!("start {} is outside 2000-01-01 .. 10 years from now", Timestamp::from_unix(c.start));
+        if from_plan {
+            return Err(ApiError::new(StatusCode::CONFLICT, "invalid_interval", msg).field(f("start_period")));
+        }
+        return Err(bad("start", msg));
+    }
+    if c.end <= c.start {
+        // A rule across two fields, which the schema cannot state: the entry conflicts with itself.
+        return Err(ApiError::new(StatusCode::CONFLICT, "invalid_interval", "end must be after start").field(f("end")));
+    }
+    let region = match c.region.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(r) => Some(hedge_core::RegionId::new(r)),
+    };
+    Ok(Commitment {
+        id: CommitmentId::new(id),
+        provider,
+        accelerator,
+        region,
+        gpus,
+        per_gpu_hour: Rate::per_hour(Money::from_micros(c.per_gpu_hour)),
+        start: Timestamp::from_unix(c.start),
+        end: Timestamp::from_unix(c.end),
+    })
+}
+
+/// Import commitments: a list, or a plan's JSON with a `commitments` list. Needs the admin token. Nothing
+/// is stored when any entry is refused.
+#[utoipa::path(post, path = "/v1/commitments", tag = "commitments", security(("bearer" = [])),
+    request_body(content = CommitmentImportBody, content_type = "application/json"),
+    responses(
+        (status = 200, body = Imported),
+        (status = 400, body = ErrorBody, description = "not JSON of the documented shape"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, body = ErrorBody, description = "not the admin token"),
+        (status = 409, body = ErrorBody, description = "a commitment id repeats in the batch or is already stored (`field`: the entry's id), or an entry's end is not after its start (`field`: `commitments[i].end`), or a plan entry starts more than 10 years ahead (`field`: `commitments[i].start_period`): rules across fields, which the schema cannot state"),
+        (status = 413, body = ErrorBody, description = "body over the size limit"),
+        (status = 422, body = ErrorBody, description = "an entry is refused: unknown provider, accelerator the provider does not offer, GPUs < 1, start before 2000 or more than 10 years ahead (`field`: `commitments[i].provider`, ...)"),
+    ))]
+async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<Bytes, BytesRejection>) -> ApiResult<Json<Imported>> {
     auth.admin()?;
     let raw = body(raw)?;
-    let list = match json_body::<CommitmentImport>(&raw).map_err(|e| {
+    let import = json_commitments(&raw).map_err(|e| {
         ApiError::bad_request(
             "invalid_commitments",
             "body",
             format!("{}; expected a plan's JSON (horizon + commitments) or a list of commitments", e.message),
         )
-    })? {
+    })?;
+    let from_plan = matches!(import, CommitmentImport::Plan { .. });
+    let list: Vec<CommitmentInput> = match import {
         CommitmentImport::List(l) | CommitmentImport::Wrapped { commitments: l } => l,
-        CommitmentImport::Plan { horizon, commitments } => hedge_planner::to_commitments(&horizon, &commitments),
+        CommitmentImport::Plan { horizon, commitments } => {
+            let (horizon, commitments) = plan_inputs(&horizon, &commitments)?;
+            hedge_planner::to_commitments(&horizon, &commitments)
+        }
+        .into_iter()
+            .map(|c| CommitmentInput {
+                id: c.id.to_string(),
+                provider: c.provider.to_string(),
+                accelerator: c.accelerator.to_string(),
+                region: c.region.map(|r| r.to_string()),
+                gpus: i64::from(c.gpus),
+                per_gpu_hour: c.per_gpu_hour.hourly().micros(),
+                start: c.start.unix(),
+                end: c.end.unix(),
+            })
+            .collect(),
     };
-    let mut clean = Vec::with_capacity(list.len());
-    for (i, mut c) in list.into_iter().enumerate() {
-        c.accelerator = Accelerator::parse(c.accelerator.as_str())
-            .map_err(|e| ApiError::bad_request("invalid_commitment", format!("commitments[{i}].accelerator"), e.to_string()))?;
-        c.provider = ProviderId::parse(c.provider.as_str());
-        if c.end <= c.start {
-            return Err(ApiError::bad_request("invalid_commitment", format!("commitments[{i}].end"), "end must be after start"));
+    let now = b.clock.now();
+    let mut clean: Vec<Commitment> = Vec::with_capacity(list.len());
+    for (i, c) in list.iter().enumerate() {
+        let c = check_commitment(&b, i, c, now, from_plan)?;
+        if clean.iter().any(|d| d.id == c.id) {
+            return Err(ApiError::new(StatusCode::CONFLICT, "duplicate_commitment", format!("commitment id {} appears twice in the batch", c.id))
+                .field(format!("commitments[{i}].id")));
         }
         clean.push(c);
     }
@@ -407,77 +749,120 @@ async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<B
         e => ApiError::from(e),
     })?;
     b.wake.notify_one();
-    ok(StatusCode::OK, json!({"imported": clean.len()}))
+    Ok(Json(Imported { imported: clean.len() }))
 }
 
-async fn list_teams(State(b): State<AppState>, auth: Auth) -> ApiResult {
+/// Teams (a team token sees its own).
+#[utoipa::path(get, path = "/v1/teams", tag = "teams", security(("bearer" = [])),
+    responses((status = 200, body = TeamList), (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String)))))]
+async fn list_teams(State(b): State<AppState>, auth: Auth) -> ApiResult<Json<TeamList>> {
     let teams = b.store.teams().await?;
-    let teams: Vec<&Team> = teams.iter().filter(|t| auth.may_see(&t.id)).collect();
-    ok(StatusCode::OK, json!({"teams": teams}))
+    Ok(Json(TeamList { teams: teams.iter().filter(|t| auth.may_see(&t.id)).map(TeamView::from).collect() }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TeamBody {
-    #[serde(default)]
-    monthly_budget_usd: Option<f64>,
-    #[serde(default)]
-    allow_preemption: bool,
-    #[serde(default)]
-    quotas: Vec<QuotaBody>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuotaBody {
-    provider: Option<String>,
-    accelerator: Option<String>,
-    max_gpus: u32,
-}
-
-async fn put_team(State(b): State<AppState>, auth: Auth, Path(id): Path<String>, raw: Result<Bytes, BytesRejection>) -> ApiResult {
+/// Create or replace a team: monthly budget, GPU quotas, preemption policy. Needs the admin token.
+#[utoipa::path(put, path = "/v1/teams/{id}", tag = "teams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the team's id", pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")),
+    request_body(content = TeamBody, content_type = "application/json"),
+    responses(
+        (status = 200, body = TeamView),
+        (status = 400, body = ErrorBody, description = "invalid body or team id (the field is named)"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, body = ErrorBody, description = "not the admin token"),
+        (status = 409, body = ErrorBody, description = "two quotas for the same provider and accelerator (`field`: the second)"),
+        (status = 413, body = ErrorBody, description = "body over the size limit"),
+    ))]
+async fn put_team(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath, raw: Result<Bytes, BytesRejection>) -> ApiResult<Json<TeamView>> {
     auth.admin()?;
+    if !is_name(&id) {
+        return Err(ApiError::bad_request("invalid_path", "id", format!("team id {id:?} must match {NAME_PATTERN}")));
+    }
     let raw = body(raw)?;
-    let tb: TeamBody = json_body(&raw)?;
+    let tb: TeamBody = json_object(&raw, false)?;
+    // The budget as written: serde_json's float reading may round a number just over the bound down to it.
+    #[derive(serde::Deserialize)]
+    struct RawBudget<'a> {
+        #[serde(borrow)]
+        monthly_budget_usd: Option<&'a serde_json::value::RawValue>,
+    }
+    let exact = serde_json::from_slice::<RawBudget>(&raw).ok().and_then(|r| r.monthly_budget_usd).and_then(|v| v.get().parse::<f64>().ok());
+    if tb.monthly_budget_usd.is_some_and(|m| !(0.0..=1e9).contains(&m)) || exact.is_some_and(|m| !(0.0..=1e9).contains(&m)) {
+        return Err(ApiError::bad_request("invalid_team", "monthly_budget_usd", "monthly_budget_usd must be 0 to 1,000,000,000"));
+    }
     let monthly_budget = tb
         .monthly_budget_usd
         .map(Money::from_usd_f64)
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_team", "monthly_budget_usd", e.to_string()))?;
-    let mut quotas = Vec::new();
+    let mut quotas: Vec<TeamQuota> = Vec::new();
     for (i, q) in tb.quotas.into_iter().enumerate() {
+        if let Some(p) = q.provider.as_deref().filter(|p| !is_name(p)) {
+            return Err(ApiError::bad_request("invalid_team", format!("quotas[{i}].provider"), format!("provider {p:?} must match {NAME_PATTERN}")));
+        }
+        if q.max_gpus > 1_000_000 {
+            return Err(ApiError::bad_request("invalid_team", format!("quotas[{i}].max_gpus"), "max_gpus is over 1,000,000"));
+        }
+        if let Some(a) = q.accelerator.as_deref().filter(|a| !is_name(a) || a.len() > 32) {
+            return Err(ApiError::bad_request("invalid_team", format!("quotas[{i}].accelerator"), format!("accelerator {a:?} is not an accelerator name")));
+        }
         let accelerator = q
             .accelerator
             .as_deref()
             .map(Accelerator::parse)
             .transpose()
             .map_err(|e| ApiError::bad_request("invalid_team", format!("quotas[{i}].accelerator"), e.to_string()))?;
-        quotas.push(TeamQuota { provider: q.provider.as_deref().map(ProviderId::parse), accelerator, max_gpus: q.max_gpus });
+        let quota = TeamQuota { provider: q.provider.as_deref().map(ProviderId::parse), accelerator, max_gpus: q.max_gpus };
+        if quotas.iter().any(|o| o.provider == quota.provider && o.accelerator == quota.accelerator) {
+            // A rule across entries, which the schema cannot state: a conflict between two quotas.
+            return Err(ApiError::new(StatusCode::CONFLICT, "conflicting_quotas", "two quotas for the same provider and accelerator")
+                .field(format!("quotas[{i}]")));
+        }
+        quotas.push(quota);
     }
     let team = Team { id: TeamId::new(id.trim()), monthly_budget, quotas, allow_preemption: tb.allow_preemption };
     b.store.put_team(&team).await?;
     b.wake.notify_one();
-    ok(StatusCode::OK, json!(team))
+    Ok(Json(TeamView::from(&team)))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct TokenBody {
-    #[serde(default)]
-    label: String,
-}
-
-async fn create_token(State(b): State<AppState>, auth: Auth, Path(id): Path<String>, raw: Result<Bytes, BytesRejection>) -> ApiResult {
+/// Issue a token for a team (the secret is returned once). Needs the admin token.
+#[utoipa::path(post, path = "/v1/teams/{id}/tokens", tag = "teams", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the team's id")),
+    request_body(content = Option<TokenBody>, content_type = "application/json", description = "optional"),
+    responses(
+        (status = 201, body = IssuedTokenView),
+        (status = 400, body = ErrorBody, description = "invalid body (the field is named)"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, body = ErrorBody, description = "not the admin token"),
+        (status = 404, body = ErrorBody, description = "unknown team"),
+        (status = 413, body = ErrorBody, description = "body over the size limit"),
+    ))]
+async fn create_token(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
     auth.admin()?;
     let raw = body(raw)?;
-    let tb: TokenBody = if raw.iter().all(u8::is_ascii_whitespace) { TokenBody::default() } else { json_body(&raw)? };
+    let tb: TokenBody = if raw.iter().all(u8::is_ascii_whitespace) { TokenBody::default() } else { json_object::<Option<TokenBody>>(&raw, true)?.unwrap_or_default() };
+    if tb.label.chars().count() > 200 || tb.label.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_json", "label", "label must be at most 200 characters, none of them control characters"));
+    }
     let team = TeamId::new(id.trim());
     let issued = b.store.create_token(&Principal::Team(team.clone()), &tb.label, b.clock.now()).await?;
     tracing::info!(team = %team, token_id = issued.id, "issued a team token");
-    ok(StatusCode::CREATED, json!({"id": issued.id, "team": team, "token": issued.secret}))
+    Ok(ok(StatusCode::CREATED, IssuedTokenView { id: issued.id, team: team.to_string(), token: issued.secret }))
 }
 
-async fn put_faults(State(b): State<AppState>, auth: Auth, Path(id): Path<String>, raw: Result<Bytes, BytesRejection>) -> ApiResult {
+/// Inject faults into a provider (when the configuration enables fault injection). Needs the admin token.
+#[utoipa::path(put, path = "/v1/admin/providers/{id}/faults", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "a configured provider")),
+    request_body(content = Faults, content_type = "application/json"),
+    responses(
+        (status = 200, body = FaultsView),
+        (status = 400, body = ErrorBody, description = "invalid body (the field is named)"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, body = ErrorBody, description = "not the admin token, or fault injection is disabled"),
+        (status = 404, body = ErrorBody, description = "no such provider"),
+        (status = 413, body = ErrorBody, description = "body over the size limit"),
+    ))]
+async fn put_faults(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath, raw: Result<Bytes, BytesRejection>) -> ApiResult<Json<FaultsView>> {
     auth.admin()?;
     if !b.config.fault_injection {
         return Err(ApiError::forbidden("fault injection is disabled in this server's configuration"));
@@ -485,15 +870,47 @@ async fn put_faults(State(b): State<AppState>, auth: Auth, Path(id): Path<String
     let p = ProviderId::parse(&id);
     let control = b.faults.get(&p).ok_or_else(|| ApiError::not_found("provider", &p))?;
     let raw = body(raw)?;
-    let settings: FaultSettings = json_body(&raw)?;
-    tracing::warn!(provider = %p, ?settings, "fault injection changed");
-    control.set(settings.clone());
-    ok(StatusCode::OK, json!({"provider": p, "faults": settings}))
+    let faults: Faults = json_object(&raw, false)?;
+    tracing::warn!(provider = %p, ?faults, "fault injection changed");
+    control.set(faults.clone().into());
+    Ok(Json(FaultsView { provider: p.to_string(), faults, injected: None }))
 }
 
-async fn get_faults(State(b): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult {
+/// A provider's injected faults. Needs the admin token.
+#[utoipa::path(get, path = "/v1/admin/providers/{id}/faults", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "a configured provider")),
+    responses(
+        (status = 200, body = FaultsView),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, body = ErrorBody, description = "not the admin token"),
+        (status = 404, body = ErrorBody, description = "no such provider"),
+    ))]
+async fn get_faults(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath) -> ApiResult<Json<FaultsView>> {
     auth.admin()?;
     let p = ProviderId::parse(&id);
     let control = b.faults.get(&p).ok_or_else(|| ApiError::not_found("provider", &p))?;
-    ok(StatusCode::OK, json!({"provider": p, "faults": control.get(), "injected": control.injected()}))
+    Ok(Json(FaultsView { provider: p.to_string(), faults: control.get().into(), injected: Some(control.injected()) }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        use super::bearer_token;
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER \tabc "), Some("abc"));
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer   "), None);
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
+    fn the_latest_start_is_a_day_boundary_ten_years_ahead() {
+        let now = hedge_core::Timestamp::from_unix(1_796_460_000);
+        let latest = super::latest_start(now);
+        assert_eq!(latest % 86_400, 0);
+        assert!(latest <= now.unix() + super::LATEST_START_AHEAD_SECS && latest > now.unix() + super::LATEST_START_AHEAD_SECS - 86_400);
+    }
 }

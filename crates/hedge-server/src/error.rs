@@ -95,7 +95,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], self.to_json()).into_response()
+        let mut resp = (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], self.to_json()).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110: a 401 names the scheme the client should use.
+            resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        resp
     }
 }
 
@@ -123,6 +128,18 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidInput { field, reason } => {
                 ApiError::bad_request("invalid_input", *field, format!("invalid {field}: {reason}"))
             }
+            StoreError::IdempotencyConflict { key } => ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_conflict",
+                format!("Idempotency-Key {key:?} was already used with a different request"),
+            )
+            .field("Idempotency-Key"),
+            StoreError::DuplicateCommitment { id, index } => ApiError::new(
+                StatusCode::CONFLICT,
+                "duplicate_commitment",
+                format!("commitment {id} already exists or repeats in the batch; commitments are never replaced"),
+            )
+            .field(format!("commitments[{index}].id")),
             StoreError::IllegalTransition { .. } | StoreError::StaleTransition { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }

@@ -15,6 +15,7 @@
 //! cancellation, and every launch attempt is recorded in the store before its driver is called.
 
 pub mod api;
+pub mod api_types;
 pub mod client;
 pub mod clock;
 pub mod config;

@@ -1,53 +1,130 @@
-//! Counters for `/metrics`, rendered in the Prometheus text format together with gauges read at scrape
-//! time (jobs per state, provider health and GPUs in use).
+//! `/metrics`, through `prometheus-client`: the broker's counters (kept here, incremented by the API and the
+//! reconciler) and gauges read at scrape time (jobs per state, provider health and GPUs in use), encoded in
+//! the OpenMetrics text format by the library.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The broker's counters. The library appends `_total` to counter names: `hedge_jobs_submitted_total`.
 #[derive(Default)]
 pub struct Metrics {
-    pub submitted: AtomicU64,
-    pub rejected_submits: AtomicU64,
-    pub launches: AtomicU64,
-    pub failovers: AtomicU64,
-    pub preemptions: AtomicU64,
-    pub passes: AtomicU64,
-    pub pass_errors: AtomicU64,
-    last_pass_ms: AtomicU64,
+    pub submitted: Counter,
+    pub rejected_submits: Counter,
+    pub launches: Counter,
+    pub failovers: Counter,
+    pub preemptions: Counter,
+    pub passes: Counter,
+    pub pass_errors: Counter,
+    last_pass_seconds: Gauge<f64, AtomicU64>,
+}
+
+/// What a scrape reads from the store and the health tracker.
+#[derive(Clone, Debug, Default)]
+pub struct Scrape {
+    /// Jobs per state, every state listed.
+    pub jobs: Vec<(String, u64)>,
+    pub providers: Vec<ProviderGauge>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProviderGauge {
+    pub provider: String,
+    pub healthy: bool,
+    pub gpus_in_use: u32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabel {
+    provider: String,
 }
 
 impl Metrics {
-    pub fn inc(&self, c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
+    pub fn inc(&self, c: &Counter) {
+        c.inc();
     }
     pub fn set_last_pass_ms(&self, ms: u64) {
-        self.last_pass_ms.store(ms, Ordering::Relaxed);
+        self.last_pass_seconds.set(ms as f64 / 1000.0);
     }
 
-    /// The counters, in exposition format.
-    pub fn render_counters(&self, out: &mut String) {
-        let counters: [(&str, &str, &AtomicU64); 7] = [
-            ("hedge_jobs_submitted_total", "Jobs accepted by POST /v1/jobs.", &self.submitted),
-            ("hedge_submits_rejected_total", "Submissions answered with a 4xx.", &self.rejected_submits),
-            ("hedge_launches_total", "Launch attempts recorded.", &self.launches),
-            ("hedge_failovers_total", "Attempts given up on a provider (lost, failed launch, degraded provider).", &self.failovers),
-            ("hedge_preemptions_total", "Running jobs preempted for a higher-priority job.", &self.preemptions),
-            ("hedge_reconcile_passes_total", "Reconciliation passes run.", &self.passes),
-            ("hedge_reconcile_errors_total", "Reconciliation passes that failed.", &self.pass_errors),
+    /// The counters and the scrape's gauges, in the OpenMetrics text format (ends with `# EOF`).
+    pub fn render(&self, scrape: &Scrape) -> Result<String, std::fmt::Error> {
+        let mut r = Registry::default();
+        let counters: [(&str, &str, &Counter); 7] = [
+            ("hedge_jobs_submitted", "Jobs accepted by POST /v1/jobs", &self.submitted),
+            ("hedge_submits_rejected", "Submissions answered with a 4xx", &self.rejected_submits),
+            ("hedge_launches", "Launch attempts recorded", &self.launches),
+            ("hedge_failovers", "Attempts given up on a provider (lost, failed launch, degraded provider)", &self.failovers),
+            ("hedge_preemptions", "Running jobs preempted for a higher-priority job", &self.preemptions),
+            ("hedge_reconcile_passes", "Reconciliation passes run", &self.passes),
+            ("hedge_reconcile_errors", "Reconciliation passes that failed", &self.pass_errors),
         ];
         for (name, help, c) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Ordering::Relaxed));
+            r.register(name, help, c.clone());
         }
-        let ms = self.last_pass_ms.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP hedge_reconcile_last_pass_seconds Duration of the last reconciliation pass.\n# TYPE hedge_reconcile_last_pass_seconds gauge\nhedge_reconcile_last_pass_seconds {:.3}",
-            ms as f64 / 1000.0
-        );
+        r.register("hedge_reconcile_last_pass_seconds", "Duration of the last reconciliation pass", self.last_pass_seconds.clone());
+        let jobs = Family::<StateLabel, Gauge>::default();
+        for (state, n) in &scrape.jobs {
+            jobs.get_or_create(&StateLabel { state: state.clone() }).set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        r.register("hedge_jobs", "Jobs per state", jobs);
+        let healthy = Family::<ProviderLabel, Gauge>::default();
+        let in_use = Family::<ProviderLabel, Gauge>::default();
+        for p in &scrape.providers {
+            let l = ProviderLabel { provider: p.provider.clone() };
+            healthy.get_or_create(&l).set(i64::from(p.healthy));
+            in_use.get_or_create(&l).set(i64::from(p.gpus_in_use));
+        }
+        r.register("hedge_provider_healthy", "1 when the provider is healthy, 0 when degraded", healthy);
+        r.register("hedge_provider_gpus_in_use", "GPUs held by in-flight attempts", in_use);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &r)?;
+        Ok(out)
     }
 }
 
-/// Escapes a label value.
-pub fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_metric_in_the_openmetrics_format() {
+        let m = Metrics::default();
+        m.inc(&m.submitted);
+        m.inc(&m.submitted);
+        m.inc(&m.pass_errors);
+        m.set_last_pass_ms(1500);
+        let scrape = Scrape {
+            jobs: vec![("pending".into(), 3), ("running".into(), 0)],
+            providers: vec![ProviderGauge { provider: "local \"a\"".into(), healthy: true, gpus_in_use: 2 }],
+        };
+        let text = m.render(&scrape).unwrap();
+        for want in [
+            "hedge_jobs_submitted_total 2",
+            "hedge_submits_rejected_total 0",
+            "hedge_launches_total 0",
+            "hedge_failovers_total 0",
+            "hedge_preemptions_total 0",
+            "hedge_reconcile_passes_total 0",
+            "hedge_reconcile_errors_total 1",
+            "hedge_reconcile_last_pass_seconds 1.5",
+            "hedge_jobs{state=\"pending\"} 3",
+            "hedge_provider_healthy{provider=\"local \\\"a\\\"\"} 1",
+            "hedge_provider_gpus_in_use{provider=\"local \\\"a\\\"\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == want), "missing {want:?} in\n{text}");
+        }
+        assert_eq!(text.lines().last(), Some("# EOF"));
+    }
 }

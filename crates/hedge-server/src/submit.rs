@@ -26,6 +26,16 @@ pub fn parse(body: &[u8], known: &BTreeSet<Accelerator>) -> Result<Submission, A
     if text.trim().is_empty() {
         return Err(ApiError::bad_request("invalid_yaml", "body", "the body is empty; send a task YAML"));
     }
+    // A JSON body is handed to the YAML parser re-encoded: JSON may escape characters (surrogate pairs)
+    // that YAML's escapes cannot, and serde_json writes them as plain UTF-8.
+    let reencoded;
+    let text = match text.trim_start().starts_with('{').then(|| serde_json::from_str::<serde_json::Value>(text)) {
+        Some(Ok(v)) => {
+            reencoded = serde_json::to_string(&v).unwrap_or_default();
+            reencoded.as_str()
+        }
+        _ => text,
+    };
     let parsed = hedge_core::task_yaml::parse(text).map_err(|e| match e {
         hedge_core::task_yaml::TaskYamlError::Syntax { message, .. } => {
             ApiError::bad_request("invalid_yaml", "body", format!("invalid YAML: {message}"))
@@ -47,6 +57,7 @@ pub fn parse(body: &[u8], known: &BTreeSet<Accelerator>) -> Result<Submission, A
         None => 0,
         Some(v) => v
             .as_i64()
+            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64))
             .and_then(|p| i32::try_from(p).ok())
             .ok_or_else(|| ApiError::bad_request("invalid_priority", "priority", "priority must be a whole number"))?,
     };
@@ -78,6 +89,13 @@ pub fn parse(body: &[u8], known: &BTreeSet<Accelerator>) -> Result<Submission, A
     }
     if parsed.task.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
         return Err(ApiError::bad_request("invalid_task", "run", "the task has no run command"));
+    }
+    let control = |t: &str| t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'));
+    if parsed.task.run.as_deref().is_some_and(control) {
+        return Err(ApiError::bad_request("invalid_task", "run", "the run command contains control characters"));
+    }
+    if parsed.task.name.as_deref().is_some_and(control) {
+        return Err(ApiError::bad_request("invalid_task", "name", "the name contains control characters"));
     }
     let warnings = parsed
         .warnings

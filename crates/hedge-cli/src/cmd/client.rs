@@ -3,8 +3,8 @@
 
 use super::Format;
 use anyhow::Context;
+use hedge_server::api_types::ListQuery;
 use hedge_server::client::Client;
-use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -76,12 +76,8 @@ pub struct LogsArgs {
     pub conn: Conn,
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    }
+fn opt(v: Option<impl std::fmt::Display>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
 pub fn submit(a: SubmitArgs) -> anyhow::Result<()> {
@@ -91,9 +87,9 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<()> {
     match a.conn.format {
         Format::Json => super::write_json(&mut out, &job)?,
         Format::Table => {
-            writeln!(out, "submitted job {} (team {}, {})", s(&job["id"]), s(&job["team"]), s(&job["state"]))?;
-            for w in job["warnings"].as_array().into_iter().flatten() {
-                writeln!(out, "warning: {}", s(w))?;
+            writeln!(out, "submitted job {} (team {}, {})", job.job.id, job.job.team, job.job.state)?;
+            for w in &job.warnings {
+                writeln!(out, "warning: {w}")?;
             }
         }
     }
@@ -102,29 +98,23 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<()> {
 }
 
 pub fn jobs(a: JobsArgs) -> anyhow::Result<()> {
-    let mut q = format!("limit={}", a.limit);
-    if let Some(st) = &a.state {
-        q.push_str(&format!("&state={st}"));
-    }
-    if let Some(t) = &a.team {
-        q.push_str(&format!("&team={t}"));
-    }
+    let q = ListQuery { team: a.team.clone(), state: a.state.clone(), limit: Some(a.limit), ..ListQuery::default() };
     let page = a.conn.client().jobs(&q).context("listing jobs")?;
     let mut out = super::stdout();
     match a.conn.format {
         Format::Json => super::write_json(&mut out, &page)?,
         Format::Table => {
             writeln!(out, "{:>6}  {:<12} {:<11} {:>4}  {:<20} WAITING", "ID", "TEAM", "STATE", "PRI", "NAME")?;
-            for j in page["jobs"].as_array().into_iter().flatten() {
+            for j in &page.jobs {
                 writeln!(
                     out,
                     "{:>6}  {:<12} {:<11} {:>4}  {:<20} {}",
-                    s(&j["id"]),
-                    s(&j["team"]),
-                    s(&j["state"]),
-                    s(&j["priority"]),
-                    s(&j["spec"]["name"]),
-                    j["waiting"]["reason"].as_str().unwrap_or("")
+                    j.id,
+                    j.team,
+                    j.state.to_string(),
+                    j.priority,
+                    opt(j.spec.name.as_deref()),
+                    j.waiting.as_ref().map_or("", |w| w.reason.as_str())
                 )?;
             }
         }
@@ -139,29 +129,30 @@ pub fn job(a: JobArgs) -> anyhow::Result<()> {
     let events = c.events(a.id).with_context(|| format!("reading the events of job {}", a.id))?;
     let mut out = super::stdout();
     match a.conn.format {
-        Format::Json => super::write_json(&mut out, &serde_json::json!({"job": job, "events": events["events"]}))?,
+        Format::Json => super::write_json(&mut out, &JobWithEvents { job: &job, events: &events.events })?,
         Format::Table => {
-            writeln!(out, "job {}  team {}  state {}  priority {}", s(&job["id"]), s(&job["team"]), s(&job["state"]), s(&job["priority"]))?;
-            if let Some(w) = job["waiting"]["reason"].as_str() {
-                writeln!(out, "waiting: {w}")?;
+            let j = &job.job;
+            writeln!(out, "job {}  team {}  state {}  priority {}", j.id, j.team, j.state, j.priority)?;
+            if let Some(w) = &j.waiting {
+                writeln!(out, "waiting: {}", w.reason)?;
             }
             writeln!(out, "attempts:")?;
-            for at in job["attempts"].as_array().into_iter().flatten() {
+            for at in &job.attempts {
                 writeln!(
                     out,
                     "  #{} {} {} {} GPUs {} {}{}",
-                    s(&at["attempt_no"]),
-                    s(&at["provider"]),
-                    s(&at["market"]),
-                    s(&at["gpus"]),
-                    s(&at["offer"]),
-                    s(&at["status"]),
-                    at["detail"].as_str().map(|d| format!(" ({d})")).unwrap_or_default()
+                    at.attempt_no,
+                    at.provider,
+                    serde_json::to_value(at.market)?.as_str().unwrap_or("?"),
+                    at.gpus,
+                    at.offer,
+                    at.status,
+                    at.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
                 )?;
             }
             writeln!(out, "events:")?;
-            for e in events["events"].as_array().into_iter().flatten() {
-                writeln!(out, "  {:>3} {:>11} -> {:<11} {}", s(&e["seq"]), s(&e["from"]), s(&e["to"]), s(&e["reason"]))?;
+            for e in &events.events {
+                writeln!(out, "  {:>3} {:>11} -> {:<11} {}", e.seq, opt(e.from), e.to.to_string(), e.reason)?;
             }
         }
     }
@@ -169,12 +160,19 @@ pub fn job(a: JobArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `hedge job --format json`: the job (with its attempts) and its events.
+#[derive(serde::Serialize)]
+struct JobWithEvents<'a> {
+    job: &'a hedge_server::api_types::JobDetail,
+    events: &'a [hedge_server::api_types::EventView],
+}
+
 pub fn cancel(a: CancelArgs) -> anyhow::Result<()> {
     let job = a.conn.client().cancel(a.id).with_context(|| format!("cancelling job {}", a.id))?;
     let mut out = super::stdout();
     match a.conn.format {
         Format::Json => super::write_json(&mut out, &job)?,
-        Format::Table => writeln!(out, "job {} is {}", s(&job["id"]), s(&job["state"]))?,
+        Format::Table => writeln!(out, "job {} is {}", job.id, job.state)?,
     }
     out.flush()?;
     Ok(())
@@ -186,11 +184,10 @@ pub fn logs(a: LogsArgs) -> anyhow::Result<()> {
     match a.conn.format {
         Format::Json => super::write_json(&mut out, &logs)?,
         Format::Table => {
-            write!(out, "{}", logs["stdout"].as_str().unwrap_or(""))?;
-            let err = logs["stderr"].as_str().unwrap_or("");
-            if !err.is_empty() {
+            write!(out, "{}", logs.stdout)?;
+            if !logs.stderr.is_empty() {
                 writeln!(out, "--- stderr")?;
-                write!(out, "{err}")?;
+                write!(out, "{}", logs.stderr)?;
             }
         }
     }

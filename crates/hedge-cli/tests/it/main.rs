@@ -1,5 +1,6 @@
 //! Integration tests: run the built `hedge` binary and snapshot its output.
 
+mod broker;
 mod cli;
 mod place;
 

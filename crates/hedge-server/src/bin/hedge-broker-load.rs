@@ -18,20 +18,36 @@ use hedge_store::TeamQuota;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+#[derive(clap::Parser, Debug)]
+#[command(name = "hedge-broker-load", about = "The broker's benchmark driver (see bench/broker/run)")]
+enum Cmd {
+    /// POST REQUESTS task YAMLs to URL/v1/jobs (or GET PATH) from CONCURRENCY connections; prints one JSON line.
+    Submit {
+        /// The broker, e.g. http://127.0.0.1:8080.
+        url: String,
+        /// A bearer token.
+        token: String,
+        /// Requests in all.
+        requests: usize,
+        /// Connections at once.
+        concurrency: usize,
+        /// GET this path (e.g. /healthz) instead of submitting, as a baseline.
+        get_path: Option<String>,
+    },
+    /// One pure scheduling pass over JOBS queued jobs; prints its time.
+    Schedule {
+        /// Queued jobs.
+        jobs: usize,
+    },
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("submit") if args.len() >= 6 => {
-            let n: usize = args[4].parse().expect("REQUESTS is a number");
-            let c: usize = args[5].parse().expect("CONCURRENCY is a number");
+    match <Cmd as clap::Parser>::parse() {
+        Cmd::Submit { url, token, requests, concurrency, get_path } => {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(submit(args[2].clone(), args[3].clone(), n, c, args.get(6).cloned()));
+            rt.block_on(submit(url, token, requests, concurrency.max(1), get_path));
         }
-        Some("schedule") if args.len() >= 3 => sched(args[2].parse().expect("JOBS is a number")),
-        _ => {
-            eprintln!("usage: hedge-broker-load submit URL TOKEN REQUESTS CONCURRENCY [GET-PATH] | schedule JOBS");
-            std::process::exit(2);
-        }
+        Cmd::Schedule { jobs } => sched(jobs),
     }
 }
 

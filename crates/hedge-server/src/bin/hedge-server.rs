@@ -2,27 +2,27 @@
 //! ([`hedge_server::run_blocking`]). Tests run this binary to kill and restart it. Prints
 //! `listening on ADDR` on stdout once it accepts connections.
 
+use clap::Parser;
 use hedge_server::{run_blocking, ServerConfig};
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The Hedge broker on its own (the same as `hedge serve --config CONFIG`).
+#[derive(Parser, Debug)]
+#[command(name = "hedge-server", version)]
+struct Args {
+    /// The server configuration (YAML or JSON).
+    config: PathBuf,
+    /// Log level.
+    #[arg(value_parser = ["error", "warn", "info", "debug", "trace"], default_value = "info")]
+    log_level: String,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let (config, level) = match &args[..] {
-        [_, c] => (c, tracing::Level::INFO),
-        [_, c, l] => match l.parse::<tracing::Level>() {
-            Ok(l) => (c, l),
-            Err(_) => {
-                eprintln!("usage: hedge-server CONFIG.yaml [error|warn|info|debug|trace]");
-                return ExitCode::from(2);
-            }
-        },
-        _ => {
-            eprintln!("usage: hedge-server CONFIG.yaml [error|warn|info|debug|trace]");
-            return ExitCode::from(2);
-        }
-    };
-    let r = ServerConfig::load(std::path::Path::new(config)).and_then(|c| {
+    let args = Args::parse();
+    let level: tracing::Level = args.log_level.parse().unwrap_or(tracing::Level::INFO);
+    let r = ServerConfig::load(&args.config).and_then(|c| {
         run_blocking(c, level, |addr| {
             let mut out = std::io::stdout();
             let _ = writeln!(out, "listening on {addr}");

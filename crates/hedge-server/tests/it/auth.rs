@@ -80,3 +80,27 @@ fn tokens_never_appear_in_logs() {
     assert!(lines >= 5, "the server logged requests ({lines} lines)");
     crate::kill_attempts(&dir.path().join("data"));
 }
+
+/// The scheme is case-insensitive (RFC 9110), and every 401 says which scheme to use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_scheme_is_case_insensitive_and_401s_carry_www_authenticate() {
+    let s = TestServer::start(crate::Backend::Sqlite).await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = s.http.get(format!("{}/v1/jobs", s.url)).header("authorization", format!("{scheme} {}", s.admin)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "scheme {scheme}");
+    }
+    let wrong = [None, Some("Basic abc".to_owned()), Some("Bearer".to_owned()), Some("Bearer ".to_owned()), Some(format!("Token {}", s.admin)), Some("Bearer nope".to_owned())];
+    for auth in wrong {
+        for (method, path) in [("GET", "/v1/jobs"), ("POST", "/v1/jobs"), ("GET", "/v1/jobs/1"), ("PUT", "/v1/teams/ml"), ("GET", "/v1/providers")] {
+            let mut req = s.http.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{path}", s.url));
+            if let Some(a) = &auth {
+                req = req.header("authorization", a);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path} with {auth:?}");
+            assert_eq!(r.headers().get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"), "{method} {path}");
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!((v["error"]["code"].as_str(), v["error"]["field"].as_str()), (Some("unauthorized"), Some("Authorization")));
+        }
+    }
+}

@@ -5,8 +5,10 @@
 mod api;
 mod auth;
 mod crash;
+mod errors;
 mod failover;
 mod fencing;
+mod idempotency;
 mod placement;
 mod queue;
 mod tasks;

@@ -8,7 +8,7 @@ backends!(committed_capacity_first_then_on_demand, |backend| async move {
     let s = TestServer::start(backend).await;
     let admin = s.admin.clone();
     let c = json!([{"id": "c-b", "provider": "local-b", "accelerator": "H100", "region": null, "gpus": 2,
-                    "per_gpu_hour": 1_500_000, "start": 0, "end": 4_102_444_800i64}]);
+                    "per_gpu_hour": 1_500_000, "start": 1_700_000_000, "end": 2_000_000_000}]);
     let (st, v) = s.call("POST", "/v1/commitments", &admin, Some(c.to_string())).await;
     assert_eq!(st.as_u16(), 200, "{v}");
     let ml = s.token_for("ml").await;

@@ -13,6 +13,8 @@
 //! 3. **Interruptions**: an outage kills every job on its provider; a fall in spot availability preempts the
 //!    newest jobs of that pool. Work since the last checkpoint is lost; the job waits to be placed again
 //!    and pays its restart overhead on the next start.
+//!    When a commitment ends, its jobs stay and are billed at the provider's cheapest on-demand price per
+//!    GPU for that accelerator; if the provider has none, they are interrupted and placed again.
 //! 4. **Report**: costs are exact integer micro-dollars (running rates integrated over time; commitments
 //!    billed for every hour of their term inside the simulated window, used or not).
 //!
@@ -35,7 +37,7 @@ use crate::policy::Policy;
 use crate::queue::{EventQueue, SimTime};
 use crate::SimError;
 use capacity::Capacity;
-use hedge_core::{Accelerator, Catalog, Commitment, Market, Money, ProviderId, Timestamp};
+use hedge_core::{Accelerator, Catalog, Commitment, Market, Money, ProviderId, Rate, Timestamp};
 use hedge_placement::{place, PlacementContext, PlacementSettings};
 use jobs::{Active, JobTable, State};
 use ledger::Ledger;
@@ -179,6 +181,8 @@ pub struct Report {
     pub deadline_misses: u64,
     pub lost_gpu_hours: f64,
     pub restart_overhead_gpu_hours: f64,
+    /// Jobs interrupted because their capacity went away: spot preemptions, and jobs on a commitment that
+    /// ended at a provider that sells that accelerator on demand nowhere in the catalog.
     pub preemptions: u64,
     pub outage_kills: u64,
     pub failed_launches: u64,
@@ -584,28 +588,34 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// A commitment ends. Its running jobs keep their place and are billed from now on at the cheapest
+    /// on-demand price per GPU of that accelerator at that provider in the catalog (the engine has already
+    /// placed them; moving them would lose work). Where the provider sells that accelerator on demand
+    /// nowhere in the catalog, the capacity is simply gone: the jobs are interrupted like a preemption
+    /// (they keep their checkpointed progress, count in `preemptions`) and placed again at once.
     fn commit_end(&mut self, now: SimTime, i: usize) {
         self.capacity.commitment_ends(i);
-        // Jobs on the ended commitment keep running, billed from now on at the offer's on-demand price
-        // through the same allocation (the engine has already placed them; moving them would lose work).
+        let accel = &self.cfg.commitments[i].accelerator;
         let victims = self.jobs.running_on(|a| a.commitment == Some(i as u32));
+        let mut evicted = Vec::new();
         for (_, slot) in victims {
             let alloc = self.jobs.live(slot).alloc.expect("running");
+            let Some(per_gpu) = cheapest_on_demand_per_gpu(self.catalog, &self.capacity.fleet.providers[alloc.provider as usize], accel) else {
+                self.stats.preemptions += 1;
+                self.interrupt(now, slot);
+                evicted.push(slot);
+                continue;
+            };
             self.take(now, &alloc, -1);
-            let rate = self
-                .catalog
-                .providers()
-                .keys()
-                .nth(alloc.provider as usize)
-                .and_then(|p| {
-                    let accel = &self.cfg.commitments[i].accelerator;
-                    self.catalog.with_accelerator(accel).iter().map(|&o| self.catalog.offer(o)).filter(|o| o.provider == *p).filter_map(|o| o.prices.on_demand.map(|r| r.per_unit(o.gpus().max(1)))).min()
-                })
-                .map_or(0, |r| r.times(alloc.gpus).hourly().micros());
             let rs = self.ledger.account(alloc.provider, Market::OnDemand);
-            let moved = Alloc { commitment: None, pool: None, rate_micros: rate, rate_slot: rs, ..alloc };
+            let moved = Alloc { commitment: None, pool: None, rate_micros: per_gpu.times(alloc.gpus).hourly().micros(), rate_slot: rs, ..alloc };
             self.take(now, &moved, 1);
             self.jobs.live_mut(slot).alloc = Some(moved);
+        }
+        for slot in evicted {
+            if self.jobs.is_waiting(slot) {
+                self.try_place(now, slot);
+            }
         }
     }
 
@@ -654,4 +664,16 @@ impl<'a> Sim<'a> {
             outages: self.outages.into_reports(),
         }
     }
+}
+
+/// The cheapest on-demand price per GPU-hour of `accel` at `provider` in the catalog, if it sells it on
+/// demand anywhere.
+fn cheapest_on_demand_per_gpu(catalog: &Catalog, provider: &ProviderId, accel: &Accelerator) -> Option<Rate> {
+    catalog
+        .with_accelerator(accel)
+        .iter()
+        .map(|&o| catalog.offer(o))
+        .filter(|o| o.provider == *provider)
+        .filter_map(|o| o.prices.on_demand.map(|r| r.per_unit(o.gpus().max(1))))
+        .min()
 }

@@ -63,7 +63,8 @@ pub struct SimConfig {
     pub fleet: FleetConfig,
     pub outages: Vec<Outage>,
     pub commitments: Vec<Commitment>,
-    /// The accelerator of each [`AccelSym`] (the trace's table).
+    /// The accelerator of each [`crate::AccelSym`] (the trace's table). A job whose index is not in it is an
+    /// error ([`SimError::UnknownAccelerator`]).
     pub accels: Vec<Accelerator>,
     /// Label of the trace, for the report.
     pub trace: String,
@@ -338,7 +339,7 @@ impl<'a> Sim<'a> {
                     if let Some(n) = &self.pending {
                         self.q.schedule(n.submit, Ev::Arrival);
                     }
-                    self.arrive(now, j);
+                    self.arrive(now, j)?;
                 }
                 Ev::Finish { slot, attempt } => self.finish(now, slot, attempt),
                 Ev::LaunchFail { slot, attempt } => self.launch_failed(now, slot, attempt),
@@ -368,7 +369,12 @@ impl<'a> Sim<'a> {
 
     // ---- jobs ----
 
-    fn arrive(&mut self, now: SimTime, j: JobSpec) {
+    /// A job arrives. A job whose accelerator index is not in [`SimConfig::accels`] stops the run with
+    /// [`SimError::UnknownAccelerator`] (it never silently becomes another accelerator).
+    fn arrive(&mut self, now: SimTime, j: JobSpec) -> Result<(), SimError> {
+        if j.accel.0 as usize >= self.cfg.accels.len() {
+            return Err(SimError::UnknownAccelerator { job: j.id.0, index: j.accel.0, known: self.cfg.accels.len() });
+        }
         self.stats.submitted += 1;
         if j.deadline.is_some() {
             self.stats.deadline_jobs += 1;
@@ -377,6 +383,7 @@ impl<'a> Sim<'a> {
         self.jobs.enqueue(slot);
         self.outages.waiting(now, j.gpus as i64);
         self.try_place(now, slot);
+        Ok(())
     }
 
     /// Tries to start the waiting job in `slot`. Returns whether it left the waiting set.

@@ -71,7 +71,8 @@ impl ShapeCache {
 }
 
 fn build_task(s: Shape, accels: &[Accelerator]) -> TaskSpec {
-    let name = accels.get(s.accel.0 as usize).or(accels.first()).cloned().unwrap_or_else(|| Accelerator::parse("H100").expect("known"));
+    // Jobs are checked on arrival (`Sim::arrive`): an index outside the table never gets here.
+    let name = accels.get(s.accel.0 as usize).cloned().expect("accelerator index checked on arrival");
     let per_node = s.gpus.div_ceil(s.nodes);
     let mut counts: Vec<u32> = vec![per_node];
     let mut c = per_node.next_power_of_two();

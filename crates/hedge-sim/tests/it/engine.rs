@@ -131,3 +131,12 @@ fn a_job_outliving_a_commitment_with_no_on_demand_price_is_placed_again_not_run_
     assert_eq!(r.lost_gpu_hours, 0.0);
 }
 
+#[test]
+fn a_job_with_an_unknown_accelerator_index_is_an_error_not_the_first_accelerator() {
+    let cfg = SimConfig::new("hedge".parse().unwrap(), h100());
+    let mut bad = JobSpec::batch(7, 60, 3600, 8);
+    bad.accel = hedge_sim::AccelSym(1);
+    let err = simulate(&three_clouds(), vec![JobSpec::batch(1, 0, 3600, 8), bad], &cfg).unwrap_err();
+    assert!(matches!(err, hedge_sim::SimError::UnknownAccelerator { job: 7, index: 1, known: 1 }), "{err:?}");
+    assert_eq!(err.to_string(), "job 7: accelerator index 1 is not in the trace's table of 1 accelerator(s)");
+}

@@ -359,13 +359,13 @@ async fn list_commitments(State(b): State<AppState>, _auth: Auth) -> ApiResult {
 }
 
 /// What `POST /v1/commitments` accepts: a plan's JSON (`hedge plan --format json`: a horizon and planned
-/// commitments, converted by `hedge_planner::to_commitments`), or hand-written commitments, as a list or
+/// commitments, converted by `hedge_core::portfolio::plan_commitments`), or hand-written commitments, as a list or
 /// under `commitments`.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum CommitmentImport {
     List(Vec<Commitment>),
-    Plan { horizon: hedge_planner::input::Horizon, commitments: Vec<hedge_planner::PlannedCommitment> },
+    Plan { horizon: hedge_core::PlanHorizon, commitments: Vec<hedge_core::PlannedCommitment> },
     Wrapped { commitments: Vec<Commitment> },
 }
 
@@ -380,7 +380,7 @@ async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<B
         )
     })? {
         CommitmentImport::List(l) | CommitmentImport::Wrapped { commitments: l } => l,
-        CommitmentImport::Plan { horizon, commitments } => hedge_planner::to_commitments(&horizon, &commitments),
+        CommitmentImport::Plan { horizon, commitments } => hedge_core::portfolio::plan_commitments(&horizon, &commitments),
     };
     let mut clean = Vec::with_capacity(list.len());
     for (i, mut c) in list.into_iter().enumerate() {

@@ -89,10 +89,12 @@ pub fn html(reports: &[Report]) -> String {
     let x_max = reports.iter().map(|r| r.end_s).max().unwrap_or(1).max(1) as f64;
     let chart = |h: f64, y_max: f64| Frame { w: 960.0, h, left: 70.0, bottom: 30.0, x0: 0.0, x1: x_max, y0: 0.0, y1: y_max };
     let days = |f: &Frame, out: &mut String| {
-        for i in 0..=4 {
+        for i in 0..4 {
             let v = x_max * i as f64 / 4.0;
             f.x_label(out, v, &format!("day {:.0}", v / 86_400.0));
         }
+        // The last label ends at the right edge rather than centred on it, so it is not clipped.
+        f.text(out, f.right(), f.base() + 12.0, r#" font-size="10" text-anchor="end""#, &format!("day {:.0}", x_max / 86_400.0));
     };
     for r in reports {
         let _ = writeln!(out, "<h2>GPUs in use per provider — {}</h2>", esc(&r.policy));

@@ -4,54 +4,8 @@
 
 use hedge_core::{Accelerator, Money, ProviderId, Rate, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
-/// A calendar month, `YYYY-MM`: the horizon start and the start of existing contracts.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct YearMonth {
-    pub year: i32,
-    /// 1..=12
-    pub month: u32,
-}
-
-impl YearMonth {
-    /// Parses `YYYY-MM` (a day part `YYYY-MM-DD` is refused: periods start on month boundaries).
-    pub fn parse(s: &str) -> Option<YearMonth> {
-        let s = s.trim();
-        let (y, m) = s.split_once('-')?;
-        if y.len() != 4 || m.len() != 2 || !y.bytes().all(|b| b.is_ascii_digit()) || !m.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let year: i32 = y.parse().ok()?;
-        let month: u32 = m.parse().ok()?;
-        (1..=12).contains(&month).then_some(YearMonth { year, month })
-    }
-    /// Midnight UTC on the first day of the month.
-    pub fn to_timestamp(self) -> Timestamp {
-        Timestamp::from_ymd(self.year, self.month, 1)
-    }
-    /// Whole months from `self` to `other` (negative when `other` is earlier).
-    pub fn months_until(self, other: YearMonth) -> i64 {
-        (i64::from(other.year) - i64::from(self.year)) * 12 + i64::from(other.month) - i64::from(self.month)
-    }
-}
-
-impl fmt::Display for YearMonth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, self.month)
-    }
-}
-impl Serialize for YearMonth {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-impl<'de> Deserialize<'de> for YearMonth {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        YearMonth::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not a YYYY-MM month")))
-    }
-}
+pub use hedge_core::YearMonth;
 
 /// The planning horizon: `periods` periods of `period_hours` hours each, starting at `start`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -67,7 +21,11 @@ pub struct Horizon {
 impl Horizon {
     /// The instant period `t` begins: `start + t × period_hours` (exact hours, not calendar months).
     pub fn period_start(&self, t: i64) -> Timestamp {
-        self.start.to_timestamp().plus_seconds(t * i64::from(self.period_hours) * 3600)
+        self.calendar().period_start(t)
+    }
+    /// The calendar part of the horizon, as plans are read everywhere ([`hedge_core::portfolio`]).
+    pub fn calendar(&self) -> hedge_core::PlanHorizon {
+        hedge_core::PlanHorizon { start: self.start, period_hours: self.period_hours }
     }
     /// The period (relative to the horizon, possibly negative) in which a month begins, rounded to the
     /// nearest period boundary. With 730-hour periods this is the month difference.

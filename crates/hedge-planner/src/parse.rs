@@ -183,7 +183,7 @@ fn validate(raw: RawPlan) -> Result<PlanningInput, PlanError> {
     }
     // Horizon.
     let start = YearMonth::parse(&raw.horizon.start)
-        .ok_or_else(|| invalid("horizon.start", format!("{:?} is not a YYYY-MM month", raw.horizon.start)))?;
+        .map_err(|_| invalid("horizon.start", format!("{:?} is not a YYYY-MM month", raw.horizon.start)))?;
     if raw.horizon.periods == 0 {
         return Err(invalid("horizon.periods", "must be at least 1"));
     }
@@ -339,7 +339,7 @@ fn validate(raw: RawPlan) -> Result<PlanningInput, PlanError> {
             let ef = format!("{f}.existing[{ei}]");
             let a = accel_field(format!("{ef}.accelerator"), &e.accelerator, &accelerators)?;
             let start = YearMonth::parse(&e.start)
-                .ok_or_else(|| invalid(format!("{ef}.start"), format!("{:?} is not a YYYY-MM month", e.start)))?;
+                .map_err(|_| invalid(format!("{ef}.start"), format!("{:?} is not a YYYY-MM month", e.start)))?;
             if e.term_periods == 0 {
                 return Err(invalid(format!("{ef}.term_periods"), "must be at least 1"));
             }

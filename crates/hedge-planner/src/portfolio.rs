@@ -18,26 +18,11 @@
 
 use crate::error::PlanError;
 use crate::input::{Horizon, PlanningInput};
-use hedge_core::{Accelerator, Commitment, CommitmentId, ProviderId, Rate};
+use hedge_core::{Accelerator, Commitment, ProviderId, Rate};
 use serde::{Deserialize, Serialize};
 
-/// One new commitment.
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
-pub struct PlannedCommitment {
-    pub provider: ProviderId,
-    pub accelerator: Accelerator,
-    pub term_periods: usize,
-    pub start_period: usize,
-    pub gpus: u32,
-    /// $/GPU-hour.
-    pub rate: f64,
-}
-
-impl PlannedCommitment {
-    pub fn rate(&self) -> Rate {
-        Rate::from_usd_per_hour_f64(self.rate).unwrap_or(Rate::ZERO)
-    }
-}
+/// One new commitment (the type lives in `hedge_core::portfolio`, where plans are read without the solver).
+pub use hedge_core::PlannedCommitment;
 
 /// A set of new commitments.
 #[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
@@ -101,25 +86,10 @@ impl Portfolio {
     }
 }
 
-/// Turns a plan's commitments into domain [`Commitment`]s: the simulator and the broker use this. Pure: the
-/// horizon gives the calendar. Ids are `plan-<provider>-<accelerator>-<term>p-<start>`.
+/// Turns a plan's commitments into domain [`Commitment`]s: `hedge_core::portfolio::plan_commitments` on
+/// the horizon's calendar (ids `plan-<provider>-<accelerator>-<term>p-<start>-<index>`, unique).
 pub fn to_commitments(horizon: &Horizon, commitments: &[PlannedCommitment]) -> Vec<Commitment> {
-    commitments
-        .iter()
-        .map(|c| Commitment {
-            id: CommitmentId::new(format!(
-                "plan-{}-{}-{}p-{}",
-                c.provider, c.accelerator, c.term_periods, c.start_period
-            )),
-            provider: c.provider.clone(),
-            accelerator: c.accelerator.clone(),
-            region: None,
-            gpus: c.gpus,
-            per_gpu_hour: c.rate(),
-            start: horizon.period_start(c.start_period as i64),
-            end: horizon.period_start((c.start_period + c.term_periods) as i64),
-        })
-        .collect()
+    hedge_core::portfolio::plan_commitments(&horizon.calendar(), commitments)
 }
 
 #[cfg(test)]
@@ -137,7 +107,7 @@ mod tests {
         .unwrap();
         let cs = to_commitments(&h, &p.commitments);
         assert_eq!(cs.len(), 1);
-        assert_eq!(cs[0].id.as_str(), "plan-azure-H100-12p-2");
+        assert_eq!(cs[0].id.as_str(), "plan-azure-H100-12p-2-0");
         assert_eq!(cs[0].start, Timestamp::from_ymd(2027, 1, 1).plus_seconds(2 * 730 * 3600));
         assert_eq!(cs[0].end.unix() - cs[0].start.unix(), 12 * 730 * 3600);
         assert_eq!(cs[0].per_gpu_hour, Rate::from_usd_per_hour_f64(4.19).unwrap());

@@ -570,7 +570,7 @@ async fn list_commitments(State(b): State<AppState>, _auth: Auth) -> ApiResult<J
 }
 
 /// What `POST /v1/commitments` accepts (documented as [`CommitmentImportBody`]): a plan's JSON
-/// (`hedge plan --format json`: a horizon and planned commitments, converted by `hedge_planner::to_commitments`),
+/// (`hedge plan --format json`: a horizon and planned commitments, converted by `hedge_core::portfolio::plan_commitments`),
 /// or hand-written commitments, as a list or under `commitments`.
 type CommitmentImport = CommitmentImportBody;
 
@@ -592,12 +592,12 @@ fn json_commitments(raw: &[u8]) -> Result<CommitmentImport, ApiError> {
 fn plan_inputs(
     horizon: &PlanHorizon,
     commitments: &[PlannedCommitmentInput],
-) -> Result<(hedge_planner::input::Horizon, Vec<hedge_planner::PlannedCommitment>), ApiError> {
+) -> Result<(hedge_core::PlanHorizon, Vec<hedge_core::PlannedCommitment>), ApiError> {
     let bad = |field: String, msg: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_commitment", msg).field(field);
     if !(1..=240).contains(&horizon.periods) || !(1..=744).contains(&horizon.period_hours) {
         return Err(bad("horizon".into(), "periods must be 1..=240 and period_hours 1..=744".into()));
     }
-    let h: hedge_planner::input::Horizon = serde_json::from_value(serde_json::json!({
+    let h: hedge_core::PlanHorizon = serde_json::from_value(serde_json::json!({
         "start": horizon.start, "periods": horizon.periods, "period_hours": horizon.period_hours,
     }))
     .map_err(|e| bad("horizon.start".into(), format!("horizon: {e}")))?;
@@ -612,7 +612,7 @@ fn plan_inputs(
         if !(c.rate.is_finite() && (0.0..=1e6).contains(&c.rate)) {
             return Err(bad(format!("commitments[{i}].rate"), format!("rate {} must be 0 to 1,000,000 $/GPU-hour", c.rate)));
         }
-        let p: hedge_planner::PlannedCommitment = serde_json::from_value(serde_json::json!({
+        let p: hedge_core::PlannedCommitment = serde_json::from_value(serde_json::json!({
             "provider": c.provider, "accelerator": c.accelerator, "term_periods": c.term_periods,
             "start_period": c.start_period, "gpus": c.gpus, "rate": c.rate,
         }))
@@ -714,7 +714,7 @@ async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<B
         CommitmentImport::List(l) | CommitmentImport::Wrapped { commitments: l } => l,
         CommitmentImport::Plan { horizon, commitments } => {
             let (horizon, commitments) = plan_inputs(&horizon, &commitments)?;
-            hedge_planner::to_commitments(&horizon, &commitments)
+            hedge_core::portfolio::plan_commitments(&horizon, &commitments)
         }
         .into_iter()
             .map(|c| CommitmentInput {

@@ -111,14 +111,7 @@ fn parse_time(v: &Value) -> Option<Timestamp> {
     if let Some(n) = v.as_i64() {
         return Some(Timestamp::from_unix(n));
     }
-    let s = v.as_str()?.trim();
-    let b = s.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
-    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
-    Timestamp::from_civil_checked(y as i32, mo, d, h, mi, se)
+    Timestamp::parse_civil(v.as_str()?).ok()
 }
 
 #[cfg(test)]

@@ -13,24 +13,41 @@
 //! 3. **Interruptions**: an outage kills every job on its provider; a fall in spot availability preempts the
 //!    newest jobs of that pool. Work since the last checkpoint is lost; the job waits to be placed again
 //!    and pays its restart overhead on the next start.
+//!    When a commitment ends, its jobs stay and are billed at the provider's cheapest on-demand price per
+//!    GPU for that accelerator; if the provider has none, they are interrupted and placed again.
 //! 4. **Report**: costs are exact integer micro-dollars (running rates integrated over time; commitments
 //!    billed for every hour of their term inside the simulated window, used or not).
 //!
 //! **Invariant** (checked in every report, `jobs.balanced`): submitted = finished + failed + running +
 //! waiting.
 
+mod capacity;
+mod jobs;
+mod ledger;
+mod outages;
+mod series;
+mod shapes;
+mod stats;
+
 use crate::fleet::{Fleet, FleetConfig, FleetView, OnDemandLimit, PoolIdx};
-use crate::job::{AccelSym, JobKind, JobSpec};
-use crate::metrics::{round4, DistSummary, Histogram, Integral};
+use crate::job::{JobKind, JobSpec};
+use crate::metrics::{round4, DistSummary};
 use crate::outage::Outage;
 use crate::policy::Policy;
 use crate::queue::{EventQueue, SimTime};
 use crate::SimError;
-use hedge_core::{AccelRequest, Accelerator, Catalog, Commitment, Market, Money, ProviderId, ResourceRequest, SpotPref, TaskSpec, Timestamp};
-use hedge_placement::{place, OwnedCapacity, PlacementContext, PlacementSettings, Unconstrained};
+use capacity::Capacity;
+use hedge_core::{Accelerator, Catalog, Commitment, Market, Money, ProviderId, Rate, Timestamp};
+use hedge_placement::{place, PlacementContext, PlacementSettings};
+use jobs::{Active, JobTable, State};
+use ledger::Ledger;
+use outages::OutageTracker;
 use serde::Serialize;
+use series::Sampler;
+use shapes::{Shape, ShapeCache};
+use stats::Stats;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Everything a run needs besides the catalog and the jobs.
 #[derive(Clone, Debug)]
@@ -46,7 +63,8 @@ pub struct SimConfig {
     pub fleet: FleetConfig,
     pub outages: Vec<Outage>,
     pub commitments: Vec<Commitment>,
-    /// The accelerator of each [`AccelSym`] (the trace's table).
+    /// The accelerator of each [`crate::AccelSym`] (the trace's table). A job whose index is not in it is an
+    /// error ([`SimError::UnknownAccelerator`]).
     pub accels: Vec<Accelerator>,
     /// Label of the trace, for the report.
     pub trace: String,
@@ -82,14 +100,8 @@ enum Ev {
     Sample,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Shape {
-    accel: AccelSym,
-    gpus: u32,
-    nodes: u32,
-    spot: bool,
-}
-
+/// Where a running job is and what it costs: its provider, capacity pool and commitment, its GPUs, and
+/// its rate in micro-dollars per hour booked on ledger account `rate_slot`.
 #[derive(Clone, Copy, Debug)]
 struct Alloc {
     provider: u16,
@@ -98,30 +110,6 @@ struct Alloc {
     gpus: u32,
     rate_micros: i64,
     rate_slot: usize,
-}
-
-/// Waiting order: higher priority first, then earlier submission, then id.
-type WaitKey = (Reverse<i32>, SimTime, u64);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Waiting,
-    Launching,
-    Running,
-}
-
-struct Active {
-    spec: JobSpec,
-    remaining: u64,
-    state: State,
-    attempt: u32,
-    alloc: Option<Alloc>,
-    started: SimTime,
-    progress_from: SimTime,
-    first_start: Option<SimTime>,
-    /// Position in the waiting set, while waiting.
-    wkey: WaitKey,
-    excluded: Vec<u16>,
 }
 
 /// Counts of jobs at the end of a run.
@@ -194,6 +182,8 @@ pub struct Report {
     pub deadline_misses: u64,
     pub lost_gpu_hours: f64,
     pub restart_overhead_gpu_hours: f64,
+    /// Jobs interrupted because their capacity went away: spot preemptions, and jobs on a commitment that
+    /// ended at a provider that sells that accelerator on demand nowhere in the catalog.
     pub preemptions: u64,
     pub outage_kills: u64,
     pub failed_launches: u64,
@@ -219,66 +209,28 @@ pub fn simulate_with_progress(
     Sim::new(catalog, cfg)?.run(jobs.into_iter(), progress)
 }
 
+
+/// The event loop: it pops events in order and routes each to the part that owns it. The parts have one
+/// job each: [`JobTable`] (jobs in the system and the waiting line), [`ShapeCache`] (what each job shape
+/// asks the placement engine), [`Capacity`] (fleet and commitments in force), [`Ledger`] (cost integrals),
+/// [`OutageTracker`] (demand served during outages), [`Sampler`] (the time series) and [`Stats`].
 struct Sim<'a> {
     catalog: &'a Catalog,
     cfg: &'a SimConfig,
     settings: PlacementSettings,
     health_aware: bool,
     q: EventQueue<Ev>,
-    fleet: Fleet,
-    slots: Vec<Option<Active>>,
-    free_slots: Vec<u32>,
-    waiting: BTreeSet<(WaitKey, u32)>,
+    /// The next arrival, read ahead from the trace.
     pending: Option<JobSpec>,
-    tasks: HashMap<Shape, TaskSpec>,
-    unplaceable: HashMap<Shape, bool>,
-    failed_shapes: HashSet<Shape>,
-    // commitments
-    commit_active: Vec<bool>,
-    commit_used: Vec<u32>,
-    commit_used_int: Vec<Integral>,
-    // money and usage
-    rate_keys: Vec<(u16, Market)>,
-    rate_int: Vec<Integral>,
-    gpus_by_provider: Vec<Integral>,
-    running_demand: Integral,
-    waiting_demand: Integral,
-    // outages
-    outage_snap: Vec<(i128, i128, u64)>,
-    outage_reports: Vec<OutageReport>,
-    outage_kills_now: Vec<u64>,
-    // counters
-    submitted: u64,
-    finished: u64,
-    failed: u64,
-    jct: Histogram,
-    qdelay: Histogram,
-    deadline_jobs: u64,
-    deadline_misses: u64,
-    lost_gpu_s: u128,
-    overhead_gpu_s: u128,
-    preemptions: u64,
-    outage_kills: u64,
-    failed_launches: u64,
-    placements: u64,
-    // series
-    every: i64,
-    series_t: Vec<SimTime>,
-    series_gpus: Vec<Vec<u32>>,
-    series_cost: Vec<Money>,
     spot_changes: Vec<Vec<(SimTime, u32)>>,
     end: SimTime,
-}
-
-fn rate_slot(keys: &mut Vec<(u16, Market)>, ints: &mut Vec<Integral>, p: u16, m: Market) -> usize {
-    match keys.iter().position(|&k| k == (p, m)) {
-        Some(i) => i,
-        None => {
-            keys.push((p, m));
-            ints.push(Integral::default());
-            keys.len() - 1
-        }
-    }
+    jobs: JobTable,
+    shapes: ShapeCache,
+    capacity: Capacity<'a>,
+    ledger: Ledger<'a>,
+    outages: OutageTracker,
+    series: Sampler,
+    stats: Stats,
 }
 
 impl<'a> Sim<'a> {
@@ -333,49 +285,21 @@ impl<'a> Sim<'a> {
             settings: cfg.policy.settings(lock_in.as_ref()),
             health_aware: cfg.policy.health_aware(),
             q: EventQueue::with_capacity(1024),
-            fleet,
-            slots: Vec::new(),
-            free_slots: Vec::new(),
-            waiting: BTreeSet::new(),
             pending: None,
-            tasks: HashMap::new(),
-            unplaceable: HashMap::new(),
-            failed_shapes: HashSet::new(),
-            commit_active: vec![false; cfg.commitments.len()],
-            commit_used: vec![0; cfg.commitments.len()],
-            commit_used_int: vec![Integral::default(); cfg.commitments.len()],
-            rate_keys: Vec::new(),
-            rate_int: Vec::new(),
-            gpus_by_provider: vec![Integral::default(); n],
-            running_demand: Integral::default(),
-            waiting_demand: Integral::default(),
-            outage_snap: vec![(0, 0, 0); cfg.outages.len()],
-            outage_reports: Vec::new(),
-            outage_kills_now: vec![0; n],
-            submitted: 0,
-            finished: 0,
-            failed: 0,
-            jct: Histogram::default(),
-            qdelay: Histogram::default(),
-            deadline_jobs: 0,
-            deadline_misses: 0,
-            lost_gpu_s: 0,
-            overhead_gpu_s: 0,
-            preemptions: 0,
-            outage_kills: 0,
-            failed_launches: 0,
-            placements: 0,
-            every: cfg.sample_every_s.max(1),
-            series_t: Vec::new(),
-            series_gpus: vec![Vec::new(); n],
-            series_cost: Vec::new(),
             spot_changes,
             end: 0,
+            jobs: JobTable::default(),
+            shapes: ShapeCache::default(),
+            capacity: Capacity::new(fleet, &cfg.commitments),
+            ledger: Ledger::new(providers.iter().map(|p| p.to_string()).collect(), &cfg.commitments, cfg.origin),
+            outages: OutageTracker::new(cfg.outages.len()),
+            series: Sampler::new(cfg.sample_every_s, n),
+            stats: Stats::default(),
         })
     }
 
     fn live(&self) -> bool {
-        self.pending.is_some() || self.slots.len() > self.free_slots.len()
+        self.pending.is_some() || self.jobs.any()
     }
 
     fn run(mut self, mut jobs: impl Iterator<Item = JobSpec>, mut progress: impl FnMut(SimTime)) -> Result<Report, SimError> {
@@ -388,7 +312,7 @@ impl<'a> Sim<'a> {
             self.q.schedule(o.start, Ev::OutageStart(i as u32));
             self.q.schedule(o.end.max(o.start), Ev::OutageEnd(i as u32));
         }
-        for i in 0..self.fleet.spot_pools.len() {
+        for i in 0..self.capacity.fleet.spot_pools.len() {
             if self.spot_changes[i].len() > 1 {
                 self.q.schedule(self.spot_changes[i][1].0, Ev::Spot { pool: i as u32, change: 1, lap: 0 });
             }
@@ -415,7 +339,7 @@ impl<'a> Sim<'a> {
                     if let Some(n) = &self.pending {
                         self.q.schedule(n.submit, Ev::Arrival);
                     }
-                    self.arrive(now, j);
+                    self.arrive(now, j)?;
                 }
                 Ev::Finish { slot, attempt } => self.finish(now, slot, attempt),
                 Ev::LaunchFail { slot, attempt } => self.launch_failed(now, slot, attempt),
@@ -423,14 +347,14 @@ impl<'a> Sim<'a> {
                 Ev::OutageEnd(i) => self.outage_end(now, i as usize),
                 Ev::Spot { pool, change, lap } => self.spot_change(now, pool as usize, change as usize, lap),
                 Ev::CommitStart(i) => {
-                    self.commit_active[i as usize] = true;
+                    self.capacity.commitment_starts(i as usize);
                     self.capacity_grew(now);
                 }
                 Ev::CommitEnd(i) => self.commit_end(now, i as usize),
                 Ev::Sample => {
                     self.sample(now);
                     if self.live() || self.cfg.horizon.is_some_and(|h| now < h) {
-                        self.q.schedule_in(self.every, Ev::Sample);
+                        self.q.schedule_in(self.series.every(), Ev::Sample);
                     }
                 }
             }
@@ -445,139 +369,80 @@ impl<'a> Sim<'a> {
 
     // ---- jobs ----
 
-    fn shape(&self, j: &JobSpec, remaining: u64, now: SimTime) -> Shape {
-        let spot = self.cfg.policy.uses_spot()
-            && j.kind == JobKind::Batch
-            && j.checkpoint_interval_s.is_some_and(|c| c > 0)
-            && j.deadline.is_none_or(|d| d - now >= 2 * remaining as i64);
-        let nodes = j.num_nodes.max(j.gpus.div_ceil(8)).max(1);
-        Shape { accel: j.accel, gpus: j.gpus, nodes, spot }
-    }
-
-    fn task(&mut self, s: Shape) -> &TaskSpec {
-        let accels = &self.cfg.accels;
-        self.tasks.entry(s).or_insert_with(|| {
-            let name = accels.get(s.accel.0 as usize).or(accels.first()).cloned().unwrap_or_else(|| Accelerator::parse("H100").expect("known"));
-            let per_node = s.gpus.div_ceil(s.nodes);
-            let mut counts: Vec<u32> = vec![per_node];
-            let mut c = per_node.next_power_of_two();
-            while c <= 8.max(per_node) {
-                if c > per_node {
-                    counts.push(c);
-                }
-                c *= 2;
-            }
-            let resources = counts
-                .into_iter()
-                .map(|c| ResourceRequest {
-                    accelerators: Some(AccelRequest::new(name.clone(), c)),
-                    spot: if s.spot { SpotPref::Allowed } else { SpotPref::Never },
-                    ..ResourceRequest::default()
-                })
-                .collect();
-            TaskSpec { num_nodes: s.nodes, resources, ..TaskSpec::single(ResourceRequest::default()) }
-        })
-    }
-
-    fn alloc_slot(&mut self, a: Active) -> u32 {
-        match self.free_slots.pop() {
-            Some(s) => {
-                self.slots[s as usize] = Some(a);
-                s
-            }
-            None => {
-                self.slots.push(Some(a));
-                (self.slots.len() - 1) as u32
-            }
+    /// A job arrives. A job whose accelerator index is not in [`SimConfig::accels`] stops the run with
+    /// [`SimError::UnknownAccelerator`] (it never silently becomes another accelerator).
+    fn arrive(&mut self, now: SimTime, j: JobSpec) -> Result<(), SimError> {
+        if j.accel.0 as usize >= self.cfg.accels.len() {
+            return Err(SimError::UnknownAccelerator { job: j.id.0, index: j.accel.0, known: self.cfg.accels.len() });
         }
-    }
-
-    fn arrive(&mut self, now: SimTime, j: JobSpec) {
-        self.submitted += 1;
+        self.stats.submitted += 1;
         if j.deadline.is_some() {
-            self.deadline_jobs += 1;
+            self.stats.deadline_jobs += 1;
         }
-        let wkey = (Reverse(j.priority), j.submit, j.id.0);
-        let slot = self.alloc_slot(Active {
-            spec: j,
-            remaining: j.duration_s,
-            state: State::Waiting,
-            attempt: 0,
-            alloc: None,
-            started: now,
-            progress_from: now,
-            first_start: None,
-            wkey,
-            excluded: Vec::new(),
-        });
-        self.waiting.insert((wkey, slot));
-        self.waiting_demand.add(now, j.gpus as i64);
+        let slot = self.jobs.insert(Active::new(j, now));
+        self.jobs.enqueue(slot);
+        self.outages.waiting(now, j.gpus as i64);
         self.try_place(now, slot);
+        Ok(())
     }
 
     /// Tries to start the waiting job in `slot`. Returns whether it left the waiting set.
     fn try_place(&mut self, now: SimTime, slot: u32) -> bool {
-        let a = self.slots[slot as usize].as_ref().expect("live slot");
+        let a = self.jobs.live(slot);
         let spec = a.spec;
-        let remaining = a.remaining;
-        let shape = self.shape(&spec, remaining, now);
+        let shape = Shape::of(&self.cfg.policy, &spec, a.remaining, now);
         let cacheable = a.excluded.is_empty();
-        if cacheable && self.failed_shapes.contains(&shape) {
+        if cacheable && self.shapes.failed_lately(shape) {
             return false;
         }
         // A shape that cannot be placed even with unlimited capacity and every provider up never will be.
-        if !self.unplaceable.contains_key(&shape) {
-            let task = self.task(shape).clone();
-            let p = place(&task, &PlacementContext::new(self.catalog).with_conditions(&Unconstrained), &self.settings);
-            self.unplaceable.insert(shape, p.chosen.is_none());
-        }
-        if self.unplaceable[&shape] {
-            self.remove_waiting(now, slot);
-            self.failed += 1;
-            self.release_slot(slot);
+        if self.shapes.never_fits(shape, &self.cfg.accels, self.catalog, &self.settings) {
+            self.unqueue(now, slot);
+            self.stats.failed += 1;
+            self.jobs.release(slot);
             return true;
         }
-        let owned = self.owned();
-        let excluded = self.slots[slot as usize].as_ref().expect("live").excluded.clone();
-        let view = FleetView { fleet: &self.fleet, health_aware: self.health_aware, excluded: &excluded };
-        self.tasks.entry(shape).or_insert_with(|| unreachable!("built above"));
-        let task = &self.tasks[&shape];
+        let owned = self.capacity.owned();
+        let excluded = self.jobs.live(slot).excluded.clone();
+        let view = FleetView { fleet: &self.capacity.fleet, health_aware: self.health_aware, excluded: &excluded };
+        let task = self.shapes.task(shape, &self.cfg.accels);
         let ctx = PlacementContext::new(self.catalog).with_owned(&owned).with_conditions(&view);
         let placement = place(task, &ctx, &self.settings);
-        self.placements += 1;
+        self.stats.placements += 1;
         let Some(c) = placement.chosen else {
             if cacheable {
-                self.failed_shapes.insert(shape);
+                self.shapes.failed_now(shape);
             } else {
                 // Every provider tried: start failing over from the beginning when capacity next grows.
-                self.slots[slot as usize].as_mut().expect("live").excluded.clear();
+                self.jobs.live_mut(slot).excluded.clear();
             }
             return false;
         };
-        let p = self.fleet.provider_idx(&c.provider).expect("catalog provider");
+        let fleet = &self.capacity.fleet;
+        let p = fleet.provider_idx(&c.provider).expect("catalog provider");
         let gpus = c.total_gpus().max(spec.gpus);
-        let commitment = c.commitment.as_ref().and_then(|id| self.cfg.commitments.iter().position(|k| k.id == *id)).map(|i| i as u32);
+        let commitment = c.commitment.as_ref().and_then(|id| self.capacity.commitment_index(id));
         let pool = match c.market {
             Market::Committed => None,
-            m => c.accelerators.as_ref().and_then(|acc| self.fleet.pool(p, &c.location, &acc.name, m)),
+            m => c.accelerators.as_ref().and_then(|acc| fleet.pool(p, &c.location, &acc.name, m)),
         };
         let rate_micros = if c.market == Market::Committed { 0 } else { c.hourly_cost.hourly().micros() };
-        let rs = rate_slot(&mut self.rate_keys, &mut self.rate_int, p, c.market);
+        let rs = self.ledger.account(p, c.market);
         let alloc = Alloc { provider: p, pool, commitment, gpus, rate_micros, rate_slot: rs };
-        self.remove_waiting(now, slot);
-        if !self.health_aware && self.fleet.down[p as usize] > 0 {
+        self.unqueue(now, slot);
+        if !self.health_aware && self.capacity.fleet.down[p as usize] > 0 {
             // The launch goes to a provider that is down: it fails after the launch timeout.
-            let a = self.slots[slot as usize].as_mut().expect("live");
+            let a = self.jobs.live_mut(slot);
             a.state = State::Launching;
             a.attempt += 1;
             a.excluded.push(p);
             let attempt = a.attempt;
-            self.waiting_demand.add(now, spec.gpus as i64);
+            self.outages.waiting(now, spec.gpus as i64);
             self.q.schedule_in(self.cfg.fleet.launch_timeout_s.max(1), Ev::LaunchFail { slot, attempt });
             return true;
         }
         self.take(now, &alloc, 1);
-        let a = self.slots[slot as usize].as_mut().expect("live");
+        let a = self.jobs.live_mut(slot);
         a.state = State::Running;
         a.attempt += 1;
         a.alloc = Some(alloc);
@@ -586,87 +451,55 @@ impl<'a> Sim<'a> {
         a.first_start.get_or_insert(now);
         a.excluded.clear();
         let (attempt, remaining) = (a.attempt, a.remaining);
-        self.running_demand.add(now, spec.gpus as i64);
+        self.outages.running(now, spec.gpus as i64);
         self.q.schedule(now + spec.restart_overhead_s as i64 + remaining as i64, Ev::Finish { slot, attempt });
         true
     }
 
-    fn owned(&self) -> Vec<OwnedCapacity> {
-        self.cfg
-            .commitments
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.commit_active[*i])
-            .map(|(i, c)| OwnedCapacity {
-                commitment: c.id.clone(),
-                provider: c.provider.clone(),
-                accelerator: c.accelerator.clone(),
-                region: c.region.clone(),
-                free_gpus: c.gpus.saturating_sub(self.commit_used[i]),
-                marginal_per_gpu_hour: hedge_core::Rate::ZERO,
-            })
-            .collect()
-    }
-
     /// Applies (sign 1) or releases (sign -1) an allocation's capacity, rate and usage.
     fn take(&mut self, now: SimTime, a: &Alloc, sign: i64) {
-        let g = a.gpus as i64 * sign;
-        if let Some(p) = a.pool {
-            let pool = &mut self.fleet.pools[p];
-            pool.used = (pool.used as i64 + g).max(0) as u32;
-        }
-        if let Some(c) = a.commitment {
-            let c = c as usize;
-            self.commit_used[c] = (self.commit_used[c] as i64 + g).max(0) as u32;
-            self.commit_used_int[c].add(now, g);
-        }
-        self.rate_int[a.rate_slot].add(now, a.rate_micros * sign);
-        self.gpus_by_provider[a.provider as usize].add(now, g);
+        self.capacity.take(a, sign);
+        self.ledger.book(now, a, sign);
     }
 
-    fn remove_waiting(&mut self, now: SimTime, slot: u32) {
-        let a = self.slots[slot as usize].as_ref().expect("live");
-        if a.state == State::Waiting && self.waiting.remove(&(a.wkey, slot)) {
-            self.waiting_demand.add(now, -(a.spec.gpus as i64));
+    /// Takes a waiting job out of line.
+    fn unqueue(&mut self, now: SimTime, slot: u32) {
+        if let Some(gpus) = self.jobs.dequeue(slot) {
+            self.outages.waiting(now, -(gpus as i64));
         }
-    }
-
-    fn release_slot(&mut self, slot: u32) {
-        self.slots[slot as usize] = None;
-        self.free_slots.push(slot);
     }
 
     fn requeue(&mut self, now: SimTime, slot: u32) {
-        let a = self.slots[slot as usize].as_mut().expect("live");
+        let a = self.jobs.live_mut(slot);
         a.state = State::Waiting;
         a.alloc = None;
-        let (wkey, gpus) = (a.wkey, a.spec.gpus);
-        self.waiting.insert((wkey, slot));
-        self.waiting_demand.add(now, gpus as i64);
+        let gpus = a.spec.gpus;
+        self.jobs.enqueue(slot);
+        self.outages.waiting(now, gpus as i64);
     }
 
     fn finish(&mut self, now: SimTime, slot: u32, attempt: u32) {
-        let Some(a) = self.slots[slot as usize].as_ref() else { return };
+        let Some(a) = self.jobs.get(slot) else { return };
         if a.attempt != attempt || a.state != State::Running {
             return;
         }
         let (spec, alloc, first) = (a.spec, a.alloc.expect("running"), a.first_start.unwrap_or(now));
-        self.overhead_gpu_s += (a.progress_from - a.started).max(0) as u128 * alloc.gpus as u128;
+        self.stats.overhead_gpu_s += (a.progress_from - a.started).max(0) as u128 * alloc.gpus as u128;
         self.take(now, &alloc, -1);
-        self.running_demand.add(now, -(spec.gpus as i64));
-        self.finished += 1;
-        self.jct.record((now - spec.submit).max(0) as u64);
-        self.qdelay.record((first - spec.submit).max(0) as u64);
+        self.outages.running(now, -(spec.gpus as i64));
+        self.stats.finished += 1;
+        self.stats.jct.record((now - spec.submit).max(0) as u64);
+        self.stats.qdelay.record((first - spec.submit).max(0) as u64);
         if spec.deadline.is_some_and(|d| now > d) {
-            self.deadline_misses += 1;
+            self.stats.deadline_misses += 1;
         }
-        self.release_slot(slot);
+        self.jobs.release(slot);
         self.capacity_grew(now);
     }
 
     /// Interrupts a running job: keeps progress up to its last checkpoint and puts it back in line.
     fn interrupt(&mut self, now: SimTime, slot: u32) {
-        let a = self.slots[slot as usize].as_mut().expect("live");
+        let a = self.jobs.live_mut(slot);
         let alloc = a.alloc.expect("running");
         let progressed = (now - a.progress_from).max(0) as u64;
         let progressed = progressed.min(a.remaining);
@@ -674,65 +507,51 @@ impl<'a> Sim<'a> {
         a.remaining -= kept;
         let overhead = (a.progress_from.min(now) - a.started).max(0) as u128;
         let spec = a.spec;
-        self.lost_gpu_s += (progressed - kept) as u128 * alloc.gpus as u128;
-        self.overhead_gpu_s += overhead * alloc.gpus as u128;
+        self.stats.lost_gpu_s += (progressed - kept) as u128 * alloc.gpus as u128;
+        self.stats.overhead_gpu_s += overhead * alloc.gpus as u128;
         self.take(now, &alloc, -1);
-        self.running_demand.add(now, -(spec.gpus as i64));
+        self.outages.running(now, -(spec.gpus as i64));
         self.requeue(now, slot);
     }
 
     fn launch_failed(&mut self, now: SimTime, slot: u32, attempt: u32) {
-        let Some(a) = self.slots[slot as usize].as_ref() else { return };
+        let Some(a) = self.jobs.get(slot) else { return };
         if a.attempt != attempt || a.state != State::Launching {
             return;
         }
-        self.failed_launches += 1;
+        self.stats.failed_launches += 1;
         let gpus = a.spec.gpus;
-        self.waiting_demand.add(now, -(gpus as i64));
+        self.outages.waiting(now, -(gpus as i64));
         self.requeue(now, slot);
         self.try_place(now, slot);
     }
 
     /// Capacity grew: forget which shapes failed and try the waiting jobs in order.
     fn capacity_grew(&mut self, now: SimTime) {
-        self.failed_shapes.clear();
-        if self.waiting.is_empty() {
+        self.shapes.forget_failures();
+        if self.jobs.nobody_waits() {
             return;
         }
-        let order: Vec<u32> = self.waiting.iter().map(|(_, s)| *s).collect();
-        for slot in order {
-            if self.slots[slot as usize].as_ref().is_some_and(|a| a.state == State::Waiting) {
+        for slot in self.jobs.waiting_order() {
+            if self.jobs.is_waiting(slot) {
                 self.try_place(now, slot);
             }
         }
     }
 
-    fn running_on(&self, pred: impl Fn(&Alloc) -> bool) -> Vec<(SimTime, u32)> {
-        let mut v: Vec<(SimTime, u32)> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().filter(|a| a.state == State::Running && a.alloc.as_ref().is_some_and(&pred)).map(|a| (a.started, i as u32)))
-            .collect();
-        v.sort();
-        v
-    }
-
     // ---- providers ----
 
     fn outage_start(&mut self, now: SimTime, i: usize) {
-        let p = self.fleet.provider_idx(&self.cfg.outages[i].provider).expect("checked") as usize;
-        self.fleet.down[p] += 1;
-        let victims = self.running_on(|a| a.provider as usize == p);
-        self.outage_snap[i] = (self.running_demand.at(now), self.waiting_demand.at(now) + self.running_demand.at(now), victims.len() as u64);
-        self.outage_kills += victims.len() as u64;
-        self.outage_kills_now[p] += victims.len() as u64;
+        let p = self.capacity.fleet.provider_idx(&self.cfg.outages[i].provider).expect("checked") as usize;
+        self.capacity.fleet.down[p] += 1;
+        let victims = self.jobs.running_on(|a| a.provider as usize == p);
+        self.outages.start(now, i, victims.len() as u64);
         for &(_, slot) in &victims {
             self.interrupt(now, slot);
         }
         // The killed jobs fail over at once where the policy allows.
         for (_, slot) in victims {
-            if self.slots[slot as usize].as_ref().is_some_and(|a| a.state == State::Waiting) {
+            if self.jobs.is_waiting(slot) {
                 self.try_place(now, slot);
             }
         }
@@ -740,27 +559,16 @@ impl<'a> Sim<'a> {
 
     fn outage_end(&mut self, now: SimTime, i: usize) {
         let o = &self.cfg.outages[i];
-        let p = self.fleet.provider_idx(&o.provider).expect("checked") as usize;
-        self.fleet.down[p] = self.fleet.down[p].saturating_sub(1);
-        let (served0, demand0, killed) = self.outage_snap[i];
-        let served = (self.running_demand.at(now) - served0) as f64 / 3600.0;
-        let demand = (self.waiting_demand.at(now) + self.running_demand.at(now) - demand0) as f64 / 3600.0;
+        let p = self.capacity.fleet.provider_idx(&o.provider).expect("checked") as usize;
+        self.capacity.fleet.down[p] = self.capacity.fleet.down[p].saturating_sub(1);
         let origin = self.cfg.origin;
-        self.outage_reports.push(OutageReport {
-            provider: o.provider.to_string(),
-            start: origin.plus_seconds(o.start),
-            end: origin.plus_seconds(o.end),
-            demand_gpu_hours: round4(demand),
-            served_gpu_hours: round4(served),
-            served_fraction: if demand > 0.0 { round4(served / demand) } else { 1.0 },
-            jobs_killed: killed,
-        });
+        self.outages.end(now, i, o.provider.to_string(), origin.plus_seconds(o.start), origin.plus_seconds(o.end));
         self.capacity_grew(now);
     }
 
     fn spot_change(&mut self, now: SimTime, i: usize, change: usize, lap: u32) {
-        let (pool_idx, sp) = (&self.fleet.spot_pools[i].0, &self.fleet.spot_pools[i].1);
-        let pool_idx = *pool_idx;
+        let fleet = &self.capacity.fleet;
+        let (pool_idx, sp) = (fleet.spot_pools[i].0, &fleet.spot_pools[i].1);
         let changes = &self.spot_changes[i];
         let cap = changes[change].1.saturating_mul(sp.gpus_per_unit).saturating_mul(sp.scale);
         let span = sp.trace.span_s();
@@ -769,14 +577,15 @@ impl<'a> Sim<'a> {
         if self.live() || self.cfg.horizon.is_some_and(|h| at <= h) {
             self.q.schedule(at.max(now + 1), Ev::Spot { pool: i as u32, change: next as u32, lap: next_lap });
         }
-        let old = self.fleet.pools[pool_idx].cap;
-        self.fleet.pools[pool_idx].cap = cap;
-        if cap < self.fleet.pools[pool_idx].used {
+        let pools = &mut self.capacity.fleet.pools;
+        let old = pools[pool_idx].cap;
+        pools[pool_idx].cap = cap;
+        if cap < pools[pool_idx].used {
             // Preempt the newest jobs of the pool until the rest fit.
-            let mut victims = self.running_on(|a| a.pool == Some(pool_idx));
-            while self.fleet.pools[pool_idx].used > cap {
+            let mut victims = self.jobs.running_on(|a| a.pool == Some(pool_idx));
+            while self.capacity.fleet.pools[pool_idx].used > cap {
                 let Some((_, slot)) = victims.pop() else { break };
-                self.preemptions += 1;
+                self.stats.preemptions += 1;
                 self.interrupt(now, slot);
                 self.try_place(now, slot);
             }
@@ -786,126 +595,49 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// A commitment ends. Its running jobs keep their place and are billed from now on at the cheapest
+    /// on-demand price per GPU of that accelerator at that provider in the catalog (the engine has already
+    /// placed them; moving them would lose work). Where the provider sells that accelerator on demand
+    /// nowhere in the catalog, the capacity is simply gone: the jobs are interrupted like a preemption
+    /// (they keep their checkpointed progress, count in `preemptions`) and placed again at once.
     fn commit_end(&mut self, now: SimTime, i: usize) {
-        self.commit_active[i] = false;
-        // Jobs on the ended commitment keep running, billed from now on at the offer's on-demand price
-        // through the same allocation (the engine has already placed them; moving them would lose work).
-        let victims = self.running_on(|a| a.commitment == Some(i as u32));
+        self.capacity.commitment_ends(i);
+        let accel = &self.cfg.commitments[i].accelerator;
+        let victims = self.jobs.running_on(|a| a.commitment == Some(i as u32));
+        let mut evicted = Vec::new();
         for (_, slot) in victims {
-            let a = self.slots[slot as usize].as_ref().expect("live");
-            let alloc = a.alloc.expect("running");
+            let alloc = self.jobs.live(slot).alloc.expect("running");
+            let Some(per_gpu) = cheapest_on_demand_per_gpu(self.catalog, &self.capacity.fleet.providers[alloc.provider as usize], accel) else {
+                self.stats.preemptions += 1;
+                self.interrupt(now, slot);
+                evicted.push(slot);
+                continue;
+            };
             self.take(now, &alloc, -1);
-            let rate = self
-                .catalog
-                .providers()
-                .keys()
-                .nth(alloc.provider as usize)
-                .and_then(|p| {
-                    let accel = &self.cfg.commitments[i].accelerator;
-                    self.catalog.with_accelerator(accel).iter().map(|&o| self.catalog.offer(o)).filter(|o| o.provider == *p).filter_map(|o| o.prices.on_demand.map(|r| r.per_unit(o.gpus().max(1)))).min()
-                })
-                .map_or(0, |r| r.times(alloc.gpus).hourly().micros());
-            let rs = rate_slot(&mut self.rate_keys, &mut self.rate_int, alloc.provider, Market::OnDemand);
-            let moved = Alloc { commitment: None, pool: None, rate_micros: rate, rate_slot: rs, ..alloc };
+            let rs = self.ledger.account(alloc.provider, Market::OnDemand);
+            let moved = Alloc { commitment: None, pool: None, rate_micros: per_gpu.times(alloc.gpus).hourly().micros(), rate_slot: rs, ..alloc };
             self.take(now, &moved, 1);
-            self.slots[slot as usize].as_mut().expect("live").alloc = Some(moved);
+            self.jobs.live_mut(slot).alloc = Some(moved);
+        }
+        for slot in evicted {
+            if self.jobs.is_waiting(slot) {
+                self.try_place(now, slot);
+            }
         }
     }
 
     fn sample(&mut self, now: SimTime) {
-        if self.series_t.len() >= 2048 {
-            // Halve the resolution: keep every other point.
-            fn keep<T>(v: &mut Vec<T>) {
-                let mut i = 0;
-                v.retain(|_| {
-                    i += 1;
-                    i % 2 == 1
-                });
-            }
-            keep(&mut self.series_t);
-            keep(&mut self.series_cost);
-            for s in &mut self.series_gpus {
-                keep(s);
-            }
-            self.every *= 2;
-        }
-        if self.series_t.last().is_some_and(|&t| now - t < self.every) {
-            return;
-        }
-        self.series_t.push(now);
-        for (p, s) in self.series_gpus.iter_mut().enumerate() {
-            s.push(self.gpus_by_provider[p].level().max(0) as u32);
-        }
-        let cost = self.cost_until(now).0;
-        self.series_cost.push(cost);
-    }
-
-    /// (total, by provider, by market) accrued up to `now`.
-    fn cost_until(&self, now: SimTime) -> (Money, BTreeMap<String, Money>, BTreeMap<String, Money>) {
-        let mut by_p: BTreeMap<String, Money> = BTreeMap::new();
-        let mut by_m: BTreeMap<String, Money> = BTreeMap::new();
-        let mut total = Money::ZERO;
-        for (k, i) in self.rate_keys.iter().zip(&self.rate_int) {
-            let m = Money::from_micros((i.at(now) / 3600) as i64);
-            *by_p.entry(self.fleet.providers[k.0 as usize].to_string()).or_default() += m;
-            *by_m.entry(k.1.to_string()).or_default() += m;
-            total += m;
-        }
-        for c in &self.cfg.commitments {
-            let billed = self.commit_billed(c, now);
-            *by_p.entry(c.provider.to_string()).or_default() += billed;
-            *by_m.entry(Market::Committed.to_string()).or_default() += billed;
-            total += billed;
-        }
-        (total, by_p, by_m)
-    }
-
-    fn commit_window(&self, c: &Commitment, now: SimTime) -> i64 {
-        let o = self.cfg.origin.unix();
-        let s = (c.start.unix() - o).max(0);
-        let e = (c.end.unix() - o).min(now);
-        (e - s).max(0)
-    }
-
-    fn commit_billed(&self, c: &Commitment, now: SimTime) -> Money {
-        c.per_gpu_hour.times(c.gpus).cost_for_seconds(self.commit_window(c, now) as u64)
+        let ledger = &self.ledger;
+        self.series.sample(now, |p| ledger.gpus_in_use(p), || ledger.cost_until(now).0);
     }
 
     fn report(mut self) -> Report {
         let end = self.end;
         self.sample(end);
-        let (total, by_p, by_m) = self.cost_until(end);
-        let commitments = self
-            .cfg
-            .commitments
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let used = self.commit_used_int[i].at(end) as f64 / 3600.0;
-                let paid = (self.commit_window(c, end) as f64 * c.gpus as f64) / 3600.0;
-                let billed = self.commit_billed(c, end);
-                let util = if paid > 0.0 { (used / paid).min(1.0) } else { 0.0 };
-                let unused_s = (self.commit_window(c, end) as i128 * c.gpus as i128 - self.commit_used_int[i].at(end)).max(0);
-                let waste = Money::from_micros((c.per_gpu_hour.hourly().micros() as i128 * unused_s / 3600) as i64);
-                CommitmentUse {
-                    id: c.id.to_string(),
-                    provider: c.provider.to_string(),
-                    accelerator: c.accelerator.to_string(),
-                    gpus: c.gpus,
-                    billed,
-                    used_gpu_hours: round4(used),
-                    paid_gpu_hours: round4(paid),
-                    utilization: round4(util),
-                    waste,
-                }
-            })
-            .collect();
-        let running = self.slots.iter().flatten().filter(|a| a.state == State::Running).count() as u64;
-        let waiting = self.slots.iter().flatten().filter(|a| a.state != State::Running).count() as u64;
-        let mut gpus_by_provider = BTreeMap::new();
-        for (p, s) in self.fleet.providers.iter().zip(self.series_gpus) {
-            gpus_by_provider.insert(p.to_string(), s);
-        }
+        let (total, by_p, by_m) = self.ledger.cost_until(end);
+        let commitments = self.ledger.commitment_uses(end);
+        let (running, waiting) = self.jobs.counts();
+        let s = self.stats;
         Report {
             policy: self.cfg.policy.to_string(),
             seed: self.cfg.seed,
@@ -913,30 +645,42 @@ impl<'a> Sim<'a> {
             origin: self.cfg.origin,
             end_s: end,
             jobs: JobCounts {
-                submitted: self.submitted,
-                finished: self.finished,
-                failed: self.failed,
+                submitted: s.submitted,
+                finished: s.finished,
+                failed: s.failed,
                 running,
                 waiting,
-                balanced: self.submitted == self.finished + self.failed + running + waiting,
+                balanced: s.submitted == s.finished + s.failed + running + waiting,
             },
             total_cost: total,
             cost_by_provider: by_p,
             cost_by_market: by_m,
             commitments,
-            jct: self.jct.summary(),
-            queueing_delay: self.qdelay.summary(),
-            deadline_jobs: self.deadline_jobs,
-            deadline_misses: self.deadline_misses,
-            lost_gpu_hours: round4(self.lost_gpu_s as f64 / 3600.0),
-            restart_overhead_gpu_hours: round4(self.overhead_gpu_s as f64 / 3600.0),
-            preemptions: self.preemptions,
-            outage_kills: self.outage_kills,
-            failed_launches: self.failed_launches,
-            outages: self.outage_reports,
+            jct: s.jct.summary(),
+            queueing_delay: s.qdelay.summary(),
+            deadline_jobs: s.deadline_jobs,
+            deadline_misses: s.deadline_misses,
+            lost_gpu_hours: round4(s.lost_gpu_s as f64 / 3600.0),
+            restart_overhead_gpu_hours: round4(s.overhead_gpu_s as f64 / 3600.0),
+            preemptions: s.preemptions,
+            outage_kills: self.outages.kills,
+            failed_launches: s.failed_launches,
             events: self.q.processed(),
-            placements: self.placements,
-            series: Series { every_s: self.every, t: self.series_t, gpus_by_provider, cumulative_cost: self.series_cost },
+            placements: s.placements,
+            series: self.series.into_series(&self.capacity.fleet.providers),
+            outages: self.outages.into_reports(),
         }
     }
+}
+
+/// The cheapest on-demand price per GPU-hour of `accel` at `provider` in the catalog, if it sells it on
+/// demand anywhere.
+fn cheapest_on_demand_per_gpu(catalog: &Catalog, provider: &ProviderId, accel: &Accelerator) -> Option<Rate> {
+    catalog
+        .with_accelerator(accel)
+        .iter()
+        .map(|&o| catalog.offer(o))
+        .filter(|o| o.provider == *provider)
+        .filter_map(|o| o.prices.on_demand.map(|r| r.per_unit(o.gpus().max(1))))
+        .min()
 }

@@ -20,6 +20,8 @@ pub enum SimError {
     BadPortfolio { file: PathBuf, reason: String },
     #[error("unknown policy {name:?} (known: {known})")]
     UnknownPolicy { name: String, known: &'static str },
+    #[error("job {job}: accelerator index {index} is not in the trace's table of {known} accelerator(s)")]
+    UnknownAccelerator { job: u64, index: u16, known: usize },
     #[error("simulation setup: {what}: {reason}")]
     Setup { what: String, reason: String },
 }

@@ -66,31 +66,6 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     Ok(v.round() as i64)
 }
 
-/// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` or `YYYY-MM-DDTHH:MM:SS` (UTC; a space may replace `T`; a trailing
-/// `Z` or `+00:00` is accepted).
-pub fn parse_time(s: &str) -> Result<Timestamp, String> {
-    let s = s.trim().trim_end_matches('Z').trim_end_matches("+00:00");
-    let (date, time) = match s.split_once(['T', ' ']) {
-        Some((d, t)) => (d, t),
-        None => (s, "00:00"),
-    };
-    let d: Vec<&str> = date.split('-').collect();
-    let t: Vec<&str> = time.split(':').collect();
-    let num = |x: &str, lo: u32, hi: u32| -> Result<u32, String> {
-        x.parse::<u32>().ok().filter(|v| (lo..=hi).contains(v)).ok_or_else(|| format!("{s:?} is not a date-time"))
-    };
-    if d.len() != 3 || !(2..=3).contains(&t.len()) || d[0].len() != 4 {
-        return Err(format!("{s:?} is not YYYY-MM-DDTHH:MM"));
-    }
-    let (y, mo, da) = (num(d[0], 1970, 9999)? as i32, num(d[1], 1, 12)?, num(d[2], 1, 31)?);
-    let (h, mi) = (num(t[0], 0, 23)?, num(t[1], 0, 59)?);
-    let sec = match t.get(2) {
-        Some(x) => num(x.split('.').next().unwrap_or(x), 0, 60)?,
-        None => 0,
-    };
-    Timestamp::from_civil_checked(y, mo, da, h, mi, sec).ok_or_else(|| format!("{s:?} is not a real date-time"))
-}
-
 impl FromStr for OutageSpec {
     type Err = SimError;
     fn from_str(s: &str) -> Result<Self, SimError> {
@@ -100,7 +75,7 @@ impl FromStr for OutageSpec {
             return Err(bad("empty provider".into()));
         }
         let (when, dur) = rest.rsplit_once('+').ok_or_else(|| bad("no '+DURATION'".into()))?;
-        let start = parse_time(when).map_err(bad)?;
+        let start = Timestamp::parse_civil(when).map_err(|e| bad(e.to_string()))?;
         let duration_s = parse_duration(dur).map_err(bad)?;
         Ok(OutageSpec { provider: ProviderId::parse(p), start, duration_s })
     }
@@ -140,8 +115,8 @@ pub fn fit_incidents(file: &Path, text: &str, min_impact: u32) -> Result<Vec<Out
         if impact < min_impact {
             continue;
         }
-        let s = parse_time(rec.get(c_s).unwrap_or("")).map_err(|e| SimError::line(file, line, "start_timestamp", e))?;
-        let c = parse_time(rec.get(c_c).unwrap_or("")).map_err(|e| SimError::line(file, line, "close_timestamp", e))?;
+        let s = Timestamp::parse_civil(rec.get(c_s).unwrap_or("")).map_err(|e| SimError::line(file, line, "start_timestamp", e.to_string()))?;
+        let c = Timestamp::parse_civil(rec.get(c_c).unwrap_or("")).map_err(|e| SimError::line(file, line, "close_timestamp", e.to_string()))?;
         by.entry(rec.get(c_p).unwrap_or("").to_owned()).or_default().push((s.unix(), (c.unix() - s.unix()).max(60)));
     }
     let mut out = Vec::new();
@@ -218,7 +193,7 @@ mod tests {
         for bad in ["azure", "@2027-01-01+1h", "aws@2027-13-01+1h", "aws@2027-01-01+-1h", "aws@2027-01-01+1y", "aws@2027-01-01", "aws@2027-02-30T00:00+1h"] {
             assert!(bad.parse::<OutageSpec>().is_err(), "{bad}");
         }
-        assert_eq!(parse_time("2024-02-26 17:09:00+00:00").unwrap().to_string(), "2024-02-26T17:09:00Z");
+        assert_eq!(Timestamp::parse_civil("2024-02-26 17:09:00+00:00").unwrap().to_string(), "2024-02-26T17:09:00Z");
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! Reports as text for people and as a self-contained HTML page with inline SVG charts (no scripts, no
-//! external assets). JSON is the `Serialize` form of [`Report`].
+//! Reports as text for people and as a self-contained HTML page with inline SVG charts drawn with
+//! `hedge_render` (no scripts, no external assets). JSON is the `Serialize` form of [`Report`].
 
 use crate::deadline::TraceStudy;
 use crate::engine::Report;
 use hedge_core::Money;
+use hedge_render::{colour, escape as esc, legend, page, Frame};
 use std::fmt::Write;
 
 fn hours(s: u64) -> String {
@@ -79,92 +80,61 @@ pub fn deadline_table(studies: &[TraceStudy]) -> String {
     out
 }
 
-const COLORS: [&str; 8] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-struct Chart {
-    w: f64,
-    h: f64,
-    x_max: f64,
-    y_max: f64,
-}
-
-impl Chart {
-    const L: f64 = 70.0;
-    const B: f64 = 30.0;
-    fn x(&self, v: f64) -> f64 {
-        Self::L + (self.w - Self::L - 10.0) * v / self.x_max.max(1.0)
-    }
-    fn y(&self, v: f64) -> f64 {
-        self.h - Self::B - (self.h - Self::B - 10.0) * v / self.y_max.max(1e-9)
-    }
-    fn axes(&self, out: &mut String, y_label: &str, y_fmt: &dyn Fn(f64) -> String) {
-        let _ = write!(out, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="11">"#, self.w, self.h);
-        let _ = write!(out, r##"<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/><line x1="{l}" y1="10" x2="{l}" y2="{b}" stroke="#333"/>"##, l = Self::L, b = self.h - Self::B, r = self.w - 10.0);
-        for i in 0..=4 {
-            let v = self.y_max * i as f64 / 4.0;
-            let _ = write!(out, r##"<text x="{}" y="{}" text-anchor="end">{}</text>"##, Self::L - 4.0, self.y(v) + 4.0, esc(&y_fmt(v)));
-            let d = self.x_max * i as f64 / 4.0 / 86_400.0;
-            let _ = write!(out, r##"<text x="{}" y="{}" text-anchor="middle">day {:.0}</text>"##, self.x(self.x_max * i as f64 / 4.0), self.h - 12.0, d);
-        }
-        let _ = write!(out, r##"<text x="12" y="{}" transform="rotate(-90 12 {})" text-anchor="middle">{}</text>"##, self.h / 2.0, self.h / 2.0, esc(y_label));
-    }
-    fn line(&self, out: &mut String, pts: &[(f64, f64)], color: &str) {
-        out.push_str(r#"<polyline fill="none" stroke-width="1.5" stroke=""#);
-        out.push_str(color);
-        out.push_str(r#"" points=""#);
-        for (x, y) in pts {
-            let _ = write!(out, "{:.1},{:.1} ", self.x(*x), self.y(*y));
-        }
-        out.push_str(r#""/>"#);
-    }
-}
-
-fn legend(out: &mut String, names: &[String]) {
-    out.push_str("<p>");
-    for (i, n) in names.iter().enumerate() {
-        let _ = write!(out, r#"<span style="color:{}">&#9632; {}</span> &nbsp; "#, COLORS[i % COLORS.len()], esc(n));
-    }
-    out.push_str("</p>");
-}
-
 /// A self-contained HTML report: the table, GPUs in use per provider over time for each policy (outages
-/// shaded), and cumulative cost per policy.
+/// shaded), and cumulative cost per policy. Charts are drawn with `hedge_render`.
 pub fn html(reports: &[Report]) -> String {
-    let mut out = String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>hedge simulate</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1000px}pre{background:#f6f6f6;padding:1em;overflow:auto}.outage{fill:#d62728;fill-opacity:0.15}</style></head><body>\n");
+    let mut out = String::new();
     let _ = writeln!(out, "<h1>hedge simulate</h1><p>trace <code>{}</code>, seed {}</p>", esc(reports.first().map_or("", |r| r.trace.as_str())), reports.first().map_or(0, |r| r.seed));
     let _ = writeln!(out, "<pre>{}</pre>", esc(&table(reports)));
     let x_max = reports.iter().map(|r| r.end_s).max().unwrap_or(1).max(1) as f64;
+    let chart = |h: f64, y_max: f64| Frame { w: 960.0, h, left: 70.0, bottom: 30.0, x0: 0.0, x1: x_max, y0: 0.0, y1: y_max };
+    let days = |f: &Frame, out: &mut String| {
+        for i in 0..4 {
+            let v = x_max * i as f64 / 4.0;
+            f.x_label(out, v, &format!("day {:.0}", v / 86_400.0));
+        }
+        // The last label ends at the right edge rather than centred on it, so it is not clipped.
+        f.text(out, f.right(), f.base() + 12.0, r#" font-size="10" text-anchor="end""#, &format!("day {:.0}", x_max / 86_400.0));
+    };
     for r in reports {
         let _ = writeln!(out, "<h2>GPUs in use per provider — {}</h2>", esc(&r.policy));
         let y_max = r.series.gpus_by_provider.values().flat_map(|v| v.iter()).copied().max().unwrap_or(1).max(1) as f64 * 1.05;
-        let c = Chart { w: 960.0, h: 280.0, x_max, y_max };
-        c.axes(&mut out, "GPUs", &|v| format!("{v:.0}"));
+        let f = chart(280.0, y_max);
+        f.open(&mut out, &format!("GPUs in use per provider, {}", r.policy), FONT);
+        f.axes(&mut out);
+        f.y_ticks(&mut out, 4, &|v| format!("{v:.0}"));
+        f.y_label(&mut out, "GPUs");
+        days(&f, &mut out);
         for o in &r.outages {
             let (s, e) = ((o.start.unix() - r.origin.unix()) as f64, (o.end.unix() - r.origin.unix()) as f64);
-            let _ = write!(out, r#"<rect class="outage" x="{:.1}" y="10" width="{:.1}" height="{:.1}"><title>{} outage</title></rect>"#, c.x(s), (c.x(e.min(x_max)) - c.x(s)).max(1.0), c.h - Chart::B - 10.0, esc(&o.provider));
+            f.band(&mut out, s, e.min(x_max), "outage", &format!("{} outage", o.provider));
         }
         let names: Vec<String> = r.series.gpus_by_provider.keys().cloned().collect();
         for (i, (_, v)) in r.series.gpus_by_provider.iter().enumerate() {
             let pts: Vec<(f64, f64)> = r.series.t.iter().zip(v).map(|(t, g)| (*t as f64, *g as f64)).collect();
-            c.line(&mut out, &pts, COLORS[i % COLORS.len()]);
+            f.polyline(&mut out, &pts, colour(i), 1.5);
         }
-        out.push_str("</svg>\n");
-        legend(&mut out, &names);
+        f.close(&mut out);
+        out.push('\n');
+        out.push_str(&legend(&names));
     }
     out.push_str("<h2>Cumulative cost per policy</h2>\n");
     let y_max = reports.iter().flat_map(|r| r.series.cumulative_cost.iter()).map(|m| m.to_usd_f64()).fold(1.0, f64::max) * 1.05;
-    let c = Chart { w: 960.0, h: 300.0, x_max, y_max };
-    c.axes(&mut out, "USD", &|v| if v >= 1e6 { format!("${:.1}M", v / 1e6) } else { format!("${:.0}k", v / 1e3) });
+    let f = chart(300.0, y_max);
+    f.open(&mut out, "Cumulative cost per policy", FONT);
+    f.axes(&mut out);
+    f.y_ticks(&mut out, 4, &|v| if v >= 1e6 { format!("${:.1}M", v / 1e6) } else { format!("${:.0}k", v / 1e3) });
+    f.y_label(&mut out, "USD");
+    days(&f, &mut out);
     for (i, r) in reports.iter().enumerate() {
         let pts: Vec<(f64, f64)> = r.series.t.iter().zip(&r.series.cumulative_cost).map(|(t, m)| (*t as f64, m.to_usd_f64())).collect();
-        c.line(&mut out, &pts, COLORS[i % COLORS.len()]);
+        f.polyline(&mut out, &pts, colour(i), 1.5);
     }
-    out.push_str("</svg>\n");
-    legend(&mut out, &reports.iter().map(|r| r.policy.clone()).collect::<Vec<_>>());
-    out.push_str("</body></html>\n");
-    out
+    f.close(&mut out);
+    out.push('\n');
+    out.push_str(&legend(&reports.iter().map(|r| r.policy.clone()).collect::<Vec<_>>()));
+    out.push('\n');
+    page("hedge simulate", "body{font-family:sans-serif;margin:2em;max-width:1000px}pre{background:#f6f6f6;padding:1em;overflow:auto}.outage{fill:#d62728;fill-opacity:0.15}", &out)
 }
+
+const FONT: &str = r#" font-family="sans-serif""#;

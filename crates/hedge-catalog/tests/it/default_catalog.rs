@@ -1,6 +1,6 @@
 //! The curated default catalog shipped in `data/catalog.json`.
 
-use crate::{repo, shared_data};
+use crate::repo;
 use hedge_catalog::{curate, default_catalog, Overrides, SkyPilotDir};
 use hedge_core::{Accelerator, ProviderId};
 
@@ -39,11 +39,7 @@ fn loads_cleanly_with_extras() {
 
 #[test]
 fn default_catalog_is_reproducible() {
-    let dir = shared_data().join("skypilot-catalog/v8");
-    if !dir.is_dir() {
-        eprintln!("SKIPPED: {} is absent; cannot rebuild data/catalog.json", dir.display());
-        return;
-    }
+    let dir = crate::require_data("skypilot-catalog/v8");
     let data = repo().join("data");
     let sky = SkyPilotDir::read(&dir).unwrap();
     let overrides = Overrides::parse("data/overrides.yaml", &std::fs::read_to_string(data.join("overrides.yaml")).unwrap()).unwrap();

@@ -17,6 +17,18 @@ pub fn shared_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
 }
 
+/// `shared_data()/rel`, which must exist: a test whose data is missing fails and says what is missing and
+/// where it is expected; it never passes silently.
+pub fn require_data(rel: &str) -> PathBuf {
+    let p = shared_data().join(rel);
+    assert!(
+        p.exists(),
+        "missing test data: {rel} is expected at {} (the real public data sets live in ../shared/data beside the repository)",
+        p.display()
+    );
+    p
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -1,23 +1,17 @@
 //! The importer on the real SkyPilot v8 files in `../shared/data/skypilot-catalog/v8`.
 
-use crate::shared_data;
+use crate::require_data;
 use hedge_catalog::{load, Format, Severity};
 use hedge_core::{Accelerator, Location, Money, ProviderId};
 use std::collections::BTreeMap;
 
-fn v8() -> Option<std::path::PathBuf> {
-    let p = shared_data().join("skypilot-catalog/v8");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: {} is absent (the shared data sets are laid beside the repository)", p.display());
-        None
-    }
+fn v8() -> std::path::PathBuf {
+    require_data("skypilot-catalog/v8")
 }
 
 #[test]
 fn counts_per_cloud() {
-    let Some(dir) = v8() else { return };
+    let dir = v8();
     let loaded = load(&dir).unwrap();
     assert_eq!(loaded.format, Format::SkyPilotV8);
     let mut per: BTreeMap<&str, usize> = BTreeMap::new();
@@ -56,7 +50,7 @@ fn usd(s: &str) -> Money {
 
 #[test]
 fn gcp_prices_are_host_plus_gpu_as_skypilot_computes_them() {
-    let Some(dir) = v8() else { return };
+    let dir = v8();
     let c = load(&dir).unwrap().catalog;
     // (instance type, zone, host price, GPU price, host spot, GPU spot), read off gcp/vms.csv by hand.
     for (it, zone, hp, gp, hs, gs) in [
@@ -79,7 +73,7 @@ fn gcp_prices_are_host_plus_gpu_as_skypilot_computes_them() {
 
 #[test]
 fn quirks_on_real_files() {
-    let Some(dir) = v8() else { return };
+    let dir = v8();
     let c = load(&dir).unwrap().catalog;
     // AWS zone ids.
     let p4d = find(&c, "aws", "p4d.24xlarge", "apne1-az4");
@@ -105,7 +99,7 @@ fn quirks_on_real_files() {
 
 #[test]
 fn a_single_vms_csv_loads_with_its_folder_as_provider() {
-    let Some(dir) = v8() else { return };
+    let dir = v8();
     let loaded = load(&dir.join("nebius/vms.csv")).unwrap();
     assert_eq!(loaded.catalog.len(), 61);
     assert!(loaded.catalog.offers().iter().all(|o| o.provider.as_str() == "nebius"));
@@ -113,7 +107,7 @@ fn a_single_vms_csv_loads_with_its_folder_as_provider() {
 
 #[test]
 fn check_report_on_real_data() {
-    let Some(dir) = v8() else { return };
+    let dir = v8();
     let r = hedge_catalog::check(&dir).unwrap();
     assert!(r.is_ok());
     assert_eq!(r.offers, 671);
@@ -130,7 +124,7 @@ fn loaded_h100(dir: &std::path::Path) -> usize {
 
 #[test]
 fn check_report_snapshot() {
-    let Some(dir) = v8() else { return };
+    let dir = v8();
     let loaded = load(&dir).unwrap();
     let report = hedge_catalog::CheckReport::new("skypilot-catalog/v8", &loaded);
     expect_test::expect![[r#"

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use hedge_core::{Accelerator, Rate, RegionId};
 use hedge_sim::deadline::{self, DeadlineJob, SpotPolicy, SpotPrices};
 use hedge_sim::fleet::{OnDemandLimit, SpotPool};
-use hedge_sim::outage::{parse_duration, parse_time, OutageSpec};
+use hedge_sim::outage::{parse_duration, OutageSpec};
 use hedge_sim::rng::{SimRng, Stream};
 use hedge_sim::spot::SpotTrace;
 use hedge_sim::trace::{self, PhillyDist, Synthetic, TraceKind, TraceOptions, TraceSpec};
@@ -186,7 +186,7 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
     opts.synthetic.jobs_per_hour = args.jobs_per_hour;
     opts.synthetic.max_duration_s = Some(dur(&args.max_duration, "max-duration")? as u64);
     opts.synthetic.deadline_fraction = args.deadline_fraction;
-    let origin = parse_time(&args.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+    let origin = hedge_core::Timestamp::parse_civil(&args.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
     let commitments = match &args.portfolio {
         Some(p) => hedge_sim::portfolio::load(p)?,
         None => Vec::new(),

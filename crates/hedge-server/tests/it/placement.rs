@@ -119,7 +119,7 @@ backends!(a_plans_json_imports_as_commitments, |backend| async move {
     assert_eq!(st.as_u16(), 200, "{v}");
     let (_, list) = s.call("GET", "/v1/commitments", &admin, None).await;
     let c = &list["commitments"][0];
-    assert_eq!((c["id"].as_str(), c["gpus"].as_u64(), c["per_gpu_hour"].as_i64()), (Some("plan-local-b-H100-24p-0"), Some(3), Some(1_250_000)));
+    assert_eq!((c["id"].as_str(), c["gpus"].as_u64(), c["per_gpu_hour"].as_i64()), (Some("plan-local-b-H100-24p-0-0"), Some(3), Some(1_250_000)));
     let (_, p) = s.call("GET", "/v1/providers", &admin, None).await;
     assert_eq!(p["providers"][1]["committed_gpus_free"], 3);
     let (st, v) = s.call("POST", "/v1/commitments", &admin, Some("{\"commitments\": 3}".into())).await;

@@ -1,4 +1,5 @@
-use crate::fixtures::{commitment, three_clouds};
+use crate::fixtures::{commitment, three_clouds, CatalogBuilder};
+use hedge_core::Money;
 use hedge_core::Accelerator;
 use hedge_sim::fleet::{OnDemandLimit, SpotPool};
 use hedge_sim::outage::Outage;
@@ -94,4 +95,48 @@ proptest! {
         }
         if weird_gpus > 0 && r.jobs.submitted > 0 { prop_assert!(r.jobs.failed >= 1); }
     }
+}
+
+/// One 8-GPU job of 48 h (checkpoint every hour) and an 8-GPU commitment at `provider` for the first day.
+fn job_outliving_its_commitment(catalog: &hedge_core::Catalog, provider: &str) -> hedge_sim::Report {
+    let mut cfg = SimConfig::new("cheapest-failover".parse().unwrap(), h100());
+    let mut c = commitment(provider, 8, 1.0);
+    c.end = hedge_core::Timestamp::from_ymd(2027, 1, 2);
+    cfg.commitments = vec![c];
+    let mut job = JobSpec::batch(1, 0, 48 * 3600, 8);
+    job.checkpoint_interval_s = Some(3600);
+    simulate(catalog, vec![job], &cfg).unwrap()
+}
+
+#[test]
+fn a_job_outliving_its_commitment_is_billed_the_providers_on_demand_price() {
+    let r = job_outliving_its_commitment(&three_clouds(), "aws");
+    // Day 1 on the commitment ($1/GPU-h), day 2 at aws's cheapest on-demand H100 price ($4/GPU-h).
+    assert_eq!(r.commitments[0].billed, Money::from_usd(8 * 24));
+    assert_eq!(r.cost_by_market.get("on-demand"), Some(&Money::from_usd(8 * 4 * 24)));
+    assert_eq!(r.cost_by_provider["aws"], Money::from_usd(8 * 24 + 8 * 4 * 24));
+    assert_eq!((r.jobs.finished, r.preemptions, r.jct.max_s), (1, 0, 48 * 3600));
+}
+
+#[test]
+fn a_job_outliving_a_commitment_with_no_on_demand_price_is_placed_again_not_run_free() {
+    let catalog = CatalogBuilder::new().committed_only("coreweave", "us-east-1", "H100:8").offer("lambda", "us-east-1", "H100:8", 8.0 * 3.0, None).build();
+    let r = job_outliving_its_commitment(&catalog, "coreweave");
+    // coreweave sells H100 only under commitment: when it ends the job is interrupted (it keeps its 24 hourly
+    // checkpoints) and finishes its second day on lambda on demand, $3/GPU-h. Nothing runs for $0.
+    assert_eq!(r.preemptions, 1);
+    assert_eq!(r.cost_by_provider["coreweave"], Money::from_usd(8 * 24));
+    assert_eq!(r.cost_by_provider["lambda"], Money::from_usd(8 * 3 * 24));
+    assert_eq!((r.jobs.finished, r.jct.max_s), (1, 48 * 3600));
+    assert_eq!(r.lost_gpu_hours, 0.0);
+}
+
+#[test]
+fn a_job_with_an_unknown_accelerator_index_is_an_error_not_the_first_accelerator() {
+    let cfg = SimConfig::new("hedge".parse().unwrap(), h100());
+    let mut bad = JobSpec::batch(7, 60, 3600, 8);
+    bad.accel = hedge_sim::AccelSym(1);
+    let err = simulate(&three_clouds(), vec![JobSpec::batch(1, 0, 3600, 8), bad], &cfg).unwrap_err();
+    assert!(matches!(err, hedge_sim::SimError::UnknownAccelerator { job: 7, index: 1, known: 1 }), "{err:?}");
+    assert_eq!(err.to_string(), "job 7: accelerator index 1 is not in the trace's table of 1 accelerator(s)");
 }

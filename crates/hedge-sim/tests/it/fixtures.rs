@@ -25,6 +25,20 @@ impl CatalogBuilder {
         });
         self
     }
+    /// An `accel:count` instance at `provider`/`region` sold only under commitment (no on-demand or spot
+    /// price).
+    pub fn committed_only(mut self, provider: &str, region: &str, accel: &str) -> Self {
+        self.0.push(Offer {
+            provider: provider.into(),
+            instance_type: format!("{provider}-{accel}"),
+            accelerator: Some(AccelRequest::parse(accel).unwrap()),
+            vcpus_milli: None,
+            memory_mib: None,
+            location: Location::Region { region: region.into() },
+            prices: Prices { on_demand: None, spot: None, committed: vec![] },
+        });
+        self
+    }
     pub fn build(self) -> Catalog {
         Catalog::new(self.0, Default::default(), vec![])
     }

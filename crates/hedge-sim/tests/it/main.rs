@@ -8,7 +8,10 @@ mod render;
 
 use std::path::PathBuf;
 
-/// `<repo>/../shared/data`, where the real public data sets live.
+/// `<repo>/../shared/data`, where the real public data sets live. A test that needs them fails when they
+/// are missing, saying where they are expected; it never passes silently.
 pub fn data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    assert!(p.is_dir(), "missing test data: the real public data sets are expected at {} (../shared/data beside the repository)", p.display());
+    p
 }

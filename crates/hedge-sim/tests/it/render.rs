@@ -4,7 +4,7 @@ use hedge_core::Accelerator;
 use hedge_sim::outage::Outage;
 use hedge_sim::{render, simulate, JobSpec, SimConfig};
 
-fn check(policies: &[&str], expect: Expect) {
+fn reports(policies: &[&str]) -> Vec<hedge_sim::Report> {
     let catalog = three_clouds();
     // Twelve 8-GPU jobs of 10 hours, one an hour, checkpointing every 30 min; aws down for hours 3 to 9.
     let jobs: Vec<JobSpec> = (0..12)
@@ -24,7 +24,22 @@ fn check(policies: &[&str], expect: Expect) {
             simulate(&catalog, jobs.clone(), &cfg).unwrap()
         })
         .collect();
-    expect.assert_eq(&render::table(&reports));
+    reports
+}
+
+fn check(policies: &[&str], expect: Expect) {
+    expect.assert_eq(&render::table(&reports(policies)));
+}
+
+#[test]
+fn html_is_one_self_contained_page_with_a_chart_per_policy_and_the_cost_chart() {
+    let html = render::html(&reports(&["lock-in", "hedge"]));
+    assert!(html.starts_with("<!DOCTYPE html>\n") && html.ends_with("</body></html>\n"));
+    assert_eq!(html.matches("<svg ").count(), 3, "GPUs per provider for each policy, then cumulative cost");
+    assert_eq!(html.matches("<svg ").count(), html.matches("</svg>").count());
+    assert_eq!(html.matches(r#"<rect class="outage""#).count(), 2, "the aws outage is shaded in both GPU charts");
+    assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="), "no external assets");
+    assert!(html.contains("<title>GPUs in use per provider, lock-in</title>"));
 }
 
 #[test]

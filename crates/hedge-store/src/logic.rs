@@ -165,10 +165,27 @@ async fn team_exists(c: &mut dyn Conn, team: &TeamId) -> StoreResult<bool> {
 }
 
 async fn get_job(c: &mut dyn Conn, specs: &SpecCache, id: JobId) -> StoreResult<Job> {
-    match c.query_opt(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1"), &vals![job_id_sql(id)?]).await? {
-        Some(r) => job_row(&r, specs),
+    match c.query_opt(&format!("SELECT {HEAD_COLS} FROM jobs WHERE id = $1"), &vals![job_id_sql(id)?]).await? {
+        Some(r) => head_to_job(c, specs, &r).await,
         None => Err(StoreError::UnknownJob { job: id }),
     }
+}
+
+/// A [`HEAD_COLS`] row as a job, its spec from the cache (or read and parsed once): the spec's text is not
+/// copied out of the database on every read of a job.
+async fn head_to_job(c: &mut dyn Conn, specs: &SpecCache, r: &Row) -> StoreResult<Job> {
+    let id = job_id("jobs", r.i64(0)?)?;
+    let spec = match specs.get(id) {
+        Some(s) => s,
+        None => {
+            let row = c
+                .query_opt("SELECT spec FROM jobs WHERE id = $1", &vals![job_id_sql(id)?])
+                .await?
+                .ok_or(StoreError::UnknownJob { job: id })?;
+            specs.get_or_parse(id, row.str(0)?)?
+        }
+    };
+    job_head(r, spec).map(Job::from)
 }
 
 async fn job_exists(c: &mut dyn Conn, id: JobId) -> StoreResult<()> {
@@ -197,13 +214,13 @@ async fn apply_transition(c: &mut dyn Conn, specs: &SpecCache, t: &Transition) -
             &format!(
                 "UPDATE jobs SET state = $1, version = version + 1, updated_at = $2
                  WHERE id = $3 AND state = $4 AND (CAST($5 AS BIGINT) IS NULL OR version = $5)
-                 RETURNING {JOB_COLS}"
+                 RETURNING {HEAD_COLS}"
             ),
             &vals![t.to.as_str(), t.at.0, id, t.from.as_str(), t.expected_version.map(|v| v as i64)],
         )
         .await?;
     let job = match moved {
-        Some(r) => job_row(&r, specs)?,
+        Some(r) => head_to_job(c, specs, &r).await?,
         None => {
             let job = get_job(c, specs, t.job).await?;
             return Err(StoreError::StaleTransition {
@@ -455,7 +472,7 @@ impl<B: Backend> Store for B {
         let spec = spec_json(&job.spec)?;
         let job = job.clone();
         let specs = self.specs().clone();
-        self.write(logic(move |c| {
+        let job = self.write(logic(move |c| {
             Box::pin(async move {
                 if !team_exists(c, &job.team).await? {
                     return Err(StoreError::UnknownTeam { team: job.team.clone() });
@@ -505,10 +522,8 @@ impl<B: Backend> Store for B {
                     &vals![id, JobState::INITIAL.as_str(), job.submitted_at.0],
                 )
                 .await?;
-                let id = job_id("jobs", id)?;
-                specs.insert(id, Arc::new(job.spec.clone()));
                 Ok(Job {
-                    id,
+                    id: job_id("jobs", id)?,
                     team: job.team,
                     priority: job.priority,
                     deadline: job.deadline,
@@ -522,7 +537,10 @@ impl<B: Backend> Store for B {
                 })
             })
         }))
-        .await
+        .await?;
+        // Cached only once committed: a rolled-back SQLite insert gives its id to the next job.
+        self.specs().insert(job.id, Arc::new(job.spec.clone()));
+        Ok(job)
     }
 
     async fn job(&self, id: JobId) -> StoreResult<Job> {

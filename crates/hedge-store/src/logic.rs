@@ -279,15 +279,14 @@ async fn insert_token(c: &mut dyn Conn, principal: &Principal, label: &str, at: 
         Principal::Admin => (true, None),
         Principal::Team(t) => (false, Some(t.as_str())),
     };
-    let r = c
-        .query_opt(
-            "INSERT INTO api_tokens (token_sha256, is_admin, team_id, label, created_at) VALUES ($1, $2, $3, $4, $5)
-             RETURNING id",
+    let id = c
+        .insert_id(
+            "INSERT INTO api_tokens (token_sha256, is_admin, team_id, label, created_at) VALUES ($1, $2, $3, $4, $5)",
             &vals![token::hash_secret(&secret), is_admin, team, label, at.0],
         )
         .await?
         .ok_or_else(|| corrupt("api_tokens", "id", "insert returned no id".into()))?;
-    Ok(IssuedToken { id: r.i64(0)?, principal: principal.clone(), secret })
+    Ok(IssuedToken { id, principal: principal.clone(), secret })
 }
 
 /// The job that the team submitted with this key, and the request digest it came with.
@@ -487,12 +486,11 @@ impl<B: Backend> Store for B {
                 // commit (or roll back); the loser inserts nothing and reads the winner's job (READ COMMITTED:
                 // a new statement sees it). SQLite's writer lock makes the lookup above race-free already.
                 let inserted = c
-                    .query_opt(
+                    .insert_id(
                         "INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt,
                              updated_at, idempotency_key, request_sha256)
                          VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $5, $7, $8)
-                         ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                         RETURNING id",
+                         ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
                         &vals![
                             job.team.as_str(),
                             job.priority,
@@ -506,7 +504,7 @@ impl<B: Backend> Store for B {
                     )
                     .await?;
                 let id = match (inserted, &job.idempotency) {
-                    (Some(r), _) => r.i64(0)?,
+                    (Some(id), _) => id,
                     (None, Some(k)) => {
                         let (id, sha) = keyed_job(c, &job.team, &k.key)
                             .await?

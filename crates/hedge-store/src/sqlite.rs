@@ -325,6 +325,11 @@ impl Conn for SqliteConn<'_> {
         Ok(self.0.prepare_cached(&placeholders(sql))?.execute(bind(params))? as u64)
     }
 
+    async fn insert_id(&mut self, sql: &str, params: &[Value]) -> StoreResult<Option<i64>> {
+        let n = self.0.prepare_cached(&placeholders(sql))?.execute(bind(params))?;
+        Ok((n > 0).then(|| self.0.last_insert_rowid()))
+    }
+
     async fn query(&mut self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>> {
         let mut st = self.0.prepare_cached(&placeholders(sql))?;
         let n = st.column_count();

@@ -126,6 +126,10 @@ pub trait Conn: Send {
     async fn exec(&mut self, sql: &str, params: &[Value]) -> StoreResult<u64>;
     /// Runs a query; every row.
     async fn query(&mut self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>>;
+    /// Runs an `INSERT` of one row (written without `RETURNING`) and returns the new row's integer `id`, or
+    /// `None` when it inserted nothing (`ON CONFLICT DO NOTHING`). The dialect hook for returning ids: SQLite
+    /// reads `last_insert_rowid()`, PostgreSQL appends `RETURNING id`.
+    async fn insert_id(&mut self, sql: &str, params: &[Value]) -> StoreResult<Option<i64>>;
     /// Runs a query; the first row, if any.
     async fn query_opt(&mut self, sql: &str, params: &[Value]) -> StoreResult<Option<Row>> {
         Ok(self.query(sql, params).await?.into_iter().next())

@@ -165,10 +165,27 @@ async fn team_exists(c: &mut dyn Conn, team: &TeamId) -> StoreResult<bool> {
 }
 
 async fn get_job(c: &mut dyn Conn, specs: &SpecCache, id: JobId) -> StoreResult<Job> {
-    match c.query_opt(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1"), &vals![job_id_sql(id)?]).await? {
-        Some(r) => job_row(&r, specs),
+    match c.query_opt(&format!("SELECT {HEAD_COLS} FROM jobs WHERE id = $1"), &vals![job_id_sql(id)?]).await? {
+        Some(r) => head_to_job(c, specs, &r).await,
         None => Err(StoreError::UnknownJob { job: id }),
     }
+}
+
+/// A [`HEAD_COLS`] row as a job, its spec from the cache (or read and parsed once): the spec's text is not
+/// copied out of the database on every read of a job.
+async fn head_to_job(c: &mut dyn Conn, specs: &SpecCache, r: &Row) -> StoreResult<Job> {
+    let id = job_id("jobs", r.i64(0)?)?;
+    let spec = match specs.get(id) {
+        Some(s) => s,
+        None => {
+            let row = c
+                .query_opt("SELECT spec FROM jobs WHERE id = $1", &vals![job_id_sql(id)?])
+                .await?
+                .ok_or(StoreError::UnknownJob { job: id })?;
+            specs.get_or_parse(id, row.str(0)?)?
+        }
+    };
+    job_head(r, spec).map(Job::from)
 }
 
 async fn job_exists(c: &mut dyn Conn, id: JobId) -> StoreResult<()> {
@@ -197,13 +214,13 @@ async fn apply_transition(c: &mut dyn Conn, specs: &SpecCache, t: &Transition) -
             &format!(
                 "UPDATE jobs SET state = $1, version = version + 1, updated_at = $2
                  WHERE id = $3 AND state = $4 AND (CAST($5 AS BIGINT) IS NULL OR version = $5)
-                 RETURNING {JOB_COLS}"
+                 RETURNING {HEAD_COLS}"
             ),
             &vals![t.to.as_str(), t.at.0, id, t.from.as_str(), t.expected_version.map(|v| v as i64)],
         )
         .await?;
     let job = match moved {
-        Some(r) => job_row(&r, specs)?,
+        Some(r) => head_to_job(c, specs, &r).await?,
         None => {
             let job = get_job(c, specs, t.job).await?;
             return Err(StoreError::StaleTransition {
@@ -262,15 +279,14 @@ async fn insert_token(c: &mut dyn Conn, principal: &Principal, label: &str, at: 
         Principal::Admin => (true, None),
         Principal::Team(t) => (false, Some(t.as_str())),
     };
-    let r = c
-        .query_opt(
-            "INSERT INTO api_tokens (token_sha256, is_admin, team_id, label, created_at) VALUES ($1, $2, $3, $4, $5)
-             RETURNING id",
+    let id = c
+        .insert_id(
+            "INSERT INTO api_tokens (token_sha256, is_admin, team_id, label, created_at) VALUES ($1, $2, $3, $4, $5)",
             &vals![token::hash_secret(&secret), is_admin, team, label, at.0],
         )
         .await?
         .ok_or_else(|| corrupt("api_tokens", "id", "insert returned no id".into()))?;
-    Ok(IssuedToken { id: r.i64(0)?, principal: principal.clone(), secret })
+    Ok(IssuedToken { id, principal: principal.clone(), secret })
 }
 
 /// The job that the team submitted with this key, and the request digest it came with.
@@ -455,7 +471,7 @@ impl<B: Backend> Store for B {
         let spec = spec_json(&job.spec)?;
         let job = job.clone();
         let specs = self.specs().clone();
-        self.write(logic(move |c| {
+        let job = self.write(logic(move |c| {
             Box::pin(async move {
                 if !team_exists(c, &job.team).await? {
                     return Err(StoreError::UnknownTeam { team: job.team.clone() });
@@ -470,12 +486,11 @@ impl<B: Backend> Store for B {
                 // commit (or roll back); the loser inserts nothing and reads the winner's job (READ COMMITTED:
                 // a new statement sees it). SQLite's writer lock makes the lookup above race-free already.
                 let inserted = c
-                    .query_opt(
+                    .insert_id(
                         "INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt,
                              updated_at, idempotency_key, request_sha256)
                          VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $5, $7, $8)
-                         ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                         RETURNING id",
+                         ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
                         &vals![
                             job.team.as_str(),
                             job.priority,
@@ -489,7 +504,7 @@ impl<B: Backend> Store for B {
                     )
                     .await?;
                 let id = match (inserted, &job.idempotency) {
-                    (Some(r), _) => r.i64(0)?,
+                    (Some(id), _) => id,
                     (None, Some(k)) => {
                         let (id, sha) = keyed_job(c, &job.team, &k.key)
                             .await?
@@ -505,10 +520,8 @@ impl<B: Backend> Store for B {
                     &vals![id, JobState::INITIAL.as_str(), job.submitted_at.0],
                 )
                 .await?;
-                let id = job_id("jobs", id)?;
-                specs.insert(id, Arc::new(job.spec.clone()));
                 Ok(Job {
-                    id,
+                    id: job_id("jobs", id)?,
                     team: job.team,
                     priority: job.priority,
                     deadline: job.deadline,
@@ -522,7 +535,10 @@ impl<B: Backend> Store for B {
                 })
             })
         }))
-        .await
+        .await?;
+        // Cached only once committed: a rolled-back SQLite insert gives its id to the next job.
+        self.specs().insert(job.id, Arc::new(job.spec.clone()));
+        Ok(job)
     }
 
     async fn job(&self, id: JobId) -> StoreResult<Job> {

@@ -247,6 +247,15 @@ impl<C: GenericClient + Sync> Conn for PgConn<'_, C> {
         Ok(self.0.execute(&st, &params).await?)
     }
 
+    async fn insert_id(&mut self, sql: &str, params: &[Value]) -> StoreResult<Option<i64>> {
+        let st = self.0.prepare_cached(&format!("{sql} RETURNING id")).await?;
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        Ok(match self.0.query_opt(&st, &params).await? {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
     async fn query(&mut self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>> {
         let st = self.0.prepare_cached(sql).await?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();

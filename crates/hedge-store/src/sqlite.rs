@@ -287,13 +287,20 @@ fn placeholders(sql: &str) -> String {
     sql.replace('$', "?")
 }
 
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::I64(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+        })
+    }
+}
+
 fn bind(params: &[Value]) -> impl rusqlite::Params + '_ {
-    rusqlite::params_from_iter(params.iter().map(|v| match v {
-        Value::Null => rusqlite::types::Value::Null,
-        Value::I64(i) => rusqlite::types::Value::Integer(*i),
-        Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
-        Value::Bool(b) => rusqlite::types::Value::Integer(i64::from(*b)),
-    }))
+    rusqlite::params_from_iter(params.iter())
 }
 
 fn row(r: &rusqlite::Row<'_>, n: usize) -> StoreResult<Row> {
@@ -316,6 +323,11 @@ fn row(r: &rusqlite::Row<'_>, n: usize) -> StoreResult<Row> {
 impl Conn for SqliteConn<'_> {
     async fn exec(&mut self, sql: &str, params: &[Value]) -> StoreResult<u64> {
         Ok(self.0.prepare_cached(&placeholders(sql))?.execute(bind(params))? as u64)
+    }
+
+    async fn insert_id(&mut self, sql: &str, params: &[Value]) -> StoreResult<Option<i64>> {
+        let n = self.0.prepare_cached(&placeholders(sql))?.execute(bind(params))?;
+        Ok((n > 0).then(|| self.0.last_insert_rowid()))
     }
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>> {

@@ -32,7 +32,7 @@ pub use evaluate::{evaluate, Evaluation};
 pub use input::PlanningInput;
 pub use parse::parse_plan_yaml;
 pub use plan::{
-    break_even, optimise, plan, sweep, BreakEven, InfeasibilityReport, Method, Optimised, PlanOutcome, PlannerConfig,
+    break_even, optimise, plan, sweep, BreakEven, InfeasibilityReport, Method, Optimised, PlanOutcome, PlannerConfig, Rounding,
     SweepParam, SweepPoint,
 };
 pub use portfolio::{to_commitments, PlannedCommitment, Portfolio};

@@ -4,7 +4,7 @@
 use crate::baselines::BaselineResult;
 use crate::evaluate::{cvar, evaluate, Evaluation, Holding, ScenarioCost, Violation};
 use crate::input::{Horizon, PlanningInput};
-use crate::plan::{planned, BreakEven, InfeasibilityReport, Method, Optimised, SweepParam, SweepPoint};
+use crate::plan::{planned, BreakEven, InfeasibilityReport, Method, Optimised, Rounding, SweepParam, SweepPoint};
 use crate::portfolio::PlannedCommitment;
 use serde::Serialize;
 use std::fmt::Write;
@@ -31,6 +31,8 @@ pub struct SolverInfo {
     pub proven: bool,
     pub objective_usd: f64,
     pub lower_bound_usd: f64,
+    /// How the GPU counts became whole numbers.
+    pub rounding: Rounding,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -118,6 +120,7 @@ pub fn build(
             proven: opt.proven,
             objective_usd: opt.objective_usd,
             lower_bound_usd: opt.lower_bound_usd,
+            rounding: opt.rounding.clone(),
         },
         expected_cost_usd: ev.expected_cost_usd,
         cvar_alpha: alpha,
@@ -197,6 +200,9 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
     );
     if !r.solver.proven {
         let _ = writeln!(s, "note: a MIP solve stopped at its time limit; the plan is feasible but not proven optimal");
+    }
+    if matches!(r.solver.rounding, Rounding::Repaired { .. } | Rounding::Unrepaired { .. }) {
+        let _ = writeln!(s, "note: whole GPUs: {}", r.solver.rounding.describe());
     }
     if r.solver.relaxed {
         let _ = writeln!(s, "note: LP relaxation solved; blocks, minimums and min_providers are not enforced");

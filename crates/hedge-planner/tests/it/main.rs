@@ -4,6 +4,7 @@ mod backends;
 mod examples;
 mod infeasible;
 mod oracle;
+mod rounding;
 mod snapshots;
 
 use hedge_planner::{parse_plan_yaml, PlanningInput};

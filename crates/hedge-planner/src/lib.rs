@@ -20,6 +20,7 @@ pub mod formulation;
 pub mod html;
 pub mod input;
 pub mod lp;
+pub mod outofsample;
 pub mod parse;
 pub mod plan;
 pub mod portfolio;

@@ -4,6 +4,7 @@ mod backends;
 mod examples;
 mod infeasible;
 mod oracle;
+mod outofsample;
 mod rounding;
 mod snapshots;
 

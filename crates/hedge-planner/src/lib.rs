@@ -24,6 +24,7 @@ pub mod outofsample;
 pub mod parse;
 pub mod plan;
 pub mod portfolio;
+pub mod prices;
 pub mod report;
 pub mod synthetic;
 
@@ -31,7 +32,8 @@ pub use backend::Backend;
 pub use error::PlanError;
 pub use evaluate::{evaluate, Evaluation};
 pub use input::PlanningInput;
-pub use parse::parse_plan_yaml;
+pub use parse::{parse_plan_yaml, parse_plan_yaml_with};
+pub use prices::CatalogSource;
 pub use plan::{
     break_even, optimise, plan, sweep, BreakEven, InfeasibilityReport, Method, Optimised, PlanOutcome, PlannerConfig, Rounding,
     SweepParam, SweepPoint,

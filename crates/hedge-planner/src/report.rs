@@ -5,6 +5,7 @@ use crate::baselines::BaselineResult;
 use crate::evaluate::{cvar, evaluate, Evaluation, Holding, ScenarioCost, Violation};
 use crate::input::{Horizon, PlanningInput};
 use crate::outofsample::OutOfSample;
+use crate::prices::PriceSource;
 use crate::plan::{planned, BreakEven, InfeasibilityReport, Method, Optimised, Rounding, SweepParam, SweepPoint};
 use crate::portfolio::PlannedCommitment;
 use serde::Serialize;
@@ -68,6 +69,8 @@ pub struct PlanReport {
     pub baselines: Vec<BaselineResult>,
     /// Committed GPUs (signed and new, all accelerators) per provider per period, for the charts.
     pub committed_by_provider: Vec<(String, Vec<u64>)>,
+    /// Where every price came from: the plan file or the catalog.
+    pub prices: Vec<PriceSource>,
     /// Costs on fresh demand paths (`hedge plan --out-of-sample N`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out_of_sample: Option<OutOfSample>,
@@ -142,6 +145,7 @@ pub fn build(
         violations: ev.violations,
         baselines,
         committed_by_provider: input.providers.iter().map(|p| p.id.to_string()).zip(series).collect(),
+        prices: input.price_sources.clone(),
         out_of_sample: None,
     }
 }
@@ -267,6 +271,15 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
         })
         .collect();
     s.push_str(&columns(&["scenario", "prob", "total", "commitments", "on-demand", "spot", "unmet GPU-h"], &rows));
+    if !r.prices.is_empty() {
+        let _ = writeln!(s, "\nPrices");
+        let rows: Vec<Vec<String>> = r
+            .prices
+            .iter()
+            .map(|p| vec![p.provider.clone(), p.accelerator.clone(), p.market.clone(), format!("{:.4}", p.usd_per_gpu_hour), p.source.clone()])
+            .collect();
+        s.push_str(&columns(&["provider", "accelerator", "market", "$/GPU-h", "source"], &rows));
+    }
     if !r.policies.is_empty() {
         let _ = writeln!(s, "\nPolicies");
         let rows: Vec<Vec<String>> = r

@@ -23,6 +23,10 @@ pub struct Args {
     pub file: PathBuf,
     #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
     pub format: PlanFormat,
+    /// Catalog for providers with `prices_from` (a native catalog, a SkyPilot v8 directory or a `vms.csv`);
+    /// default: the catalog shipped with hedge.
+    #[arg(long, value_name = "PATH")]
+    pub catalog: Option<PathBuf>,
     /// Evaluate this portfolio (JSON or YAML with `commitments: [...]`, e.g. a previous plan) without optimising.
     #[arg(long, value_name = "PORTFOLIO")]
     pub evaluate: Option<PathBuf>,
@@ -72,7 +76,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&a.file).with_context(|| format!("reading plan file {}", a.file.display()))?;
-    let input = hedge_planner::parse_plan_yaml(&text).with_context(|| format!("plan file {}", a.file.display()))?;
+    // The planner never reads a catalog: it is loaded here, only for files that take prices from one.
+    let loaded = if a.catalog.is_some() || text.contains("prices_from") { Some(super::load_catalog(a.catalog.as_deref())?) } else { None };
+    let label = a.catalog.as_ref().map_or_else(|| "data/catalog.json (embedded)".to_owned(), |p| p.display().to_string());
+    let source = loaded.as_ref().map(|l| hedge_planner::CatalogSource { catalog: &l.catalog, label: &label });
+    let input = hedge_planner::parse_plan_yaml_with(&text, source).with_context(|| format!("plan file {}", a.file.display()))?;
     let backend = Backend::parse(&a.backend).with_context(|| format!("--backend {:?}: expected cbc or microlp", a.backend))?;
     let method = Method::parse(&a.method).with_context(|| format!("--method {:?}: expected auto, extensive or benders", a.method))?;
     if !(a.gap > 0.0 && a.gap < 1.0) {
@@ -269,6 +277,43 @@ mod tests {
         assert_eq!(o["plans"].as_array().unwrap().len(), 5);
         assert!(o["evpi_usd"].as_f64().unwrap() >= 0.0, "{o}");
         assert!(run_to(&[example, "--quick", "--out-of-sample", "0"], &dir.join("d.txt")).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// `prices_from` takes prices from the shipped catalog by default and from `--catalog PATH` when given;
+    /// errors name the field.
+    #[test]
+    fn prices_from_the_catalog() {
+        let dir = std::env::temp_dir().join(format!("hedge-plan-cli-cat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("plan.yaml");
+        let plan = |prices_from: &str| {
+            format!(
+                "schema: hedge.plan/v1
+horizon: {{start: 2027-01, periods: 12, period_hours: 730}}
+accelerators: [H100]
+demand:
+  - {{scenario: base, probability: 1, gpus: {{H100: [16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16]}}}}
+providers:
+  - name: lambda
+    prices_from: {prices_from}
+"
+            )
+        };
+        std::fs::write(&file, plan("{region: us-east-1}")).unwrap();
+        let f = file.to_str().unwrap();
+        let text = run_to(&[f, "--quick"], &dir.join("a.txt")).unwrap();
+        assert!(text.contains("catalog data/catalog.json (embedded): lambda us-east-1"), "{text}");
+        // The same catalog through --catalog names the path.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/catalog.json");
+        let text = run_to(&[f, "--quick", "--catalog", path], &dir.join("b.txt")).unwrap();
+        assert!(text.contains(&format!("catalog {path}: lambda us-east-1")), "{text}");
+        std::fs::write(&file, plan("{region: us-east-1, accelerators: [H100], provider: aws-nope}")).unwrap();
+        let err = format!("{:#}", run_to(&[f, "--quick"], &dir.join("c.txt")).unwrap_err());
+        assert!(err.contains("providers[0].prices_from: the catalog (data/catalog.json (embedded)) has no offers for aws-nope"), "{err}");
+        std::fs::write(&file, plan("{region: mars-1}")).unwrap();
+        let err = format!("{:#}", run_to(&[f, "--quick"], &dir.join("d.txt")).unwrap_err());
+        assert!(err.contains("providers[0].prices_from.region: the catalog (data/catalog.json (embedded)) has no offers for lambda in mars-1"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
 

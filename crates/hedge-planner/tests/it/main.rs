@@ -5,6 +5,7 @@ mod examples;
 mod infeasible;
 mod oracle;
 mod outofsample;
+mod prices;
 mod rounding;
 mod snapshots;
 

@@ -16,6 +16,7 @@ pub mod baselines;
 pub mod benders;
 pub mod error;
 pub mod evaluate;
+pub mod forecast;
 pub mod formulation;
 pub mod html;
 pub mod input;

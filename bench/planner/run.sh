@@ -8,11 +8,13 @@
 # `run.sh oos [ARGS]`: out of sample on generated 36-month instances: the stochastic plan against the
 # expected-value plan, the lookback recommender, all on-demand and each path's hindsight optimum.
 #   ARGS: [--paths 100] [--scenarios 20] [--seeds 1,2,3]
+# `run.sh forecast [ARGS]`: forecast accuracy on the real traces in ../shared/data against seasonal naive.
+#   ARGS: [--data ../shared/data] [--scenarios 10]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hedge-target}"
 bench=scale
 case "${1:-}" in
-  scale|oos) bench="$1"; shift ;;
+  scale|oos|forecast) bench="$1"; shift ;;
 esac
 cargo bench -q -p hedge-planner --bench "$bench" -- "$@"

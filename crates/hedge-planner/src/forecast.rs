@@ -195,9 +195,102 @@ pub fn forecast(history: &[Vec<f64>], cfg: &ForecastConfig) -> Vec<ForecastScena
     out
 }
 
+/// GPUs in use per bin of `bin` seconds over `[0, end)`, from intervals `(start, end, gpus)` (a job trace
+/// aggregated into history; the time-weighted mean within each bin).
+pub fn in_use(intervals: &[(f64, f64, f64)], bin: f64, end: f64) -> Vec<f64> {
+    let n = (end / bin).ceil().max(0.0) as usize;
+    let mut out = vec![0.0; n];
+    for &(s, e, g) in intervals {
+        let (s, e) = (s.max(0.0), e.min(end));
+        if e <= s {
+            continue;
+        }
+        let (b0, b1) = ((s / bin) as usize, ((e / bin).ceil() as usize).min(n));
+        for (b, v) in out.iter_mut().enumerate().take(b1).skip(b0) {
+            let lo = (b as f64 * bin).max(s);
+            let hi = ((b + 1) as f64 * bin).min(e);
+            *v += g * (hi - lo).max(0.0) / bin;
+        }
+    }
+    out
+}
+
+/// The pinball (quantile) loss of quantile forecast `q` at level `tau` for the outcome `y`.
+pub fn pinball(y: f64, q: f64, tau: f64) -> f64 {
+    if y >= q {
+        tau * (y - q)
+    } else {
+        (1.0 - tau) * (q - y)
+    }
+}
+
+/// The probability-weighted `tau`-quantile of accelerator `a`'s scenarios at step `h`.
+pub fn scenario_quantile(sc: &[ForecastScenario], a: usize, h: usize, tau: f64) -> f64 {
+    let mut v: Vec<(f64, f64)> = sc.iter().map(|s| (s.gpus[a][h], s.probability)).collect();
+    v.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let mut acc = 0.0;
+    for (x, p) in &v {
+        acc += p;
+        if acc >= tau - 1e-12 {
+            return *x;
+        }
+    }
+    v.last().map_or(0.0, |x| x.0)
+}
+
+/// Seasonal naive: the last observed season repeated for `horizon` steps.
+pub fn seasonal_naive(history: &[f64], season: usize, horizon: usize) -> Vec<f64> {
+    let m = season.clamp(1, history.len().max(1));
+    (0..horizon).map(|i| history.get(history.len() - m + (i % m)).copied().unwrap_or(0.0)).collect()
+}
+
+/// Accuracy of a forecast against what happened: mean pinball loss over the steps and `taus` of the
+/// scenarios and of seasonal naive, and the share of steps whose outcome lies in the scenario band.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Accuracy {
+    pub pinball_forecast: f64,
+    pub pinball_seasonal_naive: f64,
+    pub band_coverage: f64,
+}
+
+/// Fits on `train`, forecasts `test.len()` steps with `cfg` (its horizon is overridden) and scores.
+pub fn backtest(train: &[f64], test: &[f64], cfg: &ForecastConfig, taus: &[f64]) -> Accuracy {
+    let h = test.len();
+    let sc = forecast(&[train.to_vec()], &ForecastConfig { horizon: h, ..*cfg });
+    let naive = seasonal_naive(train, cfg.season, h);
+    let (mut pf, mut pn, mut inside) = (0.0, 0.0, 0usize);
+    for i in 0..h {
+        for &tau in taus {
+            pf += pinball(test[i], scenario_quantile(&sc, 0, i, tau), tau);
+            pn += pinball(test[i], naive[i], tau);
+        }
+        let lo = sc.iter().map(|s| s.gpus[0][i]).fold(f64::INFINITY, f64::min);
+        let hi = sc.iter().map(|s| s.gpus[0][i]).fold(f64::NEG_INFINITY, f64::max);
+        if (lo..=hi).contains(&test[i]) {
+            inside += 1;
+        }
+    }
+    let norm = (h * taus.len()).max(1) as f64;
+    Accuracy { pinball_forecast: pf / norm, pinball_seasonal_naive: pn / norm, band_coverage: inside as f64 / h.max(1) as f64 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scoring_by_hand() {
+        // Pinball: under-forecast by 10 at τ = 0.9 costs 9, over-forecast by 10 costs 1.
+        assert!((pinball(110.0, 100.0, 0.9) - 9.0).abs() < 1e-12 && (pinball(90.0, 100.0, 0.9) - 1.0).abs() < 1e-12);
+        assert_eq!(seasonal_naive(&[1.0, 2.0, 3.0, 4.0], 2, 5), vec![3.0, 4.0, 3.0, 4.0, 3.0]);
+        // One job of 2 GPUs from 0.5 to 2.0 bins, one of 1 GPU over bin 1: 1.0, 3.0.
+        assert_eq!(in_use(&[(50.0, 200.0, 2.0), (100.0, 200.0, 1.0)], 100.0, 200.0), vec![1.0, 3.0]);
+        let sc = vec![
+            ForecastScenario { probability: 0.3, gpus: vec![vec![10.0]] },
+            ForecastScenario { probability: 0.7, gpus: vec![vec![20.0]] },
+        ];
+        assert_eq!((scenario_quantile(&sc, 0, 0, 0.1), scenario_quantile(&sc, 0, 0, 0.5)), (10.0, 20.0));
+    }
 
     #[test]
     fn fit_recovers_trend_and_season_exactly() {

@@ -2,6 +2,7 @@
 
 mod backends;
 mod examples;
+mod forecast;
 mod infeasible;
 mod oracle;
 mod outofsample;

@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# The planner's scale benchmark: issue 5's goal model (6 providers x 8 accelerators x 3 terms x 36 start
-# periods, 60 periods) at 25/50/100/200/400 scenarios by Benders decomposition, against the extensive form
-# (the peer: one LP with every scenario's second stage) measured in the same run, on the same solver.
-# Usage: bash bench/planner/run.sh [--scenarios 25,50,100,200,400] [--extensive 25] [--backend cbc] [--gap 1e-4]
+# The planner's benchmarks.
+#
+# `run.sh [scale] [ARGS]`: issue 5's goal model (6 providers x 8 accelerators x 3 terms x 36 start periods,
+# 60 periods) at 25/50/100/200/400 scenarios by Benders decomposition, against the extensive form (the
+# peer: one LP with every scenario's second stage) measured in the same run, on the same solver.
+#   ARGS: [--scenarios 25,50,100,200,400] [--extensive 25] [--backend cbc] [--gap 1e-4]
+# `run.sh oos [ARGS]`: out of sample on generated 36-month instances: the stochastic plan against the
+# expected-value plan, the lookback recommender, all on-demand and each path's hindsight optimum.
+#   ARGS: [--paths 100] [--scenarios 20] [--seeds 1,2,3]
+# `run.sh forecast [ARGS]`: forecast accuracy on the real traces in ../shared/data against seasonal naive.
+#   ARGS: [--data ../shared/data] [--scenarios 10]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hedge-target}"
-cargo bench -q -p hedge-planner --bench scale -- "$@"
+bench=scale
+case "${1:-}" in
+  scale|oos|forecast) bench="$1"; shift ;;
+esac
+cargo bench -q -p hedge-planner --bench "$bench" -- "$@"

@@ -31,6 +31,8 @@ enum Command {
     Simulate(Box<cmd::simulate::Args>),
     /// Plan commitments across providers: optimal portfolio, baselines, frontier, break-even rates.
     Plan(cmd::plan::Args),
+    /// Usage history (CSV) to the demand scenarios of a plan file.
+    Forecast(cmd::forecast::Args),
     Serve(cmd::serve::Args),
     Submit(cmd::client::SubmitArgs),
     Jobs(cmd::client::JobsArgs),
@@ -47,6 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Version(a) => cmd::version::run(a),
         Command::Simulate(a) => cmd::simulate::run(*a),
         Command::Plan(a) => cmd::plan::run(a),
+        Command::Forecast(a) => cmd::forecast::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Submit(a) => cmd::client::submit(a),
         Command::Jobs(a) => cmd::client::jobs(a),

@@ -12,7 +12,7 @@
 
 use crate::error::PlanError;
 use crate::evaluate::evaluate;
-use crate::input::{PlanningInput, Policies};
+use crate::input::{MilliGpus, PlanningInput, Policies};
 use crate::plan::{optimise, Optimised, PlannerConfig};
 use crate::portfolio::Resolved;
 use serde::Serialize;
@@ -117,8 +117,18 @@ pub fn equal_split(input: &PlanningInput, cs: &[Resolved]) -> Vec<Resolved> {
     out
 }
 
-/// The lookback recommender, replayed over the horizon.
+/// The lookback recommender, replayed over the horizon on the expected demand.
 pub fn lookback(input: &PlanningInput) -> Vec<Resolved> {
+    lookback_from(input, None)
+}
+
+/// The lookback recommender replayed along a realised path `[a][t]`: its first decision sees only the
+/// forecast (the expected demand of the first periods), every later one the path's last `LOOKBACK` periods.
+pub fn lookback_on_path(input: &PlanningInput, path: &[Vec<MilliGpus>]) -> Vec<Resolved> {
+    lookback_from(input, Some(path))
+}
+
+fn lookback_from(input: &PlanningInput, path: Option<&[Vec<MilliGpus>]>) -> Vec<Resolved> {
     let nt = input.horizon.periods;
     let mut out = Vec::new();
     for a in 0..input.accelerators.len() {
@@ -142,7 +152,11 @@ pub fn lookback(input: &PlanningInput) -> Vec<Resolved> {
         while start < input.horizon.start_periods.min(nt) {
             // "History": the LOOKBACK periods before the decision (the first ones at the start).
             let from = start.saturating_sub(LOOKBACK);
-            let window = if start == 0 { &expected[..LOOKBACK.min(nt)] } else { &expected[from..start] };
+            let realised: Vec<f64> = match path {
+                Some(p) => p[a].iter().map(|d| d.gpus_f64()).collect(),
+                None => expected.clone(),
+            };
+            let window = if start == 0 { &expected[..LOOKBACK.min(nt)] } else { &realised[from..start] };
             let mut w: Vec<f64> = window.to_vec();
             w.sort_by(f64::total_cmp);
             let g = if level <= 0.0 || w.is_empty() {

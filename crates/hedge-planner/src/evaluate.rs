@@ -82,11 +82,10 @@ impl Evaluation {
     }
 }
 
-/// `[p][a][t]` committed GPUs, and the number of new contracts active per `[t]` (for the rounding allowance).
-fn coverage(input: &PlanningInput, portfolio: &[Resolved]) -> (Vec<Vec<Vec<u64>>>, Vec<u64>) {
+/// `[p][a][t]` committed GPUs (signed and new).
+fn coverage(input: &PlanningInput, portfolio: &[Resolved]) -> Vec<Vec<Vec<u64>>> {
     let (np, na, nt) = (input.providers.len(), input.accelerators.len(), input.horizon.periods);
     let mut c = vec![vec![vec![0u64; nt]; na]; np];
-    let mut active = vec![0u64; nt];
     for (p, prov) in input.providers.iter().enumerate() {
         for e in &prov.existing {
             for t in e.active_periods(&input.horizon) {
@@ -97,10 +96,9 @@ fn coverage(input: &PlanningInput, portfolio: &[Resolved]) -> (Vec<Vec<Vec<u64>>
     for r in portfolio {
         for t in r.start_period..(r.start_period + r.term_periods).min(nt) {
             c[r.provider][r.accelerator][t] += u64::from(r.gpus);
-            active[t] += 1;
         }
     }
-    (c, active)
+    c
 }
 
 struct Piece {
@@ -114,7 +112,7 @@ struct Piece {
 pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
     let (np, na, nt) = (input.providers.len(), input.accelerators.len(), input.horizon.periods);
     let h = input.hours_per_period();
-    let (cov, active) = coverage(input, portfolio);
+    let cov = coverage(input, portfolio);
 
     // Commitment cost: full terms, past the horizon too.
     let mut spend = vec![vec![Money::ZERO; na]; np];
@@ -222,7 +220,7 @@ pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
         None => (None, None),
     };
 
-    check_policies(input, &cov, &active, portfolio, expected_cost, &mut violations);
+    check_policies(input, &cov, portfolio, expected_cost, &mut violations);
 
     let total_gpu_periods: f64 = cov.iter().flatten().flatten().map(|&g| g as f64).sum();
     let mut holdings = Vec::new();
@@ -281,15 +279,16 @@ pub fn cvar(scenarios: &[ScenarioCost], alpha: f64) -> f64 {
 fn check_policies(
     input: &PlanningInput,
     cov: &[Vec<Vec<u64>>],
-    active: &[u64],
     portfolio: &[Resolved],
     expected: Money,
     out: &mut Vec<Violation>,
 ) {
     let (np, na, nt) = (input.providers.len(), input.accelerators.len(), input.horizon.periods);
     let h = input.hours_per_period() as f64;
-    // Rounding an LP solution to whole GPUs moves each active contract by at most half a GPU.
-    let allowance = |t: usize| 0.5 * active[t] as f64 + 1e-6;
+    // Exact: committed GPUs are whole numbers, so a shortfall or an excess of any size is a violation. The
+    // only tolerance is float noise in the real-valued right-hand sides (`keep_fraction × D̄`, `v × total`):
+    // one part in 10^9.
+    let noise = |x: f64| 1e-9 * x.abs().max(1.0);
     let period = |t: usize| format!("period {t}");
 
     // Contract shape against the terms on offer.
@@ -337,12 +336,11 @@ fn check_policies(
         for a in 0..na {
             let Some(cap) = prov.capacity[a] else { continue };
             for t in 0..nt {
-                let over = cov[p][a][t] as f64 - cap as f64;
-                if over > allowance(t) {
+                if cov[p][a][t] > cap {
                     out.push(Violation {
                         policy: "capacity".into(),
                         detail: format!("{} {} {}: {} GPUs committed, capacity {cap}", prov.id, input.accelerators[a], period(t), cov[p][a][t]),
-                        amount: over,
+                        amount: (cov[p][a][t] - cap) as f64,
                     });
                 }
             }
@@ -378,11 +376,7 @@ fn check_policies(
             }
             for (p, x) in per.iter().enumerate() {
                 let over = x - v * total;
-                let tol = match of {
-                    ShareOf::CommittedGpus => allowance(t),
-                    ShareOf::CommittedSpend => allowance(t) * h * 1e3 + 1e-6 * total,
-                };
-                if over > tol && worst.as_ref().is_none_or(|w| w.amount < x / total) {
+                if over > noise(total) && worst.as_ref().is_none_or(|w| w.amount < x / total) {
                     worst = Some(Violation {
                         policy: "max_share".into(),
                         detail: format!("{} holds {:.1}% of committed {} in {} (limit {:.1}%)", input.providers[p].id, 100.0 * x / total,
@@ -412,19 +406,24 @@ fn check_policies(
         let dbar = input.resilience_demand();
         let k = input.policies.survive_loss_of;
         let mut worst: Option<Violation> = None;
+        let mut cells = 0usize;
         for lost in subsets(np, k) {
             for a in 0..na {
                 for t in 0..nt {
                     let rest: f64 = (0..np).filter(|p| !lost.contains(p)).map(|p| cov[p][a][t] as f64).sum();
-                    let short = keep * dbar[a][t] - rest;
-                    if short > allowance(t) + 1e-9 * dbar[a][t] && worst.as_ref().is_none_or(|w| w.amount < short) {
+                    let need = keep * dbar[a][t];
+                    let short = need - rest;
+                    if short > noise(need) {
+                        cells += 1;
+                    }
+                    if short > noise(need) && worst.as_ref().is_none_or(|w| w.amount < short) {
                         let names: Vec<&str> = lost.iter().map(|&p| input.providers[p].id.as_str()).collect();
                         worst = Some(Violation {
                             policy: "survive_loss_of/keep_fraction".into(),
                             detail: format!(
-                                "losing {} in {} leaves {:.0} committed {} GPUs, {:.0} needed ({:.0}% of {:.0})",
+                                "losing {} in {} leaves {:.0} committed {} GPUs, {} needed ({:.0}% of {})",
                                 if names.is_empty() { "no provider".to_owned() } else { names.join("+") },
-                                period(t), rest, input.accelerators[a], keep * dbar[a][t], keep * 100.0, dbar[a][t]
+                                period(t), rest, input.accelerators[a], gpus_text(need), keep * 100.0, gpus_text(dbar[a][t])
                             ),
                             amount: short,
                         });
@@ -432,7 +431,12 @@ fn check_policies(
                 }
             }
         }
-        out.extend(worst);
+        if let Some(mut w) = worst {
+            if cells > 1 {
+                w.detail.push_str(&format!(" (worst of {cells} (lost providers, accelerator, period) cells short)"));
+            }
+            out.push(w);
+        }
     }
 
     // Budget.
@@ -445,6 +449,12 @@ fn check_policies(
             });
         }
     }
+}
+
+/// GPUs to two decimals without trailing zeros: `11.4`, `3.45`, `12`.
+fn gpus_text(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// Every subset of size `k` of `0..n`, by the "next combination" rule (written apart from the

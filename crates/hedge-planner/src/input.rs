@@ -247,6 +247,8 @@ pub struct PlanningInput {
     pub providers: Vec<Provider>,
     pub policies: Policies,
     pub risk: Option<Risk>,
+    /// Where every on-demand, spot and term price came from (the plan file or the catalog), in file order.
+    pub price_sources: Vec<crate::prices::PriceSource>,
 }
 
 impl PlanningInput {

@@ -16,13 +16,16 @@ pub mod baselines;
 pub mod benders;
 pub mod error;
 pub mod evaluate;
+pub mod forecast;
 pub mod formulation;
 pub mod html;
 pub mod input;
 pub mod lp;
+pub mod outofsample;
 pub mod parse;
 pub mod plan;
 pub mod portfolio;
+pub mod prices;
 pub mod report;
 pub mod synthetic;
 
@@ -30,9 +33,10 @@ pub use backend::Backend;
 pub use error::PlanError;
 pub use evaluate::{evaluate, Evaluation};
 pub use input::PlanningInput;
-pub use parse::parse_plan_yaml;
+pub use parse::{parse_plan_yaml, parse_plan_yaml_with};
+pub use prices::CatalogSource;
 pub use plan::{
-    break_even, optimise, plan, sweep, BreakEven, InfeasibilityReport, Method, Optimised, PlanOutcome, PlannerConfig,
+    break_even, optimise, plan, sweep, BreakEven, InfeasibilityReport, Method, Optimised, PlanOutcome, PlannerConfig, Rounding,
     SweepParam, SweepPoint,
 };
 pub use portfolio::{to_commitments, PlannedCommitment, Portfolio};

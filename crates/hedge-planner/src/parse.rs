@@ -17,6 +17,7 @@
 
 use crate::error::PlanError;
 use crate::input::*;
+use crate::prices::{has_offers, quote, CatalogSource, PriceSource, Quote};
 use hedge_core::{Accelerator, Money, ProviderId, Rate};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -71,6 +72,23 @@ struct RawProvider {
     commitments: Vec<RawOption>,
     #[serde(default)]
     existing: Vec<RawExisting>,
+    #[serde(default)]
+    prices_from: Option<RawPricesFrom>,
+}
+
+/// `prices_from: {provider: aws, region: us-east-1, accelerators: [H100]}`; every field optional.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPricesFrom {
+    /// The provider's name in the catalog (default: the plan's `name`).
+    #[serde(default)]
+    provider: Option<String>,
+    /// One region (default: the cheapest offer in any region).
+    #[serde(default)]
+    region: Option<String>,
+    /// Accelerators that must be priced from the catalog (default: every one of the plan the catalog has).
+    #[serde(default)]
+    accelerators: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -125,15 +143,20 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> PlanError {
     PlanError::Invalid { field: field.into(), reason: reason.into() }
 }
 
-/// Parses and validates a plan file.
+/// Parses and validates a plan file that takes no prices from a catalog.
 pub fn parse_plan_yaml(text: &str) -> Result<PlanningInput, PlanError> {
+    parse_plan_yaml_with(text, None)
+}
+
+/// Parses and validates a plan file; providers with `prices_from` take their prices from `catalog`.
+pub fn parse_plan_yaml_with(text: &str, catalog: Option<CatalogSource<'_>>) -> Result<PlanningInput, PlanError> {
     let de = serde_norway::Deserializer::from_str(text);
     let raw: RawPlan = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let field = if path.is_empty() || path == "." { "(document)".to_owned() } else { path };
         PlanError::Invalid { field, reason: strip_location_prefix(e.into_inner().to_string()) }
     })?;
-    validate(raw)
+    validate(raw, catalog)
 }
 
 /// serde_norway starts messages with its own (shorter) path, `providers[0]: …`; the field is already named.
@@ -177,7 +200,7 @@ fn accel_field(field: String, name: &str, accels: &[Accelerator]) -> Result<usiz
     accels.iter().position(|x| *x == a).ok_or_else(|| invalid(field, format!("{a} is not listed in `accelerators`")))
 }
 
-fn validate(raw: RawPlan) -> Result<PlanningInput, PlanError> {
+fn validate(raw: RawPlan, catalog: Option<CatalogSource<'_>>) -> Result<PlanningInput, PlanError> {
     if raw.schema != SCHEMA {
         return Err(invalid("schema", format!("must be {SCHEMA:?} (got {:?})", raw.schema)));
     }
@@ -273,6 +296,7 @@ fn validate(raw: RawPlan) -> Result<PlanningInput, PlanError> {
         return Err(invalid("providers", "must list at least one provider"));
     }
     let mut providers: Vec<Provider> = Vec::new();
+    let mut price_sources: Vec<PriceSource> = Vec::new();
     for (pi, rp) in raw.providers.iter().enumerate() {
         let f = format!("providers[{pi}]");
         if rp.name.trim().is_empty() {
@@ -291,6 +315,40 @@ fn validate(raw: RawPlan) -> Result<PlanningInput, PlanError> {
         for (k, v) in &rp.spot {
             let a = accel_key(&format!("{f}.spot"), k, &accelerators)?;
             spot[a] = Some(positive_rate(format!("{f}.spot.{k}"), *v)?);
+        }
+        // The file's prices first (negotiated rates), then the catalog's where the file has none.
+        let quotes = catalog_quotes(&f, rp, &accelerators, catalog)?;
+        let label = catalog.map_or("", |c| c.label);
+        let mut src = |a: usize, market: String, rate: Rate, source: String| {
+            price_sources.push(PriceSource {
+                provider: rp.name.clone(),
+                accelerator: accelerators[a].to_string(),
+                market,
+                usd_per_gpu_hour: rate.to_usd_per_hour_f64(),
+                source,
+            })
+        };
+        for a in 0..na {
+            let q = quotes[a].as_ref();
+            let key = accelerators[a].to_string();
+            match (on_demand[a], q.and_then(|q| q.on_demand.as_ref())) {
+                (Some(r), c) => src(a, "on_demand".into(), r, file_source(&format!("{f}.on_demand.{key}"), c.map(|c| c.rate))),
+                (None, Some(c)) => {
+                    on_demand[a] = Some(c.rate);
+                    src(a, "on_demand".into(), c.rate, format!("catalog {label}: {}", c.offer));
+                }
+                (None, None) => {}
+            }
+            let availability_given = rp.spot_availability.keys().any(|k| Accelerator::parse(k).ok().as_ref() == Some(&accelerators[a]));
+            match (spot[a], q.and_then(|q| q.spot.as_ref())) {
+                (Some(r), c) => src(a, "spot".into(), r, file_source(&format!("{f}.spot.{key}"), c.map(|c| c.rate))),
+                // Catalog spot only where the file says how much of the load tolerates preemption.
+                (None, Some(c)) if availability_given => {
+                    spot[a] = Some(c.rate);
+                    src(a, "spot".into(), c.rate, format!("catalog {label}: {}", c.offer));
+                }
+                _ => {}
+            }
         }
         let mut spot_availability = vec![0.0; na];
         for (k, v) in &rp.spot_availability {
@@ -333,6 +391,25 @@ fn validate(raw: RawPlan) -> Result<PlanningInput, PlanError> {
                 }
             }
             options.push(CommitOption { accelerator: a, term_periods: c.term_periods as usize, rate, block_gpus, min_gpus });
+            let from_catalog = quotes[a].as_ref().and_then(|q| {
+                q.committed.iter().find(|(m, _)| u64::from(*m) * 730 == u64::from(c.term_periods) * u64::from(horizon.period_hours))
+            });
+            src(a, format!("committed {} periods", c.term_periods), rate, file_source(&format!("{cf}.rate"), from_catalog.map(|x| x.1.rate)));
+        }
+        for (a, q) in quotes.iter().enumerate() {
+            let Some(q) = q else { continue };
+            for (months, c) in &q.committed {
+                let hours = u64::from(*months) * 730;
+                if hours % u64::from(horizon.period_hours) != 0 {
+                    continue;
+                }
+                let term_periods = (hours / u64::from(horizon.period_hours)) as usize;
+                if options.iter().any(|o: &CommitOption| o.accelerator == a && o.term_periods == term_periods) {
+                    continue; // the file's negotiated rate for this term overrides the catalog's
+                }
+                options.push(CommitOption { accelerator: a, term_periods, rate: c.rate, block_gpus: 1, min_gpus: 0 });
+                src(a, format!("committed {term_periods} periods"), c.rate, format!("catalog {label}: {} ({months}-month term)", c.offer));
+            }
         }
         let mut existing = Vec::new();
         for (ei, e) in rp.existing.iter().enumerate() {
@@ -423,7 +500,58 @@ fn validate(raw: RawPlan) -> Result<PlanningInput, PlanError> {
         }
     }
 
-    Ok(PlanningInput { horizon, accelerators, scenarios, providers, policies, risk: raw.risk })
+    Ok(PlanningInput { horizon, accelerators, scenarios, providers, policies, risk: raw.risk, price_sources })
+}
+
+/// `plan file (FIELD)`, noting the catalog's price when the file overrides one.
+fn file_source(field: &str, catalog: Option<Rate>) -> String {
+    match catalog {
+        Some(c) => format!("plan file ({field}; overrides the catalog's {:.2})", c.to_usd_per_hour_f64()),
+        None => format!("plan file ({field})"),
+    }
+}
+
+/// The catalog's quotes `[a]` for a provider with `prices_from` (all `None` without it).
+fn catalog_quotes(
+    f: &str,
+    rp: &RawProvider,
+    accelerators: &[Accelerator],
+    catalog: Option<CatalogSource<'_>>,
+) -> Result<Vec<Option<Quote>>, PlanError> {
+    let na = accelerators.len();
+    let Some(pf) = &rp.prices_from else { return Ok(vec![None; na]) };
+    let field = format!("{f}.prices_from");
+    let cat = catalog.ok_or_else(|| invalid(field.clone(), "no catalog was given to take prices from"))?;
+    let cprov = ProviderId::parse(pf.provider.as_deref().unwrap_or(&rp.name));
+    let region = pf.region.as_deref();
+    let where_ = region.map_or(String::new(), |r| format!(" in {r}"));
+    if !has_offers(cat.catalog, &cprov, None) {
+        return Err(invalid(field, format!("the catalog ({}) has no offers for {cprov}", cat.label)));
+    }
+    if !has_offers(cat.catalog, &cprov, region) {
+        return Err(invalid(format!("{field}.region"), format!("the catalog ({}) has no offers for {cprov}{where_}", cat.label)));
+    }
+    let wanted: Vec<usize> = match &pf.accelerators {
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, k)| accel_field(format!("{field}.accelerators[{i}]"), k, accelerators))
+            .collect::<Result<_, _>>()?,
+        None => (0..na).collect(),
+    };
+    let mut out = vec![None; na];
+    for &a in &wanted {
+        let q = quote(cat.catalog, &cprov, region, &accelerators[a]);
+        if q.is_none() && pf.accelerators.is_some() {
+            return Err(invalid(field, format!("no {} offer for {cprov}{where_}", accelerators[a])));
+        }
+        out[a] = q;
+    }
+    if out.iter().all(Option::is_none) {
+        let names: Vec<String> = wanted.iter().map(|&a| accelerators[a].to_string()).collect();
+        return Err(invalid(field, format!("no {} offer for {cprov}{where_}", names.join(" or "))));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

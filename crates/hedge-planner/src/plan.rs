@@ -8,7 +8,7 @@ use crate::error::PlanError;
 use crate::evaluate::evaluate;
 use crate::formulation::{contracts_from, extensive_form, BuildOptions, FirstStage};
 use crate::input::{PlanningInput, PolicyName};
-use crate::lp::{Family, LpBackend, LpOutcome, SolveOptions};
+use crate::lp::{Family, LinearProgram, LpBackend, LpOutcome, SolveOptions};
 use crate::portfolio::{PlannedCommitment, Resolved};
 use crate::report::{self, PlanReport, PolicyCost};
 use serde::Serialize;
@@ -96,6 +96,56 @@ pub struct Optimised {
     pub relaxed: bool,
     /// Optimality proven within the gap (false when a MIP solve hit its time limit).
     pub proven: bool,
+    /// How the GPU counts became whole numbers.
+    pub rounding: Rounding,
+}
+
+/// How a plan's GPU counts became whole numbers.
+///
+/// Large models are solved with continuous GPUs. Their point is rounded to the nearest whole GPU (block),
+/// and the independent evaluator checks the rounded plan exactly. If that breaks anything (a resilience
+/// cell short by 0.4 GPU, 301 GPUs against a capacity of 300, a share above its cap), the plan is repaired
+/// by a small integer model around the LP point: the same model with every contract an integer between
+/// the floor and the ceiling of its LP value, so the solver picks the rounding direction of every contract
+/// at once, at least cost, with every policy row in force. If no such point exists the box grows
+/// ([`REPAIR_BOXES`]), at last to every contract's full range.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "how")]
+pub enum Rounding {
+    /// GPUs were integer variables of the model.
+    Integer,
+    /// The LP relaxation was asked for (`--relax`): rounded to the nearest whole block, nothing repaired.
+    Relaxed,
+    /// Rounded to the nearest whole GPU; the evaluator found every policy kept.
+    Nearest,
+    /// The nearest rounding broke these policies; an integer model repaired it, every contract within
+    /// `box_slack` blocks of the floor/ceiling of its LP value (`None`: over its full range).
+    Repaired { nearest_broke: Vec<String>, box_slack: Option<u32> },
+    /// The nearest rounding broke these policies and no integer point keeps them all (the report lists
+    /// the violations).
+    Unrepaired { nearest_broke: Vec<String> },
+}
+
+impl Rounding {
+    pub fn describe(&self) -> String {
+        match self {
+            Rounding::Integer => "whole GPUs in the model".into(),
+            Rounding::Relaxed => "LP relaxation rounded to the nearest block".into(),
+            Rounding::Nearest => "continuous GPUs rounded to the nearest whole GPU".into(),
+            Rounding::Repaired { nearest_broke, box_slack } => format!(
+                "nearest rounding broke {}; repaired by an integer model {}",
+                nearest_broke.join(", "),
+                match box_slack {
+                    None => "over each contract's full range".to_owned(),
+                    Some(0) => "within floor/ceiling of the LP point".to_owned(),
+                    Some(k) => format!("within {k} of floor/ceiling of the LP point"),
+                }
+            ),
+            Rounding::Unrepaired { nearest_broke } => {
+                format!("nearest rounding broke {}; no whole-GPU plan keeps every policy", nearest_broke.join(", "))
+            }
+        }
+    }
 }
 
 /// One family of rows that has to give way for the model to be feasible.
@@ -162,31 +212,39 @@ pub fn optimise(input: &PlanningInput, cfg: &PlannerConfig) -> Result<Result<Opt
     let backend: &dyn LpBackend = &cfg.backend;
     match method {
         Method::Benders => match benders::solve(input, backend, build, &opts, cfg.gap, cfg.max_iterations)? {
-            Ok(r) => Ok(Ok(Optimised {
-                commitments: resolved(input, &r.fs, &r.values),
-                objective_usd: r.upper_bound,
-                lower_bound_usd: r.lower_bound,
-                method,
-                iterations: r.iterations,
-                integer_gpus,
-                relaxed: cfg.relax_integers,
-                proven: r.proven,
-            })),
+            Ok(r) => {
+                let (commitments, rounding, proven) = whole_gpus(input, cfg, &opts, &r.fs, &r.values, integer_gpus)?;
+                Ok(Ok(Optimised {
+                    commitments,
+                    objective_usd: r.upper_bound,
+                    lower_bound_usd: r.lower_bound,
+                    method,
+                    iterations: r.iterations,
+                    integer_gpus,
+                    relaxed: cfg.relax_integers,
+                    proven: r.proven && proven,
+                    rounding,
+                }))
+            }
             Err(fs) => Ok(Err(explain(input, cfg, &fs)?)),
         },
         _ => {
             let fs = extensive_form(input, build)?;
             match backend.solve(&fs.lp, &opts).map_err(|reason| PlanError::Solver { backend: backend.name(), reason })? {
-                Ok(sol) => Ok(Ok(Optimised {
-                    commitments: resolved(input, &fs, &sol.values),
-                    objective_usd: sol.objective,
-                    lower_bound_usd: sol.objective,
-                    method: Method::Extensive,
-                    iterations: 1,
-                    integer_gpus,
-                    relaxed: cfg.relax_integers,
-                    proven: sol.proven,
-                })),
+                Ok(sol) => {
+                    let (commitments, rounding, proven) = whole_gpus(input, cfg, &opts, &fs, &sol.values, integer_gpus)?;
+                    Ok(Ok(Optimised {
+                        commitments,
+                        objective_usd: sol.objective,
+                        lower_bound_usd: sol.objective,
+                        method: Method::Extensive,
+                        iterations: 1,
+                        integer_gpus,
+                        relaxed: cfg.relax_integers,
+                        proven: sol.proven && proven,
+                        rounding,
+                    }))
+                }
                 Err(LpOutcome::Infeasible) => Ok(Err(explain(input, cfg, &fs)?)),
                 Err(LpOutcome::Unbounded) => {
                     Err(PlanError::Solver { backend: backend.name(), reason: "model unbounded".into() })
@@ -194,6 +252,63 @@ pub fn optimise(input: &PlanningInput, cfg: &PlannerConfig) -> Result<Result<Opt
             }
         }
     }
+}
+
+/// Whole GPUs from a solution of `fs` (see [`Rounding`]); also whether the repair solve (if any) was proven.
+fn whole_gpus(
+    input: &PlanningInput,
+    cfg: &PlannerConfig,
+    opts: &SolveOptions,
+    fs: &FirstStage,
+    values: &[f64],
+    integer_gpus: bool,
+) -> Result<(Vec<Resolved>, Rounding, bool), PlanError> {
+    let nearest = resolved(input, fs, values);
+    if cfg.relax_integers {
+        return Ok((nearest, Rounding::Relaxed, true));
+    }
+    let nearest_broke = evaluate(input, &nearest).broken_policies();
+    if nearest_broke.is_empty() {
+        return Ok((nearest, if integer_gpus { Rounding::Integer } else { Rounding::Nearest }, true));
+    }
+    let backend: &dyn LpBackend = &cfg.backend;
+    for slack in REPAIR_BOXES {
+        let lp = integer_around(fs, values, slack);
+        match backend.solve(&lp, opts).map_err(|reason| PlanError::Solver { backend: backend.name(), reason })? {
+            Ok(sol) => {
+                let repaired = resolved(input, fs, &sol.values);
+                return Ok((repaired, Rounding::Repaired { nearest_broke, box_slack: slack }, sol.proven));
+            }
+            Err(_) => continue,
+        }
+    }
+    Ok((nearest, Rounding::Unrepaired { nearest_broke }, true))
+}
+
+/// The boxes the repair tries in turn: each contract within `floor − k ..= ceil + k` blocks of its LP value,
+/// then (`None`) over its whole range.
+pub const REPAIR_BOXES: [Option<u32>; 4] = [Some(0), Some(1), Some(8), None];
+
+/// The model with every contract an integer number of blocks: within `floor − k ..= ceil + k` of its value
+/// at `values` (`Some(k)`), or over its whole range (`None`).
+pub fn integer_around(fs: &FirstStage, values: &[f64], slack: Option<u32>) -> LinearProgram {
+    let mut lp = fs.lp.clone();
+    for c in &fs.contracts {
+        let v = &mut lp.vars[c.blocks.0 as usize];
+        let x = values[c.blocks.0 as usize].max(0.0);
+        v.integer = true;
+        let (lb, ub) = (v.lb.ceil(), v.ub.floor());
+        if let Some(k) = slack {
+            let k = f64::from(k);
+            // Tolerances: an LP value within 1e-6 of a whole number is that number.
+            v.lb = ((x + 1e-6).floor() - k).clamp(lb, ub);
+            v.ub = ((x - 1e-6).ceil() + k).clamp(v.lb, ub);
+        } else {
+            v.lb = lb;
+            v.ub = ub;
+        }
+    }
+    lp
 }
 
 /// Least-violation point of the elastic model, grouped by family; then which single policy to drop.

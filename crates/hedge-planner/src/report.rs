@@ -4,7 +4,9 @@
 use crate::baselines::BaselineResult;
 use crate::evaluate::{cvar, evaluate, Evaluation, Holding, ScenarioCost, Violation};
 use crate::input::{Horizon, PlanningInput};
-use crate::plan::{planned, BreakEven, InfeasibilityReport, Method, Optimised, SweepParam, SweepPoint};
+use crate::outofsample::OutOfSample;
+use crate::prices::PriceSource;
+use crate::plan::{planned, BreakEven, InfeasibilityReport, Method, Optimised, Rounding, SweepParam, SweepPoint};
 use crate::portfolio::PlannedCommitment;
 use serde::Serialize;
 use std::fmt::Write;
@@ -31,6 +33,8 @@ pub struct SolverInfo {
     pub proven: bool,
     pub objective_usd: f64,
     pub lower_bound_usd: f64,
+    /// How the GPU counts became whole numbers.
+    pub rounding: Rounding,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -65,6 +69,11 @@ pub struct PlanReport {
     pub baselines: Vec<BaselineResult>,
     /// Committed GPUs (signed and new, all accelerators) per provider per period, for the charts.
     pub committed_by_provider: Vec<(String, Vec<u64>)>,
+    /// Where every price came from: the plan file or the catalog.
+    pub prices: Vec<PriceSource>,
+    /// Costs on fresh demand paths (`hedge plan --out-of-sample N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_of_sample: Option<OutOfSample>,
 }
 
 pub fn horizon_out(h: &Horizon) -> HorizonOut {
@@ -118,6 +127,7 @@ pub fn build(
             proven: opt.proven,
             objective_usd: opt.objective_usd,
             lower_bound_usd: opt.lower_bound_usd,
+            rounding: opt.rounding.clone(),
         },
         expected_cost_usd: ev.expected_cost_usd,
         cvar_alpha: alpha,
@@ -135,6 +145,8 @@ pub fn build(
         violations: ev.violations,
         baselines,
         committed_by_provider: input.providers.iter().map(|p| p.id.to_string()).zip(series).collect(),
+        prices: input.price_sources.clone(),
+        out_of_sample: None,
     }
 }
 
@@ -198,6 +210,9 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
     if !r.solver.proven {
         let _ = writeln!(s, "note: a MIP solve stopped at its time limit; the plan is feasible but not proven optimal");
     }
+    if matches!(r.solver.rounding, Rounding::Repaired { .. } | Rounding::Unrepaired { .. }) {
+        let _ = writeln!(s, "note: whole GPUs: {}", r.solver.rounding.describe());
+    }
     if r.solver.relaxed {
         let _ = writeln!(s, "note: LP relaxation solved; blocks, minimums and min_providers are not enforced");
     }
@@ -256,6 +271,15 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
         })
         .collect();
     s.push_str(&columns(&["scenario", "prob", "total", "commitments", "on-demand", "spot", "unmet GPU-h"], &rows));
+    if !r.prices.is_empty() {
+        let _ = writeln!(s, "\nPrices");
+        let rows: Vec<Vec<String>> = r
+            .prices
+            .iter()
+            .map(|p| vec![p.provider.clone(), p.accelerator.clone(), p.market.clone(), format!("{:.4}", p.usd_per_gpu_hour), p.source.clone()])
+            .collect();
+        s.push_str(&columns(&["provider", "accelerator", "market", "$/GPU-h", "source"], &rows));
+    }
     if !r.policies.is_empty() {
         let _ = writeln!(s, "\nPolicies");
         let rows: Vec<Vec<String>> = r
@@ -293,6 +317,53 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
             ]
         }));
         s.push_str(&columns(&["plan", "expected cost", "vs plan", "breaks"], &rows));
+    }
+    if let Some(o) = &r.out_of_sample {
+        s.push('\n');
+        s.push_str(&render_out_of_sample(o));
+    }
+    s
+}
+
+/// The out-of-sample section: cost distributions, VSS, EVPI and regret.
+pub fn render_out_of_sample(o: &OutOfSample) -> String {
+    let mut s = String::new();
+    let _ = write!(s, "Out of sample: {} fresh demand paths", o.paths);
+    if let (Some(g), Some(seed)) = (o.generator, o.seed) {
+        let _ = write!(s, " (scenario switching {:.2}/period, noise {:.3}, seed {seed})", g.switch, g.noise);
+    }
+    s.push('\n');
+    let rows: Vec<Vec<String>> = o
+        .plans
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                usd(p.cost_usd.mean),
+                usd(p.cost_usd.p10),
+                usd(p.cost_usd.p50),
+                usd(p.cost_usd.p90),
+                usd(p.cost_usd.p99),
+                format!("{:.3}", p.vs_plan),
+                if p.name == "this plan" || p.name == "hindsight optimum" { "-".into() } else { pct(p.plan_cheaper_on) },
+                if p.breaks.is_empty() { "-".into() } else { p.breaks.join(", ") },
+            ]
+        })
+        .collect();
+    s.push_str(&columns(&["plan", "mean", "p10", "p50", "p90", "p99", "vs plan", "plan cheaper on", "breaks"], &rows));
+    let _ = writeln!(s, "(hindsight: the same model and policies solved knowing each path; breaks: policies broken on the planning scenarios)");
+    let rp = o.plans.first().map_or(0.0, |p| p.cost_usd.mean);
+    let rel = |x: f64| if rp > 0.0 { pct(x / rp) } else { "-".into() };
+    let _ = writeln!(s, "VSS (expected-value plan − this plan, mean): {} ({} of this plan)", usd(o.vss_usd), rel(o.vss_usd));
+    let _ = writeln!(s, "EVPI (this plan − hindsight optimum, mean): {} ({})", usd(o.evpi_usd), rel(o.evpi_usd));
+    let r = &o.regret_usd;
+    let _ = writeln!(s, "regret vs hindsight per path: p50 {}  p90 {}  p99 {}  max {}", usd(r.p50), usd(r.p90), usd(r.p99), usd(r.max));
+    if o.hindsight_infeasible > 0 {
+        let _ = writeln!(s, "note: {} paths have no feasible hindsight plan (left out of EVPI and regret)", o.hindsight_infeasible);
+    }
+    let unmet: Vec<String> = o.plans.iter().filter(|p| p.unmet_gpu_hours > 0.0).map(|p| format!("{} {:.0}", p.name, p.unmet_gpu_hours)).collect();
+    if !unmet.is_empty() {
+        let _ = writeln!(s, "note: mean unserved GPU-hours per path (capacity exhausted): {}", unmet.join(", "));
     }
     s
 }

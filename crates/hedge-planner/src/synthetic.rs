@@ -120,5 +120,6 @@ pub fn instance(seed: u64, size: Size) -> PlanningInput {
         providers,
         policies,
         risk: None,
+        price_sources: Vec::new(),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod client;
+pub mod forecast;
 pub mod offers;
 pub mod place;
 pub mod plan;

@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context};
 use hedge_planner::report::{render_break_even, render_infeasible, render_sweep, render_table, usd};
-use hedge_planner::{html, Backend, Method, PlanOutcome, PlannerConfig, Portfolio, SweepParam};
+use hedge_planner::{html, outofsample, Backend, Method, PlanOutcome, PlannerConfig, Portfolio, SweepParam};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -23,6 +23,10 @@ pub struct Args {
     pub file: PathBuf,
     #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
     pub format: PlanFormat,
+    /// Catalog for providers with `prices_from` (a native catalog, a SkyPilot v8 directory or a `vms.csv`);
+    /// default: the catalog shipped with hedge.
+    #[arg(long, value_name = "PATH")]
+    pub catalog: Option<PathBuf>,
     /// Evaluate this portfolio (JSON or YAML with `commitments: [...]`, e.g. a previous plan) without optimising.
     #[arg(long, value_name = "PORTFOLIO")]
     pub evaluate: Option<PathBuf>,
@@ -51,6 +55,20 @@ pub struct Args {
     /// Skip the baselines and the policy prices (faster).
     #[arg(long)]
     pub quick: bool,
+    /// Also cost the plan on N fresh demand paths drawn from the plan's scenarios (scenario switching with
+    /// multiplicative noise), against the expected-value plan, the lookback recommender, all on-demand and
+    /// each path's hindsight optimum; reports VSS, EVPI and regret percentiles.
+    #[arg(long, value_name = "N")]
+    pub out_of_sample: Option<usize>,
+    /// Seed of the out-of-sample paths.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Out-of-sample generator: probability per period that a path redraws its scenario.
+    #[arg(long, default_value_t = 0.1, value_name = "P")]
+    pub oos_switch: f64,
+    /// Out-of-sample generator: per-period volatility of the multiplicative demand noise.
+    #[arg(long, default_value_t = 0.03, value_name = "SIGMA")]
+    pub oos_noise: f64,
     /// Write the report to this file instead of stdout.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
@@ -58,7 +76,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&a.file).with_context(|| format!("reading plan file {}", a.file.display()))?;
-    let input = hedge_planner::parse_plan_yaml(&text).with_context(|| format!("plan file {}", a.file.display()))?;
+    // The planner never reads a catalog: it is loaded here, only for files that take prices from one.
+    let loaded = if a.catalog.is_some() || text.contains("prices_from") { Some(super::load_catalog(a.catalog.as_deref())?) } else { None };
+    let label = a.catalog.as_ref().map_or_else(|| "data/catalog.json (embedded)".to_owned(), |p| p.display().to_string());
+    let source = loaded.as_ref().map(|l| hedge_planner::CatalogSource { catalog: &l.catalog, label: &label });
+    let input = hedge_planner::parse_plan_yaml_with(&text, source).with_context(|| format!("plan file {}", a.file.display()))?;
     let backend = Backend::parse(&a.backend).with_context(|| format!("--backend {:?}: expected cbc or microlp", a.backend))?;
     let method = Method::parse(&a.method).with_context(|| format!("--method {:?}: expected auto, extensive or benders", a.method))?;
     if !(a.gap > 0.0 && a.gap < 1.0) {
@@ -135,7 +157,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
 
     match hedge_planner::plan(&input, &cfg)? {
-        PlanOutcome::Optimal(r) => {
+        PlanOutcome::Optimal(mut r) => {
+            if let Some(n) = a.out_of_sample {
+                if n == 0 {
+                    bail!("--out-of-sample {n}: must be at least 1");
+                }
+                if !((0.0..=1.0).contains(&a.oos_switch) && a.oos_noise.is_finite() && (0.0..=1.0).contains(&a.oos_noise)) {
+                    bail!("--oos-switch and --oos-noise must be between 0 and 1");
+                }
+                let plan = Portfolio { commitments: r.commitments.clone() }.resolve(&input)?;
+                let generator = outofsample::Generator { switch: a.oos_switch, noise: a.oos_noise };
+                r.out_of_sample = Some(outofsample::out_of_sample_sampled(&input, &cfg, &plan, generator, n, a.seed)?);
+            }
             match a.format {
                 PlanFormat::Table => buf.extend_from_slice(render_table(&r, &input).as_bytes()),
                 PlanFormat::Json => {
@@ -220,6 +253,67 @@ mod tests {
         assert_eq!(eval["violations"].as_array().map(Vec::len), Some(0));
         let html = run_to(&[example, "--format", "html", "--quick"], &dir.join("plan.html")).unwrap();
         assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg") && !html.contains("<script"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// `--out-of-sample N` adds the out-of-sample section; the same seed gives the same figures.
+    #[test]
+    fn out_of_sample_section_is_reported_and_seeded() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/small-team.yaml");
+        let dir = std::env::temp_dir().join(format!("hedge-plan-cli-oos-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = [example, "--quick", "--out-of-sample", "6", "--seed", "5"];
+        let text = run_to(&args, &dir.join("a.txt")).unwrap();
+        assert!(text.contains("Out of sample: 6 fresh demand paths (scenario switching 0.10/period, noise 0.030, seed 5)"), "{text}");
+        for row in ["expected-value plan", "lookback recommender", "all on-demand", "hindsight optimum", "VSS", "EVPI", "regret vs hindsight"] {
+            assert!(text.contains(row), "{row} missing:\n{text}");
+        }
+        assert_eq!(text, run_to(&args, &dir.join("b.txt")).unwrap(), "same seed, same report");
+        let mut json_args = args.to_vec();
+        json_args.extend(["--format", "json"]);
+        let json: serde_json::Value = serde_json::from_str(&run_to(&json_args, &dir.join("c.json")).unwrap()).unwrap();
+        let o = &json["out_of_sample"];
+        assert_eq!(o["paths"], 6);
+        assert_eq!(o["plans"].as_array().unwrap().len(), 5);
+        assert!(o["evpi_usd"].as_f64().unwrap() >= 0.0, "{o}");
+        assert!(run_to(&[example, "--quick", "--out-of-sample", "0"], &dir.join("d.txt")).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// `prices_from` takes prices from the shipped catalog by default and from `--catalog PATH` when given;
+    /// errors name the field.
+    #[test]
+    fn prices_from_the_catalog() {
+        let dir = std::env::temp_dir().join(format!("hedge-plan-cli-cat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("plan.yaml");
+        let plan = |prices_from: &str| {
+            format!(
+                "schema: hedge.plan/v1
+horizon: {{start: 2027-01, periods: 12, period_hours: 730}}
+accelerators: [H100]
+demand:
+  - {{scenario: base, probability: 1, gpus: {{H100: [16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16]}}}}
+providers:
+  - name: lambda
+    prices_from: {prices_from}
+"
+            )
+        };
+        std::fs::write(&file, plan("{region: us-east-1}")).unwrap();
+        let f = file.to_str().unwrap();
+        let text = run_to(&[f, "--quick"], &dir.join("a.txt")).unwrap();
+        assert!(text.contains("catalog data/catalog.json (embedded): lambda us-east-1"), "{text}");
+        // The same catalog through --catalog names the path.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/catalog.json");
+        let text = run_to(&[f, "--quick", "--catalog", path], &dir.join("b.txt")).unwrap();
+        assert!(text.contains(&format!("catalog {path}: lambda us-east-1")), "{text}");
+        std::fs::write(&file, plan("{region: us-east-1, accelerators: [H100], provider: aws-nope}")).unwrap();
+        let err = format!("{:#}", run_to(&[f, "--quick"], &dir.join("c.txt")).unwrap_err());
+        assert!(err.contains("providers[0].prices_from: the catalog (data/catalog.json (embedded)) has no offers for aws-nope"), "{err}");
+        std::fs::write(&file, plan("{region: mars-1}")).unwrap();
+        let err = format!("{:#}", run_to(&[f, "--quick"], &dir.join("d.txt")).unwrap_err());
+        assert!(err.contains("providers[0].prices_from.region: the catalog (data/catalog.json (embedded)) has no offers for lambda in mars-1"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
 

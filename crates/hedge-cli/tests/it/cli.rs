@@ -18,6 +18,8 @@ fn unknown_subcommand_is_a_usage_error() {
         --- stderr
         error: unrecognized subcommand 'frobnicate'
 
+          tip: a similar subcommand exists: 'forecast'
+
         Usage: hedge <COMMAND>
 
         For more information, try '--help'.

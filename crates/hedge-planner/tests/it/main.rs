@@ -2,8 +2,12 @@
 
 mod backends;
 mod examples;
+mod forecast;
 mod infeasible;
 mod oracle;
+mod outofsample;
+mod prices;
+mod rounding;
 mod snapshots;
 
 use hedge_planner::{parse_plan_yaml, PlanningInput};

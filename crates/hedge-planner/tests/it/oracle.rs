@@ -37,6 +37,7 @@ fn instance(price: f64, rate: f64, demand: &[Vec<u64>], weights: &[u32]) -> Plan
         }],
         policies: Policies::default(),
         risk: None,
+        price_sources: Vec::new(),
     }
 }
 

@@ -59,6 +59,15 @@ fn table_report() {
         base      0.70  $1,066,092   $1,009,152         $0   $56,940            0
         high      0.30  $1,793,172   $1,009,152   $665,760  $118,260            0
 
+        Prices
+        provider  accelerator               market  $/GPU-h                                        source
+        aws              H100            on_demand   6.0000       plan file (providers[0].on_demand.H100)
+        aws              H100  committed 3 periods   4.0000  plan file (providers[0].commitments[0].rate)
+        aws              H100  committed 1 periods   4.8000  plan file (providers[0].commitments[1].rate)
+        gcp              H100            on_demand   6.5000       plan file (providers[1].on_demand.H100)
+        gcp              H100                 spot   3.0000            plan file (providers[1].spot.H100)
+        gcp              H100  committed 3 periods   4.2000  plan file (providers[1].commitments[0].rate)
+
         Policies
         policy      status    costs
         max_share  binding  $14,016

@@ -62,7 +62,7 @@ pub fn monthly(text: &str) -> anyhow::Result<(YearMonth, Vec<String>, Vec<Vec<f6
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
         let get = |c: usize, name: &str| f.get(c).copied().with_context(|| format!("line {}: no {name} field", i + 1));
         let time = get(ct, "time")?;
-        let month = time.get(..7).and_then(YearMonth::parse).with_context(|| format!("line {}: time {time:?} does not start with YYYY-MM", i + 1))?;
+        let month = time.get(..7).and_then(|s| YearMonth::parse(s).ok()).with_context(|| format!("line {}: time {time:?} does not start with YYYY-MM", i + 1))?;
         let acc = get(ca, "accelerator")?;
         hedge_core::Accelerator::parse(acc).map_err(|e| anyhow::anyhow!("line {}: accelerator {acc:?}: {e}", i + 1))?;
         let g: f64 = get(cg, "gpus")?.parse().ok().filter(|g: &f64| g.is_finite() && *g >= 0.0).with_context(|| format!("line {}: gpus must be a number >= 0", i + 1))?;

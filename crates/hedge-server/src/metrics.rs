@@ -62,32 +62,73 @@ impl Metrics {
     pub fn render(&self, scrape: &Scrape) -> Result<String, std::fmt::Error> {
         let mut r = Registry::default();
         let counters: [(&str, &str, &Counter); 7] = [
-            ("hedge_jobs_submitted", "Jobs accepted by POST /v1/jobs", &self.submitted),
-            ("hedge_submits_rejected", "Submissions answered with a 4xx", &self.rejected_submits),
+            (
+                "hedge_jobs_submitted",
+                "Jobs accepted by POST /v1/jobs",
+                &self.submitted,
+            ),
+            (
+                "hedge_submits_rejected",
+                "Submissions answered with a 4xx",
+                &self.rejected_submits,
+            ),
             ("hedge_launches", "Launch attempts recorded", &self.launches),
-            ("hedge_failovers", "Attempts given up on a provider (lost, failed launch, degraded provider)", &self.failovers),
-            ("hedge_preemptions", "Running jobs preempted for a higher-priority job", &self.preemptions),
-            ("hedge_reconcile_passes", "Reconciliation passes run", &self.passes),
-            ("hedge_reconcile_errors", "Reconciliation passes that failed", &self.pass_errors),
+            (
+                "hedge_failovers",
+                "Attempts given up on a provider (lost, failed launch, degraded provider)",
+                &self.failovers,
+            ),
+            (
+                "hedge_preemptions",
+                "Running jobs preempted for a higher-priority job",
+                &self.preemptions,
+            ),
+            (
+                "hedge_reconcile_passes",
+                "Reconciliation passes run",
+                &self.passes,
+            ),
+            (
+                "hedge_reconcile_errors",
+                "Reconciliation passes that failed",
+                &self.pass_errors,
+            ),
         ];
         for (name, help, c) in counters {
             r.register(name, help, c.clone());
         }
-        r.register("hedge_reconcile_last_pass_seconds", "Duration of the last reconciliation pass", self.last_pass_seconds.clone());
+        r.register(
+            "hedge_reconcile_last_pass_seconds",
+            "Duration of the last reconciliation pass",
+            self.last_pass_seconds.clone(),
+        );
         let jobs = Family::<StateLabel, Gauge>::default();
         for (state, n) in &scrape.jobs {
-            jobs.get_or_create(&StateLabel { state: state.clone() }).set(i64::try_from(*n).unwrap_or(i64::MAX));
+            jobs.get_or_create(&StateLabel {
+                state: state.clone(),
+            })
+            .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
         r.register("hedge_jobs", "Jobs per state", jobs);
         let healthy = Family::<ProviderLabel, Gauge>::default();
         let in_use = Family::<ProviderLabel, Gauge>::default();
         for p in &scrape.providers {
-            let l = ProviderLabel { provider: p.provider.clone() };
+            let l = ProviderLabel {
+                provider: p.provider.clone(),
+            };
             healthy.get_or_create(&l).set(i64::from(p.healthy));
             in_use.get_or_create(&l).set(i64::from(p.gpus_in_use));
         }
-        r.register("hedge_provider_healthy", "1 when the provider is healthy, 0 when degraded", healthy);
-        r.register("hedge_provider_gpus_in_use", "GPUs held by in-flight attempts", in_use);
+        r.register(
+            "hedge_provider_healthy",
+            "1 when the provider is healthy, 0 when degraded",
+            healthy,
+        );
+        r.register(
+            "hedge_provider_gpus_in_use",
+            "GPUs held by in-flight attempts",
+            in_use,
+        );
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r)?;
         Ok(out)
@@ -107,7 +148,11 @@ mod tests {
         m.set_last_pass_ms(1500);
         let scrape = Scrape {
             jobs: vec![("pending".into(), 3), ("running".into(), 0)],
-            providers: vec![ProviderGauge { provider: "local \"a\"".into(), healthy: true, gpus_in_use: 2 }],
+            providers: vec![ProviderGauge {
+                provider: "local \"a\"".into(),
+                healthy: true,
+                gpus_in_use: 2,
+            }],
         };
         let text = m.render(&scrape).unwrap();
         for want in [
@@ -123,7 +168,10 @@ mod tests {
             "hedge_provider_healthy{provider=\"local \\\"a\\\"\"} 1",
             "hedge_provider_gpus_in_use{provider=\"local \\\"a\\\"\"} 2",
         ] {
-            assert!(text.lines().any(|l| l == want), "missing {want:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == want),
+                "missing {want:?} in\n{text}"
+            );
         }
         assert_eq!(text.lines().last(), Some("# EOF"));
     }

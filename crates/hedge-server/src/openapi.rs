@@ -18,7 +18,10 @@ struct Bearer;
 impl Modify for Bearer {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -28,6 +31,7 @@ impl Modify for Bearer {
     paths(
         api::healthz, api::metrics, api::openapi,
         api::submit_job, api::list_jobs, api::get_job, api::cancel_job, api::job_events, api::job_logs,
+        api::report_status, api::report_logs,
         api::providers, api::list_commitments, api::import_commitments,
         api::list_teams, api::put_team, api::create_token,
         api::put_faults, api::get_faults,
@@ -48,20 +52,47 @@ pub fn document() -> Value {
 /// The document for this broker: [`document`] plus the accelerators and providers it knows.
 pub fn document_for(b: &Broker) -> Value {
     let mut doc = document();
-    let providers: Vec<&str> = b.config.providers.iter().map(|p| p.name.as_str()).collect();
-    let offered: std::collections::BTreeSet<&str> = b.config.providers.iter().map(|p| p.accelerator.as_str()).collect();
+    // Each name a commitment may give (a configured provider, or the catalog provider a `catalog:` provider
+    // sells) with the accelerators offered under it.
+    let mut offered_by: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+        Default::default();
+    for p in &b.config.providers {
+        let accels: std::collections::BTreeSet<&str> = b
+            .catalog
+            .offers()
+            .iter()
+            .filter(|o| o.provider == p.name)
+            .filter_map(|o| o.accelerator.as_ref().map(|a| a.name.as_str()))
+            .collect();
+        offered_by
+            .entry(p.name.as_str())
+            .or_default()
+            .extend(accels.iter().copied());
+        if let crate::Sells::Catalog { provider, .. } = &p.sells {
+            offered_by
+                .entry(provider.as_str())
+                .or_default()
+                .extend(accels);
+        }
+    }
+    let providers: Vec<&str> = offered_by.keys().copied().collect();
+    let offered: std::collections::BTreeSet<&str> =
+        offered_by.values().flatten().copied().collect();
     let known: Vec<&str> = b.known_accelerators.iter().map(|a| a.as_str()).collect();
     let schemas = &mut doc["components"]["schemas"];
     if !known.is_empty() {
-        let names = known.iter().map(|a| regex_escape(a)).collect::<Vec<_>>().join("|");
-        schemas["TaskResources"]["properties"]["accelerators"]["pattern"] = json!(format!("^({names})(:[1-9][0-9]{{0,8}})?$"));
+        let names = known
+            .iter()
+            .map(|a| regex_escape(a))
+            .collect::<Vec<_>>()
+            .join("|");
+        schemas["TaskResources"]["properties"]["accelerators"]["pattern"] =
+            json!(format!("^({names})(:[1-9][0-9]{{0,8}})?$"));
     }
-    // Each provider with the accelerator it offers: the pairs a commitment may name.
-    let pairs: Vec<Value> = b
-        .config
-        .providers
+    // Each provider with the accelerators it offers: the pairs a commitment may name.
+    let pairs: Vec<Value> = offered_by
         .iter()
-        .map(|p| json!({"properties": {"provider": {"const": p.name.as_str()}, "accelerator": {"const": p.accelerator.as_str()}}}))
+        .map(|(p, a)| json!({"properties": {"provider": {"const": p}, "accelerator": {"enum": a}}}))
         .collect();
     for schema in ["CommitmentInput", "PlannedCommitmentInput"] {
         schemas[schema]["properties"]["provider"] = json!({"type": "string", "enum": providers, "description": "a provider configured in this broker"});
@@ -99,20 +130,32 @@ mod tests {
                 for (status, r) in responses {
                     if status.starts_with('4') || status.starts_with('5') {
                         let schema = &r["content"]["application/json"]["schema"]["$ref"];
-                        assert_eq!(schema, "#/components/schemas/ErrorBody", "{method} {path} {status}");
+                        assert_eq!(
+                            schema, "#/components/schemas/ErrorBody",
+                            "{method} {path} {status}"
+                        );
                     }
                 }
                 if !op["security"].is_null() {
-                    assert!(responses.contains_key("401"), "{method} {path} needs a token but documents no 401");
+                    assert!(
+                        responses.contains_key("401"),
+                        "{method} {path} needs a token but documents no 401"
+                    );
                 }
                 for p in op["parameters"].as_array().into_iter().flatten() {
                     if p["in"] == "path" && p["name"] == "id" && path.starts_with("/v1/jobs/") {
-                        assert_eq!(p["schema"]["type"], "integer", "{method} {path}: a job id is an integer");
+                        assert_eq!(
+                            p["schema"]["type"], "integer",
+                            "{method} {path}: a job id is an integer"
+                        );
                     }
                 }
             }
         }
         assert!(n >= 17, "{n} operations");
-        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
     }
 }

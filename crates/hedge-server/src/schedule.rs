@@ -18,8 +18,14 @@
 //! the pass (capacity only shrinks during a pass), so a pass over a long queue costs one placement per
 //! distinct request, not one per job.
 
-use hedge_core::{Accelerator, Catalog, JobId, Location, Market, Money, ProviderId, ResourceRequest, TaskSpec, TeamId};
-use hedge_placement::{place, Candidate, Conditions, OwnedCapacity, Placement, PlacementContext, PlacementSettings, Unusable};
+use hedge_core::{
+    Accelerator, Catalog, JobId, Location, Market, Money, ProviderId, ResourceRequest, TaskSpec,
+    TeamId,
+};
+use hedge_placement::{
+    place, Candidate, Conditions, OwnedCapacity, Placement, PlacementContext, PlacementSettings,
+    Unusable,
+};
 use hedge_store::TeamQuota;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -58,8 +64,12 @@ pub struct TeamView {
 #[derive(Clone, Debug)]
 pub struct ProviderView {
     pub id: ProviderId,
-    pub accelerator: Accelerator,
+    /// The one accelerator of an owned provider; `None`: whatever its offers carry.
+    pub accelerator: Option<Accelerator>,
+    /// GPUs the broker may hold on it at once.
     pub gpus_total: u32,
+    /// Nodes one job may span; with the reason when that is 1 (the driver cannot run multi-node jobs).
+    pub max_nodes: (u32, Option<String>),
     pub gpus_in_use: u32,
     /// `Some(reason)` when placement must avoid the provider (degraded).
     pub unusable: Option<String>,
@@ -82,13 +92,30 @@ pub struct Snapshot<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WaitReason {
-    UnknownTeam { team: TeamId },
-    OverBudget { spent: Money, budget: Money },
-    OverQuota { provider: Option<ProviderId>, accelerator: Option<Accelerator>, max_gpus: u32, in_use: u32, needed: u32 },
-    NoFit { rejected: Vec<String> },
+    UnknownTeam {
+        team: TeamId,
+    },
+    OverBudget {
+        spent: Money,
+        budget: Money,
+    },
+    OverQuota {
+        provider: Option<ProviderId>,
+        accelerator: Option<Accelerator>,
+        max_gpus: u32,
+        in_use: u32,
+        needed: u32,
+    },
+    NoFit {
+        rejected: Vec<String>,
+    },
     /// Lower-priority jobs of the team are being preempted to make room on `provider`; the `gpus` they
     /// free stay reserved for this job in the next pass.
-    Preempting { victims: Vec<JobId>, provider: ProviderId, gpus: u32 },
+    Preempting {
+        victims: Vec<JobId>,
+        provider: ProviderId,
+        gpus: u32,
+    },
 }
 
 impl WaitReason {
@@ -105,29 +132,46 @@ impl WaitReason {
 
 #[derive(Clone, Debug)]
 pub enum Decision {
-    Launch { job: JobId, candidate: Candidate, placement: Box<Placement> },
-    Wait { job: JobId, reason: WaitReason },
-    Preempt { victim: JobId, by: JobId },
+    Launch {
+        job: JobId,
+        candidate: Candidate,
+        placement: Box<Placement>,
+    },
+    Wait {
+        job: JobId,
+        reason: WaitReason,
+    },
+    Preempt {
+        victim: JobId,
+        by: JobId,
+    },
 }
 
 /// The settings every pass places with: committed capacity, then on-demand, then spot.
 pub fn placement_settings() -> PlacementSettings {
-    PlacementSettings { market_rank: hedge_placement::MarketRank::Priority, max_alternatives: 4, ..Default::default() }
+    PlacementSettings {
+        market_rank: hedge_placement::MarketRank::Priority,
+        max_alternatives: 4,
+        ..Default::default()
+    }
 }
 
 struct Live<'s> {
     providers: &'s [ProviderView],
+    /// Nodes of the job being placed.
+    nodes: u32,
     /// GPUs a team holds, per (provider, accelerator).
-    usage: &'s HashMap<(TeamId, ProviderId, Option<Accelerator>), u32>,
+    usage: &'s Usage,
     team: &'s TeamId,
     quotas: Option<&'s [TeamQuota]>,
 }
 
 fn quota_applies(q: &TeamQuota, p: &ProviderId, a: Option<&Accelerator>) -> bool {
-    q.provider.as_ref().is_none_or(|qp| qp == p) && q.accelerator.as_ref().is_none_or(|qa| Some(qa) == a)
+    q.provider.as_ref().is_none_or(|qp| qp == p)
+        && q.accelerator.as_ref().is_none_or(|qa| Some(qa) == a)
 }
 
-fn quota_used(usage: &HashMap<(TeamId, ProviderId, Option<Accelerator>), u32>, team: &TeamId, q: &TeamQuota) -> u32 {
+fn quota_used(usage: &Usage, team: &TeamId, q: &TeamQuota) -> u32 {
     usage
         .iter()
         .filter(|((t, p, a), _)| t == team && quota_applies(q, p, a.as_ref()))
@@ -139,28 +183,52 @@ impl Conditions for Live<'_> {
     fn provider_usable(&self, provider: &ProviderId) -> Result<(), Unusable> {
         match self.providers.iter().find(|p| &p.id == provider) {
             None => Err(Unusable("no driver configured".into())),
-            Some(p) => match &p.unusable {
-                Some(r) => Err(Unusable(r.clone())),
-                None => Ok(()),
+            Some(p) => match (&p.unusable, &p.max_nodes) {
+                (Some(r), _) => Err(Unusable(r.clone())),
+                (None, (max, why)) if self.nodes > *max => Err(Unusable(match why {
+                    Some(why) => format!("the job has {} nodes: {why}", self.nodes),
+                    None => format!(
+                        "the job has {} nodes; the provider runs at most {max}",
+                        self.nodes
+                    ),
+                })),
+                (None, _) => Ok(()),
             },
         }
     }
-    fn gpus_available(&self, provider: &ProviderId, _: &Location, accelerator: &Accelerator, _: Market) -> Option<u32> {
+    fn gpus_available(
+        &self,
+        provider: &ProviderId,
+        _: &Location,
+        accelerator: &Accelerator,
+        _: Market,
+    ) -> Option<u32> {
         let p = self.providers.iter().find(|p| &p.id == provider)?;
-        if &p.accelerator != accelerator {
+        if p.accelerator.as_ref().is_some_and(|a| a != accelerator) {
             return Some(0);
         }
         let mut free = p.gpus_total.saturating_sub(p.gpus_in_use);
         for q in self.quotas.unwrap_or(&[]) {
             if quota_applies(q, provider, Some(accelerator)) {
-                free = free.min(q.max_gpus.saturating_sub(quota_used(self.usage, self.team, q)));
+                free = free.min(
+                    q.max_gpus
+                        .saturating_sub(quota_used(self.usage, self.team, q)),
+                );
             }
         }
         Some(free)
     }
 }
 
-type ShapeKey<'a> = (&'a TeamId, &'a [ResourceRequest], u32, hedge_core::Preference);
+/// GPUs in use per (team, provider, accelerator).
+type Usage = HashMap<(TeamId, ProviderId, Option<Accelerator>), u32, ahash::RandomState>;
+
+type ShapeKey<'a> = (
+    &'a TeamId,
+    &'a [ResourceRequest],
+    u32,
+    hedge_core::Preference,
+);
 
 /// Runs one pass. Pure: the same snapshot gives the same decisions.
 pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
@@ -172,28 +240,46 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
         }
     }
     let mut owned = snap.owned.clone();
-    let mut usage: HashMap<(TeamId, ProviderId, Option<Accelerator>), u32> = HashMap::new();
+    let mut usage: Usage = Usage::default();
     for r in &snap.running {
-        *usage.entry((r.team.clone(), r.provider.clone(), r.accelerator.clone())).or_default() += r.gpus;
+        *usage
+            .entry((r.team.clone(), r.provider.clone(), r.accelerator.clone()))
+            .or_default() += r.gpus;
     }
     let mut preempted: Vec<JobId> = Vec::new();
-    let mut failed: HashMap<ShapeKey<'_>, WaitReason> = HashMap::new();
+    // Looked up once per queued job: a fast keyed hash (aHash) instead of SipHash, which was a third of a
+    // 100k-job pass (bench/broker).
+    let mut failed: HashMap<ShapeKey<'_>, WaitReason, ahash::RandomState> = HashMap::default();
     let mut order: Vec<&QueuedJob> = snap.queue.iter().collect();
     order.sort_by(|a, b| {
         let deadline = |j: &QueuedJob| j.deadline.map_or((1, 0), |d| (0, d.unix()));
-        b.priority.cmp(&a.priority).then(deadline(a).cmp(&deadline(b))).then(a.id.cmp(&b.id))
+        b.priority
+            .cmp(&a.priority)
+            .then(deadline(a).cmp(&deadline(b)))
+            .then(a.id.cmp(&b.id))
     });
     let mut out = Vec::with_capacity(order.len());
 
     for job in order {
         // Phase 2: team and budget.
         let Some(team) = snap.teams.get(&job.team) else {
-            out.push(Decision::Wait { job: job.id, reason: WaitReason::UnknownTeam { team: job.team.clone() } });
+            out.push(Decision::Wait {
+                job: job.id,
+                reason: WaitReason::UnknownTeam {
+                    team: job.team.clone(),
+                },
+            });
             continue;
         };
         if let Some(budget) = team.monthly_budget {
             if team.spent >= budget {
-                out.push(Decision::Wait { job: job.id, reason: WaitReason::OverBudget { spent: team.spent, budget } });
+                out.push(Decision::Wait {
+                    job: job.id,
+                    reason: WaitReason::OverBudget {
+                        spent: team.spent,
+                        budget,
+                    },
+                });
                 continue;
             }
         }
@@ -203,45 +289,85 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
                 pv.gpus_in_use = pv.gpus_in_use.saturating_sub(*n);
             }
         }
-        let key: ShapeKey<'_> = (&job.team, &job.spec.resources, job.spec.num_nodes, job.spec.preference);
+        let key: ShapeKey<'_> = (
+            &job.team,
+            &job.spec.resources,
+            job.spec.num_nodes,
+            job.spec.preference,
+        );
         if let Some(reason) = failed.get(&key) {
-            out.push(Decision::Wait { job: job.id, reason: reason.clone() });
+            out.push(Decision::Wait {
+                job: job.id,
+                reason: reason.clone(),
+            });
             continue;
         }
         // Phase 3: place.
-        let live = Live { providers: &providers, usage: &usage, team: &job.team, quotas: Some(&team.quotas) };
+        let live = Live {
+            providers: &providers,
+            nodes: job.spec.num_nodes,
+            usage: &usage,
+            team: &job.team,
+            quotas: Some(&team.quotas),
+        };
         // Committed GPUs are GPUs of their provider, and count against the team's quota like any others.
-        let anywhere = Location::Region { region: "local".into() };
+        let anywhere = Location::Region {
+            region: "local".into(),
+        };
         let owned_now: Vec<OwnedCapacity> = owned
             .iter()
             .map(|o| {
-                let free = live.gpus_available(&o.provider, &anywhere, &o.accelerator, Market::Committed).unwrap_or(0);
-                OwnedCapacity { free_gpus: o.free_gpus.min(free), ..o.clone() }
+                let free = live
+                    .gpus_available(&o.provider, &anywhere, &o.accelerator, Market::Committed)
+                    .unwrap_or(0);
+                OwnedCapacity {
+                    free_gpus: o.free_gpus.min(free),
+                    ..o.clone()
+                }
             })
             .collect();
-        let ctx = PlacementContext { catalog: snap.catalog, owned: &owned_now, conditions: &live };
+        let ctx = PlacementContext {
+            catalog: snap.catalog,
+            owned: &owned_now,
+            conditions: &live,
+        };
         let p = place(&job.spec, &ctx, &settings);
         let Some(chosen) = p.chosen.clone() else {
             // Phase 4: why not, and preemption.
             let reason = no_fit_reason(snap, job, team, &providers, &owned, &usage, p);
             if let WaitReason::NoFit { .. } = reason {
                 if team.allow_preemption {
-                    if let Some((provider, victims, gpus)) = preemption_victims(snap, job, &providers, &preempted) {
+                    if let Some((provider, victims, gpus)) =
+                        preemption_victims(snap, job, &providers, &preempted)
+                    {
                         for v in &victims {
                             preempted.push(*v);
-                            out.push(Decision::Preempt { victim: *v, by: job.id });
+                            out.push(Decision::Preempt {
+                                victim: *v,
+                                by: job.id,
+                            });
                         }
                         // Hold the freed GPUs for this job for the rest of the pass too.
                         if let Some(pv) = providers.iter_mut().find(|v| v.id == provider) {
                             pv.gpus_in_use = pv.gpus_total;
                         }
-                        out.push(Decision::Wait { job: job.id, reason: WaitReason::Preempting { victims, provider, gpus } });
+                        out.push(Decision::Wait {
+                            job: job.id,
+                            reason: WaitReason::Preempting {
+                                victims,
+                                provider,
+                                gpus,
+                            },
+                        });
                         continue;
                     }
                 }
             }
             failed.insert(key, reason.clone());
-            out.push(Decision::Wait { job: job.id, reason });
+            out.push(Decision::Wait {
+                job: job.id,
+                reason,
+            });
             continue;
         };
         // Phase 5: take the capacity.
@@ -255,8 +381,14 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
                 o.free_gpus = o.free_gpus.saturating_sub(gpus);
             }
         }
-        *usage.entry((job.team.clone(), chosen.provider.clone(), accel)).or_default() += gpus;
-        out.push(Decision::Launch { job: job.id, candidate: chosen, placement: Box::new(p) });
+        *usage
+            .entry((job.team.clone(), chosen.provider.clone(), accel))
+            .or_default() += gpus;
+        out.push(Decision::Launch {
+            job: job.id,
+            candidate: chosen,
+            placement: Box::new(p),
+        });
     }
     out
 }
@@ -267,12 +399,22 @@ fn no_fit_reason(
     team: &TeamView,
     providers: &[ProviderView],
     owned: &[OwnedCapacity],
-    usage: &HashMap<(TeamId, ProviderId, Option<Accelerator>), u32>,
+    usage: &Usage,
     p: Placement,
 ) -> WaitReason {
     if !team.quotas.is_empty() {
-        let free = Live { providers, usage, team: &job.team, quotas: None };
-        let ctx = PlacementContext { catalog: snap.catalog, owned, conditions: &free };
+        let free = Live {
+            providers,
+            nodes: job.spec.num_nodes,
+            usage,
+            team: &job.team,
+            quotas: None,
+        };
+        let ctx = PlacementContext {
+            catalog: snap.catalog,
+            owned,
+            conditions: &free,
+        };
         if let Some(c) = place(&job.spec, &ctx, &placement_settings()).chosen {
             let accel = c.accelerators.as_ref().map(|a| a.name.clone());
             let needed = c.total_gpus();
@@ -292,7 +434,9 @@ fn no_fit_reason(
             }
         }
     }
-    WaitReason::NoFit { rejected: p.rejected.into_iter().map(|r| r.message).collect() }
+    WaitReason::NoFit {
+        rejected: p.rejected.into_iter().map(|r| r.message).collect(),
+    }
 }
 
 /// Lower-priority running jobs of the same team, on one usable provider with the requested accelerator,
@@ -306,14 +450,22 @@ fn preemption_victims(
     let req = job.spec.resources.first()?;
     let accel = req.accelerators.as_ref()?;
     let need = accel.count.saturating_mul(job.spec.num_nodes.max(1));
-    for pv in providers.iter().filter(|p| p.unusable.is_none() && p.accelerator == accel.name) {
+    for pv in providers
+        .iter()
+        .filter(|p| p.unusable.is_none() && p.accelerator.as_ref().is_none_or(|a| a == &accel.name))
+    {
         if req.provider.as_ref().is_some_and(|want| want != &pv.id) {
             continue;
         }
         let mut cands: Vec<&RunningJob> = snap
             .running
             .iter()
-            .filter(|r| r.team == job.team && r.priority < job.priority && r.provider == pv.id && !taken.contains(&r.id))
+            .filter(|r| {
+                r.team == job.team
+                    && r.priority < job.priority
+                    && r.provider == pv.id
+                    && !taken.contains(&r.id)
+            })
             .collect();
         cands.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.id.cmp(&a.id)));
         let mut free = pv.gpus_total.saturating_sub(pv.gpus_in_use);
@@ -335,7 +487,7 @@ fn preemption_victims(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::LocalProvider;
+    use crate::config::ProviderConfig;
     use hedge_core::{AccelRequest, CommitmentId, Rate};
     use proptest::prelude::*;
 
@@ -343,39 +495,64 @@ mod tests {
         Accelerator::parse("H100").unwrap()
     }
 
-    fn providers(gpus: [u32; 2]) -> Vec<LocalProvider> {
+    fn providers(gpus: [u32; 2]) -> Vec<ProviderConfig> {
         ["a", "b"]
             .iter()
             .zip(gpus)
             .enumerate()
-            .map(|(i, (n, g))| LocalProvider {
-                name: ProviderId::parse(n),
-                gpus: g,
-                accelerator: h100(),
-                on_demand_per_gpu_hour: Rate::from_usd_per_hour_f64(2.0 + i as f64).unwrap(),
-                spot_per_gpu_hour: None,
+            .map(|(i, (n, g))| {
+                ProviderConfig::local(
+                    n,
+                    g,
+                    h100(),
+                    Rate::from_usd_per_hour_f64(2.0 + i as f64).unwrap(),
+                )
             })
             .collect()
     }
 
     fn job(id: u64, team: &str, priority: i32, gpus: u32) -> QueuedJob {
-        let r = ResourceRequest { accelerators: Some(AccelRequest::new(h100(), gpus)), ..Default::default() };
-        QueuedJob { id: JobId(id), team: TeamId::new(team), priority, deadline: None, spec: TaskSpec::single(r).into() }
+        let r = ResourceRequest {
+            accelerators: Some(AccelRequest::new(h100(), gpus)),
+            ..Default::default()
+        };
+        QueuedJob {
+            id: JobId(id),
+            team: TeamId::new(team),
+            priority,
+            deadline: None,
+            spec: TaskSpec::single(r).into(),
+        }
     }
 
     fn team(quota: Option<u32>, budget: Option<i64>, spent: i64, preempt: bool) -> TeamView {
         TeamView {
-            quotas: quota.map(|q| vec![TeamQuota { provider: None, accelerator: None, max_gpus: q }]).unwrap_or_default(),
+            quotas: quota
+                .map(|q| {
+                    vec![TeamQuota {
+                        provider: None,
+                        accelerator: None,
+                        max_gpus: q,
+                    }]
+                })
+                .unwrap_or_default(),
             monthly_budget: budget.map(Money::from_usd),
             spent: Money::from_usd(spent),
             allow_preemption: preempt,
         }
     }
 
-    fn views(cfg: &[LocalProvider], used: [u32; 2]) -> Vec<ProviderView> {
+    fn views(cfg: &[ProviderConfig], used: [u32; 2]) -> Vec<ProviderView> {
         cfg.iter()
             .zip(used)
-            .map(|(p, u)| ProviderView { id: p.name.clone(), accelerator: h100(), gpus_total: p.gpus, gpus_in_use: u, unusable: None })
+            .map(|(p, u)| ProviderView {
+                id: p.name.clone(),
+                accelerator: Some(h100()),
+                gpus_total: p.gpus(),
+                max_nodes: (1, Some("a local provider is a single node".into())),
+                gpus_in_use: u,
+                unusable: None,
+            })
             .collect()
     }
 
@@ -391,36 +568,78 @@ mod tests {
             free_gpus: 1,
             marginal_per_gpu_hour: Rate::ZERO,
         }];
-        let teams = [("ml", team(None, None, 0, false)), ("poor", team(None, Some(5), 5, false)), ("small", team(Some(1), None, 0, false))]
-            .into_iter()
-            .map(|(n, t)| (TeamId::new(n), t))
-            .collect();
-        let queue = vec![job(1, "ml", 0, 1), job(2, "ml", 9, 1), job(3, "poor", 9, 1), job(4, "small", 0, 2), job(5, "ghost", 0, 1)];
-        let snap = Snapshot { catalog: &catalog, providers: views(&cfg, [0, 0]), owned, teams, running: vec![], queue, reserved: vec![] };
+        let teams = [
+            ("ml", team(None, None, 0, false)),
+            ("poor", team(None, Some(5), 5, false)),
+            ("small", team(Some(1), None, 0, false)),
+        ]
+        .into_iter()
+        .map(|(n, t)| (TeamId::new(n), t))
+        .collect();
+        let queue = vec![
+            job(1, "ml", 0, 1),
+            job(2, "ml", 9, 1),
+            job(3, "poor", 9, 1),
+            job(4, "small", 0, 2),
+            job(5, "ghost", 0, 1),
+        ];
+        let snap = Snapshot {
+            catalog: &catalog,
+            providers: views(&cfg, [0, 0]),
+            owned,
+            teams,
+            running: vec![],
+            queue,
+            reserved: vec![],
+        };
         let got: Vec<String> = schedule(&snap)
             .iter()
             .map(|d| match d {
-                Decision::Launch { job, candidate, .. } => format!("{job}: {} {}", candidate.provider, candidate.market),
+                Decision::Launch { job, candidate, .. } => {
+                    format!("{job}: {} {}", candidate.provider, candidate.market)
+                }
                 Decision::Wait { job, reason } => format!("{job}: wait {}", reason.code()),
                 Decision::Preempt { victim, by } => format!("{victim}: preempted by {by}"),
             })
             .collect();
-        assert_eq!(got, ["2: b committed", "3: wait over_budget", "1: a on-demand", "4: wait over_quota", "5: wait unknown_team"]);
+        assert_eq!(
+            got,
+            [
+                "2: b committed",
+                "3: wait over_budget",
+                "1: a on-demand",
+                "4: wait over_quota",
+                "5: wait unknown_team"
+            ]
+        );
     }
 
     #[test]
     fn earlier_deadline_first_among_equal_priorities() {
         let cfg = providers([1, 0]);
         let catalog = crate::local_catalog(&cfg);
-        let teams = [(TeamId::new("ml"), team(None, None, 0, false))].into_iter().collect();
+        let teams = [(TeamId::new("ml"), team(None, None, 0, false))]
+            .into_iter()
+            .collect();
         let mut late = job(1, "ml", 0, 1);
         late.deadline = Some(hedge_core::Timestamp::from_unix(2_000));
         let mut soon = job(2, "ml", 0, 1);
         soon.deadline = Some(hedge_core::Timestamp::from_unix(1_000));
         let none = job(0, "ml", 0, 1);
-        let snap = Snapshot { catalog: &catalog, providers: views(&cfg, [0, 0]), owned: vec![], teams, running: vec![], queue: vec![none, late, soon], reserved: vec![] };
+        let snap = Snapshot {
+            catalog: &catalog,
+            providers: views(&cfg, [0, 0]),
+            owned: vec![],
+            teams,
+            running: vec![],
+            queue: vec![none, late, soon],
+            reserved: vec![],
+        };
         let first = schedule(&snap).into_iter().next().unwrap();
-        assert!(matches!(first, Decision::Launch { job: JobId(2), .. }), "{first:?}");
+        assert!(
+            matches!(first, Decision::Launch { job: JobId(2), .. }),
+            "{first:?}"
+        );
     }
 
     proptest! {

@@ -12,16 +12,28 @@ use hedge_core::{JobId, TaskSpec};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+/// aHash rather than SipHash: the scheduler looks up thousands of ids per pass (keys are the store's own
+/// job ids, not attacker-chosen strings).
 #[derive(Default)]
 pub struct SpecCache {
-    map: RwLock<HashMap<JobId, Arc<TaskSpec>>>,
+    map: RwLock<HashMap<JobId, Arc<TaskSpec>, ahash::RandomState>>,
 }
 
 impl SpecCache {
     pub(crate) const CAPACITY: usize = 1 << 18;
 
     pub(crate) fn get(&self, id: JobId) -> Option<Arc<TaskSpec>> {
-        self.map.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// The cached specs of `ids`, in order, under one lock.
+    pub(crate) fn get_many(&self, ids: impl Iterator<Item = JobId>) -> Vec<Option<Arc<TaskSpec>>> {
+        let m = self.map.read().unwrap_or_else(|e| e.into_inner());
+        ids.map(|id| m.get(&id).cloned()).collect()
     }
 
     pub(crate) fn insert(&self, id: JobId, spec: Arc<TaskSpec>) {
@@ -43,7 +55,10 @@ impl SpecCache {
     }
 
     pub(crate) fn remove(&self, id: JobId) {
-        self.map.write().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
     }
 
     #[cfg(test)]

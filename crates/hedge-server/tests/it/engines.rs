@@ -1,0 +1,388 @@
+//! The broker over real engines: the three Slurm 22.05 test clusters (`scripts/slurm-test-clusters`) and
+//! moto's EC2 API, configured as a user would (`owned:` + `driver: slurm`, `catalog:` + `driver: ec2`).
+//! Nothing boots inside moto, so the test is the hypervisor: every instance moto reports running has its
+//! UserData (read back through `DescribeInstanceAttribute`) run as a local process, which reports its output
+//! and exit status to the broker's real `/v1/attempts/{key}/...` endpoints with its attempt token.
+
+// A test bounds its waits by the wall clock and reads the clusters' endpoints from the environment.
+#![allow(clippy::disallowed_methods)]
+
+use crate::moto_server::moto;
+use crate::{state, TIMED};
+use hedge_server::{Broker, ServerConfig, SystemClock};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The clusters are shared by every test of this binary that uses them: one at a time.
+static ENGINES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn cluster_env(name: &str) {
+    let var = format!("{}_URL", name.to_uppercase().replace('-', "_"));
+    if std::env::var(&var).is_err() {
+        panic!(
+            "{var} is not set: the Slurm test clusters are not running. Start them with\n\n    \
+             eval \"$(bash scripts/slurm-test-clusters start)\"\n\nor run bash scripts/test."
+        );
+    }
+}
+
+struct Engines {
+    url: String,
+    admin: String,
+    broker: Arc<Broker>,
+    http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    hypervisor: Arc<Hypervisor>,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Default)]
+struct Hypervisor {
+    booted: Mutex<BTreeSet<String>>,
+    children: Mutex<Vec<Child>>,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Hypervisor {
+    fn drop(&mut self) {
+        for c in self.children.lock().unwrap().iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Engines {
+    async fn start() -> Self {
+        for c in ["hedge-a", "hedge-b", "hedge-c"] {
+            cluster_env(c);
+        }
+        let moto = moto();
+        // SAFETY of the environment: only these tests read these two variables.
+        std::env::set_var("HEDGE_ENGINES_AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("HEDGE_ENGINES_AWS_SECRET_ACCESS_KEY", "testing");
+        std::fs::create_dir_all("/var/tmp/hedge-slurm-tests").unwrap();
+        // Slurm's nodes read the job directory: a directory they see (not a private /tmp).
+        let dir = tempfile::Builder::new()
+            .prefix("broker")
+            .tempdir_in("/var/tmp/hedge-slurm-tests")
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let slurm = |name: &str, cost: f64| {
+            let var = name.to_uppercase().replace('-', "_");
+            format!(
+                "  - name: {name}\n    owned: {{ accelerator: H100, gpus_per_node: 8, nodes: 2, cost_per_gpu_hour: {cost} }}\n    \
+                 driver: {{ kind: slurm, endpoint: '{}', credentials: {{ env: {var}_TOKEN }}, timeout_ms: 3000 }}\n",
+                std::env::var(format!("{var}_URL")).unwrap()
+            )
+        };
+        let yaml = format!(
+            "listen: {addr}\ndata_dir: {}\nreconcile_interval_ms: 100\nfault_injection: true\n\
+             health: {{ interval_ms: 1000, failure_threshold: 2, missed_heartbeats: 2 }}\nproviders:\n{}{}{}\
+             \x20 - name: aws\n    catalog: {{ provider: aws, regions: [us-east-1] }}\n    max_gpus: 64\n    \
+             driver: {{ kind: ec2, endpoint: '{}', image_id: ami-12c6146b, credentials: {{ env: HEDGE_ENGINES_AWS }}, timeout_ms: 20000 }}\n\
+             teams:\n  - {{ id: ml }}\n",
+            dir.path().display(),
+            slurm("hedge-a", 1.0),
+            slurm("hedge-b", 1.5),
+            slurm("hedge-c", 2.0),
+            moto.url,
+        );
+        let config = ServerConfig::parse(&yaml, "engines test").unwrap();
+        let store = hedge_store::open(&config.store_url()).await.unwrap();
+        let broker = Broker::with_store(config, store, SystemClock::shared())
+            .await
+            .unwrap();
+        broker.probe_all().await.expect("every engine answers");
+        let admin = std::fs::read_to_string(dir.path().join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(hedge_server::serve(broker.clone(), listener, async move {
+            let _ = rx.await;
+        }));
+        let hypervisor = Arc::new(Hypervisor::default());
+        {
+            let (hv, d) = (
+                hypervisor.clone(),
+                broker
+                    .ec2
+                    .get(&hedge_core::ProviderId::parse("aws"))
+                    .unwrap()
+                    .clone(),
+            );
+            tokio::spawn(async move {
+                while !hv.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(instances) = d.hedge_instances().await {
+                        for i in instances.into_iter().filter(|i| i.state == "running") {
+                            if hv.booted.lock().unwrap().contains(&i.instance_id) {
+                                continue;
+                            }
+                            let Ok(Some(script)) = d.user_data(&i.instance_id).await else {
+                                continue;
+                            };
+                            let child = Command::new("sh")
+                                .arg("-c")
+                                .arg(&script)
+                                .stdout(Stdio::null())
+                                .stderr(Stdio::null())
+                                .spawn()
+                                .unwrap();
+                            hv.children.lock().unwrap().push(child);
+                            hv.booted.lock().unwrap().insert(i.instance_id);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+        }
+        Engines {
+            url: format!("http://{addr}"),
+            admin,
+            broker,
+            http: reqwest::Client::new(),
+            stop: Some(tx),
+            hypervisor,
+            _dir: dir,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<String>) -> (StatusCode, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(m, format!("{}{path}", self.url))
+            .bearer_auth(&self.admin);
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let st = resp.status();
+        let text = resp.text().await.unwrap();
+        (st, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn submit(&self, yaml: &str) -> u64 {
+        let (st, v) = self
+            .call("POST", "/v1/jobs", Some(format!("team: ml\n{yaml}")))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        v["id"].as_u64().unwrap()
+    }
+
+    async fn job(&self, id: u64) -> Value {
+        let (st, v) = self.call("GET", &format!("/v1/jobs/{id}"), None).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        v
+    }
+
+    async fn wait_job(
+        &self,
+        id: u64,
+        secs: u64,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let t0 = Instant::now();
+        loop {
+            let j = self.job(id).await;
+            if pred(&j) {
+                return j;
+            }
+            if t0.elapsed() > Duration::from_secs(secs) {
+                let (_, ev) = self
+                    .call("GET", &format!("/v1/jobs/{id}/events"), None)
+                    .await;
+                panic!("job {id} is not {what} after {secs} s: {j:#}\nevents: {ev:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Engines {
+    fn drop(&mut self) {
+        self.hypervisor
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn task(name: &str, gpus: u32, run: &str) -> String {
+    format!("name: {name}\nresources: {{accelerators: H100:{gpus}}}\nrun: {run:?}\n")
+}
+
+/// 30 jobs through three Slurm clusters and EC2: placement spreads them, the commitment first, then the
+/// cheapest feasible (Slurm at $1, $1.5, $2 per GPU-hour before EC2's p5 on-demand price), every job succeeds
+/// and its output is readable through the logs endpoint (`hedge logs`), from Slurm's output files and from
+/// the EC2 instances' reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_jobs_spread_over_three_slurm_clusters_and_ec2() {
+    let _engines = ENGINES.lock().await;
+    let _timed = TIMED.lock().await;
+    let e = Engines::start().await;
+    let (st, v) = e
+        .call(
+            "POST",
+            "/v1/commitments",
+            Some(json!([{"id": "c-hedge-c", "provider": "hedge-c", "accelerator": "H100", "gpus": 8, "per_gpu_hour": 500_000, "start": 1_700_000_000, "end": 2_000_000_000}]).to_string()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(
+            e.submit(&task(
+                &format!("spread-{i}"),
+                8,
+                &format!("sleep 2; echo out-{i}; echo err-{i} >&2"),
+            ))
+            .await,
+        );
+    }
+    let mut by_provider: BTreeMap<String, usize> = BTreeMap::new();
+    let mut committed = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let j = e
+            .wait_job(*id, 240, "succeeded", |j| {
+                state(j) == "succeeded" || state(j) == "failed"
+            })
+            .await;
+        assert_eq!(state(&j), "succeeded", "{j:#}");
+        let a = j["attempts"].as_array().unwrap().last().unwrap().clone();
+        *by_provider
+            .entry(a["provider"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+        if a["market"] == "committed" {
+            assert_eq!(a["commitment"], "c-hedge-c", "{a:#}");
+            committed += 1;
+        }
+        let (st, logs) = e.call("GET", &format!("/v1/jobs/{id}/logs"), None).await;
+        assert_eq!(st, StatusCode::OK, "{logs}");
+        assert!(
+            logs["stdout"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("out-{i}")),
+            "job {id} on {}: {logs:#}",
+            a["provider"]
+        );
+        assert!(
+            logs["stderr"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("err-{i}")),
+            "job {id} on {}: {logs:#}",
+            a["provider"]
+        );
+    }
+    for p in ["hedge-a", "hedge-b", "hedge-c", "aws"] {
+        assert!(
+            by_provider.get(p).copied().unwrap_or(0) > 0,
+            "no job ran on {p}: {by_provider:?}"
+        );
+    }
+    assert!(committed > 0, "no job used the commitment: {by_provider:?}");
+    // The first job went to the commitment: committed capacity comes first.
+    let first = e.job(ids[0]).await;
+    assert_eq!(first["attempts"][0]["market"], "committed", "{first:#}");
+    // The cheapest cluster fills before the dearer ones: the second job (on-demand) went to hedge-a.
+    let second = e.job(ids[1]).await;
+    assert_eq!(second["attempts"][0]["provider"], "hedge-a", "{second:#}");
+    drop(e);
+}
+
+/// A cancelled job stops on its engine: Slurm reports the job CANCELLED, EC2 the instance terminated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_the_job_on_slurm_and_on_ec2() {
+    let _engines = ENGINES.lock().await;
+    let e = Engines::start().await;
+    // Fill the Slurm clusters' 48 GPUs so the last job goes to EC2.
+    let mut slurm_ids = Vec::new();
+    for i in 0..6 {
+        slurm_ids.push(e.submit(&task(&format!("long-{i}"), 8, "sleep 300")).await);
+    }
+    let ec2_id = e.submit(&task("long-ec2", 8, "sleep 300")).await;
+    let running = |j: &Value| state(j) == "running";
+    let slurm_job = e.wait_job(slurm_ids[0], 120, "running", running).await;
+    let ec2_job = e.wait_job(ec2_id, 120, "running", running).await;
+    assert_eq!(ec2_job["attempts"][0]["provider"], "aws", "{ec2_job:#}");
+    let slurm_provider = slurm_job["attempts"][0]["provider"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for id in slurm_ids.iter().chain([&ec2_id]) {
+        let (st, v) = e.call("POST", &format!("/v1/jobs/{id}/cancel"), None).await;
+        assert!(st.is_success(), "{v}");
+    }
+    let cancelled = |j: &Value| state(j) == "cancelled";
+    e.wait_job(slurm_ids[0], 120, "cancelled", cancelled).await;
+    e.wait_job(ec2_id, 120, "cancelled", cancelled).await;
+    // What the engines themselves say.
+    let key = hedge_drivers::IdempotencyKey::parse(
+        slurm_job["attempts"][0]["idempotency_key"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let driver = e
+        .broker
+        .drivers
+        .get(&hedge_core::ProviderId::parse(&slurm_provider))
+        .unwrap();
+    assert_eq!(
+        driver.observe(&key).await.unwrap(),
+        hedge_drivers::Observation::Cancelled,
+        "Slurm's view of {key}"
+    );
+    let var = slurm_provider.to_uppercase().replace('-', "_");
+    let jobs: Value = e
+        .http
+        .get(format!(
+            "{}/slurm/v0.0.38/jobs",
+            std::env::var(format!("{var}_URL")).unwrap()
+        ))
+        .header("X-SLURM-USER-NAME", "root")
+        .header(
+            "X-SLURM-USER-TOKEN",
+            std::env::var(format!("{var}_TOKEN")).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let slurm_state = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == key.as_str())
+        .map(|j| j["job_state"].as_str().unwrap_or("").to_owned())
+        .unwrap_or_else(|| panic!("slurmctld does not list {key}"));
+    assert_eq!(slurm_state, "CANCELLED");
+    let ec2 = e
+        .broker
+        .ec2
+        .get(&hedge_core::ProviderId::parse("aws"))
+        .unwrap();
+    let ec2_key = hedge_drivers::IdempotencyKey::parse(
+        ec2_job["attempts"][0]["idempotency_key"].as_str().unwrap(),
+    )
+    .unwrap();
+    let instances = ec2.instances_of(&ec2_key).await.unwrap();
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    assert_eq!(instances[0].state, "terminated", "{instances:?}");
+    for id in &slurm_ids {
+        e.wait_job(*id, 120, "cancelled", cancelled).await;
+    }
+}

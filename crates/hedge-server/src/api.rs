@@ -512,7 +512,7 @@ async fn submit_inner(
 
 fn job_view(b: &Broker, job: &Job) -> JobView {
     let waiting = b.waiting.lock().unwrap_or_else(|p| p.into_inner());
-    JobView::new(job, waiting.get(&job.id))
+    JobView::new(job, waiting.get(&job.id).map(|w| &**w))
 }
 
 /// List jobs (a team token sees only its team's).

@@ -63,7 +63,7 @@ pub struct Broker {
     /// Wakes the reconciler early (after a submit or a cancel).
     pub wake: tokio::sync::Notify,
     /// Why each waiting job waits, as of the last pass (not stored when it is only "no capacity yet").
-    pub waiting: Mutex<BTreeMap<hedge_core::JobId, schedule::WaitReason>>,
+    pub waiting: Mutex<BTreeMap<hedge_core::JobId, Arc<schedule::WaitReason>>>,
 }
 
 impl Broker {

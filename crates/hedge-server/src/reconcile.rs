@@ -747,7 +747,7 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .iter()
-        .filter_map(|(j, w)| match w {
+        .filter_map(|(j, w)| match &**w {
             WaitReason::Preempting { provider, gpus, .. } => Some((*j, provider.clone(), *gpus)),
             _ => None,
         })

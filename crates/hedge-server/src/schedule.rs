@@ -29,6 +29,7 @@ use hedge_placement::{
 use hedge_store::TeamQuota;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A job waiting to be placed.
 #[derive(Clone, Debug)]
@@ -139,7 +140,8 @@ pub enum Decision {
     },
     Wait {
         job: JobId,
-        reason: WaitReason,
+        /// Shared: every job of one failed shape in a pass waits for the same reason.
+        reason: Arc<WaitReason>,
     },
     Preempt {
         victim: JobId,
@@ -249,7 +251,7 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
     let mut preempted: Vec<JobId> = Vec::new();
     // Looked up once per queued job: a fast keyed hash (aHash) instead of SipHash, which was a third of a
     // 100k-job pass (bench/broker).
-    let mut failed: HashMap<ShapeKey<'_>, WaitReason, ahash::RandomState> = HashMap::default();
+    let mut failed: HashMap<ShapeKey<'_>, Arc<WaitReason>, ahash::RandomState> = HashMap::default();
     let mut order: Vec<&QueuedJob> = snap.queue.iter().collect();
     order.sort_by(|a, b| {
         let deadline = |j: &QueuedJob| j.deadline.map_or((1, 0), |d| (0, d.unix()));
@@ -265,9 +267,9 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
         let Some(team) = snap.teams.get(&job.team) else {
             out.push(Decision::Wait {
                 job: job.id,
-                reason: WaitReason::UnknownTeam {
+                reason: Arc::new(WaitReason::UnknownTeam {
                     team: job.team.clone(),
-                },
+                }),
             });
             continue;
         };
@@ -275,10 +277,10 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
             if team.spent >= budget {
                 out.push(Decision::Wait {
                     job: job.id,
-                    reason: WaitReason::OverBudget {
+                    reason: Arc::new(WaitReason::OverBudget {
                         spent: team.spent,
                         budget,
-                    },
+                    }),
                 });
                 continue;
             }
@@ -353,16 +355,17 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
                         }
                         out.push(Decision::Wait {
                             job: job.id,
-                            reason: WaitReason::Preempting {
+                            reason: Arc::new(WaitReason::Preempting {
                                 victims,
                                 provider,
                                 gpus,
-                            },
+                            }),
                         });
                         continue;
                     }
                 }
             }
+            let reason = Arc::new(reason);
             failed.insert(key, reason.clone());
             out.push(Decision::Wait {
                 job: job.id,
@@ -554,6 +557,71 @@ mod tests {
                 unusable: None,
             })
             .collect()
+    }
+
+    /// A job is never placed where its driver cannot run it: a 2-node job waits while only single-node
+    /// (local) providers exist, with the driver's reason, and goes to a provider whose driver spans nodes.
+    #[test]
+    fn multi_node_jobs_go_only_where_the_driver_spans_nodes() {
+        let cfg = providers([8, 8]);
+        let catalog = crate::local_catalog(&cfg);
+        let teams: HashMap<TeamId, TeamView> = [(TeamId::new("ml"), team(None, None, 0, false))]
+            .into_iter()
+            .collect();
+        let mut spec = TaskSpec::single(ResourceRequest {
+            accelerators: Some(AccelRequest::new(h100(), 4)),
+            ..Default::default()
+        });
+        spec.num_nodes = 2;
+        let queue = vec![QueuedJob {
+            id: JobId(1),
+            team: TeamId::new("ml"),
+            priority: 0,
+            deadline: None,
+            spec: spec.into(),
+        }];
+        let snap = Snapshot {
+            catalog: &catalog,
+            providers: views(&cfg, [0, 0]),
+            owned: vec![],
+            teams: teams.clone(),
+            running: vec![],
+            queue: queue.clone(),
+            reserved: vec![],
+        };
+        match &schedule(&snap)[..] {
+            [Decision::Wait { reason, .. }] => match &**reason {
+                WaitReason::NoFit { rejected } => {
+                    assert!(
+                        rejected
+                            .iter()
+                            .any(|r| r.contains("2 nodes") && r.contains("single node")),
+                        "{rejected:?}"
+                    )
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        // Provider b (the dearer one) spans up to 2 nodes: the job goes there.
+        let mut pv = views(&cfg, [0, 0]);
+        pv[1].max_nodes = (2, None);
+        let snap = Snapshot {
+            catalog: &catalog,
+            providers: pv,
+            owned: vec![],
+            teams,
+            running: vec![],
+            queue,
+            reserved: vec![],
+        };
+        match &schedule(&snap)[..] {
+            [Decision::Launch { candidate, .. }] => {
+                assert_eq!(candidate.provider.as_str(), "b");
+                assert_eq!(candidate.total_gpus(), 8);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -606,23 +606,21 @@ impl<B: Backend> Store for B {
         let specs = self.specs().clone();
         let job = self.write(logic(move |c| {
             Box::pin(async move {
-                if !team_exists(c, &job.team).await? {
-                    return Err(StoreError::UnknownTeam { team: job.team.clone() });
-                }
                 if let Some(k) = &job.idempotency {
                     if let Some((id, sha)) = keyed_job(c, &job.team, &k.key).await? {
                         same_request(k, sha)?;
                         return get_job(c, &specs, id).await;
                     }
                 }
-                // ON CONFLICT DO NOTHING: on PostgreSQL it waits for a concurrent submit of the same key to
-                // commit (or roll back); the loser inserts nothing and reads the winner's job (READ COMMITTED:
-                // a new statement sees it). SQLite's writer lock makes the lookup above race-free already.
+                // The team check rides in the INSERT (one round trip less): nothing is inserted for an unknown
+                // team. ON CONFLICT DO NOTHING: on PostgreSQL it waits for a concurrent submit of the same key
+                // to commit (or roll back); the loser inserts nothing and reads the winner's job (READ
+                // COMMITTED: a new statement sees it). SQLite's writer lock makes the lookup above race-free.
                 let inserted = c
                     .insert_id(
                         "INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt,
                              updated_at, idempotency_key, request_sha256)
-                         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $5, $7, $8)
+                         SELECT $1, $2, $3, $4, $5, $6, 0, 0, $5, $7, $8 WHERE EXISTS (SELECT 1 FROM teams WHERE id = $1)
                          ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
                         &vals![
                             job.team.as_str(),
@@ -639,13 +637,13 @@ impl<B: Backend> Store for B {
                 let id = match (inserted, &job.idempotency) {
                     (Some(id), _) => id,
                     (None, Some(k)) => {
-                        let (id, sha) = keyed_job(c, &job.team, &k.key)
-                            .await?
-                            .ok_or_else(|| corrupt("jobs", "idempotency_key", "conflicting submit vanished".into()))?;
+                        let Some((id, sha)) = keyed_job(c, &job.team, &k.key).await? else {
+                            return Err(StoreError::UnknownTeam { team: job.team.clone() });
+                        };
                         same_request(k, sha)?;
                         return get_job(c, &specs, id).await;
                     }
-                    (None, None) => return Err(corrupt("jobs", "id", "insert returned no id".into())),
+                    (None, None) => return Err(StoreError::UnknownTeam { team: job.team.clone() }),
                 };
                 c.exec(
                     "INSERT INTO job_events (job_id, seq, from_state, to_state, reason, explanation, at)

@@ -84,7 +84,7 @@ impl Engines {
         let yaml = format!(
             "listen: {addr}\ndata_dir: {}\nreconcile_interval_ms: 100\nfault_injection: true\n\
              health: {{ interval_ms: 1000, failure_threshold: 2, missed_heartbeats: 2 }}\nproviders:\n{}{}{}\
-             \x20 - name: aws\n    catalog: {{ provider: aws, regions: [us-east-1] }}\n    max_gpus: 64\n    \
+             \x20 - name: aws-east\n    catalog: {{ provider: aws, regions: [us-east-1] }}\n    max_gpus: 64\n    \
              driver: {{ kind: ec2, endpoint: '{}', image_id: ami-12c6146b, credentials: {{ env: HEDGE_ENGINES_AWS }}, timeout_ms: 20000 }}\n\
              teams:\n  - {{ id: ml }}\n",
             dir.path().display(),
@@ -113,7 +113,7 @@ impl Engines {
                 hypervisor.clone(),
                 broker
                     .ec2
-                    .get(&hedge_core::ProviderId::parse("aws"))
+                    .get(&hedge_core::ProviderId::parse("aws-east"))
                     .unwrap()
                     .clone(),
             );
@@ -285,7 +285,7 @@ async fn thirty_jobs_spread_over_three_slurm_clusters_and_ec2() {
             a["provider"]
         );
     }
-    for p in ["hedge-a", "hedge-b", "hedge-c", "aws"] {
+    for p in ["hedge-a", "hedge-b", "hedge-c", "aws-east"] {
         assert!(
             by_provider.get(p).copied().unwrap_or(0) > 0,
             "no job ran on {p}: {by_provider:?}"
@@ -315,7 +315,10 @@ async fn cancel_stops_the_job_on_slurm_and_on_ec2() {
     let running = |j: &Value| state(j) == "running";
     let slurm_job = e.wait_job(slurm_ids[0], 120, "running", running).await;
     let ec2_job = e.wait_job(ec2_id, 120, "running", running).await;
-    assert_eq!(ec2_job["attempts"][0]["provider"], "aws", "{ec2_job:#}");
+    assert_eq!(
+        ec2_job["attempts"][0]["provider"], "aws-east",
+        "{ec2_job:#}"
+    );
     let slurm_provider = slurm_job["attempts"][0]["provider"]
         .as_str()
         .unwrap()
@@ -373,7 +376,7 @@ async fn cancel_stops_the_job_on_slurm_and_on_ec2() {
     let ec2 = e
         .broker
         .ec2
-        .get(&hedge_core::ProviderId::parse("aws"))
+        .get(&hedge_core::ProviderId::parse("aws-east"))
         .unwrap();
     let ec2_key = hedge_drivers::IdempotencyKey::parse(
         ec2_job["attempts"][0]["idempotency_key"].as_str().unwrap(),
@@ -385,4 +388,98 @@ async fn cancel_stops_the_job_on_slurm_and_on_ec2() {
     for id in &slurm_ids {
         e.wait_job(*id, 120, "cancelled", cancelled).await;
     }
+}
+
+/// A plan's commitment names the catalog provider (`aws`): it maps onto the configured provider that sells
+/// aws's offers in its region (`aws-east`), and is refused with the field named when nothing matches. The
+/// instances' report endpoints take only the attempt's own token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_commitments_map_onto_catalog_providers_and_reports_need_the_attempt_token() {
+    let _engines = ENGINES.lock().await;
+    let e = Engines::start().await;
+    let body = |provider: &str, accel: &str, region: &str| {
+        json!([{"id": format!("c-{provider}-{accel}-{region}"), "provider": provider, "accelerator": accel, "region": region, "gpus": 8,
+                "per_gpu_hour": 2_000_000, "start": 1_700_000_000, "end": 2_000_000_000}])
+        .to_string()
+    };
+    let (st, v) = e
+        .call(
+            "POST",
+            "/v1/commitments",
+            Some(body("aws", "H100", "us-east-1")),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, list) = e.call("GET", "/v1/commitments", None).await;
+    assert_eq!(list["commitments"][0]["provider"], "aws-east", "{list:#}");
+    let (st, v) = e
+        .call(
+            "POST",
+            "/v1/commitments",
+            Some(body("aws", "H100", "eu-west-9")),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "commitments[0].accelerator", "{v}");
+    let (st, v) = e
+        .call(
+            "POST",
+            "/v1/commitments",
+            Some(body("gcp", "H100", "us-east-1")),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "commitments[0].provider", "{v}");
+
+    // Reports: an unknown attempt and a wrong token are both 401 and change nothing.
+    let id = e.submit(&task("report", 8, "sleep 300")).await;
+    let j = e
+        .wait_job(id, 120, "launched", |j| {
+            j["attempts"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    let key = j["attempts"][0]["idempotency_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = |path: String, token: &str, body: &str| {
+        e.http
+            .post(format!("{}{path}", e.url))
+            .bearer_auth(token)
+            .body(body.to_owned())
+            .send()
+    };
+    let r = post(
+        format!("/v1/attempts/{key}/status"),
+        "not-the-token",
+        r#"{"exit_code": 0}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = post(
+        "/v1/attempts/hedge-nope-j1-a1/status".into(),
+        "x",
+        r#"{"exit_code": 0}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = post(
+        format!("/v1/attempts/{key}/status"),
+        &e.admin,
+        r#"{"exit_code": 0}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "an API token is not an attempt token"
+    );
+    assert_ne!(state(&e.job(id).await), "succeeded");
+    let (st, v) = e.call("POST", &format!("/v1/jobs/{id}/cancel"), None).await;
+    assert!(st.is_success(), "{v}");
+    e.wait_job(id, 120, "cancelled", |j| state(j) == "cancelled")
+        .await;
 }

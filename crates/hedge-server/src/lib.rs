@@ -60,6 +60,9 @@ pub struct Broker {
     pub known_accelerators: BTreeSet<Accelerator>,
     pub health: Mutex<health::HealthTracker>,
     pub metrics: metrics::Metrics,
+    /// Providers a driver call failed on (unanswered) in the current reconcile pass: the rest of the pass
+    /// makes no more calls to them, so one dead provider costs a pass one client timeout, not one per attempt.
+    pub unanswered: Mutex<BTreeSet<ProviderId>>,
     /// Wakes the reconciler early (after a submit or a cancel).
     pub wake: tokio::sync::Notify,
     /// Why each waiting job waits, as of the last pass (not stored when it is only "no capacity yet").
@@ -189,6 +192,7 @@ impl Broker {
             known_accelerators,
             health: Mutex::new(health),
             metrics: metrics::Metrics::default(),
+            unanswered: Mutex::new(BTreeSet::new()),
             wake: tokio::sync::Notify::new(),
             waiting: Mutex::new(BTreeMap::new()),
         }))

@@ -37,12 +37,30 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// In-memory state of the loop. Losing it (a restart) only costs repeated retries and wait events.
-#[derive(Default)]
 pub struct LoopState {
     /// Consecutive failures of the driver call for an attempt, by idempotency key.
     failures: HashMap<String, u32>,
     /// The wait reason last recorded in each job's events, to write a wait event only when it changes.
     recorded_waits: HashMap<JobId, serde_json::Value>,
+    /// Health probes run in the background (a dead provider's probe waits out its client timeout without
+    /// holding up the pass); their outcomes arrive here and are recorded by the next pass.
+    probes: (
+        tokio::sync::mpsc::UnboundedSender<(hedge_core::ProviderId, Result<(), String>)>,
+        tokio::sync::mpsc::UnboundedReceiver<(hedge_core::ProviderId, Result<(), String>)>,
+    ),
+    /// Providers with a probe still running.
+    probing: std::collections::BTreeSet<hedge_core::ProviderId>,
+}
+
+impl Default for LoopState {
+    fn default() -> Self {
+        LoopState {
+            failures: HashMap::new(),
+            recorded_waits: HashMap::new(),
+            probes: tokio::sync::mpsc::unbounded_channel(),
+            probing: Default::default(),
+        }
+    }
 }
 
 /// How many queued jobs one pass considers: the head of the queue in the scheduler's order (priority, then
@@ -73,6 +91,10 @@ pub async fn run(broker: Arc<Broker>) {
 
 /// One reconciliation pass.
 pub async fn pass(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
+    b.unanswered
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
     phase1_health(b, st).await?;
     phase2_observe(b, st).await?;
     let decisions = phase3_schedule(b).await?;
@@ -81,16 +103,37 @@ pub async fn pass(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
 
 // ---- phase 1 ------------------------------------------------------------------------------------------------
 
-async fn phase1_health(b: &Broker, _st: &mut LoopState) -> Result<(), StoreError> {
+async fn phase1_health(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
     let now_ms = b.clock.monotonic_ms();
     let (due, mut changes) = {
         let mut h = b.health.lock().unwrap_or_else(|p| p.into_inner());
         let changes = h.check_heartbeats(now_ms);
         (h.due_for_probe(now_ms), changes)
     };
+    // Due probes start in the background, at most one per provider at a time.
     for p in due {
-        let Some(d) = b.drivers.get(&p) else { continue };
-        let outcome = d.probe().await.map_err(|e| chain(&e));
+        if st.probing.contains(&p) {
+            continue;
+        }
+        let Some(d) = b.drivers.get(&p).cloned() else {
+            continue;
+        };
+        st.probing.insert(p.clone());
+        let tx = st.probes.0.clone();
+        tokio::spawn(async move {
+            let outcome = d.probe().await.map_err(|e| chain(&e));
+            let _ = tx.send((p, outcome));
+        });
+    }
+    // Outcomes of the probes that finished since the last pass.
+    while let Ok((p, outcome)) = st.probes.1.try_recv() {
+        st.probing.remove(&p);
+        if outcome.is_err() {
+            b.unanswered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(p.clone());
+        }
         let now_ms = b.clock.monotonic_ms();
         let mut h = b.health.lock().unwrap_or_else(|p| p.into_inner());
         changes.extend(h.record(&p, now_ms, outcome));
@@ -139,6 +182,12 @@ async fn note_call(
     provider: &hedge_core::ProviderId,
     outcome: Result<(), String>,
 ) -> Result<(), StoreError> {
+    if outcome.is_err() {
+        b.unanswered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(provider.clone());
+    }
     let change = {
         let mut h = b.health.lock().unwrap_or_else(|p| p.into_inner());
         h.record(provider, b.clock.monotonic_ms(), outcome)
@@ -150,6 +199,19 @@ async fn note_call(
 
 async fn phase2_observe(b: &Broker, st: &mut LoopState) -> Result<(), StoreError> {
     for a in b.store.in_flight_attempts().await? {
+        // A provider that did not answer in this pass is not asked again in it (unless it is degraded by
+        // now, which fails its attempts over without a call).
+        if b.unanswered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&a.provider)
+            && b.health
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_healthy(&a.provider)
+        {
+            continue;
+        }
         let job = b.store.job(a.job).await?;
         let r = if a.status.is_being_stopped() {
             stop_one(b, &job, &a).await
@@ -670,6 +732,11 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
     }
     let providers = {
         let h = b.health.lock().unwrap_or_else(|p| p.into_inner());
+        let unanswered = b
+            .unanswered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         b.config
             .providers
             .iter()
@@ -693,6 +760,9 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
                         "degraded: {}",
                         s.last_error.clone().unwrap_or_default()
                     )),
+                    _ if unanswered.contains(&p.name) => {
+                        Some("did not answer in this pass".to_owned())
+                    }
                     _ => None,
                 },
             })

@@ -30,6 +30,35 @@ fn cluster_env(name: &str) {
     }
 }
 
+/// Cancels every job on the three clusters (`scancel`, as an operator would) and waits until none is left, so
+/// each test starts on empty clusters whatever an earlier (failed) test left running.
+fn clear_clusters() {
+    for c in ["HEDGE_A", "HEDGE_B", "HEDGE_C"] {
+        let Ok(conf) = std::env::var(format!("{c}_CONF")) else {
+            continue;
+        };
+        let _ = Command::new("scancel")
+            .args(["-u", "root"])
+            .env("SLURM_CONF", &conf)
+            .status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            let out = Command::new("squeue")
+                .args(["-h", "-t", "PD,R,CG,S"])
+                .env("SLURM_CONF", &conf)
+                .output();
+            match out {
+                Ok(o) if o.status.success() && o.stdout.iter().all(u8::is_ascii_whitespace) => {
+                    break
+                }
+                // A killed cluster does not answer: nothing to wait for.
+                Ok(o) if !o.status.success() => break,
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+}
+
 struct Engines {
     url: String,
     admin: String,
@@ -61,6 +90,7 @@ impl Engines {
         for c in ["hedge-a", "hedge-b", "hedge-c"] {
             cluster_env(c);
         }
+        clear_clusters();
         let moto = moto();
         // SAFETY of the environment: only these tests read these two variables.
         std::env::set_var("HEDGE_ENGINES_AWS_ACCESS_KEY_ID", "testing");
@@ -77,13 +107,13 @@ impl Engines {
             let var = name.to_uppercase().replace('-', "_");
             format!(
                 "  - name: {name}\n    owned: {{ accelerator: H100, gpus_per_node: 8, nodes: 2, cost_per_gpu_hour: {cost} }}\n    \
-                 driver: {{ kind: slurm, endpoint: '{}', credentials: {{ env: {var}_TOKEN }}, timeout_ms: 3000 }}\n",
+                 driver: {{ kind: slurm, endpoint: '{}', credentials: {{ env: {var}_TOKEN }}, timeout_ms: 1500 }}\n",
                 std::env::var(format!("{var}_URL")).unwrap()
             )
         };
         let yaml = format!(
             "listen: {addr}\ndata_dir: {}\nreconcile_interval_ms: 100\nfault_injection: true\n\
-             health: {{ interval_ms: 1000, failure_threshold: 2, missed_heartbeats: 2 }}\nproviders:\n{}{}{}\
+             health: {{ interval_ms: 2000, failure_threshold: 2, missed_heartbeats: 2 }}\nproviders:\n{}{}{}\
              \x20 - name: aws-east\n    catalog: {{ provider: aws, regions: [us-east-1] }}\n    max_gpus: 64\n    \
              driver: {{ kind: ec2, endpoint: '{}', image_id: ami-12c6146b, credentials: {{ env: HEDGE_ENGINES_AWS }}, timeout_ms: 20000 }}\n\
              teams:\n  - {{ id: ml }}\n",
@@ -214,6 +244,7 @@ impl Drop for Engines {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
+        clear_clusters();
     }
 }
 
@@ -482,4 +513,152 @@ async fn plan_commitments_map_onto_catalog_providers_and_reports_need_the_attemp
     assert!(st.is_success(), "{v}");
     e.wait_job(id, 120, "cancelled", |j| state(j) == "cancelled")
         .await;
+}
+
+fn clusters_script(args: &[&str]) {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/slurm-test-clusters");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "slurm-test-clusters {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Ends the cluster's outage however the test ends.
+struct Revive(&'static str);
+impl Drop for Revive {
+    fn drop(&mut self) {
+        clusters_script(&["restart", self.0]);
+    }
+}
+
+/// One Slurm cluster dies (slurmctld and both slurmd SIGKILLed; slurmrestd left answering slowly, as a dead
+/// controller does): its running jobs are re-placed on the others within two health intervals and none is
+/// lost. Restarted, it is healthy again and takes new work, and the jobs it still runs (its orphans) are
+/// stopped, so at most one attempt per job runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_outage_moves_its_jobs_and_the_restarted_cluster_stops_its_orphans() {
+    let _engines = ENGINES.lock().await;
+    let _timed = TIMED.lock().await;
+    let e = Engines::start().await;
+    let interval = e.broker.config.health.interval;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            e.submit(&task(&format!("outage-{i}"), 8, "sleep 600"))
+                .await,
+        );
+    }
+    let mut on_a = Vec::new();
+    for id in &ids {
+        let j = e
+            .wait_job(*id, 120, "running", |j| state(j) == "running")
+            .await;
+        if j["attempts"][0]["provider"] == "hedge-a" {
+            on_a.push((
+                *id,
+                j["attempts"][0]["idempotency_key"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ));
+        }
+    }
+    assert_eq!(
+        on_a.len(),
+        2,
+        "the cheapest cluster takes two 8-GPU jobs first"
+    );
+    let revive = Revive("hedge-a");
+    clusters_script(&["kill", "hedge-a"]);
+    let t0 = Instant::now();
+    for (id, _) in &on_a {
+        e.wait_job(*id, 60, "re-placed", |j| {
+            j["attempts"]
+                .as_array()
+                .is_some_and(|a| a.len() >= 2 && a.last().unwrap()["provider"] != "hedge-a")
+        })
+        .await;
+    }
+    let moved_after = t0.elapsed();
+    eprintln!("re-placed after {moved_after:?} (health interval {interval:?})");
+    // Two health intervals, and the reconcile pass that acts on it.
+    assert!(
+        moved_after <= interval * 2 + Duration::from_millis(500),
+        "re-placed after {moved_after:?}; health interval {interval:?}"
+    );
+    for (id, _) in &on_a {
+        e.wait_job(*id, 120, "running elsewhere", |j| state(j) == "running")
+            .await;
+    }
+    drop(revive);
+    // Healthy again, and the orphans on it are stopped.
+    let t1 = Instant::now();
+    loop {
+        let (_, v) = e.call("GET", "/v1/providers", None).await;
+        let a = v["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "hedge-a")
+            .unwrap()
+            .clone();
+        if a["health"] == "healthy" {
+            break;
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(60),
+            "hedge-a is not healthy again: {a:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let driver = e
+        .broker
+        .drivers
+        .get(&hedge_core::ProviderId::parse("hedge-a"))
+        .unwrap()
+        .clone();
+    for (id, key) in &on_a {
+        let key = hedge_drivers::IdempotencyKey::parse(key).unwrap();
+        let t2 = Instant::now();
+        loop {
+            let o = driver.observe(&key).await;
+            if matches!(o, Ok(ref o) if o.is_terminal()) {
+                break;
+            }
+            assert!(
+                t2.elapsed() < Duration::from_secs(90),
+                "job {id}'s orphan {key} on hedge-a still {o:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let j = e.job(*id).await;
+        let running = j["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["status"] == "running" || a["status"] == "submitted")
+            .count();
+        assert_eq!(running, 1, "job {id}: {j:#}");
+    }
+    // It takes new work: with the others' jobs cancelled, a new job goes to the cheapest cluster again.
+    for id in &ids {
+        let (st, v) = e.call("POST", &format!("/v1/jobs/{id}/cancel"), None).await;
+        assert!(st.is_success(), "{v}");
+    }
+    for id in &ids {
+        e.wait_job(*id, 120, "cancelled", |j| state(j) == "cancelled")
+            .await;
+    }
+    let id = e.submit(&task("after-outage", 8, "echo back")).await;
+    let j = e
+        .wait_job(id, 120, "succeeded", |j| state(j) == "succeeded")
+        .await;
+    assert_eq!(j["attempts"][0]["provider"], "hedge-a", "{j:#}");
 }

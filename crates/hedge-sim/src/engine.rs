@@ -68,6 +68,13 @@ pub struct SimConfig {
     pub accels: Vec<Accelerator>,
     /// Label of the trace, for the report.
     pub trace: String,
+    /// What a GPU-hour of delay or unmet work costs: every GPU-hour a job waits (in line or launching)
+    /// and every GPU-hour of work not done at the end (failed jobs, jobs still waiting or running at the
+    /// horizon). The CLI defaults it to the plan's `unmet_demand` penalty, else the dearest on-demand GPU
+    /// of the catalog. Zero prices no delay.
+    pub delay_penalty: Rate,
+    /// The service-level objective: a job should start within this many seconds of its submission.
+    pub slo_wait_s: i64,
 }
 
 impl SimConfig {
@@ -83,6 +90,8 @@ impl SimConfig {
             commitments: Vec::new(),
             accels,
             trace: String::new(),
+            delay_penalty: Rate::ZERO,
+            slo_wait_s: 3600,
         }
     }
 }
@@ -190,7 +199,42 @@ pub struct Report {
     pub outages: Vec<OutageReport>,
     pub events: u64,
     pub placements: u64,
+    pub service: Service,
     pub series: Series,
+}
+
+/// Service at equal footing: what the run delivered, what its delay is worth, and the figure that ranks
+/// policies (`cost_with_penalty`), so a policy cannot look cheap by leaving work waiting.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Service {
+    /// GPU-hours of work done (finished jobs, and progress of jobs still in the system).
+    pub served_gpu_hours: f64,
+    /// `total_cost / served_gpu_hours` (zero when nothing was served).
+    pub cost_per_served_gpu_hour: Money,
+    /// GPU-hours jobs spent waiting to start or restart.
+    pub waiting_gpu_hours: f64,
+    /// GPU-hours of work not done at the end: failed jobs, and jobs still waiting or running.
+    pub unmet_gpu_hours: f64,
+    /// Per GPU-hour of delay or unmet work.
+    pub delay_penalty_per_gpu_hour: Money,
+    /// `(waiting + unmet) × delay_penalty_per_gpu_hour`.
+    pub delay_penalty: Money,
+    /// `total_cost + delay_penalty`: the figure policies are ranked by.
+    pub cost_with_penalty: Money,
+    /// The target wait of the SLO, seconds.
+    pub slo_wait_s: i64,
+    /// Share of submitted jobs that started within `slo_wait_s` (failed jobs and jobs that never
+    /// started count as misses).
+    pub slo_attainment: f64,
+}
+
+impl Service {
+    /// Positions of `reports` from best to worst by `cost_with_penalty` (ties: the earlier report).
+    pub fn ranking(reports: &[Report]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..reports.len()).collect();
+        order.sort_by_key(|&i| (reports[i].service.cost_with_penalty, i));
+        order
+    }
 }
 
 /// Runs one simulation. `jobs` must be sorted by submission time (loaders and [`crate::trace::Synthetic`]
@@ -381,7 +425,7 @@ impl<'a> Sim<'a> {
         }
         let slot = self.jobs.insert(Active::new(j, now));
         self.jobs.enqueue(slot);
-        self.outages.waiting(now, j.gpus as i64);
+        self.waiting(now, j.gpus as i64);
         self.try_place(now, slot);
         Ok(())
     }
@@ -399,6 +443,7 @@ impl<'a> Sim<'a> {
         if self.shapes.never_fits(shape, &self.cfg.accels, self.catalog, &self.settings) {
             self.unqueue(now, slot);
             self.stats.failed += 1;
+            self.stats.failed_gpu_s += spec.gpu_seconds();
             self.jobs.release(slot);
             return true;
         }
@@ -437,7 +482,7 @@ impl<'a> Sim<'a> {
             a.attempt += 1;
             a.excluded.push(p);
             let attempt = a.attempt;
-            self.outages.waiting(now, spec.gpus as i64);
+            self.waiting(now, spec.gpus as i64);
             self.q.schedule_in(self.cfg.fleet.launch_timeout_s.max(1), Ev::LaunchFail { slot, attempt });
             return true;
         }
@@ -448,7 +493,12 @@ impl<'a> Sim<'a> {
         a.alloc = Some(alloc);
         a.started = now;
         a.progress_from = now + spec.restart_overhead_s as i64;
-        a.first_start.get_or_insert(now);
+        if a.first_start.is_none() {
+            a.first_start = Some(now);
+            if now - spec.submit <= self.cfg.slo_wait_s {
+                self.stats.slo_met += 1;
+            }
+        }
         a.excluded.clear();
         let (attempt, remaining) = (a.attempt, a.remaining);
         self.outages.running(now, spec.gpus as i64);
@@ -462,10 +512,16 @@ impl<'a> Sim<'a> {
         self.ledger.book(now, a, sign);
     }
 
+    /// GPUs waiting changed by `delta` (for outages' demand and for the delay integral).
+    fn waiting(&mut self, now: SimTime, delta: i64) {
+        self.outages.waiting(now, delta);
+        self.stats.waiting_gpus.add(now, delta);
+    }
+
     /// Takes a waiting job out of line.
     fn unqueue(&mut self, now: SimTime, slot: u32) {
         if let Some(gpus) = self.jobs.dequeue(slot) {
-            self.outages.waiting(now, -(gpus as i64));
+            self.waiting(now, -(gpus as i64));
         }
     }
 
@@ -475,7 +531,7 @@ impl<'a> Sim<'a> {
         a.alloc = None;
         let gpus = a.spec.gpus;
         self.jobs.enqueue(slot);
-        self.outages.waiting(now, gpus as i64);
+        self.waiting(now, gpus as i64);
     }
 
     fn finish(&mut self, now: SimTime, slot: u32, attempt: u32) {
@@ -488,6 +544,7 @@ impl<'a> Sim<'a> {
         self.take(now, &alloc, -1);
         self.outages.running(now, -(spec.gpus as i64));
         self.stats.finished += 1;
+        self.stats.finished_gpu_s += spec.gpu_seconds();
         self.stats.jct.record((now - spec.submit).max(0) as u64);
         self.stats.qdelay.record((first - spec.submit).max(0) as u64);
         if spec.deadline.is_some_and(|d| now > d) {
@@ -521,7 +578,7 @@ impl<'a> Sim<'a> {
         }
         self.stats.failed_launches += 1;
         let gpus = a.spec.gpus;
-        self.outages.waiting(now, -(gpus as i64));
+        self.waiting(now, -(gpus as i64));
         self.requeue(now, slot);
         self.try_place(now, slot);
     }
@@ -637,7 +694,29 @@ impl<'a> Sim<'a> {
         let (total, by_p, by_m) = self.ledger.cost_until(end);
         let commitments = self.ledger.commitment_uses(end);
         let (running, waiting) = self.jobs.counts();
+        let (done_in_system, left_in_system) = self.jobs.work_in_system(end);
         let s = self.stats;
+        let gpu_h = |gpu_s: u128| round4(gpu_s as f64 / 3600.0);
+        let served_s = s.finished_gpu_s + done_in_system;
+        let waiting_s = s.waiting_gpus.at(end).max(0) as u128;
+        let unmet_s = s.failed_gpu_s + left_in_system;
+        let per_h = self.cfg.delay_penalty;
+        let penalty = per_h.cost_for_seconds(u64::try_from(waiting_s + unmet_s).unwrap_or(u64::MAX));
+        let service = Service {
+            served_gpu_hours: gpu_h(served_s),
+            cost_per_served_gpu_hour: if served_s == 0 {
+                Money::ZERO
+            } else {
+                Money::from_micros((total.micros() as i128 * 3600 / served_s as i128) as i64)
+            },
+            waiting_gpu_hours: gpu_h(waiting_s),
+            unmet_gpu_hours: gpu_h(unmet_s),
+            delay_penalty_per_gpu_hour: per_h.hourly(),
+            delay_penalty: penalty,
+            cost_with_penalty: total.saturating_add(penalty),
+            slo_wait_s: self.cfg.slo_wait_s,
+            slo_attainment: if s.submitted == 0 { 1.0 } else { round4(s.slo_met as f64 / s.submitted as f64) },
+        };
         Report {
             policy: self.cfg.policy.to_string(),
             seed: self.cfg.seed,
@@ -667,6 +746,7 @@ impl<'a> Sim<'a> {
             failed_launches: s.failed_launches,
             events: self.q.processed(),
             placements: s.placements,
+            service,
             series: self.series.into_series(&self.capacity.fleet.providers),
             outages: self.outages.into_reports(),
         }

@@ -392,6 +392,7 @@ impl<'a> Sim<'a> {
                 Ev::Spot { pool, change, lap } => self.spot_change(now, pool as usize, change as usize, lap),
                 Ev::CommitStart(i) => {
                     self.capacity.commitment_starts(i as usize);
+                    self.ledger.commitment_changed(now, i as usize);
                     self.capacity_grew(now);
                 }
                 Ev::CommitEnd(i) => self.commit_end(now, i as usize),
@@ -652,17 +653,25 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// A commitment ends. Its running jobs keep their place and are billed from now on at the cheapest
-    /// on-demand price per GPU of that accelerator at that provider in the catalog (the engine has already
-    /// placed them; moving them would lose work). Where the provider sells that accelerator on demand
-    /// nowhere in the catalog, the capacity is simply gone: the jobs are interrupted like a preemption
-    /// (they keep their checkpointed progress, count in `preemptions`) and placed again at once.
+    /// A commitment ends. Its pool shrinks; while the pool's jobs need more GPUs than its commitments still
+    /// in force hold, the newest of them leave it: they keep their place and are billed from now on at the
+    /// cheapest on-demand price per GPU of that accelerator at that provider in the catalog (the engine has
+    /// already placed them; moving them would lose work). Where the provider sells that accelerator on
+    /// demand nowhere in the catalog, the capacity is simply gone: the jobs are interrupted like a
+    /// preemption (they keep their checkpointed progress, count in `preemptions`) and placed again at once.
     fn commit_end(&mut self, now: SimTime, i: usize) {
         self.capacity.commitment_ends(i);
         let accel = &self.cfg.commitments[i].accelerator;
-        let victims = self.jobs.running_on(|a| a.commitment == Some(i as u32));
+        let pool = self.capacity.pool_of(i as u32);
+        let capacity = &self.capacity;
+        let mut victims = self.jobs.running_on(|a| a.commitment.is_some_and(|c| capacity.pool_of(c) == pool));
         let mut evicted = Vec::new();
-        for (_, slot) in victims {
+        loop {
+            let (cap, used) = self.capacity.pool_level(pool);
+            if used <= cap {
+                break;
+            }
+            let Some((_, slot)) = victims.pop() else { break };
             let alloc = self.jobs.live(slot).alloc.expect("running");
             let Some(per_gpu) = cheapest_on_demand_per_gpu(self.catalog, &self.capacity.fleet.providers[alloc.provider as usize], accel) else {
                 self.stats.preemptions += 1;
@@ -676,6 +685,7 @@ impl<'a> Sim<'a> {
             self.take(now, &moved, 1);
             self.jobs.live_mut(slot).alloc = Some(moved);
         }
+        self.ledger.commitment_changed(now, i);
         for slot in evicted {
             if self.jobs.is_waiting(slot) {
                 self.try_place(now, slot);

@@ -173,3 +173,19 @@ fn lock_in_is_not_ranked_cheapest_when_it_leaves_work_waiting() {
     let free = [run("lock-in", 0.0), run("hedge", 0.0)];
     assert_eq!(hedge_sim::engine::Service::ranking(&free), vec![0, 1]);
 }
+
+/// Commitments of one provider for one accelerator are one pool: an 8-GPU job runs on two 4-GPU
+/// commitments at once, billed nothing beyond them, and their use is counted first one first.
+#[test]
+fn commitments_of_one_provider_and_accelerator_are_one_pool() {
+    let catalog = three_clouds();
+    let mut c = SimConfig::new("hedge".parse().unwrap(), h100());
+    c.commitments = vec![commitment("aws", 4, 2.0), commitment("aws", 4, 2.0)];
+    c.commitments[1].id = "aws-4b".into();
+    c.horizon = Some(10 * 3600);
+    let r = simulate(&catalog, vec![JobSpec::batch(0, 0, 2 * 3600, 8)], &c).unwrap();
+    assert_eq!(r.jobs.finished, 1);
+    assert_eq!(r.cost_by_market.get("on-demand").copied().unwrap_or(Money::ZERO), Money::ZERO, "{:?}", r.cost_by_market);
+    let used: Vec<f64> = r.commitments.iter().map(|u| u.used_gpu_hours).collect();
+    assert_eq!(used, vec![8.0, 8.0]);
+}

@@ -75,7 +75,7 @@ pub fn table(reports: &[Report]) -> String {
 
 /// The Can't Be Late comparison as a table, one row per trace.
 pub fn deadline_table(studies: &[TraceStudy]) -> String {
-    let mut out = String::from("trace  avail  starts  on-demand  greedy  uniform-progress  omniscient  UP closes\n");
+    let mut out = String::from("trace  avail  starts  on-demand  greedy  uniform-progress  availability-aware  omniscient  UP closes\n");
     for s in studies {
         let name = s.trace.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/");
         let _ = write!(out, "{name}  {:.1}%  {}", 100.0 * s.availability, s.starts);

@@ -3,7 +3,7 @@
 //!
 //! Fleet runs: `--trace KIND:PATH` with KIND one of alibaba2023, gavel, sia, alibaba2025, native, synthetic.
 //! Deadline runs ("Can't Be Late"): `--trace spot:PATH` (a trace file or a folder of them) with
-//! `--policy`/`--compare` among on-demand, greedy, uniform-progress, omniscient.
+//! `--policy`/`--compare` among on-demand, greedy, uniform-progress, availability-aware, omniscient.
 
 use anyhow::{bail, Context};
 use hedge_core::{Accelerator, Rate, RegionId};
@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long)]
     pub portfolio: Option<PathBuf>,
     /// lock-in[:PROVIDER], cheapest-failover, hedge (default); spot traces always compare on-demand, greedy,
-    /// uniform-progress and omniscient.
+    /// uniform-progress, availability-aware and omniscient.
     #[arg(long)]
     pub policy: Option<String>,
     /// Run several policies on the same trace and outages, side by side (comma-separated).
@@ -572,11 +572,17 @@ fn summary(studies: &[hedge_sim::deadline::TraceStudy]) -> String {
     let n = studies.len() as f64;
     let mean = |i: usize| studies.iter().map(|s| s.savings[i].1).sum::<f64>() / n;
     let closed: Vec<f64> = studies.iter().filter_map(|s| s.up_gap_closed).collect();
+    let no_dearer = |i: usize| studies.iter().filter(|s| s.mean_cost[i].1 <= s.mean_cost[1].1).count();
     format!(
-        "mean savings over on-demand: greedy {:.1}%, uniform-progress {:.1}%, omniscient {:.1}%; UP closes {:.0}% of greedy's gap (median over {} traces)\n",
+        "mean savings over on-demand: greedy {:.2}%, uniform-progress {:.2}%, availability-aware {:.2}%, omniscient {:.2}%; no dearer than greedy on: uniform-progress {}, availability-aware {} of {}; deadline misses {}; UP closes {:.0}% of greedy's gap (median over {} traces)\n",
         100.0 * mean(1),
         100.0 * mean(2),
         100.0 * mean(3),
+        100.0 * mean(4),
+        no_dearer(2),
+        no_dearer(3),
+        studies.len(),
+        studies.iter().flat_map(|s| s.misses.iter().map(|m| m.1)).sum::<u64>(),
         100.0 * median(closed.clone()),
         closed.len()
     )

@@ -52,7 +52,13 @@ pub enum SpotPolicy {
 }
 
 impl SpotPolicy {
-    pub const ALL: [SpotPolicy; 5] = [SpotPolicy::OnDemand, SpotPolicy::Greedy, SpotPolicy::UniformProgress, SpotPolicy::AvailabilityAware, SpotPolicy::Omniscient];
+    pub const ALL: [SpotPolicy; 5] = [
+        SpotPolicy::OnDemand,
+        SpotPolicy::Greedy,
+        SpotPolicy::UniformProgress,
+        SpotPolicy::AvailabilityAware,
+        SpotPolicy::Omniscient,
+    ];
 }
 
 impl fmt::Display for SpotPolicy {
@@ -76,7 +82,10 @@ impl FromStr for SpotPolicy {
             "uniform-progress" | "up" => Ok(SpotPolicy::UniformProgress),
             "availability-aware" | "hedge" => Ok(SpotPolicy::AvailabilityAware),
             "omniscient" | "optimal" => Ok(SpotPolicy::Omniscient),
-            _ => Err(crate::SimError::UnknownPolicy { name: s.to_owned(), known: "on-demand, greedy, uniform-progress, availability-aware, omniscient" }),
+            _ => Err(crate::SimError::UnknownPolicy {
+                name: s.to_owned(),
+                known: "on-demand, greedy, uniform-progress, availability-aware, omniscient",
+            }),
         }
     }
 }
@@ -141,10 +150,16 @@ fn setup(trace: &SpotTrace, start_tick: usize, job: &DeadlineJob, prices: &SpotP
     // Enough ticks for a late finish on on-demand too.
     let n = t + (work + job.restart_overhead_s).div_ceil(g) as usize + 2;
     let len = trace.available.len();
-    let avail = (0..n).map(|i| trace.available[(start_tick + i) % len] > 0).collect();
+    let avail = (0..n)
+        .map(|i| trace.available[(start_tick + i) % len] > 0)
+        .collect();
     let spot_cost = (0..n)
         .map(|i| {
-            let r = if prices.spot.len() == 1 { prices.spot[0] } else { prices.spot[(start_tick + i) % prices.spot.len()] };
+            let r = if prices.spot.len() == 1 {
+                prices.spot[0]
+            } else {
+                prices.spot[(start_tick + i) % prices.spot.len()]
+            };
             r.cost_for_seconds(g)
         })
         .collect();
@@ -155,7 +170,18 @@ fn setup(trace: &SpotTrace, start_tick: usize, job: &DeadlineJob, prices: &SpotP
         let a = trace.available[(start_tick - hist + j) % len] > 0;
         avail_sum.push(avail_sum[j] + u32::from(a));
     }
-    Setup { avail, avail_sum, hist, spot_cost, od_cost: prices.on_demand.cost_for_seconds(g), gap: g, work, t, d: job.restart_overhead_s, deadline: job.deadline_s.max(1) }
+    Setup {
+        avail,
+        avail_sum,
+        hist,
+        spot_cost,
+        od_cost: prices.on_demand.cost_for_seconds(g),
+        gap: g,
+        work,
+        t,
+        d: job.restart_overhead_s,
+        deadline: job.deadline_s.max(1),
+    }
 }
 
 impl Setup {
@@ -192,12 +218,21 @@ fn ticks_on_new_od(left: u64, s: &Setup) -> u64 {
 }
 
 /// Runs `policy` for a job starting at `start_tick` of the trace.
-pub fn run(policy: SpotPolicy, trace: &SpotTrace, start_tick: usize, job: &DeadlineJob, prices: &SpotPrices) -> Outcome {
+pub fn run(
+    policy: SpotPolicy,
+    trace: &SpotTrace,
+    start_tick: usize,
+    job: &DeadlineJob,
+    prices: &SpotPrices,
+) -> Outcome {
     let s = setup(trace, start_tick, job, prices);
     if policy == SpotPolicy::Omniscient {
         return omniscient(&s);
     }
-    let mut cur = Session { mode: Mode::Idle, overhead_left: 0 };
+    let mut cur = Session {
+        mode: Mode::Idle,
+        overhead_left: 0,
+    };
     let mut done = 0u64;
     let mut cost = Money::ZERO;
     let (mut spot_ticks, mut od_ticks, mut preemptions) = (0, 0, 0);
@@ -207,7 +242,10 @@ pub fn run(policy: SpotPolicy, trace: &SpotTrace, start_tick: usize, job: &Deadl
         let avail = s.avail.get(i).copied().unwrap_or(false);
         if cur.mode == Mode::Spot && !avail {
             preemptions += 1;
-            cur = Session { mode: Mode::Idle, overhead_left: 0 };
+            cur = Session {
+                mode: Mode::Idle,
+                overhead_left: 0,
+            };
         }
         // The safety net: after a tick off on-demand, could a new on-demand session still finish by T?
         let after = s.t.saturating_sub(i + 1) as u64;
@@ -215,7 +253,13 @@ pub fn run(policy: SpotPolicy, trace: &SpotTrace, start_tick: usize, job: &Deadl
             let left = s.work.saturating_sub(done + cur.progress(m, s.gap, s.d));
             left == 0 || ticks_on_new_od(left, &s) <= after
         };
-        if !committed_od && !(if avail { safe_off(Mode::Spot) } else { safe_off(Mode::Idle) }) {
+        if !committed_od
+            && !(if avail {
+                safe_off(Mode::Spot)
+            } else {
+                safe_off(Mode::Idle)
+            })
+        {
             committed_od = true;
         }
         let choice = if committed_od {
@@ -240,12 +284,30 @@ pub fn run(policy: SpotPolicy, trace: &SpotTrace, start_tick: usize, job: &Deadl
                 od_ticks += 1;
             }
         }
-        let overhead_left = if choice == cur.mode { cur.overhead_left } else { s.d };
-        cur = Session { mode: choice, overhead_left: if choice == Mode::Idle { 0 } else { overhead_left.saturating_sub(s.gap) } };
+        let overhead_left = if choice == cur.mode {
+            cur.overhead_left
+        } else {
+            s.d
+        };
+        cur = Session {
+            mode: choice,
+            overhead_left: if choice == Mode::Idle {
+                0
+            } else {
+                overhead_left.saturating_sub(s.gap)
+            },
+        };
         done += gained;
         i += 1;
     }
-    Outcome { policy, cost, met_deadline: i <= s.t, spot_ticks, on_demand_ticks: od_ticks, preemptions }
+    Outcome {
+        policy,
+        cost,
+        met_deadline: i <= s.t,
+        spot_ticks,
+        on_demand_ticks: od_ticks,
+        preemptions,
+    }
 }
 
 /// Uniform progress at tick `i` with `done` seconds of progress, currently on `mode` (see the module docs).
@@ -326,14 +388,23 @@ fn omniscient(s: &Setup) -> Outcome {
     let od_ticks = ticks_on_new_od(s.work, s) as usize;
     if t < od_ticks {
         let cost = s.od_cost.checked_mul(od_ticks as i64).unwrap_or(Money::MAX);
-        return Outcome { policy: SpotPolicy::Omniscient, cost, met_deadline: false, spot_ticks: 0, on_demand_ticks: od_ticks as u64, preemptions: 0 };
+        return Outcome {
+            policy: SpotPolicy::Omniscient,
+            cost,
+            met_deadline: false,
+            spot_ticks: 0,
+            on_demand_ticks: od_ticks as u64,
+            preemptions: 0,
+        };
     }
     let u = gcd(gap, d);
     let w = s.work.div_ceil(u) as usize;
     let gu = (gap / u) as usize;
     let k = d.div_ceil(gap) as usize;
     // Progress (units) of the j-th tick of a session, j capped at k (full ticks from then on).
-    let step: Vec<usize> = (0..=k).map(|j| (((j as u64 + 1) * gap).saturating_sub(d).min(gap) / u) as usize).collect();
+    let step: Vec<usize> = (0..=k)
+        .map(|j| (((j as u64 + 1) * gap).saturating_sub(d).min(gap) / u) as usize)
+        .collect();
     const INF: i64 = i64::MAX / 4;
     let modes = 1 + 2 * (k + 1);
     // mode index: 0 idle; 1 + j spot with j session ticks done; 1 + (k+1) + j on-demand with j done.
@@ -350,15 +421,28 @@ fn omniscient(s: &Setup) -> Outcome {
         let lo_next = lo(i + 1);
         for wp in lo(i)..=hi(i) {
             for m in 0..modes {
-                let read = |to: usize, mode: usize| if to < lo_next && to < w { INF } else { next[idx(to.min(w), mode)] };
+                let read = |to: usize, mode: usize| {
+                    if to < lo_next && to < w {
+                        INF
+                    } else {
+                        next[idx(to.min(w), mode)]
+                    }
+                };
                 // Idle.
                 let mut best = read(wp, 0);
                 // Spot (if available) and on-demand.
-                for (base, price, ok) in [(1, s.spot_cost[i], s.avail[i]), (1 + k + 1, s.od_cost, true)] {
+                for (base, price, ok) in [
+                    (1, s.spot_cost[i], s.avail[i]),
+                    (1 + k + 1, s.od_cost, true),
+                ] {
                     if !ok {
                         continue;
                     }
-                    let j = if m >= base && m <= base + k { m - base } else { 0 };
+                    let j = if m >= base && m <= base + k {
+                        m - base
+                    } else {
+                        0
+                    };
                     let v = read(wp + step[j], base + (j + 1).min(k));
                     if v < INF {
                         best = best.min(v + price.micros());
@@ -370,7 +454,14 @@ fn omniscient(s: &Setup) -> Outcome {
         std::mem::swap(&mut cur, &mut next);
     }
     let c = next[idx(0, 0)];
-    Outcome { policy: SpotPolicy::Omniscient, cost: Money::from_micros(c), met_deadline: c < INF, spot_ticks: 0, on_demand_ticks: 0, preemptions: 0 }
+    Outcome {
+        policy: SpotPolicy::Omniscient,
+        cost: Money::from_micros(c),
+        met_deadline: c < INF,
+        spot_ticks: 0,
+        on_demand_ticks: 0,
+        preemptions: 0,
+    }
 }
 
 /// The result of all policies over many start points of many traces.
@@ -391,7 +482,12 @@ pub struct TraceStudy {
 
 /// Runs every policy from `starts` evenly spaced start ticks (only starts where the job fits in one pass
 /// of the trace).
-pub fn study(trace: &SpotTrace, job: &DeadlineJob, prices: &SpotPrices, starts: usize) -> TraceStudy {
+pub fn study(
+    trace: &SpotTrace,
+    job: &DeadlineJob,
+    prices: &SpotPrices,
+    starts: usize,
+) -> TraceStudy {
     let len = trace.available.len();
     let need = (job.deadline_s / trace.gap_s as u64) as usize + 1;
     let room = len.saturating_sub(need).max(1);
@@ -406,11 +502,26 @@ pub fn study(trace: &SpotTrace, job: &DeadlineJob, prices: &SpotPrices, starts: 
             misses[pi] += u64::from(!o.met_deadline);
         }
     }
-    let mean: Vec<(SpotPolicy, Money)> = SpotPolicy::ALL.iter().zip(totals).map(|(p, t)| (*p, Money::from_micros((t / n as i128) as i64))).collect();
+    let mean: Vec<(SpotPolicy, Money)> = SpotPolicy::ALL
+        .iter()
+        .zip(totals)
+        .map(|(p, t)| (*p, Money::from_micros((t / n as i128) as i64)))
+        .collect();
     let od = mean[0].1.micros() as f64;
-    let savings = mean.iter().map(|(p, c)| (*p, crate::metrics::round4(1.0 - c.micros() as f64 / od))).collect();
-    let (g, u, o) = (mean[1].1.micros() as f64, mean[2].1.micros() as f64, mean[4].1.micros() as f64);
-    let up_gap_closed = if g - o > 0.0 { Some(crate::metrics::round4((g - u) / (g - o))) } else { None };
+    let savings = mean
+        .iter()
+        .map(|(p, c)| (*p, crate::metrics::round4(1.0 - c.micros() as f64 / od)))
+        .collect();
+    let (g, u, o) = (
+        mean[1].1.micros() as f64,
+        mean[2].1.micros() as f64,
+        mean[4].1.micros() as f64,
+    );
+    let up_gap_closed = if g - o > 0.0 {
+        Some(crate::metrics::round4((g - u) / (g - o)))
+    } else {
+        None
+    };
     TraceStudy {
         trace: trace.name.clone(),
         gap_s: trace.gap_s,
@@ -430,21 +541,47 @@ mod tests {
     use proptest::prelude::*;
 
     fn trace(avail: Vec<u32>) -> SpotTrace {
-        SpotTrace { name: "t".into(), gap_s: 3600, convention: Convention::AvailableCount, available: avail, prices: None, on_demand: None, spot_price: None }
+        SpotTrace {
+            name: "t".into(),
+            gap_s: 3600,
+            convention: Convention::AvailableCount,
+            available: avail,
+            prices: None,
+            on_demand: None,
+            spot_price: None,
+        }
     }
     fn prices() -> SpotPrices {
-        SpotPrices { on_demand: Rate::from_usd_per_hour_f64(3.0).unwrap(), spot: vec![Rate::from_usd_per_hour_f64(1.0).unwrap()] }
+        SpotPrices {
+            on_demand: Rate::from_usd_per_hour_f64(3.0).unwrap(),
+            spot: vec![Rate::from_usd_per_hour_f64(1.0).unwrap()],
+        }
     }
 
     #[test]
     fn hand_checked_cases() {
-        let job = DeadlineJob { work_s: 4 * 3600, deadline_s: 8 * 3600, restart_overhead_s: 3600 };
+        let job = DeadlineJob {
+            work_s: 4 * 3600,
+            deadline_s: 8 * 3600,
+            restart_overhead_s: 3600,
+        };
         // Always available: every spot policy runs 1 warm-up + 4 work ticks on spot = $5.
         let t = trace(vec![1; 20]);
-        for p in [SpotPolicy::Greedy, SpotPolicy::UniformProgress, SpotPolicy::Omniscient] {
-            assert_eq!(run(p, &t, 0, &job, &prices()).cost, Money::from_usd(5), "{p}");
+        for p in [
+            SpotPolicy::Greedy,
+            SpotPolicy::UniformProgress,
+            SpotPolicy::Omniscient,
+        ] {
+            assert_eq!(
+                run(p, &t, 0, &job, &prices()).cost,
+                Money::from_usd(5),
+                "{p}"
+            );
         }
-        assert_eq!(run(SpotPolicy::OnDemand, &t, 0, &job, &prices()).cost, Money::from_usd(15));
+        assert_eq!(
+            run(SpotPolicy::OnDemand, &t, 0, &job, &prices()).cost,
+            Money::from_usd(15)
+        );
         // Never available: all on-demand, $15, on time.
         let t = trace(vec![0; 20]);
         for p in SpotPolicy::ALL {
@@ -454,7 +591,10 @@ mod tests {
         // Spot for 2 ticks then gone: greedy gets 1 tick of progress on spot ($2), then waits until it
         // must go on-demand: 1 warm + 3 work = $12. Total $14.
         let t = trace(vec![1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(run(SpotPolicy::Greedy, &t, 0, &job, &prices()).cost, Money::from_usd(14));
+        assert_eq!(
+            run(SpotPolicy::Greedy, &t, 0, &job, &prices()).cost,
+            Money::from_usd(14)
+        );
         assert!(run(SpotPolicy::Omniscient, &t, 0, &job, &prices()).cost <= Money::from_usd(14));
     }
 
@@ -462,20 +602,45 @@ mod tests {
     fn overhead_is_accounted_in_seconds_with_partial_progress_in_a_tick() {
         // 1.5 h of work, 30 min restart, 1 h ticks, spot always there: the first tick makes 30 min of
         // progress (not none), the second finishes the job: two ticks, $2 (whole ticks would give three).
-        let job = DeadlineJob { work_s: 5400, deadline_s: 6 * 3600, restart_overhead_s: 1800 };
+        let job = DeadlineJob {
+            work_s: 5400,
+            deadline_s: 6 * 3600,
+            restart_overhead_s: 1800,
+        };
         let t = trace(vec![1; 20]);
-        for p in [SpotPolicy::Greedy, SpotPolicy::UniformProgress, SpotPolicy::Omniscient] {
-            assert_eq!(run(p, &t, 0, &job, &prices()).cost, Money::from_usd(2), "{p}");
+        for p in [
+            SpotPolicy::Greedy,
+            SpotPolicy::UniformProgress,
+            SpotPolicy::Omniscient,
+        ] {
+            assert_eq!(
+                run(p, &t, 0, &job, &prices()).cost,
+                Money::from_usd(2),
+                "{p}"
+            );
         }
         // On-demand: 30 min overhead + 1.5 h work = 2 ticks, $6.
-        assert_eq!(run(SpotPolicy::OnDemand, &t, 0, &job, &prices()).cost, Money::from_usd(6));
+        assert_eq!(
+            run(SpotPolicy::OnDemand, &t, 0, &job, &prices()).cost,
+            Money::from_usd(6)
+        );
         // 12 min overhead on 10-minute ticks: the second tick of a session makes 8 minutes of progress.
-        let job = DeadlineJob { work_s: 600 * 3, deadline_s: 600 * 20, restart_overhead_s: 720 };
-        let t = SpotTrace { gap_s: 600, ..trace(vec![1; 40]) };
+        let job = DeadlineJob {
+            work_s: 600 * 3,
+            deadline_s: 600 * 20,
+            restart_overhead_s: 720,
+        };
+        let t = SpotTrace {
+            gap_s: 600,
+            ..trace(vec![1; 40])
+        };
         let o = run(SpotPolicy::Greedy, &t, 0, &job, &prices());
         // 0 + 480 + 600 + 600 = 1,680 < 1,800, so a fifth tick: 5 ticks of spot.
         assert_eq!(o.spot_ticks, 5);
-        assert_eq!(run(SpotPolicy::Omniscient, &t, 0, &job, &prices()).cost, o.cost);
+        assert_eq!(
+            run(SpotPolicy::Omniscient, &t, 0, &job, &prices()).cost,
+            o.cost
+        );
     }
 
     #[test]
@@ -485,12 +650,23 @@ mod tests {
         // ticks 2 and 3 although it is ahead of the line (the idle rule); at tick 4 spot is back and it is
         // more than two changeovers ahead, so it takes spot and finishes. Going idle at tick 2 instead
         // would cost a second on-demand start later.
-        let job = DeadlineJob { work_s: 4 * 3600, deadline_s: 8 * 3600, restart_overhead_s: 0 };
+        let job = DeadlineJob {
+            work_s: 4 * 3600,
+            deadline_s: 8 * 3600,
+            restart_overhead_s: 0,
+        };
         let t = trace(vec![0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]);
         let o = run(SpotPolicy::UniformProgress, &t, 0, &job, &prices());
-        assert_eq!((o.on_demand_ticks, o.spot_ticks, o.met_deadline), (3, 1, true));
+        assert_eq!(
+            (o.on_demand_ticks, o.spot_ticks, o.met_deadline),
+            (3, 1, true)
+        );
         // With a changeover of 30 min it leaves on-demand only when more than 2 × 30 min ahead of the line.
-        let job = DeadlineJob { work_s: 4 * 3600, deadline_s: 8 * 3600, restart_overhead_s: 1800 };
+        let job = DeadlineJob {
+            work_s: 4 * 3600,
+            deadline_s: 8 * 3600,
+            restart_overhead_s: 1800,
+        };
         let o = run(SpotPolicy::UniformProgress, &t, 0, &job, &prices());
         assert!(o.met_deadline);
         assert_eq!(o.preemptions, 0);

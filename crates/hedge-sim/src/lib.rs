@@ -29,6 +29,6 @@ pub mod workload;
 
 pub use engine::{simulate, Report, SimConfig};
 pub use error::SimError;
-pub use policy::Policy;
 pub use job::{AccelSym, JobKind, JobSpec, TeamSym};
+pub use policy::Policy;
 pub use queue::{EventQueue, SimTime};

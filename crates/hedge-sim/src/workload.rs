@@ -72,7 +72,10 @@ impl PlanWorkload {
 
     /// The expected number of jobs (for progress and sizing).
     pub fn expected_jobs(&self) -> f64 {
-        self.curves.iter().map(|c| c.gpus.iter().sum::<f64>() * self.opts.period_s as f64 / self.mean_gpu_s).sum()
+        self.curves
+            .iter()
+            .map(|c| c.gpus.iter().sum::<f64>() * self.opts.period_s as f64 / self.mean_gpu_s)
+            .sum()
     }
 
     /// The next arrival of curve `c` after time `t`: spend one unit exponential across the periods at
@@ -98,7 +101,12 @@ impl PlanWorkload {
 impl Iterator for PlanWorkload {
     type Item = JobSpec;
     fn next(&mut self) -> Option<JobSpec> {
-        let (c, at) = self.next_at.iter().enumerate().filter_map(|(i, t)| t.map(|t| (i, t))).min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))?;
+        let (c, at) = self
+            .next_at
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.map(|t| (i, t)))
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))?;
         self.next_at[c] = self.arrival_after(c, at);
         let (d, g) = self.dist.sample(&mut self.draws);
         let d = d.min(self.opts.max_duration_s).max(1);
@@ -117,7 +125,13 @@ mod tests {
     use super::*;
 
     fn opts(period_s: i64) -> PlanWorkloadOptions {
-        PlanWorkloadOptions { period_s, max_duration_s: 14 * 86_400, checkpoint_interval_s: Some(1800), restart_overhead_s: 0, seed: 4 }
+        PlanWorkloadOptions {
+            period_s,
+            max_duration_s: 14 * 86_400,
+            checkpoint_interval_s: Some(1800),
+            restart_overhead_s: 0,
+            seed: 4,
+        }
     }
 
     /// GPUs busy per period if every job ran at once on arrival.
@@ -142,20 +156,49 @@ mod tests {
         // Short jobs (1-8 GPUs, 1-4 h) and 30-day periods: busy GPUs track the curve within 10% (about three standard deviations of the Poisson noise).
         let dist = PhillyDist::from_pairs(vec![(3600, 1), (7200, 2), (14_400, 8), (3600, 4)]);
         let period = 30 * 86_400;
-        let curves = vec![DemandCurve { accel: AccelSym(0), gpus: vec![10.0, 40.0, 0.0, 20.0] }, DemandCurve { accel: AccelSym(1), gpus: vec![5.0, 5.0, 5.0, 5.0] }];
-        let jobs: Vec<JobSpec> = PlanWorkload::new(curves.clone(), dist.clone(), opts(period)).collect();
-        assert!(jobs.windows(2).all(|w| w[0].submit <= w[1].submit), "time order");
-        assert!(jobs.iter().all(|j| j.submit < 4 * period), "no arrival past the last period");
+        let curves = vec![
+            DemandCurve {
+                accel: AccelSym(0),
+                gpus: vec![10.0, 40.0, 0.0, 20.0],
+            },
+            DemandCurve {
+                accel: AccelSym(1),
+                gpus: vec![5.0, 5.0, 5.0, 5.0],
+            },
+        ];
+        let jobs: Vec<JobSpec> =
+            PlanWorkload::new(curves.clone(), dist.clone(), opts(period)).collect();
+        assert!(
+            jobs.windows(2).all(|w| w[0].submit <= w[1].submit),
+            "time order"
+        );
+        assert!(
+            jobs.iter().all(|j| j.submit < 4 * period),
+            "no arrival past the last period"
+        );
         for c in &curves {
             let got = busy(&jobs, c.accel, period, 4);
             for (p, (g, want)) in got.iter().zip(&c.gpus).enumerate() {
-                assert!((g - want).abs() <= 0.1 * want + 0.2, "accel {:?} period {p}: {g:.2} GPUs busy, scenario {want}", c.accel);
+                assert!(
+                    (g - want).abs() <= 0.1 * want + 0.2,
+                    "accel {:?} period {p}: {g:.2} GPUs busy, scenario {want}",
+                    c.accel
+                );
             }
         }
         // Deterministic in the seed.
-        let again: Vec<JobSpec> = PlanWorkload::new(curves.clone(), dist.clone(), opts(period)).collect();
+        let again: Vec<JobSpec> =
+            PlanWorkload::new(curves.clone(), dist.clone(), opts(period)).collect();
         assert_eq!(jobs, again);
-        let other: Vec<JobSpec> = PlanWorkload::new(curves, dist, PlanWorkloadOptions { seed: 5, ..opts(period) }).collect();
+        let other: Vec<JobSpec> = PlanWorkload::new(
+            curves,
+            dist,
+            PlanWorkloadOptions {
+                seed: 5,
+                ..opts(period)
+            },
+        )
+        .collect();
         assert_ne!(jobs, other);
     }
 }

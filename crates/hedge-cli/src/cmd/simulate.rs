@@ -180,7 +180,11 @@ fn policies(args: &Args, default: &str) -> Vec<String> {
 
 fn run_fleet(args: &Args) -> anyhow::Result<String> {
     let spec: TraceSpec = args.trace.parse()?;
-    let plan = args.workload_from_plan.as_deref().map(|p| from_plan::load(p, args.scenario.as_deref())).transpose()?;
+    let plan = args
+        .workload_from_plan
+        .as_deref()
+        .map(|p| from_plan::load(p, args.scenario.as_deref()))
+        .transpose()?;
     let owned_catalog;
     let catalog = match (&plan, &args.catalog) {
         (Some(p), None) => &p.catalog,
@@ -195,8 +199,22 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
         time_scale: args.time_scale,
         load_scale: args.load_scale,
         default_accel: accel.clone(),
-        checkpoint_interval_s: args.checkpoint_interval.as_deref().map(|c| dur(c, "checkpoint-interval")).transpose()?.map(|v| v as u32),
-        restart_overhead_s: dur(&args.restart_overhead, "restart-overhead").or_else(|_| if args.restart_overhead == "0s" || args.restart_overhead == "0" { Ok(0) } else { bail!("--restart-overhead: {:?} is not a duration", args.restart_overhead) })? as u32,
+        checkpoint_interval_s: args
+            .checkpoint_interval
+            .as_deref()
+            .map(|c| dur(c, "checkpoint-interval"))
+            .transpose()?
+            .map(|v| v as u32),
+        restart_overhead_s: dur(&args.restart_overhead, "restart-overhead").or_else(|_| {
+            if args.restart_overhead == "0s" || args.restart_overhead == "0" {
+                Ok(0)
+            } else {
+                bail!(
+                    "--restart-overhead: {:?} is not a duration",
+                    args.restart_overhead
+                )
+            }
+        })? as u32,
         seed: args.seed,
         ..TraceOptions::default()
     };
@@ -212,28 +230,51 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
     opts.synthetic.deadline_fraction = args.deadline_fraction;
     let origin = match &plan {
         Some(p) => p.origin,
-        None => hedge_core::Timestamp::parse_civil(&args.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?,
+        None => hedge_core::Timestamp::parse_civil(&args.start)
+            .map_err(|e| anyhow::anyhow!("--start: {e}"))?,
     };
     let commitments = match &args.portfolio {
         Some(p) => hedge_sim::portfolio::load(p)?,
         None => Vec::new(),
     };
-    let mut outages: Vec<_> = args.outage.iter().map(|s| s.parse::<OutageSpec>().map(|o| o.to_outage(origin))).collect::<Result<_, _>>()?;
-    let horizon = args.horizon.as_deref().map(|h| dur(h, "horizon")).transpose()?.or(plan.as_ref().map(|p| p.horizon_s));
+    let mut outages: Vec<_> = args
+        .outage
+        .iter()
+        .map(|s| s.parse::<OutageSpec>().map(|o| o.to_outage(origin)))
+        .collect::<Result<_, _>>()?;
+    let horizon = args
+        .horizon
+        .as_deref()
+        .map(|h| dur(h, "horizon"))
+        .transpose()?
+        .or(plan.as_ref().map(|p| p.horizon_s));
     if let Some(csv) = &args.random_outages {
         let fits = hedge_sim::outage::fit_incidents_file(csv, args.min_impact)?;
-        let Some(fit) = fits.iter().max_by_key(|f| f.incidents) else { bail!("{}: no provider has 3 incidents to fit", csv.display()) };
+        let Some(fit) = fits.iter().max_by_key(|f| f.incidents) else {
+            bail!("{}: no provider has 3 incidents to fit", csv.display())
+        };
         let providers: Vec<_> = catalog.providers().keys().cloned().collect();
         let until = horizon.unwrap_or(365 * 86_400);
-        outages.extend(fit.model().generate(&providers, until, &mut SimRng::new(args.seed, Stream::Outages)));
+        outages.extend(fit.model().generate(
+            &providers,
+            until,
+            &mut SimRng::new(args.seed, Stream::Outages),
+        ));
         outages.sort_by_key(|o| (o.start, o.provider.clone()));
     }
-    let mut fleet = hedge_sim::fleet::FleetConfig { launch_timeout_s: dur(&args.launch_timeout, "launch-timeout")?, ..Default::default() };
+    let mut fleet = hedge_sim::fleet::FleetConfig {
+        launch_timeout_s: dur(&args.launch_timeout, "launch-timeout")?,
+        ..Default::default()
+    };
     for s in &args.on_demand_cap {
-        fleet.on_demand.push(parse_cap(s).with_context(|| format!("--on-demand-cap {s:?}"))?);
+        fleet
+            .on_demand
+            .push(parse_cap(s).with_context(|| format!("--on-demand-cap {s:?}"))?);
     }
     for s in &args.spot_pool {
-        fleet.spot.push(parse_pool(s).with_context(|| format!("--spot-pool {s:?}"))?);
+        fleet
+            .spot
+            .push(parse_pool(s).with_context(|| format!("--spot-pool {s:?}"))?);
     }
     if let Some(p) = &plan {
         fleet.on_demand.extend(p.on_demand_limits(&commitments));
@@ -249,7 +290,13 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
     };
     if let Some(t) = &file_trace {
         if t.skipped_count > 0 {
-            eprintln!("warning: {}: skipped {} malformed line(s); first: line {}: {}", spec.path.display(), t.skipped_count, t.skipped[0].line, t.skipped[0].reason);
+            eprintln!(
+                "warning: {}: skipped {} malformed line(s); first: line {}: {}",
+                spec.path.display(),
+                t.skipped_count,
+                t.skipped[0].line,
+                t.skipped[0].reason
+            );
         }
     }
     let accels = match (&file_trace, &plan) {
@@ -257,7 +304,10 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
         (None, Some(p)) => p.accels.clone(),
         (None, None) => vec![accel.clone()],
     };
-    let delay_penalty = match (args.delay_penalty, plan.as_ref().and_then(|p| p.unmet_penalty)) {
+    let delay_penalty = match (
+        args.delay_penalty,
+        plan.as_ref().and_then(|p| p.unmet_penalty),
+    ) {
         (Some(usd), _) => Rate::from_usd_per_hour_f64(usd).context("--delay-penalty")?,
         (None, Some(r)) => r,
         (None, None) => dearest_on_demand_gpu_hour(catalog, &accels),
@@ -275,7 +325,8 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
         };
         Some(PlanWorkload::new(p.curves.clone(), d.clone(), o))
     };
-    let show_progress = args.format != OutFormat::Json && args.output.is_none() && std::io::stderr().is_terminal();
+    let show_progress =
+        args.format != OutFormat::Json && args.output.is_none() && std::io::stderr().is_terminal();
     let mut reports = Vec::new();
     for name in policies(args, "hedge") {
         let policy: Policy = name.parse()?;
@@ -287,7 +338,10 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
         cfg.outages = outages.clone();
         cfg.commitments = commitments.clone();
         cfg.trace = match &plan {
-            Some(p) => format!("{} following plan {} scenario {}", args.trace, p.file, p.scenario),
+            Some(p) => format!(
+                "{} following plan {} scenario {}",
+                args.trace, p.file, p.scenario
+            ),
             None => args.trace.clone(),
         };
         cfg.delay_penalty = delay_penalty;
@@ -298,9 +352,24 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
             }
         };
         let report = match (&file_trace, &dist) {
-            (None, Some(_)) if plan.is_some() => hedge_sim::engine::simulate_with_progress(catalog, plan_jobs(args.seed).expect("plan and distribution"), &cfg, progress)?,
-            (Some(t), _) => hedge_sim::engine::simulate_with_progress(catalog, t.jobs.iter().copied(), &cfg, progress)?,
-            (None, Some(d)) => hedge_sim::engine::simulate_with_progress(catalog, Synthetic::new(d.clone(), &opts), &cfg, progress)?,
+            (None, Some(_)) if plan.is_some() => hedge_sim::engine::simulate_with_progress(
+                catalog,
+                plan_jobs(args.seed).expect("plan and distribution"),
+                &cfg,
+                progress,
+            )?,
+            (Some(t), _) => hedge_sim::engine::simulate_with_progress(
+                catalog,
+                t.jobs.iter().copied(),
+                &cfg,
+                progress,
+            )?,
+            (None, Some(d)) => hedge_sim::engine::simulate_with_progress(
+                catalog,
+                Synthetic::new(d.clone(), &opts),
+                &cfg,
+                progress,
+            )?,
             (None, None) => unreachable!("one of the two is loaded"),
         };
         if show_progress {
@@ -309,7 +378,8 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
         reports.push(report);
     }
     let against_plan = match (&plan, &args.portfolio) {
-        (Some(p), Some(report)) => from_plan::expected_cost(report, &p.scenario)?.map(|e| from_plan::compare(&p.scenario, e, &reports)),
+        (Some(p), Some(report)) => from_plan::expected_cost(report, &p.scenario)?
+            .map(|e| from_plan::compare(&p.scenario, e, &reports)),
         _ => None,
     };
     Ok(match args.format {
@@ -325,7 +395,12 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
 fn dearest_on_demand_gpu_hour(catalog: &hedge_core::Catalog, accels: &[Accelerator]) -> Rate {
     accels
         .iter()
-        .flat_map(|a| catalog.with_accelerator(a).iter().map(|&o| catalog.offer(o)))
+        .flat_map(|a| {
+            catalog
+                .with_accelerator(a)
+                .iter()
+                .map(|&o| catalog.offer(o))
+        })
         .filter_map(|o| o.prices.on_demand.map(|r| r.per_unit(o.gpus().max(1))))
         .max()
         .unwrap_or(Rate::ZERO)
@@ -335,7 +410,10 @@ fn dearest_on_demand_gpu_hour(catalog: &hedge_core::Catalog, accels: &[Accelerat
 /// a catalog with the plan's prices, spot pools for the plan's spot share, capacities and the penalty.
 mod from_plan {
     use anyhow::{bail, Context};
-    use hedge_core::{AccelRequest, Accelerator, Catalog, Commitment, Location, Offer, Prices, Rate, RegionId, Timestamp};
+    use hedge_core::{
+        AccelRequest, Accelerator, Catalog, Commitment, Location, Offer, Prices, Rate, RegionId,
+        Timestamp,
+    };
     use hedge_sim::fleet::{OnDemandLimit, SpotPool};
     use hedge_sim::spot::{Convention, SpotTrace};
     use hedge_sim::workload::DemandCurve;
@@ -362,19 +440,46 @@ mod from_plan {
     }
 
     pub fn load(path: &Path, scenario: Option<&str>) -> anyhow::Result<FromPlan> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading plan file {}", path.display()))?;
-        let loaded = if text.contains("prices_from") { Some(super::super::load_catalog(None)?) } else { None };
-        let source = loaded.as_ref().map(|l| hedge_planner::CatalogSource { catalog: &l.catalog, label: "data/catalog.json (embedded)" });
-        let input = hedge_planner::parse_plan_yaml_with(&text, source).with_context(|| format!("plan file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading plan file {}", path.display()))?;
+        let loaded = if text.contains("prices_from") {
+            Some(super::super::load_catalog(None)?)
+        } else {
+            None
+        };
+        let source = loaded.as_ref().map(|l| hedge_planner::CatalogSource {
+            catalog: &l.catalog,
+            label: "data/catalog.json (embedded)",
+        });
+        let input = hedge_planner::parse_plan_yaml_with(&text, source)
+            .with_context(|| format!("plan file {}", path.display()))?;
         let sc = match scenario {
-            Some(name) => input.scenarios.iter().find(|s| s.name == name).with_context(|| {
-                format!("--scenario {name:?}: the plan has {}", input.scenarios.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "))
-            })?,
-            None => input.scenarios.first().context("the plan has no demand scenario")?,
+            Some(name) => input
+                .scenarios
+                .iter()
+                .find(|s| s.name == name)
+                .with_context(|| {
+                    format!(
+                        "--scenario {name:?}: the plan has {}",
+                        input
+                            .scenarios
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?,
+            None => input
+                .scenarios
+                .first()
+                .context("the plan has no demand scenario")?,
         };
         let period_s = i64::from(input.horizon.period_hours) * 3600;
         let curves = (0..input.accelerators.len())
-            .map(|a| DemandCurve { accel: AccelSym(a as u16), gpus: sc.demand[a].iter().map(|g| g.gpus_f64()).collect() })
+            .map(|a| DemandCurve {
+                accel: AccelSym(a as u16),
+                gpus: sc.demand[a].iter().map(|g| g.gpus_f64()).collect(),
+            })
             .collect();
         let region = RegionId::new(REGION);
         let mut offers = Vec::new();
@@ -394,11 +499,21 @@ mod from_plan {
                     continue;
                 }
                 for n in [1, 2, 4, 8] {
-                    offers.push(offer(p.id.clone(), accel, n, &region, od.map(|r| r.times(n)), spot.map(|r| r.times(n))));
+                    offers.push(offer(
+                        p.id.clone(),
+                        accel,
+                        n,
+                        &region,
+                        od.map(|r| r.times(n)),
+                        spot.map(|r| r.times(n)),
+                    ));
                 }
                 if spot.is_some() && p.spot_availability[a] > 0.0 {
                     // The plan lets spot serve this share of the scenario's demand: a pool of that size per period.
-                    let available = sc.demand[a].iter().map(|g| (g.gpus_f64() * p.spot_availability[a]).floor() as u32).collect();
+                    let available = sc.demand[a]
+                        .iter()
+                        .map(|g| (g.gpus_f64() * p.spot_availability[a]).floor() as u32)
+                        .collect();
                     let trace = SpotTrace {
                         name: format!("plan spot share {} {}", p.id, accel),
                         gap_s: u32::try_from(period_s).context("period too long")?,
@@ -408,7 +523,14 @@ mod from_plan {
                         on_demand: None,
                         spot_price: None,
                     };
-                    spot_pools.push(SpotPool { provider: p.id.clone(), region: region.clone(), accelerator: accel.clone(), trace: Arc::new(trace), gpus_per_unit: 1, scale: 1 });
+                    spot_pools.push(SpotPool {
+                        provider: p.id.clone(),
+                        region: region.clone(),
+                        accelerator: accel.clone(),
+                        trace: Arc::new(trace),
+                        gpus_per_unit: 1,
+                        scale: 1,
+                    });
                 }
             }
         }
@@ -434,15 +556,28 @@ mod from_plan {
         })
     }
 
-    fn offer(provider: hedge_core::ProviderId, accel: &Accelerator, n: u32, region: &RegionId, od: Option<Rate>, spot: Option<Rate>) -> Offer {
+    fn offer(
+        provider: hedge_core::ProviderId,
+        accel: &Accelerator,
+        n: u32,
+        region: &RegionId,
+        od: Option<Rate>,
+        spot: Option<Rate>,
+    ) -> Offer {
         Offer {
             instance_type: format!("{provider}-{accel}x{n}"),
             provider,
             accelerator: Some(AccelRequest::new(accel.clone(), n)),
             vcpus_milli: None,
             memory_mib: None,
-            location: Location::Region { region: region.clone() },
-            prices: Prices { on_demand: od, spot, committed: vec![] },
+            location: Location::Region {
+                region: region.clone(),
+            },
+            prices: Prices {
+                on_demand: od,
+                spot,
+                committed: vec![],
+            },
         }
     }
 
@@ -454,49 +589,102 @@ mod from_plan {
                 .iter()
                 .map(|(p, a, cap)| {
                     let committed = max_committed(commitments, p, a);
-                    OnDemandLimit { provider: p.clone(), region: None, accelerator: a.clone(), gpus: cap.saturating_sub(committed).min(u32::MAX as u64) as u32 }
+                    OnDemandLimit {
+                        provider: p.clone(),
+                        region: None,
+                        accelerator: a.clone(),
+                        gpus: cap.saturating_sub(committed).min(u32::MAX as u64) as u32,
+                    }
                 })
                 .collect()
         }
     }
 
-    fn max_committed(commitments: &[Commitment], p: &hedge_core::ProviderId, a: &Accelerator) -> u64 {
-        let mine: Vec<&Commitment> = commitments.iter().filter(|c| c.provider == *p && c.accelerator == *a).collect();
-        mine.iter().map(|c| mine.iter().filter(|o| o.start <= c.start && c.start < o.end).map(|o| o.gpus as u64).sum::<u64>()).max().unwrap_or(0)
+    fn max_committed(
+        commitments: &[Commitment],
+        p: &hedge_core::ProviderId,
+        a: &Accelerator,
+    ) -> u64 {
+        let mine: Vec<&Commitment> = commitments
+            .iter()
+            .filter(|c| c.provider == *p && c.accelerator == *a)
+            .collect();
+        mine.iter()
+            .map(|c| {
+                mine.iter()
+                    .filter(|o| o.start <= c.start && c.start < o.end)
+                    .map(|o| o.gpus as u64)
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// The plan report's expected cost of `scenario` (`scenarios[].total_usd`), if the portfolio file is a
     /// plan report.
     pub fn expected_cost(report: &Path, scenario: &str) -> anyhow::Result<Option<f64>> {
-        let text = std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", report.display()))?;
-        Ok(v.get("scenarios").and_then(|s| s.as_array()).and_then(|a| a.iter().find(|s| s.get("scenario").and_then(|n| n.as_str()) == Some(scenario))).and_then(|s| s.get("total_usd")).and_then(|t| t.as_f64()))
+        let text = std::fs::read_to_string(report)
+            .with_context(|| format!("reading {}", report.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not JSON", report.display()))?;
+        Ok(v.get("scenarios")
+            .and_then(|s| s.as_array())
+            .and_then(|a| {
+                a.iter()
+                    .find(|s| s.get("scenario").and_then(|n| n.as_str()) == Some(scenario))
+            })
+            .and_then(|s| s.get("total_usd"))
+            .and_then(|t| t.as_f64()))
     }
 
     /// One line per policy: the simulated cost next to the plan's expected cost of the scenario.
     pub fn compare(scenario: &str, expected_usd: f64, reports: &[Report]) -> String {
-        let mut out = format!("\nplan's expected cost, scenario {scenario}: ${}\n", group(expected_usd));
+        let mut out = format!(
+            "\nplan's expected cost, scenario {scenario}: ${}\n",
+            group(expected_usd)
+        );
         for r in reports {
             let sim = r.total_cost.to_usd_f64();
-            out += &format!("  simulated, {}: ${} ({:+.1}% against the plan)\n", r.policy, group(sim), 100.0 * (sim / expected_usd - 1.0));
+            out += &format!(
+                "  simulated, {}: ${} ({:+.1}% against the plan)\n",
+                r.policy,
+                group(sim),
+                100.0 * (sim / expected_usd - 1.0)
+            );
         }
         out
     }
 
     fn group(usd: f64) -> String {
-        hedge_core::Money::from_usd_f64(usd).map(|m| m.cents_grouped().to_string().trim_start_matches('$').to_owned()).unwrap_or_else(|_| format!("{usd:.2}"))
+        hedge_core::Money::from_usd_f64(usd)
+            .map(|m| {
+                m.cents_grouped()
+                    .to_string()
+                    .trim_start_matches('$')
+                    .to_owned()
+            })
+            .unwrap_or_else(|_| format!("{usd:.2}"))
     }
 }
 
 /// `PROVIDER[/REGION]:ACCEL=GPUS`
 fn parse_cap(s: &str) -> anyhow::Result<OnDemandLimit> {
-    let (lhs, gpus) = s.split_once('=').context("expected PROVIDER[/REGION]:ACCEL=GPUS")?;
-    let (loc, acc) = lhs.split_once(':').context("expected PROVIDER[/REGION]:ACCEL=GPUS")?;
+    let (lhs, gpus) = s
+        .split_once('=')
+        .context("expected PROVIDER[/REGION]:ACCEL=GPUS")?;
+    let (loc, acc) = lhs
+        .split_once(':')
+        .context("expected PROVIDER[/REGION]:ACCEL=GPUS")?;
     let (provider, region) = match loc.split_once('/') {
         Some((p, r)) => (p, Some(RegionId::new(r))),
         None => (loc, None),
     };
-    Ok(OnDemandLimit { provider: hedge_core::ProviderId::parse(provider), region, accelerator: Accelerator::parse(acc)?, gpus: gpus.trim().parse().context("GPUS")? })
+    Ok(OnDemandLimit {
+        provider: hedge_core::ProviderId::parse(provider),
+        region,
+        accelerator: Accelerator::parse(acc)?,
+        gpus: gpus.trim().parse().context("GPUS")?,
+    })
 }
 
 /// `PROVIDER/REGION:ACCEL:TRACE[:GPUS_PER_UNIT[:SCALE]]`
@@ -505,9 +693,18 @@ fn parse_pool(s: &str) -> anyhow::Result<SpotPool> {
     if !(3..=5).contains(&parts.len()) {
         bail!("expected PROVIDER/REGION:ACCEL:TRACE[:GPUS_PER_UNIT[:SCALE]]");
     }
-    let (provider, region) = parts[0].split_once('/').context("expected PROVIDER/REGION")?;
+    let (provider, region) = parts[0]
+        .split_once('/')
+        .context("expected PROVIDER/REGION")?;
     let trace = SpotTrace::load(Path::new(parts[2]))?;
-    let n = |i: usize| -> anyhow::Result<u32> { Ok(parts.get(i).map(|x| x.parse()).transpose().context("a whole number")?.unwrap_or(1)) };
+    let n = |i: usize| -> anyhow::Result<u32> {
+        Ok(parts
+            .get(i)
+            .map(|x| x.parse())
+            .transpose()
+            .context("a whole number")?
+            .unwrap_or(1))
+    };
     Ok(SpotPool {
         provider: hedge_core::ProviderId::parse(provider),
         region: RegionId::new(region),
@@ -534,7 +731,12 @@ fn run_deadline(args: &Args, path: &Path) -> anyhow::Result<String> {
         p.parse::<SpotPolicy>()?;
     }
     let spot_prices: Option<serde_json::Map<String, serde_json::Value>> = match &args.spot_prices {
-        Some(p) => Some(serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?).with_context(|| format!("{}: not a JSON object", p.display()))?),
+        Some(p) => Some(
+            serde_json::from_str(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .with_context(|| format!("{}: not a JSON object", p.display()))?,
+        ),
         None => None,
     };
     let job = DeadlineJob {
@@ -550,11 +752,21 @@ fn run_deadline(args: &Args, path: &Path) -> anyhow::Result<String> {
             Some(p) => usd(p)?,
             None => t.on_demand.map_or_else(|| usd(3.06), Ok)?,
         };
-        let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let per_tick = spot_prices.as_ref().and_then(|m| m.get(&stem)).and_then(|v| v.as_array()).filter(|a| a.len() == t.available.len());
+        let stem = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let per_tick = spot_prices
+            .as_ref()
+            .and_then(|m| m.get(&stem))
+            .and_then(|v| v.as_array())
+            .filter(|a| a.len() == t.available.len());
         let spot = match (args.spot_price, per_tick, &t.prices, t.spot_price) {
             (Some(p), ..) => vec![usd(p)?],
-            (None, Some(a), ..) => a.iter().map(|x| usd(x.as_f64().unwrap_or(f64::NAN))).collect::<Result<_, _>>()?,
+            (None, Some(a), ..) => a
+                .iter()
+                .map(|x| usd(x.as_f64().unwrap_or(f64::NAN)))
+                .collect::<Result<_, _>>()?,
             (None, None, Some(p), _) => p.clone(),
             (None, None, None, Some(p)) => vec![p],
             (None, None, None, None) => vec![usd(0.918)?],
@@ -572,7 +784,12 @@ fn summary(studies: &[hedge_sim::deadline::TraceStudy]) -> String {
     let n = studies.len() as f64;
     let mean = |i: usize| studies.iter().map(|s| s.savings[i].1).sum::<f64>() / n;
     let closed: Vec<f64> = studies.iter().filter_map(|s| s.up_gap_closed).collect();
-    let no_dearer = |i: usize| studies.iter().filter(|s| s.mean_cost[i].1 <= s.mean_cost[1].1).count();
+    let no_dearer = |i: usize| {
+        studies
+            .iter()
+            .filter(|s| s.mean_cost[i].1 <= s.mean_cost[1].1)
+            .count()
+    };
     format!(
         "mean savings over on-demand: greedy {:.2}%, uniform-progress {:.2}%, availability-aware {:.2}%, omniscient {:.2}%; no dearer than greedy on: uniform-progress {}, availability-aware {} of {}; deadline misses {}; UP closes {:.0}% of greedy's gap (median over {} traces)\n",
         100.0 * mean(1),

@@ -11,15 +11,39 @@ fn plan_report() -> std::path::PathBuf {
 
 fn simulate(plan: &std::path::Path, philly: &str, policies: &str) -> (Vec<serde_json::Value>, f64) {
     let o = hedge(&[
-        "simulate", "--trace", &format!("synthetic:{philly}"), "--workload-from-plan", "examples/small-team.yaml", "--scenario", "base",
-        "--portfolio", plan.to_str().unwrap(), "--compare", policies, "--seed", "7", "--format", "json",
+        "simulate",
+        "--trace",
+        &format!("synthetic:{philly}"),
+        "--workload-from-plan",
+        "examples/small-team.yaml",
+        "--scenario",
+        "base",
+        "--portfolio",
+        plan.to_str().unwrap(),
+        "--compare",
+        policies,
+        "--seed",
+        "7",
+        "--format",
+        "json",
     ]);
     assert!(o.status.success(), "{}", crate::render(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
-    let expected = report["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == "base").unwrap()["total_usd"].as_f64().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
+    let expected = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scenario"] == "base")
+        .unwrap()["total_usd"]
+        .as_f64()
+        .unwrap();
     // One policy gives one report, several a list.
-    (v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]), expected)
+    (
+        v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]),
+        expected,
+    )
 }
 
 fn usd(v: &serde_json::Value) -> f64 {
@@ -36,24 +60,66 @@ fn plan_workload_costs_what_the_plan_expects_within_tolerance() {
     let plan = plan_report();
     let philly = repo_root().join("data/traces/philly_job_distribution.csv");
     let text = std::fs::read_to_string(&philly).unwrap();
-    let one_gpu: String = text.lines().enumerate().map(|(i, l)| if i == 0 { format!("{l}\n") } else { format!("{},1\n", l.split(',').next().unwrap()) }).collect();
+    let one_gpu: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{l}\n")
+            } else {
+                format!("{},1\n", l.split(',').next().unwrap())
+            }
+        })
+        .collect();
     let one_gpu = temp_file("philly-1gpu.csv", &one_gpu);
     // Base scenario demand: H100 and L40S average GPUs per 730-hour month over 24 months.
-    let h100: f64 = [24, 24, 28, 28, 32, 32, 32, 36, 36, 40, 40, 40, 40, 44, 44, 48, 48, 48, 48, 52, 52, 56, 56, 56].iter().sum::<i32>() as f64;
-    let l40s: f64 = [8, 8, 8, 10, 10, 10, 12, 12, 12, 12, 14, 14, 14, 16, 16, 16, 16, 18, 18, 18, 20, 20, 20, 20].iter().sum::<i32>() as f64;
+    let h100: f64 = [
+        24, 24, 28, 28, 32, 32, 32, 36, 36, 40, 40, 40, 40, 44, 44, 48, 48, 48, 48, 52, 52, 56, 56,
+        56,
+    ]
+    .iter()
+    .sum::<i32>() as f64;
+    let l40s: f64 = [
+        8, 8, 8, 10, 10, 10, 12, 12, 12, 12, 14, 14, 14, 16, 16, 16, 16, 18, 18, 18, 20, 20, 20, 20,
+    ]
+    .iter()
+    .sum::<i32>() as f64;
     let demand_gpu_h = (h100 + l40s) * 730.0;
 
     let (runs, expected) = simulate(&plan, one_gpu.to_str().unwrap(), "hedge");
     let hedge = &runs[0];
     let served = hedge["service"]["served_gpu_hours"].as_f64().unwrap();
-    assert!((served / demand_gpu_h - 1.0).abs() < 0.05, "served {served} GPU-h, scenario demand {demand_gpu_h}");
+    assert!(
+        (served / demand_gpu_h - 1.0).abs() < 0.05,
+        "served {served} GPU-h, scenario demand {demand_gpu_h}"
+    );
     let gap = usd(&hedge["total_cost"]) / expected - 1.0;
-    assert!(gap.abs() <= 0.15, "1-GPU jobs: simulated {} vs plan {expected}: {:+.1}%", usd(&hedge["total_cost"]), 100.0 * gap);
+    assert!(
+        gap.abs() <= 0.15,
+        "1-GPU jobs: simulated {} vs plan {expected}: {:+.1}%",
+        usd(&hedge["total_cost"]),
+        100.0 * gap
+    );
 
-    let (runs, expected) = simulate(&plan, "data/traces/philly_job_distribution.csv", "lock-in,hedge");
+    let (runs, expected) = simulate(
+        &plan,
+        "data/traces/philly_job_distribution.csv",
+        "lock-in,hedge",
+    );
     let (lock, hedge) = (&runs[0], &runs[1]);
     let gap = usd(&hedge["total_cost"]) / expected - 1.0;
-    assert!(gap.abs() <= 0.5, "Philly sizes: simulated {} vs plan {expected}: {:+.1}%", usd(&hedge["total_cost"]), 100.0 * gap);
-    assert!(lock["service"]["unmet_gpu_hours"].as_f64().unwrap() > 10.0 * hedge["service"]["unmet_gpu_hours"].as_f64().unwrap());
-    assert!(lock["service"]["cost_with_penalty"].as_i64() > hedge["service"]["cost_with_penalty"].as_i64());
+    assert!(
+        gap.abs() <= 0.5,
+        "Philly sizes: simulated {} vs plan {expected}: {:+.1}%",
+        usd(&hedge["total_cost"]),
+        100.0 * gap
+    );
+    assert!(
+        lock["service"]["unmet_gpu_hours"].as_f64().unwrap()
+            > 10.0 * hedge["service"]["unmet_gpu_hours"].as_f64().unwrap()
+    );
+    assert!(
+        lock["service"]["cost_with_penalty"].as_i64()
+            > hedge["service"]["cost_with_penalty"].as_i64()
+    );
 }

@@ -41,7 +41,13 @@ impl<'a> Capacity<'a> {
     pub fn new(fleet: Fleet, commitments: &'a [Commitment]) -> Self {
         let group = pools(commitments);
         let n = group.iter().max().map_or(0, |g| g + 1);
-        Capacity { fleet, commitments, active: vec![false; commitments.len()], group, used: vec![0; n] }
+        Capacity {
+            fleet,
+            commitments,
+            active: vec![false; commitments.len()],
+            group,
+            used: vec![0; n],
+        }
     }
 
     pub fn commitment_starts(&mut self, i: usize) {
@@ -54,7 +60,10 @@ impl<'a> Capacity<'a> {
 
     /// The index of a commitment by id.
     pub fn commitment_index(&self, id: &CommitmentId) -> Option<u32> {
-        self.commitments.iter().position(|k| k.id == *id).map(|i| i as u32)
+        self.commitments
+            .iter()
+            .position(|k| k.id == *id)
+            .map(|i| i as u32)
     }
 
     /// The pool of commitment `i`.
@@ -64,7 +73,13 @@ impl<'a> Capacity<'a> {
 
     /// GPUs of pool `g`'s commitments in force, and GPUs in use.
     pub fn pool_level(&self, g: usize) -> (u32, u32) {
-        let cap = self.commitments.iter().enumerate().filter(|(i, _)| self.active[*i] && self.group[*i] == g).map(|(_, c)| c.gpus).sum();
+        let cap = self
+            .commitments
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.active[*i] && self.group[*i] == g)
+            .map(|(_, c)| c.gpus)
+            .sum();
         (cap, self.used[g])
     }
 
@@ -72,7 +87,12 @@ impl<'a> Capacity<'a> {
     /// named after its first commitment in force).
     pub fn owned(&self) -> Vec<OwnedCapacity> {
         let mut out: Vec<(usize, OwnedCapacity)> = Vec::new();
-        for (i, c) in self.commitments.iter().enumerate().filter(|(i, _)| self.active[*i]) {
+        for (i, c) in self
+            .commitments
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.active[*i])
+        {
             let g = self.group[i];
             match out.iter_mut().find(|(k, _)| *k == g) {
                 Some((_, o)) => o.free_gpus += c.gpus,
@@ -89,10 +109,12 @@ impl<'a> Capacity<'a> {
                 )),
             }
         }
-        out.into_iter().map(|(g, mut o)| {
-            o.free_gpus = o.free_gpus.saturating_sub(self.used[g]);
-            o
-        }).collect()
+        out.into_iter()
+            .map(|(g, mut o)| {
+                o.free_gpus = o.free_gpus.saturating_sub(self.used[g]);
+                o
+            })
+            .collect()
     }
 
     /// Takes (sign 1) or gives back (sign -1) an allocation's GPUs from its pool and commitment.

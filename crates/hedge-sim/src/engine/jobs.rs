@@ -124,7 +124,11 @@ impl JobTable {
             .slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().filter(|a| a.state == State::Running && a.alloc.as_ref().is_some_and(&pred)).map(|a| (a.started, i as u32)))
+            .filter_map(|(i, s)| {
+                s.as_ref()
+                    .filter(|a| a.state == State::Running && a.alloc.as_ref().is_some_and(&pred))
+                    .map(|a| (a.started, i as u32))
+            })
             .collect();
         v.sort();
         v
@@ -134,16 +138,33 @@ impl JobTable {
     /// progress since its last (re)start counts as done.
     pub fn work_in_system(&self, now: SimTime) -> (u128, u128) {
         self.slots.iter().flatten().fold((0, 0), |(done, left), a| {
-            let ran = if a.state == State::Running { ((now - a.progress_from).max(0) as u64).min(a.remaining) } else { 0 };
+            let ran = if a.state == State::Running {
+                ((now - a.progress_from).max(0) as u64).min(a.remaining)
+            } else {
+                0
+            };
             let g = a.spec.gpus as u128;
-            (done + (a.spec.duration_s - a.remaining + ran) as u128 * g, left + (a.remaining - ran) as u128 * g)
+            (
+                done + (a.spec.duration_s - a.remaining + ran) as u128 * g,
+                left + (a.remaining - ran) as u128 * g,
+            )
         })
     }
 
     /// (running, not running) jobs in the system.
     pub fn counts(&self) -> (u64, u64) {
-        let running = self.slots.iter().flatten().filter(|a| a.state == State::Running).count() as u64;
-        let others = self.slots.iter().flatten().filter(|a| a.state != State::Running).count() as u64;
+        let running = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|a| a.state == State::Running)
+            .count() as u64;
+        let others = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|a| a.state != State::Running)
+            .count() as u64;
         (running, others)
     }
 }

@@ -3,10 +3,11 @@
 
 use crate::{hedge, repo_root, temp_file};
 
-fn plan_report() -> std::path::PathBuf {
+/// The plan report of examples/small-team.yaml, written to `name` (one file per test: tests run in parallel).
+fn plan_report(name: &str) -> std::path::PathBuf {
     let o = hedge(&["plan", "examples/small-team.yaml", "--format", "json"]);
     assert!(o.status.success(), "{}", crate::render(&o));
-    temp_file("small-team-plan.json", &String::from_utf8_lossy(&o.stdout))
+    temp_file(name, &String::from_utf8_lossy(&o.stdout))
 }
 
 fn simulate(plan: &std::path::Path, philly: &str, policies: &str) -> (Vec<serde_json::Value>, f64) {
@@ -57,7 +58,7 @@ fn usd(v: &serde_json::Value) -> f64 {
 /// leaves the L40S work unserved, is ranked last once delay is priced.
 #[test]
 fn plan_workload_costs_what_the_plan_expects_within_tolerance() {
-    let plan = plan_report();
+    let plan = plan_report("plan-tolerance.json");
     let philly = repo_root().join("data/traces/philly_job_distribution.csv");
     let text = std::fs::read_to_string(&philly).unwrap();
     let one_gpu: String = text
@@ -121,5 +122,62 @@ fn plan_workload_costs_what_the_plan_expects_within_tolerance() {
     assert!(
         lock["service"]["cost_with_penalty"].as_i64()
             > hedge["service"]["cost_with_penalty"].as_i64()
+    );
+}
+
+/// The delay penalty defaults to the plan's `unmet_demand` penalty; a scenario the plan does not have is an
+/// error naming the ones it has.
+#[test]
+fn plan_penalty_is_the_default_delay_penalty_and_unknown_scenarios_are_named() {
+    let plan = plan_report("plan-penalty.json");
+    let yaml = std::fs::read_to_string(repo_root().join("examples/small-team.yaml")).unwrap();
+    assert!(yaml.contains("unmet_demand: forbid"));
+    let priced = temp_file(
+        "small-team-penalty.yaml",
+        &yaml.replace(
+            "unmet_demand: forbid",
+            "unmet_demand: {penalty_per_gpu_hour: 50}",
+        ),
+    );
+    let run = |file: &str, scenario: &str, extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--trace",
+            "synthetic:data/traces/philly_job_distribution.csv",
+            "--workload-from-plan",
+            file,
+            "--scenario",
+            scenario,
+            "--portfolio",
+            plan.to_str().unwrap(),
+            "--policy",
+            "hedge",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        hedge(&args)
+    };
+    let o = run(priced.to_str().unwrap(), "pivot", &[]);
+    assert!(o.status.success(), "{}", crate::render(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["service"]["delay_penalty_per_gpu_hour"], 50_000_000,
+        "USD 50 in micro-dollars"
+    );
+    // --delay-penalty overrides it.
+    let o = run(
+        priced.to_str().unwrap(),
+        "pivot",
+        &["--delay-penalty", "2.5"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["service"]["delay_penalty_per_gpu_hour"], 2_500_000);
+    let o = run("examples/small-team.yaml", "boom", &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--scenario \"boom\": the plan has base, funding-round, pivot"),
+        "{err}"
     );
 }

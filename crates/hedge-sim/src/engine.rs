@@ -394,9 +394,13 @@ impl<'a> Sim<'a> {
         mut progress: impl FnMut(SimTime),
     ) -> Result<Report, SimError> {
         let origin = self.cfg.origin.unix();
+        // Every start is scheduled before every end, so that at a renewal (one commitment ends as another of
+        // its pool starts) the new one is in force before the old one leaves and no job is pushed out.
         for (i, c) in self.cfg.commitments.iter().enumerate() {
             self.q
                 .schedule(c.start.unix() - origin, Ev::CommitStart(i as u32));
+        }
+        for (i, c) in self.cfg.commitments.iter().enumerate() {
             self.q
                 .schedule(c.end.unix() - origin, Ev::CommitEnd(i as u32));
         }

@@ -310,3 +310,24 @@ fn commitments_of_one_provider_and_accelerator_are_one_pool() {
     let used: Vec<f64> = r.commitments.iter().map(|u| u.used_gpu_hours).collect();
     assert_eq!(used, vec![8.0, 8.0]);
 }
+
+/// A renewal — one commitment ends at the instant another of its pool starts — leaves a running job on
+/// committed capacity: nothing is billed on demand.
+#[test]
+fn a_renewal_in_the_same_pool_keeps_jobs_on_committed_capacity() {
+    let catalog = three_clouds();
+    let mut c = SimConfig::new("hedge".parse().unwrap(), h100());
+    let mut first = commitment("aws", 8, 2.0);
+    first.end = hedge_core::Timestamp::from_ymd(2027, 1, 2);
+    let mut second = commitment("aws", 8, 2.0);
+    second.id = "aws-renewal".into();
+    second.start = first.end;
+    c.commitments = vec![first, second];
+    c.horizon = Some(3 * 86_400);
+    // One 8-GPU job from hour 12 to hour 36: it spans the renewal at hour 24.
+    let r = simulate(&catalog, vec![JobSpec::batch(0, 12 * 3600, 24 * 3600, 8)], &c).unwrap();
+    assert_eq!(r.jobs.finished, 1);
+    assert_eq!(r.cost_by_market.get("on-demand").copied().unwrap_or(Money::ZERO), Money::ZERO, "{:?}", r.cost_by_market);
+    let used: Vec<f64> = r.commitments.iter().map(|u| u.used_gpu_hours).collect();
+    assert_eq!(used, vec![96.0, 96.0]);
+}

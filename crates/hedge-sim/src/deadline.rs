@@ -349,10 +349,10 @@ fn availability_aware(s: &Setup, i: usize, done: u64, mode: Mode, avail: bool) -
     if seen == 0 || up_ticks == 0 {
         return up;
     }
-    // Wall time spot alone needs at the recent availability, against the time left before a last switch
-    // to on-demand must start.
+    // Wall time spot alone needs at the recent availability, against the time left less one changeover.
+    // (Waiting stays safe either way: the safety net in `run` forces on-demand when it must.)
     let need = (s.work - done) as u128 * seen as u128 / up_ticks as u128;
-    let time_left = ((s.t - i) as u128 * s.gap as u128).saturating_sub(s.d as u128);
+    let time_left = (s.t.saturating_sub(i) as u128 * s.gap as u128).saturating_sub(s.d as u128);
     if need * KAPPA_DEN <= time_left * KAPPA_NUM {
         Mode::Idle
     } else {

@@ -135,7 +135,7 @@ pub struct Args {
     /// Fleet runs: generate the workload a plan was made for, from this plan file (hedge.plan/v1): jobs whose
     /// GPU demand follows `--scenario` over the plan's horizon, with Philly-shaped sizes drawn from the
     /// `--trace synthetic:` file. Unless given, the catalog, the horizon, spot pools (the plan's spot share
-    /// of demand) and the delay penalty come from the plan too.
+    /// of demand) and the delay penalty come from the plan too; the start is always the plan's.
     #[arg(long)]
     pub workload_from_plan: Option<PathBuf>,
     /// The plan scenario to simulate (default: the plan's first).

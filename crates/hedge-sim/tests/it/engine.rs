@@ -325,9 +325,22 @@ fn a_renewal_in_the_same_pool_keeps_jobs_on_committed_capacity() {
     c.commitments = vec![first, second];
     c.horizon = Some(3 * 86_400);
     // One 8-GPU job from hour 12 to hour 36: it spans the renewal at hour 24.
-    let r = simulate(&catalog, vec![JobSpec::batch(0, 12 * 3600, 24 * 3600, 8)], &c).unwrap();
+    let r = simulate(
+        &catalog,
+        vec![JobSpec::batch(0, 12 * 3600, 24 * 3600, 8)],
+        &c,
+    )
+    .unwrap();
     assert_eq!(r.jobs.finished, 1);
-    assert_eq!(r.cost_by_market.get("on-demand").copied().unwrap_or(Money::ZERO), Money::ZERO, "{:?}", r.cost_by_market);
+    assert_eq!(
+        r.cost_by_market
+            .get("on-demand")
+            .copied()
+            .unwrap_or(Money::ZERO),
+        Money::ZERO,
+        "{:?}",
+        r.cost_by_market
+    );
     let used: Vec<f64> = r.commitments.iter().map(|u| u.used_gpu_hours).collect();
     assert_eq!(used, vec![96.0, 96.0]);
 }

@@ -45,12 +45,15 @@ pub struct LoopState {
     /// Health probes run in the background (a dead provider's probe waits out its client timeout without
     /// holding up the pass); their outcomes arrive here and are recorded by the next pass.
     probes: (
-        tokio::sync::mpsc::UnboundedSender<(hedge_core::ProviderId, Result<(), String>)>,
-        tokio::sync::mpsc::UnboundedReceiver<(hedge_core::ProviderId, Result<(), String>)>,
+        tokio::sync::mpsc::UnboundedSender<ProbeOutcome>,
+        tokio::sync::mpsc::UnboundedReceiver<ProbeOutcome>,
     ),
     /// Providers with a probe still running.
     probing: std::collections::BTreeSet<hedge_core::ProviderId>,
 }
+
+/// A finished health probe: the provider and whether it answered (the error otherwise).
+type ProbeOutcome = (hedge_core::ProviderId, Result<(), String>);
 
 impl Default for LoopState {
     fn default() -> Self {

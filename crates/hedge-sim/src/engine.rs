@@ -68,6 +68,13 @@ pub struct SimConfig {
     pub accels: Vec<Accelerator>,
     /// Label of the trace, for the report.
     pub trace: String,
+    /// What a GPU-hour of delay or unmet work costs: every GPU-hour a job waits (in line or launching)
+    /// and every GPU-hour of work not done at the end (failed jobs, jobs still waiting or running at the
+    /// horizon). The CLI defaults it to the plan's `unmet_demand` penalty, else the dearest on-demand GPU
+    /// of the catalog. Zero prices no delay.
+    pub delay_penalty: Rate,
+    /// The service-level objective: a job should start within this many seconds of its submission.
+    pub slo_wait_s: i64,
 }
 
 impl SimConfig {
@@ -86,6 +93,8 @@ impl SimConfig {
             commitments: Vec::new(),
             accels,
             trace: String::new(),
+            delay_penalty: Rate::ZERO,
+            slo_wait_s: 3600,
         }
     }
 }
@@ -193,7 +202,42 @@ pub struct Report {
     pub outages: Vec<OutageReport>,
     pub events: u64,
     pub placements: u64,
+    pub service: Service,
     pub series: Series,
+}
+
+/// Service at equal footing: what the run delivered, what its delay is worth, and the figure that ranks
+/// policies (`cost_with_penalty`), so a policy cannot look cheap by leaving work waiting.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Service {
+    /// GPU-hours of work done (finished jobs, and progress of jobs still in the system).
+    pub served_gpu_hours: f64,
+    /// `total_cost / served_gpu_hours` (zero when nothing was served).
+    pub cost_per_served_gpu_hour: Money,
+    /// GPU-hours jobs spent waiting to start or restart.
+    pub waiting_gpu_hours: f64,
+    /// GPU-hours of work not done at the end: failed jobs, and jobs still waiting or running.
+    pub unmet_gpu_hours: f64,
+    /// Per GPU-hour of delay or unmet work.
+    pub delay_penalty_per_gpu_hour: Money,
+    /// `(waiting + unmet) × delay_penalty_per_gpu_hour`.
+    pub delay_penalty: Money,
+    /// `total_cost + delay_penalty`: the figure policies are ranked by.
+    pub cost_with_penalty: Money,
+    /// The target wait of the SLO, seconds.
+    pub slo_wait_s: i64,
+    /// Share of submitted jobs that started within `slo_wait_s` (failed jobs and jobs that never
+    /// started count as misses).
+    pub slo_attainment: f64,
+}
+
+impl Service {
+    /// Positions of `reports` from best to worst by `cost_with_penalty` (ties: the earlier report).
+    pub fn ranking(reports: &[Report]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..reports.len()).collect();
+        order.sort_by_key(|&i| (reports[i].service.cost_with_penalty, i));
+        order
+    }
 }
 
 /// Runs one simulation. `jobs` must be sorted by submission time (loaders and [`crate::trace::Synthetic`]
@@ -350,9 +394,13 @@ impl<'a> Sim<'a> {
         mut progress: impl FnMut(SimTime),
     ) -> Result<Report, SimError> {
         let origin = self.cfg.origin.unix();
+        // Every start is scheduled before every end, so that at a renewal (one commitment ends as another of
+        // its pool starts) the new one is in force before the old one leaves and no job is pushed out.
         for (i, c) in self.cfg.commitments.iter().enumerate() {
             self.q
                 .schedule(c.start.unix() - origin, Ev::CommitStart(i as u32));
+        }
+        for (i, c) in self.cfg.commitments.iter().enumerate() {
             self.q
                 .schedule(c.end.unix() - origin, Ev::CommitEnd(i as u32));
         }
@@ -405,6 +453,7 @@ impl<'a> Sim<'a> {
                 }
                 Ev::CommitStart(i) => {
                     self.capacity.commitment_starts(i as usize);
+                    self.ledger.commitment_changed(now, i as usize);
                     self.capacity_grew(now);
                 }
                 Ev::CommitEnd(i) => self.commit_end(now, i as usize),
@@ -442,7 +491,7 @@ impl<'a> Sim<'a> {
         }
         let slot = self.jobs.insert(Active::new(j, now));
         self.jobs.enqueue(slot);
-        self.outages.waiting(now, j.gpus as i64);
+        self.waiting(now, j.gpus as i64);
         self.try_place(now, slot);
         Ok(())
     }
@@ -463,6 +512,7 @@ impl<'a> Sim<'a> {
         {
             self.unqueue(now, slot);
             self.stats.failed += 1;
+            self.stats.failed_gpu_s += spec.gpu_seconds();
             self.jobs.release(slot);
             return true;
         }
@@ -524,7 +574,7 @@ impl<'a> Sim<'a> {
             a.attempt += 1;
             a.excluded.push(p);
             let attempt = a.attempt;
-            self.outages.waiting(now, spec.gpus as i64);
+            self.waiting(now, spec.gpus as i64);
             self.q.schedule_in(
                 self.cfg.fleet.launch_timeout_s.max(1),
                 Ev::LaunchFail { slot, attempt },
@@ -538,7 +588,12 @@ impl<'a> Sim<'a> {
         a.alloc = Some(alloc);
         a.started = now;
         a.progress_from = now + spec.restart_overhead_s as i64;
-        a.first_start.get_or_insert(now);
+        if a.first_start.is_none() {
+            a.first_start = Some(now);
+            if now - spec.submit <= self.cfg.slo_wait_s {
+                self.stats.slo_met += 1;
+            }
+        }
         a.excluded.clear();
         let (attempt, remaining) = (a.attempt, a.remaining);
         self.outages.running(now, spec.gpus as i64);
@@ -555,10 +610,16 @@ impl<'a> Sim<'a> {
         self.ledger.book(now, a, sign);
     }
 
+    /// GPUs waiting changed by `delta` (for outages' demand and for the delay integral).
+    fn waiting(&mut self, now: SimTime, delta: i64) {
+        self.outages.waiting(now, delta);
+        self.stats.waiting_gpus.add(now, delta);
+    }
+
     /// Takes a waiting job out of line.
     fn unqueue(&mut self, now: SimTime, slot: u32) {
         if let Some(gpus) = self.jobs.dequeue(slot) {
-            self.outages.waiting(now, -(gpus as i64));
+            self.waiting(now, -(gpus as i64));
         }
     }
 
@@ -568,7 +629,7 @@ impl<'a> Sim<'a> {
         a.alloc = None;
         let gpus = a.spec.gpus;
         self.jobs.enqueue(slot);
-        self.outages.waiting(now, gpus as i64);
+        self.waiting(now, gpus as i64);
     }
 
     fn finish(&mut self, now: SimTime, slot: u32, attempt: u32) {
@@ -586,6 +647,7 @@ impl<'a> Sim<'a> {
         self.take(now, &alloc, -1);
         self.outages.running(now, -(spec.gpus as i64));
         self.stats.finished += 1;
+        self.stats.finished_gpu_s += spec.gpu_seconds();
         self.stats.jct.record((now - spec.submit).max(0) as u64);
         self.stats
             .qdelay
@@ -625,7 +687,7 @@ impl<'a> Sim<'a> {
         }
         self.stats.failed_launches += 1;
         let gpus = a.spec.gpus;
-        self.outages.waiting(now, -(gpus as i64));
+        self.waiting(now, -(gpus as i64));
         self.requeue(now, slot);
         self.try_place(now, slot);
     }
@@ -729,17 +791,29 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// A commitment ends. Its running jobs keep their place and are billed from now on at the cheapest
-    /// on-demand price per GPU of that accelerator at that provider in the catalog (the engine has already
-    /// placed them; moving them would lose work). Where the provider sells that accelerator on demand
-    /// nowhere in the catalog, the capacity is simply gone: the jobs are interrupted like a preemption
-    /// (they keep their checkpointed progress, count in `preemptions`) and placed again at once.
+    /// A commitment ends. Its pool shrinks; while the pool's jobs need more GPUs than its commitments still
+    /// in force hold, the newest of them leave it: they keep their place and are billed from now on at the
+    /// cheapest on-demand price per GPU of that accelerator at that provider in the catalog (the engine has
+    /// already placed them; moving them would lose work). Where the provider sells that accelerator on
+    /// demand nowhere in the catalog, the capacity is simply gone: the jobs are interrupted like a
+    /// preemption (they keep their checkpointed progress, count in `preemptions`) and placed again at once.
     fn commit_end(&mut self, now: SimTime, i: usize) {
         self.capacity.commitment_ends(i);
         let accel = &self.cfg.commitments[i].accelerator;
-        let victims = self.jobs.running_on(|a| a.commitment == Some(i as u32));
+        let pool = self.capacity.pool_of(i as u32);
+        let capacity = &self.capacity;
+        let mut victims = self
+            .jobs
+            .running_on(|a| a.commitment.is_some_and(|c| capacity.pool_of(c) == pool));
         let mut evicted = Vec::new();
-        for (_, slot) in victims {
+        loop {
+            let (cap, used) = self.capacity.pool_level(pool);
+            if used <= cap {
+                break;
+            }
+            let Some((_, slot)) = victims.pop() else {
+                break;
+            };
             let alloc = self.jobs.live(slot).alloc.expect("running");
             let Some(per_gpu) = cheapest_on_demand_per_gpu(
                 self.catalog,
@@ -763,6 +837,7 @@ impl<'a> Sim<'a> {
             self.take(now, &moved, 1);
             self.jobs.live_mut(slot).alloc = Some(moved);
         }
+        self.ledger.commitment_changed(now, i);
         for slot in evicted {
             if self.jobs.is_waiting(slot) {
                 self.try_place(now, slot);
@@ -782,7 +857,34 @@ impl<'a> Sim<'a> {
         let (total, by_p, by_m) = self.ledger.cost_until(end);
         let commitments = self.ledger.commitment_uses(end);
         let (running, waiting) = self.jobs.counts();
+        let (done_in_system, left_in_system) = self.jobs.work_in_system(end);
         let s = self.stats;
+        let gpu_h = |gpu_s: u128| round4(gpu_s as f64 / 3600.0);
+        let served_s = s.finished_gpu_s + done_in_system;
+        let waiting_s = s.waiting_gpus.at(end).max(0) as u128;
+        let unmet_s = s.failed_gpu_s + left_in_system;
+        let per_h = self.cfg.delay_penalty;
+        let penalty =
+            per_h.cost_for_seconds(u64::try_from(waiting_s + unmet_s).unwrap_or(u64::MAX));
+        let service = Service {
+            served_gpu_hours: gpu_h(served_s),
+            cost_per_served_gpu_hour: if served_s == 0 {
+                Money::ZERO
+            } else {
+                Money::from_micros((total.micros() as i128 * 3600 / served_s as i128) as i64)
+            },
+            waiting_gpu_hours: gpu_h(waiting_s),
+            unmet_gpu_hours: gpu_h(unmet_s),
+            delay_penalty_per_gpu_hour: per_h.hourly(),
+            delay_penalty: penalty,
+            cost_with_penalty: total.saturating_add(penalty),
+            slo_wait_s: self.cfg.slo_wait_s,
+            slo_attainment: if s.submitted == 0 {
+                1.0
+            } else {
+                round4(s.slo_met as f64 / s.submitted as f64)
+            },
+        };
         Report {
             policy: self.cfg.policy.to_string(),
             seed: self.cfg.seed,
@@ -812,6 +914,7 @@ impl<'a> Sim<'a> {
             failed_launches: s.failed_launches,
             events: self.q.processed(),
             placements: s.placements,
+            service,
             series: self.series.into_series(&self.capacity.fleet.providers),
             outages: self.outages.into_reports(),
         }

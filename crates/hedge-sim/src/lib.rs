@@ -25,6 +25,7 @@ pub mod render;
 pub mod rng;
 pub mod spot;
 pub mod trace;
+pub mod workload;
 
 pub use engine::{simulate, Report, SimConfig};
 pub use error::SimError;

@@ -106,6 +106,48 @@ pub fn table(reports: &[Report]) -> String {
                 .map_or("-".into(), |o| format!("{:.1}%", 100.0 * o.served_fraction))
         });
     }
+    row("served GPU-hours", &|r| {
+        format!("{:.0}", r.service.served_gpu_hours)
+    });
+    row("cost per served GPU-hour", &|r| {
+        r.service
+            .cost_per_served_gpu_hour
+            .cents_grouped()
+            .to_string()
+    });
+    let slo = reports
+        .first()
+        .map_or(0, |r| r.service.slo_wait_s.max(0) as u64);
+    row(&format!("SLO: started within {}", hours(slo)), &|r| {
+        format!("{:.1}%", 100.0 * r.service.slo_attainment)
+    });
+    row("waiting / unmet GPU-hours", &|r| {
+        format!(
+            "{:.0} / {:.0}",
+            r.service.waiting_gpu_hours, r.service.unmet_gpu_hours
+        )
+    });
+    let per = reports
+        .first()
+        .map_or(Money::ZERO, |r| r.service.delay_penalty_per_gpu_hour);
+    row(
+        &format!("delay penalty (at {}/GPU-h)", per.cents_grouped()),
+        &|r| r.service.delay_penalty.cents_grouped().to_string(),
+    );
+    row("cost + delay penalty", &|r| {
+        r.service.cost_with_penalty.cents_grouped().to_string()
+    });
+    let order = crate::engine::Service::ranking(reports);
+    let rank: Vec<usize> = (0..reports.len())
+        .map(|i| order.iter().position(|&j| j == i).unwrap_or(0) + 1)
+        .collect();
+    rows.push((
+        "rank (cost + delay penalty)".to_owned(),
+        rank.iter().map(|r| r.to_string()).collect(),
+    ));
+    let mut row = |name: &str, f: &dyn Fn(&Report) -> String| {
+        rows.push((name.to_owned(), reports.iter().map(f).collect()))
+    };
     row("events", &|r| r.events.to_string());
     let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..reports.len())
@@ -129,9 +171,7 @@ pub fn table(reports: &[Report]) -> String {
 
 /// The Can't Be Late comparison as a table, one row per trace.
 pub fn deadline_table(studies: &[TraceStudy]) -> String {
-    let mut out = String::from(
-        "trace  avail  starts  on-demand  greedy  uniform-progress  omniscient  UP closes\n",
-    );
+    let mut out = String::from("trace  avail  starts  on-demand  greedy  uniform-progress  availability-aware  omniscient  UP closes\n");
     for s in studies {
         let name = s
             .trace

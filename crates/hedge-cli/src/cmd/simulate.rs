@@ -3,7 +3,7 @@
 //!
 //! Fleet runs: `--trace KIND:PATH` with KIND one of alibaba2023, gavel, sia, alibaba2025, native, synthetic.
 //! Deadline runs ("Can't Be Late"): `--trace spot:PATH` (a trace file or a folder of them) with
-//! `--policy`/`--compare` among on-demand, greedy, uniform-progress, omniscient.
+//! `--policy`/`--compare` among on-demand, greedy, uniform-progress, availability-aware, omniscient.
 
 use anyhow::{bail, Context};
 use hedge_core::{Accelerator, Rate, RegionId};
@@ -13,6 +13,7 @@ use hedge_sim::outage::{parse_duration, OutageSpec};
 use hedge_sim::rng::{SimRng, Stream};
 use hedge_sim::spot::SpotTrace;
 use hedge_sim::trace::{self, PhillyDist, Synthetic, TraceKind, TraceOptions, TraceSpec};
+use hedge_sim::workload::{PlanWorkload, PlanWorkloadOptions};
 use hedge_sim::{render, Policy, SimConfig};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ pub struct Args {
     #[arg(long)]
     pub portfolio: Option<PathBuf>,
     /// lock-in[:PROVIDER], cheapest-failover, hedge (default); spot traces always compare on-demand, greedy,
-    /// uniform-progress and omniscient.
+    /// uniform-progress, availability-aware and omniscient.
     #[arg(long)]
     pub policy: Option<String>,
     /// Run several policies on the same trace and outages, side by side (comma-separated).
@@ -131,6 +132,22 @@ pub struct Args {
     /// Spot traces: per-tick spot prices by trace name (h100-spot/v100_spot_prices.json).
     #[arg(long)]
     pub spot_prices: Option<PathBuf>,
+    /// Fleet runs: generate the workload a plan was made for, from this plan file (hedge.plan/v1): jobs whose
+    /// GPU demand follows `--scenario` over the plan's horizon, with Philly-shaped sizes drawn from the
+    /// `--trace synthetic:` file. Unless given, the catalog, the horizon, spot pools (the plan's spot share
+    /// of demand) and the delay penalty come from the plan too; the start is always the plan's.
+    #[arg(long)]
+    pub workload_from_plan: Option<PathBuf>,
+    /// The plan scenario to simulate (default: the plan's first).
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// USD per GPU-hour of delay (waiting to start) or unmet work (default: the plan's `unmet_demand`
+    /// penalty, else the dearest on-demand GPU-hour of the run's accelerators in the catalog).
+    #[arg(long)]
+    pub delay_penalty: Option<f64>,
+    /// The SLO: a job should start within this wait (reported as the share of jobs that did).
+    #[arg(long, default_value = "1h")]
+    pub slo_wait: String,
 }
 
 fn dur(s: &str, what: &str) -> anyhow::Result<i64> {
@@ -163,8 +180,19 @@ fn policies(args: &Args, default: &str) -> Vec<String> {
 
 fn run_fleet(args: &Args) -> anyhow::Result<String> {
     let spec: TraceSpec = args.trace.parse()?;
-    let loaded = super::load_catalog(args.catalog.as_deref())?;
-    let catalog = &loaded.catalog;
+    let plan = args
+        .workload_from_plan
+        .as_deref()
+        .map(|p| from_plan::load(p, args.scenario.as_deref()))
+        .transpose()?;
+    let owned_catalog;
+    let catalog = match (&plan, &args.catalog) {
+        (Some(p), None) => &p.catalog,
+        _ => {
+            owned_catalog = super::load_catalog(args.catalog.as_deref())?;
+            &owned_catalog.catalog
+        }
+    };
     let accel = Accelerator::parse(&args.accelerator).context("--accelerator")?;
     let mut opts = TraceOptions {
         skip_bad: args.skip_bad,
@@ -200,8 +228,11 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
     opts.synthetic.jobs_per_hour = args.jobs_per_hour;
     opts.synthetic.max_duration_s = Some(dur(&args.max_duration, "max-duration")? as u64);
     opts.synthetic.deadline_fraction = args.deadline_fraction;
-    let origin = hedge_core::Timestamp::parse_civil(&args.start)
-        .map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+    let origin = match &plan {
+        Some(p) => p.origin,
+        None => hedge_core::Timestamp::parse_civil(&args.start)
+            .map_err(|e| anyhow::anyhow!("--start: {e}"))?,
+    };
     let commitments = match &args.portfolio {
         Some(p) => hedge_sim::portfolio::load(p)?,
         None => Vec::new(),
@@ -215,7 +246,8 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
         .horizon
         .as_deref()
         .map(|h| dur(h, "horizon"))
-        .transpose()?;
+        .transpose()?
+        .or(plan.as_ref().map(|p| p.horizon_s));
     if let Some(csv) = &args.random_outages {
         let fits = hedge_sim::outage::fit_incidents_file(csv, args.min_impact)?;
         let Some(fit) = fits.iter().max_by_key(|f| f.incidents) else {
@@ -244,9 +276,16 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
             .spot
             .push(parse_pool(s).with_context(|| format!("--spot-pool {s:?}"))?);
     }
+    if let Some(p) = &plan {
+        fleet.on_demand.extend(p.on_demand_limits(&commitments));
+        if args.spot_pool.is_empty() {
+            fleet.spot.extend(p.spot_pools.iter().cloned());
+        }
+    }
     // Load the trace once (streaming for synthetic runs, which can be millions of jobs).
     let (file_trace, dist) = match spec.kind {
         TraceKind::Synthetic => (None, Some(PhillyDist::load(&spec.path, args.skip_bad)?)),
+        _ if plan.is_some() => bail!("--workload-from-plan draws job sizes from a Philly distribution: use --trace synthetic:PATH"),
         _ => (Some(trace::load(&spec, &opts)?), None),
     };
     if let Some(t) = &file_trace {
@@ -260,9 +299,32 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
             );
         }
     }
-    let accels = file_trace
-        .as_ref()
-        .map_or_else(|| vec![accel.clone()], |t| t.accels.clone());
+    let accels = match (&file_trace, &plan) {
+        (Some(t), _) => t.accels.clone(),
+        (None, Some(p)) => p.accels.clone(),
+        (None, None) => vec![accel.clone()],
+    };
+    let delay_penalty = match (
+        args.delay_penalty,
+        plan.as_ref().and_then(|p| p.unmet_penalty),
+    ) {
+        (Some(usd), _) => Rate::from_usd_per_hour_f64(usd).context("--delay-penalty")?,
+        (None, Some(r)) => r,
+        (None, None) => dearest_on_demand_gpu_hour(catalog, &accels),
+    };
+    let slo_wait_s = dur(&args.slo_wait, "slo-wait")?;
+    let plan_jobs = |seed: u64| -> Option<PlanWorkload> {
+        let (p, d) = (plan.as_ref()?, dist.as_ref()?);
+        let o = PlanWorkloadOptions {
+            period_s: p.period_s,
+            max_duration_s: opts.synthetic.max_duration_s.unwrap_or(u64::MAX),
+            // Checkpointed by default, so the plan's spot share can be used.
+            checkpoint_interval_s: opts.checkpoint_interval_s.or(Some(1800)),
+            restart_overhead_s: opts.restart_overhead_s,
+            seed,
+        };
+        Some(PlanWorkload::new(p.curves.clone(), d.clone(), o))
+    };
     let show_progress =
         args.format != OutFormat::Json && args.output.is_none() && std::io::stderr().is_terminal();
     let mut reports = Vec::new();
@@ -275,13 +337,27 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
         cfg.fleet = fleet.clone();
         cfg.outages = outages.clone();
         cfg.commitments = commitments.clone();
-        cfg.trace = args.trace.clone();
+        cfg.trace = match &plan {
+            Some(p) => format!(
+                "{} following plan {} scenario {}",
+                args.trace, p.file, p.scenario
+            ),
+            None => args.trace.clone(),
+        };
+        cfg.delay_penalty = delay_penalty;
+        cfg.slo_wait_s = slo_wait_s;
         let progress = |now: i64| {
             if show_progress {
                 eprint!("\r{name}: simulated day {:.1}   ", now as f64 / 86_400.0);
             }
         };
         let report = match (&file_trace, &dist) {
+            (None, Some(_)) if plan.is_some() => hedge_sim::engine::simulate_with_progress(
+                catalog,
+                plan_jobs(args.seed).expect("plan and distribution"),
+                &cfg,
+                progress,
+            )?,
             (Some(t), _) => hedge_sim::engine::simulate_with_progress(
                 catalog,
                 t.jobs.iter().copied(),
@@ -301,12 +377,294 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
         }
         reports.push(report);
     }
+    let against_plan = match (&plan, &args.portfolio) {
+        (Some(p), Some(report)) => from_plan::expected_cost(report, &p.scenario)?
+            .map(|e| from_plan::compare(&p.scenario, e, &reports)),
+        _ => None,
+    };
     Ok(match args.format {
-        OutFormat::Table => render::table(&reports),
+        OutFormat::Table => render::table(&reports) + against_plan.as_deref().unwrap_or(""),
         OutFormat::Json if reports.len() == 1 => serde_json::to_string_pretty(&reports[0])? + "\n",
         OutFormat::Json => serde_json::to_string_pretty(&reports)? + "\n",
         OutFormat::Html => render::html(&reports),
     })
+}
+
+/// The dearest on-demand price per GPU-hour of `accels` in the catalog: the default price of a GPU-hour of
+/// delay, so that no policy can look cheaper by leaving work waiting than by buying the dearest capacity.
+fn dearest_on_demand_gpu_hour(catalog: &hedge_core::Catalog, accels: &[Accelerator]) -> Rate {
+    accels
+        .iter()
+        .flat_map(|a| {
+            catalog
+                .with_accelerator(a)
+                .iter()
+                .map(|&o| catalog.offer(o))
+        })
+        .filter_map(|o| o.prices.on_demand.map(|r| r.per_unit(o.gpus().max(1))))
+        .max()
+        .unwrap_or(Rate::ZERO)
+}
+
+/// `--workload-from-plan`: a plan file (hedge.plan/v1) turned into what the simulator takes — demand curves,
+/// a catalog with the plan's prices, spot pools for the plan's spot share, capacities and the penalty.
+mod from_plan {
+    use anyhow::{bail, Context};
+    use hedge_core::{
+        AccelRequest, Accelerator, Catalog, Commitment, Location, Offer, Prices, Rate, RegionId,
+        Timestamp,
+    };
+    use hedge_sim::fleet::{OnDemandLimit, SpotPool};
+    use hedge_sim::spot::{Convention, SpotTrace};
+    use hedge_sim::workload::DemandCurve;
+    use hedge_sim::{AccelSym, Report};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    /// The region every offer built from a plan is in (plans price providers, not regions).
+    pub const REGION: &str = "plan";
+
+    pub struct FromPlan {
+        pub file: String,
+        pub scenario: String,
+        pub origin: Timestamp,
+        pub period_s: i64,
+        pub horizon_s: i64,
+        pub accels: Vec<Accelerator>,
+        pub curves: Vec<DemandCurve>,
+        pub catalog: Catalog,
+        pub spot_pools: Vec<SpotPool>,
+        /// (provider, accelerator, GPUs in all markets) from the plan's `capacity`.
+        capacity: Vec<(hedge_core::ProviderId, Accelerator, u64)>,
+        pub unmet_penalty: Option<Rate>,
+    }
+
+    pub fn load(path: &Path, scenario: Option<&str>) -> anyhow::Result<FromPlan> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading plan file {}", path.display()))?;
+        let loaded = if text.contains("prices_from") {
+            Some(super::super::load_catalog(None)?)
+        } else {
+            None
+        };
+        let source = loaded.as_ref().map(|l| hedge_planner::CatalogSource {
+            catalog: &l.catalog,
+            label: "data/catalog.json (embedded)",
+        });
+        let input = hedge_planner::parse_plan_yaml_with(&text, source)
+            .with_context(|| format!("plan file {}", path.display()))?;
+        let sc = match scenario {
+            Some(name) => input
+                .scenarios
+                .iter()
+                .find(|s| s.name == name)
+                .with_context(|| {
+                    format!(
+                        "--scenario {name:?}: the plan has {}",
+                        input
+                            .scenarios
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?,
+            None => input
+                .scenarios
+                .first()
+                .context("the plan has no demand scenario")?,
+        };
+        let period_s = i64::from(input.horizon.period_hours) * 3600;
+        let curves = (0..input.accelerators.len())
+            .map(|a| DemandCurve {
+                accel: AccelSym(a as u16),
+                gpus: sc.demand[a].iter().map(|g| g.gpus_f64()).collect(),
+            })
+            .collect();
+        let region = RegionId::new(REGION);
+        let mut offers = Vec::new();
+        let mut spot_pools = Vec::new();
+        let mut capacity = Vec::new();
+        for p in &input.providers {
+            for (a, accel) in input.accelerators.iter().enumerate() {
+                let (od, spot) = (p.on_demand[a], p.spot[a]);
+                if let Some(c) = p.capacity[a] {
+                    capacity.push((p.id.clone(), accel.clone(), c));
+                }
+                if od.is_none() && spot.is_none() {
+                    // Sold only under commitment: an offer with no market price, so committed capacity can be placed.
+                    for n in [1, 2, 4, 8] {
+                        offers.push(offer(p.id.clone(), accel, n, &region, None, None));
+                    }
+                    continue;
+                }
+                for n in [1, 2, 4, 8] {
+                    offers.push(offer(
+                        p.id.clone(),
+                        accel,
+                        n,
+                        &region,
+                        od.map(|r| r.times(n)),
+                        spot.map(|r| r.times(n)),
+                    ));
+                }
+                if spot.is_some() && p.spot_availability[a] > 0.0 {
+                    // The plan lets spot serve this share of the scenario's demand: a pool of that size per period.
+                    let available = sc.demand[a]
+                        .iter()
+                        .map(|g| (g.gpus_f64() * p.spot_availability[a]).floor() as u32)
+                        .collect();
+                    let trace = SpotTrace {
+                        name: format!("plan spot share {} {}", p.id, accel),
+                        gap_s: u32::try_from(period_s).context("period too long")?,
+                        convention: Convention::AvailableCount,
+                        available,
+                        prices: None,
+                        on_demand: None,
+                        spot_price: None,
+                    };
+                    spot_pools.push(SpotPool {
+                        provider: p.id.clone(),
+                        region: region.clone(),
+                        accelerator: accel.clone(),
+                        trace: Arc::new(trace),
+                        gpus_per_unit: 1,
+                        scale: 1,
+                    });
+                }
+            }
+        }
+        let unmet_penalty = match input.policies.unmet {
+            hedge_planner::input::Unmet::Penalty(r) => Some(r),
+            hedge_planner::input::Unmet::Forbid => None,
+        };
+        if sc.demand.iter().all(|row| row.iter().all(|g| g.0 == 0)) {
+            bail!("scenario {} has no demand", sc.name);
+        }
+        Ok(FromPlan {
+            file: path.display().to_string(),
+            scenario: sc.name.clone(),
+            origin: input.horizon.start.to_timestamp(),
+            period_s,
+            horizon_s: period_s * input.horizon.periods as i64,
+            accels: input.accelerators.clone(),
+            curves,
+            catalog: Catalog::new(offers, Default::default(), vec![]),
+            spot_pools,
+            capacity,
+            unmet_penalty,
+        })
+    }
+
+    fn offer(
+        provider: hedge_core::ProviderId,
+        accel: &Accelerator,
+        n: u32,
+        region: &RegionId,
+        od: Option<Rate>,
+        spot: Option<Rate>,
+    ) -> Offer {
+        Offer {
+            instance_type: format!("{provider}-{accel}x{n}"),
+            provider,
+            accelerator: Some(AccelRequest::new(accel.clone(), n)),
+            vcpus_milli: None,
+            memory_mib: None,
+            location: Location::Region {
+                region: region.clone(),
+            },
+            prices: Prices {
+                on_demand: od,
+                spot,
+                committed: vec![],
+            },
+        }
+    }
+
+    impl FromPlan {
+        /// On-demand limits from the plan's capacities: what the provider can supply beyond the most GPUs
+        /// committed there at any time.
+        pub fn on_demand_limits(&self, commitments: &[Commitment]) -> Vec<OnDemandLimit> {
+            self.capacity
+                .iter()
+                .map(|(p, a, cap)| {
+                    let committed = max_committed(commitments, p, a);
+                    OnDemandLimit {
+                        provider: p.clone(),
+                        region: None,
+                        accelerator: a.clone(),
+                        gpus: cap.saturating_sub(committed).min(u32::MAX as u64) as u32,
+                    }
+                })
+                .collect()
+        }
+    }
+
+    fn max_committed(
+        commitments: &[Commitment],
+        p: &hedge_core::ProviderId,
+        a: &Accelerator,
+    ) -> u64 {
+        let mine: Vec<&Commitment> = commitments
+            .iter()
+            .filter(|c| c.provider == *p && c.accelerator == *a)
+            .collect();
+        mine.iter()
+            .map(|c| {
+                mine.iter()
+                    .filter(|o| o.start <= c.start && c.start < o.end)
+                    .map(|o| o.gpus as u64)
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The plan report's expected cost of `scenario` (`scenarios[].total_usd`), if the portfolio file is a
+    /// plan report.
+    pub fn expected_cost(report: &Path, scenario: &str) -> anyhow::Result<Option<f64>> {
+        let text = std::fs::read_to_string(report)
+            .with_context(|| format!("reading {}", report.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not JSON", report.display()))?;
+        Ok(v.get("scenarios")
+            .and_then(|s| s.as_array())
+            .and_then(|a| {
+                a.iter()
+                    .find(|s| s.get("scenario").and_then(|n| n.as_str()) == Some(scenario))
+            })
+            .and_then(|s| s.get("total_usd"))
+            .and_then(|t| t.as_f64()))
+    }
+
+    /// One line per policy: the simulated cost next to the plan's expected cost of the scenario.
+    pub fn compare(scenario: &str, expected_usd: f64, reports: &[Report]) -> String {
+        let mut out = format!(
+            "\nplan's expected cost, scenario {scenario}: ${}\n",
+            group(expected_usd)
+        );
+        for r in reports {
+            let sim = r.total_cost.to_usd_f64();
+            out += &format!(
+                "  simulated, {}: ${} ({:+.1}% against the plan)\n",
+                r.policy,
+                group(sim),
+                100.0 * (sim / expected_usd - 1.0)
+            );
+        }
+        out
+    }
+
+    fn group(usd: f64) -> String {
+        hedge_core::Money::from_usd_f64(usd)
+            .map(|m| {
+                m.cents_grouped()
+                    .to_string()
+                    .trim_start_matches('$')
+                    .to_owned()
+            })
+            .unwrap_or_else(|_| format!("{usd:.2}"))
+    }
 }
 
 /// `PROVIDER[/REGION]:ACCEL=GPUS`
@@ -426,11 +784,22 @@ fn summary(studies: &[hedge_sim::deadline::TraceStudy]) -> String {
     let n = studies.len() as f64;
     let mean = |i: usize| studies.iter().map(|s| s.savings[i].1).sum::<f64>() / n;
     let closed: Vec<f64> = studies.iter().filter_map(|s| s.up_gap_closed).collect();
+    let no_dearer = |i: usize| {
+        studies
+            .iter()
+            .filter(|s| s.mean_cost[i].1 <= s.mean_cost[1].1)
+            .count()
+    };
     format!(
-        "mean savings over on-demand: greedy {:.1}%, uniform-progress {:.1}%, omniscient {:.1}%; UP closes {:.0}% of greedy's gap (median over {} traces)\n",
+        "mean savings over on-demand: greedy {:.2}%, uniform-progress {:.2}%, availability-aware {:.2}%, omniscient {:.2}%; no dearer than greedy on: uniform-progress {}, availability-aware {} of {}; deadline misses {}; UP closes {:.0}% of greedy's gap (median over {} traces)\n",
         100.0 * mean(1),
         100.0 * mean(2),
         100.0 * mean(3),
+        100.0 * mean(4),
+        no_dearer(2),
+        no_dearer(3),
+        studies.len(),
+        studies.iter().flat_map(|s| s.misses.iter().map(|m| m.1)).sum::<u64>(),
         100.0 * median(closed.clone()),
         closed.len()
     )

@@ -3,6 +3,7 @@
 mod broker;
 mod cli;
 mod place;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

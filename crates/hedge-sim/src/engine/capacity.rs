@@ -1,5 +1,10 @@
 //! What is free to place on: the simulated fleet (on-demand limits, spot pools, provider outages) and the
 //! commitments that are in force with their GPUs in use.
+//!
+//! Commitments of one provider for one accelerator (and region) are **one pool** of reserved capacity:
+//! a job may use the GPUs of several of them at once, as a reservation or savings plan applies to any
+//! matching usage. The placement engine sees one [`OwnedCapacity`] per pool, named after its first
+//! commitment in force, with the pool's free GPUs.
 
 use super::Alloc;
 use crate::fleet::Fleet;
@@ -10,16 +15,38 @@ pub(super) struct Capacity<'a> {
     pub fleet: Fleet,
     commitments: &'a [Commitment],
     active: Vec<bool>,
+    /// The pool of each commitment.
+    group: Vec<usize>,
+    /// GPUs in use per pool.
     used: Vec<u32>,
+}
+
+/// The pool of each commitment: commitments with the same provider, accelerator and region share one, in
+/// order of first appearance.
+pub(super) fn pools(commitments: &[Commitment]) -> Vec<usize> {
+    let mut keys = Vec::new();
+    commitments
+        .iter()
+        .map(|c| {
+            let k = (&c.provider, &c.accelerator, &c.region);
+            keys.iter().position(|x| *x == k).unwrap_or_else(|| {
+                keys.push(k);
+                keys.len() - 1
+            })
+        })
+        .collect()
 }
 
 impl<'a> Capacity<'a> {
     pub fn new(fleet: Fleet, commitments: &'a [Commitment]) -> Self {
+        let group = pools(commitments);
+        let n = group.iter().max().map_or(0, |g| g + 1);
         Capacity {
             fleet,
             commitments,
             active: vec![false; commitments.len()],
-            used: vec![0; commitments.len()],
+            group,
+            used: vec![0; n],
         }
     }
 
@@ -39,19 +66,53 @@ impl<'a> Capacity<'a> {
             .map(|i| i as u32)
     }
 
-    /// The commitments in force, with their free GPUs, as the placement engine takes them.
+    /// The pool of commitment `i`.
+    pub fn pool_of(&self, i: u32) -> usize {
+        self.group[i as usize]
+    }
+
+    /// GPUs of pool `g`'s commitments in force, and GPUs in use.
+    pub fn pool_level(&self, g: usize) -> (u32, u32) {
+        let cap = self
+            .commitments
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.active[*i] && self.group[*i] == g)
+            .map(|(_, c)| c.gpus)
+            .sum();
+        (cap, self.used[g])
+    }
+
+    /// The pools with a commitment in force, with their free GPUs, as the placement engine takes them (each
+    /// named after its first commitment in force).
     pub fn owned(&self) -> Vec<OwnedCapacity> {
-        self.commitments
+        let mut out: Vec<(usize, OwnedCapacity)> = Vec::new();
+        for (i, c) in self
+            .commitments
             .iter()
             .enumerate()
             .filter(|(i, _)| self.active[*i])
-            .map(|(i, c)| OwnedCapacity {
-                commitment: c.id.clone(),
-                provider: c.provider.clone(),
-                accelerator: c.accelerator.clone(),
-                region: c.region.clone(),
-                free_gpus: c.gpus.saturating_sub(self.used[i]),
-                marginal_per_gpu_hour: Rate::ZERO,
+        {
+            let g = self.group[i];
+            match out.iter_mut().find(|(k, _)| *k == g) {
+                Some((_, o)) => o.free_gpus += c.gpus,
+                None => out.push((
+                    g,
+                    OwnedCapacity {
+                        commitment: c.id.clone(),
+                        provider: c.provider.clone(),
+                        accelerator: c.accelerator.clone(),
+                        region: c.region.clone(),
+                        free_gpus: c.gpus,
+                        marginal_per_gpu_hour: Rate::ZERO,
+                    },
+                )),
+            }
+        }
+        out.into_iter()
+            .map(|(g, mut o)| {
+                o.free_gpus = o.free_gpus.saturating_sub(self.used[g]);
+                o
             })
             .collect()
     }
@@ -64,8 +125,8 @@ impl<'a> Capacity<'a> {
             pool.used = (pool.used as i64 + g).max(0) as u32;
         }
         if let Some(c) = a.commitment {
-            let c = c as usize;
-            self.used[c] = (self.used[c] as i64 + g).max(0) as u32;
+            let p = self.group[c as usize];
+            self.used[p] = (self.used[p] as i64 + g).max(0) as u32;
         }
     }
 }

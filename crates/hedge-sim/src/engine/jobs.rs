@@ -134,6 +134,23 @@ impl JobTable {
         v
     }
 
+    /// GPU-seconds of work (done, not done) by the jobs still in the system at `now`: a running job's
+    /// progress since its last (re)start counts as done.
+    pub fn work_in_system(&self, now: SimTime) -> (u128, u128) {
+        self.slots.iter().flatten().fold((0, 0), |(done, left), a| {
+            let ran = if a.state == State::Running {
+                ((now - a.progress_from).max(0) as u64).min(a.remaining)
+            } else {
+                0
+            };
+            let g = a.spec.gpus as u128;
+            (
+                done + (a.spec.duration_s - a.remaining + ran) as u128 * g,
+                left + (a.remaining - ran) as u128 * g,
+            )
+        })
+    }
+
     /// (running, not running) jobs in the system.
     pub fn counts(&self) -> (u64, u64) {
         let running = self

@@ -15,8 +15,12 @@ pub(super) struct Ledger<'a> {
     rate_keys: Vec<(u16, Market)>,
     /// ∫ micro-dollars per hour dt, per `rate_keys` entry.
     rate_int: Vec<Integral>,
-    /// ∫ GPUs in use dt, per commitment.
+    /// ∫ GPUs in use dt, per commitment: a pool's GPUs in use are counted against its commitments in
+    /// force in file order (the first is filled first).
     commit_used: Vec<Integral>,
+    /// The pool of each commitment ([`super::capacity::pools`]) and GPUs in use per pool.
+    pool: Vec<usize>,
+    pool_used: Vec<i64>,
     gpus_by_provider: Vec<Integral>,
 }
 
@@ -26,6 +30,7 @@ pub(super) type Costs = (Money, BTreeMap<String, Money>, BTreeMap<String, Money>
 impl<'a> Ledger<'a> {
     pub fn new(providers: Vec<String>, commitments: &'a [Commitment], origin: Timestamp) -> Self {
         let n = providers.len();
+        let pools = super::capacity::pools(commitments);
         Ledger {
             providers,
             commitments,
@@ -33,6 +38,8 @@ impl<'a> Ledger<'a> {
             rate_keys: Vec::new(),
             rate_int: Vec::new(),
             commit_used: vec![Integral::default(); commitments.len()],
+            pool_used: vec![0; pools.iter().max().map_or(0, |g| g + 1)],
+            pool: pools,
             gpus_by_provider: vec![Integral::default(); n],
         }
     }
@@ -53,10 +60,35 @@ impl<'a> Ledger<'a> {
     pub fn book(&mut self, now: SimTime, a: &Alloc, sign: i64) {
         let g = a.gpus as i64 * sign;
         if let Some(c) = a.commitment {
-            self.commit_used[c as usize].add(now, g);
+            let p = self.pool[c as usize];
+            self.pool_used[p] += g;
+            self.refill(now, p);
         }
         self.rate_int[a.rate_slot].add(now, a.rate_micros * sign);
         self.gpus_by_provider[a.provider as usize].add(now, g);
+    }
+
+    /// Commitment `i` started or ended: its pool's use is counted against the commitments in force again.
+    pub fn commitment_changed(&mut self, now: SimTime, i: usize) {
+        self.refill(now, self.pool[i]);
+    }
+
+    /// Spreads pool `p`'s GPUs in use over its commitments in force at `now`, first ones first.
+    fn refill(&mut self, now: SimTime, p: usize) {
+        let o = self.origin.unix();
+        let mut left = self.pool_used[p].max(0);
+        for (i, c) in self.commitments.iter().enumerate() {
+            if self.pool[i] != p {
+                continue;
+            }
+            let active = c.start.unix() - o <= now && now < c.end.unix() - o;
+            let level = if active { left.min(c.gpus as i64) } else { 0 };
+            left -= level;
+            let d = level - self.commit_used[i].level();
+            if d != 0 {
+                self.commit_used[i].add(now, d);
+            }
+        }
     }
 
     /// GPUs in use at provider `p` now.

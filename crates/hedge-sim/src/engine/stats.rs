@@ -1,7 +1,7 @@
 //! Run counters: jobs by outcome, JCT and queueing-delay histograms, deadlines, and the GPU-seconds lost
 //! to interruptions and restarts.
 
-use crate::metrics::Histogram;
+use crate::metrics::{Histogram, Integral};
 
 #[derive(Default)]
 pub(super) struct Stats {
@@ -17,4 +17,11 @@ pub(super) struct Stats {
     pub preemptions: u64,
     pub failed_launches: u64,
     pub placements: u64,
+    /// GPUs waiting (in line or launching), integrated over time: the delay the run priced.
+    pub waiting_gpus: Integral,
+    /// Jobs that started within the SLO's target wait.
+    pub slo_met: u64,
+    /// GPU-seconds of work of finished jobs, and of failed jobs (never served).
+    pub finished_gpu_s: u128,
+    pub failed_gpu_s: u128,
 }

@@ -96,6 +96,14 @@ impl PhillyDist {
             .expect("non-empty by construction");
         v[rng.index(v.len())]
     }
+    /// Mean GPU-seconds per job with durations capped at `max_duration_s`.
+    pub fn mean_gpu_seconds_capped(&self, max_duration_s: u64) -> f64 {
+        self.pairs
+            .iter()
+            .map(|&(d, g)| d.min(max_duration_s) as f64 * g as f64)
+            .sum::<f64>()
+            / self.pairs.len() as f64
+    }
     /// Mean GPU-seconds per job.
     pub fn mean_gpu_seconds(&self) -> f64 {
         self.pairs

@@ -222,3 +222,125 @@ fn a_job_with_an_unknown_accelerator_index_is_an_error_not_the_first_accelerator
         "job 7: accelerator index 1 is not in the trace's table of 1 accelerator(s)"
     );
 }
+
+/// Lock-in on a provider with no on-demand room queues its work behind its commitment: it pays less than
+/// hedge in the window, but once delay is priced it must not rank cheapest.
+#[test]
+fn lock_in_is_not_ranked_cheapest_when_it_leaves_work_waiting() {
+    let catalog = three_clouds();
+    let js = jobs(1500, 9);
+    let run = |p: &str, penalty: f64| {
+        let mut c = SimConfig::new(p.parse().unwrap(), h100());
+        c.commitments = vec![commitment("aws", 64, 2.0), commitment("gcp", 32, 2.2)];
+        c.fleet.on_demand.push(OnDemandLimit {
+            provider: "aws".into(),
+            region: None,
+            accelerator: h100()[0].clone(),
+            gpus: 0,
+        });
+        c.horizon = Some(20 * 86_400);
+        c.delay_penalty = hedge_core::Rate::from_usd_per_hour_f64(penalty).unwrap();
+        simulate(&catalog, js.clone(), &c).unwrap()
+    };
+    let (lock, hedge) = (run("lock-in", 4.0), run("hedge", 4.0));
+    // The premise: on cost alone lock-in is cheaper, because it leaves work waiting.
+    assert!(
+        lock.total_cost < hedge.total_cost,
+        "{} vs {}",
+        lock.total_cost,
+        hedge.total_cost
+    );
+    assert!(
+        lock.service.waiting_gpu_hours > 10.0 * hedge.service.waiting_gpu_hours.max(1.0),
+        "{:?} vs {:?}",
+        lock.service,
+        hedge.service
+    );
+    assert!(lock.service.slo_attainment < hedge.service.slo_attainment);
+    assert!(lock.service.served_gpu_hours < hedge.service.served_gpu_hours);
+    // Priced delay ranks it last.
+    let reports = [lock.clone(), hedge.clone()];
+    assert_eq!(
+        hedge_sim::engine::Service::ranking(&reports),
+        vec![1, 0],
+        "{:?} vs {:?}",
+        lock.service,
+        hedge.service
+    );
+    let s = &lock.service;
+    let expect = hedge_core::Rate::from_usd_per_hour_f64(4.0)
+        .unwrap()
+        .cost_for_seconds(((s.waiting_gpu_hours + s.unmet_gpu_hours) * 3600.0).round() as u64);
+    assert!(
+        (s.delay_penalty.micros() - expect.micros()).abs() <= 4_000_000,
+        "{} vs {}",
+        s.delay_penalty,
+        expect
+    );
+    assert_eq!(
+        s.cost_with_penalty,
+        lock.total_cost.saturating_add(s.delay_penalty)
+    );
+    // With no price on delay, the ranking is by cost alone and lock-in comes first: the penalty is what
+    // changes the order.
+    let free = [run("lock-in", 0.0), run("hedge", 0.0)];
+    assert_eq!(hedge_sim::engine::Service::ranking(&free), vec![0, 1]);
+}
+
+/// Commitments of one provider for one accelerator are one pool: an 8-GPU job runs on two 4-GPU
+/// commitments at once, billed nothing beyond them, and their use is counted first one first.
+#[test]
+fn commitments_of_one_provider_and_accelerator_are_one_pool() {
+    let catalog = three_clouds();
+    let mut c = SimConfig::new("hedge".parse().unwrap(), h100());
+    c.commitments = vec![commitment("aws", 4, 2.0), commitment("aws", 4, 2.0)];
+    c.commitments[1].id = "aws-4b".into();
+    c.horizon = Some(10 * 3600);
+    let r = simulate(&catalog, vec![JobSpec::batch(0, 0, 2 * 3600, 8)], &c).unwrap();
+    assert_eq!(r.jobs.finished, 1);
+    assert_eq!(
+        r.cost_by_market
+            .get("on-demand")
+            .copied()
+            .unwrap_or(Money::ZERO),
+        Money::ZERO,
+        "{:?}",
+        r.cost_by_market
+    );
+    let used: Vec<f64> = r.commitments.iter().map(|u| u.used_gpu_hours).collect();
+    assert_eq!(used, vec![8.0, 8.0]);
+}
+
+/// A renewal — one commitment ends at the instant another of its pool starts — leaves a running job on
+/// committed capacity: nothing is billed on demand.
+#[test]
+fn a_renewal_in_the_same_pool_keeps_jobs_on_committed_capacity() {
+    let catalog = three_clouds();
+    let mut c = SimConfig::new("hedge".parse().unwrap(), h100());
+    let mut first = commitment("aws", 8, 2.0);
+    first.end = hedge_core::Timestamp::from_ymd(2027, 1, 2);
+    let mut second = commitment("aws", 8, 2.0);
+    second.id = "aws-renewal".into();
+    second.start = first.end;
+    c.commitments = vec![first, second];
+    c.horizon = Some(3 * 86_400);
+    // One 8-GPU job from hour 12 to hour 36: it spans the renewal at hour 24.
+    let r = simulate(
+        &catalog,
+        vec![JobSpec::batch(0, 12 * 3600, 24 * 3600, 8)],
+        &c,
+    )
+    .unwrap();
+    assert_eq!(r.jobs.finished, 1);
+    assert_eq!(
+        r.cost_by_market
+            .get("on-demand")
+            .copied()
+            .unwrap_or(Money::ZERO),
+        Money::ZERO,
+        "{:?}",
+        r.cost_by_market
+    );
+    let used: Vec<f64> = r.commitments.iter().map(|u| u.used_gpu_hours).collect();
+    assert_eq!(used, vec![96.0, 96.0]);
+}

@@ -1,5 +1,6 @@
 //! hedge-sim's integration tests: loaders on the real files in `../shared/data`, whole-run properties.
 
+mod deadline;
 mod engine;
 mod fixtures;
 mod loaders;

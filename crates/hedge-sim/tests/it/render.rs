@@ -88,6 +88,13 @@ fn side_by_side_table() {
         preemptions / outage kills                                        0 / 3                     0 / 3                   0 / 3
         failed launches                                                       0                         9                       0
         served during aws outage 2027-01-01T03:00:00Z                      0.0%                     96.2%                  100.0%
+        served GPU-hours                                                    960                       960                     960
+        cost per served GPU-hour                                          $5.87                     $5.30                   $5.30
+        SLO: started within 1.00h                                         58.3%                    100.0%                  100.0%
+        waiting / unmet GPU-hours                                       312 / 0                    12 / 0                   0 / 0
+        delay penalty (at $0.00/GPU-h)                                    $0.00                     $0.00                   $0.00
+        cost + delay penalty                                          $5,632.00                 $5,088.00               $5,088.00
+        rank (cost + delay penalty)                                           3                         1                       2
         events                                                               79                        88                      79
     "#]],
     );

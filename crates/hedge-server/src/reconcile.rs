@@ -602,8 +602,14 @@ async fn apply_observation(
                 _ => "the provider has no record of the attempt".to_owned(),
             };
             b.metrics.inc(&b.metrics.failovers);
+            // A spot attempt whose work vanished was reclaimed by the provider: a preemption.
+            let reason = if a.market == Market::Spot && matches!(obs, Observation::Lost { .. }) {
+                "spot_preempted"
+            } else {
+                "attempt_lost"
+            };
             let t = Transition::new(job.id, job.state, JobState::Recovering, now)
-                .reason("attempt_lost")
+                .reason(reason)
                 .explanation(
                     json!({"provider": a.provider, "attempt": a.attempt_no, "detail": why}),
                 );

@@ -69,18 +69,26 @@ struct Engines {
     _dir: tempfile::TempDir,
 }
 
+/// Boots every instance moto reports running (its UserData as a local process group) and powers off the
+/// ones that are no longer running (kills their process group), as a hypervisor would.
 #[derive(Default)]
 struct Hypervisor {
     booted: Mutex<BTreeSet<String>>,
-    children: Mutex<Vec<Child>>,
+    children: Mutex<BTreeMap<String, Child>>,
     stop: std::sync::atomic::AtomicBool,
+}
+
+impl Hypervisor {
+    fn power_off(c: &mut Child) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGKILL);
+        let _ = c.wait();
+    }
 }
 
 impl Drop for Hypervisor {
     fn drop(&mut self) {
-        for c in self.children.lock().unwrap().iter_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
+        for c in self.children.lock().unwrap().values_mut() {
+            Hypervisor::power_off(c);
         }
     }
 }
@@ -150,6 +158,14 @@ impl Engines {
             tokio::spawn(async move {
                 while !hv.stop.load(std::sync::atomic::Ordering::Relaxed) {
                     if let Ok(instances) = d.hedge_instances().await {
+                        for i in &instances {
+                            if i.state == "running" {
+                                continue;
+                            }
+                            if let Some(mut c) = hv.children.lock().unwrap().remove(&i.instance_id) {
+                                Hypervisor::power_off(&mut c);
+                            }
+                        }
                         for i in instances.into_iter().filter(|i| i.state == "running") {
                             if hv.booted.lock().unwrap().contains(&i.instance_id) {
                                 continue;
@@ -157,14 +173,18 @@ impl Engines {
                             let Ok(Some(script)) = d.user_data(&i.instance_id).await else {
                                 continue;
                             };
-                            let child = Command::new("sh")
-                                .arg("-c")
-                                .arg(&script)
-                                .stdout(Stdio::null())
-                                .stderr(Stdio::null())
-                                .spawn()
-                                .unwrap();
-                            hv.children.lock().unwrap().push(child);
+                            let child = {
+                                use std::os::unix::process::CommandExt;
+                                Command::new("sh")
+                                    .arg("-c")
+                                    .arg(&script)
+                                    .stdout(Stdio::null())
+                                    .stderr(Stdio::null())
+                                    .process_group(0)
+                                    .spawn()
+                                    .unwrap()
+                            };
+                            hv.children.lock().unwrap().insert(i.instance_id.clone(), child);
                             hv.booted.lock().unwrap().insert(i.instance_id);
                         }
                     }
@@ -661,4 +681,92 @@ async fn a_cluster_outage_moves_its_jobs_and_the_restarted_cluster_stops_its_orp
         .wait_job(id, 120, "succeeded", |j| state(j) == "succeeded")
         .await;
     assert_eq!(j["attempts"][0]["provider"], "hedge-a", "{j:#}");
+}
+
+/// `hedge-server CONFIG` with a bad provider fails at start, before it listens, with an error that names the
+/// provider and the key.
+#[test]
+fn bad_provider_configuration_fails_at_start_naming_provider_and_key() {
+    cluster_env("hedge-a");
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let a_url = std::env::var("HEDGE_A_URL").unwrap();
+    let cases = [
+        (
+            format!("  - {{ name: lab, owned: {{ accelerator: H100, gpus_per_node: 8 }}, driver: {{ kind: slurm, endpoint: 'http://{dead}', credentials: {{ env: HEDGE_A_TOKEN }}, timeout_ms: 1000 }} }}"),
+            "lab.driver.endpoint",
+            "cannot reach",
+        ),
+        (
+            format!("  - {{ name: lab, owned: {{ accelerator: H100, gpus_per_node: 8 }}, driver: {{ kind: slurm, endpoint: '{a_url}' }} }}"),
+            "(lab).driver.credentials",
+            "missing",
+        ),
+        (
+            "  - { name: lab, owned: { accelerator: H100, gpus_per_node: 8 }, driver: { kind: nomad } }".to_owned(),
+            "(lab).driver.kind",
+            "unknown driver kind",
+        ),
+        (
+            "  - { name: cloud, catalog: { provider: acme, regions: [r1] }, driver: { kind: ec2, image_id: ami-1, credentials: { env: HEDGE_ENGINES_AWS } } }".to_owned(),
+            "(cloud).catalog.provider",
+            "no provider acme",
+        ),
+        (
+            "  - { name: cloud, catalog: { provider: aws, regions: [mars-north-1] }, driver: { kind: ec2, image_id: ami-1, credentials: { env: HEDGE_ENGINES_AWS } } }".to_owned(),
+            "(cloud).catalog.regions",
+            "no region mars-north-1",
+        ),
+        (
+            "  - { name: lab, owned: { accelerator: H100, gpus_per_node: 0 }, driver: { kind: local } }".to_owned(),
+            "(lab).owned.gpus_per_node",
+            "at least 1",
+        ),
+    ];
+    for (provider, key, reason) in cases {
+        let path = dir.path().join("hedge.yaml");
+        std::fs::write(&path, format!("listen: 127.0.0.1:0\ndata_dir: {}\nproviders:\n{provider}\n", dir.path().join("data").display())).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_hedge-server"))
+            .arg(&path)
+            .env("HEDGE_ENGINES_AWS_ACCESS_KEY_ID", "testing")
+            .env("HEDGE_ENGINES_AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{provider}: started");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"), "{provider}: listened");
+        assert!(stderr.contains(key) && stderr.contains(reason), "{provider}\n  -> {stderr}\n  wanted {key}: ...{reason}...");
+    }
+}
+
+/// A spot instance terminated through the EC2 API (not by Hedge) is a preemption: the job's event says so,
+/// and the job recovers on a new instance and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ec2_spot_preemption_recovers_the_job() {
+    let _engines = ENGINES.lock().await;
+    let e = Engines::start().await;
+    let id = e.submit("name: spot\nresources: {accelerators: H100:8, use_spot: true}\nrun: 'sleep 4; echo finished'\n").await;
+    let j = e.wait_job(id, 120, "running", |j| state(j) == "running").await;
+    let first = j["attempts"][0].clone();
+    assert_eq!((first["provider"].as_str(), first["market"].as_str()), (Some("aws-east"), Some("spot")), "{j:#}");
+    let ec2 = e.broker.ec2.get(&hedge_core::ProviderId::parse("aws-east")).unwrap().clone();
+    let key = hedge_drivers::IdempotencyKey::parse(first["idempotency_key"].as_str().unwrap()).unwrap();
+    let instances = ec2.instances_of(&key).await.unwrap();
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    assert_eq!(instances[0].lifecycle.as_deref(), Some("spot"), "{instances:?}");
+    // The reclaim: terminated by someone other than Hedge.
+    ec2.terminate(&instances[0].instance_id).await.unwrap();
+    let j = e.wait_job(id, 180, "succeeded", |j| state(j) == "succeeded" || state(j) == "failed").await;
+    assert_eq!(state(&j), "succeeded", "{j:#}");
+    let attempts = j["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{j:#}");
+    assert_eq!(attempts[0]["status"], "lost", "{j:#}");
+    assert_ne!(attempts.last().unwrap()["idempotency_key"], first["idempotency_key"]);
+    let (_, ev) = e.call("GET", &format!("/v1/jobs/{id}/events"), None).await;
+    let preempted = ev["events"].as_array().unwrap().iter().find(|e| e["reason"] == "spot_preempted").cloned();
+    let preempted = preempted.unwrap_or_else(|| panic!("no spot_preempted event: {ev:#}"));
+    assert!(preempted.to_string().contains("preempted"), "{preempted}");
+    let (_, logs) = e.call("GET", &format!("/v1/jobs/{id}/logs"), None).await;
+    assert!(logs["stdout"].as_str().unwrap_or("").contains("finished"), "{logs:#}");
 }

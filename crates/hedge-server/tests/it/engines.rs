@@ -80,7 +80,10 @@ struct Hypervisor {
 
 impl Hypervisor {
     fn power_off(c: &mut Child) {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = c.wait();
     }
 }
@@ -93,13 +96,84 @@ impl Drop for Hypervisor {
     }
 }
 
+/// The broker configuration of these tests: the three clusters at $1, $1.5 and $2 per GPU-hour and moto's EC2
+/// as `aws-east` (catalog provider aws, us-east-1).
+fn engines_yaml(addr: std::net::SocketAddr, data_dir: &std::path::Path) -> String {
+    let slurm = |name: &str, cost: f64| {
+        let var = name.to_uppercase().replace('-', "_");
+        format!(
+            "  - name: {name}\n    owned: {{ accelerator: H100, gpus_per_node: 8, nodes: 2, cost_per_gpu_hour: {cost} }}\n    \
+             driver: {{ kind: slurm, endpoint: '{}', credentials: {{ env: {var}_TOKEN }}, timeout_ms: 1500 }}\n",
+            std::env::var(format!("{var}_URL")).unwrap()
+        )
+    };
+    format!(
+        "listen: {addr}\ndata_dir: {}\nreconcile_interval_ms: 100\nfault_injection: true\n\
+         health: {{ interval_ms: 2000, failure_threshold: 2, missed_heartbeats: 2 }}\nproviders:\n{}{}{}\
+         \x20 - name: aws-east\n    catalog: {{ provider: aws, regions: [us-east-1] }}\n    max_gpus: 64\n    \
+         driver: {{ kind: ec2, endpoint: '{}', image_id: ami-12c6146b, credentials: {{ env: HEDGE_ENGINES_AWS }}, timeout_ms: 20000 }}\n\
+         teams:\n  - {{ id: ml }}\n",
+        data_dir.display(),
+        slurm("hedge-a", 1.0),
+        slurm("hedge-b", 1.5),
+        slurm("hedge-c", 2.0),
+        moto().url,
+    )
+}
+
+/// Starts the test's hypervisor over the instances `d`'s account runs.
+fn spawn_hypervisor(d: Arc<hedge_drivers::Ec2Driver>) -> Arc<Hypervisor> {
+    let hypervisor = Arc::new(Hypervisor::default());
+    let hv = hypervisor.clone();
+    tokio::spawn(async move {
+        while !hv.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(instances) = d.hedge_instances().await {
+                for i in &instances {
+                    if i.state == "running" {
+                        continue;
+                    }
+                    if let Some(mut c) = hv.children.lock().unwrap().remove(&i.instance_id) {
+                        Hypervisor::power_off(&mut c);
+                    }
+                }
+                for i in instances.into_iter().filter(|i| i.state == "running") {
+                    if hv.booted.lock().unwrap().contains(&i.instance_id) {
+                        continue;
+                    }
+                    let Ok(Some(script)) = d.user_data(&i.instance_id).await else {
+                        continue;
+                    };
+                    let child = {
+                        use std::os::unix::process::CommandExt;
+                        Command::new("sh")
+                            .arg("-c")
+                            .arg(&script)
+                            .stdout(Stdio::null())
+                            .stderr(Stdio::null())
+                            .process_group(0)
+                            .spawn()
+                            .unwrap()
+                    };
+                    hv.children
+                        .lock()
+                        .unwrap()
+                        .insert(i.instance_id.clone(), child);
+                    hv.booted.lock().unwrap().insert(i.instance_id);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    hypervisor
+}
+
 impl Engines {
     async fn start() -> Self {
         for c in ["hedge-a", "hedge-b", "hedge-c"] {
             cluster_env(c);
         }
         clear_clusters();
-        let moto = moto();
+        moto();
         // SAFETY of the environment: only these tests read these two variables.
         std::env::set_var("HEDGE_ENGINES_AWS_ACCESS_KEY_ID", "testing");
         std::env::set_var("HEDGE_ENGINES_AWS_SECRET_ACCESS_KEY", "testing");
@@ -111,26 +185,7 @@ impl Engines {
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let slurm = |name: &str, cost: f64| {
-            let var = name.to_uppercase().replace('-', "_");
-            format!(
-                "  - name: {name}\n    owned: {{ accelerator: H100, gpus_per_node: 8, nodes: 2, cost_per_gpu_hour: {cost} }}\n    \
-                 driver: {{ kind: slurm, endpoint: '{}', credentials: {{ env: {var}_TOKEN }}, timeout_ms: 1500 }}\n",
-                std::env::var(format!("{var}_URL")).unwrap()
-            )
-        };
-        let yaml = format!(
-            "listen: {addr}\ndata_dir: {}\nreconcile_interval_ms: 100\nfault_injection: true\n\
-             health: {{ interval_ms: 2000, failure_threshold: 2, missed_heartbeats: 2 }}\nproviders:\n{}{}{}\
-             \x20 - name: aws-east\n    catalog: {{ provider: aws, regions: [us-east-1] }}\n    max_gpus: 64\n    \
-             driver: {{ kind: ec2, endpoint: '{}', image_id: ami-12c6146b, credentials: {{ env: HEDGE_ENGINES_AWS }}, timeout_ms: 20000 }}\n\
-             teams:\n  - {{ id: ml }}\n",
-            dir.path().display(),
-            slurm("hedge-a", 1.0),
-            slurm("hedge-b", 1.5),
-            slurm("hedge-c", 2.0),
-            moto.url,
-        );
+        let yaml = engines_yaml(addr, dir.path());
         let config = ServerConfig::parse(&yaml, "engines test").unwrap();
         let store = hedge_store::open(&config.store_url()).await.unwrap();
         let broker = Broker::with_store(config, store, SystemClock::shared())
@@ -145,53 +200,13 @@ impl Engines {
         tokio::spawn(hedge_server::serve(broker.clone(), listener, async move {
             let _ = rx.await;
         }));
-        let hypervisor = Arc::new(Hypervisor::default());
-        {
-            let (hv, d) = (
-                hypervisor.clone(),
-                broker
-                    .ec2
-                    .get(&hedge_core::ProviderId::parse("aws-east"))
-                    .unwrap()
-                    .clone(),
-            );
-            tokio::spawn(async move {
-                while !hv.stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if let Ok(instances) = d.hedge_instances().await {
-                        for i in &instances {
-                            if i.state == "running" {
-                                continue;
-                            }
-                            if let Some(mut c) = hv.children.lock().unwrap().remove(&i.instance_id) {
-                                Hypervisor::power_off(&mut c);
-                            }
-                        }
-                        for i in instances.into_iter().filter(|i| i.state == "running") {
-                            if hv.booted.lock().unwrap().contains(&i.instance_id) {
-                                continue;
-                            }
-                            let Ok(Some(script)) = d.user_data(&i.instance_id).await else {
-                                continue;
-                            };
-                            let child = {
-                                use std::os::unix::process::CommandExt;
-                                Command::new("sh")
-                                    .arg("-c")
-                                    .arg(&script)
-                                    .stdout(Stdio::null())
-                                    .stderr(Stdio::null())
-                                    .process_group(0)
-                                    .spawn()
-                                    .unwrap()
-                            };
-                            hv.children.lock().unwrap().insert(i.instance_id.clone(), child);
-                            hv.booted.lock().unwrap().insert(i.instance_id);
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            });
-        }
+        let hypervisor = spawn_hypervisor(
+            broker
+                .ec2
+                .get(&hedge_core::ProviderId::parse("aws-east"))
+                .unwrap()
+                .clone(),
+        );
         Engines {
             url: format!("http://{addr}"),
             admin,
@@ -690,7 +705,10 @@ fn bad_provider_configuration_fails_at_start_naming_provider_and_key() {
     cluster_env("hedge-a");
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let a_url = std::env::var("HEDGE_A_URL").unwrap();
     let cases = [
         (
@@ -726,7 +744,14 @@ fn bad_provider_configuration_fails_at_start_naming_provider_and_key() {
     ];
     for (provider, key, reason) in cases {
         let path = dir.path().join("hedge.yaml");
-        std::fs::write(&path, format!("listen: 127.0.0.1:0\ndata_dir: {}\nproviders:\n{provider}\n", dir.path().join("data").display())).unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "listen: 127.0.0.1:0\ndata_dir: {}\nproviders:\n{provider}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_hedge-server"))
             .arg(&path)
             .env("HEDGE_ENGINES_AWS_ACCESS_KEY_ID", "testing")
@@ -735,8 +760,14 @@ fn bad_provider_configuration_fails_at_start_naming_provider_and_key() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{provider}: started");
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"), "{provider}: listened");
-        assert!(stderr.contains(key) && stderr.contains(reason), "{provider}\n  -> {stderr}\n  wanted {key}: ...{reason}...");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("listening"),
+            "{provider}: listened"
+        );
+        assert!(
+            stderr.contains(key) && stderr.contains(reason),
+            "{provider}\n  -> {stderr}\n  wanted {key}: ...{reason}..."
+        );
     }
 }
 
@@ -747,26 +778,200 @@ async fn an_ec2_spot_preemption_recovers_the_job() {
     let _engines = ENGINES.lock().await;
     let e = Engines::start().await;
     let id = e.submit("name: spot\nresources: {accelerators: H100:8, use_spot: true}\nrun: 'sleep 4; echo finished'\n").await;
-    let j = e.wait_job(id, 120, "running", |j| state(j) == "running").await;
+    let j = e
+        .wait_job(id, 120, "running", |j| state(j) == "running")
+        .await;
     let first = j["attempts"][0].clone();
-    assert_eq!((first["provider"].as_str(), first["market"].as_str()), (Some("aws-east"), Some("spot")), "{j:#}");
-    let ec2 = e.broker.ec2.get(&hedge_core::ProviderId::parse("aws-east")).unwrap().clone();
-    let key = hedge_drivers::IdempotencyKey::parse(first["idempotency_key"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (first["provider"].as_str(), first["market"].as_str()),
+        (Some("aws-east"), Some("spot")),
+        "{j:#}"
+    );
+    let ec2 = e
+        .broker
+        .ec2
+        .get(&hedge_core::ProviderId::parse("aws-east"))
+        .unwrap()
+        .clone();
+    let key =
+        hedge_drivers::IdempotencyKey::parse(first["idempotency_key"].as_str().unwrap()).unwrap();
     let instances = ec2.instances_of(&key).await.unwrap();
     assert_eq!(instances.len(), 1, "{instances:?}");
-    assert_eq!(instances[0].lifecycle.as_deref(), Some("spot"), "{instances:?}");
+    assert_eq!(
+        instances[0].lifecycle.as_deref(),
+        Some("spot"),
+        "{instances:?}"
+    );
     // The reclaim: terminated by someone other than Hedge.
     ec2.terminate(&instances[0].instance_id).await.unwrap();
-    let j = e.wait_job(id, 180, "succeeded", |j| state(j) == "succeeded" || state(j) == "failed").await;
+    let j = e
+        .wait_job(id, 180, "succeeded", |j| {
+            state(j) == "succeeded" || state(j) == "failed"
+        })
+        .await;
     assert_eq!(state(&j), "succeeded", "{j:#}");
     let attempts = j["attempts"].as_array().unwrap();
     assert!(attempts.len() >= 2, "{j:#}");
     assert_eq!(attempts[0]["status"], "lost", "{j:#}");
-    assert_ne!(attempts.last().unwrap()["idempotency_key"], first["idempotency_key"]);
+    assert_ne!(
+        attempts.last().unwrap()["idempotency_key"],
+        first["idempotency_key"]
+    );
     let (_, ev) = e.call("GET", &format!("/v1/jobs/{id}/events"), None).await;
-    let preempted = ev["events"].as_array().unwrap().iter().find(|e| e["reason"] == "spot_preempted").cloned();
+    let preempted = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reason"] == "spot_preempted")
+        .cloned();
     let preempted = preempted.unwrap_or_else(|| panic!("no spot_preempted event: {ev:#}"));
     assert!(preempted.to_string().contains("preempted"), "{preempted}");
     let (_, logs) = e.call("GET", &format!("/v1/jobs/{id}/logs"), None).await;
-    assert!(logs["stdout"].as_str().unwrap_or("").contains("finished"), "{logs:#}");
+    assert!(
+        logs["stdout"].as_str().unwrap_or("").contains("finished"),
+        "{logs:#}"
+    );
+}
+
+/// SIGKILL the broker (the `hedge-server` process) while it launches on Slurm and EC2, twice, and restart it:
+/// the work it started is adopted by key lookup, every job finishes, and each attempt key has exactly one
+/// sbatch'd job or one instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_killed_during_launches_adopts_its_work_with_one_job_or_instance_per_key() {
+    let _engines = ENGINES.lock().await;
+    let _timed = TIMED.lock().await;
+    for c in ["hedge-a", "hedge-b", "hedge-c"] {
+        cluster_env(c);
+    }
+    clear_clusters();
+    std::env::set_var("HEDGE_ENGINES_AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("HEDGE_ENGINES_AWS_SECRET_ACCESS_KEY", "testing");
+    std::fs::create_dir_all("/var/tmp/hedge-slurm-tests").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("restart")
+        .tempdir_in("/var/tmp/hedge-slurm-tests")
+        .unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = dir.path().join("hedge.yaml");
+    std::fs::write(&config, engines_yaml(addr, &dir.path().join("data"))).unwrap();
+    let log = dir.path().join("server.log");
+    // The hypervisor lives in the test, so it outlives the broker's deaths.
+    let ec2 = Arc::new(
+        hedge_drivers::Ec2Driver::new(hedge_drivers::Ec2ProviderConfig {
+            name: hedge_core::ProviderId::parse("aws-east"),
+            endpoint: moto().url.clone(),
+            region: "us-east-1".into(),
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+            image_id: "ami-12c6146b".into(),
+            report_url: format!("http://{addr}"),
+            report_secret: "unused".into(),
+            state_dir: dir.path().join("hv"),
+            timeout: Duration::from_secs(20),
+        })
+        .unwrap(),
+    );
+    let hv = spawn_hypervisor(ec2.clone());
+    let mut server = crate::crash::Server::spawn(&config, &log);
+    let admin = std::fs::read_to_string(dir.path().join("data/admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}");
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let r = http
+            .post(format!("{url}/v1/jobs"))
+            .bearer_auth(&admin)
+            .body(format!(
+                "team: ml\n{}",
+                task(&format!("restart-{i}"), 8, &format!("sleep 3; echo ok-{i}"))
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        ids.push(r.json::<Value>().await.unwrap()["id"].as_u64().unwrap());
+    }
+    // Die in the middle of the launches, twice.
+    for pause_ms in [150, 400] {
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        server.kill();
+        server = crate::crash::Server::spawn(&config, &log);
+    }
+    let t0 = Instant::now();
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for id in &ids {
+        let j = loop {
+            let r = http
+                .get(format!("{url}/v1/jobs/{id}"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap();
+            let j: Value = r.json().await.unwrap();
+            if state(&j) == "succeeded" || state(&j) == "failed" {
+                break j;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(240),
+                "job {id} did not finish: {j:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(state(&j), "succeeded", "{j:#}");
+        for a in j["attempts"].as_array().unwrap() {
+            keys.push((
+                a["provider"].as_str().unwrap().to_owned(),
+                a["idempotency_key"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    drop(server);
+    let providers: BTreeSet<&str> = keys.iter().map(|(p, _)| p.as_str()).collect();
+    assert!(
+        providers.contains("aws-east") && providers.len() >= 2,
+        "launches went to {providers:?}"
+    );
+    // Each key: exactly one Slurm job of that name, or exactly one instance tagged with it.
+    let http2 = reqwest::Client::new();
+    for (provider, key) in &keys {
+        let n = if provider == "aws-east" {
+            ec2.instances_of(&hedge_drivers::IdempotencyKey::parse(key).unwrap())
+                .await
+                .unwrap()
+                .len()
+        } else {
+            let var = provider.to_uppercase().replace('-', "_");
+            let jobs: Value = http2
+                .get(format!(
+                    "{}/slurm/v0.0.38/jobs",
+                    std::env::var(format!("{var}_URL")).unwrap()
+                ))
+                .header("X-SLURM-USER-NAME", "root")
+                .header(
+                    "X-SLURM-USER-TOKEN",
+                    std::env::var(format!("{var}_TOKEN")).unwrap(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            jobs["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|j| j["name"] == key.as_str())
+                .count()
+        };
+        assert_eq!(n, 1, "{provider} has {n} jobs/instances for key {key}");
+    }
+    hv.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    clear_clusters();
 }

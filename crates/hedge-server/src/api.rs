@@ -500,6 +500,13 @@ async fn submit_inner(
         ));
     }
     b.metrics.inc(&b.metrics.submitted);
+    {
+        let mut m = b.submitted_ms.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= 1 << 20 {
+            m.clear();
+        }
+        m.insert(job.id, b.clock.monotonic_ms());
+    }
     b.wake.notify_one();
     Ok(ok(
         StatusCode::CREATED,

@@ -63,6 +63,9 @@ pub struct Broker {
     /// Providers a driver call failed on (unanswered) in the current reconcile pass: the rest of the pass
     /// makes no more calls to them, so one dead provider costs a pass one client timeout, not one per attempt.
     pub unanswered: Mutex<BTreeSet<ProviderId>>,
+    /// Monotonic milliseconds at which each job not yet launched was submitted through this process (for the
+    /// submit-to-launch histogram; lost on restart, which only skips those jobs' samples).
+    pub submitted_ms: Mutex<std::collections::HashMap<hedge_core::JobId, u64>>,
     /// Wakes the reconciler early (after a submit or a cancel).
     pub wake: tokio::sync::Notify,
     /// Why each waiting job waits, as of the last pass (not stored when it is only "no capacity yet").
@@ -193,6 +196,7 @@ impl Broker {
             health: Mutex::new(health),
             metrics: metrics::Metrics::default(),
             unanswered: Mutex::new(BTreeSet::new()),
+            submitted_ms: Mutex::new(Default::default()),
             wake: tokio::sync::Notify::new(),
             waiting: Mutex::new(BTreeMap::new()),
         }))

@@ -6,6 +6,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
@@ -23,6 +24,19 @@ pub struct Metrics {
     pub passes: Counter,
     pub pass_errors: Counter,
     last_pass_seconds: Gauge<f64, AtomicU64>,
+    /// From a job's submission (`POST /v1/jobs`) to its first attempt accepted by the provider (a Slurm job
+    /// id, an EC2 instance): the broker's own latency plus the provider's submit call.
+    pub submit_to_launch: LaunchLatency,
+}
+
+/// Seconds, in exponential buckets from 1 ms (x1.5, 32 buckets: up to about 6 minutes).
+#[derive(Clone)]
+pub struct LaunchLatency(pub Histogram);
+
+impl Default for LaunchLatency {
+    fn default() -> Self {
+        LaunchLatency(Histogram::new(exponential_buckets(0.001, 1.5, 32)))
+    }
 }
 
 /// What a scrape reads from the store and the health tracker.
@@ -97,6 +111,11 @@ impl Metrics {
         for (name, help, c) in counters {
             r.register(name, help, c.clone());
         }
+        r.register(
+            "hedge_submit_to_launch_seconds",
+            "From a job's submission to its first attempt accepted by the provider",
+            self.submit_to_launch.0.clone(),
+        );
         r.register(
             "hedge_reconcile_last_pass_seconds",
             "Duration of the last reconciliation pass",

@@ -180,6 +180,19 @@ async fn persist_health(
 }
 
 /// Records the outcome of a driver call in the provider's health, persisting a change of state.
+/// A job's first attempt was accepted by its provider: one sample of the submit-to-launch histogram.
+fn note_launched(b: &Broker, job: JobId) {
+    let t = b
+        .submitted_ms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&job);
+    if let Some(t) = t {
+        let secs = b.clock.monotonic_ms().saturating_sub(t) as f64 / 1000.0;
+        b.metrics.submit_to_launch.0.observe(secs);
+    }
+}
+
 async fn note_call(
     b: &Broker,
     provider: &hedge_core::ProviderId,
@@ -425,6 +438,9 @@ async fn observe_one(
     };
     let obs = match result {
         Ok(o) => {
+            if a.status == AttemptStatus::Recorded {
+                note_launched(b, job.id);
+            }
             st.failures.remove(&a.idempotency_key);
             note_call(b, &a.provider, Ok(())).await?;
             o
@@ -926,6 +942,7 @@ async fn launch(
     let Some(key) = key_of(&a) else { return Ok(()) };
     match driver.submit(&key, &launch_spec(&job, &a)).await {
         Ok(obs) => {
+            note_launched(b, job.id);
             note_call(b, &a.provider, Ok(())).await?;
             apply_observation(b, &job, &a, obs).await
         }

@@ -278,12 +278,16 @@ impl SlurmDriver {
 
     /// The job of this attempt, newest first if (by hand) there are several.
     async fn find(&self, key: &IdempotencyKey) -> Result<Option<SlurmJob>, DriverError> {
-        let cached = self
+        let mut cached = self
             .ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(key.as_str())
             .copied();
+        if cached.is_none() {
+            // The job id recorded by the submit that made it (after a restart the cache is empty).
+            cached = read_opt(&self.file(key, "jobid")).await?.and_then(|s| s.trim().parse().ok());
+        }
         if let Some(id) = cached {
             let v = self
                 .call(self.http.get(self.url(&format!("/job/{id}"))))
@@ -476,9 +480,17 @@ impl Driver for SlurmDriver {
         key: &IdempotencyKey,
         spec: &LaunchSpec,
     ) -> Result<Observation, DriverError> {
-        // Idempotency: the key is looked up on the cluster (and in the job directory) before any submit.
-        if let Some(j) = self.find(key).await? {
-            return Ok(self.observation(&j));
+        // Idempotency: the key is looked up on the cluster (and in the job directory) before any submit. The
+        // script file is the intent, written before the submit call, and `<key>.jobid` its outcome: with
+        // neither, this key was never submitted and the (cluster-wide, O(jobs)) lookup is skipped; with the
+        // script but no id, a submit may have been cut off mid-call, and the cluster is searched by name.
+        let intent = tokio::fs::try_exists(self.file(key, "sh"))
+            .await
+            .map_err(DriverError::io("stat", &self.file(key, "sh")))?;
+        if intent || self.ids.lock().unwrap_or_else(|p| p.into_inner()).contains_key(key.as_str()) {
+            if let Some(j) = self.find(key).await? {
+                return Ok(self.observation(&j));
+            }
         }
         if let o @ Observation::Exited { .. } = self.observe_files(key).await? {
             return Ok(o);
@@ -530,6 +542,10 @@ impl Driver for SlurmDriver {
         let Some(id) = r.job_id else {
             return Err(self.unreachable("/job/submit answered without a job id"));
         };
+        let tmp = self.file(key, "jobid.tmp");
+        tokio::fs::write(&tmp, id.to_string()).await.map_err(DriverError::io("write", &tmp))?;
+        let jobid = self.file(key, "jobid");
+        tokio::fs::rename(&tmp, &jobid).await.map_err(DriverError::io("rename", &jobid))?;
         self.ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -286,7 +286,9 @@ impl SlurmDriver {
             .copied();
         if cached.is_none() {
             // The job id recorded by the submit that made it (after a restart the cache is empty).
-            cached = read_opt(&self.file(key, "jobid")).await?.and_then(|s| s.trim().parse().ok());
+            cached = read_opt(&self.file(key, "jobid"))
+                .await?
+                .and_then(|s| s.trim().parse().ok());
         }
         if let Some(id) = cached {
             let v = self
@@ -487,7 +489,13 @@ impl Driver for SlurmDriver {
         let intent = tokio::fs::try_exists(self.file(key, "sh"))
             .await
             .map_err(DriverError::io("stat", &self.file(key, "sh")))?;
-        if intent || self.ids.lock().unwrap_or_else(|p| p.into_inner()).contains_key(key.as_str()) {
+        if intent
+            || self
+                .ids
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(key.as_str())
+        {
             if let Some(j) = self.find(key).await? {
                 return Ok(self.observation(&j));
             }
@@ -543,9 +551,13 @@ impl Driver for SlurmDriver {
             return Err(self.unreachable("/job/submit answered without a job id"));
         };
         let tmp = self.file(key, "jobid.tmp");
-        tokio::fs::write(&tmp, id.to_string()).await.map_err(DriverError::io("write", &tmp))?;
+        tokio::fs::write(&tmp, id.to_string())
+            .await
+            .map_err(DriverError::io("write", &tmp))?;
         let jobid = self.file(key, "jobid");
-        tokio::fs::rename(&tmp, &jobid).await.map_err(DriverError::io("rename", &jobid))?;
+        tokio::fs::rename(&tmp, &jobid)
+            .await
+            .map_err(DriverError::io("rename", &jobid))?;
         self.ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -27,6 +27,7 @@ pub mod plan;
 pub mod portfolio;
 pub mod prices;
 pub mod report;
+pub mod rolling;
 pub mod synthetic;
 
 pub use backend::Backend;

@@ -28,6 +28,7 @@ pub mod portfolio;
 pub mod prices;
 pub mod report;
 pub mod rolling;
+pub mod signed;
 pub mod synthetic;
 
 pub use backend::Backend;

@@ -38,7 +38,7 @@ pub struct Args {
     /// per term: add --relax on large models).
     #[arg(long)]
     pub break_even: bool,
-    /// Solver backend: cbc or microlp.
+    /// Solver backend: cbc, microlp, or highs (in a build with the `highs` feature).
     #[arg(long, default_value = "cbc")]
     pub backend: String,
     /// auto, extensive or benders.
@@ -178,7 +178,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if s.ended.is_empty() { String::new() } else { format!("; {} already ended: {}", s.ended.len(), s.ended.join(", ")) }
         );
     }
-    let backend = Backend::parse(&a.backend).with_context(|| format!("--backend {:?}: expected cbc or microlp", a.backend))?;
+    let backend = Backend::parse(&a.backend).with_context(|| format!("--backend {:?}: expected one of {} (HiGHS needs a build with the `highs` feature)", a.backend, Backend::names()))?;
     let method = Method::parse(&a.method).with_context(|| format!("--method {:?}: expected auto, extensive or benders", a.method))?;
     if !(a.gap > 0.0 && a.gap < 1.0) {
         bail!("--gap {}: must be between 0 and 1", a.gap);

@@ -20,7 +20,7 @@ fn solve(seed: u64, size: Size, backend: Backend, method: Method) -> (f64, f64, 
 fn every_backend_and_method_agree_and_policies_hold() {
     for seed in 0..3 {
         let mut seen: Vec<(String, f64)> = Vec::new();
-        for backend in Backend::ALL {
+        for &backend in Backend::ALL {
             for method in [Method::Extensive, Method::Benders] {
                 let (obj, cost, violations) = solve(seed, SMALL, backend, method);
                 assert!(violations.is_empty(), "seed {seed} {backend} {method:?}: {violations:?}");
@@ -60,7 +60,7 @@ policies:
 ";
     let input = hedge_planner::parse_plan_yaml(text).unwrap();
     let mut costs = Vec::new();
-    for backend in Backend::ALL {
+    for &backend in Backend::ALL {
         for method in [Method::Extensive, Method::Benders] {
             let cfg = PlannerConfig { backend, method, gap: 1e-6, ..PlannerConfig::default() };
             let opt = optimise(&input, &cfg).unwrap().unwrap();

@@ -45,7 +45,7 @@ fn small_team_keeps_every_resilience_cell_after_rounding() {
     // Expected demand, by hand from the file: H100 period 10 = 0.5·40 + 0.3·80 + 0.2·8 = 45.6;
     // L40S period 6 = 0.5·12 + 0.3·20 + 0.2·6 = 13.2, period 7 = 0.5·12 + 0.3·22 + 0.2·6 = 13.8.
     let named = [(lambda, h100, 10, 11.4), (lambda, h100, 11, 11.4), (gcp, l40s, 6, 3.3), (gcp, l40s, 7, 3.45)];
-    for backend in Backend::ALL {
+    for &backend in Backend::ALL {
         let cfg = PlannerConfig { backend, ..PlannerConfig::default() };
         let opt = optimise(&input, &cfg).unwrap().unwrap();
         assert!(!opt.integer_gpus, "small-team has 168 contract variables: solved continuous, then rounded");
@@ -102,7 +102,7 @@ providers:
 #[test]
 fn rounding_never_commits_above_capacity() {
     let input = parse_plan_yaml(OVERSHOOT).unwrap();
-    for backend in Backend::ALL {
+    for &backend in Backend::ALL {
         // Whole GPUs as integers: the optimum holds exactly 300 in period 2.
         let int = optimise(&input, &PlannerConfig { backend, integer_gpus: Some(true), ..PlannerConfig::default() }).unwrap().unwrap();
         // Continuous GPUs, as a large model is solved: the nearest rounding overshoots and is repaired.
@@ -171,7 +171,7 @@ fn no_rounded_plan_breaks_a_policy_the_continuous_plan_met() {
         // Vary the policies with the seed.
         input.policies.keep_fraction = Some([0.25, 0.33, 0.4, 0.45, 0.55][seed as usize % 5]);
         input.policies.max_share = Some((hedge_planner::input::ShareOf::CommittedGpus, [0.45, 0.5, 0.6][seed as usize % 3]));
-        for backend in Backend::ALL {
+        for &backend in Backend::ALL {
             for method in [Method::Extensive, Method::Benders] {
                 let cfg = PlannerConfig { backend, method, integer_gpus: Some(false), ..PlannerConfig::default() };
                 let Ok(opt) = optimise(&input, &cfg).unwrap() else { continue };

@@ -67,6 +67,10 @@ pub struct Args {
     pub block: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Resample residuals as they are, instead of as a fitted AR(1) from the last residual (the default,
+    /// which keeps a recent drift from the fit and widens the band with the horizon).
+    #[arg(long)]
+    pub iid_residuals: bool,
     /// Write to this file instead of stdout.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
@@ -255,16 +259,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (f, ac, h, p.display().to_string())
     };
     let n = hist[0].len();
-    let cfg = ForecastConfig { horizon: a.horizon, season: a.season, growth: a.growth, paths: a.paths, block: a.block, scenarios: a.scenarios, seed: a.seed };
+    let cfg = ForecastConfig { horizon: a.horizon, season: a.season, growth: a.growth, paths: a.paths, block: a.block, scenarios: a.scenarios, seed: a.seed, persistent: !a.iid_residuals };
     let scenarios = forecast(&hist, &cfg);
     let start = plus_months(first, n);
     let mut out = String::new();
     out.push_str(&format!(
-        "# hedge forecast: {n} months of history from {first} ({source}); trend + season {} fit, growth {}, {} bootstrap paths (blocks of {}), {} scenarios by fast forward selection, seed {}\n",
+        "# hedge forecast: {n} months of history from {first} ({source}); trend + season {} fit, growth {}, {} bootstrap paths (blocks of {}, {} residuals), {} scenarios by fast forward selection, seed {}\n",
         a.season,
         a.growth.map_or("as fitted".to_owned(), |g| format!("{g} per month")),
         a.paths,
         a.block,
+        if a.iid_residuals { "iid" } else { "AR(1)" },
         scenarios.len(),
         a.seed
     ));

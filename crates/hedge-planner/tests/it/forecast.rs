@@ -27,7 +27,7 @@ fn forecast_beats_seasonal_naive_on_the_alibaba_pod_trace() {
     let daily = &daily[..daily.len() - 1];
     assert_eq!(daily.len(), 149);
     let (train, test) = daily.split_at(99);
-    let cfg = ForecastConfig { horizon: test.len(), season: 7, growth: None, paths: 300, block: 7, scenarios: 10, seed: 1 };
+    let cfg = ForecastConfig { horizon: test.len(), season: 7, growth: None, paths: 300, block: 7, scenarios: 10, seed: 1, persistent: false };
     let acc = backtest(train, test, &cfg, &[0.1, 0.5, 0.9]);
     assert!(acc.pinball_forecast < acc.pinball_seasonal_naive, "{acc:?}");
     assert!((acc.pinball_forecast / acc.pinball_seasonal_naive - 0.760).abs() < 0.01, "BENCHMARKS.md says 0.76: {acc:?}");

@@ -21,14 +21,27 @@ fn now() -> Instant {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let get = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let n: usize = get("--paths").map_or(300, |x| x.parse().expect("a number"));
     let s: usize = get("--scenarios").map_or(20, |x| x.parse().expect("a number"));
     let every: usize = get("--every").map_or(1, |x| x.parse().expect("a number"));
     let policies = get("--policies").is_none_or(|p| p == "on");
     let generator = get("--generator").unwrap_or_else(|| "synthetic".into());
-    let seeds: Vec<u64> = get("--seeds").unwrap_or_else(|| "1,2,3".into()).split(',').map(|x| x.trim().parse().expect("a number")).collect();
-    let cfg = PlannerConfig { price_policies: false, baselines: false, ..PlannerConfig::default() };
+    let seeds: Vec<u64> = get("--seeds")
+        .unwrap_or_else(|| "1,2,3".into())
+        .split(',')
+        .map(|x| x.trim().parse().expect("a number"))
+        .collect();
+    let cfg = PlannerConfig {
+        price_policies: false,
+        baselines: false,
+        ..PlannerConfig::default()
+    };
     println!("rolling re-planning: 3 providers x 2 accelerators x 3 terms (12/24/36) x 36 starts, 36 monthly periods;");
     println!(
         "planned on {s} scenarios, re-planned every {every} period(s), {n} fresh {generator} paths, policies {}",
@@ -36,11 +49,28 @@ fn main() {
     );
     println!(
         "{:>4}  {:>14}  {:>14}  {:>14}  {:>8}  {:>8}  {:>10}  {:>9}  {:>7}  {:>8}",
-        "seed", "once mean $", "rolling mean $", "hindsight $", "once gap", "roll gap", "gap closed", "roll<once", "replans", "secs"
+        "seed",
+        "once mean $",
+        "rolling mean $",
+        "hindsight $",
+        "once gap",
+        "roll gap",
+        "gap closed",
+        "roll<once",
+        "replans",
+        "secs"
     );
     let (mut sum_once, mut sum_roll, mut sum_hind) = (0.0, 0.0, 0.0);
     for &seed in &seeds {
-        let size = Size { providers: 3, accelerators: 2, terms: 3, start_periods: 36, periods: 36, scenarios: s + n, policies };
+        let size = Size {
+            providers: 3,
+            accelerators: 2,
+            terms: 3,
+            start_periods: 36,
+            periods: 36,
+            scenarios: s + n,
+            policies,
+        };
         let full = instance(seed, size);
         let mut input = full.clone();
         input.scenarios.truncate(s);
@@ -52,8 +82,14 @@ fn main() {
             _ => full.scenarios[s..].to_vec(),
         };
         let t0 = now();
-        let once = optimise(&input, &cfg).expect("solver").expect("feasible").commitments;
-        assert!(evaluate(&input, &once).broken_policies().is_empty(), "seed {seed}: the plan breaks a policy");
+        let once = optimise(&input, &cfg)
+            .expect("solver")
+            .expect("feasible")
+            .commitments;
+        assert!(
+            evaluate(&input, &once).broken_policies().is_empty(),
+            "seed {seed}: the plan breaks a policy"
+        );
         let r = study(&input, &cfg, &once, &paths, every).expect("solver");
         let (o, ro, h) = (r.once_usd.mean, r.rolling_usd.mean, r.hindsight_usd.mean);
         sum_once += o;

@@ -16,10 +16,17 @@ fn now() -> Instant {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mut repeat = 3usize;
     let mut gap = 1e-4f64;
-    let mut backends: Vec<Backend> = Backend::ALL.iter().copied().filter(|b| *b != Backend::Microlp).collect();
+    let mut backends: Vec<Backend> = Backend::ALL
+        .iter()
+        .copied()
+        .filter(|b| *b != Backend::Microlp)
+        .collect();
     let mut files = Vec::new();
     let mut relax = false;
     let mut it = args.iter();
@@ -29,21 +36,56 @@ fn main() {
             "--relax" => relax = true,
             "--gap" => gap = it.next().and_then(|x| x.parse().ok()).expect("--gap X"),
             "--backends" => {
-                backends = it.next().expect("--backends LIST").split(',').map(|b| Backend::parse(b).unwrap_or_else(|| panic!("backend {b}: this build has {}", Backend::names()))).collect()
+                backends = it
+                    .next()
+                    .expect("--backends LIST")
+                    .split(',')
+                    .map(|b| {
+                        Backend::parse(b).unwrap_or_else(|| {
+                            panic!("backend {b}: this build has {}", Backend::names())
+                        })
+                    })
+                    .collect()
             }
             f => files.push(f.to_owned()),
         }
     }
     if files.is_empty() {
-        files.push(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/frontier-lab.yaml").to_owned());
+        files.push(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../examples/frontier-lab.yaml"
+            )
+            .to_owned(),
+        );
     }
-    println!("{:<24} {:<8} {:>9} {:>9} {:>9} {:>22} {:>22} {:<10}", "file", "backend", "min s", "median s", "max s", "solver objective $", "evaluated cost $", "rounding");
+    println!(
+        "{:<24} {:<8} {:>9} {:>9} {:>9} {:>22} {:>22} {:<10}",
+        "file",
+        "backend",
+        "min s",
+        "median s",
+        "max s",
+        "solver objective $",
+        "evaluated cost $",
+        "rounding"
+    );
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{f}: {e}"));
         let input = parse_plan_yaml(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
-        let name = std::path::Path::new(f).file_name().map_or(f.clone(), |n| n.to_string_lossy().into_owned());
+        let name = std::path::Path::new(f)
+            .file_name()
+            .map_or(f.clone(), |n| n.to_string_lossy().into_owned());
         for &backend in &backends {
-            let cfg = PlannerConfig { backend, method: Method::Extensive, gap, relax_integers: relax, price_policies: false, baselines: false, ..PlannerConfig::default() };
+            let cfg = PlannerConfig {
+                backend,
+                method: Method::Extensive,
+                gap,
+                relax_integers: relax,
+                price_policies: false,
+                baselines: false,
+                ..PlannerConfig::default()
+            };
             let mut secs = Vec::new();
             let mut last = None;
             for _ in 0..repeat.max(1) {
@@ -64,7 +106,11 @@ fn main() {
                 o.objective_usd,
                 ev.expected_cost_usd,
                 o.rounding.describe(),
-                if ev.violations.is_empty() { "every policy holds".to_owned() } else { format!("{} violations", ev.violations.len()) }
+                if ev.violations.is_empty() {
+                    "every policy holds".to_owned()
+                } else {
+                    format!("{} violations", ev.violations.len())
+                }
             );
         }
     }

@@ -31,7 +31,11 @@ impl Backend {
     pub const ALL: &'static [Backend] = &[Backend::Cbc, Backend::Microlp, Backend::Highs];
     /// The names `parse` accepts in this build, for messages.
     pub fn names() -> String {
-        Backend::ALL.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")
+        Backend::ALL
+            .iter()
+            .map(|b| b.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
     pub fn parse(s: &str) -> Option<Backend> {
         match s {
@@ -97,7 +101,12 @@ fn build(lp: &LinearProgram) -> Built {
             }
         }
     }
-    Built { vars, cols, objective, constraints }
+    Built {
+        vars,
+        cols,
+        objective,
+        constraints,
+    }
 }
 
 fn finish<S: Solution>(
@@ -115,7 +124,11 @@ fn finish<S: Solution>(
             }
             let objective = lp.objective_at(&values);
             let proven = !matches!(s.status(), SolutionStatus::TimeLimit);
-            Ok(Ok(LpSolution { values, objective, proven }))
+            Ok(Ok(LpSolution {
+                values,
+                objective,
+                proven,
+            }))
         }
         Err(ResolutionError::Infeasible) => Ok(Err(LpOutcome::Infeasible)),
         Err(ResolutionError::Unbounded) => Ok(Err(LpOutcome::Unbounded)),
@@ -133,8 +146,17 @@ impl LpBackend for Backend {
         }
     }
 
-    fn solve(&self, lp: &LinearProgram, opts: &SolveOptions) -> Result<Result<LpSolution, LpOutcome>, String> {
-        let Built { vars, cols, objective, constraints } = build(lp);
+    fn solve(
+        &self,
+        lp: &LinearProgram,
+        opts: &SolveOptions,
+    ) -> Result<Result<LpSolution, LpOutcome>, String> {
+        let Built {
+            vars,
+            cols,
+            objective,
+            constraints,
+        } = build(lp);
         let integer = lp.has_integers();
         match self {
             Backend::Cbc => {
@@ -145,7 +167,10 @@ impl LpBackend for Backend {
                     m.add_constraint(c);
                 }
                 if integer {
-                    m = m.with_mip_gap(opts.mip_gap as f32).map_err(|e| e.to_string())?.with_time_limit(opts.time_limit_s);
+                    m = m
+                        .with_mip_gap(opts.mip_gap as f32)
+                        .map_err(|e| e.to_string())?
+                        .with_time_limit(opts.time_limit_s);
                 }
                 finish(lp, &cols, m.solve())
             }
@@ -155,7 +180,10 @@ impl LpBackend for Backend {
                     m.add_constraint(c);
                 }
                 if integer {
-                    m = m.with_mip_gap(opts.mip_gap as f32).map_err(|e| e.to_string())?.with_time_limit(opts.time_limit_s);
+                    m = m
+                        .with_mip_gap(opts.mip_gap as f32)
+                        .map_err(|e| e.to_string())?
+                        .with_time_limit(opts.time_limit_s);
                 }
                 finish(lp, &cols, m.solve())
             }
@@ -168,7 +196,10 @@ impl LpBackend for Backend {
                     m.add_constraint(c);
                 }
                 if integer {
-                    m = m.set_mip_rel_gap(opts.mip_gap as f32).map_err(|e| e.to_string())?.set_time_limit(opts.time_limit_s);
+                    m = m
+                        .set_mip_rel_gap(opts.mip_gap as f32)
+                        .map_err(|e| e.to_string())?
+                        .set_time_limit(opts.time_limit_s);
                 }
                 finish(lp, &cols, m.solve())
             }
@@ -193,7 +224,11 @@ mod tests {
             assert_eq!(s.values[0].round(), 3.0, "{b}");
             assert!((s.objective + 3.5).abs() < 1e-6, "{b}: {}", s.objective);
             lp.ge(vec![(x, 1.0)], 11.0, Family::Budget, "t");
-            assert_eq!(b.solve(&lp, &SolveOptions::default()).unwrap().unwrap_err(), LpOutcome::Infeasible, "{b}");
+            assert_eq!(
+                b.solve(&lp, &SolveOptions::default()).unwrap().unwrap_err(),
+                LpOutcome::Infeasible,
+                "{b}"
+            );
         }
     }
 }

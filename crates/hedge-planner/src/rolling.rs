@@ -47,12 +47,19 @@ pub const MONTHLY: u32 = 730;
 /// The month `k` months after `m`.
 pub fn plus_months(m: YearMonth, k: usize) -> YearMonth {
     let i = i64::from(m.month) - 1 + k as i64;
-    YearMonth { year: m.year + i.div_euclid(12) as i32, month: i.rem_euclid(12) as u32 + 1 }
+    YearMonth {
+        year: m.year + i.div_euclid(12) as i32,
+        month: i.rem_euclid(12) as u32 + 1,
+    }
 }
 
 /// The planning scenarios over periods `k..T`, conditioned on the demand `realised[a][0..k]` (see the module
 /// doc). At `k = 0` they are the planning scenarios.
-pub fn conditional_scenarios(input: &PlanningInput, realised: &[Vec<MilliGpus>], k: usize) -> Vec<Scenario> {
+pub fn conditional_scenarios(
+    input: &PlanningInput,
+    realised: &[Vec<MilliGpus>],
+    k: usize,
+) -> Vec<Scenario> {
     input
         .scenarios
         .iter()
@@ -62,11 +69,22 @@ pub fn conditional_scenarios(input: &PlanningInput, realised: &[Vec<MilliGpus>],
                 .iter()
                 .enumerate()
                 .map(|(a, row)| {
-                    let ratio = if k == 0 || row[k - 1].0 == 0 { 1.0 } else { realised[a][k - 1].0 as f64 / row[k - 1].0 as f64 };
-                    row[k..].iter().map(|d| MilliGpus((d.0 as f64 * ratio).round().max(0.0) as u64)).collect()
+                    let ratio = if k == 0 || row[k - 1].0 == 0 {
+                        1.0
+                    } else {
+                        realised[a][k - 1].0 as f64 / row[k - 1].0 as f64
+                    };
+                    row[k..]
+                        .iter()
+                        .map(|d| MilliGpus((d.0 as f64 * ratio).round().max(0.0) as u64))
+                        .collect()
                 })
                 .collect();
-            Scenario { name: s.name.clone(), probability: s.probability, demand }
+            Scenario {
+                name: s.name.clone(),
+                probability: s.probability,
+                demand,
+            }
         })
         .collect()
 }
@@ -75,7 +93,10 @@ fn check_monthly(h: &Horizon) -> Result<(), PlanError> {
     if h.period_hours != MONTHLY {
         return Err(PlanError::Invalid {
             field: "horizon.period_hours".into(),
-            reason: format!("rolling re-planning needs monthly periods ({MONTHLY} hours), got {}", h.period_hours),
+            reason: format!(
+                "rolling re-planning needs monthly periods ({MONTHLY} hours), got {}",
+                h.period_hours
+            ),
         });
     }
     Ok(())
@@ -83,17 +104,36 @@ fn check_monthly(h: &Horizon) -> Result<(), PlanError> {
 
 /// The input as seen at the start of period `k` (`1 ≤ k < T`, or 0): the remaining horizon, the signed
 /// commitments as `existing`, the scenarios conditioned on `realised[a][0..k]`.
-pub fn input_at(input: &PlanningInput, signed: &[Resolved], realised: &[Vec<MilliGpus>], k: usize) -> Result<PlanningInput, PlanError> {
+pub fn input_at(
+    input: &PlanningInput,
+    signed: &[Resolved],
+    realised: &[Vec<MilliGpus>],
+    k: usize,
+) -> Result<PlanningInput, PlanError> {
     check_monthly(&input.horizon)?;
     let h = input.horizon;
     if k >= h.periods {
-        return Err(PlanError::Invalid { field: "period".into(), reason: format!("{k} is not before the horizon's end ({})", h.periods) });
+        return Err(PlanError::Invalid {
+            field: "period".into(),
+            reason: format!("{k} is not before the horizon's end ({})", h.periods),
+        });
     }
     if realised.len() != input.accelerators.len() || realised.iter().any(|r| r.len() < k) {
-        return Err(PlanError::Invalid { field: "realised".into(), reason: format!("need {k} realised periods for each of {} accelerators", input.accelerators.len()) });
+        return Err(PlanError::Invalid {
+            field: "realised".into(),
+            reason: format!(
+                "need {k} realised periods for each of {} accelerators",
+                input.accelerators.len()
+            ),
+        });
     }
     let mut sub = input.clone();
-    sub.horizon = Horizon { start: plus_months(h.start, k), periods: h.periods - k, period_hours: h.period_hours, start_periods: h.start_periods.saturating_sub(k).max(1) };
+    sub.horizon = Horizon {
+        start: plus_months(h.start, k),
+        periods: h.periods - k,
+        period_hours: h.period_hours,
+        start_periods: h.start_periods.saturating_sub(k).max(1),
+    };
     sub.scenarios = conditional_scenarios(input, realised, k);
     for c in signed {
         sub.providers[c.provider].existing.push(ExistingContract {
@@ -120,14 +160,29 @@ pub struct Rolled {
 
 /// Re-plans every `every` periods along `realised[a][t]` (the whole path; a re-plan at `k` reads only
 /// `0..k`), signing the commitments that start before the next re-plan.
-pub fn roll(input: &PlanningInput, cfg: &PlannerConfig, realised: &[Vec<MilliGpus>], every: usize) -> Result<Rolled, PlanError> {
+pub fn roll(
+    input: &PlanningInput,
+    cfg: &PlannerConfig,
+    realised: &[Vec<MilliGpus>],
+    every: usize,
+) -> Result<Rolled, PlanError> {
     check_monthly(&input.horizon)?;
     if every == 0 {
-        return Err(PlanError::Invalid { field: "every".into(), reason: "must be at least 1 period".into() });
+        return Err(PlanError::Invalid {
+            field: "every".into(),
+            reason: "must be at least 1 period".into(),
+        });
     }
     let inner = cfg.inner();
-    let (nt, last_start) = (input.horizon.periods, input.horizon.start_periods.min(input.horizon.periods));
-    let mut out = Rolled { commitments: Vec::new(), replans: 0, infeasible_at: Vec::new() };
+    let (nt, last_start) = (
+        input.horizon.periods,
+        input.horizon.start_periods.min(input.horizon.periods),
+    );
+    let mut out = Rolled {
+        commitments: Vec::new(),
+        replans: 0,
+        infeasible_at: Vec::new(),
+    };
     let mut k = 0;
     while k < last_start && k < nt {
         let sub = input_at(input, &out.commitments, realised, k)?;
@@ -135,7 +190,10 @@ pub fn roll(input: &PlanningInput, cfg: &PlannerConfig, realised: &[Vec<MilliGpu
         match optimise(&sub, &inner)? {
             Ok(o) => {
                 for c in o.commitments.into_iter().filter(|c| c.start_period < every) {
-                    out.commitments.push(Resolved { start_period: c.start_period + k, ..c });
+                    out.commitments.push(Resolved {
+                        start_period: c.start_period + k,
+                        ..c
+                    });
                 }
             }
             Err(_) => out.infeasible_at.push(k),
@@ -148,7 +206,10 @@ pub fn roll(input: &PlanningInput, cfg: &PlannerConfig, realised: &[Vec<MilliGpu
 /// The input with one scenario, the path (how every plan is costed on it).
 pub fn on_path(input: &PlanningInput, path: &Scenario) -> PlanningInput {
     let mut i = input.clone();
-    i.scenarios = vec![Scenario { probability: 1.0, ..path.clone() }];
+    i.scenarios = vec![Scenario {
+        probability: 1.0,
+        ..path.clone()
+    }];
     i.risk = None;
     i
 }
@@ -186,11 +247,18 @@ pub struct PathCosts {
 
 /// Costs `once` (a plan for `input`), rolling re-planning every `every` periods, and the hindsight optimum
 /// on every path.
-pub fn study(input: &PlanningInput, cfg: &PlannerConfig, once: &[Resolved], paths: &[Scenario], every: usize) -> Result<RollingStudy, PlanError> {
+pub fn study(
+    input: &PlanningInput,
+    cfg: &PlannerConfig,
+    once: &[Resolved],
+    paths: &[Scenario],
+    every: usize,
+) -> Result<RollingStudy, PlanError> {
     let inner = cfg.inner();
     let mut per_path = Vec::with_capacity(paths.len());
     let (mut replans, mut infeasible) = (0usize, 0usize);
-    let (mut rolling_breaks, mut once_breaks): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let (mut rolling_breaks, mut once_breaks): (Vec<String>, Vec<String>) =
+        (Vec::new(), Vec::new());
     for path in paths {
         let pi = on_path(input, path);
         let rolled = roll(input, cfg, &path.demand, every)?;
@@ -209,21 +277,51 @@ pub fn study(input: &PlanningInput, cfg: &PlannerConfig, once: &[Resolved], path
             Ok(o) => Some(evaluate(&pi, &o.commitments).scenarios[0].total_usd),
             Err(_) => None,
         };
-        per_path.push(PathCosts { once_usd: eo.scenarios[0].total_usd, rolling_usd: er.scenarios[0].total_usd, hindsight_usd: hindsight });
+        per_path.push(PathCosts {
+            once_usd: eo.scenarios[0].total_usd,
+            rolling_usd: er.scenarios[0].total_usd,
+            hindsight_usd: hindsight,
+        });
     }
     let n = paths.len().max(1) as f64;
-    let known: Vec<&PathCosts> = per_path.iter().filter(|p| p.hindsight_usd.is_some()).collect();
-    let mean = |f: &dyn Fn(&PathCosts) -> f64| if known.is_empty() { 0.0 } else { known.iter().map(|p| f(p)).sum::<f64>() / known.len() as f64 };
-    let (o, r, h) = (mean(&|p| p.once_usd), mean(&|p| p.rolling_usd), mean(&|p| p.hindsight_usd.unwrap_or(0.0)));
-    let gap_closed = if o - h > 1e-9 * o.abs().max(1.0) { (o - r) / (o - h) } else { 0.0 };
+    let known: Vec<&PathCosts> = per_path
+        .iter()
+        .filter(|p| p.hindsight_usd.is_some())
+        .collect();
+    let mean = |f: &dyn Fn(&PathCosts) -> f64| {
+        if known.is_empty() {
+            0.0
+        } else {
+            known.iter().map(|p| f(p)).sum::<f64>() / known.len() as f64
+        }
+    };
+    let (o, r, h) = (
+        mean(&|p| p.once_usd),
+        mean(&|p| p.rolling_usd),
+        mean(&|p| p.hindsight_usd.unwrap_or(0.0)),
+    );
+    let gap_closed = if o - h > 1e-9 * o.abs().max(1.0) {
+        (o - r) / (o - h)
+    } else {
+        0.0
+    };
     Ok(RollingStudy {
         paths: paths.len(),
         every,
         once_usd: Distribution::of(&per_path.iter().map(|p| p.once_usd).collect::<Vec<_>>()),
         rolling_usd: Distribution::of(&per_path.iter().map(|p| p.rolling_usd).collect::<Vec<_>>()),
-        hindsight_usd: Distribution::of(&known.iter().filter_map(|p| p.hindsight_usd).collect::<Vec<_>>()),
+        hindsight_usd: Distribution::of(
+            &known
+                .iter()
+                .filter_map(|p| p.hindsight_usd)
+                .collect::<Vec<_>>(),
+        ),
         gap_closed,
-        rolling_cheaper_on: per_path.iter().filter(|p| p.rolling_usd < p.once_usd).count() as f64 / n,
+        rolling_cheaper_on: per_path
+            .iter()
+            .filter(|p| p.rolling_usd < p.once_usd)
+            .count() as f64
+            / n,
         replans_per_path: replans as f64 / n,
         infeasible_replans: infeasible,
         rolling_breaks,
@@ -253,15 +351,34 @@ providers:
 ";
 
     fn cfg() -> PlannerConfig {
-        PlannerConfig { price_policies: false, baselines: false, ..PlannerConfig::default() }
+        PlannerConfig {
+            price_policies: false,
+            baselines: false,
+            ..PlannerConfig::default()
+        }
     }
 
     #[test]
     fn plus_months_wraps_years() {
-        let m = YearMonth { year: 2027, month: 11 };
+        let m = YearMonth {
+            year: 2027,
+            month: 11,
+        };
         assert_eq!(plus_months(m, 0), m);
-        assert_eq!(plus_months(m, 2), YearMonth { year: 2028, month: 1 });
-        assert_eq!(plus_months(m, 26), YearMonth { year: 2030, month: 1 });
+        assert_eq!(
+            plus_months(m, 2),
+            YearMonth {
+                year: 2028,
+                month: 1
+            }
+        );
+        assert_eq!(
+            plus_months(m, 26),
+            YearMonth {
+                year: 2030,
+                month: 1
+            }
+        );
     }
 
     #[test]
@@ -270,11 +387,21 @@ providers:
         let g = MilliGpus::from_gpus;
         let c = conditional_scenarios(&input, &[vec![g(30), g(99)]], 1);
         // Period 0 realised 30: low (10) is scaled by 3, high (20) by 1.5.
-        assert_eq!((c[0].demand[0].clone(), c[1].demand[0].clone()), (vec![g(30)], vec![g(30)]));
-        assert_eq!(conditional_scenarios(&input, &[vec![g(30), g(99)]], 0), input.scenarios);
+        assert_eq!(
+            (c[0].demand[0].clone(), c[1].demand[0].clone()),
+            (vec![g(30)], vec![g(30)])
+        );
+        assert_eq!(
+            conditional_scenarios(&input, &[vec![g(30), g(99)]], 0),
+            input.scenarios
+        );
         let mut zero = input.clone();
         zero.scenarios[0].demand[0] = vec![g(0), g(4)];
-        assert_eq!(conditional_scenarios(&zero, &[vec![g(30), g(0)]], 1)[0].demand[0], vec![g(4)], "not rescaled from zero");
+        assert_eq!(
+            conditional_scenarios(&zero, &[vec![g(30), g(0)]], 1)[0].demand[0],
+            vec![g(4)],
+            "not rescaled from zero"
+        );
     }
 
     #[test]
@@ -285,20 +412,47 @@ providers:
         for s in &mut input.scenarios {
             s.demand[0] = vec![s.demand[0][0]; 4];
         }
-        let signed = vec![Resolved { provider: 0, accelerator: 0, term_periods: 3, start_period: 0, gpus: 10, rate: input.providers[0].options[0].rate }];
+        let signed = vec![Resolved {
+            provider: 0,
+            accelerator: 0,
+            term_periods: 3,
+            start_period: 0,
+            gpus: 10,
+            rate: input.providers[0].options[0].rate,
+        }];
         let realised = vec![vec![MilliGpus::from_gpus(10); 4]];
         let sub = input_at(&input, &signed, &realised, 2).unwrap();
-        assert_eq!(sub.horizon.start, YearMonth { year: 2027, month: 3 });
+        assert_eq!(
+            sub.horizon.start,
+            YearMonth {
+                year: 2027,
+                month: 3
+            }
+        );
         assert_eq!((sub.horizon.periods, sub.horizon.start_periods), (2, 2));
         let e = &sub.providers[0].existing[0];
         // Started at 2027-01 for 3 periods: active in the re-plan's period 0 only, one period still owed.
-        assert_eq!((e.active_periods(&sub.horizon), e.periods_owed(&sub.horizon)), (0..1, 1));
-        assert_eq!(sub.scenarios[1].demand[0], vec![MilliGpus::from_gpus(10); 2]);
+        assert_eq!(
+            (e.active_periods(&sub.horizon), e.periods_owed(&sub.horizon)),
+            (0..1, 1)
+        );
+        assert_eq!(
+            sub.scenarios[1].demand[0],
+            vec![MilliGpus::from_gpus(10); 2]
+        );
         let mut weekly = input.clone();
         weekly.horizon.period_hours = 168;
-        let err = input_at(&weekly, &[], &realised, 1).unwrap_err().to_string();
-        assert_eq!(err, "horizon.period_hours: rolling re-planning needs monthly periods (730 hours), got 168");
-        assert!(roll(&input, &cfg(), &realised, 0).unwrap_err().to_string().starts_with("every:"));
+        let err = input_at(&weekly, &[], &realised, 1)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "horizon.period_hours: rolling re-planning needs monthly periods (730 hours), got 168"
+        );
+        assert!(roll(&input, &cfg(), &realised, 0)
+            .unwrap_err()
+            .to_string()
+            .starts_with("every:"));
     }
 
     /// Hand-worked, per hour ($; × 730 for a period): hindsight commits every GPU at $6: low 2 × 60 = 120,
@@ -314,13 +468,33 @@ providers:
         let (low, high) = (input.scenarios[0].clone(), input.scenarios[1].clone());
         let s = study(&input, &c, &once, &[low, high.clone()], 1).unwrap();
         let h = 730.0;
-        let got: Vec<(f64, f64, Option<f64>)> = s.per_path.iter().map(|p| (p.once_usd, p.rolling_usd, p.hindsight_usd)).collect();
-        assert_eq!(got, vec![(120.0 * h, 120.0 * h, Some(120.0 * h)), (320.0 * h, 280.0 * h, Some(240.0 * h))]);
+        let got: Vec<(f64, f64, Option<f64>)> = s
+            .per_path
+            .iter()
+            .map(|p| (p.once_usd, p.rolling_usd, p.hindsight_usd))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (120.0 * h, 120.0 * h, Some(120.0 * h)),
+                (320.0 * h, 280.0 * h, Some(240.0 * h))
+            ]
+        );
         assert!((s.gap_closed - 0.5).abs() < 1e-12, "{}", s.gap_closed);
-        assert_eq!((s.replans_per_path, s.infeasible_replans, s.rolling_cheaper_on), (2.0, 0, 0.5));
+        assert_eq!(
+            (
+                s.replans_per_path,
+                s.infeasible_replans,
+                s.rolling_cheaper_on
+            ),
+            (2.0, 0, 0.5)
+        );
         // One scenario, its own path: nothing to learn, rolling costs what planning once does.
         let mut det = input.clone();
-        det.scenarios = vec![Scenario { probability: 1.0, ..high.clone() }];
+        det.scenarios = vec![Scenario {
+            probability: 1.0,
+            ..high.clone()
+        }];
         let once = optimise(&det, &c).unwrap().unwrap().commitments;
         let s = study(&det, &c, &once, &[high], 1).unwrap();
         assert_eq!(s.per_path[0].rolling_usd, s.per_path[0].once_usd);

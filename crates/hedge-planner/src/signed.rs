@@ -39,23 +39,48 @@ pub fn nearest_month(t: Timestamp) -> YearMonth {
 }
 
 /// Adds `commitments` to their providers' `existing` contracts in `input`.
-pub fn add_signed(input: &mut PlanningInput, commitments: &[Commitment]) -> Result<SignedSummary, PlanError> {
+pub fn add_signed(
+    input: &mut PlanningInput,
+    commitments: &[Commitment],
+) -> Result<SignedSummary, PlanError> {
     let mut out = SignedSummary::default();
     let h0 = input.horizon.start.to_timestamp().unix();
     let per = i64::from(input.horizon.period_hours) * 3600;
     let mut adds = Vec::new();
     for (i, c) in commitments.iter().enumerate() {
         let f = format!("commitments[{i}]");
-        let bad = |field: &str, reason: String| PlanError::Invalid { field: format!("{f}.{field}"), reason: format!("{} ({}): {reason}", c.id.as_str(), c.provider.as_str()) };
-        let p = input.provider_index(&c.provider).ok_or_else(|| bad("provider", format!("{} is not a provider of the plan (add it, or leave this commitment out)", c.provider.as_str())))?;
-        let a = input.accelerator_index(&c.accelerator).ok_or_else(|| bad("accelerator", format!("{} is not an accelerator of the plan", c.accelerator)))?;
+        let bad = |field: &str, reason: String| PlanError::Invalid {
+            field: format!("{f}.{field}"),
+            reason: format!("{} ({}): {reason}", c.id.as_str(), c.provider.as_str()),
+        };
+        let p = input.provider_index(&c.provider).ok_or_else(|| {
+            bad(
+                "provider",
+                format!(
+                    "{} is not a provider of the plan (add it, or leave this commitment out)",
+                    c.provider.as_str()
+                ),
+            )
+        })?;
+        let a = input.accelerator_index(&c.accelerator).ok_or_else(|| {
+            bad(
+                "accelerator",
+                format!("{} is not an accelerator of the plan", c.accelerator),
+            )
+        })?;
         if c.end <= c.start {
-            return Err(bad("end", format!("must be after start ({} <= {})", c.end, c.start)));
+            return Err(bad(
+                "end",
+                format!("must be after start ({} <= {})", c.end, c.start),
+            ));
         }
         let (sy, ..) = c.start.to_civil();
         let (ey, ..) = c.end.to_civil();
         if !YEARS.contains(&sy) || !YEARS.contains(&ey) {
-            return Err(bad("start", format!("{} to {} is outside the years 2000 to 2200", c.start, c.end)));
+            return Err(bad(
+                "start",
+                format!("{} to {} is outside the years 2000 to 2200", c.start, c.end),
+            ));
         }
         if c.gpus == 0 {
             return Err(bad("gpus", "must be at least 1".into()));
@@ -69,7 +94,16 @@ pub fn add_signed(input: &mut PlanningInput, commitments: &[Commitment]) -> Resu
         }
         let len = c.end.unix() - c.start.unix();
         let term_periods = ((len + per / 2) / per).max(1) as usize;
-        adds.push((p, ExistingContract { accelerator: a, gpus: c.gpus, start: nearest_month(c.start), term_periods, rate: c.per_gpu_hour }));
+        adds.push((
+            p,
+            ExistingContract {
+                accelerator: a,
+                gpus: c.gpus,
+                start: nearest_month(c.start),
+                term_periods,
+                rate: c.per_gpu_hour,
+            },
+        ));
     }
     for (p, e) in adds {
         input.providers[p].existing.push(e);
@@ -97,7 +131,15 @@ providers:
     on_demand: {H100: 3}
 ";
 
-    fn c(id: &str, provider: &str, accel: &str, gpus: u32, micros: i64, start: Timestamp, end: Timestamp) -> Commitment {
+    fn c(
+        id: &str,
+        provider: &str,
+        accel: &str,
+        gpus: u32,
+        micros: i64,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Commitment {
         Commitment {
             id: CommitmentId::new(id),
             provider: ProviderId::new(provider),
@@ -116,31 +158,98 @@ providers:
         let d = Timestamp::from_ymd;
         let list = [
             // Signed 2026-11-20 for a year (365 days = 12.0 periods of 730 h): starts 2026-12, 12 periods.
-            c("c1", "lambda", "H100", 8, 2_500_000, d(2026, 11, 20), d(2027, 11, 20)),
+            c(
+                "c1",
+                "lambda",
+                "H100",
+                8,
+                2_500_000,
+                d(2026, 11, 20),
+                d(2027, 11, 20),
+            ),
             // Over before the horizon: left out.
-            c("old", "aws", "H100", 4, 4_000_000, d(2025, 1, 1), d(2026, 1, 1)),
+            c(
+                "old",
+                "aws",
+                "H100",
+                4,
+                4_000_000,
+                d(2025, 1, 1),
+                d(2026, 1, 1),
+            ),
         ];
         let s = add_signed(&mut input, &list).unwrap();
-        assert_eq!(s, SignedSummary { added: 1, ended: vec!["old".into()] });
+        assert_eq!(
+            s,
+            SignedSummary {
+                added: 1,
+                ended: vec!["old".into()]
+            }
+        );
         let e = &input.providers[1].existing[0];
-        assert_eq!((e.start, e.term_periods, e.gpus, e.rate.hourly().micros()), (YearMonth { year: 2026, month: 12 }, 12, 8, 2_500_000));
+        assert_eq!(
+            (e.start, e.term_periods, e.gpus, e.rate.hourly().micros()),
+            (
+                YearMonth {
+                    year: 2026,
+                    month: 12
+                },
+                12,
+                8,
+                2_500_000
+            )
+        );
         assert_eq!(e.active_periods(&input.horizon), 0..11);
-        let err = |list: &[Commitment]| add_signed(&mut parse_plan_yaml(PLAN).unwrap(), list).unwrap_err().to_string();
+        let err = |list: &[Commitment]| {
+            add_signed(&mut parse_plan_yaml(PLAN).unwrap(), list)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             err(&[list[0].clone(), c("x", "gcp", "H100", 1, 1, d(2027, 1, 1), d(2028, 1, 1))]),
             "commitments[1].provider: x (gcp): gcp is not a provider of the plan (add it, or leave this commitment out)"
         );
-        assert_eq!(err(&[c("y", "aws", "A100", 1, 1, d(2027, 1, 1), d(2028, 1, 1))]), "commitments[0].accelerator: y (aws): A100 is not an accelerator of the plan");
-        assert!(err(&[c("z", "aws", "H100", 1, 1, d(2027, 1, 1), d(2027, 1, 1))]).starts_with("commitments[0].end: z (aws): must be after start"));
+        assert_eq!(
+            err(&[c("y", "aws", "A100", 1, 1, d(2027, 1, 1), d(2028, 1, 1))]),
+            "commitments[0].accelerator: y (aws): A100 is not an accelerator of the plan"
+        );
+        assert!(
+            err(&[c("z", "aws", "H100", 1, 1, d(2027, 1, 1), d(2027, 1, 1))])
+                .starts_with("commitments[0].end: z (aws): must be after start")
+        );
     }
 
     #[test]
     fn nearest_month_rounds_at_the_middle() {
         let d = Timestamp::from_ymd;
-        assert_eq!(nearest_month(d(2027, 1, 1)), YearMonth { year: 2027, month: 1 });
-        assert_eq!(nearest_month(d(2027, 1, 16)), YearMonth { year: 2027, month: 1 });
-        assert_eq!(nearest_month(d(2027, 1, 17)), YearMonth { year: 2027, month: 2 });
-        assert_eq!(nearest_month(d(2027, 12, 31)), YearMonth { year: 2028, month: 1 });
+        assert_eq!(
+            nearest_month(d(2027, 1, 1)),
+            YearMonth {
+                year: 2027,
+                month: 1
+            }
+        );
+        assert_eq!(
+            nearest_month(d(2027, 1, 16)),
+            YearMonth {
+                year: 2027,
+                month: 1
+            }
+        );
+        assert_eq!(
+            nearest_month(d(2027, 1, 17)),
+            YearMonth {
+                year: 2027,
+                month: 2
+            }
+        );
+        assert_eq!(
+            nearest_month(d(2027, 12, 31)),
+            YearMonth {
+                year: 2028,
+                month: 1
+            }
+        );
     }
 
     proptest! {

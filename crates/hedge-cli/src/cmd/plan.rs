@@ -3,8 +3,12 @@
 //! break-even rates (`--break-even`). Output as a table, JSON or one self-contained HTML file.
 
 use anyhow::{bail, Context};
-use hedge_planner::report::{render_break_even, render_infeasible, render_sweep, render_table, usd};
-use hedge_planner::{html, outofsample, Backend, Method, PlanOutcome, PlannerConfig, Portfolio, SweepParam};
+use hedge_planner::report::{
+    render_break_even, render_infeasible, render_sweep, render_table, usd,
+};
+use hedge_planner::{
+    html, outofsample, Backend, Method, PlanOutcome, PlannerConfig, Portfolio, SweepParam,
+};
 use hedge_server::api_types::CommitmentView;
 use std::io::Write;
 use std::path::PathBuf;
@@ -103,31 +107,40 @@ pub fn parse_signed(text: &str) -> anyhow::Result<Vec<hedge_core::Commitment>> {
         List(Vec<serde_json::Value>),
         Object(serde_json::Map<String, serde_json::Value>),
     }
-    let items: Vec<serde_json::Value> = match serde_json::from_str::<Shape>(text).context("not a JSON list or object")? {
-        Shape::List(v) => v,
-        Shape::Object(mut o) => match o.remove("commitments") {
-            Some(serde_json::Value::Array(v)) => v,
-            _ => bail!("commitments: expected a list (the answer of GET /v1/commitments)"),
-        },
-    };
+    let items: Vec<serde_json::Value> =
+        match serde_json::from_str::<Shape>(text).context("not a JSON list or object")? {
+            Shape::List(v) => v,
+            Shape::Object(mut o) => match o.remove("commitments") {
+                Some(serde_json::Value::Array(v)) => v,
+                _ => bail!("commitments: expected a list (the answer of GET /v1/commitments)"),
+            },
+        };
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
-        let v: CommitmentView = serde_path_to_error::deserialize(item).map_err(|e| anyhow::anyhow!("commitments[{i}].{}: {}", e.path(), e.inner()))?;
+        let v: CommitmentView = serde_path_to_error::deserialize(item)
+            .map_err(|e| anyhow::anyhow!("commitments[{i}].{}: {}", e.path(), e.inner()))?;
         let f = |field: &str| format!("commitments[{i}].{field}");
         if !hedge_server::api_types::is_name(&v.id) {
-            bail!("{}: {:?} is not a commitment id (letters, digits, `_.-`, at most 64)", f("id"), v.id);
+            bail!(
+                "{}: {:?} is not a commitment id (letters, digits, `_.-`, at most 64)",
+                f("id"),
+                v.id
+            );
         }
         if !hedge_server::api_types::is_name(&v.provider) {
             bail!("{}: {:?} is not a provider name", f("provider"), v.provider);
         }
-        let accelerator = hedge_core::Accelerator::parse(&v.accelerator).map_err(|e| anyhow::anyhow!("{}: {e}", f("accelerator")))?;
+        let accelerator = hedge_core::Accelerator::parse(&v.accelerator)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f("accelerator")))?;
         out.push(hedge_core::Commitment {
             id: hedge_core::CommitmentId::new(v.id),
             provider: hedge_core::ProviderId::new(v.provider),
             accelerator,
             region: v.region.map(hedge_core::RegionId::new),
             gpus: v.gpus,
-            per_gpu_hour: hedge_core::Rate::per_hour(hedge_core::Money::from_micros(v.per_gpu_hour)),
+            per_gpu_hour: hedge_core::Rate::per_hour(hedge_core::Money::from_micros(
+                v.per_gpu_hour,
+            )),
             start: hedge_core::Timestamp(v.start),
             end: hedge_core::Timestamp(v.end),
         });
@@ -141,45 +154,94 @@ pub fn parse_signed(text: &str) -> anyhow::Result<Vec<hedge_core::Commitment>> {
 fn fetch_signed(url: &str, token: Option<&str>) -> anyhow::Result<String> {
     let token = token.context("--existing-from needs an API token: --token or HEDGE_TOKEN")?;
     let endpoint = format!("{}/v1/commitments", url.trim_end_matches('/'));
-    let http = reqwest::blocking::Client::builder().connect_timeout(std::time::Duration::from_secs(3)).timeout(std::time::Duration::from_secs(30)).build()?;
-    let resp = http.get(&endpoint).bearer_auth(token).send().with_context(|| format!("cannot reach the Hedge server at {url}: is `hedge serve` running?"))?;
+    let http = reqwest::blocking::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let resp = http
+        .get(&endpoint)
+        .bearer_auth(token)
+        .send()
+        .with_context(|| {
+            format!("cannot reach the Hedge server at {url}: is `hedge serve` running?")
+        })?;
     let status = resp.status().as_u16();
-    let body = resp.text().with_context(|| format!("reading the answer of {endpoint}"))?;
+    let body = resp
+        .text()
+        .with_context(|| format!("reading the answer of {endpoint}"))?;
     if status >= 400 {
-        let msg = serde_json::from_str::<hedge_server::api_types::ErrorBody>(&body).map_or_else(|_| body.chars().take(200).collect(), |e| format!("{} ({})", e.error.message, e.error.code));
+        let msg = serde_json::from_str::<hedge_server::api_types::ErrorBody>(&body).map_or_else(
+            |_| body.chars().take(200).collect(),
+            |e| format!("{} ({})", e.error.message, e.error.code),
+        );
         bail!("GET {endpoint}: HTTP {status}: {msg}");
     }
     Ok(body)
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&a.file).with_context(|| format!("reading plan file {}", a.file.display()))?;
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("reading plan file {}", a.file.display()))?;
     // The planner never reads a catalog: it is loaded here, only for files that take prices from one.
-    let loaded = if a.catalog.is_some() || text.contains("prices_from") { Some(super::load_catalog(a.catalog.as_deref())?) } else { None };
-    let label = a.catalog.as_ref().map_or_else(|| "data/catalog.json (embedded)".to_owned(), |p| p.display().to_string());
-    let source = loaded.as_ref().map(|l| hedge_planner::CatalogSource { catalog: &l.catalog, label: &label });
-    let mut input = hedge_planner::parse_plan_yaml_with(&text, source).with_context(|| format!("plan file {}", a.file.display()))?;
+    let loaded = if a.catalog.is_some() || text.contains("prices_from") {
+        Some(super::load_catalog(a.catalog.as_deref())?)
+    } else {
+        None
+    };
+    let label = a.catalog.as_ref().map_or_else(
+        || "data/catalog.json (embedded)".to_owned(),
+        |p| p.display().to_string(),
+    );
+    let source = loaded.as_ref().map(|l| hedge_planner::CatalogSource {
+        catalog: &l.catalog,
+        label: &label,
+    });
+    let mut input = hedge_planner::parse_plan_yaml_with(&text, source)
+        .with_context(|| format!("plan file {}", a.file.display()))?;
     let signed = match (&a.existing, &a.existing_from) {
         (Some(p), _) => {
-            let t = std::fs::read_to_string(p).with_context(|| format!("reading signed commitments {}", p.display()))?;
-            Some((parse_signed(&t).with_context(|| format!("signed commitments {}", p.display()))?, p.display().to_string()))
+            let t = std::fs::read_to_string(p)
+                .with_context(|| format!("reading signed commitments {}", p.display()))?;
+            Some((
+                parse_signed(&t).with_context(|| format!("signed commitments {}", p.display()))?,
+                p.display().to_string(),
+            ))
         }
         (None, Some(url)) => {
             let t = fetch_signed(url, a.token.as_deref())?;
-            Some((parse_signed(&t).with_context(|| format!("signed commitments from {url}"))?, format!("{url}/v1/commitments")))
+            Some((
+                parse_signed(&t).with_context(|| format!("signed commitments from {url}"))?,
+                format!("{url}/v1/commitments"),
+            ))
         }
         (None, None) => None,
     };
     if let Some((list, from)) = signed {
-        let s = hedge_planner::signed::add_signed(&mut input, &list).with_context(|| format!("signed commitments from {from}"))?;
+        let s = hedge_planner::signed::add_signed(&mut input, &list)
+            .with_context(|| format!("signed commitments from {from}"))?;
         eprintln!(
             "{from}: {} signed commitment(s) planned around as existing{}",
             s.added,
-            if s.ended.is_empty() { String::new() } else { format!("; {} already ended: {}", s.ended.len(), s.ended.join(", ")) }
+            if s.ended.is_empty() {
+                String::new()
+            } else {
+                format!("; {} already ended: {}", s.ended.len(), s.ended.join(", "))
+            }
         );
     }
-    let backend = Backend::parse(&a.backend).with_context(|| format!("--backend {:?}: expected one of {} (HiGHS needs a build with the `highs` feature)", a.backend, Backend::names()))?;
-    let method = Method::parse(&a.method).with_context(|| format!("--method {:?}: expected auto, extensive or benders", a.method))?;
+    let backend = Backend::parse(&a.backend).with_context(|| {
+        format!(
+            "--backend {:?}: expected one of {} (HiGHS needs a build with the `highs` feature)",
+            a.backend,
+            Backend::names()
+        )
+    })?;
+    let method = Method::parse(&a.method).with_context(|| {
+        format!(
+            "--method {:?}: expected auto, extensive or benders",
+            a.method
+        )
+    })?;
     if !(a.gap > 0.0 && a.gap < 1.0) {
         bail!("--gap {}: must be between 0 and 1", a.gap);
     }
@@ -196,9 +258,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut buf: Vec<u8> = Vec::new();
 
     if let Some(path) = &a.evaluate {
-        let ptext = std::fs::read_to_string(path).with_context(|| format!("reading portfolio {}", path.display()))?;
-        let portfolio = Portfolio::parse(&ptext).with_context(|| format!("portfolio {}", path.display()))?;
-        let resolved = portfolio.resolve(&input).with_context(|| format!("portfolio {}", path.display()))?;
+        let ptext = std::fs::read_to_string(path)
+            .with_context(|| format!("reading portfolio {}", path.display()))?;
+        let portfolio =
+            Portfolio::parse(&ptext).with_context(|| format!("portfolio {}", path.display()))?;
+        let resolved = portfolio
+            .resolve(&input)
+            .with_context(|| format!("portfolio {}", path.display()))?;
         let ev = hedge_planner::evaluate(&input, &resolved);
         match a.format {
             PlanFormat::Json => {
@@ -206,10 +272,26 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 writeln!(buf)?;
             }
             _ => {
-                writeln!(buf, "expected cost {}   commitments {}", usd(ev.expected_cost_usd), usd(ev.commitment_cost_usd))?;
-                writeln!(buf, "coverage {:.1}%   utilization {:.1}%", ev.coverage * 100.0, ev.utilization * 100.0)?;
+                writeln!(
+                    buf,
+                    "expected cost {}   commitments {}",
+                    usd(ev.expected_cost_usd),
+                    usd(ev.commitment_cost_usd)
+                )?;
+                writeln!(
+                    buf,
+                    "coverage {:.1}%   utilization {:.1}%",
+                    ev.coverage * 100.0,
+                    ev.utilization * 100.0
+                )?;
                 for s in &ev.scenarios {
-                    writeln!(buf, "  {} (p={:.2}): {}", s.scenario, s.probability, usd(s.total_usd))?;
+                    writeln!(
+                        buf,
+                        "  {} (p={:.2}): {}",
+                        s.scenario,
+                        s.probability,
+                        usd(s.total_usd)
+                    )?;
                 }
                 if ev.violations.is_empty() {
                     writeln!(buf, "every policy holds")?;
@@ -245,7 +327,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let (Some((param, points)), false) = (&sweep, a.format == PlanFormat::Html) {
         match a.format {
             PlanFormat::Json => {
-                serde_json::to_writer_pretty(&mut buf, &serde_json::json!({"param": param, "points": points}))?;
+                serde_json::to_writer_pretty(
+                    &mut buf,
+                    &serde_json::json!({"param": param, "points": points}),
+                )?;
                 writeln!(buf)?;
             }
             _ => buf.extend_from_slice(render_sweep(*param, points).as_bytes()),
@@ -259,21 +344,40 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 if n == 0 {
                     bail!("--out-of-sample {n}: must be at least 1");
                 }
-                if !((0.0..=1.0).contains(&a.oos_switch) && a.oos_noise.is_finite() && (0.0..=1.0).contains(&a.oos_noise)) {
+                if !((0.0..=1.0).contains(&a.oos_switch)
+                    && a.oos_noise.is_finite()
+                    && (0.0..=1.0).contains(&a.oos_noise))
+                {
                     bail!("--oos-switch and --oos-noise must be between 0 and 1");
                 }
-                let plan = Portfolio { commitments: r.commitments.clone() }.resolve(&input)?;
-                let generator = outofsample::Generator { switch: a.oos_switch, noise: a.oos_noise };
-                r.out_of_sample = Some(outofsample::out_of_sample_sampled(&input, &cfg, &plan, generator, n, a.seed)?);
+                let plan = Portfolio {
+                    commitments: r.commitments.clone(),
+                }
+                .resolve(&input)?;
+                let generator = outofsample::Generator {
+                    switch: a.oos_switch,
+                    noise: a.oos_noise,
+                };
+                r.out_of_sample = Some(outofsample::out_of_sample_sampled(
+                    &input, &cfg, &plan, generator, n, a.seed,
+                )?);
             }
             if let Some(n) = a.rolling {
                 if n == 0 || a.every == 0 {
                     bail!("--rolling {n} --every {}: both must be at least 1", a.every);
                 }
-                let plan = Portfolio { commitments: r.commitments.clone() }.resolve(&input)?;
-                let generator = outofsample::Generator { switch: a.oos_switch, noise: a.oos_noise };
+                let plan = Portfolio {
+                    commitments: r.commitments.clone(),
+                }
+                .resolve(&input)?;
+                let generator = outofsample::Generator {
+                    switch: a.oos_switch,
+                    noise: a.oos_noise,
+                };
                 let paths = outofsample::sample_paths(&input, generator, n, a.seed);
-                r.rolling = Some(hedge_planner::rolling::study(&input, &cfg, &plan, &paths, a.every)?);
+                r.rolling = Some(hedge_planner::rolling::study(
+                    &input, &cfg, &plan, &paths, a.every,
+                )?);
             }
             match a.format {
                 PlanFormat::Table => buf.extend_from_slice(render_table(&r, &input).as_bytes()),
@@ -341,7 +445,10 @@ mod tests {
     /// The JSON report is a portfolio file: evaluating a plan's own output gives the plan's expected cost.
     #[test]
     fn json_plan_round_trips_through_evaluate() {
-        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/small-team.yaml");
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/small-team.yaml"
+        );
         let dir = std::env::temp_dir().join(format!("hedge-plan-cli-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let plan_json = dir.join("plan.json");
@@ -350,39 +457,84 @@ mod tests {
         assert_eq!(plan["horizon"]["start"], "2027-01");
         assert_eq!(plan["horizon"]["period_hours"], 730);
         let c0 = &plan["commitments"][0];
-        for k in ["provider", "accelerator", "term_periods", "start_period", "gpus", "rate"] {
+        for k in [
+            "provider",
+            "accelerator",
+            "term_periods",
+            "start_period",
+            "gpus",
+            "rate",
+        ] {
             assert!(c0.get(k).is_some(), "commitments[0].{k}");
         }
-        let eval = run_to(&[example, "--evaluate", plan_json.to_str().unwrap(), "--format", "json"], &dir.join("eval.json")).unwrap();
+        let eval = run_to(
+            &[
+                example,
+                "--evaluate",
+                plan_json.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+            &dir.join("eval.json"),
+        )
+        .unwrap();
         let eval: serde_json::Value = serde_json::from_str(&eval).unwrap();
         assert_eq!(eval["expected_cost_usd"], plan["expected_cost_usd"]);
         assert_eq!(eval["violations"].as_array().map(Vec::len), Some(0));
-        let html = run_to(&[example, "--format", "html", "--quick"], &dir.join("plan.html")).unwrap();
-        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg") && !html.contains("<script"));
+        let html = run_to(
+            &[example, "--format", "html", "--quick"],
+            &dir.join("plan.html"),
+        )
+        .unwrap();
+        assert!(
+            html.starts_with("<!DOCTYPE html>")
+                && html.contains("<svg")
+                && !html.contains("<script")
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
     /// `--out-of-sample N` adds the out-of-sample section; the same seed gives the same figures.
     #[test]
     fn out_of_sample_section_is_reported_and_seeded() {
-        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/small-team.yaml");
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/small-team.yaml"
+        );
         let dir = std::env::temp_dir().join(format!("hedge-plan-cli-oos-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let args = [example, "--quick", "--out-of-sample", "6", "--seed", "5"];
         let text = run_to(&args, &dir.join("a.txt")).unwrap();
         assert!(text.contains("Out of sample: 6 fresh demand paths (scenario switching 0.10/period, noise 0.030, seed 5)"), "{text}");
-        for row in ["expected-value plan", "lookback recommender", "all on-demand", "hindsight optimum", "VSS", "EVPI", "regret vs hindsight"] {
+        for row in [
+            "expected-value plan",
+            "lookback recommender",
+            "all on-demand",
+            "hindsight optimum",
+            "VSS",
+            "EVPI",
+            "regret vs hindsight",
+        ] {
             assert!(text.contains(row), "{row} missing:\n{text}");
         }
-        assert_eq!(text, run_to(&args, &dir.join("b.txt")).unwrap(), "same seed, same report");
+        assert_eq!(
+            text,
+            run_to(&args, &dir.join("b.txt")).unwrap(),
+            "same seed, same report"
+        );
         let mut json_args = args.to_vec();
         json_args.extend(["--format", "json"]);
-        let json: serde_json::Value = serde_json::from_str(&run_to(&json_args, &dir.join("c.json")).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&run_to(&json_args, &dir.join("c.json")).unwrap()).unwrap();
         let o = &json["out_of_sample"];
         assert_eq!(o["paths"], 6);
         assert_eq!(o["plans"].as_array().unwrap().len(), 5);
         assert!(o["evpi_usd"].as_f64().unwrap() >= 0.0, "{o}");
-        assert!(run_to(&[example, "--quick", "--out-of-sample", "0"], &dir.join("d.txt")).is_err());
+        assert!(run_to(
+            &[example, "--quick", "--out-of-sample", "0"],
+            &dir.join("d.txt")
+        )
+        .is_err());
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -409,16 +561,32 @@ providers:
         std::fs::write(&file, plan("{region: us-east-1}")).unwrap();
         let f = file.to_str().unwrap();
         let text = run_to(&[f, "--quick"], &dir.join("a.txt")).unwrap();
-        assert!(text.contains("catalog data/catalog.json (embedded): lambda us-east-1"), "{text}");
+        assert!(
+            text.contains("catalog data/catalog.json (embedded): lambda us-east-1"),
+            "{text}"
+        );
         // The same catalog through --catalog names the path.
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/catalog.json");
         let text = run_to(&[f, "--quick", "--catalog", path], &dir.join("b.txt")).unwrap();
-        assert!(text.contains(&format!("catalog {path}: lambda us-east-1")), "{text}");
-        std::fs::write(&file, plan("{region: us-east-1, accelerators: [H100], provider: aws-nope}")).unwrap();
-        let err = format!("{:#}", run_to(&[f, "--quick"], &dir.join("c.txt")).unwrap_err());
+        assert!(
+            text.contains(&format!("catalog {path}: lambda us-east-1")),
+            "{text}"
+        );
+        std::fs::write(
+            &file,
+            plan("{region: us-east-1, accelerators: [H100], provider: aws-nope}"),
+        )
+        .unwrap();
+        let err = format!(
+            "{:#}",
+            run_to(&[f, "--quick"], &dir.join("c.txt")).unwrap_err()
+        );
         assert!(err.contains("providers[0].prices_from: the catalog (data/catalog.json (embedded)) has no offers for aws-nope"), "{err}");
         std::fs::write(&file, plan("{region: mars-1}")).unwrap();
-        let err = format!("{:#}", run_to(&[f, "--quick"], &dir.join("d.txt")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            run_to(&[f, "--quick"], &dir.join("d.txt")).unwrap_err()
+        );
         assert!(err.contains("providers[0].prices_from.region: the catalog (data/catalog.json (embedded)) has no offers for lambda in mars-1"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -432,12 +600,24 @@ providers:
         let list = parse_signed(&format!(r#"{{"commitments": [{one}]}}"#)).unwrap();
         assert_eq!(list, parse_signed(&format!("[{one}]")).unwrap());
         let c = &list[0];
-        assert_eq!((c.provider.as_str(), c.gpus, c.per_gpu_hour.hourly().micros(), c.start.unix()), ("lambda", 8, 2_500_000, 1_795_000_000));
+        assert_eq!(
+            (
+                c.provider.as_str(),
+                c.gpus,
+                c.per_gpu_hour.hourly().micros(),
+                c.start.unix()
+            ),
+            ("lambda", 8, 2_500_000, 1_795_000_000)
+        );
         let err = |t: &str| format!("{:#}", parse_signed(t).unwrap_err());
         let neg = err(&format!("[{}]", one.replace("\"gpus\": 8", "\"gpus\": -8")));
         assert!(neg.starts_with("commitments[0].gpus: "), "{neg}");
-        assert!(err(&format!("[{}]", one.replace("H100", "H 100"))).starts_with("commitments[0].accelerator: "));
-        assert_eq!(err(r#"{"jobs": []}"#), "commitments: expected a list (the answer of GET /v1/commitments)");
+        assert!(err(&format!("[{}]", one.replace("H100", "H 100")))
+            .starts_with("commitments[0].accelerator: "));
+        assert_eq!(
+            err(r#"{"jobs": []}"#),
+            "commitments: expected a list (the answer of GET /v1/commitments)"
+        );
         assert!(err("nope").starts_with("not a JSON list or object"));
     }
 
@@ -454,7 +634,8 @@ providers:
     /// `--existing FILE` plans around the broker's signed commitments; `--rolling N` adds the rolling section.
     #[test]
     fn existing_commitments_and_rolling_study() {
-        let dir = std::env::temp_dir().join(format!("hedge-plan-cli-signed-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("hedge-plan-cli-signed-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("plan.yaml");
         std::fs::write(
@@ -478,25 +659,85 @@ providers:
         let signed = dir.join("signed.json");
         std::fs::write(&signed, r#"{"commitments": [{"id": "c1", "provider": "lambda", "accelerator": "H100", "region": null, "gpus": 8, "per_gpu_hour": 2500000, "start": 1798761600, "end": 1814529600, "gpus_in_use": 0, "gpus_idle": 8}]}"#).unwrap();
         let f = file.to_str().unwrap();
-        let json = |args: &[&str], out: &str| -> serde_json::Value { serde_json::from_str(&run_to(args, &dir.join(out)).unwrap()).unwrap() };
+        let json = |args: &[&str], out: &str| -> serde_json::Value {
+            serde_json::from_str(&run_to(args, &dir.join(out)).unwrap()).unwrap()
+        };
         let bare = json(&[f, "--quick", "--format", "json"], "a.json");
-        let with = json(&[f, "--quick", "--format", "json", "--existing", signed.to_str().unwrap()], "b.json");
-        let gpus = |r: &serde_json::Value| r["committed_by_provider"][0][1].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect::<Vec<_>>();
+        let with = json(
+            &[
+                f,
+                "--quick",
+                "--format",
+                "json",
+                "--existing",
+                signed.to_str().unwrap(),
+            ],
+            "b.json",
+        );
+        let gpus = |r: &serde_json::Value| {
+            r["committed_by_provider"][0][1]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect::<Vec<_>>()
+        };
         // The signed 8 GPUs are held in every period; the plan buys 8 fewer new ones in the low periods.
         let (b, w) = (gpus(&bare), gpus(&with));
         assert!(w.iter().all(|&g| g >= 8), "{w:?}");
         assert_eq!(w[0], b[0].max(8), "{b:?} {w:?}");
-        let text = run_to(&[f, "--quick", "--rolling", "4", "--seed", "3"], &dir.join("c.txt")).unwrap();
-        assert!(text.contains("Rolling re-planning: 4 paths, re-planned every 1 period(s), 6.0 re-plans per path"), "{text}");
-        assert!(text.contains("gap to hindsight closed by re-planning:"), "{text}");
-        let r = json(&[f, "--quick", "--rolling", "4", "--seed", "3", "--format", "json"], "d.json");
+        let text = run_to(
+            &[f, "--quick", "--rolling", "4", "--seed", "3"],
+            &dir.join("c.txt"),
+        )
+        .unwrap();
+        assert!(
+            text.contains(
+                "Rolling re-planning: 4 paths, re-planned every 1 period(s), 6.0 re-plans per path"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("gap to hindsight closed by re-planning:"),
+            "{text}"
+        );
+        let r = json(
+            &[
+                f,
+                "--quick",
+                "--rolling",
+                "4",
+                "--seed",
+                "3",
+                "--format",
+                "json",
+            ],
+            "d.json",
+        );
         assert_eq!(r["rolling"]["paths"], 4);
-        let (o, ro, h) = (r["rolling"]["once_usd"]["mean"].as_f64().unwrap(), r["rolling"]["rolling_usd"]["mean"].as_f64().unwrap(), r["rolling"]["hindsight_usd"]["mean"].as_f64().unwrap());
-        assert!(h <= ro + 1e-6 && h <= o + 1e-6, "hindsight is a lower bound: {o} {ro} {h}");
+        let (o, ro, h) = (
+            r["rolling"]["once_usd"]["mean"].as_f64().unwrap(),
+            r["rolling"]["rolling_usd"]["mean"].as_f64().unwrap(),
+            r["rolling"]["hindsight_usd"]["mean"].as_f64().unwrap(),
+        );
+        assert!(
+            h <= ro + 1e-6 && h <= o + 1e-6,
+            "hindsight is a lower bound: {o} {ro} {h}"
+        );
         assert!(run_to(&[f, "--quick", "--rolling", "0"], &dir.join("e.txt")).is_err());
         std::fs::write(&signed, r#"[{"id": "c1", "provider": "aws", "accelerator": "H100", "region": null, "gpus": 8, "per_gpu_hour": 2500000, "start": 1798761600, "end": 1814529600, "gpus_in_use": 0, "gpus_idle": 8}]"#).unwrap();
-        let err = format!("{:#}", run_to(&[f, "--quick", "--existing", signed.to_str().unwrap()], &dir.join("f.txt")).unwrap_err());
-        assert!(err.contains("commitments[0].provider: c1 (aws): aws is not a provider of the plan"), "{err}");
+        let err = format!(
+            "{:#}",
+            run_to(
+                &[f, "--quick", "--existing", signed.to_str().unwrap()],
+                &dir.join("f.txt")
+            )
+            .unwrap_err()
+        );
+        assert!(
+            err.contains("commitments[0].provider: c1 (aws): aws is not a provider of the plan"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -521,7 +762,10 @@ providers:
         .unwrap();
         let out = dir.join("out.txt");
         let err = run_to(&[file.to_str().unwrap()], &out).unwrap_err();
-        assert!(err.to_string().contains("no portfolio meets every policy"), "{err}");
+        assert!(
+            err.to_string().contains("no portfolio meets every policy"),
+            "{err}"
+        );
         let report = std::fs::read_to_string(&out).unwrap();
         assert!(report.starts_with("INFEASIBLE"), "{report}");
         std::fs::remove_dir_all(&dir).ok();

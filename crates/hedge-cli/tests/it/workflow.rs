@@ -17,11 +17,28 @@ fn forecast_prices_plan_out_of_sample_sequence() {
     let dir = std::env::temp_dir().join(format!("hedge-workflow-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let demand = dir.join("demand.yaml");
-    ok(&["forecast", "examples/planning/usage.csv", "--horizon", "24", "--scenarios", "5", "--seed", "1", "-o", demand.to_str().unwrap()]);
+    ok(&[
+        "forecast",
+        "examples/planning/usage.csv",
+        "--horizon",
+        "24",
+        "--scenarios",
+        "5",
+        "--seed",
+        "1",
+        "-o",
+        demand.to_str().unwrap(),
+    ]);
     // `cat demand.yaml examples/planning/providers.yaml > plan.yaml`
-    let providers = std::fs::read_to_string(crate::repo_root().join("examples/planning/providers.yaml")).unwrap();
+    let providers =
+        std::fs::read_to_string(crate::repo_root().join("examples/planning/providers.yaml"))
+            .unwrap();
     let plan = dir.join("plan.yaml");
-    std::fs::write(&plan, std::fs::read_to_string(&demand).unwrap() + &providers).unwrap();
+    std::fs::write(
+        &plan,
+        std::fs::read_to_string(&demand).unwrap() + &providers,
+    )
+    .unwrap();
     let p = plan.to_str().unwrap();
     let text = ok(&["plan", p, "--out-of-sample", "20", "--seed", "7"]);
     for want in [
@@ -35,7 +52,11 @@ fn forecast_prices_plan_out_of_sample_sequence() {
     }
     assert!(!text.contains("VIOLATION"), "{text}");
     let text = ok(&["plan", p, "--quick", "--rolling", "5", "--seed", "7"]);
-    assert!(text.contains("Rolling re-planning: 5 paths, re-planned every 1 period(s)") && text.contains("gap to hindsight closed by re-planning:"), "{text}");
+    assert!(
+        text.contains("Rolling re-planning: 5 paths, re-planned every 1 period(s)")
+            && text.contains("gap to hindsight closed by re-planning:"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -53,7 +74,11 @@ impl Drop for Serve {
 /// are planned around: the plan's holdings include them, and it buys fewer new GPUs.
 #[test]
 fn plan_around_the_brokers_signed_commitments() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = std::env::temp_dir().join(format!("hedge-workflow-serve-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -67,7 +92,13 @@ fn plan_around_the_brokers_signed_commitments() {
     )
     .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_hedge"))
-        .args(["serve", "--config", cfg.to_str().unwrap(), "--log-level", "warn"])
+        .args([
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--log-level",
+            "warn",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -77,12 +108,17 @@ fn plan_around_the_brokers_signed_commitments() {
     let token_file = dir.join("data/admin.token");
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..200 {
-        if std::fs::metadata(&token_file).is_ok_and(|m| m.len() > 0) && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if std::fs::metadata(&token_file).is_ok_and(|m| m.len() > 0)
+            && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
     // 40 H100 at lambda, 2027-01-01 for 365 days (12 periods of 730 h), $2.10/GPU-hour.
     let body = r#"[{"id": "lambda-h100-2027", "provider": "lambda", "accelerator": "H100", "gpus": 40, "per_gpu_hour": 2100000, "start": 1798761600, "end": 1830297600}]"#;
     let resp = reqwest::blocking::Client::new()
@@ -92,7 +128,12 @@ fn plan_around_the_brokers_signed_commitments() {
         .body(body)
         .send()
         .unwrap();
-    assert!(resp.status().is_success(), "import: {} {}", resp.status(), resp.text().unwrap_or_default());
+    assert!(
+        resp.status().is_success(),
+        "import: {} {}",
+        resp.status(),
+        resp.text().unwrap_or_default()
+    );
     let plan = crate::temp_file(
         "around.yaml",
         "schema: hedge.plan/v1
@@ -115,13 +156,36 @@ providers:
         assert!(o.status.success(), "{}", crate::render(&o));
         serde_json::from_slice(&o.stdout).unwrap()
     };
-    let new_gpus = |r: &serde_json::Value| r["commitments"].as_array().unwrap().iter().map(|c| c["gpus"].as_u64().unwrap()).sum::<u64>();
+    let new_gpus = |r: &serde_json::Value| {
+        r["commitments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["gpus"].as_u64().unwrap())
+            .sum::<u64>()
+    };
     let alone = json(&[]);
     let around = json(&["--existing-from", &url, "--token", &token]);
     assert_eq!(new_gpus(&alone), 60, "{alone}");
-    assert_eq!(new_gpus(&around), 20, "the 40 signed GPUs are held already: {around}");
+    assert_eq!(
+        new_gpus(&around),
+        20,
+        "the 40 signed GPUs are held already: {around}"
+    );
     assert_eq!(around["committed_by_provider"][0][1][0], 60, "{around}");
     // A wrong token is the server's error, named.
-    let o = crate::hedge(&["plan", p, "--quick", "--existing-from", &url, "--token", "nope"]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("HTTP 401"), "{}", crate::render(&o));
+    let o = crate::hedge(&[
+        "plan",
+        p,
+        "--quick",
+        "--existing-from",
+        &url,
+        "--token",
+        "nope",
+    ]);
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("HTTP 401"),
+        "{}",
+        crate::render(&o)
+    );
 }

@@ -554,7 +554,10 @@ mod tests {
             persistent: false,
         };
         let mean_first = |persistent: bool| {
-            let p = sample_paths(std::slice::from_ref(&hist), &ForecastConfig { persistent, ..base });
+            let p = sample_paths(
+                std::slice::from_ref(&hist),
+                &ForecastConfig { persistent, ..base },
+            );
             p.iter().map(|x| x[0][0]).sum::<f64>() / p.len() as f64
         };
         let fit = Fit::of(&hist, 0);

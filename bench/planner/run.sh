@@ -12,7 +12,7 @@
 #   ARGS: [--data ../shared/data] [--scenarios 10]
 # `run.sh rolling [ARGS]`: rolling re-planning (re-plan every period along each path) against the plan signed
 # once and each path's hindsight optimum, on three generated 36-month instances.
-#   ARGS: [--paths 300] [--scenarios 20] [--seeds 1,2,3] [--every 1] [--policies on|off]
+#   ARGS: [--paths 300] [--scenarios 20] [--seeds 1,2,3] [--every 1] [--policies off|on]
 #         [--generator synthetic|switching]
 # `run.sh solvers [ARGS]`: CBC and HiGHS side by side on examples/frontier-lab.yaml (one model, integer blocks
 # and minimums). Builds with `--features highs` (HiGHS from source: needs cmake and libclang-dev).

@@ -5,7 +5,7 @@
 //! planned on, the other N held out), or `--generator switching` (`outofsample::sample_paths`).
 //!
 //! Usage: `cargo bench -p hedge-planner --bench rolling -- [--paths 300] [--scenarios 20] [--seeds 1,2,3]
-//! [--every 1] [--policies on|off] [--generator synthetic|switching]`
+//! [--every 1] [--policies off|on] [--generator synthetic|switching]`
 
 use hedge_planner::outofsample::{sample_paths, Generator};
 use hedge_planner::rolling::study;
@@ -30,7 +30,7 @@ fn main() {
     let n: usize = get("--paths").map_or(300, |x| x.parse().expect("a number"));
     let s: usize = get("--scenarios").map_or(20, |x| x.parse().expect("a number"));
     let every: usize = get("--every").map_or(1, |x| x.parse().expect("a number"));
-    let policies = get("--policies").is_none_or(|p| p == "on");
+    let policies = get("--policies").is_some_and(|p| p == "on");
     let generator = get("--generator").unwrap_or_else(|| "synthetic".into());
     let seeds: Vec<u64> = get("--seeds")
         .unwrap_or_else(|| "1,2,3".into())

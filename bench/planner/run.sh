@@ -10,11 +10,20 @@
 #   ARGS: [--paths 100] [--scenarios 20] [--seeds 1,2,3]
 # `run.sh forecast [ARGS]`: forecast accuracy on the real traces in ../shared/data against seasonal naive.
 #   ARGS: [--data ../shared/data] [--scenarios 10]
+# `run.sh rolling [ARGS]`: rolling re-planning (re-plan every period along each path) against the plan signed
+# once and each path's hindsight optimum, on three generated 36-month instances.
+#   ARGS: [--paths 300] [--scenarios 20] [--seeds 1,2,3] [--every 1] [--policies off|on]
+#         [--generator synthetic|switching]
+# `run.sh solvers [ARGS]`: CBC and HiGHS side by side on examples/frontier-lab.yaml (one model, integer blocks
+# and minimums). Builds with `--features highs` (HiGHS from source: needs cmake and libclang-dev).
+#   ARGS: [--repeat 3] [--gap 1e-4] [--backends cbc,highs] [FILE ...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hedge-target}"
 bench=scale
 case "${1:-}" in
-  scale|oos|forecast) bench="$1"; shift ;;
+  scale|oos|forecast|rolling|solvers) bench="$1"; shift ;;
 esac
-cargo bench -q -p hedge-planner --bench "$bench" -- "$@"
+features=()
+[ "$bench" = solvers ] && features=(--features highs)
+cargo bench -q -p hedge-planner "${features[@]}" --bench "$bench" -- "$@"

@@ -37,7 +37,7 @@ fn col(head: &[String], name: &str) -> usize {
 
 const TAUS: [f64; 3] = [0.1, 0.5, 0.9];
 
-fn evaluate(name: &str, series: &[f64], fit_len: usize, season: usize, k: usize) {
+fn evaluate(name: &str, series: &[f64], fit_len: usize, season: usize, k: usize, persistent: bool) {
     let (train, test) = series.split_at(fit_len);
     let cfg = ForecastConfig {
         horizon: test.len(),
@@ -47,11 +47,13 @@ fn evaluate(name: &str, series: &[f64], fit_len: usize, season: usize, k: usize)
         block: season.max(2),
         scenarios: k,
         seed: 1,
+        persistent,
     };
+    let name = format!("{name}{}", if persistent { ", AR(1)" } else { "" });
     let acc = backtest(train, test, &cfg, &TAUS);
     let mean_level = test.iter().sum::<f64>() / test.len() as f64;
     println!(
-        "{name:<34} {:>5} {:>5} {:>6} {:>9.2} {:>11.2} {:>11.2} {:>7.3} {:>8.1}%",
+        "{name:<42} {:>5} {:>5} {:>6} {:>9.2} {:>11.2} {:>11.2} {:>7.3} {:>8.1}%",
         fit_len,
         test.len(),
         season,
@@ -77,7 +79,7 @@ fn main() {
     println!("forecast (trend + season, block bootstrap, fast forward selection to {k} scenarios) vs seasonal naive");
     println!("pinball = mean over steps and τ ∈ {{0.1, 0.5, 0.9}} (GPUs); ratio < 1: the forecast wins; band = share of the realised path inside min..max of the scenarios");
     println!(
-        "{:<34} {:>5} {:>5} {:>6} {:>9} {:>11} {:>11} {:>7} {:>9}",
+        "{:<42} {:>5} {:>5} {:>6} {:>9} {:>11} {:>11} {:>7} {:>9}",
         "series",
         "fit",
         "ahead",
@@ -113,7 +115,9 @@ fn main() {
     let daily = in_use(&iv, 86_400.0, end);
     let daily = &daily[..daily.len() - 1]; // the last, partial day
     let fit = daily.len() * 2 / 3;
-    evaluate("alibaba-gpu-v2023 daily GPUs", daily, fit, 7, k);
+    for persistent in [false, true] {
+        evaluate("alibaba-gpu-v2023 daily GPUs", daily, fit, 7, k, persistent);
+    }
 
     let (head, rows) = read_csv(&format!(
         "{data}/alibaba-gpu-v2025-dlrm/disaggregated_DLRM_trace.csv"
@@ -136,5 +140,14 @@ fn main() {
     let hourly = in_use(&iv, 3_600.0, end);
     let hourly = &hourly[..hourly.len() - 1];
     let fit = hourly.len() * 2 / 3;
-    evaluate("alibaba-gpu-v2025-dlrm hourly GPUs", hourly, fit, 24, k);
+    for persistent in [false, true] {
+        evaluate(
+            "alibaba-gpu-v2025-dlrm hourly GPUs",
+            hourly,
+            fit,
+            24,
+            k,
+            persistent,
+        );
+    }
 }

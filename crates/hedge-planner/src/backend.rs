@@ -1,9 +1,10 @@
 //! The solver backends, through `good_lp`. This is the only module that sees `good_lp` types: it turns a
 //! [`LinearProgram`] into a `good_lp` model, solves it and hands back plain values.
 //!
-//! Shipped backends: COIN-OR CBC (with CLP for LPs; links Debian's `coinor-libcbc-dev`) and `microlp`
-//! (pure Rust, for small models). HiGHS is not shipped: its bundled C++ build takes 8–15 minutes on the
-//! 2-core CI machines (see BENCHMARKS.md, section planner).
+//! Backends: COIN-OR CBC (with CLP for LPs; links Debian's `coinor-libcbc-dev`), `microlp` (pure Rust, for
+//! small models), and HiGHS behind the cargo feature `highs` (off by default: its bundled C++ build takes
+//! about 13 minutes cold on the 2-core machines and needs `cmake` and `libclang-dev`; see BENCHMARKS.md,
+//! section planner). Every backend runs the same tests (`tests/it/backends.rs` iterates [`Backend::ALL`]).
 
 use crate::lp::{LinearProgram, LpBackend, LpOutcome, LpSolution, SolveOptions};
 use good_lp::solvers::{ResolutionError, SolutionStatus, WithMipGap, WithTimeLimit};
@@ -17,14 +18,31 @@ pub enum Backend {
     #[default]
     Cbc,
     Microlp,
+    /// HiGHS (only with the `highs` feature).
+    #[cfg(feature = "highs")]
+    Highs,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 2] = [Backend::Cbc, Backend::Microlp];
+    /// Every backend this build has.
+    #[cfg(not(feature = "highs"))]
+    pub const ALL: &'static [Backend] = &[Backend::Cbc, Backend::Microlp];
+    #[cfg(feature = "highs")]
+    pub const ALL: &'static [Backend] = &[Backend::Cbc, Backend::Microlp, Backend::Highs];
+    /// The names `parse` accepts in this build, for messages.
+    pub fn names() -> String {
+        Backend::ALL
+            .iter()
+            .map(|b| b.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
     pub fn parse(s: &str) -> Option<Backend> {
         match s {
             "cbc" | "coin_cbc" => Some(Backend::Cbc),
             "microlp" => Some(Backend::Microlp),
+            #[cfg(feature = "highs")]
+            "highs" => Some(Backend::Highs),
             _ => None,
         }
     }
@@ -123,6 +141,8 @@ impl LpBackend for Backend {
         match self {
             Backend::Cbc => "cbc",
             Backend::Microlp => "microlp",
+            #[cfg(feature = "highs")]
+            Backend::Highs => "highs",
         }
     }
 
@@ -167,6 +187,22 @@ impl LpBackend for Backend {
                 }
                 finish(lp, &cols, m.solve())
             }
+            #[cfg(feature = "highs")]
+            Backend::Highs => {
+                let mut m = vars.minimise(objective).using(good_lp::highs);
+                m.set_verbose(false);
+                m = m.set_threads(1);
+                for c in constraints {
+                    m.add_constraint(c);
+                }
+                if integer {
+                    m = m
+                        .set_mip_rel_gap(opts.mip_gap as f32)
+                        .map_err(|e| e.to_string())?
+                        .set_time_limit(opts.time_limit_s);
+                }
+                finish(lp, &cols, m.solve())
+            }
         }
     }
 }
@@ -178,7 +214,7 @@ mod tests {
 
     #[test]
     fn every_backend_solves_a_tiny_milp_and_detects_infeasibility() {
-        for b in Backend::ALL {
+        for &b in Backend::ALL {
             let mut lp = LinearProgram::default();
             let x = lp.int_var(0.0, 10.0, -1.0);
             let y = lp.var(0.0, f64::INFINITY, -1.0);

@@ -128,6 +128,11 @@ pub struct ForecastConfig {
     /// Scenarios kept by fast forward selection.
     pub scenarios: usize,
     pub seed: u64,
+    /// Residual model of the paths: `false`, residuals resampled as they are (step 3); `true`, residuals
+    /// that persist: an AR(1) `e[h] = φ·e[h−1] + u[h]` fitted to the residuals (φ by least squares, in
+    /// 0..0.99), started from the last residual, its innovations `u` resampled in blocks. A level that has
+    /// drifted from the fit stays drifted and the band widens with the horizon.
+    pub persistent: bool,
 }
 
 /// One reduced scenario: its probability and `[a][h]` GPUs.
@@ -137,11 +142,33 @@ pub struct ForecastScenario {
     pub gpus: Vec<Vec<f64>>,
 }
 
+/// An AR(1) fit of residuals: φ (least squares through the origin, clamped to 0..0.99) and the
+/// innovations `e[t] − φ·e[t−1]`, with `e[0]` first so that they index like the residuals.
+pub fn ar1(e: &[f64]) -> (f64, Vec<f64>) {
+    let (mut num, mut den) = (0.0, 0.0);
+    for w in e.windows(2) {
+        num += w[0] * w[1];
+        den += w[0] * w[0];
+    }
+    let phi = if den > 0.0 {
+        (num / den).clamp(0.0, 0.99)
+    } else {
+        0.0
+    };
+    let innov = e
+        .iter()
+        .enumerate()
+        .map(|(t, v)| if t == 0 { *v } else { v - phi * e[t - 1] })
+        .collect();
+    (phi, innov)
+}
+
 /// Bootstrap paths `[path][a][h]` from the histories `[a][t]` (all of the same length).
 pub fn sample_paths(history: &[Vec<f64>], cfg: &ForecastConfig) -> Vec<Vec<Vec<f64>>> {
     let fits: Vec<Fit> = history.iter().map(|h| Fit::of(h, cfg.season)).collect();
     let n = history.first().map_or(0, Vec::len);
     let block = cfg.block.clamp(1, n.max(1));
+    let ar: Vec<(f64, Vec<f64>)> = fits.iter().map(|f| ar1(&f.residuals)).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut out = Vec::with_capacity(cfg.paths);
     for _ in 0..cfg.paths {
@@ -153,14 +180,30 @@ pub fn sample_paths(history: &[Vec<f64>], cfg: &ForecastConfig) -> Vec<Vec<Vec<f
         }
         let path = fits
             .iter()
-            .map(|f| {
-                (0..cfg.horizon)
-                    .map(|h| {
-                        (f.point(n, h + 1, cfg.growth)
-                            + idx.get(h).map_or(0.0, |&i| f.residuals[i]))
-                        .max(0.0)
-                    })
-                    .collect()
+            .zip(&ar)
+            .map(|(f, (phi, innov))| {
+                if cfg.persistent {
+                    let mut e = f.residuals.last().copied().unwrap_or(0.0);
+                    (0..cfg.horizon)
+                        .map(|h| {
+                            e = phi * e
+                                + idx
+                                    .get(h)
+                                    .and_then(|&i| innov.get(i.min(innov.len().saturating_sub(1))))
+                                    .copied()
+                                    .unwrap_or(0.0);
+                            (f.point(n, h + 1, cfg.growth) + e).max(0.0)
+                        })
+                        .collect()
+                } else {
+                    (0..cfg.horizon)
+                        .map(|h| {
+                            (f.point(n, h + 1, cfg.growth)
+                                + idx.get(h).map_or(0.0, |&i| f.residuals[i]))
+                            .max(0.0)
+                        })
+                        .collect()
+                }
             })
             .collect();
         out.push(path);
@@ -409,6 +452,7 @@ mod tests {
             block: 3,
             scenarios: 3,
             seed: 4,
+            persistent: false,
         };
         let paths = sample_paths(std::slice::from_ref(&y), &cfg);
         assert!(paths.iter().all(|p| p[0]
@@ -461,6 +505,7 @@ mod tests {
             block: 4,
             scenarios: 5,
             seed: 1,
+            persistent: false,
         };
         let s = forecast(&[y], &cfg);
         assert_eq!(s.len(), 5);
@@ -471,5 +516,61 @@ mod tests {
         assert!(s
             .iter()
             .all(|x| x.gpus[0].len() == 12 && x.gpus[0].iter().all(|v| *v >= 0.0)));
+    }
+
+    #[test]
+    fn persistent_residuals_keep_a_late_level_shift_and_widen_the_band() {
+        // An AR(1) with φ = 0.5 and no noise after the first value: φ is recovered exactly.
+        let e: Vec<f64> = (0..20).map(|t| 8.0 * 0.5f64.powi(t)).collect();
+        let (phi, innov) = ar1(&e);
+        assert!(
+            (phi - 0.5).abs() < 1e-12 && innov[1..].iter().all(|u| u.abs() < 1e-12),
+            "{phi} {innov:?}"
+        );
+        assert_eq!(
+            ar1(&[1.0, -1.0, 1.0, -1.0]).0,
+            0.0,
+            "negative φ is clamped to 0"
+        );
+        // Flat at 100 for 30 periods, then 130 for the last 6: the plain bootstrap forecasts around the fit,
+        // the persistent one starts from the last residual (well above the line) and stays above it.
+        let hist: Vec<f64> = (0..36)
+            .map(|t| {
+                if t < 30 {
+                    100.0 + [1.0, -1.0, 0.5][t % 3]
+                } else {
+                    130.0
+                }
+            })
+            .collect();
+        let base = ForecastConfig {
+            horizon: 6,
+            season: 0,
+            growth: None,
+            paths: 200,
+            block: 3,
+            scenarios: 5,
+            seed: 2,
+            persistent: false,
+        };
+        let mean_first = |persistent: bool| {
+            let p = sample_paths(
+                std::slice::from_ref(&hist),
+                &ForecastConfig { persistent, ..base },
+            );
+            p.iter().map(|x| x[0][0]).sum::<f64>() / p.len() as f64
+        };
+        let fit = Fit::of(&hist, 0);
+        let point = fit.point(36, 1, None);
+        assert!(
+            mean_first(true) > point + 5.0,
+            "persistent {} vs point {point}",
+            mean_first(true)
+        );
+        assert!(
+            (mean_first(false) - point).abs() < 5.0,
+            "iid {} vs point {point}",
+            mean_first(false)
+        );
     }
 }

@@ -27,6 +27,8 @@ pub mod plan;
 pub mod portfolio;
 pub mod prices;
 pub mod report;
+pub mod rolling;
+pub mod signed;
 pub mod synthetic;
 
 pub use backend::Backend;

@@ -4,7 +4,7 @@
 use crate::baselines::BaselineResult;
 use crate::evaluate::{cvar, evaluate, Evaluation, Holding, ScenarioCost, Violation};
 use crate::input::{Horizon, PlanningInput};
-use crate::outofsample::OutOfSample;
+use crate::outofsample::{Distribution, OutOfSample};
 use crate::plan::{
     planned, BreakEven, InfeasibilityReport, Method, Optimised, Rounding, SweepParam, SweepPoint,
 };
@@ -76,6 +76,9 @@ pub struct PlanReport {
     /// Costs on fresh demand paths (`hedge plan --out-of-sample N`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out_of_sample: Option<OutOfSample>,
+    /// Rolling re-planning against this plan signed once (`hedge plan --rolling N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolling: Option<crate::rolling::RollingStudy>,
 }
 
 pub fn horizon_out(h: &Horizon) -> HorizonOut {
@@ -162,6 +165,7 @@ pub fn build(
             .collect(),
         prices: input.price_sources.clone(),
         out_of_sample: None,
+        rolling: None,
     }
 }
 
@@ -419,6 +423,10 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
             &rows,
         ));
     }
+    if let Some(ro) = &r.rolling {
+        s.push('\n');
+        s.push_str(&render_rolling(ro));
+    }
     if let Some(o) = &r.out_of_sample {
         s.push('\n');
         s.push_str(&render_out_of_sample(o));
@@ -427,6 +435,53 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
 }
 
 /// The out-of-sample section: cost distributions, VSS, EVPI and regret.
+/// The rolling re-planning section: this plan signed once against re-planning along each path.
+pub fn render_rolling(r: &crate::rolling::RollingStudy) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Rolling re-planning: {} paths, re-planned every {} period(s), {:.1} re-plans per path",
+        r.paths, r.every, r.replans_per_path
+    );
+    let row = |name: &str, d: &Distribution, b: &[String]| {
+        vec![
+            name.to_owned(),
+            usd(d.mean),
+            usd(d.p10),
+            usd(d.p50),
+            usd(d.p90),
+            if b.is_empty() {
+                "-".into()
+            } else {
+                b.join(", ")
+            },
+        ]
+    };
+    let rows = vec![
+        row("this plan, signed once", &r.once_usd, &r.once_breaks),
+        row("rolling re-planning", &r.rolling_usd, &r.rolling_breaks),
+        row("hindsight optimum", &r.hindsight_usd, &[]),
+    ];
+    s.push_str(&columns(
+        &["plan", "mean", "p10", "p50", "p90", "breaks on some path"],
+        &rows,
+    ));
+    let _ = writeln!(
+        s,
+        "gap to hindsight closed by re-planning: {} (rolling cheaper on {} of paths)",
+        pct(r.gap_closed),
+        pct(r.rolling_cheaper_on)
+    );
+    if r.infeasible_replans > 0 {
+        let _ = writeln!(
+            s,
+            "{} re-plans were infeasible (nothing signed then)",
+            r.infeasible_replans
+        );
+    }
+    s
+}
+
 pub fn render_out_of_sample(o: &OutOfSample) -> String {
     let mut s = String::new();
     let _ = write!(s, "Out of sample: {} fresh demand paths", o.paths);

@@ -6,8 +6,8 @@
 //! whose first response was lost returns the first job instead of making a second one.
 
 use crate::api_types::{
-    ErrorBody, JobDetail, JobEvents, JobLogs, JobPage, JobView, ListQuery, ProviderList,
-    SubmittedJob,
+    CommitmentList, ErrorBody, JobDetail, JobEvents, JobLogs, JobPage, JobView, ListQuery,
+    ProviderList, SubmittedJob,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -195,6 +195,10 @@ impl Client {
     }
     pub fn providers(&self) -> Result<ProviderList, ClientError> {
         self.get("/v1/providers")
+    }
+    /// The broker's commitments with their use (`hedge plan --existing-from` plans around them).
+    pub fn commitments(&self) -> Result<CommitmentList, ClientError> {
+        self.get("/v1/commitments")
     }
 }
 

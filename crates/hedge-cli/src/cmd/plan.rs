@@ -9,6 +9,7 @@ use hedge_planner::report::{
 use hedge_planner::{
     html, outofsample, Backend, Method, PlanOutcome, PlannerConfig, Portfolio, SweepParam,
 };
+use hedge_server::api_types::CommitmentView;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -41,7 +42,7 @@ pub struct Args {
     /// per term: add --relax on large models).
     #[arg(long)]
     pub break_even: bool,
-    /// Solver backend: cbc or microlp.
+    /// Solver backend: cbc, microlp, or highs (in a build with the `highs` feature).
     #[arg(long, default_value = "cbc")]
     pub backend: String,
     /// auto, extensive or benders.
@@ -73,9 +74,94 @@ pub struct Args {
     /// Out-of-sample generator: per-period volatility of the multiplicative demand noise.
     #[arg(long, default_value_t = 0.03, value_name = "SIGMA")]
     pub oos_noise: f64,
+    /// Also re-plan every `--every` periods along N fresh demand paths (the `--out-of-sample` generator and
+    /// seed), signing only the commitments that start before the next re-plan, and compare with this plan
+    /// signed once and with each path's hindsight optimum (needs monthly periods).
+    #[arg(long, value_name = "N")]
+    pub rolling: Option<usize>,
+    /// Rolling re-planning: periods between re-plans.
+    #[arg(long, default_value_t = 1, value_name = "PERIODS")]
+    pub every: usize,
+    /// Commitments already signed, to plan around (added to the plan file's `existing`): a JSON file as
+    /// `GET /v1/commitments` answers (`{"commitments": [...]}`), or a list of those objects.
+    #[arg(long, value_name = "FILE", conflicts_with = "existing_from")]
+    pub existing: Option<PathBuf>,
+    /// Read the signed commitments from a running `hedge serve`: `GET URL/v1/commitments` with the bearer
+    /// token `--token` (or HEDGE_TOKEN).
+    #[arg(long, value_name = "URL")]
+    pub existing_from: Option<String>,
+    /// API token for `--existing-from`.
+    #[arg(long, env = "HEDGE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Write the report to this file instead of stdout.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+}
+
+/// The broker's signed commitments, from the JSON `GET /v1/commitments` answers (or a bare list of its
+/// objects), as domain values. Errors name the JSON path and the reason.
+pub fn parse_signed(text: &str) -> anyhow::Result<Vec<hedge_core::Commitment>> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Shape {
+        List(Vec<serde_json::Value>),
+        Object(serde_json::Map<String, serde_json::Value>),
+    }
+    let items: Vec<serde_json::Value> =
+        match serde_json::from_str::<Shape>(text).context("not a JSON list or object")? {
+            Shape::List(v) => v,
+            Shape::Object(mut o) => match o.remove("commitments") {
+                Some(serde_json::Value::Array(v)) => v,
+                _ => bail!("commitments: expected a list (the answer of GET /v1/commitments)"),
+            },
+        };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let v: CommitmentView = serde_path_to_error::deserialize(item)
+            .map_err(|e| anyhow::anyhow!("commitments[{i}].{}: {}", e.path(), e.inner()))?;
+        let f = |field: &str| format!("commitments[{i}].{field}");
+        if !hedge_server::api_types::is_name(&v.id) {
+            bail!(
+                "{}: {:?} is not a commitment id (letters, digits, `_.-`, at most 64)",
+                f("id"),
+                v.id
+            );
+        }
+        if !hedge_server::api_types::is_name(&v.provider) {
+            bail!("{}: {:?} is not a provider name", f("provider"), v.provider);
+        }
+        let accelerator = hedge_core::Accelerator::parse(&v.accelerator)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f("accelerator")))?;
+        out.push(hedge_core::Commitment {
+            id: hedge_core::CommitmentId::new(v.id),
+            provider: hedge_core::ProviderId::new(v.provider),
+            accelerator,
+            region: v.region.map(hedge_core::RegionId::new),
+            gpus: v.gpus,
+            per_gpu_hour: hedge_core::Rate::per_hour(hedge_core::Money::from_micros(
+                v.per_gpu_hour,
+            )),
+            start: hedge_core::Timestamp(v.start),
+            end: hedge_core::Timestamp(v.end),
+        });
+    }
+    Ok(out)
+}
+
+/// `GET {url}/v1/commitments` with a bearer token.
+// The typed client (`hedge_server::client::Client`) has no call for this endpoint yet; this is the one
+// place the CLI sends HTTP itself, reading the server's own wire types.
+fn fetch_signed(url: &str, token: Option<&str>) -> anyhow::Result<String> {
+    let token = token.context("--existing-from needs an API token: --token or HEDGE_TOKEN")?;
+    // Through the broker's typed client: the CLI itself knows no HTTP.
+    let list = hedge_server::client::Client::with_timeout(
+        url,
+        Some(token.to_owned()),
+        std::time::Duration::from_secs(30),
+    )
+    .commitments()
+    .map_err(|e| anyhow::anyhow!("GET {}/v1/commitments: {e}", url.trim_end_matches('/')))?;
+    Ok(serde_json::to_string(&list)?)
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -95,10 +181,46 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         catalog: &l.catalog,
         label: &label,
     });
-    let input = hedge_planner::parse_plan_yaml_with(&text, source)
+    let mut input = hedge_planner::parse_plan_yaml_with(&text, source)
         .with_context(|| format!("plan file {}", a.file.display()))?;
-    let backend = Backend::parse(&a.backend)
-        .with_context(|| format!("--backend {:?}: expected cbc or microlp", a.backend))?;
+    let signed = match (&a.existing, &a.existing_from) {
+        (Some(p), _) => {
+            let t = std::fs::read_to_string(p)
+                .with_context(|| format!("reading signed commitments {}", p.display()))?;
+            Some((
+                parse_signed(&t).with_context(|| format!("signed commitments {}", p.display()))?,
+                p.display().to_string(),
+            ))
+        }
+        (None, Some(url)) => {
+            let t = fetch_signed(url, a.token.as_deref())?;
+            Some((
+                parse_signed(&t).with_context(|| format!("signed commitments from {url}"))?,
+                format!("{url}/v1/commitments"),
+            ))
+        }
+        (None, None) => None,
+    };
+    if let Some((list, from)) = signed {
+        let s = hedge_planner::signed::add_signed(&mut input, &list)
+            .with_context(|| format!("signed commitments from {from}"))?;
+        eprintln!(
+            "{from}: {} signed commitment(s) planned around as existing{}",
+            s.added,
+            if s.ended.is_empty() {
+                String::new()
+            } else {
+                format!("; {} already ended: {}", s.ended.len(), s.ended.join(", "))
+            }
+        );
+    }
+    let backend = Backend::parse(&a.backend).with_context(|| {
+        format!(
+            "--backend {:?}: expected one of {} (HiGHS needs a build with the `highs` feature)",
+            a.backend,
+            Backend::names()
+        )
+    })?;
     let method = Method::parse(&a.method).with_context(|| {
         format!(
             "--method {:?}: expected auto, extensive or benders",
@@ -223,6 +345,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 };
                 r.out_of_sample = Some(outofsample::out_of_sample_sampled(
                     &input, &cfg, &plan, generator, n, a.seed,
+                )?);
+            }
+            if let Some(n) = a.rolling {
+                if n == 0 || a.every == 0 {
+                    bail!("--rolling {n} --every {}: both must be at least 1", a.every);
+                }
+                let plan = Portfolio {
+                    commitments: r.commitments.clone(),
+                }
+                .resolve(&input)?;
+                let generator = outofsample::Generator {
+                    switch: a.oos_switch,
+                    noise: a.oos_noise,
+                };
+                let paths = outofsample::sample_paths(&input, generator, n, a.seed);
+                r.rolling = Some(hedge_planner::rolling::study(
+                    &input, &cfg, &plan, &paths, a.every,
                 )?);
             }
             match a.format {
@@ -434,6 +573,156 @@ providers:
             run_to(&[f, "--quick"], &dir.join("d.txt")).unwrap_err()
         );
         assert!(err.contains("providers[0].prices_from.region: the catalog (data/catalog.json (embedded)) has no offers for lambda in mars-1"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// The answer of `GET /v1/commitments` (or its bare list) becomes domain commitments; errors name the
+    /// JSON path.
+    #[test]
+    fn signed_commitments_file_parses_the_wire_type() {
+        let one = r#"{"id": "c1", "provider": "lambda", "accelerator": "H100", "region": null, "gpus": 8, "per_gpu_hour": 2500000,
+            "start": 1795000000, "end": 1826000000, "gpus_in_use": 3, "gpus_idle": 5}"#;
+        let list = parse_signed(&format!(r#"{{"commitments": [{one}]}}"#)).unwrap();
+        assert_eq!(list, parse_signed(&format!("[{one}]")).unwrap());
+        let c = &list[0];
+        assert_eq!(
+            (
+                c.provider.as_str(),
+                c.gpus,
+                c.per_gpu_hour.hourly().micros(),
+                c.start.unix()
+            ),
+            ("lambda", 8, 2_500_000, 1_795_000_000)
+        );
+        let err = |t: &str| format!("{:#}", parse_signed(t).unwrap_err());
+        let neg = err(&format!("[{}]", one.replace("\"gpus\": 8", "\"gpus\": -8")));
+        assert!(neg.starts_with("commitments[0].gpus: "), "{neg}");
+        assert!(err(&format!("[{}]", one.replace("H100", "H 100")))
+            .starts_with("commitments[0].accelerator: "));
+        assert_eq!(
+            err(r#"{"jobs": []}"#),
+            "commitments: expected a list (the answer of GET /v1/commitments)"
+        );
+        assert!(err("nope").starts_with("not a JSON list or object"));
+    }
+
+    proptest::proptest! {
+        /// Outside input: any text is parsed or refused with a message, never a panic.
+        #[test]
+        fn signed_commitments_parser_never_panics(text in "\\PC{0,200}", gpus in proptest::prelude::any::<i64>(), start in proptest::prelude::any::<i64>()) {
+            let _ = parse_signed(&text);
+            let doc = format!(r#"[{{"id":"c","provider":"p","accelerator":"H100","region":null,"gpus":{gpus},"per_gpu_hour":{gpus},"start":{start},"end":{start},"gpus_in_use":0,"gpus_idle":0}}]"#);
+            let _ = parse_signed(&doc);
+        }
+    }
+
+    /// `--existing FILE` plans around the broker's signed commitments; `--rolling N` adds the rolling section.
+    #[test]
+    fn existing_commitments_and_rolling_study() {
+        let dir =
+            std::env::temp_dir().join(format!("hedge-plan-cli-signed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("plan.yaml");
+        std::fs::write(
+            &file,
+            "schema: hedge.plan/v1
+horizon: {start: 2027-01, periods: 6, period_hours: 730}
+accelerators: [H100]
+demand:
+  - {scenario: low, probability: 0.5, gpus: {H100: [10, 10, 10, 10, 10, 10]}}
+  - {scenario: high, probability: 0.5, gpus: {H100: [20, 22, 24, 26, 28, 30]}}
+providers:
+  - name: lambda
+    on_demand: {H100: 10}
+    commitments:
+      - {accelerator: H100, term_periods: 1, rate: 6}
+      - {accelerator: H100, term_periods: 3, rate: 5}
+",
+        )
+        .unwrap();
+        // 2027-01-01 to 2027-07-02: 6 periods of 8 signed GPUs at $2.50.
+        let signed = dir.join("signed.json");
+        std::fs::write(&signed, r#"{"commitments": [{"id": "c1", "provider": "lambda", "accelerator": "H100", "region": null, "gpus": 8, "per_gpu_hour": 2500000, "start": 1798761600, "end": 1814529600, "gpus_in_use": 0, "gpus_idle": 8}]}"#).unwrap();
+        let f = file.to_str().unwrap();
+        let json = |args: &[&str], out: &str| -> serde_json::Value {
+            serde_json::from_str(&run_to(args, &dir.join(out)).unwrap()).unwrap()
+        };
+        let bare = json(&[f, "--quick", "--format", "json"], "a.json");
+        let with = json(
+            &[
+                f,
+                "--quick",
+                "--format",
+                "json",
+                "--existing",
+                signed.to_str().unwrap(),
+            ],
+            "b.json",
+        );
+        let gpus = |r: &serde_json::Value| {
+            r["committed_by_provider"][0][1]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect::<Vec<_>>()
+        };
+        // The signed 8 GPUs are held in every period; the plan buys 8 fewer new ones in the low periods.
+        let (b, w) = (gpus(&bare), gpus(&with));
+        assert!(w.iter().all(|&g| g >= 8), "{w:?}");
+        assert_eq!(w[0], b[0].max(8), "{b:?} {w:?}");
+        let text = run_to(
+            &[f, "--quick", "--rolling", "4", "--seed", "3"],
+            &dir.join("c.txt"),
+        )
+        .unwrap();
+        assert!(
+            text.contains(
+                "Rolling re-planning: 4 paths, re-planned every 1 period(s), 6.0 re-plans per path"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("gap to hindsight closed by re-planning:"),
+            "{text}"
+        );
+        let r = json(
+            &[
+                f,
+                "--quick",
+                "--rolling",
+                "4",
+                "--seed",
+                "3",
+                "--format",
+                "json",
+            ],
+            "d.json",
+        );
+        assert_eq!(r["rolling"]["paths"], 4);
+        let (o, ro, h) = (
+            r["rolling"]["once_usd"]["mean"].as_f64().unwrap(),
+            r["rolling"]["rolling_usd"]["mean"].as_f64().unwrap(),
+            r["rolling"]["hindsight_usd"]["mean"].as_f64().unwrap(),
+        );
+        assert!(
+            h <= ro + 1e-6 && h <= o + 1e-6,
+            "hindsight is a lower bound: {o} {ro} {h}"
+        );
+        assert!(run_to(&[f, "--quick", "--rolling", "0"], &dir.join("e.txt")).is_err());
+        std::fs::write(&signed, r#"[{"id": "c1", "provider": "aws", "accelerator": "H100", "region": null, "gpus": 8, "per_gpu_hour": 2500000, "start": 1798761600, "end": 1814529600, "gpus_in_use": 0, "gpus_idle": 8}]"#).unwrap();
+        let err = format!(
+            "{:#}",
+            run_to(
+                &[f, "--quick", "--existing", signed.to_str().unwrap()],
+                &dir.join("f.txt")
+            )
+            .unwrap_err()
+        );
+        assert!(
+            err.contains("commitments[0].provider: c1 (aws): aws is not a provider of the plan"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 

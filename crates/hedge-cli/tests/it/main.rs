@@ -3,7 +3,7 @@
 mod broker;
 mod cli;
 mod place;
-mod simulate;
+mod workflow;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

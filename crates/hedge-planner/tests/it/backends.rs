@@ -39,7 +39,7 @@ fn solve(seed: u64, size: Size, backend: Backend, method: Method) -> (f64, f64, 
 fn every_backend_and_method_agree_and_policies_hold() {
     for seed in 0..3 {
         let mut seen: Vec<(String, f64)> = Vec::new();
-        for backend in Backend::ALL {
+        for &backend in Backend::ALL {
             for method in [Method::Extensive, Method::Benders] {
                 let (obj, cost, violations) = solve(seed, SMALL, backend, method);
                 assert!(
@@ -88,7 +88,7 @@ policies:
 ";
     let input = hedge_planner::parse_plan_yaml(text).unwrap();
     let mut costs = Vec::new();
-    for backend in Backend::ALL {
+    for &backend in Backend::ALL {
         for method in [Method::Extensive, Method::Benders] {
             let cfg = PlannerConfig {
                 backend,
@@ -126,6 +126,58 @@ policies:
             *c <= best * (1.0 + 1e-6) + 1.0,
             "{name}: {c} vs {best}: {costs:?}"
         );
+    }
+}
+
+/// HiGHS and CBC reach the same optimum on a small model with integer blocks, a minimum size, a capacity
+/// and resilience (with `--features highs`; without it this test checks the build has no HiGHS, so a
+/// `cargo test --features highs` run is the one that exercises it).
+#[test]
+fn highs_and_cbc_reach_the_same_optimum_on_a_small_milp() {
+    #[cfg(not(feature = "highs"))]
+    assert!(Backend::parse("highs").is_none() && !Backend::names().contains("highs"));
+    #[cfg(feature = "highs")]
+    {
+        let text = "schema: hedge.plan/v1
+horizon: {start: 2027-01, periods: 6, period_hours: 730}
+accelerators: [H100, GB200]
+demand:
+  - {scenario: base, probability: 0.7, gpus: {H100: [40, 44, 50, 58, 60, 61], GB200: [72, 72, 100, 144, 150, 160]}}
+  - {scenario: high, probability: 0.3, gpus: {H100: [50, 60, 75, 90, 99, 110], GB200: [100, 144, 200, 216, 230, 288]}}
+providers:
+  - name: aws
+    on_demand: {H100: 6.0, GB200: 9.0}
+    commitments:
+      - {accelerator: H100, term_periods: 6, rate: 3.9, block_gpus: 8}
+      - {accelerator: GB200, term_periods: 3, rate: 5.9, block_gpus: 72}
+  - name: oci
+    on_demand: {H100: 5.5, GB200: 8.5}
+    capacity: {H100: 60, GB200: 216}
+    commitments:
+      - {accelerator: H100, term_periods: 3, rate: 3.2, min_gpus: 16}
+      - {accelerator: GB200, term_periods: 6, rate: 5.5, block_gpus: 72, min_gpus: 144}
+policies:
+  survive_loss_of: 1
+  keep_fraction: 0.2
+";
+        let input = hedge_planner::parse_plan_yaml(text).unwrap();
+        let cost = |backend| {
+            let cfg = PlannerConfig {
+                backend,
+                method: Method::Extensive,
+                gap: 1e-9,
+                price_policies: false,
+                baselines: false,
+                ..PlannerConfig::default()
+            };
+            let opt = optimise(&input, &cfg).unwrap().unwrap();
+            let ev = evaluate(&input, &opt.commitments);
+            assert!(ev.violations.is_empty(), "{backend}: {:?}", ev.violations);
+            assert!(opt.proven, "{backend}");
+            ev.expected_cost_usd
+        };
+        let (cbc, highs) = (cost(Backend::Cbc), cost(Backend::Highs));
+        assert!((cbc - highs).abs() <= 1e-6 * cbc, "CBC {cbc} HiGHS {highs}");
     }
 }
 

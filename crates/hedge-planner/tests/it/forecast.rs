@@ -48,6 +48,7 @@ fn forecast_beats_seasonal_naive_on_the_alibaba_pod_trace() {
         block: 7,
         scenarios: 10,
         seed: 1,
+        persistent: false,
     };
     let acc = backtest(train, test, &cfg, &[0.1, 0.5, 0.9]);
     assert!(acc.pinball_forecast < acc.pinball_seasonal_naive, "{acc:?}");

@@ -88,7 +88,7 @@ proptest! {
         let demand: Vec<Vec<u64>> = demand.iter().map(|d| d[..periods].to_vec()).collect();
         let input = instance(price, rate, &demand, &weights[..demand.len()]);
         let level = 1.0 - rate / price;
-        for backend in Backend::ALL {
+        for &backend in Backend::ALL {
             for method in [Method::Extensive, Method::Benders] {
                 let cfg = PlannerConfig { backend, method, ..PlannerConfig::default() };
                 let opt = optimise(&input, &cfg).unwrap().unwrap();

@@ -30,7 +30,7 @@ providers:
 #[test]
 fn vss_and_evpi_match_the_hand_worked_figures() {
     let input = parse_plan_yaml(HAND).unwrap();
-    for backend in Backend::ALL {
+    for &backend in Backend::ALL {
         let cfg = PlannerConfig {
             backend,
             ..PlannerConfig::default()

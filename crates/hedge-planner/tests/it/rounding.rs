@@ -67,7 +67,7 @@ fn small_team_keeps_every_resilience_cell_after_rounding() {
         (gcp, l40s, 6, 3.3),
         (gcp, l40s, 7, 3.45),
     ];
-    for backend in Backend::ALL {
+    for &backend in Backend::ALL {
         let cfg = PlannerConfig {
             backend,
             ..PlannerConfig::default()
@@ -159,7 +159,7 @@ providers:
 #[test]
 fn rounding_never_commits_above_capacity() {
     let input = parse_plan_yaml(OVERSHOOT).unwrap();
-    for backend in Backend::ALL {
+    for &backend in Backend::ALL {
         // Whole GPUs as integers: the optimum holds exactly 300 in period 2.
         let int = optimise(
             &input,
@@ -280,7 +280,7 @@ fn no_rounded_plan_breaks_a_policy_the_continuous_plan_met() {
             hedge_planner::input::ShareOf::CommittedGpus,
             [0.45, 0.5, 0.6][seed as usize % 3],
         ));
-        for backend in Backend::ALL {
+        for &backend in Backend::ALL {
             for method in [Method::Extensive, Method::Benders] {
                 let cfg = PlannerConfig {
                     backend,

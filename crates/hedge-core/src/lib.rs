@@ -28,4 +28,5 @@ pub use commitment::Commitment;
 pub use portfolio::{PlanHorizon, PlannedCommitment, PortfolioError};
 pub use time::{TimeError, Timestamp, YearMonth};
 pub mod job;
+pub mod ledger;
 pub use job::{AttemptStatus, JobState};

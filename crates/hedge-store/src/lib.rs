@@ -42,6 +42,7 @@ pub use model::{
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 pub use store::{schedule_order, Store, StoreResult, QUEUED_STATES};
+pub use logic::span_of;
 pub use token::{hash_secret, TOKEN_PREFIX};
 
 use std::sync::Arc;

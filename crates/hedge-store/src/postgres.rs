@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0003_submit_idempotency.sql"),
     },
     Migration { version: 4, name: "schedule_queue", sql: include_str!("../migrations/postgres/0004_schedule_queue.sql") },
+    Migration { version: 5, name: "ledger", sql: include_str!("../migrations/postgres/0005_ledger.sql") },
 ];
 
 /// Serialises concurrent migrations of one schema: `pg_advisory_xact_lock(MIGRATION_LOCK,

@@ -291,62 +291,82 @@ pub struct FeeShare {
     pub gpu_seconds: u64,
 }
 
+/// The part of `c`'s fee that paid for `gpu_seconds` of use: the commitment's rate × GPU-seconds, rounded
+/// down to the micro-dollar (so the used parts of a fee never add up to more than the fee).
+pub fn amortized(c: &Commitment, gpu_seconds: u64) -> Money {
+    Money::from_micros((c.per_gpu_hour.hourly().micros() as i128 * gpu_seconds as i128 / 3600) as i64)
+}
+
+/// Use of a commitment by one team in one period: the amortized fee of its segments (each segment's
+/// [`amortized`] part, summed) and their GPU-seconds.
+pub type TeamUse = BTreeMap<TeamId, (Money, u64)>;
+
+/// Adds `s`'s use of `c` within `[from, to)` (clipped to the term) to `used`; returns the amortized part.
+pub fn add_use(c: &Commitment, s: &Segment, from: Timestamp, to: Timestamp, used: &mut TeamUse) -> (Money, u64) {
+    if s.commitment.as_ref() != Some(&c.id) {
+        return (Money::ZERO, 0);
+    }
+    let g = s.gpu_seconds_in(from.max(c.start), to.min(c.end));
+    if g == 0 {
+        return (Money::ZERO, 0);
+    }
+    let m = amortized(c, g);
+    let e = used.entry(s.team.clone()).or_default();
+    e.0 += m;
+    e.1 += g;
+    (m, g)
+}
+
 /// Splits the fee of `c` accrued in `[from, to)` into shares per team and status. The shares sum to
 /// [`fee_in`] exactly. `segments` may contain anything; only those on `c` count.
 pub fn allocate_fee(c: &Commitment, segments: &[Segment], from: Timestamp, to: Timestamp, policy: &FeeAllocation) -> Vec<FeeShare> {
+    let mut used = TeamUse::new();
+    for s in segments {
+        add_use(c, s, from, to, &mut used);
+    }
+    allocate_from_use(c, from, to, &used, policy)
+}
+
+/// [`allocate_fee`] from the use already summed per team (what a streaming export accumulates). The used
+/// shares are the amortized use; the unused share is the rest of the fee (negative only if the commitment
+/// was used beyond its GPUs).
+pub fn allocate_from_use(c: &Commitment, from: Timestamp, to: Timestamp, used: &TeamUse, policy: &FeeAllocation) -> Vec<FeeShare> {
     let fee = fee_in(c, from, to);
-    let mut used: BTreeMap<TeamId, u64> = BTreeMap::new();
-    for s in segments.iter().filter(|s| s.commitment.as_ref() == Some(&c.id)) {
-        let g = s.gpu_seconds_in(from.max(c.start), to.min(c.end));
-        if g > 0 {
-            *used.entry(s.team.clone()).or_default() += g;
-        }
-    }
-    // Used amounts at the commitment's rate, capped so that they never exceed the fee.
-    let mut shares: Vec<FeeShare> = Vec::new();
-    let mut used_total = Money::ZERO;
-    for (team, g) in &used {
-        let amount = c.per_gpu_hour.cost_for_seconds(*g).min(fee - used_total);
-        used_total += amount;
-        shares.push(FeeShare { commitment: c.id.clone(), team: Some(team.clone()), status: FeeStatus::Used, amount, gpu_seconds: *g });
-    }
+    let used_total: Money = used.values().map(|(m, _)| *m).sum();
+    let used_gpu_seconds: u64 = used.values().map(|(_, g)| *g).sum();
     let unused = fee - used_total;
     let capacity = u64::from(c.gpus) * overlap_seconds(c.start, c.end, from, to);
-    let used_gpu_seconds: u64 = used.values().sum();
     let idle = capacity.saturating_sub(used_gpu_seconds);
+    let share = |team: Option<TeamId>, status, amount, gpu_seconds| FeeShare { commitment: c.id.clone(), team, status, amount, gpu_seconds };
+    let mut out = Vec::new();
     match policy {
         FeeAllocation::Owner(owner) => {
-            let g = used_gpu_seconds;
-            let mut out = Vec::new();
-            if used_total > Money::ZERO || g > 0 {
-                out.push(FeeShare { commitment: c.id.clone(), team: Some(owner.clone()), status: FeeStatus::Used, amount: used_total, gpu_seconds: g });
+            if used_total != Money::ZERO || used_gpu_seconds > 0 {
+                out.push(share(Some(owner.clone()), FeeStatus::Used, used_total, used_gpu_seconds));
             }
             if unused != Money::ZERO || idle > 0 {
-                out.push(FeeShare { commitment: c.id.clone(), team: Some(owner.clone()), status: FeeStatus::Unused, amount: unused, gpu_seconds: idle });
+                out.push(share(Some(owner.clone()), FeeStatus::Unused, unused, idle));
             }
-            out
         }
         FeeAllocation::UsageShare => {
+            for (team, (m, g)) in used {
+                out.push(share(Some(team.clone()), FeeStatus::Used, *m, *g));
+            }
             if unused != Money::ZERO || idle > 0 {
-                if used.is_empty() {
-                    shares.push(FeeShare { commitment: c.id.clone(), team: None, status: FeeStatus::Unused, amount: unused, gpu_seconds: idle });
+                let weights: Vec<u64> = used.values().map(|(_, g)| *g).filter(|g| *g > 0).collect();
+                if weights.len() != used.len() || used.is_empty() {
+                    out.push(share(None, FeeStatus::Unused, unused, idle));
                 } else {
-                    let parts = split_proportional(unused.micros(), &used.values().copied().collect::<Vec<_>>());
-                    let idle_parts = split_proportional(idle as i64, &used.values().copied().collect::<Vec<_>>());
+                    let parts = split_proportional(unused.micros(), &weights);
+                    let idle_parts = split_proportional(idle as i64, &weights);
                     for ((team, part), g) in used.keys().zip(parts).zip(idle_parts) {
-                        shares.push(FeeShare {
-                            commitment: c.id.clone(),
-                            team: Some(team.clone()),
-                            status: FeeStatus::Unused,
-                            amount: Money::from_micros(part),
-                            gpu_seconds: g as u64,
-                        });
+                        out.push(share(Some(team.clone()), FeeStatus::Unused, Money::from_micros(part), g as u64));
                     }
                 }
             }
-            shares
         }
     }
+    out
 }
 
 /// `total` split in proportion to `weights` (all positive), largest remainder; the parts sum to `total`
@@ -465,7 +485,7 @@ pub fn commitment_metrics(c: &Commitment, segments: &[Segment], from: Timestamp,
         }
     }
     let fee = fee_in(c, from, to);
-    let used_cost = c.per_gpu_hour.cost_for_seconds(used).min(fee);
+    let used_cost = amortized(c, used);
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let window_seconds = overlap_seconds(c.start, c.end, from, to);
     let remaining_seconds = overlap_seconds(c.start, c.end, now, c.end.max(now));

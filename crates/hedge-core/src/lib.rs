@@ -28,5 +28,6 @@ pub use commitment::Commitment;
 pub use portfolio::{PlanHorizon, PlannedCommitment, PortfolioError};
 pub use time::{TimeError, Timestamp, YearMonth};
 pub mod job;
+pub mod focus;
 pub mod ledger;
 pub use job::{AttemptStatus, JobState};

@@ -515,6 +515,36 @@ pub fn commitment_metrics(c: &Commitment, segments: &[Segment], from: Timestamp,
     }
 }
 
+impl CommitmentMetrics {
+    /// Several commitments' figures summed under `name`, ratios recomputed from the sums. (Uncovered use is
+    /// summed per commitment, so two commitments of one provider and accelerator count it twice.)
+    pub fn sum<'a>(id: CommitmentId, ms: impl IntoIterator<Item = &'a CommitmentMetrics>) -> Option<CommitmentMetrics> {
+        let mut it = ms.into_iter();
+        let first = it.next()?;
+        let mut out = CommitmentMetrics { commitment: id, ..first.clone() };
+        for m in it {
+            out.capacity_gpu_seconds += m.capacity_gpu_seconds;
+            out.used_gpu_seconds += m.used_gpu_seconds;
+            out.uncovered_gpu_seconds += m.uncovered_gpu_seconds;
+            out.fee += m.fee;
+            out.waste += m.waste;
+            out.on_demand_equivalent += m.on_demand_equivalent;
+            out.remaining_fee += m.remaining_fee;
+            out.remaining_gpu_seconds += m.remaining_gpu_seconds;
+            out.projected_unused_gpu_seconds += m.projected_unused_gpu_seconds;
+        }
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        out.utilization = ratio(out.used_gpu_seconds, out.capacity_gpu_seconds);
+        out.coverage = ratio(out.used_gpu_seconds, out.used_gpu_seconds + out.uncovered_gpu_seconds);
+        out.effective_savings_rate = if out.on_demand_equivalent == Money::ZERO {
+            0.0
+        } else {
+            (out.on_demand_equivalent - out.fee).micros() as f64 / out.on_demand_equivalent.micros() as f64
+        };
+        Some(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

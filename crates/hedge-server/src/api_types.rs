@@ -226,8 +226,8 @@ pub struct Waiting {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WaitDetail {
     UnknownTeam { team: String },
-    /// Micro-dollars.
-    OverBudget { spent: i64, budget: i64 },
+    /// Micro-dollars: booked, accrued and reserved this month; the budget; this job's reservation.
+    OverBudget { spent: i64, budget: i64, needed: i64 },
     OverQuota { provider: Option<String>, accelerator: Option<String>, max_gpus: u32, in_use: u32, needed: u32 },
     NoFit { rejected: Vec<String> },
     Preempting { victims: Vec<u64>, provider: String, gpus: u32 },
@@ -237,7 +237,9 @@ impl From<&WaitReason> for Waiting {
     fn from(w: &WaitReason) -> Self {
         let detail = match w {
             WaitReason::UnknownTeam { team } => WaitDetail::UnknownTeam { team: team.as_str().to_owned() },
-            WaitReason::OverBudget { spent, budget } => WaitDetail::OverBudget { spent: spent.micros(), budget: budget.micros() },
+            WaitReason::OverBudget { spent, budget, needed } => {
+                WaitDetail::OverBudget { spent: spent.micros(), budget: budget.micros(), needed: needed.micros() }
+            }
             WaitReason::OverQuota { provider, accelerator, max_gpus, in_use, needed } => WaitDetail::OverQuota {
                 provider: provider.as_ref().map(|p| p.as_str().to_owned()),
                 accelerator: accelerator.as_ref().map(|a| a.as_str().to_owned()),
@@ -853,5 +855,109 @@ mod tests {
         assert_eq!((s.job.id, s.job.state, s.warnings.as_slice()), (1, JobStateName::Pending, &["w".to_owned()][..]));
         assert_eq!(serde_json::to_value(&s).unwrap(), v, "flattened, no `waiting` when none");
         assert_eq!(JobStateName::Cancelling.to_string(), "cancelling");
+    }
+}
+
+// ---- cost ----------------------------------------------------------------------------------------------------
+
+/// A cost window: `[from, to)`, each `YYYY-MM-DD[THH:MM[:SS]][Z]` (UTC); both absent: the current month.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CostQuery {
+    /// Start of the window (inclusive), e.g. `2026-11-01`.
+    pub from: Option<String>,
+    /// End of the window (exclusive), e.g. `2026-12-01`; after `from`, at most 10 years later.
+    pub to: Option<String>,
+    /// Only this team (a team token may name only its own team).
+    pub team: Option<String>,
+}
+
+/// A FOCUS export's window and version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Start of the window (inclusive), e.g. `2026-11-01`.
+    pub from: Option<String>,
+    /// End of the window (exclusive).
+    pub to: Option<String>,
+    /// `1.0` (default) or `1.2`.
+    #[param(pattern = r"^(1\.0|1\.2)$")]
+    pub focus_version: Option<String>,
+}
+
+/// Spend in a window: usage (booked, and running attempts accrued up to now) plus commitment fees charged
+/// by the configured allocation. Micro-dollars.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SpendReport {
+    pub from: i64,
+    pub to: i64,
+    /// The ledger's total for the window (all teams, and fees charged to none); the FOCUS export's
+    /// EffectiveCost sums to it.
+    pub total: i64,
+    pub teams: Vec<TeamSpend>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TeamSpend {
+    /// `null`: commitment fees charged to no team (unused, with `usage_share` allocation).
+    pub team: Option<String>,
+    pub spend: i64,
+    /// This month's budget, if any (only when the window is given for a team).
+    pub monthly_budget: Option<i64>,
+}
+
+/// Commitment metrics over a window, with burn-down as of now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CommitmentReport {
+    pub from: i64,
+    pub to: i64,
+    pub now: i64,
+    pub commitments: Vec<CommitmentMetricsView>,
+    /// The same figures summed per provider and per accelerator (`group`: `provider:aws`, `accelerator:H100`).
+    pub groups: Vec<CommitmentMetricsView>,
+    /// Each team's share of the fees (used and unused), by the configured allocation.
+    pub fee_by_team: Vec<TeamSpend>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CommitmentMetricsView {
+    /// The commitment's id, or the group's name.
+    pub id: String,
+    pub capacity_gpu_hours: f64,
+    pub used_gpu_hours: f64,
+    /// On-demand and spot GPU-hours of the same provider and accelerator in the commitment's term.
+    pub uncovered_gpu_hours: f64,
+    /// Micro-dollars.
+    pub fee: i64,
+    pub waste: i64,
+    pub on_demand_equivalent: i64,
+    pub utilization: f64,
+    pub coverage: f64,
+    pub effective_savings_rate: f64,
+    pub remaining_fee: i64,
+    pub remaining_gpu_hours: f64,
+    pub projected_unused_gpu_hours: f64,
+}
+
+impl CommitmentMetricsView {
+    pub fn from_metrics(id: String, m: &hedge_core::ledger::CommitmentMetrics) -> Self {
+        let h = |s: u64| s as f64 / 3600.0;
+        CommitmentMetricsView {
+            id,
+            capacity_gpu_hours: h(m.capacity_gpu_seconds),
+            used_gpu_hours: h(m.used_gpu_seconds),
+            uncovered_gpu_hours: h(m.uncovered_gpu_seconds),
+            fee: m.fee.micros(),
+            waste: m.waste.micros(),
+            on_demand_equivalent: m.on_demand_equivalent.micros(),
+            utilization: m.utilization,
+            coverage: m.coverage,
+            effective_savings_rate: m.effective_savings_rate,
+            remaining_fee: m.remaining_fee.micros(),
+            remaining_gpu_hours: h(m.remaining_gpu_seconds),
+            projected_unused_gpu_hours: h(m.projected_unused_gpu_seconds),
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! providers:
 //!   - { name: local-a, gpus: 4, accelerator: H100, on_demand_per_gpu_hour: 2.00 }
 //!   - { name: local-b, gpus: 4, accelerator: H100, on_demand_per_gpu_hour: 2.50 }
+//! ledger: { reserve_hours: 1, commitment_fees: usage_share }   # see crate::ledger
 //! teams:
 //!   - { id: ml, monthly_budget_usd: 1000, allow_preemption: true,
 //!       quotas: [ { provider: local-a, accelerator: H100, max_gpus: 2 } ] }
@@ -41,6 +42,8 @@ pub struct ServerConfig {
     pub max_launch_retries: u32,
     /// How long a cancelled job's processes have after SIGTERM before SIGKILL (local providers).
     pub cancel_grace: Duration,
+    /// Budget reservations and commitment fee allocation (`ledger:`).
+    pub ledger: crate::ledger::LedgerSettings,
 }
 
 /// One local provider: this machine with `gpus` GPUs of `accelerator`, priced per GPU-hour.
@@ -94,6 +97,8 @@ struct RawConfig {
     max_launch_retries: u32,
     #[serde(default = "default_cancel_grace_seconds")]
     cancel_grace_seconds: u64,
+    #[serde(default)]
+    ledger: crate::ledger::RawLedger,
 }
 
 fn default_cancel_grace_seconds() -> u64 {
@@ -169,6 +174,7 @@ impl ServerConfig {
             teams: vec![],
             max_launch_retries: default_retries(),
             cancel_grace: hedge_drivers::DEFAULT_CANCEL_GRACE,
+            ledger: crate::ledger::LedgerSettings::default(),
         }
     }
 
@@ -228,7 +234,9 @@ impl ServerConfig {
             failure_threshold: raw.health.failure_threshold.unwrap_or(3).max(1),
             missed_heartbeats: raw.health.missed_heartbeats.unwrap_or(2).max(1),
         };
+        let ledger = raw.ledger.validate().map_err(|(field, reason)| bad(&field, reason))?;
         Ok(ServerConfig {
+            ledger,
             listen,
             data_dir: raw.data_dir,
             database_url: raw.database_url,

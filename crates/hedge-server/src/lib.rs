@@ -22,6 +22,7 @@ pub mod config;
 pub mod fuzzing;
 mod error;
 pub mod health;
+pub mod ledger;
 pub mod metrics;
 pub mod openapi;
 pub mod policy;
@@ -85,6 +86,9 @@ impl Broker {
             write_secret(&path, &tok.secret)?;
             tracing::info!(path = %path.display(), "bootstrapped the admin token");
         }
+        // The configured prices become the price history's current versions (kept only when they changed),
+        // so attempts are priced at what was in force while they ran.
+        store.record_prices(&ledger::config_prices(&config.providers, clock.now())).await.map_err(ServerError::Store)?;
         let mut drivers: BTreeMap<ProviderId, Arc<dyn Driver>> = BTreeMap::new();
         let mut faults = BTreeMap::new();
         let root = config.data_dir.join("providers");

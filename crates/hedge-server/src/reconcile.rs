@@ -23,11 +23,11 @@
 use crate::policy::{classify, counts_against_health, ErrorAction};
 use crate::schedule::{schedule, Decision, ProviderView, QueuedJob, RunningJob, Snapshot, TeamView, WaitReason};
 use crate::{chain, Broker};
-use hedge_core::{AttemptStatus, JobId, JobState, Market, Money, Timestamp};
+use hedge_core::{AttemptStatus, JobId, JobState, Market, Money};
 use hedge_drivers::{IdempotencyKey, LaunchSpec, Observation};
 use hedge_placement::OwnedCapacity;
 use hedge_store::{
-    month_range, AttemptUpdate, HealthState, Job, LaunchAttempt, NewAttempt, ProviderHealth, SpendEntry, StoreError,
+    AttemptUpdate, HealthState, Job, LaunchAttempt, NewAttempt, ProviderHealth, StoreError,
     Transition,
 };
 use serde_json::json;
@@ -399,49 +399,20 @@ async fn apply_observation(b: &Broker, job: &Job, a: &LaunchAttempt, obs: Observ
     }
 }
 
-/// Moves the job and moves its attempt on in one store transaction, then books the attempt's spend if it
-/// ended (an `Orphaned` attempt is booked when its stop is confirmed).
+/// Moves the job and moves its attempt on in one store transaction. An attempt that ends has its ledger
+/// segments written by the store in that same transaction (an `Orphaned` attempt's when its stop is
+/// confirmed), so a crash can neither lose nor double them.
 async fn finish(b: &Broker, job: &Job, a: &LaunchAttempt, t: Transition, status: AttemptStatus, detail: &str) -> Result<(), StoreError> {
     let now = b.clock.now();
     let t = t.expect_version(job.version).with_attempt_update(AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail));
     b.store.transition(&t).await?;
-    if status.is_terminal() {
-        book_spend(b, job, a, now).await?;
-    }
     Ok(())
 }
 
-async fn update_attempt(b: &Broker, job: &Job, a: &LaunchAttempt, status: AttemptStatus, detail: &str) -> Result<(), StoreError> {
+async fn update_attempt(b: &Broker, _job: &Job, a: &LaunchAttempt, status: AttemptStatus, detail: &str) -> Result<(), StoreError> {
     let now = b.clock.now();
     b.store.update_attempt(&AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail)).await?;
-    if status.is_terminal() {
-        book_spend(b, job, a, now).await?;
-    }
     Ok(())
-}
-
-/// What an attempt cost: on-demand and spot at the provider's per-GPU rate for its whole life; committed
-/// capacity is paid by its commitment, so its marginal cost is zero.
-async fn book_spend(b: &Broker, job: &Job, a: &LaunchAttempt, end: Timestamp) -> Result<(), StoreError> {
-    let Some(p) = b.provider_config(&a.provider) else { return Ok(()) };
-    let rate = match a.market {
-        Market::Committed => return Ok(()),
-        Market::OnDemand => p.on_demand_per_gpu_hour,
-        Market::Spot => p.spot_per_gpu_hour.unwrap_or(p.on_demand_per_gpu_hour),
-    };
-    let secs = (end.unix() - a.created_at.unix()).max(0) as u64;
-    let amount = rate.times(a.gpus.max(1)).cost_for_seconds(secs);
-    b.store
-        .record_spend(&SpendEntry {
-            job: Some(job.id),
-            team: job.team.clone(),
-            provider: a.provider.clone(),
-            market: a.market,
-            amount,
-            start: a.created_at,
-            end,
-        })
-        .await
 }
 
 // ---- phase 3 ------------------------------------------------------------------------------------------------
@@ -511,11 +482,10 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
             marginal_per_gpu_hour: hedge_core::Rate::ZERO,
         })
         .collect();
-    let (y, m, ..) = now.to_civil();
-    let (from, to) = month_range(y, m)?;
+    let spend = crate::ledger::budget_spend(b, now).await?;
     let mut teams = HashMap::new();
     for t in b.store.teams().await? {
-        let spent = if t.monthly_budget.is_some() { b.store.team_spend(&t.id, from, to).await? } else { Money::ZERO };
+        let spent = spend.get(&t.id).copied().unwrap_or(Money::ZERO);
         teams.insert(
             t.id.clone(),
             TeamView { quotas: t.quotas, monthly_budget: t.monthly_budget, spent, allow_preemption: t.allow_preemption },
@@ -535,7 +505,7 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
             _ => None,
         })
         .collect();
-    let snap = Snapshot { catalog: &b.catalog, providers, owned, teams, running, queue, reserved };
+    let snap = Snapshot { catalog: &b.catalog, providers, owned, teams, running, queue, reserved, reserve_seconds: b.config.ledger.reserve_seconds };
     Ok(schedule(&snap))
 }
 

@@ -5,14 +5,16 @@
 //! The pass, in the style of Kueue's `schedule()`:
 //! 1. order the queue: priority (high first), then deadline (earliest first, none last), then submission
 //!    order;
-//! 2. for each job: its team must exist and be under its monthly budget;
+//! 2. for each job: its team must exist and be under its monthly budget (booked, accrued and reserved);
 //! 3. place it with [`hedge_placement::place`] (market rank `Priority`: committed capacity first, then
 //!    on-demand, then spot where the task allows it), with conditions that combine the providers' health,
 //!    their free GPUs and the team's remaining quota;
 //! 4. no fit: if the same placement ignoring quotas would fit, the job waits `over_quota`; otherwise, if
 //!    the team allows preemption, its running lower-priority jobs that would make room are preempted;
 //!    otherwise it waits `no_fit` with the placement's rejections;
-//! 5. a fit takes its GPUs from the provider, the commitment and the team's quota for the rest of the pass.
+//! 5. a fit whose reservation (`reserve_seconds` of its hourly cost) would take the team past its budget
+//!    waits `over_budget`; otherwise it reserves that much and takes its GPUs from the provider, the
+//!    commitment and the team's quota for the rest of the pass.
 //!
 //! Jobs of the same team with the same resource request that found no fit share the answer for the rest of
 //! the pass (capacity only shrinks during a pass), so a pass over a long queue costs one placement per
@@ -50,7 +52,8 @@ pub struct RunningJob {
 pub struct TeamView {
     pub quotas: Vec<TeamQuota>,
     pub monthly_budget: Option<Money>,
-    /// Spent so far this month.
+    /// What counts against this month's budget: booked usage, running attempts' accrual and the rest of
+    /// their reservations (`crate::ledger::budget_spend`).
     pub spent: Money,
     pub allow_preemption: bool,
 }
@@ -76,6 +79,8 @@ pub struct Snapshot<'a> {
     pub queue: Vec<QueuedJob>,
     /// GPUs freed by preemption in an earlier pass, held for the job that preempted: `(job, provider, gpus)`.
     pub reserved: Vec<(JobId, ProviderId, u32)>,
+    /// What a launch reserves against its team's budget: this many seconds of the placement's hourly cost.
+    pub reserve_seconds: u64,
 }
 
 /// Why a job waits.
@@ -83,7 +88,9 @@ pub struct Snapshot<'a> {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WaitReason {
     UnknownTeam { team: TeamId },
-    OverBudget { spent: Money, budget: Money },
+    /// `spent` (booked, accrued and reserved this month) plus `needed` (this job's reservation) would pass
+    /// `budget`.
+    OverBudget { spent: Money, budget: Money, needed: Money },
     OverQuota { provider: Option<ProviderId>, accelerator: Option<Accelerator>, max_gpus: u32, in_use: u32, needed: u32 },
     NoFit { rejected: Vec<String> },
     /// Lower-priority jobs of the team are being preempted to make room on `provider`; the `gpus` they
@@ -184,6 +191,8 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
         b.priority.cmp(&a.priority).then(deadline(a).cmp(&deadline(b))).then(a.id.cmp(&b.id))
     });
     let mut out = Vec::with_capacity(order.len());
+    // Reservations made earlier in this pass, per team.
+    let mut extra_spend: HashMap<TeamId, Money> = HashMap::new();
 
     for job in order {
         // Phase 2: team and budget.
@@ -191,9 +200,10 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
             out.push(Decision::Wait { job: job.id, reason: WaitReason::UnknownTeam { team: job.team.clone() } });
             continue;
         };
+        let spent = team.spent + extra_spend.get(&job.team).copied().unwrap_or(Money::ZERO);
         if let Some(budget) = team.monthly_budget {
-            if team.spent >= budget {
-                out.push(Decision::Wait { job: job.id, reason: WaitReason::OverBudget { spent: team.spent, budget } });
+            if spent >= budget {
+                out.push(Decision::Wait { job: job.id, reason: WaitReason::OverBudget { spent, budget, needed: Money::ZERO } });
                 continue;
             }
         }
@@ -244,7 +254,16 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
             out.push(Decision::Wait { job: job.id, reason });
             continue;
         };
-        // Phase 5: take the capacity.
+        // Phase 5: reserve its estimated cost against the budget (so a pass never launches past it), then take
+        // the capacity.
+        let needed = chosen.hourly_cost.cost_for_seconds(snap.reserve_seconds);
+        if let Some(budget) = team.monthly_budget {
+            if spent + needed > budget {
+                out.push(Decision::Wait { job: job.id, reason: WaitReason::OverBudget { spent, budget, needed } });
+                continue;
+            }
+        }
+        *extra_spend.entry(job.team.clone()).or_default() += needed;
         let gpus = chosen.total_gpus();
         let accel = chosen.accelerators.as_ref().map(|a| a.name.clone());
         if let Some(pv) = providers.iter_mut().find(|p| p.id == chosen.provider) {
@@ -396,7 +415,7 @@ mod tests {
             .map(|(n, t)| (TeamId::new(n), t))
             .collect();
         let queue = vec![job(1, "ml", 0, 1), job(2, "ml", 9, 1), job(3, "poor", 9, 1), job(4, "small", 0, 2), job(5, "ghost", 0, 1)];
-        let snap = Snapshot { catalog: &catalog, providers: views(&cfg, [0, 0]), owned, teams, running: vec![], queue, reserved: vec![] };
+        let snap = Snapshot { catalog: &catalog, providers: views(&cfg, [0, 0]), owned, teams, running: vec![], queue, reserved: vec![], reserve_seconds: 3600 };
         let got: Vec<String> = schedule(&snap)
             .iter()
             .map(|d| match d {
@@ -418,7 +437,7 @@ mod tests {
         let mut soon = job(2, "ml", 0, 1);
         soon.deadline = Some(hedge_core::Timestamp::from_unix(1_000));
         let none = job(0, "ml", 0, 1);
-        let snap = Snapshot { catalog: &catalog, providers: views(&cfg, [0, 0]), owned: vec![], teams, running: vec![], queue: vec![none, late, soon], reserved: vec![] };
+        let snap = Snapshot { catalog: &catalog, providers: views(&cfg, [0, 0]), owned: vec![], teams, running: vec![], queue: vec![none, late, soon], reserved: vec![], reserve_seconds: 3600 };
         let first = schedule(&snap).into_iter().next().unwrap();
         assert!(matches!(first, Decision::Launch { job: JobId(2), .. }), "{first:?}");
     }
@@ -444,7 +463,7 @@ mod tests {
             let teams: HashMap<TeamId, TeamView> =
                 [("t0", team(quota, None, 0, true)), ("t1", team(None, None, 0, false))].into_iter().map(|(n, t)| (TeamId::new(n), t)).collect();
             let queue: Vec<QueuedJob> = jobs.iter().enumerate().map(|(i, (t, p, g))| job(i as u64 + 1, ["t0", "t1"][*t], *p, *g)).collect();
-            let snap = Snapshot { catalog: &catalog, providers: views(&cfg, used), owned, teams, running: vec![], queue: queue.clone(), reserved: vec![] };
+            let snap = Snapshot { catalog: &catalog, providers: views(&cfg, used), owned, teams, running: vec![], queue: queue.clone(), reserved: vec![], reserve_seconds: 3600 };
             let ds = schedule(&snap);
             let mut per_provider = [0u32; 2];
             let mut from_commitment = 0;

@@ -155,7 +155,7 @@ fn sched(jobs: usize) {
         .iter()
         .map(|p| ProviderView { id: p.name.clone(), accelerator: p.accelerator.clone(), gpus_total: p.gpus, gpus_in_use: 0, unusable: None })
         .collect();
-    let snap = Snapshot { catalog: &catalog, providers, owned, teams, running: vec![], queue, reserved: vec![] };
+    let snap = Snapshot { catalog: &catalog, providers, owned, teams, running: vec![], queue, reserved: vec![], reserve_seconds: 3600 };
     let mut best = Duration::MAX;
     let mut launched = 0;
     for _ in 0..5 {

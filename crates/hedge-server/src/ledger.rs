@@ -46,7 +46,15 @@ pub(crate) struct RawLedger {
     #[serde(default)]
     reserve_hours: Option<f64>,
     #[serde(default)]
-    commitment_fees: Option<FeeAllocation>,
+    commitment_fees: Option<RawFees>,
+}
+
+/// `usage_share`, or `{ owner: TEAM }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawFees {
+    Name(String),
+    Owner { owner: String },
 }
 
 impl RawLedger {
@@ -59,13 +67,16 @@ impl RawLedger {
             }
             s.reserve_seconds = ((h * 3600.0).round() as u64).max(1);
         }
-        if let Some(f) = self.commitment_fees {
-            if let FeeAllocation::Owner(t) = &f {
-                if t.as_str().trim().is_empty() {
-                    return Err(("ledger.commitment_fees.owner".into(), "is empty: name the team that pays".into()));
-                }
+        match self.commitment_fees {
+            None => {}
+            Some(RawFees::Name(n)) if n == "usage_share" => s.commitment_fees = FeeAllocation::UsageShare,
+            Some(RawFees::Name(n)) => {
+                return Err(("ledger.commitment_fees".into(), format!("{n:?} is not usage_share or {{ owner: TEAM }}")));
             }
-            s.commitment_fees = f;
+            Some(RawFees::Owner { owner }) if owner.trim().is_empty() => {
+                return Err(("ledger.commitment_fees.owner".into(), "is empty: name the team that pays".into()));
+            }
+            Some(RawFees::Owner { owner }) => s.commitment_fees = FeeAllocation::Owner(TeamId::new(owner.trim())),
         }
         Ok(s)
     }
@@ -226,7 +237,8 @@ mod tests {
         assert_eq!(bad.validate().unwrap_err().0, "ledger.reserve_hours");
         let empty: RawLedger = serde_norway::from_str("commitment_fees: { owner: ' ' }").unwrap();
         assert_eq!(empty.validate().unwrap_err().0, "ledger.commitment_fees.owner");
-        assert!(serde_norway::from_str::<RawLedger>("commitment_fees: everyone").is_err());
+        let other: RawLedger = serde_norway::from_str("commitment_fees: everyone").unwrap();
+        assert_eq!(other.validate().unwrap_err().0, "ledger.commitment_fees");
     }
 
     #[test]

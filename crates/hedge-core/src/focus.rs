@@ -443,68 +443,126 @@ impl CsvWriter {
         &self.header
     }
 
-    /// Appends one row as a CSV line.
+    /// Appends one row as a CSV line. Written straight into `out` (no string per field): the export writes a
+    /// million of these.
     pub fn row(&self, r: &FocusRow, out: &mut String) {
         for (i, f) in self.fields.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            let v: std::borrow::Cow<'_, str> = match f {
-                Field::AvailabilityZone => opt(&r.zone),
-                Field::BilledCost => decimal(r.billed).into(),
-                Field::BillingAccountId => "hedge".into(),
-                Field::BillingAccountName => "Hedge".into(),
-                Field::BillingCurrency | Field::PricingCurrency => "USD".into(),
-                Field::BillingPeriodEnd => r.billing_end.to_string().into(),
-                Field::BillingPeriodStart => r.billing_start.to_string().into(),
-                Field::ChargeCategory => r.charge_category.into(),
-                Field::ChargeDescription => r.description.as_str().into(),
-                Field::ChargeFrequency => r.charge_frequency.into(),
-                Field::ChargePeriodEnd => r.charge_end.to_string().into(),
-                Field::ChargePeriodStart => r.charge_start.to_string().into(),
-                Field::CommitmentDiscountCategory => if r.commitment.is_some() { "Usage" } else { "" }.into(),
-                Field::CommitmentDiscountId | Field::CommitmentDiscountName => opt(&r.commitment),
-                Field::CommitmentDiscountStatus => match r.commitment_status {
+            match f {
+                Field::AvailabilityZone => push_opt(out, &r.zone),
+                Field::BilledCost => push_decimal(out, r.billed),
+                Field::BillingAccountId => out.push_str("hedge"),
+                Field::BillingAccountName => out.push_str("Hedge"),
+                Field::BillingCurrency | Field::PricingCurrency => out.push_str("USD"),
+                Field::BillingPeriodEnd => push_time(out, r.billing_end),
+                Field::BillingPeriodStart => push_time(out, r.billing_start),
+                Field::ChargeCategory => out.push_str(r.charge_category),
+                Field::ChargeDescription => push_csv(out, &r.description),
+                Field::ChargeFrequency => out.push_str(r.charge_frequency),
+                Field::ChargePeriodEnd => push_time(out, r.charge_end),
+                Field::ChargePeriodStart => push_time(out, r.charge_start),
+                Field::CommitmentDiscountCategory => {
+                    if r.commitment.is_some() {
+                        out.push_str("Usage")
+                    }
+                }
+                Field::CommitmentDiscountId | Field::CommitmentDiscountName => push_opt(out, &r.commitment),
+                Field::CommitmentDiscountStatus => out.push_str(match r.commitment_status {
                     Some(FeeStatus::Used) => "Used",
                     Some(FeeStatus::Unused) => "Unused",
                     None => "",
+                }),
+                Field::CommitmentDiscountType => {
+                    if r.commitment.is_some() {
+                        out.push_str("GPU Commitment")
+                    }
                 }
-                .into(),
-                Field::CommitmentDiscountType => if r.commitment.is_some() { "GPU Commitment" } else { "" }.into(),
-                Field::ConsumedQuantity => r.consumed_gpu_seconds.map(gpu_hours).unwrap_or_default().into(),
-                Field::ConsumedUnit => if r.consumed_gpu_seconds.is_some() { "GPU-Hours" } else { "" }.into(),
-                Field::ContractedCost => decimal(r.contracted).into(),
+                Field::ConsumedQuantity => {
+                    if let Some(g) = r.consumed_gpu_seconds {
+                        push_gpu_hours(out, g)
+                    }
+                }
+                Field::ConsumedUnit => {
+                    if r.consumed_gpu_seconds.is_some() {
+                        out.push_str("GPU-Hours")
+                    }
+                }
+                Field::ContractedCost => push_decimal(out, r.contracted),
                 Field::ContractedUnitPrice | Field::PricingCurrencyContractedUnitPrice => {
-                    r.contracted_unit_price.map(decimal).unwrap_or_default().into()
+                    if let Some(m) = r.contracted_unit_price {
+                        push_decimal(out, m)
+                    }
                 }
-                Field::EffectiveCost | Field::PricingCurrencyEffectiveCost => decimal(r.effective).into(),
-                Field::Issuer => r.provider.as_str().into(),
-                Field::ListCost => decimal(r.list).into(),
-                Field::ListUnitPrice | Field::PricingCurrencyListUnitPrice => r.list_unit_price.map(decimal).unwrap_or_default().into(),
-                Field::PricingCategory => r.pricing_category.unwrap_or("").into(),
-                Field::PricingQuantity => gpu_hours(r.pricing_gpu_seconds).into(),
-                Field::PricingUnit => "GPU-Hours".into(),
-                Field::RegionId => opt(&r.region),
-                Field::ResourceId => opt(&r.resource_id),
-                Field::ResourceName => opt(&r.resource_name),
-                Field::ResourceType => r.resource_type.unwrap_or("").into(),
-                Field::ServiceCategory => "Compute".into(),
-                Field::ServiceName => "Hedge GPU Compute".into(),
-                Field::SkuId => opt(&r.sku_id),
-                Field::SkuPriceId => opt(&r.sku_price_id),
-                Field::SubAccount | Field::XTeam => opt(&r.team),
-                Field::XJob => r.job.map(|j| j.to_string()).unwrap_or_default().into(),
-                Field::XAttempt => opt(&r.attempt),
-                Field::Null => "".into(),
-            };
-            push_csv(out, &v);
+                Field::EffectiveCost | Field::PricingCurrencyEffectiveCost => push_decimal(out, r.effective),
+                Field::Issuer => push_csv(out, &r.provider),
+                Field::ListCost => push_decimal(out, r.list),
+                Field::ListUnitPrice | Field::PricingCurrencyListUnitPrice => {
+                    if let Some(m) = r.list_unit_price {
+                        push_decimal(out, m)
+                    }
+                }
+                Field::PricingCategory => out.push_str(r.pricing_category.unwrap_or("")),
+                Field::PricingQuantity => push_gpu_hours(out, r.pricing_gpu_seconds),
+                Field::PricingUnit => out.push_str("GPU-Hours"),
+                Field::RegionId => push_opt(out, &r.region),
+                Field::ResourceId => push_opt(out, &r.resource_id),
+                Field::ResourceName => push_opt(out, &r.resource_name),
+                Field::ResourceType => out.push_str(r.resource_type.unwrap_or("")),
+                Field::ServiceCategory => out.push_str("Compute"),
+                Field::ServiceName => out.push_str("Hedge GPU Compute"),
+                Field::SkuId => push_opt(out, &r.sku_id),
+                Field::SkuPriceId => push_opt(out, &r.sku_price_id),
+                Field::SubAccount | Field::XTeam => push_opt(out, &r.team),
+                Field::XJob => {
+                    if let Some(j) = r.job {
+                        let _ = write!(out, "{j}");
+                    }
+                }
+                Field::XAttempt => push_opt(out, &r.attempt),
+                Field::Null => {}
+            }
         }
         out.push_str("\r\n");
     }
 }
 
-fn opt(v: &Option<String>) -> std::borrow::Cow<'_, str> {
-    v.as_deref().unwrap_or("").into()
+fn push_opt(out: &mut String, v: &Option<String>) {
+    if let Some(v) = v {
+        push_csv(out, v);
+    }
+}
+
+fn push_decimal(out: &mut String, m: Money) {
+    if m.micros() < 0 {
+        out.push('-');
+    }
+    let a = m.micros().unsigned_abs();
+    let _ = write!(out, "{}.{:06}", a / 1_000_000, a % 1_000_000);
+}
+
+fn push_gpu_hours(out: &mut String, gpu_seconds: u64) {
+    let micro = (gpu_seconds as u128 * 1_000_000 + 1800) / 3600;
+    let _ = write!(out, "{}.{:06}", micro / 1_000_000, micro % 1_000_000);
+}
+
+/// RFC 3339 UTC (`2026-11-01T00:00:00Z`, as `Timestamp`'s `Display`), by integer civil-from-days arithmetic
+/// (H. Hinnant's algorithm) instead of a calendar library call per field.
+fn push_time(out: &mut String, t: Timestamp) {
+    let secs = t.unix();
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", sod / 3600, sod % 3600 / 60, sod % 60);
 }
 
 fn push_csv(out: &mut String, v: &str) {
@@ -626,6 +684,24 @@ mod tests {
         }
         assert_eq!("1.2".parse::<FocusVersion>(), Ok(FocusVersion::V1_2));
         assert!("1.1".parse::<FocusVersion>().unwrap_err().contains("focus_version"));
+    }
+
+    #[test]
+    fn times_match_the_timestamp_display() {
+        for t in [0i64, 951_782_400, 1_780_000_000, 1_700_000_000, -86_401, 4_102_444_800, 1_709_164_800] {
+            let mut s = String::new();
+            push_time(&mut s, Timestamp(t));
+            assert_eq!(s, Timestamp(t).to_string(), "{t}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_times_are_the_display(t in -5_000_000_000i64..10_000_000_000) {
+            let mut s = String::new();
+            push_time(&mut s, Timestamp(t));
+            proptest::prop_assert_eq!(s, Timestamp(t).to_string());
+        }
     }
 
     #[test]

@@ -106,8 +106,8 @@ pub struct Priced {
     pub list_per_gpu_hour: Rate,
 }
 
-/// Splits `[start, end)` at every price change of `market` and of on-demand (the list price) on `provider`.
-/// Empty for an empty span. The pieces tile the span exactly, in order, numbered from 0.
+/// Splits `[start, end)` at every price change of `market` and of on-demand (the list price) on `provider`,
+/// and at every calendar-month boundary (UTC). Empty for an empty span. The pieces tile the span exactly, in order, numbered from 0.
 pub fn price_span(book: &PriceBook, provider: &ProviderId, market: Market, start: Timestamp, end: Timestamp) -> Vec<Priced> {
     if end <= start {
         return vec![];
@@ -116,6 +116,9 @@ pub fn price_span(book: &PriceBook, provider: &ProviderId, market: Market, start
     if market != Market::OnDemand {
         cuts.extend(book.changes(provider, market, start, end));
     }
+    // Month boundaries too: every segment lies inside one calendar month, so a month's spend is a range
+    // scan on the segment's start.
+    cuts.extend(months_in(start, end).iter().skip(1).map(|p| p.start));
     cuts.sort();
     cuts.dedup();
     let mut out = Vec::with_capacity(cuts.len() + 1);
@@ -623,8 +626,13 @@ mod tests {
         let b = PriceBook::new([PriceVersion { provider: "a".into(), market: Market::OnDemand, from: t(-100), per_gpu_hour: usd(2) }]);
         let s = segments(&b, &span(Market::OnDemand, 1, t(-2)), t(2));
         let oct = Timestamp::from_ymd(2026, 10, 1);
-        assert_eq!(s[0].billed_in(oct, t(0)), Money::from_usd(4));
-        assert_eq!(s[0].billed_in(t(0), t(24 * 30)), Money::from_usd(4));
+        // Booked as two segments, one per month.
+        assert_eq!(s.iter().map(|x| (x.start, x.end)).collect::<Vec<_>>(), [(t(-2), t(0)), (t(0), t(2))]);
+        let in_period = |from, to| s.iter().map(|x| x.billed_in(from, to)).sum::<Money>();
+        assert_eq!(in_period(oct, t(0)), Money::from_usd(4));
+        assert_eq!(in_period(t(0), t(24 * 30)), Money::from_usd(4));
+        // Overlap inside a month: 22:00..23:30 Oct 31 holds 1.5 h.
+        assert_eq!(in_period(t(-2), t(-1).plus_seconds(1800)), Money::from_usd(3));
         let by_month = months_in(oct, Timestamp::from_ymd(2026, 12, 1));
         assert_eq!(by_month.len(), 2);
         assert_eq!(by_month[0].billing_end, t(0));
@@ -691,8 +699,8 @@ mod tests {
         /// Segments tile the span, and booking in pieces equals the per-segment cost within one micro-dollar
         /// per piece.
         #[test]
-        fn segments_tile_the_span(start in -20i64..20, len in 0i64..40, changes in proptest::collection::vec((-30i64..40, 1i64..9), 0..6), gpus in 0u32..9) {
-            let mut vs = vec![PriceVersion { provider: "a".into(), market: Market::OnDemand, from: t(-50), per_gpu_hour: usd(1) }];
+        fn segments_tile_the_span(start in -800i64..20, len in 0i64..1600, changes in proptest::collection::vec((-30i64..40, 1i64..9), 0..6), gpus in 0u32..9) {
+            let mut vs = vec![PriceVersion { provider: "a".into(), market: Market::OnDemand, from: t(-2000), per_gpu_hour: usd(1) }];
             for (h, p) in &changes {
                 vs.push(PriceVersion { provider: "a".into(), market: Market::OnDemand, from: t(*h), per_gpu_hour: usd(*p) });
             }
@@ -704,6 +712,7 @@ mod tests {
                 prop_assert_eq!(x.start, at);
                 prop_assert!(x.end > x.start);
                 prop_assert_eq!(Some(x.per_gpu_hour), b.rate_at(&"a".into(), Market::OnDemand, x.start));
+                prop_assert_eq!(months_in(x.start, x.end).len(), 1, "a segment lies inside one month");
                 at = x.end;
             }
             prop_assert_eq!(at, if len == 0 { t(start) } else { t(start + len) });

@@ -128,7 +128,7 @@ pub async fn segments_in(b: &Broker, team: Option<&TeamId>, from: Timestamp, to:
     loop {
         let page = b.store.ledger_segments(team, from, to, after, 10_000).await?;
         let Some(last) = page.last() else { break };
-        after = Some(last.0);
+        after = Some((last.1.start, last.0));
         out.extend(page.into_iter().map(|(_, s)| s));
     }
     out.extend(live_segments(b, now).await?.into_iter().filter(|s| team.is_none_or(|t| &s.team == t) && s.seconds_in(from, to) > 0));
@@ -196,7 +196,7 @@ pub async fn export_focus(
     loop {
         let page = b.store.ledger_segments(None, from, to, after, 5_000).await?;
         let Some(last) = page.last() else { break };
-        after = Some(last.0);
+        after = Some((last.1.start, last.0));
         for (_, s) in &page {
             rows.clear();
             ex.usage_rows(s, &mut rows);

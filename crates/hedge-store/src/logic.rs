@@ -395,6 +395,14 @@ fn segment_row(r: &Row) -> StoreResult<(i64, Segment)> {
     ))
 }
 
+/// The start of `t`'s calendar month. Every segment lies inside one month (`hedge_core::ledger::price_span`
+/// cuts at month boundaries), so a segment that ends after `t` starts at or after this: the lower bound
+/// that turns a window query into a range scan of the `ledger_by_start` index.
+fn month_of(t: Timestamp) -> Timestamp {
+    let (y, m, ..) = t.to_civil();
+    Timestamp::from_ymd(y, m, 1)
+}
+
 /// The billed cost of a segment inside `[$1, $2)`, in the common dialect: rate × GPUs × overlap seconds,
 /// rounded half up to the micro-dollar exactly as `hedge_core::ledger::cost`.
 pub(crate) const OVERLAP_COST_SQL: &str = "(per_gpu_hour_micros * gpus * ((CASE WHEN end_at < $2 THEN end_at ELSE $2 END) - \
@@ -1125,7 +1133,7 @@ impl<B: Backend> Store for B {
         team: Option<&TeamId>,
         from: Timestamp,
         to: Timestamp,
-        after: Option<i64>,
+        after: Option<(Timestamp, i64)>,
         limit: u32,
     ) -> StoreResult<Vec<(i64, Segment)>> {
         if team.is_some_and(|t| !storable_key(t.as_str())) {
@@ -1136,10 +1144,14 @@ impl<B: Backend> Store for B {
             Box::pin(async move {
                 let sql = format!(
                     "SELECT {SEGMENT_COLS} FROM ledger_segments
-                     WHERE start_at < $2 AND end_at > $1 AND (CAST($3 AS TEXT) IS NULL OR team_id = $3) AND id > $4
-                     ORDER BY id LIMIT $5"
+                     WHERE (start_at, id) > ($6, $4) AND start_at < $2 AND end_at > $1
+                         AND (CAST($3 AS TEXT) IS NULL OR team_id = $3)
+                     ORDER BY start_at, id LIMIT $5"
                 );
-                all(c, &sql, &vals![from.0, to.0, team, after.unwrap_or(0), i64::from(limit.max(1))], segment_row).await
+                // The cursor, or just before the window's first possible segment (the start of `from`'s month).
+                let (start, id) = after.map_or((month_of(from).0, i64::MIN), |(s, id)| (s.0.max(month_of(from).0), id));
+                let params = vals![from.0, to.0, team, id, i64::from(limit.max(1)), start];
+                all(c, &sql, &params, segment_row).await
             })
         }))
         .await
@@ -1150,9 +1162,10 @@ impl<B: Backend> Store for B {
             Box::pin(async move {
                 let sql = format!(
                     "SELECT team_id, CAST(COALESCE(SUM({OVERLAP_COST_SQL}), 0) AS BIGINT) FROM ledger_segments
-                     WHERE start_at < $2 AND end_at > $1 GROUP BY team_id ORDER BY team_id"
+                     WHERE start_at >= $3 AND start_at < $2 AND end_at > $1 GROUP BY team_id ORDER BY team_id"
                 );
-                all(c, &sql, &vals![from.0, to.0], |r| Ok((TeamId::new(r.str(0)?), Money::from_micros(r.i64(1)?)))).await
+                let params = vals![from.0, to.0, month_of(from).0];
+                all(c, &sql, &params, |r| Ok((TeamId::new(r.str(0)?), Money::from_micros(r.i64(1)?)))).await
             })
         }))
         .await

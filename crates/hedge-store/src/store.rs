@@ -160,14 +160,14 @@ pub trait Store: Send + Sync + 'static {
     async fn record_prices(&self, versions: &[PriceVersion]) -> StoreResult<usize>;
     /// The whole price history, by (provider, market, from).
     async fn price_versions(&self) -> StoreResult<Vec<PriceVersion>>;
-    /// Booked ledger segments that overlap `[from, to)`, for one team or all, in booking order after the
-    /// row id `after` (keyset pagination: pass the last id returned), at most `limit`.
+    /// Booked ledger segments that overlap `[from, to)`, for one team or all, in (start, row id) order after
+    /// the cursor `after` (keyset pagination: pass the last segment's `(start, id)`), at most `limit`.
     async fn ledger_segments(
         &self,
         team: Option<&TeamId>,
         from: Timestamp,
         to: Timestamp,
-        after: Option<i64>,
+        after: Option<(Timestamp, i64)>,
         limit: u32,
     ) -> StoreResult<Vec<(i64, Segment)>>;
     /// Booked usage per team in `[from, to)` (each segment by its overlap with the window), one SQL

@@ -32,5 +32,7 @@ CREATE TABLE ledger_segments (
     CHECK (end_at > start_at),
     UNIQUE (attempt_key, seq)
 ) STRICT;
-CREATE INDEX ledger_by_start ON ledger_segments (start_at);
+CREATE INDEX ledger_by_start ON ledger_segments (start_at, id);
 CREATE INDEX ledger_by_team ON ledger_segments (team_id, start_at);
+-- Covers spend by team over a window (`Store::booked_spend_by_team`): an index-only range scan.
+CREATE INDEX ledger_spend ON ledger_segments (start_at, team_id, end_at, gpus, per_gpu_hour_micros);

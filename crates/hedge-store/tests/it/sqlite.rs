@@ -283,7 +283,7 @@ async fn file_survives_sigkill_mid_write() {
         loop {
             let page = s.ledger_segments(None, t(-1), t(1_000_000), after, 5000).await.unwrap();
             let Some(last) = page.last() else { break };
-            after = Some(last.0);
+            after = Some((last.1.start, last.0));
             for (_, seg) in page {
                 booked.entry(seg.attempt.clone()).or_default().push(seg);
             }

@@ -289,7 +289,11 @@ async fn metrics(State(b): State<AppState>) -> ApiResult<Response> {
             .iter()
             .map(|(p, ok)| crate::metrics::ProviderGauge { provider: p.to_string(), healthy: *ok, gpus_in_use: in_use.get(p).copied().unwrap_or(0) })
             .collect(),
+        teams: vec![],
+        commitments: vec![],
     };
+    let (teams, commitments) = crate::ledger::gauges(&b, b.clock.now()).await?;
+    let scrape = crate::metrics::Scrape { teams, commitments, ..scrape };
     let text = b.metrics.render(&scrape).map_err(|e| ApiError::internal(format!("rendering the metrics: {e}")))?;
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
@@ -822,7 +826,13 @@ async fn put_team(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath,
         }
         quotas.push(quota);
     }
-    let team = Team { id: TeamId::new(id.trim()), monthly_budget, quotas, allow_preemption: tb.allow_preemption };
+    let team = Team {
+        id: TeamId::new(id.trim()),
+        monthly_budget,
+        quotas,
+        allow_preemption: tb.allow_preemption,
+        on_budget_exceeded: tb.on_budget_exceeded.into(),
+    };
     b.store.put_team(&team).await?;
     b.wake.notify_one();
     Ok(Json(TeamView::from(&team)))

@@ -715,6 +715,35 @@ pub struct TeamView {
     pub monthly_budget: Option<i64>,
     pub quotas: Vec<QuotaView>,
     pub allow_preemption: bool,
+    pub on_budget_exceeded: BudgetActionName,
+}
+
+/// What a team's running jobs do once its spend reaches its monthly budget: `wait` (they go on; new jobs
+/// wait) or `stop` (they are cancelled, confirmed by the provider).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetActionName {
+    #[default]
+    Wait,
+    Stop,
+}
+
+impl From<hedge_store::OnBudgetExceeded> for BudgetActionName {
+    fn from(a: hedge_store::OnBudgetExceeded) -> Self {
+        match a {
+            hedge_store::OnBudgetExceeded::Wait => BudgetActionName::Wait,
+            hedge_store::OnBudgetExceeded::Stop => BudgetActionName::Stop,
+        }
+    }
+}
+
+impl From<BudgetActionName> for hedge_store::OnBudgetExceeded {
+    fn from(a: BudgetActionName) -> Self {
+        match a {
+            BudgetActionName::Wait => hedge_store::OnBudgetExceeded::Wait,
+            BudgetActionName::Stop => hedge_store::OnBudgetExceeded::Stop,
+        }
+    }
 }
 
 impl From<&hedge_store::Team> for TeamView {
@@ -732,6 +761,7 @@ impl From<&hedge_store::Team> for TeamView {
                 })
                 .collect(),
             allow_preemption: t.allow_preemption,
+            on_budget_exceeded: t.on_budget_exceeded.into(),
         }
     }
 }
@@ -755,6 +785,9 @@ pub struct TeamBody {
     #[serde(default)]
     #[schema(max_items = 100)]
     pub quotas: Vec<QuotaView>,
+    /// `wait` (default) or `stop`.
+    #[serde(default)]
+    pub on_budget_exceeded: BudgetActionName,
 }
 
 /// The body of `POST /v1/teams/{id}/tokens` (may be empty).

@@ -134,6 +134,9 @@ struct RawTeam {
     allow_preemption: bool,
     #[serde(default)]
     quotas: Vec<RawQuota>,
+    /// `wait` (default) or `stop` (see `crate::ledger`).
+    #[serde(default)]
+    on_budget_exceeded: hedge_store::OnBudgetExceeded,
 }
 
 #[derive(Deserialize)]
@@ -227,7 +230,13 @@ impl ServerConfig {
                     .map_err(|e| bad(&f("quotas.accelerator"), e.to_string()))?;
                 quotas.push(TeamQuota { provider: q.provider.as_deref().map(ProviderId::parse), accelerator, max_gpus: q.max_gpus });
             }
-            teams.push(Team { id: TeamId::new(t.id.trim()), monthly_budget, quotas, allow_preemption: t.allow_preemption });
+            teams.push(Team {
+                id: TeamId::new(t.id.trim()),
+                monthly_budget,
+                quotas,
+                allow_preemption: t.allow_preemption,
+                on_budget_exceeded: t.on_budget_exceeded,
+            });
         }
         let health = HealthSettings {
             interval: Duration::from_millis(raw.health.interval_ms.unwrap_or(1000).max(10)),

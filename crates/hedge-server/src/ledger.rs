@@ -135,21 +135,72 @@ pub async fn segments_in(b: &Broker, team: Option<&TeamId>, from: Timestamp, to:
     Ok(out)
 }
 
+/// A team's month against its budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BudgetUse {
+    /// Booked usage in the month plus running attempts' accrual in the month.
+    pub spent: Money,
+    /// The rest of running attempts' current reservation periods.
+    pub reserved: Money,
+}
+
 /// What each team has used of this month's budget at `now`: booked usage in the month, running attempts'
 /// accrual in the month, and the rest of their current reservation period (a reservation is this many
 /// seconds of the attempt's rate, renewed each time it is used up). Commitment fees are not budgeted here:
 /// they are paid whether jobs run or not.
-pub async fn budget_spend(b: &Broker, now: Timestamp) -> Result<HashMap<TeamId, Money>, StoreError> {
+pub async fn budget_spend(b: &Broker, now: Timestamp) -> Result<HashMap<TeamId, BudgetUse>, StoreError> {
     let (y, m, ..) = now.to_civil();
     let (from, to) = month_range(y, m)?;
-    let mut spent: HashMap<TeamId, Money> = b.store.booked_spend_by_team(from, to).await?.into_iter().collect();
+    let mut out: HashMap<TeamId, BudgetUse> = b
+        .store
+        .booked_spend_by_team(from, to)
+        .await?
+        .into_iter()
+        .map(|(t, m)| (t, BudgetUse { spent: m, reserved: Money::ZERO }))
+        .collect();
     let book = PriceBook::new(b.store.price_versions().await?);
     for (span, segs) in live(b, &book, now).await? {
-        let accrued: Money = segs.iter().map(|s| s.billed_in(from, to)).sum();
-        let ahead = reserved_ahead(&book, &span, now, b.config.ledger.reserve_seconds);
-        *spent.entry(span.team.clone()).or_default() += accrued + ahead;
+        let e = out.entry(span.team.clone()).or_default();
+        e.spent += segs.iter().map(|s| s.billed_in(from, to)).sum();
+        e.reserved += reserved_ahead(&book, &span, now, b.config.ledger.reserve_seconds);
     }
-    Ok(spent)
+    Ok(out)
+}
+
+/// The ledger's Prometheus gauges at `now`: per team, the rate its in-flight attempts bill and the budget
+/// left this month; per active commitment, GPUs in use over its GPUs. Dollars as floats here only, for
+/// Prometheus, through `Money::to_usd_f64`.
+pub async fn gauges(b: &Broker, now: Timestamp) -> Result<(Vec<crate::metrics::TeamGauge>, Vec<(String, f64)>), StoreError> {
+    let book = PriceBook::new(b.store.price_versions().await?);
+    let mut rate: HashMap<TeamId, Money> = HashMap::new();
+    for (span, _) in live(b, &book, now).await? {
+        let (billed, _) = book.rates_at(&span.provider, span.market, now);
+        *rate.entry(span.team.clone()).or_default() += billed.times(span.gpus).hourly();
+    }
+    let spent = budget_spend(b, now).await?;
+    let teams = b
+        .store
+        .teams()
+        .await?
+        .into_iter()
+        .map(|t| crate::metrics::TeamGauge {
+            spend_rate_usd_per_hour: rate.get(&t.id).copied().unwrap_or(Money::ZERO).to_usd_f64(),
+            budget_remaining_usd: t.monthly_budget.map(|m| {
+                let u = spent.get(&t.id).copied().unwrap_or_default();
+                (m - u.spent - u.reserved).to_usd_f64()
+            }),
+            team: t.id.to_string(),
+        })
+        .collect();
+    let commitments = b
+        .store
+        .commitment_usage()
+        .await?
+        .into_iter()
+        .filter(|u| u.commitment.active_at(now) && u.commitment.gpus > 0)
+        .map(|u| (u.commitment.id.to_string(), f64::from(u.gpus_in_use) / f64::from(u.commitment.gpus)))
+        .collect();
+    Ok((teams, commitments))
 }
 
 /// The part of a running attempt's reservation not yet accrued: from `now` to the end of its current

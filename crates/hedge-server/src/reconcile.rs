@@ -418,6 +418,7 @@ async fn update_attempt(b: &Broker, _job: &Job, a: &LaunchAttempt, status: Attem
 // ---- phase 3 ------------------------------------------------------------------------------------------------
 
 async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
+    enforce_stop(b).await?;
     // The head of the queue in the scheduler's own order (priority, then deadline, then age), read through
     // the store's index: an urgent job is considered at the next pass however long the queue is.
     let queue_jobs = b.store.schedule_queue(SCHEDULE_WINDOW).await?;
@@ -485,7 +486,8 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
     let spend = crate::ledger::budget_spend(b, now).await?;
     let mut teams = HashMap::new();
     for t in b.store.teams().await? {
-        let spent = spend.get(&t.id).copied().unwrap_or(Money::ZERO);
+        let u = spend.get(&t.id).copied().unwrap_or_default();
+        let spent = u.spent + u.reserved;
         teams.insert(
             t.id.clone(),
             TeamView { quotas: t.quotas, monthly_budget: t.monthly_budget, spent, allow_preemption: t.allow_preemption },
@@ -507,6 +509,58 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
         .collect();
     let snap = Snapshot { catalog: &b.catalog, providers, owned, teams, running, queue, reserved, reserve_seconds: b.config.ledger.reserve_seconds };
     Ok(schedule(&snap))
+}
+
+/// Teams with `on_budget_exceeded: stop` whose spend this month (booked and accrued, not reservations) has
+/// reached their budget: their jobs that hold capacity are stopped.
+async fn enforce_stop(b: &Broker) -> Result<(), StoreError> {
+    let stopping: Vec<_> = b
+        .store
+        .teams()
+        .await?
+        .into_iter()
+        .filter(|t| t.on_budget_exceeded == hedge_store::OnBudgetExceeded::Stop && t.monthly_budget.is_some())
+        .collect();
+    if stopping.is_empty() {
+        return Ok(());
+    }
+    let spend = crate::ledger::budget_spend(b, b.clock.now()).await?;
+    let mut holding = None;
+    for t in stopping {
+        let (Some(budget), Some(u)) = (t.monthly_budget, spend.get(&t.id)) else { continue };
+        if u.spent >= budget {
+            if holding.is_none() {
+                holding = Some(b.store.jobs_in_states(&[JobState::Launching, JobState::Running]).await?);
+            }
+            stop_team(b, &t.id, u.spent, budget, holding.iter().flatten()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `on_budget_exceeded: stop`: every job of the team that holds capacity is cancelled the way a user's
+/// cancel is (to `Cancelling`; the driver's confirmation makes it `Cancelled`), with reason
+/// `budget_exceeded`.
+async fn stop_team<'a>(
+    b: &Broker,
+    team: &hedge_core::TeamId,
+    spent: Money,
+    budget: Money,
+    holding: impl Iterator<Item = &'a Job>,
+) -> Result<(), StoreError> {
+    for job in holding.filter(|j| &j.team == team) {
+        let Some(target) = job.state.cancel_target() else { continue };
+        let t = Transition::new(job.id, job.state, target, b.clock.now())
+            .reason("budget_exceeded")
+            .explanation(json!({"spent": spent.micros(), "budget": budget.micros()}))
+            .expect_version(job.version);
+        match b.store.transition(&t).await {
+            Ok(_) => tracing::info!(job = %job.id, team = %team, "budget exceeded: stopping"),
+            Err(e) if e.is_caller_error() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 // ---- phase 4 ------------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ fn months() -> Vec<(Timestamp, Timestamp)> {
 fn insert_sql(month: usize, per_month: usize, ms: Timestamp, me: Timestamp, job: i64, pg: bool) -> String {
     let span = me.unix() - ms.unix() - 3600;
     let gen = if pg {
-        format!("FROM generate_series(1, {per_month}) AS g(i)")
+        format!("FROM generate_series(CAST(1 AS BIGINT), {per_month}) AS g(i)")
     } else {
         format!("FROM (WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {per_month}) SELECT i FROM g) AS g")
     };

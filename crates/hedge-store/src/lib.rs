@@ -35,6 +35,7 @@ mod token;
 pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
 pub use model::{
+    OnBudgetExceeded,
     month_range, MAX_DETAIL_CHARS, MAX_EXPLANATION_BYTES, AttemptUpdate, CommitmentUsage, HealthState, IssuedToken, Job, JobEvent, JobFilter, JobPage,
     LaunchAttempt, NewAttempt, NewJob, Principal, ProviderHealth, QueuedJob, SpendEntry, SubmitKey, Team, TeamQuota, TokenInfo,
     Transition,

@@ -90,7 +90,7 @@ fn commitment_row(r: &Row) -> StoreResult<Commitment> {
     })
 }
 
-const TEAM_COLS: &str = "id, monthly_budget_micros, quotas, allow_preemption";
+const TEAM_COLS: &str = "id, monthly_budget_micros, quotas, allow_preemption, on_budget_exceeded";
 
 fn team_row(r: &Row) -> StoreResult<Team> {
     Ok(Team {
@@ -98,6 +98,11 @@ fn team_row(r: &Row) -> StoreResult<Team> {
         monthly_budget: r.opt_i64(1)?.map(Money::from_micros),
         quotas: serde_json::from_str(r.str(2)?).map_err(|e| corrupt("teams", "quotas", e.to_string()))?,
         allow_preemption: r.bool(3)?,
+        on_budget_exceeded: match r.str(4)? {
+            "wait" => OnBudgetExceeded::Wait,
+            "stop" => OnBudgetExceeded::Stop,
+            other => return Err(corrupt("teams", "on_budget_exceeded", format!("{other:?}"))),
+        },
     })
 }
 
@@ -484,13 +489,16 @@ impl<B: Backend> Store for B {
     async fn put_team(&self, team: &Team) -> StoreResult<()> {
         team.validate()?;
         let quotas = serde_json::to_string(&team.quotas).map_err(|e| invalid("team.quotas", e.to_string()))?;
-        let params = vals![team.id.as_str(), team.monthly_budget.map(Money::micros), quotas, team.allow_preemption];
+        let params =
+            vals![team.id.as_str(), team.monthly_budget.map(Money::micros), quotas, team.allow_preemption, team.on_budget_exceeded.as_str()];
         self.write(logic(move |c| {
             Box::pin(async move {
                 c.exec(
-                    "INSERT INTO teams (id, monthly_budget_micros, quotas, allow_preemption) VALUES ($1, $2, $3, $4)
+                    "INSERT INTO teams (id, monthly_budget_micros, quotas, allow_preemption, on_budget_exceeded)
+                     VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (id) DO UPDATE SET monthly_budget_micros = excluded.monthly_budget_micros,
-                         quotas = excluded.quotas, allow_preemption = excluded.allow_preemption",
+                         quotas = excluded.quotas, allow_preemption = excluded.allow_preemption,
+                         on_budget_exceeded = excluded.on_budget_exceeded",
                     &params,
                 )
                 .await

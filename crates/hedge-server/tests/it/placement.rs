@@ -128,7 +128,42 @@ backends!(exactly_the_jobs_a_budget_covers_launch, |backend| async move {
         }
     }
     assert_eq!((running, waiting.len()), (2, 4));
+    // The ledger's gauges: two 1-GPU jobs on local-a bill $4/h; about $1 of the budget is left.
+    let text = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    let gauge = |name: &str| {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{name}{{team=\"research\"}} "))).and_then(|v| v.parse::<f64>().ok())
+    };
+    assert_eq!(gauge("hedge_team_spend_rate_usd_per_hour"), Some(4.0), "{text}");
+    let left = gauge("hedge_team_budget_remaining_usd").unwrap_or_else(|| panic!("{text}"));
+    assert!((0.99..=1.0).contains(&left), "{left}");
     assert!(s.events(waiting[0]["id"].as_u64().unwrap()).await.iter().any(|e| e["reason"] == "over_budget"));
+});
+
+backends!(a_team_that_stops_at_its_budget_has_its_jobs_cancelled, |backend| async move {
+    // Reservations of 1 s: a 1-GPU job on local-a ($2/GPU-h, $0.000556 a second) fits a $0.002 budget at
+    // launch and reaches it after about 3.6 s of running.
+    let s = TestServer::start_with(backend, |c| c.ledger.reserve_seconds = 1).await;
+    let admin = s.admin.clone();
+    let body = json!({"monthly_budget_usd": 0.002, "on_budget_exceeded": "stop"}).to_string();
+    let (st, v) = s.call("PUT", "/v1/teams/research", &admin, Some(body)).await;
+    assert_eq!((st.as_u16(), v["on_budget_exceeded"].as_str()), (200, Some("stop")), "{v}");
+    s.call("PUT", "/v1/teams/ml", &admin, Some(json!({"monthly_budget_usd": 0.002}).to_string())).await;
+    let research = s.token_for("research").await;
+    let ml = s.token_for("ml").await;
+    let r = s.submit(&research, &task("r", 1, "sleep 60")).await["id"].as_u64().unwrap();
+    let m = s.submit(&ml, &task("m", 1, "sleep 60")).await["id"].as_u64().unwrap();
+    s.wait_job(r, 20, |j| state(j) == "running").await;
+    s.wait_job(m, 20, |j| state(j) == "running").await;
+    // `stop`: cancelled once its spend reaches the budget, the stop confirmed by the provider.
+    let j = s.wait_job(r, 30, |j| state(j) == "cancelled").await;
+    assert_eq!(j["attempts"][0]["status"], "cancelled", "{j:#}");
+    let ev = s.events(r).await;
+    let e = ev.iter().find(|e| e["reason"] == "budget_exceeded").unwrap_or_else(|| panic!("{ev:#?}"));
+    assert!(e["explanation"]["spent"].as_i64().unwrap() >= 2000, "{e:#}");
+    // `wait` (the default): the running job goes on past the budget.
+    let (_, spend) = s.call("GET", "/v1/cost/spend?team=ml", &admin, None).await;
+    assert!(spend["total"].as_i64().unwrap() >= 2000, "{spend:#}");
+    assert_eq!(state(&s.job(m).await), "running");
 });
 
 backends!(spend_is_booked_and_the_export_sums_to_the_ledger, |backend| async move {

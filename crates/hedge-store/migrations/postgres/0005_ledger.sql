@@ -36,3 +36,6 @@ CREATE INDEX ledger_by_start ON ledger_segments (start_at, id);
 CREATE INDEX ledger_by_team ON ledger_segments (team_id, start_at);
 -- Covers spend by team over a window (`Store::booked_spend_by_team`): an index-only range scan.
 CREATE INDEX ledger_spend ON ledger_segments (start_at, team_id, end_at, gpus, per_gpu_hour_micros);
+
+-- What a team's running jobs do once its spend reaches its budget: `wait` (go on; new jobs wait) or `stop`.
+ALTER TABLE teams ADD COLUMN on_budget_exceeded TEXT NOT NULL DEFAULT 'wait' CHECK (on_budget_exceeded IN ('wait', 'stop'));

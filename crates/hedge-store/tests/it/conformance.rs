@@ -943,6 +943,10 @@ pub async fn ledger_segments_are_booked_with_the_final_status(s: S) {
     assert_eq!(segs.len(), 1);
     assert_eq!((segs[0].1.per_gpu_hour, segs[0].1.list_per_gpu_hour.hourly(), segs[0].1.commitment.clone()), (Rate::ZERO, Money::from_usd(2), Some("ri-1".into())));
     assert!(matches!(s.record_prices(&[price("bad\0", Market::Spot, t(0), 1)]).await, Err(StoreError::InvalidInput { .. })));
+    // A team's budget action round-trips (default `wait`).
+    assert_eq!(s.team(&"ml".into()).await.unwrap().on_budget_exceeded, OnBudgetExceeded::Wait);
+    s.put_team(&Team { on_budget_exceeded: OnBudgetExceeded::Stop, ..Team::new("ml") }).await.unwrap();
+    assert_eq!(s.team(&"ml".into()).await.unwrap().on_budget_exceeded, OnBudgetExceeded::Stop);
 }
 
 /// Hostile strings (NUL, control characters, oversized text) get typed errors or "not found", never a

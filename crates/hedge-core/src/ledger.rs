@@ -340,7 +340,8 @@ pub fn allocate_from_use(c: &Commitment, from: Timestamp, to: Timestamp, used: &
     let unused = fee - used_total;
     let capacity = u64::from(c.gpus) * overlap_seconds(c.start, c.end, from, to);
     let idle = capacity.saturating_sub(used_gpu_seconds);
-    let share = |team: Option<TeamId>, status, amount, gpu_seconds| FeeShare { commitment: c.id.clone(), team, status, amount, gpu_seconds };
+    let share =
+        |team: Option<TeamId>, status, amount, gpu_seconds| FeeShare { commitment: c.id.clone(), team, status, amount, gpu_seconds };
     let mut out = Vec::new();
     match policy {
         FeeAllocation::Owner(owner) => {
@@ -647,7 +648,13 @@ mod tests {
         let shares = allocate_fee(&c, &[], t(0), t(24), &FeeAllocation::UsageShare);
         assert_eq!(
             shares,
-            [FeeShare { commitment: "c1".into(), team: None, status: FeeStatus::Unused, amount: Money::from_usd(288), gpu_seconds: 8 * 86_400 }]
+            [FeeShare {
+                commitment: "c1".into(),
+                team: None,
+                status: FeeStatus::Unused,
+                amount: Money::from_usd(288),
+                gpu_seconds: 8 * 86_400
+            }]
         );
         let owned = allocate_fee(&c, &[], t(0), t(24), &FeeAllocation::Owner("infra".into()));
         assert_eq!(owned.len(), 1);

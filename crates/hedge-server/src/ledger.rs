@@ -122,7 +122,13 @@ pub async fn live_segments(b: &Broker, now: Timestamp) -> Result<Vec<Segment>, S
 }
 
 /// Every booked segment overlapping `[from, to)`, plus running attempts accrued to `now`.
-pub async fn segments_in(b: &Broker, team: Option<&TeamId>, from: Timestamp, to: Timestamp, now: Timestamp) -> Result<Vec<Segment>, StoreError> {
+pub async fn segments_in(
+    b: &Broker,
+    team: Option<&TeamId>,
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+) -> Result<Vec<Segment>, StoreError> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
@@ -215,7 +221,12 @@ pub fn reserved_ahead(book: &PriceBook, span: &ledger::AttemptSpan, now: Timesta
 
 /// Spend per team in `[from, to)` with commitment fees charged by the configured allocation, from the same
 /// segments and rules the FOCUS export uses. `None` is fee charged to no team.
-pub async fn spend_by_team(b: &Broker, from: Timestamp, to: Timestamp, now: Timestamp) -> Result<(BTreeMap<Option<TeamId>, Money>, Money), StoreError> {
+pub async fn spend_by_team(
+    b: &Broker,
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+) -> Result<(BTreeMap<Option<TeamId>, Money>, Money), StoreError> {
     let segs = segments_in(b, None, from, to, now).await?;
     let commitments = b.store.commitments().await?;
     let by_team = ledger::spend_by_team(&segs, &commitments, from, to, &b.config.ledger.commitment_fees);

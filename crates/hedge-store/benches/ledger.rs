@@ -25,7 +25,11 @@ use std::time::{Duration, Instant};
 const TEAMS: usize = 20;
 
 fn months() -> Vec<(Timestamp, Timestamp)> {
-    (1..=12).map(|m| (Timestamp::from_ymd(2026, m, 1), if m == 12 { Timestamp::from_ymd(2027, 1, 1) } else { Timestamp::from_ymd(2026, m + 1, 1) })).collect()
+    (1..=12)
+        .map(|m| {
+            (Timestamp::from_ymd(2026, m, 1), if m == 12 { Timestamp::from_ymd(2027, 1, 1) } else { Timestamp::from_ymd(2026, m + 1, 1) })
+        })
+        .collect()
 }
 
 /// Inserts `rows` segments spread evenly over the 12 months of 2026 with one statement per month
@@ -102,7 +106,8 @@ impl Raw {
         match self {
             Raw::Sqlite(c) => {
                 let mut st = c.prepare_cached(&sql.replace('$', "?")).unwrap();
-                let rows: Vec<(String, i64)> = st.query_map([ms.unix(), me.unix()], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+                let rows: Vec<(String, i64)> =
+                    st.query_map([ms.unix(), me.unix()], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
                 rows.len()
             }
             Raw::Pg(c) => c.query(sql, &[&ms.unix(), &me.unix()]).await.unwrap().len(),
@@ -118,7 +123,8 @@ impl Raw {
                 let mut st = c.prepare(sql).unwrap();
                 let mut rows = st.query([]).unwrap();
                 while let Some(r) = rows.next().unwrap() {
-                    let (a, b, c2, d): (i64, String, i64, i64) = (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap(), r.get(3).unwrap());
+                    let (a, b, c2, d): (i64, String, i64, i64) =
+                        (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap(), r.get(3).unwrap());
                     let (e, f, g): (String, String, String) = (r.get(4).unwrap(), r.get(5).unwrap(), r.get(6).unwrap());
                     let (h, i, j, k): (i64, i64, i64, i64) = (r.get(7).unwrap(), r.get(8).unwrap(), r.get(9).unwrap(), r.get(10).unwrap());
                     writeln!(out, "{a},{b},{c2},{d},{e},{f},{g},{h},{i},{j},{k}").unwrap();
@@ -156,7 +162,14 @@ async fn run(name: &str, store: Arc<dyn Store>, mut raw: Raw, rows: usize, pg: b
         ..Default::default()
     });
     let job = store
-        .submit_job(&NewJob { team: "ml".into(), priority: 0, deadline: None, spec, submitted_at: Timestamp::from_ymd(2026, 1, 1), idempotency: None })
+        .submit_job(&NewJob {
+            team: "ml".into(),
+            priority: 0,
+            deadline: None,
+            spec,
+            submitted_at: Timestamp::from_ymd(2026, 1, 1),
+            idempotency: None,
+        })
         .await
         .unwrap();
     let t0 = Instant::now();
@@ -266,7 +279,10 @@ async fn main() {
         }
     }
     println!("hedge ledger benchmark: {rows} segments, {TEAMS} teams, 12 months");
-    println!("load average at start: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    println!(
+        "load average at start: {}",
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());

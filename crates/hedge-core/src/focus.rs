@@ -167,7 +167,8 @@ impl Exporter {
     /// The usage rows of one segment (one per billing period it overlaps), appended to `out`.
     pub fn usage_rows(&mut self, s: &Segment, out: &mut Vec<FocusRow>) {
         let ci = s.commitment.as_ref().and_then(|id| self.commitments.iter().position(|c| &c.id == id));
-        for (pi, p) in self.periods.iter().enumerate() {
+        for pi in crate::ledger::periods_overlapping(&self.periods, s.start, s.end) {
+            let p = &self.periods[pi];
             let secs = s.seconds_in(p.start, p.end);
             if secs == 0 {
                 continue;
@@ -232,7 +233,8 @@ impl Exporter {
     pub fn fee_rows(&self) -> Vec<FocusRow> {
         let mut out = Vec::new();
         for (ci, c) in self.commitments.iter().enumerate() {
-            for (pi, p) in self.periods.iter().enumerate() {
+            for pi in crate::ledger::periods_overlapping(&self.periods, c.start, c.end) {
+                let p = &self.periods[pi];
                 let term_secs = crate::ledger::overlap_seconds(c.start, c.end, p.start, p.end);
                 if term_secs == 0 {
                     continue;

@@ -160,6 +160,13 @@ pub fn months_in(from: Timestamp, to: Timestamp) -> Vec<Period> {
     out
 }
 
+/// The indexes of `periods` (in order, as [`months_in`] gives them) that `[start, end)` overlaps.
+pub fn periods_overlapping(periods: &[Period], start: Timestamp, end: Timestamp) -> std::ops::Range<usize> {
+    let first = periods.partition_point(|p| p.end <= start);
+    let last = periods.partition_point(|p| p.start < end);
+    first..last.max(first)
+}
+
 /// A piece of a report window inside one billing period (a calendar month).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Period {
@@ -409,15 +416,44 @@ pub fn spend_by_team(
     policy: &FeeAllocation,
 ) -> BTreeMap<Option<TeamId>, Money> {
     let mut out: BTreeMap<Option<TeamId>, Money> = BTreeMap::new();
-    for p in months_in(from, to) {
-        for s in segments {
+    let periods = months_in(from, to);
+    for s in segments {
+        for p in &periods[periods_overlapping(&periods, s.start, s.end)] {
             let m = s.billed_in(p.start, p.end);
             if m != Money::ZERO {
                 *out.entry(Some(s.team.clone())).or_default() += m;
             }
         }
-        for c in commitments {
-            for f in allocate_fee(c, segments, p.start, p.end, policy) {
+    }
+    for (team, m) in fees_by_team(segments, commitments, from, to, policy) {
+        *out.entry(team).or_default() += m;
+    }
+    out
+}
+
+/// The commitments' fees in `[from, to)` per team (`None`: charged to no team), month by month, by
+/// [`allocate_from_use`]; each segment is visited once per commitment it is on.
+pub fn fees_by_team(
+    segments: &[Segment],
+    commitments: &[Commitment],
+    from: Timestamp,
+    to: Timestamp,
+    policy: &FeeAllocation,
+) -> BTreeMap<Option<TeamId>, Money> {
+    let mut out: BTreeMap<Option<TeamId>, Money> = BTreeMap::new();
+    let periods = months_in(from, to);
+    for c in commitments {
+        let range = periods_overlapping(&periods, c.start, c.end);
+        let mut used = vec![TeamUse::new(); range.len()];
+        for s in segments.iter().filter(|s| s.commitment.as_ref() == Some(&c.id)) {
+            for pi in periods_overlapping(&periods, s.start, s.end) {
+                if range.contains(&pi) {
+                    add_use(c, s, periods[pi].start, periods[pi].end, &mut used[pi - range.start]);
+                }
+            }
+        }
+        for (k, pi) in range.enumerate() {
+            for f in allocate_from_use(c, periods[pi].start, periods[pi].end, &used[k], policy) {
                 *out.entry(f.team).or_default() += f.amount;
             }
         }
@@ -428,11 +464,14 @@ pub fn spend_by_team(
 /// The ledger's total for `[from, to)`: billed usage plus every commitment fee accrued, month by month.
 pub fn total(segments: &[Segment], commitments: &[Commitment], from: Timestamp, to: Timestamp) -> Money {
     let mut t = Money::ZERO;
-    for p in months_in(from, to) {
-        for s in segments {
+    let periods = months_in(from, to);
+    for s in segments {
+        for p in &periods[periods_overlapping(&periods, s.start, s.end)] {
             t += s.billed_in(p.start, p.end);
         }
-        for c in commitments {
+    }
+    for c in commitments {
+        for p in &periods[periods_overlapping(&periods, c.start, c.end)] {
             t += fee_in(c, p.start, p.end);
         }
     }

@@ -934,17 +934,18 @@ mod tests {
 /// month; clipped at now. Errors name the parameter.
 fn cost_window(now: Timestamp, from: Option<&str>, to: Option<&str>) -> Result<(Timestamp, Timestamp), ApiError> {
     let parse = |field: &'static str, s: &str| {
-        Timestamp::parse_civil(s).map_err(|e| ApiError::bad_request("invalid_query", field, format!("{field}: {e}")))
+        Timestamp::parse_civil(s).map_err(|e| match e {
+            // A well-formed date that does not exist: a rule the schema's pattern cannot state.
+            hedge_core::TimeError::NotReal(_) => ApiError::new(StatusCode::CONFLICT, "invalid_window", format!("{field}: {e}")).field(field),
+            _ => ApiError::bad_request("invalid_query", field, format!("{field}: {e}")),
+        })
     };
     let (y, m, ..) = now.to_civil();
     let (month_start, month_end) = hedge_store::month_range(y, m)?;
     let from = from.map(|s| parse("from", s)).transpose()?.unwrap_or(month_start);
     let to = to.map(|s| parse("to", s)).transpose()?.unwrap_or(if from == month_start { month_end } else { now.max(from.plus_seconds(1)) });
     if to <= from {
-        return Err(ApiError::bad_request("invalid_query", "to", format!("to {to} is not after from {from}")));
-    }
-    if to.unix() - from.unix() > 10 * 366 * 86_400 {
-        return Err(ApiError::bad_request("invalid_query", "to", "the window is longer than 10 years"));
+        return Err(ApiError::new(StatusCode::CONFLICT, "invalid_window", format!("to {to} is not after from {from}")).field("to"));
     }
     // Nothing has accrued after now: a window reaching into the future ends at now (and a window wholly in
     // the future is empty).
@@ -963,6 +964,7 @@ fn money_rows(rows: impl IntoIterator<Item = (Option<TeamId>, Money)>) -> Vec<Te
         (status = 400, body = ErrorBody, description = "invalid query parameter (named)"),
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, body = ErrorBody, description = "a team token naming another team"),
+        (status = 409, body = ErrorBody, description = "`to` not after `from`, or a date that does not exist (named)"),
     ))]
 async fn cost_spend(State(b): State<AppState>, auth: Auth, Q(q): Q<CostQuery>) -> ApiResult<Json<SpendReport>> {
     let team = match (&auth.0, q.team.as_deref()) {
@@ -984,19 +986,17 @@ async fn cost_spend(State(b): State<AppState>, auth: Auth, Q(q): Q<CostQuery>) -
 
 /// Commitment metrics over a window: coverage, utilization, waste, effective savings rate against
 /// on-demand, and burn-down as of now; per commitment and per provider and accelerator; fees per team.
-#[utoipa::path(get, path = "/v1/cost/commitments", tag = "cost", security(("bearer" = [])), params(CostQuery),
+#[utoipa::path(get, path = "/v1/cost/commitments", tag = "cost", security(("bearer" = [])), params(WindowQuery),
     responses(
         (status = 200, body = CommitmentReport),
         (status = 400, body = ErrorBody, description = "invalid query parameter (named)"),
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, body = ErrorBody, description = "only the admin token"),
+        (status = 409, body = ErrorBody, description = "`to` not after `from`, or a date that does not exist (named)"),
     ))]
-async fn cost_commitments(State(b): State<AppState>, auth: Auth, Q(q): Q<CostQuery>) -> ApiResult<Json<CommitmentReport>> {
+async fn cost_commitments(State(b): State<AppState>, auth: Auth, Q(q): Q<WindowQuery>) -> ApiResult<Json<CommitmentReport>> {
     if auth.0 != Principal::Admin {
         return Err(ApiError::forbidden("commitment metrics need the admin token"));
-    }
-    if q.team.is_some() {
-        return Err(ApiError::bad_request("invalid_query", "team", "commitment metrics are not per team; fee_by_team has the teams"));
     }
     let now = b.clock.now();
     let (from, to) = cost_window(now, q.from.as_deref(), q.to.as_deref())?;
@@ -1015,14 +1015,7 @@ async fn cost_commitments(State(b): State<AppState>, auth: Auth, Q(q): Q<CostQue
             groups.push(CommitmentMetricsView::from_metrics(k, &sum));
         }
     }
-    let mut fees: std::collections::BTreeMap<Option<TeamId>, Money> = std::collections::BTreeMap::new();
-    for p in hedge_core::ledger::months_in(from, to) {
-        for c in &commitments {
-            for f in hedge_core::ledger::allocate_fee(c, &segs, p.start, p.end, &b.config.ledger.commitment_fees) {
-                *fees.entry(f.team).or_default() += f.amount;
-            }
-        }
-    }
+    let fees = hedge_core::ledger::fees_by_team(&segs, &commitments, from, to, &b.config.ledger.commitment_fees);
     Ok(Json(CommitmentReport {
         from: from.unix(),
         to: to.unix(),
@@ -1040,6 +1033,7 @@ async fn cost_commitments(State(b): State<AppState>, auth: Auth, Q(q): Q<CostQue
         (status = 400, body = ErrorBody, description = "invalid query parameter (named)"),
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, body = ErrorBody, description = "only the admin token"),
+        (status = 409, body = ErrorBody, description = "`to` not after `from`, or a date that does not exist (named)"),
     ))]
 async fn cost_export(State(b): State<AppState>, auth: Auth, Q(q): Q<ExportQuery>) -> ApiResult<Response> {
     if auth.0 != Principal::Admin {

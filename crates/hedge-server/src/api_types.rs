@@ -894,16 +894,33 @@ mod tests {
 // ---- cost ----------------------------------------------------------------------------------------------------
 
 /// A cost window: `[from, to)`, each `YYYY-MM-DD[THH:MM[:SS]][Z]` (UTC); both absent: the current month.
+/// `to` must be after `from`, and a date that does not exist (`2026-02-31`) is refused: 409, as a rule the
+/// schema cannot state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CostQuery {
     /// Start of the window (inclusive), e.g. `2026-11-01`.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
     pub from: Option<String>,
-    /// End of the window (exclusive), e.g. `2026-12-01`; after `from`, at most 10 years later.
+    /// End of the window (exclusive), e.g. `2026-12-01`; clipped at now.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
     pub to: Option<String>,
     /// Only this team (a team token may name only its own team).
     pub team: Option<String>,
+}
+
+/// A cost window without a team (see [`CostQuery`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WindowQuery {
+    /// Start of the window (inclusive), e.g. `2026-11-01`.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
+    pub from: Option<String>,
+    /// End of the window (exclusive); clipped at now.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
+    pub to: Option<String>,
 }
 
 /// A FOCUS export's window and version.
@@ -912,8 +929,10 @@ pub struct CostQuery {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Start of the window (inclusive), e.g. `2026-11-01`.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
     pub from: Option<String>,
-    /// End of the window (exclusive).
+    /// End of the window (exclusive); clipped at now.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
     pub to: Option<String>,
     /// `1.0` (default) or `1.2`.
     #[param(pattern = r"^(1\.0|1\.2)$")]

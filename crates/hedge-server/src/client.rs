@@ -7,7 +7,7 @@
 
 use crate::api_types::{
     CommitmentReport, CostQuery, ErrorBody, ExportQuery, JobDetail, JobEvents, JobLogs, JobPage, JobView, ListQuery, ProviderList,
-    SpendReport, SubmittedJob,
+    SpendReport, SubmittedJob, WindowQuery,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -152,7 +152,7 @@ impl Client {
         let url = format!("{}/v1/cost/spend", self.base);
         self.send(self.http.get(&url).query(query), &url)
     }
-    pub fn commitment_metrics(&self, query: &CostQuery) -> Result<CommitmentReport, ClientError> {
+    pub fn commitment_metrics(&self, query: &WindowQuery) -> Result<CommitmentReport, ClientError> {
         let url = format!("{}/v1/cost/commitments", self.base);
         self.send(self.http.get(&url).query(query), &url)
     }

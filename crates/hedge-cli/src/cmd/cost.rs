@@ -7,7 +7,7 @@ use super::client::Conn;
 use super::Format;
 use anyhow::Context;
 use hedge_core::{Money, Timestamp};
-use hedge_server::api_types::{CostQuery, ExportQuery};
+use hedge_server::api_types::{CostQuery, ExportQuery, WindowQuery};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -102,7 +102,7 @@ fn spend(w: &Window, team: Option<String>, conn: &Conn) -> anyhow::Result<()> {
 
 fn commitments(w: &Window, conn: &Conn) -> anyhow::Result<()> {
     let (from, to) = w.strings();
-    let r = conn.client().commitment_metrics(&CostQuery { from, to, team: None }).context("reading commitment metrics")?;
+    let r = conn.client().commitment_metrics(&WindowQuery { from, to }).context("reading commitment metrics")?;
     let mut out = super::stdout();
     match conn.format {
         Format::Json => super::write_json(&mut out, &r)?,

@@ -216,7 +216,11 @@ backends!(spend_is_booked_and_the_export_sums_to_the_ledger, |backend| async mov
     let (st, e) = s.call("GET", "/v1/cost/export?focus_version=2.0", &admin, None).await;
     assert_eq!((st.as_u16(), e["error"]["field"].as_str()), (400, Some("focus_version")));
     let (st, e) = s.call("GET", "/v1/cost/spend?from=2026-02-31", &admin, None).await;
+    assert_eq!((st.as_u16(), e["error"]["field"].as_str()), (409, Some("from")));
+    let (st, e) = s.call("GET", "/v1/cost/spend?from=2026-2-1", &admin, None).await;
     assert_eq!((st.as_u16(), e["error"]["field"].as_str()), (400, Some("from")));
+    let (st, e) = s.call("GET", "/v1/cost/commitments?from=2026-03-01&to=2026-02-01", &admin, None).await;
+    assert_eq!((st.as_u16(), e["error"]["field"].as_str()), (409, Some("to")));
     let (st, _) = s.call("GET", "/v1/cost/export", &research, None).await;
     assert_eq!(st.as_u16(), 403);
     // Commitment metrics: the idle hour is all waste.

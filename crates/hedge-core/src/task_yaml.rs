@@ -213,7 +213,7 @@ impl Parser {
             None | Some(Value::Null) => (vec![ResourceRequest::default()], Preference::Cheapest),
             Some(r) => self.resources(r)?,
         };
-        Ok(TaskSpec { name, run, num_nodes, resources, preference, setup, envs, workdir, file_mounts })
+        Ok(TaskSpec { name, run, num_nodes, resources, preference, setup, envs, workdir, file_mounts, time_limit_seconds: None })
     }
 
     /// `envs:` a mapping of shell-safe names to scalar values (numbers and booleans as written).

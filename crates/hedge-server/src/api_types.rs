@@ -180,6 +180,7 @@ pub struct TaskView {
     pub num_nodes: u32,
     pub resources: Vec<ResourceView>,
     pub preference: PreferenceView,
+    pub time_limit_seconds: Option<u64>,
 }
 
 impl From<&hedge_core::TaskSpec> for TaskView {
@@ -210,6 +211,7 @@ impl From<&hedge_core::TaskSpec> for TaskView {
                 Preference::Cheapest => PreferenceView::Cheapest,
                 Preference::Ordered => PreferenceView::Ordered,
             },
+            time_limit_seconds: t.time_limit_seconds,
         }
     }
 }
@@ -519,6 +521,10 @@ pub struct TaskSubmission {
     /// The command: a shell script (not blank).
     #[schema(pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$")]
     pub run: String,
+    /// Hedge's: the longest the job is expected to run; a launch reserves this much of its cost against the
+    /// team's budget (default: the broker's `ledger.reserve_hours`, renewed while it runs).
+    #[schema(minimum = 1, maximum = 31_622_400, nullable = false)]
+    pub time_limit_seconds: Option<u64>,
 }
 
 /// The `resources` of a task (the subset this document describes; see SkyPilot's task YAML).

@@ -95,22 +95,30 @@ pub fn config_prices(providers: &[LocalProvider], now: Timestamp) -> Vec<PriceVe
     out
 }
 
+/// An in-flight attempt priced up to now, with its job's time limit.
+struct Live {
+    span: ledger::AttemptSpan,
+    segments: Vec<Segment>,
+    time_limit: Option<u64>,
+}
+
 /// In-flight attempts, each with its team, priced up to `now`: what they have accrued, never stored.
-async fn live(b: &Broker, book: &PriceBook, now: Timestamp) -> Result<Vec<(ledger::AttemptSpan, Vec<Segment>)>, StoreError> {
-    let mut teams: HashMap<hedge_core::JobId, TeamId> = HashMap::new();
+async fn live(b: &Broker, book: &PriceBook, now: Timestamp) -> Result<Vec<Live>, StoreError> {
+    let mut jobs: HashMap<hedge_core::JobId, (TeamId, Option<u64>)> = HashMap::new();
     let mut out = Vec::new();
     for a in b.store.in_flight_attempts().await? {
-        let team = match teams.get(&a.job) {
+        let (team, time_limit) = match jobs.get(&a.job) {
             Some(t) => t.clone(),
             None => {
-                let t = b.store.job(a.job).await?.team;
-                teams.insert(a.job, t.clone());
+                let j = b.store.job(a.job).await?;
+                let t = (j.team, j.spec.time_limit_seconds);
+                jobs.insert(a.job, t.clone());
                 t
             }
         };
         let span = span_of(&a, team);
-        let segs = ledger::segments(book, &span, now.max(a.created_at));
-        out.push((span, segs));
+        let segments = ledger::segments(book, &span, now.max(a.created_at));
+        out.push(Live { span, segments, time_limit });
     }
     Ok(out)
 }
@@ -118,7 +126,7 @@ async fn live(b: &Broker, book: &PriceBook, now: Timestamp) -> Result<Vec<(ledge
 /// Running attempts' segments accrued up to `now` (not stored).
 pub async fn live_segments(b: &Broker, now: Timestamp) -> Result<Vec<Segment>, StoreError> {
     let book = PriceBook::new(b.store.price_versions().await?);
-    Ok(live(b, &book, now).await?.into_iter().flat_map(|(_, s)| s).collect())
+    Ok(live(b, &book, now).await?.into_iter().flat_map(|l| l.segments).collect())
 }
 
 /// Every booked segment overlapping `[from, to)`, plus running attempts accrued to `now`.
@@ -165,10 +173,10 @@ pub async fn budget_spend(b: &Broker, now: Timestamp) -> Result<HashMap<TeamId, 
         .map(|(t, m)| (t, BudgetUse { spent: m, reserved: Money::ZERO }))
         .collect();
     let book = PriceBook::new(b.store.price_versions().await?);
-    for (span, segs) in live(b, &book, now).await? {
-        let e = out.entry(span.team.clone()).or_default();
-        e.spent += segs.iter().map(|s| s.billed_in(from, to)).sum();
-        e.reserved += reserved_ahead(&book, &span, now, b.config.ledger.reserve_seconds);
+    for l in live(b, &book, now).await? {
+        let e = out.entry(l.span.team.clone()).or_default();
+        e.spent += l.segments.iter().map(|s| s.billed_in(from, to)).sum();
+        e.reserved += reserved_ahead(&book, &l.span, now, l.time_limit, b.config.ledger.reserve_seconds);
     }
     Ok(out)
 }
@@ -179,9 +187,9 @@ pub async fn budget_spend(b: &Broker, now: Timestamp) -> Result<HashMap<TeamId, 
 pub async fn gauges(b: &Broker, now: Timestamp) -> Result<(Vec<crate::metrics::TeamGauge>, Vec<(String, f64)>), StoreError> {
     let book = PriceBook::new(b.store.price_versions().await?);
     let mut rate: HashMap<TeamId, Money> = HashMap::new();
-    for (span, _) in live(b, &book, now).await? {
-        let (billed, _) = book.rates_at(&span.provider, span.market, now);
-        *rate.entry(span.team.clone()).or_default() += billed.times(span.gpus).hourly();
+    for l in live(b, &book, now).await? {
+        let (billed, _) = book.rates_at(&l.span.provider, l.span.market, now);
+        *rate.entry(l.span.team.clone()).or_default() += billed.times(l.span.gpus).hourly();
     }
     let spent = budget_spend(b, now).await?;
     let teams = b
@@ -209,12 +217,18 @@ pub async fn gauges(b: &Broker, now: Timestamp) -> Result<(Vec<crate::metrics::T
     Ok((teams, commitments))
 }
 
-/// The part of a running attempt's reservation not yet accrued: from `now` to the end of its current
-/// reservation period (periods of `period` seconds from its start), at the rate in force now.
-pub fn reserved_ahead(book: &PriceBook, span: &ledger::AttemptSpan, now: Timestamp, period: u64) -> Money {
+/// The part of a running attempt's reservation not yet accrued, at the rate in force now: up to its job's
+/// time limit while it is within it; otherwise (no limit, or past it) up to the end of the current
+/// reservation period (periods of `period` seconds from its start, or from the end of the limit).
+pub fn reserved_ahead(book: &PriceBook, span: &ledger::AttemptSpan, now: Timestamp, time_limit: Option<u64>, period: u64) -> Money {
     let period = period.max(1) as i64;
     let elapsed = (now.unix() - span.start.unix()).max(0);
-    let end = span.start.unix() + (elapsed / period + 1) * period;
+    let limit = time_limit.map_or(0, |l| l.min(i64::MAX as u64 / 4) as i64);
+    let end = if elapsed < limit {
+        span.start.unix() + limit
+    } else {
+        span.start.unix() + limit + ((elapsed - limit) / period + 1) * period
+    };
     let (billed, _) = book.rates_at(&span.provider, span.market, now);
     ledger::cost(billed, span.gpus, (end - now.unix().max(span.start.unix())) as u64)
 }
@@ -328,10 +342,13 @@ mod tests {
         };
         // 2 GPUs at $2: a 1 h period reserves $4. At start all of it is ahead; 15 min in, $3 is ahead (and $1
         // accrued); at exactly 1 h a new period starts: $4 ahead again.
-        assert_eq!(reserved_ahead(&book, &span, Timestamp(1000), 3600), Money::from_usd(4));
-        assert_eq!(reserved_ahead(&book, &span, Timestamp(1900), 3600), Money::from_usd(3));
-        assert_eq!(reserved_ahead(&book, &span, Timestamp(4600), 3600), Money::from_usd(4));
+        assert_eq!(reserved_ahead(&book, &span, Timestamp(1000), None, 3600), Money::from_usd(4));
+        assert_eq!(reserved_ahead(&book, &span, Timestamp(1900), None, 3600), Money::from_usd(3));
+        assert_eq!(reserved_ahead(&book, &span, Timestamp(4600), None, 3600), Money::from_usd(4));
+        // A 2 h time limit: 30 min in, 1.5 h ($6) is ahead; past the limit, 1 h periods again.
+        assert_eq!(reserved_ahead(&book, &span, Timestamp(2800), Some(7200), 3600), Money::from_usd(6));
+        assert_eq!(reserved_ahead(&book, &span, Timestamp(1000 + 7200 + 900), Some(7200), 3600), Money::from_usd(3));
         let committed = ledger::AttemptSpan { market: Market::Committed, ..span };
-        assert_eq!(reserved_ahead(&book, &committed, Timestamp(1900), 3600), Money::ZERO);
+        assert_eq!(reserved_ahead(&book, &committed, Timestamp(1900), None, 3600), Money::ZERO);
     }
 }

@@ -79,7 +79,8 @@ pub struct Snapshot<'a> {
     pub queue: Vec<QueuedJob>,
     /// GPUs freed by preemption in an earlier pass, held for the job that preempted: `(job, provider, gpus)`.
     pub reserved: Vec<(JobId, ProviderId, u32)>,
-    /// What a launch reserves against its team's budget: this many seconds of the placement's hourly cost.
+    /// What a launch reserves against its team's budget: the job's `time_limit_seconds`, or else this many
+    /// seconds, of the placement's hourly cost.
     pub reserve_seconds: u64,
 }
 
@@ -256,7 +257,7 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
         };
         // Phase 5: reserve its estimated cost against the budget (so a pass never launches past it), then take
         // the capacity.
-        let needed = chosen.hourly_cost.cost_for_seconds(snap.reserve_seconds);
+        let needed = chosen.hourly_cost.cost_for_seconds(job.spec.time_limit_seconds.unwrap_or(snap.reserve_seconds));
         if let Some(budget) = team.monthly_budget {
             if spent + needed > budget {
                 out.push(Decision::Wait { job: job.id, reason: WaitReason::OverBudget { spent, budget, needed } });

@@ -139,6 +139,32 @@ backends!(exactly_the_jobs_a_budget_covers_launch, |backend| async move {
     assert!(s.events(waiting[0]["id"].as_u64().unwrap()).await.iter().any(|e| e["reason"] == "over_budget"));
 });
 
+backends!(a_time_limit_is_what_a_launch_reserves, |backend| async move {
+    let s = TestServer::start(backend).await;
+    let admin = s.admin.clone();
+    // time_limit_seconds: 60 on one GPU of local-a ($2/GPU-h) reserves $0.033333: a $0.10 budget covers three.
+    s.call("PUT", "/v1/teams/research", &admin, Some(json!({"monthly_budget_usd": 0.1}).to_string())).await;
+    let research = s.token_for("research").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let body = format!("time_limit_seconds: 60\n{}", task(&format!("t{i}"), 1, "sleep 30"));
+        ids.push(s.submit(&research, &body).await["id"].as_u64().unwrap());
+    }
+    let mut running = 0;
+    for id in &ids {
+        let j = s.wait_job(*id, 20, |j| state(j) == "running" || j["waiting"]["reason"] == "over_budget").await;
+        if state(&j) == "running" {
+            running += 1;
+            assert_eq!(j["spec"]["time_limit_seconds"], 60, "{j:#}");
+        } else {
+            assert_eq!(j["waiting"]["detail"]["needed"], 33_333, "{j:#}");
+        }
+    }
+    assert_eq!(running, 3);
+    let (st, e) = s.call("POST", "/v1/jobs", &research, Some(format!("time_limit_seconds: 0\n{}", task("z", 1, "true")))).await;
+    assert_eq!((st.as_u16(), e["error"]["field"].as_str()), (400, Some("time_limit_seconds")), "{e}");
+});
+
 backends!(a_team_that_stops_at_its_budget_has_its_jobs_cancelled, |backend| async move {
     // Reservations of 1 s: a 1-GPU job on local-a ($2/GPU-h, $0.000556 a second) fits a $0.002 budget at
     // launch and reaches it after about 3.6 s of running.

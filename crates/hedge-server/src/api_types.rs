@@ -180,6 +180,8 @@ pub struct TaskView {
     pub num_nodes: u32,
     pub resources: Vec<ResourceView>,
     pub preference: PreferenceView,
+    /// Hedge's `time_limit_seconds`, when the submission gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_limit_seconds: Option<u64>,
 }
 

@@ -104,9 +104,20 @@ struct Live {
 
 /// In-flight attempts, each with its team, priced up to `now`: what they have accrued, never stored.
 async fn live(b: &Broker, book: &PriceBook, now: Timestamp) -> Result<Vec<Live>, StoreError> {
-    let mut jobs: HashMap<hedge_core::JobId, (TeamId, Option<u64>)> = HashMap::new();
+    let attempts = b.store.in_flight_attempts().await?;
+    if attempts.is_empty() {
+        return Ok(vec![]);
+    }
+    // The jobs holding capacity in one read; an orphan of a job in another state is looked up alone.
+    let mut jobs: HashMap<hedge_core::JobId, (TeamId, Option<u64>)> = b
+        .store
+        .jobs_in_states(&[hedge_core::JobState::Launching, hedge_core::JobState::Running, hedge_core::JobState::Cancelling])
+        .await?
+        .into_iter()
+        .map(|j| (j.id, (j.team, j.spec.time_limit_seconds)))
+        .collect();
     let mut out = Vec::new();
-    for a in b.store.in_flight_attempts().await? {
+    for a in attempts {
         let (team, time_limit) = match jobs.get(&a.job) {
             Some(t) => t.clone(),
             None => {

@@ -483,9 +483,14 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
             marginal_per_gpu_hour: hedge_core::Rate::ZERO,
         })
         .collect();
-    let spend = crate::ledger::budget_spend(b, now).await?;
+    let all_teams = b.store.teams().await?;
+    let spend = if all_teams.iter().any(|t| t.monthly_budget.is_some()) {
+        crate::ledger::budget_spend(b, now).await?
+    } else {
+        HashMap::new()
+    };
     let mut teams = HashMap::new();
-    for t in b.store.teams().await? {
+    for t in all_teams {
         let u = spend.get(&t.id).copied().unwrap_or_default();
         let spent = u.spent + u.reserved;
         teams.insert(

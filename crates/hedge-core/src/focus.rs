@@ -173,7 +173,7 @@ impl Exporter {
             if secs == 0 {
                 continue;
             }
-            let gs = u64::from(s.gpus) * secs;
+            let gs = u64::from(s.gpus).saturating_mul(secs);
             let billed = s.billed_in(p.start, p.end);
             let list = s.list_in(p.start, p.end);
             let (pricing, effective, contracted_unit, status) = match s.market {
@@ -259,7 +259,7 @@ impl Exporter {
                     list_unit_price: Some(c.per_gpu_hour.hourly()),
                     contracted_unit_price: Some(c.per_gpu_hour.hourly()),
                     consumed_gpu_seconds: None,
-                    pricing_gpu_seconds: u64::from(c.gpus) * term_secs,
+                    pricing_gpu_seconds: u64::from(c.gpus).saturating_mul(term_secs),
                     commitment: Some(c.id.to_string()),
                     commitment_status: None,
                     provider: c.provider.to_string(),

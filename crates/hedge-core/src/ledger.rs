@@ -140,8 +140,11 @@ pub fn overlap_seconds(start: Timestamp, end: Timestamp, from: Timestamp, to: Ti
 
 /// `rate` per GPU-hour × `gpus` for `seconds`, rounded half up to the micro-dollar (the same arithmetic as
 /// `(micros × gpus × seconds + 1800) / 3600` in SQL over non-negative integers).
+/// Computed in 128 bits and clamped to the range of `Money`, so no rate, GPU count or span overflows.
 pub fn cost(per_gpu_hour: Rate, gpus: u32, seconds: u64) -> Money {
-    per_gpu_hour.times(gpus).cost_for_seconds(seconds)
+    let m = (per_gpu_hour.hourly().micros() as i128).saturating_mul(gpus as i128).saturating_mul(seconds as i128);
+    let r = m.saturating_add(1800).div_euclid(3600);
+    Money::from_micros(r.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
 }
 
 /// The calendar months (UTC) that `[from, to)` touches, each clipped to the window: the billing periods a
@@ -215,7 +218,7 @@ impl Segment {
         cost(self.list_per_gpu_hour, self.gpus, self.seconds_in(from, to))
     }
     pub fn gpu_seconds_in(&self, from: Timestamp, to: Timestamp) -> u64 {
-        u64::from(self.gpus) * self.seconds_in(from, to)
+        u64::from(self.gpus).saturating_mul(self.seconds_in(from, to))
     }
 }
 
@@ -304,7 +307,8 @@ pub struct FeeShare {
 /// The part of `c`'s fee that paid for `gpu_seconds` of use: the commitment's rate × GPU-seconds, rounded
 /// down to the micro-dollar (so the used parts of a fee never add up to more than the fee).
 pub fn amortized(c: &Commitment, gpu_seconds: u64) -> Money {
-    Money::from_micros((c.per_gpu_hour.hourly().micros() as i128 * gpu_seconds as i128 / 3600) as i64)
+    let m = c.per_gpu_hour.hourly().micros() as i128 * gpu_seconds as i128 / 3600;
+    Money::from_micros(m.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
 }
 
 /// Use of a commitment by one team in one period: the amortized fee of its segments (each segment's
@@ -323,7 +327,7 @@ pub fn add_use(c: &Commitment, s: &Segment, from: Timestamp, to: Timestamp, used
     let m = amortized(c, g);
     let e = used.entry(s.team.clone()).or_default();
     e.0 += m;
-    e.1 += g;
+    e.1 = e.1.saturating_add(g);
     (m, g)
 }
 
@@ -343,9 +347,9 @@ pub fn allocate_fee(c: &Commitment, segments: &[Segment], from: Timestamp, to: T
 pub fn allocate_from_use(c: &Commitment, from: Timestamp, to: Timestamp, used: &TeamUse, policy: &FeeAllocation) -> Vec<FeeShare> {
     let fee = fee_in(c, from, to);
     let used_total: Money = used.values().map(|(m, _)| *m).sum();
-    let used_gpu_seconds: u64 = used.values().map(|(_, g)| *g).sum();
+    let used_gpu_seconds: u64 = used.values().fold(0u64, |a, (_, g)| a.saturating_add(*g));
     let unused = fee - used_total;
-    let capacity = u64::from(c.gpus) * overlap_seconds(c.start, c.end, from, to);
+    let capacity = u64::from(c.gpus).saturating_mul(overlap_seconds(c.start, c.end, from, to));
     let idle = capacity.saturating_sub(used_gpu_seconds);
     let share =
         |team: Option<TeamId>, status, amount, gpu_seconds| FeeShare { commitment: c.id.clone(), team, status, amount, gpu_seconds };
@@ -514,17 +518,17 @@ pub struct CommitmentMetrics {
 /// The metrics of commitment `c` over `[from, to)`, with burn-down as of `now`. Ratios are the only
 /// floats, computed from integers in this one place.
 pub fn commitment_metrics(c: &Commitment, segments: &[Segment], from: Timestamp, to: Timestamp, now: Timestamp) -> CommitmentMetrics {
-    let capacity = u64::from(c.gpus) * overlap_seconds(c.start, c.end, from, to);
+    let capacity = u64::from(c.gpus).saturating_mul(overlap_seconds(c.start, c.end, from, to));
     let mut used = 0u64;
     let mut uncovered = 0u64;
     let mut on_demand_equivalent = Money::ZERO;
     for s in segments {
         if s.commitment.as_ref() == Some(&c.id) {
             let (a, b) = (from.max(c.start), to.min(c.end));
-            used += s.gpu_seconds_in(a, b);
+            used = used.saturating_add(s.gpu_seconds_in(a, b));
             on_demand_equivalent += s.list_in(a, b);
         } else if s.provider == c.provider && s.accelerator.as_ref() == Some(&c.accelerator) && s.market != Market::Committed {
-            uncovered += s.gpu_seconds_in(from.max(c.start), to.min(c.end));
+            uncovered = uncovered.saturating_add(s.gpu_seconds_in(from.max(c.start), to.min(c.end)));
         }
     }
     let fee = fee_in(c, from, to);
@@ -532,7 +536,7 @@ pub fn commitment_metrics(c: &Commitment, segments: &[Segment], from: Timestamp,
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let window_seconds = overlap_seconds(c.start, c.end, from, to);
     let remaining_seconds = overlap_seconds(c.start, c.end, now, c.end.max(now));
-    let remaining_capacity = u64::from(c.gpus) * remaining_seconds;
+    let remaining_capacity = u64::from(c.gpus).saturating_mul(remaining_seconds);
     // Use per second of the window, carried over the remaining term.
     let projected_use = if window_seconds == 0 { 0 } else { (used as u128 * remaining_seconds as u128 / window_seconds as u128) as u64 };
     CommitmentMetrics {
@@ -546,7 +550,7 @@ pub fn commitment_metrics(c: &Commitment, segments: &[Segment], from: Timestamp,
         waste: fee - used_cost,
         on_demand_equivalent,
         utilization: ratio(used, capacity),
-        coverage: ratio(used, used + uncovered),
+        coverage: ratio(used, used.saturating_add(uncovered)),
         effective_savings_rate: if on_demand_equivalent == Money::ZERO {
             0.0
         } else {
@@ -566,19 +570,19 @@ impl CommitmentMetrics {
         let first = it.next()?;
         let mut out = CommitmentMetrics { commitment: id, ..first.clone() };
         for m in it {
-            out.capacity_gpu_seconds += m.capacity_gpu_seconds;
-            out.used_gpu_seconds += m.used_gpu_seconds;
-            out.uncovered_gpu_seconds += m.uncovered_gpu_seconds;
+            out.capacity_gpu_seconds = out.capacity_gpu_seconds.saturating_add(m.capacity_gpu_seconds);
+            out.used_gpu_seconds = out.used_gpu_seconds.saturating_add(m.used_gpu_seconds);
+            out.uncovered_gpu_seconds = out.uncovered_gpu_seconds.saturating_add(m.uncovered_gpu_seconds);
             out.fee += m.fee;
             out.waste += m.waste;
             out.on_demand_equivalent += m.on_demand_equivalent;
             out.remaining_fee += m.remaining_fee;
-            out.remaining_gpu_seconds += m.remaining_gpu_seconds;
-            out.projected_unused_gpu_seconds += m.projected_unused_gpu_seconds;
+            out.remaining_gpu_seconds = out.remaining_gpu_seconds.saturating_add(m.remaining_gpu_seconds);
+            out.projected_unused_gpu_seconds = out.projected_unused_gpu_seconds.saturating_add(m.projected_unused_gpu_seconds);
         }
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         out.utilization = ratio(out.used_gpu_seconds, out.capacity_gpu_seconds);
-        out.coverage = ratio(out.used_gpu_seconds, out.used_gpu_seconds + out.uncovered_gpu_seconds);
+        out.coverage = ratio(out.used_gpu_seconds, out.used_gpu_seconds.saturating_add(out.uncovered_gpu_seconds));
         out.effective_savings_rate = if out.on_demand_equivalent == Money::ZERO {
             0.0
         } else {
@@ -733,6 +737,25 @@ mod tests {
         assert_eq!((m.fee, m.waste, m.on_demand_equivalent), (Money::from_usd(40), Money::from_usd(30), Money::from_usd(20)));
         assert_eq!((m.utilization, m.coverage, m.effective_savings_rate), (0.25, 0.5, -1.0));
         assert_eq!((m.remaining_fee, m.remaining_gpu_seconds, m.projected_unused_gpu_seconds), (Money::from_usd(20), 20 * 3600, 15 * 3600));
+    }
+
+    #[test]
+    fn huge_rates_and_spans_saturate_instead_of_overflowing() {
+        let r = Rate::per_hour(Money::from_micros(i64::MAX / 2));
+        assert_eq!(cost(r, u32::MAX, u64::MAX), Money::MAX);
+        assert_eq!(cost(r, 0, u64::MAX), Money::ZERO);
+        let c = commitment(u32::MAX, 0, Timestamp(i64::MIN / 4), Timestamp(i64::MAX / 4));
+        let c = Commitment { per_gpu_hour: r, ..c };
+        assert_eq!(fee_in(&c, Timestamp(0), Timestamp(i64::MAX / 8)), Money::MAX);
+    }
+
+    #[test]
+    fn months_of_a_long_window_from_year_0() {
+        let from = Timestamp::parse_civil("0000-01-01").unwrap();
+        let to = Timestamp::from_ymd(2026, 12, 5);
+        let m = months_in(from, to);
+        assert_eq!(m.len(), 2026 * 12 + 12);
+        assert_eq!((m[0].start, m.last().unwrap().end), (from, to));
     }
 
     #[test]

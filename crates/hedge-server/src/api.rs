@@ -980,7 +980,7 @@ async fn cost_spend(State(b): State<AppState>, auth: Auth, Q(q): Q<CostQuery>) -
         Some(t) => money_rows([(Some(t.clone()), by_team.get(&Some(t.clone())).copied().unwrap_or(Money::ZERO))]),
         None => money_rows(by_team),
     };
-    let total = if team.is_some() { teams.iter().map(|t| t.spend).sum() } else { total.micros() };
+    let total = if team.is_some() { teams.iter().fold(0i64, |a, t| a.saturating_add(t.spend)) } else { total.micros() };
     Ok(Json(SpendReport { from: from.unix(), to: to.unix(), total, teams }))
 }
 

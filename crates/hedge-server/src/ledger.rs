@@ -200,7 +200,7 @@ pub async fn gauges(b: &Broker, now: Timestamp) -> Result<(Vec<crate::metrics::T
     let mut rate: HashMap<TeamId, Money> = HashMap::new();
     for l in live(b, &book, now).await? {
         let (billed, _) = book.rates_at(&l.span.provider, l.span.market, now);
-        *rate.entry(l.span.team.clone()).or_default() += billed.times(l.span.gpus).hourly();
+        *rate.entry(l.span.team.clone()).or_default() += ledger::cost(billed, l.span.gpus, 3600);
     }
     let spent = budget_spend(b, now).await?;
     let teams = b

@@ -907,6 +907,38 @@ async fn get_faults(State(b): State<AppState>, auth: Auth, NamePath(id): NamePat
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any query strings: a window (clipped at now, from <= to) or an error naming `from` or `to`,
+        /// 400 for a malformed date and 409 for a date that does not exist or an empty window; never a panic.
+        #[test]
+        fn cost_windows_parse_or_name_the_parameter(
+            from in prop_oneof![".{0,24}", "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2})?Z?"],
+            to in prop_oneof![".{0,24}", "[0-9]{4}-[0-9]{2}-[0-9]{2}"],
+        ) {
+            let now = hedge_core::Timestamp::from_unix(1_796_460_000);
+            match super::cost_window(now, Some(&from), Some(&to)) {
+                Ok((f, t)) => prop_assert!(f <= t && t <= now.max(f)),
+                Err(e) => {
+                    prop_assert!(matches!(e.field.as_deref(), Some("from" | "to")), "{e:?}");
+                    prop_assert!(matches!(e.status.as_u16(), 400 | 409), "{e:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cost_windows_default_to_this_month_and_clip_at_now() {
+        let now = hedge_core::Timestamp::parse_civil("2026-12-05T12:00:00Z").unwrap();
+        let (f, t) = super::cost_window(now, None, None).unwrap();
+        assert_eq!((f.to_string(), t.to_string()), ("2026-12-01T00:00:00Z".into(), "2026-12-05T12:00:00Z".into()));
+        let (f, t) = super::cost_window(now, Some("2027-01-01"), Some("2027-02-01")).unwrap();
+        assert_eq!(f, t, "a window wholly in the future is empty");
+        let e = super::cost_window(now, Some("2026-02-30"), None).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.field.as_deref()), (409, Some("from")));
+    }
+
     #[test]
     fn the_bearer_scheme_is_case_insensitive() {
         use super::bearer_token;

@@ -33,14 +33,28 @@ fn main() -> ExitCode {
 
 fn run(src: PathBuf, data: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let dir = SkyPilotDir::read(&src)?;
-    let overrides = Overrides::parse("data/overrides.yaml", &std::fs::read_to_string(data.join("overrides.yaml"))?)?;
-    let extras = curate::parse_extras("data/extras.yaml", &std::fs::read_to_string(data.join("extras.yaml"))?)?;
-    let (json, loaded) = curate::build_json(&dir.files(), dir.accelerators.as_deref(), &overrides, &extras);
+    let overrides = Overrides::parse(
+        "data/overrides.yaml",
+        &std::fs::read_to_string(data.join("overrides.yaml"))?,
+    )?;
+    let extras = curate::parse_extras(
+        "data/extras.yaml",
+        &std::fs::read_to_string(data.join("extras.yaml"))?,
+    )?;
+    let (json, loaded) = curate::build_json(
+        &dir.files(),
+        dir.accelerators.as_deref(),
+        &overrides,
+        &extras,
+    );
     for d in &loaded.diagnostics {
         eprintln!("{d}");
     }
     let out = data.join("catalog.json");
     std::fs::write(&out, json)?;
-    print!("{}", hedge_catalog::CheckReport::new(&out.display().to_string(), &loaded));
+    print!(
+        "{}",
+        hedge_catalog::CheckReport::new(&out.display().to_string(), &loaded)
+    );
     Ok(())
 }

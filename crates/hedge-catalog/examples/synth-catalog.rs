@@ -33,7 +33,11 @@ fn main() -> ExitCode {
 
 fn run(src: PathBuf, out: PathBuf, target: usize) -> Result<(), Box<dyn std::error::Error>> {
     let dir = SkyPilotDir::read(&src)?;
-    let real = hedge_catalog::import_skypilot(&dir.files(), dir.accelerators.as_deref(), &Overrides::embedded()?);
+    let real = hedge_catalog::import_skypilot(
+        &dir.files(),
+        dir.accelerators.as_deref(),
+        &Overrides::embedded()?,
+    );
     let n = real.catalog.len().max(1);
     let copies = target.div_ceil(n);
     let (offers, providers, capacities) = real.catalog.into_parts();
@@ -43,10 +47,13 @@ fn run(src: PathBuf, out: PathBuf, target: usize) -> Result<(), Box<dyn std::err
             let mut o = o.clone();
             if k > 0 {
                 o.location = match &o.location {
-                    Location::Region { region } => Location::Region { region: RegionId::new(format!("{region}-syn{k}")) },
-                    Location::Zone { region, zone } => {
-                        Location::Zone { region: RegionId::new(format!("{region}-syn{k}")), zone: ZoneId::new(format!("{zone}-syn{k}")) }
-                    }
+                    Location::Region { region } => Location::Region {
+                        region: RegionId::new(format!("{region}-syn{k}")),
+                    },
+                    Location::Zone { region, zone } => Location::Zone {
+                        region: RegionId::new(format!("{region}-syn{k}")),
+                        zone: ZoneId::new(format!("{zone}-syn{k}")),
+                    },
                 };
             }
             scaled.push(o);
@@ -65,10 +72,19 @@ fn run(src: PathBuf, out: PathBuf, target: usize) -> Result<(), Box<dyn std::err
     // The SkyPilot-format copy: replicate rows textually, renaming Region and AvailabilityZone.
     let mut rows_total = 0usize;
     for (cloud, bytes) in &dir.clouds {
-        let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes.as_slice());
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes.as_slice());
         let records: Vec<csv::StringRecord> = rdr.records().collect::<Result<_, _>>()?;
-        let Some((header, rows)) = records.split_first() else { continue };
-        let col = |name: &str| header.iter().position(|h| h.trim_start_matches('\u{feff}').trim() == name);
+        let Some((header, rows)) = records.split_first() else {
+            continue;
+        };
+        let col = |name: &str| {
+            header
+                .iter()
+                .position(|h| h.trim_start_matches('\u{feff}').trim() == name)
+        };
         let (region_col, zone_col) = (col("Region"), col("AvailabilityZone"));
         let cloud_dir = out.join("skypilot").join(cloud);
         std::fs::create_dir_all(&cloud_dir)?;
@@ -80,7 +96,8 @@ fn run(src: PathBuf, out: PathBuf, target: usize) -> Result<(), Box<dyn std::err
                     .iter()
                     .enumerate()
                     .map(|(i, f)| {
-                        if k > 0 && (Some(i) == region_col || Some(i) == zone_col) && !f.is_empty() {
+                        if k > 0 && (Some(i) == region_col || Some(i) == zone_col) && !f.is_empty()
+                        {
                             format!("{f}-syn{k}")
                         } else {
                             f.to_owned()

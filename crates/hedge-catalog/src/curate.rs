@@ -28,7 +28,10 @@
 use crate::error::CatalogError;
 use crate::native::{self, CatalogMeta};
 use crate::{import_skypilot, CloudFile, Loaded, Overrides};
-use hedge_core::{Accelerator, Capacity, Catalog, CommittedPrice, Money, ProviderId, ProviderInfo, Rate, RegionId, Reliability};
+use hedge_core::{
+    Accelerator, Capacity, Catalog, CommittedPrice, Money, ProviderId, ProviderInfo, Rate,
+    RegionId, Reliability,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -109,29 +112,67 @@ pub struct Extras {
 /// Parses and validates an extras file; every figure must name its source.
 pub fn parse_extras(label: &str, text: &str) -> Result<Extras, CatalogError> {
     let f: ExtrasFile = serde_norway::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line() as u64, l.column() as u64));
-        CatalogError::Yaml { file: label.to_owned(), line, column, message: e.to_string() }
+        let (line, column) = e
+            .location()
+            .map_or((0, 0), |l| (l.line() as u64, l.column() as u64));
+        CatalogError::Yaml {
+            file: label.to_owned(),
+            line,
+            column,
+            message: e.to_string(),
+        }
     })?;
     if f.schema_version != 1 {
-        return Err(CatalogError::UnsupportedSchema { file: label.to_owned(), found: f.schema_version.into(), supported: 1 });
+        return Err(CatalogError::UnsupportedSchema {
+            file: label.to_owned(),
+            found: f.schema_version.into(),
+            supported: 1,
+        });
     }
-    let bad = |field: String, reason: String| CatalogError::InvalidField { file: label.to_owned(), field, reason };
-    let mut out = Extras { description: f.description, sources: f.sources, ..Extras::default() };
+    let bad = |field: String, reason: String| CatalogError::InvalidField {
+        file: label.to_owned(),
+        field,
+        reason,
+    };
+    let mut out = Extras {
+        description: f.description,
+        sources: f.sources,
+        ..Extras::default()
+    };
     for (name, p) in f.providers {
         let id = ProviderId::parse(&name);
         let mut info = ProviderInfo::default();
         if let Some(e) = p.egress_usd_per_gb {
-            info.egress_per_gb = Some(Money::from_usd_f64(e).map_err(|err| bad(format!("providers.{name}.egress_usd_per_gb"), err.to_string()))?);
-            let src = p.egress_source.ok_or_else(|| bad(format!("providers.{name}.egress_source"), "every figure needs a source".into()))?;
+            info.egress_per_gb = Some(Money::from_usd_f64(e).map_err(|err| {
+                bad(
+                    format!("providers.{name}.egress_usd_per_gb"),
+                    err.to_string(),
+                )
+            })?);
+            let src = p.egress_source.ok_or_else(|| {
+                bad(
+                    format!("providers.{name}.egress_source"),
+                    "every figure needs a source".into(),
+                )
+            })?;
             out.sources.push(format!("{id} egress ${e}/GB: {src}"));
         }
         if let Some(r) = p.reliability {
             let ok = |v: f64| v.is_finite() && v > 0.0 && v < 1.0e7;
             if !ok(r.mtbf_hours) || !ok(r.mttr_hours) {
-                return Err(bad(format!("providers.{name}.reliability"), "mtbf_hours and mttr_hours must be positive".into()));
+                return Err(bad(
+                    format!("providers.{name}.reliability"),
+                    "mtbf_hours and mttr_hours must be positive".into(),
+                ));
             }
-            info.reliability = Some(Reliability { mtbf_s: (r.mtbf_hours * 3600.0).round() as u64, mttr_s: (r.mttr_hours * 3600.0).round() as u64 });
-            out.sources.push(format!("{id} reliability (MTBF {}h, MTTR {}h): {}", r.mtbf_hours, r.mttr_hours, r.source));
+            info.reliability = Some(Reliability {
+                mtbf_s: (r.mtbf_hours * 3600.0).round() as u64,
+                mttr_s: (r.mttr_hours * 3600.0).round() as u64,
+            });
+            out.sources.push(format!(
+                "{id} reliability (MTBF {}h, MTTR {}h): {}",
+                r.mtbf_hours, r.mttr_hours, r.source
+            ));
         }
         let mut rules = Vec::new();
         for (i, c) in p.committed.into_iter().enumerate() {
@@ -141,25 +182,53 @@ pub fn parse_extras(label: &str, text: &str) -> Result<Extras, CatalogError> {
             }
             if let Some(d) = c.discount {
                 if !(d.is_finite() && (0.0..1.0).contains(&d)) {
-                    return Err(bad(field("discount"), format!("{d} is not a fraction in [0, 1)")));
+                    return Err(bad(
+                        field("discount"),
+                        format!("{d} is not a fraction in [0, 1)"),
+                    ));
                 }
             }
             if c.discount.is_none() && c.usd_per_gpu_hour.is_empty() {
-                return Err(bad(field("discount"), "give a discount or usd_per_gpu_hour".into()));
+                return Err(bad(
+                    field("discount"),
+                    "give a discount or usd_per_gpu_hour".into(),
+                ));
             }
             let mut per = BTreeMap::new();
             for (acc, usd) in &c.usd_per_gpu_hour {
-                let a = Accelerator::parse(acc).map_err(|e| bad(field("usd_per_gpu_hour"), e.to_string()))?;
-                let r = Rate::from_usd_per_hour_f64(*usd).map_err(|e| bad(field("usd_per_gpu_hour"), e.to_string()))?;
+                let a = Accelerator::parse(acc)
+                    .map_err(|e| bad(field("usd_per_gpu_hour"), e.to_string()))?;
+                let r = Rate::from_usd_per_hour_f64(*usd)
+                    .map_err(|e| bad(field("usd_per_gpu_hour"), e.to_string()))?;
                 per.insert(a, r);
             }
             let what = match (c.discount, per.is_empty()) {
                 (Some(d), true) => format!("{:.0}% off on-demand", d * 100.0),
-                (Some(d), false) => format!("{:.0}% off on-demand, fixed prices for {}", d * 100.0, per.keys().map(Accelerator::as_str).collect::<Vec<_>>().join(", ")),
-                (None, _) => format!("fixed prices for {}", per.keys().map(Accelerator::as_str).collect::<Vec<_>>().join(", ")),
+                (Some(d), false) => format!(
+                    "{:.0}% off on-demand, fixed prices for {}",
+                    d * 100.0,
+                    per.keys()
+                        .map(Accelerator::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                (None, _) => format!(
+                    "fixed prices for {}",
+                    per.keys()
+                        .map(Accelerator::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
-            out.sources.push(format!("{id} committed {} months ({what}): {}", c.term_months, c.source));
-            rules.push(CommittedRule { term_months: c.term_months, discount: c.discount, per_gpu_hour: per });
+            out.sources.push(format!(
+                "{id} committed {} months ({what}): {}",
+                c.term_months, c.source
+            ));
+            rules.push(CommittedRule {
+                term_months: c.term_months,
+                discount: c.discount,
+                per_gpu_hour: per,
+            });
         }
         out.providers.insert(id.clone(), info);
         if !rules.is_empty() {
@@ -167,11 +236,24 @@ pub fn parse_extras(label: &str, text: &str) -> Result<Extras, CatalogError> {
         }
     }
     for (i, c) in f.capacities.into_iter().enumerate() {
-        let accelerator = Accelerator::parse(&c.accelerator).map_err(|e| bad(format!("capacities[{i}].accelerator"), e.to_string()))?;
+        let accelerator = Accelerator::parse(&c.accelerator)
+            .map_err(|e| bad(format!("capacities[{i}].accelerator"), e.to_string()))?;
         let provider = ProviderId::parse(&c.provider);
-        let at = c.region.as_deref().map_or(String::new(), |r| format!(" {r}"));
-        out.sources.push(format!("{provider}{at} {accelerator} capacity: {}", c.source));
-        out.capacities.push(Capacity { provider, region: c.region.map(RegionId::new), accelerator, max_gpus: c.max_gpus, quota_gpus: c.quota_gpus });
+        let at = c
+            .region
+            .as_deref()
+            .map_or(String::new(), |r| format!(" {r}"));
+        out.sources.push(format!(
+            "{provider}{at} {accelerator} capacity: {}",
+            c.source
+        ));
+        out.capacities.push(Capacity {
+            provider,
+            region: c.region.map(RegionId::new),
+            accelerator,
+            max_gpus: c.max_gpus,
+            quota_gpus: c.quota_gpus,
+        });
     }
     Ok(out)
 }
@@ -186,19 +268,33 @@ pub fn apply_extras(catalog: Catalog, extras: &Extras) -> Catalog {
     }
     capacities.extend(extras.capacities.iter().cloned());
     for o in &mut offers {
-        let (Some(rules), Some(acc)) = (extras.committed.get(&o.provider), o.accelerator.as_ref()) else { continue };
+        let (Some(rules), Some(acc)) = (extras.committed.get(&o.provider), o.accelerator.as_ref())
+        else {
+            continue;
+        };
         for rule in rules {
-            let price = match (rule.per_gpu_hour.get(&acc.name), rule.discount, o.prices.on_demand) {
+            let price = match (
+                rule.per_gpu_hour.get(&acc.name),
+                rule.discount,
+                o.prices.on_demand,
+            ) {
                 (Some(r), _, _) => Some(*r),
                 (None, Some(d), Some(od)) => {
                     let per_gpu = od.per_unit(acc.count).hourly().micros();
-                    Some(Rate::per_hour(Money::from_micros(((per_gpu as f64) * (1.0 - d)).round() as i64)))
+                    Some(Rate::per_hour(Money::from_micros(
+                        ((per_gpu as f64) * (1.0 - d)).round() as i64,
+                    )))
                 }
                 _ => None,
             };
             if let Some(per_gpu_hour) = price {
-                o.prices.committed.retain(|c| c.term_months != rule.term_months);
-                o.prices.committed.push(CommittedPrice { term_months: rule.term_months, per_gpu_hour });
+                o.prices
+                    .committed
+                    .retain(|c| c.term_months != rule.term_months);
+                o.prices.committed.push(CommittedPrice {
+                    term_months: rule.term_months,
+                    per_gpu_hour,
+                });
             }
         }
         o.prices.committed.sort_by_key(|c| c.term_months);
@@ -208,7 +304,12 @@ pub fn apply_extras(catalog: Catalog, extras: &Extras) -> Catalog {
 
 /// The whole build: import the SkyPilot files with `overrides`, merge `extras`. Returns the catalog, its
 /// provenance, and the import's diagnostics.
-pub fn build(files: &[CloudFile<'_>], accelerators_csv: Option<&[u8]>, overrides: &Overrides, extras: &Extras) -> (Loaded, CatalogMeta) {
+pub fn build(
+    files: &[CloudFile<'_>],
+    accelerators_csv: Option<&[u8]>,
+    overrides: &Overrides,
+    extras: &Extras,
+) -> (Loaded, CatalogMeta) {
     let mut loaded = import_skypilot(files, accelerators_csv, overrides);
     let catalog = std::mem::take(&mut loaded.catalog);
     loaded.catalog = apply_extras(catalog, extras);
@@ -216,13 +317,21 @@ pub fn build(files: &[CloudFile<'_>], accelerators_csv: Option<&[u8]>, overrides
         "offers: SkyPilot v8 catalogs (github.com/skypilot-org/skypilot-catalog, catalogs/v8; Azure from the fork coopslarhette/skypilot-catalog), imported by hedge-catalog with data/overrides.yaml applied".to_owned(),
     ];
     sources.extend(extras.sources.iter().cloned());
-    let meta = CatalogMeta { description: extras.description.clone(), sources };
+    let meta = CatalogMeta {
+        description: extras.description.clone(),
+        sources,
+    };
     loaded.meta = meta.clone();
     (loaded, meta)
 }
 
 /// [`build`], rendered in the native format: the exact text of `data/catalog.json`.
-pub fn build_json(files: &[CloudFile<'_>], accelerators_csv: Option<&[u8]>, overrides: &Overrides, extras: &Extras) -> (String, Loaded) {
+pub fn build_json(
+    files: &[CloudFile<'_>],
+    accelerators_csv: Option<&[u8]>,
+    overrides: &Overrides,
+    extras: &Extras,
+) -> (String, Loaded) {
     let (loaded, meta) = build(files, accelerators_csv, overrides, extras);
     (native::write(&loaded.catalog, &meta), loaded)
 }

@@ -60,7 +60,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(severity: Severity, file: impl Into<String>, reason: impl Into<String>) -> Self {
-        Diagnostic { file: file.into(), line: None, column: None, severity, reason: reason.into() }
+        Diagnostic {
+            file: file.into(),
+            line: None,
+            column: None,
+            severity,
+            reason: reason.into(),
+        }
     }
     pub fn at_line(mut self, line: u64) -> Self {
         self.line = Some(line);

@@ -13,13 +13,33 @@ pub enum CatalogError {
     #[error("{path} is not a catalog: {reason}")]
     NotACatalog { path: PathBuf, reason: String },
     #[error("{file}:{line}:{column}: invalid JSON: {message}")]
-    Json { file: String, line: u64, column: u64, message: String },
+    Json {
+        file: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
     #[error("{file}: missing schema_version (this reader understands schema_version {supported})")]
     MissingSchemaVersion { file: String, supported: u32 },
-    #[error("{file}: schema_version {found} is not supported (this reader understands {supported})")]
-    UnsupportedSchema { file: String, found: u64, supported: u32 },
+    #[error(
+        "{file}: schema_version {found} is not supported (this reader understands {supported})"
+    )]
+    UnsupportedSchema {
+        file: String,
+        found: u64,
+        supported: u32,
+    },
     #[error("{file}:{line}:{column}: invalid YAML: {message}")]
-    Yaml { file: String, line: u64, column: u64, message: String },
+    Yaml {
+        file: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
     #[error("{file}: {field}: {reason}")]
-    InvalidField { file: String, field: String, reason: String },
+    InvalidField {
+        file: String,
+        field: String,
+        reason: String,
+    },
 }

@@ -13,22 +13,44 @@ const PROVIDERS: [&str; 6] = ["aws", "gcp", "azure", "lambda", "nebius", "oci"];
 ///
 /// The first byte picks the cloud (so the GCP join is fuzzed too); the rest is the `vms.csv`.
 pub fn catalog_csv(data: &[u8]) {
-    let Some((&first, csv)) = data.split_first() else { return };
+    let Some((&first, csv)) = data.split_first() else {
+        return;
+    };
     let provider = ProviderId::parse(PROVIDERS[first as usize % PROVIDERS.len()]);
     static OVERRIDES: OnceLock<Overrides> = OnceLock::new();
-    let overrides = OVERRIDES.get_or_init(|| Overrides::embedded().unwrap_or_else(|_| Overrides::none()));
-    let files = [CloudFile { provider, label: "fuzz/vms.csv".into(), bytes: csv }];
+    let overrides =
+        OVERRIDES.get_or_init(|| Overrides::embedded().unwrap_or_else(|_| Overrides::none()));
+    let files = [CloudFile {
+        provider,
+        label: "fuzz/vms.csv".into(),
+        bytes: csv,
+    }];
     let loaded = import_skypilot(&files, Some(csv), overrides);
     let lines = csv.iter().filter(|&&b| b == b'\n' || b == b'\r').count() as u64 + 1;
     for o in loaded.catalog.offers() {
-        assert!(o.prices.on_demand.is_some() || o.prices.spot.is_some(), "offer without a price: {o:?}");
-        assert!(!o.location.region().as_str().is_empty(), "offer without a region: {o:?}");
-        assert!(o.accelerator.as_ref().is_none_or(|a| a.count >= 1), "zero accelerators: {o:?}");
-        assert!(!o.instance_type.is_empty(), "offer without an instance type: {o:?}");
+        assert!(
+            o.prices.on_demand.is_some() || o.prices.spot.is_some(),
+            "offer without a price: {o:?}"
+        );
+        assert!(
+            !o.location.region().as_str().is_empty(),
+            "offer without a region: {o:?}"
+        );
+        assert!(
+            o.accelerator.as_ref().is_none_or(|a| a.count >= 1),
+            "zero accelerators: {o:?}"
+        );
+        assert!(
+            !o.instance_type.is_empty(),
+            "offer without an instance type: {o:?}"
+        );
     }
     for d in &loaded.diagnostics {
         if let Some(l) = d.line {
-            assert!(l <= lines, "diagnostic line {l} beyond the input's {lines} lines: {d}");
+            assert!(
+                l <= lines,
+                "diagnostic line {l} beyond the input's {lines} lines: {d}"
+            );
         }
         let _ = d.to_string();
     }
@@ -37,7 +59,8 @@ pub fn catalog_csv(data: &[u8]) {
         if let Ok((cat, meta, _)) = native::parse("fuzz.json", text) {
             // Whatever loads, writes and loads back to the same catalog.
             let again = native::write(&cat, &meta);
-            let (back, _, diags) = native::parse("again.json", &again).unwrap_or_else(|e| panic!("rewritten catalog unreadable: {e}"));
+            let (back, _, diags) = native::parse("again.json", &again)
+                .unwrap_or_else(|e| panic!("rewritten catalog unreadable: {e}"));
             assert!(diags.is_empty(), "{diags:?}");
             assert_eq!(back.offers(), cat.offers());
         }

@@ -85,7 +85,10 @@ pub struct Loaded {
 
 impl Loaded {
     pub fn count(&self, severity: Severity) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == severity).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
     }
 }
 
@@ -99,7 +102,9 @@ pub struct LoadOptions {
 impl LoadOptions {
     /// Hedge's shipped overrides (`data/overrides.yaml`).
     pub fn with_embedded_overrides() -> Result<Self, CatalogError> {
-        Ok(LoadOptions { overrides: Overrides::embedded()? })
+        Ok(LoadOptions {
+            overrides: Overrides::embedded()?,
+        })
     }
 }
 
@@ -120,7 +125,10 @@ pub fn load(path: &Path) -> Result<Loaded, CatalogError> {
 
 /// [`load`] with explicit options.
 pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, CatalogError> {
-    let io = |source| CatalogError::Io { path: path.to_owned(), source };
+    let io = |source| CatalogError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_dir() {
         return load_skypilot_dir(path, opts);
@@ -132,12 +140,21 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, CatalogError
             .parent()
             .and_then(Path::file_name)
             .map(|n| ProviderId::parse(&n.to_string_lossy()))
-            .ok_or_else(|| CatalogError::NotACatalog { path: path.to_owned(), reason: "a vms.csv must sit in a folder named after its cloud".into() })?;
-        let files = [CloudFile { provider, label, bytes: &bytes }];
+            .ok_or_else(|| CatalogError::NotACatalog {
+                path: path.to_owned(),
+                reason: "a vms.csv must sit in a folder named after its cloud".into(),
+            })?;
+        let files = [CloudFile {
+            provider,
+            label,
+            bytes: &bytes,
+        }];
         return Ok(import_skypilot(&files, None, &opts.overrides));
     }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|e| CatalogError::NotACatalog { path: path.to_owned(), reason: format!("not UTF-8 text ({e})") })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| CatalogError::NotACatalog {
+        path: path.to_owned(),
+        reason: format!("not UTF-8 text ({e})"),
+    })?;
     if !text.trim_start().starts_with('{') {
         return Err(CatalogError::NotACatalog {
             path: path.to_owned(),
@@ -150,7 +167,12 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, CatalogError
 /// Parses a native catalog from text. `label` names it in diagnostics.
 pub fn load_native_str(label: &str, text: &str) -> Result<Loaded, CatalogError> {
     let (catalog, meta, diagnostics) = native::parse(label, text)?;
-    Ok(Loaded { catalog, diagnostics, format: Format::Native, meta })
+    Ok(Loaded {
+        catalog,
+        diagnostics,
+        format: Format::Native,
+        meta,
+    })
 }
 
 /// The curated default catalog shipped in `data/catalog.json`.
@@ -166,7 +188,11 @@ pub fn check(path: &Path) -> Result<CheckReport, CatalogError> {
 
 fn load_skypilot_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, CatalogError> {
     let d = SkyPilotDir::read(dir)?;
-    Ok(import_skypilot(&d.files(), d.accelerators.as_deref(), &opts.overrides))
+    Ok(import_skypilot(
+        &d.files(),
+        d.accelerators.as_deref(),
+        &opts.overrides,
+    ))
 }
 
 /// The files of a SkyPilot v8 catalog directory, read into memory (the only I/O of an import).
@@ -194,7 +220,10 @@ impl SkyPilotDir {
             }
         }
         if found.is_empty() {
-            return Err(CatalogError::NotACatalog { path: dir.to_owned(), reason: "no <cloud>/vms.csv inside".into() });
+            return Err(CatalogError::NotACatalog {
+                path: dir.to_owned(),
+                reason: "no <cloud>/vms.csv inside".into(),
+            });
         }
         found.sort();
         let mut clouds = Vec::with_capacity(found.len());
@@ -203,38 +232,68 @@ impl SkyPilotDir {
             clouds.push((name, bytes));
         }
         let acc_path = dir.join("common").join("accelerators.csv");
-        let accelerators = if acc_path.is_file() { Some(std::fs::read(&acc_path).map_err(io(&acc_path))?) } else { None };
-        Ok(SkyPilotDir { clouds, accelerators })
+        let accelerators = if acc_path.is_file() {
+            Some(std::fs::read(&acc_path).map_err(io(&acc_path))?)
+        } else {
+            None
+        };
+        Ok(SkyPilotDir {
+            clouds,
+            accelerators,
+        })
     }
 
     /// The clouds as [`CloudFile`]s, labelled `<cloud>/vms.csv`.
     pub fn files(&self) -> Vec<CloudFile<'_>> {
         self.clouds
             .iter()
-            .map(|(name, bytes)| CloudFile { provider: ProviderId::parse(name), label: format!("{name}/vms.csv"), bytes })
+            .map(|(name, bytes)| CloudFile {
+                provider: ProviderId::parse(name),
+                label: format!("{name}/vms.csv"),
+                bytes,
+            })
             .collect()
     }
 }
 
 /// Imports already-read SkyPilot v8 files: parses each cloud, applies `overrides`, joins GCP rows, and notes
 /// accelerators missing from `common/accelerators.csv` (info only). Pure: no I/O.
-pub fn import_skypilot(files: &[CloudFile<'_>], accelerators_csv: Option<&[u8]>, overrides: &Overrides) -> Loaded {
+pub fn import_skypilot(
+    files: &[CloudFile<'_>],
+    accelerators_csv: Option<&[u8]>,
+    overrides: &Overrides,
+) -> Loaded {
     let mut diags = Vec::new();
     let mut used = vec![false; overrides.items.len()];
     let mut offers = Vec::new();
     for f in files {
-        offers.extend(skypilot::import_cloud(&f.provider, &f.label, f.bytes, overrides, &mut used, &mut diags));
+        offers.extend(skypilot::import_cloud(
+            &f.provider,
+            &f.label,
+            f.bytes,
+            overrides,
+            &mut used,
+            &mut diags,
+        ));
     }
     diags.extend(overrides.unused(&used));
     match accelerators_csv {
-        None => diags.push(Diagnostic::new(Severity::Info, "common/accelerators.csv", "absent; accelerator names are not cross-checked")),
+        None => diags.push(Diagnostic::new(
+            Severity::Info,
+            "common/accelerators.csv",
+            "absent; accelerator names are not cross-checked",
+        )),
         Some(bytes) => {
-            let listed = skypilot::parse_accelerators_csv("common/accelerators.csv", bytes, &mut diags);
+            let listed =
+                skypilot::parse_accelerators_csv("common/accelerators.csv", bytes, &mut diags);
             // Aliases (`H100-SXM`) canonicalise to the same name as their target: merge their clouds.
             let mut known: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for (n, clouds) in listed {
                 if let Ok(a) = hedge_core::Accelerator::parse(&n) {
-                    known.entry(a.as_str().to_owned()).or_default().extend(clouds);
+                    known
+                        .entry(a.as_str().to_owned())
+                        .or_default()
+                        .extend(clouds);
                 }
             }
             let mut seen = BTreeSet::new();
@@ -243,17 +302,27 @@ pub fn import_skypilot(files: &[CloudFile<'_>], accelerators_csv: Option<&[u8]>,
                 if !seen.insert((&o.provider, &a.name)) {
                     continue;
                 }
-                let listed_for_cloud = known.get(a.name.as_str()).is_some_and(|c| c.contains(o.provider.as_str()));
+                let listed_for_cloud = known
+                    .get(a.name.as_str())
+                    .is_some_and(|c| c.contains(o.provider.as_str()));
                 if !listed_for_cloud {
                     diags.push(Diagnostic::new(
                         Severity::Info,
                         "common/accelerators.csv",
-                        format!("{} is offered by {} but not listed for it here", a.name, o.provider),
+                        format!(
+                            "{} is offered by {} but not listed for it here",
+                            a.name, o.provider
+                        ),
                     ));
                 }
             }
         }
     }
     let catalog = Catalog::new(offers, BTreeMap::new(), Vec::new());
-    Loaded { catalog, diagnostics: diags, format: Format::SkyPilotV8, meta: CatalogMeta::default() }
+    Loaded {
+        catalog,
+        diagnostics: diags,
+        format: Format::SkyPilotV8,
+        meta: CatalogMeta::default(),
+    }
 }

@@ -47,8 +47,8 @@
 use crate::diag::{Column, Diagnostic, Severity};
 use crate::error::CatalogError;
 use hedge_core::{
-    AccelRequest, Accelerator, Capacity, Catalog, CommittedPrice, Location, Money, Offer, Prices, ProviderId, ProviderInfo,
-    Rate, RegionId, Reliability, ZoneId,
+    AccelRequest, Accelerator, Capacity, Catalog, CommittedPrice, Location, Money, Offer, Prices,
+    ProviderId, ProviderInfo, Rate, RegionId, Reliability, ZoneId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -114,7 +114,10 @@ impl<'de> Deserialize<'de> for FastOffers {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a list of offers")
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<FastOffers, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FastOffers, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                 let mut cache: AccelCache = HashMap::with_hasher(FnvBuild);
                 while let Some(o) = seq.next_element::<OfferJson<'de>>()? {
@@ -200,7 +203,12 @@ struct LineIndex<'a> {
 
 impl<'a> LineIndex<'a> {
     fn new(text: &'a str) -> Self {
-        LineIndex { text, offset: 0, line: 1, line_start: 0 }
+        LineIndex {
+            text,
+            offset: 0,
+            line: 1,
+            line_start: 0,
+        }
     }
     fn locate(&mut self, offset: usize) -> (u64, u64) {
         if offset < self.offset {
@@ -215,7 +223,11 @@ impl<'a> LineIndex<'a> {
             }
         }
         self.offset = end;
-        let col = self.text.get(self.line_start..end).map_or(end - self.line_start, |s| s.chars().count()) as u64 + 1;
+        let col = self
+            .text
+            .get(self.line_start..end)
+            .map_or(end - self.line_start, |s| s.chars().count()) as u64
+            + 1;
         (self.line, col)
     }
 }
@@ -269,10 +281,15 @@ pub fn parse(file: &str, text: &str) -> Result<Parsed, CatalogError> {
 
 fn check_version(file: &str, v: Option<u64>) -> Result<(), CatalogError> {
     match v {
-        None => Err(CatalogError::MissingSchemaVersion { file: file.to_owned(), supported: SCHEMA_VERSION }),
-        Some(v) if v != u64::from(SCHEMA_VERSION) => {
-            Err(CatalogError::UnsupportedSchema { file: file.to_owned(), found: v, supported: SCHEMA_VERSION })
-        }
+        None => Err(CatalogError::MissingSchemaVersion {
+            file: file.to_owned(),
+            supported: SCHEMA_VERSION,
+        }),
+        Some(v) if v != u64::from(SCHEMA_VERSION) => Err(CatalogError::UnsupportedSchema {
+            file: file.to_owned(),
+            found: v,
+            supported: SCHEMA_VERSION,
+        }),
         Some(_) => Ok(()),
     }
 }
@@ -287,21 +304,37 @@ fn parse_fast(file: &str, text: &str) -> Option<Result<Parsed, CatalogError>> {
         Ok(p) => p,
         Err(e) => return Some(Err(e)),
     };
-    let capacities = doc.capacities.into_iter().map(capacity_from_json).collect::<Result<Vec<_>, _>>().ok()?;
+    let capacities = doc
+        .capacities
+        .into_iter()
+        .map(capacity_from_json)
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
     let offers = doc.offers.0;
     if duplicates(&offers).iter().any(|&d| d) {
         return None;
     }
-    let meta = CatalogMeta { description: doc.description, sources: doc.sources };
-    Some(Ok((Catalog::new(offers, providers, capacities), meta, Vec::new())))
+    let meta = CatalogMeta {
+        description: doc.description,
+        sources: doc.sources,
+    };
+    Some(Ok((
+        Catalog::new(offers, providers, capacities),
+        meta,
+        Vec::new(),
+    )))
 }
 
 /// Marks every offer whose (provider, location, instance type) appeared earlier.
 fn duplicates(offers: &[Offer]) -> Vec<bool> {
     let mut drop = vec![false; offers.len()];
-    let mut seen: HashMap<(&ProviderId, &Location, &str), (), FnvBuild> = HashMap::with_capacity_and_hasher(offers.len(), FnvBuild);
+    let mut seen: HashMap<(&ProviderId, &Location, &str), (), FnvBuild> =
+        HashMap::with_capacity_and_hasher(offers.len(), FnvBuild);
     for (i, o) in offers.iter().enumerate() {
-        if seen.insert((&o.provider, &o.location, o.instance_type.as_str()), ()).is_some() {
+        if seen
+            .insert((&o.provider, &o.location, o.instance_type.as_str()), ())
+            .is_some()
+        {
             drop[i] = true;
         }
     }
@@ -330,7 +363,10 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-fn convert_providers(file: &str, raw: BTreeMap<String, ProviderJson>) -> Result<BTreeMap<ProviderId, ProviderInfo>, CatalogError> {
+fn convert_providers(
+    file: &str,
+    raw: BTreeMap<String, ProviderJson>,
+) -> Result<BTreeMap<ProviderId, ProviderInfo>, CatalogError> {
     let mut providers = BTreeMap::new();
     for (name, p) in raw {
         let bad = |field: &str, reason: String| CatalogError::InvalidField {
@@ -338,27 +374,51 @@ fn convert_providers(file: &str, raw: BTreeMap<String, ProviderJson>) -> Result<
             field: format!("providers.{name}.{field}"),
             reason,
         };
-        let egress_per_gb = p.egress_usd_per_gb.map(|v| usd_money(v, "egress_usd_per_gb")).transpose().map_err(|e| bad("egress_usd_per_gb", e))?;
+        let egress_per_gb = p
+            .egress_usd_per_gb
+            .map(|v| usd_money(v, "egress_usd_per_gb"))
+            .transpose()
+            .map_err(|e| bad("egress_usd_per_gb", e))?;
         let reliability = p
             .reliability
             .map(|r| -> Result<Reliability, String> {
                 let h = 1.0e7;
                 let mtbf = nonneg(r.mtbf_hours, "mtbf_hours", h)?;
                 let mttr = nonneg(r.mttr_hours, "mttr_hours", h)?;
-                Ok(Reliability { mtbf_s: (mtbf * 3600.0).round() as u64, mttr_s: (mttr * 3600.0).round() as u64 })
+                Ok(Reliability {
+                    mtbf_s: (mtbf * 3600.0).round() as u64,
+                    mttr_s: (mttr * 3600.0).round() as u64,
+                })
             })
             .transpose()
             .map_err(|e| bad("reliability", e))?;
-        providers.insert(ProviderId::parse(&name), ProviderInfo { egress_per_gb, reliability });
+        providers.insert(
+            ProviderId::parse(&name),
+            ProviderInfo {
+                egress_per_gb,
+                reliability,
+            },
+        );
     }
     Ok(providers)
 }
 
 fn capacity_from_json(c: CapacityJson) -> Result<Capacity, String> {
     let provider = ProviderId::parse(id_text(&c.provider, "provider")?);
-    let region = c.region.as_deref().map(|r| id_text(r, "region").map(RegionId::new)).transpose()?;
-    let accelerator = Accelerator::parse(&c.accelerator).map_err(|e| format!("accelerator: {e}"))?;
-    Ok(Capacity { provider, region, accelerator, max_gpus: c.max_gpus, quota_gpus: c.quota_gpus })
+    let region = c
+        .region
+        .as_deref()
+        .map(|r| id_text(r, "region").map(RegionId::new))
+        .transpose()?;
+    let accelerator =
+        Accelerator::parse(&c.accelerator).map_err(|e| format!("accelerator: {e}"))?;
+    Ok(Capacity {
+        provider,
+        region,
+        accelerator,
+        max_gpus: c.max_gpus,
+        quota_gpus: c.quota_gpus,
+    })
 }
 
 fn parse_careful(file: &str, text: &str) -> Result<Parsed, CatalogError> {
@@ -371,14 +431,22 @@ fn parse_careful(file: &str, text: &str) -> Result<Parsed, CatalogError> {
     check_version(file, doc.schema_version)?;
     let mut diags = Vec::new();
     let mut lines = LineIndex::new(text);
-    let mut report = |raw: &RawValue, diags: &mut Vec<Diagnostic>, sev: Severity, inner: Option<(usize, usize)>, msg: String| {
+    let mut report = |raw: &RawValue,
+                      diags: &mut Vec<Diagnostic>,
+                      sev: Severity,
+                      inner: Option<(usize, usize)>,
+                      msg: String| {
         let (l, c) = lines.locate(offset_in(text, raw.get()));
         let (l, c) = match inner {
             Some((1, ic)) => (l, c + ic as u64 - 1),
             Some((il, ic)) => (l + il as u64 - 1, ic as u64),
             None => (l, c),
         };
-        diags.push(Diagnostic::new(sev, file, msg).at_line(l).at_column(Column::Char(c as u32)));
+        diags.push(
+            Diagnostic::new(sev, file, msg)
+                .at_line(l)
+                .at_column(Column::Char(c as u32)),
+        );
     };
 
     let providers = convert_providers(file, doc.providers)?;
@@ -390,7 +458,13 @@ fn parse_careful(file: &str, text: &str) -> Result<Parsed, CatalogError> {
             .and_then(|c| capacity_from_json(c).map_err(|e| (None, e)));
         match parsed {
             Ok(c) => capacities.push(c),
-            Err((inner, msg)) => report(raw, &mut diags, Severity::Error, inner, format!("capacity skipped: {msg}")),
+            Err((inner, msg)) => report(
+                raw,
+                &mut diags,
+                Severity::Error,
+                inner,
+                format!("capacity skipped: {msg}"),
+            ),
         }
     }
 
@@ -406,7 +480,13 @@ fn parse_careful(file: &str, text: &str) -> Result<Parsed, CatalogError> {
                 offers.push(o);
                 raws.push(raw);
             }
-            Err((inner, msg)) => report(raw, &mut diags, Severity::Error, inner, format!("offer skipped: {msg}")),
+            Err((inner, msg)) => report(
+                raw,
+                &mut diags,
+                Severity::Error,
+                inner,
+                format!("offer skipped: {msg}"),
+            ),
         }
     }
 
@@ -422,7 +502,10 @@ fn parse_careful(file: &str, text: &str) -> Result<Parsed, CatalogError> {
                     Diagnostic::new(
                         Severity::Warning,
                         file,
-                        format!("duplicate offer {} {} in {} (first at line {first}); skipped", o.provider, o.instance_type, o.location),
+                        format!(
+                            "duplicate offer {} {} in {} (first at line {first}); skipped",
+                            o.provider, o.instance_type, o.location
+                        ),
                     )
                     .at_line(l)
                     .at_column(Column::Char(c as u32)),
@@ -442,7 +525,10 @@ fn parse_careful(file: &str, text: &str) -> Result<Parsed, CatalogError> {
         });
     }
     diags.sort_by_key(|d| d.line);
-    let meta = CatalogMeta { description: doc.description, sources: doc.sources };
+    let meta = CatalogMeta {
+        description: doc.description,
+        sources: doc.sources,
+    };
     Ok((Catalog::new(offers, providers, capacities), meta, diags))
 }
 
@@ -460,7 +546,10 @@ fn offer_from_json(o: OfferJson, cache: &mut AccelCache) -> Result<Offer, String
     let instance_type = id_text(&o.instance_type, "instance_type")?.to_owned();
     let region = RegionId::new(id_text(&o.region, "region")?);
     let location = match o.zone.as_deref() {
-        Some(z) => Location::Zone { region, zone: ZoneId::new(id_text(z, "zone")?) },
+        Some(z) => Location::Zone {
+            region,
+            zone: ZoneId::new(id_text(z, "zone")?),
+        },
         None => Location::Region { region },
     };
     let accelerator = match o.accelerator.as_deref() {
@@ -474,8 +563,14 @@ fn offer_from_json(o: OfferJson, cache: &mut AccelCache) -> Result<Offer, String
             }
         }),
     };
-    let vcpus_milli = o.vcpus.map(|v| nonneg(v, "vcpus", 4.0e6).map(|v| (v * 1000.0).round() as u32)).transpose()?;
-    let memory_mib = o.memory_gib.map(|v| nonneg(v, "memory_gib", 1.0e9).map(|v| (v * 1024.0).round() as u64)).transpose()?;
+    let vcpus_milli = o
+        .vcpus
+        .map(|v| nonneg(v, "vcpus", 4.0e6).map(|v| (v * 1000.0).round() as u32))
+        .transpose()?;
+    let memory_mib = o
+        .memory_gib
+        .map(|v| nonneg(v, "memory_gib", 1.0e9).map(|v| (v * 1024.0).round() as u64))
+        .transpose()?;
     let on_demand = o.on_demand.map(|v| usd_rate(v, "on_demand")).transpose()?;
     let spot = o.spot.map(|v| usd_rate(v, "spot")).transpose()?;
     let mut committed = Vec::with_capacity(o.committed.len());
@@ -483,15 +578,36 @@ fn offer_from_json(o: OfferJson, cache: &mut AccelCache) -> Result<Offer, String
         if c.term_months == 0 {
             return Err("committed term_months must be at least 1".into());
         }
-        if committed.iter().any(|x: &CommittedPrice| x.term_months == c.term_months) {
-            return Err(format!("committed term {} months is listed twice", c.term_months));
+        if committed
+            .iter()
+            .any(|x: &CommittedPrice| x.term_months == c.term_months)
+        {
+            return Err(format!(
+                "committed term {} months is listed twice",
+                c.term_months
+            ));
         }
-        committed.push(CommittedPrice { term_months: c.term_months, per_gpu_hour: usd_rate(c.usd_per_gpu_hour, "usd_per_gpu_hour")? });
+        committed.push(CommittedPrice {
+            term_months: c.term_months,
+            per_gpu_hour: usd_rate(c.usd_per_gpu_hour, "usd_per_gpu_hour")?,
+        });
     }
     if on_demand.is_none() && spot.is_none() && committed.is_empty() {
         return Err("no price: give at least one of on_demand, spot, committed".into());
     }
-    Ok(Offer { provider, instance_type, accelerator, vcpus_milli, memory_mib, location, prices: Prices { on_demand, spot, committed } })
+    Ok(Offer {
+        provider,
+        instance_type,
+        accelerator,
+        vcpus_milli,
+        memory_mib,
+        location,
+        prices: Prices {
+            on_demand,
+            spot,
+            committed,
+        },
+    })
 }
 
 /// Compact JSON of one piece. Serialising these plain structs of strings, numbers and options fails only for
@@ -513,15 +629,28 @@ pub fn write(catalog: &Catalog, meta: &CatalogMeta) -> String {
     for (i, s) in meta.sources.iter().enumerate() {
         let _ = write!(out, "{}\n    {}", if i == 0 { "" } else { "," }, js(s));
     }
-    out.push_str(if meta.sources.is_empty() { "]" } else { "\n  ]" });
+    out.push_str(if meta.sources.is_empty() {
+        "]"
+    } else {
+        "\n  ]"
+    });
     out.push_str(",\n  \"providers\": {");
     let mut first = true;
     for (p, info) in catalog.providers() {
         let pj = ProviderJson {
             egress_usd_per_gb: info.egress_per_gb.map(|m| m.to_usd_f64()),
-            reliability: info.reliability.map(|r| ReliabilityJson { mtbf_hours: r.mtbf_s as f64 / 3600.0, mttr_hours: r.mttr_s as f64 / 3600.0 }),
+            reliability: info.reliability.map(|r| ReliabilityJson {
+                mtbf_hours: r.mtbf_s as f64 / 3600.0,
+                mttr_hours: r.mttr_s as f64 / 3600.0,
+            }),
         };
-        let _ = write!(out, "{}\n    {}: {}", if first { "" } else { "," }, js(&p.as_str()), js(&pj));
+        let _ = write!(
+            out,
+            "{}\n    {}: {}",
+            if first { "" } else { "," },
+            js(&p.as_str()),
+            js(&pj)
+        );
         first = false;
     }
     out.push_str(if first { "}" } else { "\n  }" });
@@ -536,7 +665,11 @@ pub fn write(catalog: &Catalog, meta: &CatalogMeta) -> String {
         };
         let _ = write!(out, "{}\n    {}", if i == 0 { "" } else { "," }, js(&cj));
     }
-    out.push_str(if catalog.capacities().is_empty() { "]" } else { "\n  ]" });
+    out.push_str(if catalog.capacities().is_empty() {
+        "]"
+    } else {
+        "\n  ]"
+    });
     out.push_str(",\n  \"offers\": [");
     for (i, o) in catalog.offers().iter().enumerate() {
         let acc = o.accelerator.as_ref().map(|a| Cow::Owned(a.to_string()));
@@ -554,7 +687,10 @@ pub fn write(catalog: &Catalog, meta: &CatalogMeta) -> String {
                 .prices
                 .committed
                 .iter()
-                .map(|c| CommittedJson { term_months: c.term_months, usd_per_gpu_hour: c.per_gpu_hour.to_usd_per_hour_f64() })
+                .map(|c| CommittedJson {
+                    term_months: c.term_months,
+                    usd_per_gpu_hour: c.per_gpu_hour.to_usd_per_hour_f64(),
+                })
                 .collect(),
         };
         let _ = write!(out, "{}\n    {}", if i == 0 { "" } else { "," }, js(&oj));
@@ -571,7 +707,9 @@ mod tests {
     #[test]
     fn fast_and_careful_paths_agree_on_a_clean_file() {
         let text = crate::DEFAULT_CATALOG_JSON;
-        let (fast, fmeta, fdiags) = parse_fast("d.json", text).expect("clean file takes the fast path").unwrap();
+        let (fast, fmeta, fdiags) = parse_fast("d.json", text)
+            .expect("clean file takes the fast path")
+            .unwrap();
         let (careful, cmeta, cdiags) = parse_careful("d.json", text).unwrap();
         assert_eq!(fast.offers(), careful.offers());
         assert_eq!(fast.providers(), careful.providers());

@@ -92,8 +92,14 @@ impl Override {
     fn matches(&self, r: &RawRow) -> bool {
         r.provider.as_str() == self.provider
             && r.instance_type.as_deref() == Some(self.instance_type.as_str())
-            && self.region.as_deref().is_none_or(|x| x == r.region.as_str())
-            && self.zone.as_deref().is_none_or(|x| Some(x) == r.zone.as_ref().map(|z| z.as_str()))
+            && self
+                .region
+                .as_deref()
+                .is_none_or(|x| x == r.region.as_str())
+            && self
+                .zone
+                .as_deref()
+                .is_none_or(|x| Some(x) == r.zone.as_ref().map(|z| z.as_str()))
     }
 }
 
@@ -108,7 +114,10 @@ pub struct Overrides {
 impl Overrides {
     /// No overrides at all.
     pub fn none() -> Self {
-        Overrides { label: String::new(), items: Vec::new() }
+        Overrides {
+            label: String::new(),
+            items: Vec::new(),
+        }
     }
 
     /// The overrides Hedge ships (`data/overrides.yaml`).
@@ -119,11 +128,22 @@ impl Overrides {
     /// Parses and validates an overrides file. `label` names it in errors and diagnostics.
     pub fn parse(label: &str, text: &str) -> Result<Self, CatalogError> {
         let f: File = serde_norway::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line() as u64, l.column() as u64));
-            CatalogError::Yaml { file: label.to_owned(), line, column, message: e.to_string() }
+            let (line, column) = e
+                .location()
+                .map_or((0, 0), |l| (l.line() as u64, l.column() as u64));
+            CatalogError::Yaml {
+                file: label.to_owned(),
+                line,
+                column,
+                message: e.to_string(),
+            }
         })?;
         if f.schema_version != 1 {
-            return Err(CatalogError::UnsupportedSchema { file: label.to_owned(), found: f.schema_version.into(), supported: 1 });
+            return Err(CatalogError::UnsupportedSchema {
+                file: label.to_owned(),
+                found: f.schema_version.into(),
+                supported: 1,
+            });
         }
         let bad = |i: usize, field: &str, reason: String| CatalogError::InvalidField {
             file: label.to_owned(),
@@ -133,8 +153,13 @@ impl Overrides {
         let mut items = Vec::with_capacity(f.overrides.len());
         for (i, o) in f.overrides.into_iter().enumerate() {
             let s = o.set;
-            let accelerator_name =
-                s.accelerator_name.map(|n| Accelerator::parse(&n).map_err(|e| bad(i, "set.accelerator_name", e.to_string()))).transpose()?;
+            let accelerator_name = s
+                .accelerator_name
+                .map(|n| {
+                    Accelerator::parse(&n)
+                        .map_err(|e| bad(i, "set.accelerator_name", e.to_string()))
+                })
+                .transpose()?;
             if s.accelerator_count == Some(0) {
                 return Err(bad(i, "set.accelerator_count", "must be at least 1".into()));
             }
@@ -145,11 +170,22 @@ impl Overrides {
                     Err(bad(i, field, format!("{v} is not a non-negative number")))
                 }
             };
-            let vcpus_milli = s.vcpus.map(|v| nonneg(v, "set.vcpus").map(|v| (v * 1000.0).round() as u32)).transpose()?;
-            let memory_mib = s.memory_gib.map(|v| nonneg(v, "set.memory_gib").map(|v| (v * 1024.0).round() as u64)).transpose()?;
-            let rate = |v: f64, field: &str| Rate::from_usd_per_hour_f64(v).map_err(|e| bad(i, field, e.to_string()));
+            let vcpus_milli = s
+                .vcpus
+                .map(|v| nonneg(v, "set.vcpus").map(|v| (v * 1000.0).round() as u32))
+                .transpose()?;
+            let memory_mib = s
+                .memory_gib
+                .map(|v| nonneg(v, "set.memory_gib").map(|v| (v * 1024.0).round() as u64))
+                .transpose()?;
+            let rate = |v: f64, field: &str| {
+                Rate::from_usd_per_hour_f64(v).map_err(|e| bad(i, field, e.to_string()))
+            };
             let on_demand = s.price.map(|v| rate(v, "set.price")).transpose()?;
-            let spot = s.spot_price.map(|v| rate(v, "set.spot_price")).transpose()?;
+            let spot = s
+                .spot_price
+                .map(|v| rate(v, "set.spot_price"))
+                .transpose()?;
             let changes = accelerator_name.is_some()
                 || s.accelerator_count.is_some()
                 || vcpus_milli.is_some()
@@ -157,7 +193,11 @@ impl Overrides {
                 || on_demand.is_some()
                 || spot.is_some();
             if changes == o.drop {
-                return Err(bad(i, "set", "give either `set` with at least one field, or `drop: true`".into()));
+                return Err(bad(
+                    i,
+                    "set",
+                    "give either `set` with at least one field, or `drop: true`".into(),
+                ));
             }
             if o.reason.trim().is_empty() {
                 return Err(bad(i, "reason", "every override must say why".into()));
@@ -178,7 +218,10 @@ impl Overrides {
                 source: o.source,
             });
         }
-        Ok(Overrides { label: label.to_owned(), items })
+        Ok(Overrides {
+            label: label.to_owned(),
+            items,
+        })
     }
 
     /// Applies every matching override to `rows` (several may apply to one row, in file order), marks the
@@ -201,7 +244,12 @@ impl Overrides {
                 } else {
                     apply_set(o, r, &mut what);
                 }
-                let mut reason = format!("override {}#{} applied: {what} ({})", self.label, i + 1, o.reason);
+                let mut reason = format!(
+                    "override {}#{} applied: {what} ({})",
+                    self.label,
+                    i + 1,
+                    o.reason
+                );
                 if let Some(s) = &o.source {
                     let _ = write!(reason, "; source: {s}");
                 }
@@ -224,7 +272,12 @@ impl Overrides {
                 Diagnostic::new(
                     Severity::Warning,
                     &self.label,
-                    format!("override #{} ({} {}) matched no row", i + 1, o.provider, o.instance_type),
+                    format!(
+                        "override #{} ({} {}) matched no row",
+                        i + 1,
+                        o.provider,
+                        o.instance_type
+                    ),
                 )
             })
             .collect()
@@ -239,17 +292,33 @@ fn apply_set(o: &Override, r: &mut RawRow, what: &mut String) {
         what.push_str(&s);
     };
     if o.accelerator_name.is_some() || o.accelerator_count.is_some() {
-        let before = r.accelerator.as_ref().map_or("none".to_owned(), ToString::to_string);
-        let name = o.accelerator_name.clone().or_else(|| r.accelerator.as_ref().map(|a| a.name.clone()));
-        let count = o.accelerator_count.or(r.accelerator.as_ref().map(|a| a.count)).unwrap_or(1);
+        let before = r
+            .accelerator
+            .as_ref()
+            .map_or("none".to_owned(), ToString::to_string);
+        let name = o
+            .accelerator_name
+            .clone()
+            .or_else(|| r.accelerator.as_ref().map(|a| a.name.clone()));
+        let count = o
+            .accelerator_count
+            .or(r.accelerator.as_ref().map(|a| a.count))
+            .unwrap_or(1);
         if let Some(name) = name {
             r.accelerator = Some(AccelRequest::new(name, count));
         }
-        let after = r.accelerator.as_ref().map_or("none".to_owned(), ToString::to_string);
+        let after = r
+            .accelerator
+            .as_ref()
+            .map_or("none".to_owned(), ToString::to_string);
         note(format!("accelerator {before} -> {after}"));
     }
     if let Some(v) = o.vcpus_milli {
-        note(format!("vCPUs {} -> {}", fmt_milli(r.vcpus_milli), fmt_milli(Some(v))));
+        note(format!(
+            "vCPUs {} -> {}",
+            fmt_milli(r.vcpus_milli),
+            fmt_milli(Some(v))
+        ));
         r.vcpus_milli = Some(v);
     }
     if let Some(v) = o.memory_mib {
@@ -280,7 +349,9 @@ mod tests {
     #[test]
     fn embedded_file_is_valid() {
         let o = Overrides::embedded().unwrap();
-        assert!(o.items.iter().any(|o| o.instance_type == "Standard_ND96isr_H100_v5" && o.accelerator_count == Some(8)));
+        assert!(o.items.iter().any(
+            |o| o.instance_type == "Standard_ND96isr_H100_v5" && o.accelerator_count == Some(8)
+        ));
     }
 
     #[test]

@@ -26,7 +26,10 @@ impl PyValue {
     /// The value under a string key of a dict.
     pub fn get(&self, key: &str) -> Option<&PyValue> {
         match self {
-            PyValue::Dict(kv) => kv.iter().find(|(k, _)| matches!(k, PyValue::Str(s) if s == key)).map(|(_, v)| v),
+            PyValue::Dict(kv) => kv
+                .iter()
+                .find(|(k, _)| matches!(k, PyValue::Str(s) if s == key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -39,7 +42,9 @@ impl PyValue {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             PyValue::Int(i) => Some(*i),
-            PyValue::Float(f) if f.fract() == 0.0 && f.is_finite() && f.abs() < 9.0e15 => Some(*f as i64),
+            PyValue::Float(f) if f.fract() == 0.0 && f.is_finite() && f.abs() < 9.0e15 => {
+                Some(*f as i64)
+            }
             _ => None,
         }
     }
@@ -66,7 +71,11 @@ impl fmt::Display for PyError {
 
 /// Parses one Python literal; only whitespace may follow it.
 pub fn parse(s: &str) -> Result<PyValue, PyError> {
-    let mut p = Parser { s: s.as_bytes(), src: s, i: 0 };
+    let mut p = Parser {
+        s: s.as_bytes(),
+        src: s,
+        i: 0,
+    };
     let v = p.value(0)?;
     p.ws();
     if p.i != p.s.len() {
@@ -83,7 +92,10 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, reason: impl Into<String>) -> PyError {
-        PyError { offset: self.i, reason: reason.into() }
+        PyError {
+            offset: self.i,
+            reason: reason.into(),
+        }
     }
     fn ws(&mut self) {
         while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
@@ -107,7 +119,9 @@ impl Parser<'_> {
             Some(c) if c == b'-' || c == b'+' || c == b'.' || c.is_ascii_digit() => self.number(),
             Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
                 let start = self.i;
-                while self.i < self.s.len() && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_') {
+                while self.i < self.s.len()
+                    && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
+                {
                     self.i += 1;
                 }
                 match &self.src[start..self.i] {
@@ -204,9 +218,16 @@ impl Parser<'_> {
                     b'0' => out.push('\0'),
                     b'x' | b'u' => {
                         let n = if e == b'x' { 2 } else { 4 };
-                        let hex = self.src.get(self.i..self.i + n).ok_or_else(|| self.err("short escape"))?;
-                        let code = u32::from_str_radix(hex, 16).map_err(|_| self.err("bad hex escape"))?;
-                        out.push(char::from_u32(code).ok_or_else(|| self.err("escape is not a character"))?);
+                        let hex = self
+                            .src
+                            .get(self.i..self.i + n)
+                            .ok_or_else(|| self.err("short escape"))?;
+                        let code =
+                            u32::from_str_radix(hex, 16).map_err(|_| self.err("bad hex escape"))?;
+                        out.push(
+                            char::from_u32(code)
+                                .ok_or_else(|| self.err("escape is not a character"))?,
+                        );
                         self.i += n;
                     }
                     _ => {
@@ -229,7 +250,8 @@ impl Parser<'_> {
             self.i += 1;
         }
         while self.i < self.s.len()
-            && (self.s[self.i].is_ascii_alphanumeric() || matches!(self.s[self.i], b'.' | b'_' | b'+' | b'-'))
+            && (self.s[self.i].is_ascii_alphanumeric()
+                || matches!(self.s[self.i], b'.' | b'_' | b'+' | b'-'))
         {
             // A sign is part of the number only right after an exponent marker.
             if matches!(self.s[self.i], b'+' | b'-') && !matches!(self.s[self.i - 1], b'e' | b'E') {
@@ -237,13 +259,18 @@ impl Parser<'_> {
             }
             self.i += 1;
         }
-        let text: String = self.src[start..self.i].chars().filter(|&c| c != '_').collect();
+        let text: String = self.src[start..self.i]
+            .chars()
+            .filter(|&c| c != '_')
+            .collect();
         if let Ok(i) = text.parse::<i64>() {
             return Ok(PyValue::Int(i));
         }
         let body = text.trim_start_matches(['-', '+']);
         let looks_numeric = body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-            && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'));
+            && body
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'));
         match text.parse::<f64>() {
             Ok(f) if looks_numeric => Ok(PyValue::Float(f)),
             _ => {
@@ -265,22 +292,53 @@ mod tests {
         assert_eq!(gpu.get("Name").unwrap().as_str(), Some("A100"));
         assert_eq!(gpu.get("Count").unwrap().as_i64(), Some(8));
         assert_eq!(gpu.get("GpuPartitionSize"), Some(&PyValue::Float(1.0)));
-        assert_eq!(gpu.get("MemoryInfo").unwrap().get("SizeInMiB").unwrap().as_i64(), Some(40960));
+        assert_eq!(
+            gpu.get("MemoryInfo")
+                .unwrap()
+                .get("SizeInMiB")
+                .unwrap()
+                .as_i64(),
+            Some(40960)
+        );
         assert_eq!(v.get("TotalGpuMemoryInMiB").unwrap().as_i64(), Some(327680));
     }
 
     #[test]
     fn literals() {
-        assert_eq!(parse("['AWS', \"GCP\",]").unwrap(), PyValue::List(vec![PyValue::Str("AWS".into()), PyValue::Str("GCP".into())]));
-        assert_eq!(parse(" (1, -2.5e3, True, None) ").unwrap(), PyValue::List(vec![PyValue::Int(1), PyValue::Float(-2500.0), PyValue::Bool(true), PyValue::None]));
-        assert_eq!(parse(r"'it\'s \x41\u00e9 ü'").unwrap(), PyValue::Str("it's Aé ü".into()));
+        assert_eq!(
+            parse("['AWS', \"GCP\",]").unwrap(),
+            PyValue::List(vec![PyValue::Str("AWS".into()), PyValue::Str("GCP".into())])
+        );
+        assert_eq!(
+            parse(" (1, -2.5e3, True, None) ").unwrap(),
+            PyValue::List(vec![
+                PyValue::Int(1),
+                PyValue::Float(-2500.0),
+                PyValue::Bool(true),
+                PyValue::None
+            ])
+        );
+        assert_eq!(
+            parse(r"'it\'s \x41\u00e9 ü'").unwrap(),
+            PyValue::Str("it's Aé ü".into())
+        );
         assert_eq!(parse("{}").unwrap(), PyValue::Dict(vec![]));
         assert_eq!(parse("1_000").unwrap(), PyValue::Int(1000));
     }
 
     #[test]
     fn rejects_with_position() {
-        for (bad, at) in [("{'a': }", 6), ("{'a' 1}", 5), ("[1, 2", 5), ("'abc", 4), ("foo", 0), ("{[1]: 2}", 4), ("1 2", 2), ("1e", 0), ("-", 0)] {
+        for (bad, at) in [
+            ("{'a': }", 6),
+            ("{'a' 1}", 5),
+            ("[1, 2", 5),
+            ("'abc", 4),
+            ("foo", 0),
+            ("{[1]: 2}", 4),
+            ("1 2", 2),
+            ("1e", 0),
+            ("-", 0),
+        ] {
             let e = parse(bad).unwrap_err();
             assert_eq!(e.offset, at, "{bad}: {e}");
         }

@@ -45,24 +45,39 @@ impl CheckReport {
         for (p, info) in c.providers() {
             providers.insert(
                 p.clone(),
-                ProviderCounts { offers: 0, regions: 0, with_spot: 0, with_committed: 0, egress_per_gb: info.egress_per_gb, reliability: info.reliability },
+                ProviderCounts {
+                    offers: 0,
+                    regions: 0,
+                    with_spot: 0,
+                    with_committed: 0,
+                    egress_per_gb: info.egress_per_gb,
+                    reliability: info.reliability,
+                },
             );
         }
         let mut accelerators: BTreeMap<String, usize> = BTreeMap::new();
         for o in c.offers() {
-            let pc = providers.entry(o.provider.clone()).or_insert(ProviderCounts {
-                offers: 0,
-                regions: 0,
-                with_spot: 0,
-                with_committed: 0,
-                egress_per_gb: None,
-                reliability: None,
-            });
+            let pc = providers
+                .entry(o.provider.clone())
+                .or_insert(ProviderCounts {
+                    offers: 0,
+                    regions: 0,
+                    with_spot: 0,
+                    with_committed: 0,
+                    egress_per_gb: None,
+                    reliability: None,
+                });
             pc.offers += 1;
             pc.with_spot += usize::from(o.prices.spot.is_some());
             pc.with_committed += usize::from(!o.prices.committed.is_empty());
-            regions.entry(&o.provider).or_default().insert(o.location.region().as_str());
-            let key = o.accelerator.as_ref().map_or_else(|| "(cpu only)".to_owned(), |a| a.name.to_string());
+            regions
+                .entry(&o.provider)
+                .or_default()
+                .insert(o.location.region().as_str());
+            let key = o
+                .accelerator
+                .as_ref()
+                .map_or_else(|| "(cpu only)".to_owned(), |a| a.name.to_string());
             *accelerators.entry(key).or_default() += 1;
         }
         for (p, r) in regions {
@@ -106,7 +121,15 @@ impl fmt::Display for CheckReport {
         writeln!(f, "offers: {}", self.offers)?;
         writeln!(f, "providers:")?;
         for (p, c) in &self.providers {
-            write!(f, "  {:<8} {:>6} offers {:>3} regions {:>6} spot {:>6} committed", p.as_str(), c.offers, c.regions, c.with_spot, c.with_committed)?;
+            write!(
+                f,
+                "  {:<8} {:>6} offers {:>3} regions {:>6} spot {:>6} committed",
+                p.as_str(),
+                c.offers,
+                c.regions,
+                c.with_spot,
+                c.with_committed
+            )?;
             if let Some(e) = c.egress_per_gb {
                 write!(f, "  egress {e}/GB")?;
             }
@@ -120,7 +143,11 @@ impl fmt::Display for CheckReport {
             writeln!(f, "  {a:<14} {n:>6}")?;
         }
         writeln!(f, "capacity entries: {}", self.capacities)?;
-        writeln!(f, "diagnostics: {} errors, {} warnings, {} info", self.errors, self.warnings, self.infos)?;
+        writeln!(
+            f,
+            "diagnostics: {} errors, {} warnings, {} info",
+            self.errors, self.warnings, self.infos
+        )?;
         let mut listed: Vec<&Diagnostic> = self.diagnostics.iter().collect();
         listed.sort_by_key(|d| std::cmp::Reverse(d.severity));
         for d in listed.iter().take(LISTED_DIAGNOSTICS) {

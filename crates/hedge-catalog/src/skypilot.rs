@@ -25,7 +25,9 @@ use crate::diag::{Column, Diagnostic, Severity};
 use crate::overrides::Overrides;
 use crate::pylit::{self, PyValue};
 use hedge_core::accel::parse_count;
-use hedge_core::{AccelRequest, Accelerator, Location, Offer, Prices, ProviderId, Rate, RegionId, ZoneId};
+use hedge_core::{
+    AccelRequest, Accelerator, Location, Offer, Prices, ProviderId, Rate, RegionId, ZoneId,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -51,8 +53,13 @@ pub struct RawRow {
 impl RawRow {
     fn location(&self) -> Location {
         match &self.zone {
-            Some(z) => Location::Zone { region: self.region.clone(), zone: z.clone() },
-            None => Location::Region { region: self.region.clone() },
+            Some(z) => Location::Zone {
+                region: self.region.clone(),
+                zone: z.clone(),
+            },
+            None => Location::Region {
+                region: self.region.clone(),
+            },
         }
     }
 }
@@ -73,16 +80,31 @@ struct Cols {
 
 /// Parses one cloud's `vms.csv` into rows. `file` is the label used in diagnostics. Header names are matched
 /// exactly (after trimming spaces and a byte-order mark); `InstanceType`, `Price` and `Region` are required.
-pub fn parse_vms_csv(provider: &ProviderId, file: &str, bytes: &[u8], diags: &mut Vec<Diagnostic>) -> Vec<RawRow> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+pub fn parse_vms_csv(
+    provider: &ProviderId,
+    file: &str,
+    bytes: &[u8],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<RawRow> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
     let mut records = rdr.byte_records();
     let header = match records.next() {
         None => {
-            diags.push(Diagnostic::new(Severity::Error, file, "the file is empty: no header row"));
+            diags.push(Diagnostic::new(
+                Severity::Error,
+                file,
+                "the file is empty: no header row",
+            ));
             return Vec::new();
         }
         Some(Err(e)) => {
-            diags.push(Diagnostic::new(Severity::Error, file, format!("unreadable header: {e}")).at_line(1));
+            diags.push(
+                Diagnostic::new(Severity::Error, file, format!("unreadable header: {e}"))
+                    .at_line(1),
+            );
             return Vec::new();
         }
         Some(Ok(h)) => h,
@@ -111,24 +133,39 @@ pub fn parse_vms_csv(provider: &ProviderId, file: &str, bytes: &[u8], diags: &mu
         };
         if slot.is_some() {
             diags.push(
-                Diagnostic::new(Severity::Error, file, format!("column {name:?} appears twice in the header"))
-                    .at_line(header_line)
-                    .at_column(Column::Field { index: i as u32 + 1, name: name.clone() }),
+                Diagnostic::new(
+                    Severity::Error,
+                    file,
+                    format!("column {name:?} appears twice in the header"),
+                )
+                .at_line(header_line)
+                .at_column(Column::Field {
+                    index: i as u32 + 1,
+                    name: name.clone(),
+                }),
             );
             return Vec::new();
         }
         *slot = Some(i);
         names.push(name);
     }
-    let missing: Vec<&str> = [("InstanceType", cols.instance_type), ("Price", cols.price), ("Region", cols.region)]
-        .iter()
-        .filter(|(_, c)| c.is_none())
-        .map(|(n, _)| *n)
-        .collect();
+    let missing: Vec<&str> = [
+        ("InstanceType", cols.instance_type),
+        ("Price", cols.price),
+        ("Region", cols.region),
+    ]
+    .iter()
+    .filter(|(_, c)| c.is_none())
+    .map(|(n, _)| *n)
+    .collect();
     if !missing.is_empty() {
         diags.push(
-            Diagnostic::new(Severity::Error, file, format!("header lacks required column(s) {}", missing.join(", ")))
-                .at_line(header_line),
+            Diagnostic::new(
+                Severity::Error,
+                file,
+                format!("header lacks required column(s) {}", missing.join(", ")),
+            )
+            .at_line(header_line),
         );
         return Vec::new();
     }
@@ -141,7 +178,10 @@ pub fn parse_vms_csv(provider: &ProviderId, file: &str, bytes: &[u8], diags: &mu
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                diags.push(Diagnostic::new(Severity::Error, file, format!("unreadable CSV record: {e}")).at_line(line));
+                diags.push(
+                    Diagnostic::new(Severity::Error, file, format!("unreadable CSV record: {e}"))
+                        .at_line(line),
+                );
                 continue;
             }
         };
@@ -151,13 +191,26 @@ pub fn parse_vms_csv(provider: &ProviderId, file: &str, bytes: &[u8], diags: &mu
                 Diagnostic::new(
                     Severity::Error,
                     file,
-                    format!("row has {} fields, the header has {}; row skipped", rec.len(), names.len()),
+                    format!(
+                        "row has {} fields, the header has {}; row skipped",
+                        rec.len(),
+                        names.len()
+                    ),
                 )
                 .at_line(line),
             );
             continue;
         }
-        let mut row = RowCtx { gpu_info_cache: &mut gpu_info_cache, file_label: &file_label, file, line, names: &names, rec: &rec, diags, failed: false };
+        let mut row = RowCtx {
+            gpu_info_cache: &mut gpu_info_cache,
+            file_label: &file_label,
+            file,
+            line,
+            names: &names,
+            rec: &rec,
+            diags,
+            failed: false,
+        };
         if let Some(r) = row.parse(provider, &cols) {
             out.push(r);
         }
@@ -185,7 +238,10 @@ impl<'a> RowCtx<'a> {
         }
         let d = Diagnostic::new(sev, self.file, reason)
             .at_line(self.line)
-            .at_column(Column::Field { index: col as u32 + 1, name: self.names[col].clone() });
+            .at_column(Column::Field {
+                index: col as u32 + 1,
+                name: self.names[col].clone(),
+            });
         self.diags.push(d);
     }
     /// The trimmed text of a column, or `None` if the column is absent or the cell empty.
@@ -195,7 +251,11 @@ impl<'a> RowCtx<'a> {
         match std::str::from_utf8(rec.get(c)?) {
             Ok(s) => Some((c, s.trim())).filter(|(_, s)| !s.is_empty()),
             Err(e) => {
-                self.diag(Severity::Error, c, format!("not valid UTF-8 ({e}); row skipped"));
+                self.diag(
+                    Severity::Error,
+                    c,
+                    format!("not valid UTF-8 ({e}); row skipped"),
+                );
                 None
             }
         }
@@ -205,7 +265,11 @@ impl<'a> RowCtx<'a> {
         match s.parse::<f64>() {
             Ok(v) if v.is_finite() && v >= 0.0 => Some(v),
             _ => {
-                self.diag(Severity::Error, c, format!("{what} {s:?} is not a non-negative number; row skipped"));
+                self.diag(
+                    Severity::Error,
+                    c,
+                    format!("{what} {s:?} is not a non-negative number; row skipped"),
+                );
                 None
             }
         }
@@ -222,7 +286,11 @@ impl<'a> RowCtx<'a> {
         match parsed {
             Ok(r) => Some(r),
             Err(e) => {
-                self.diag(Severity::Error, c, format!("{what} {s:?} is not a price ({e}); row skipped"));
+                self.diag(
+                    Severity::Error,
+                    c,
+                    format!("{what} {s:?} is not a price ({e}); row skipped"),
+                );
                 None
             }
         }
@@ -238,24 +306,44 @@ impl<'a> RowCtx<'a> {
             (None, None) => None,
             (None, Some((c, n))) => {
                 if parse_count(n).is_ok() {
-                    self.diag(Severity::Error, c, format!("AcceleratorCount {n:?} without an AcceleratorName; row skipped"));
+                    self.diag(
+                        Severity::Error,
+                        c,
+                        format!("AcceleratorCount {n:?} without an AcceleratorName; row skipped"),
+                    );
                 } else if n.parse::<f64>() != Ok(0.0) {
-                    self.diag(Severity::Error, c, format!("AcceleratorCount {n:?} is not a whole number; row skipped"));
+                    self.diag(
+                        Severity::Error,
+                        c,
+                        format!("AcceleratorCount {n:?} is not a whole number; row skipped"),
+                    );
                 }
                 None
             }
             (Some((c, n)), None) => {
-                self.diag(Severity::Error, c, format!("AcceleratorName {n:?} without an AcceleratorCount; row skipped"));
+                self.diag(
+                    Severity::Error,
+                    c,
+                    format!("AcceleratorName {n:?} without an AcceleratorCount; row skipped"),
+                );
                 None
             }
             (Some((nc, n)), Some((cc, k))) => match (Accelerator::parse(n), parse_count(k)) {
                 (Ok(a), Ok(k)) => Some(AccelRequest::new(a, k)),
                 (Err(e), _) => {
-                    self.diag(Severity::Error, nc, format!("AcceleratorName {n:?}: {e}; row skipped"));
+                    self.diag(
+                        Severity::Error,
+                        nc,
+                        format!("AcceleratorName {n:?}: {e}; row skipped"),
+                    );
                     None
                 }
                 (_, Err(e)) => {
-                    self.diag(Severity::Error, cc, format!("AcceleratorCount {k:?}: {e}; row skipped"));
+                    self.diag(
+                        Severity::Error,
+                        cc,
+                        format!("AcceleratorCount {k:?}: {e}; row skipped"),
+                    );
                     None
                 }
             },
@@ -263,14 +351,22 @@ impl<'a> RowCtx<'a> {
         let vcpus_milli = self.number(cols.vcpus, "vCPUs").and_then(|v| {
             let m = (v * 1000.0).round();
             (m <= u32::MAX as f64).then_some(m as u32).or_else(|| {
-                self.diag(Severity::Error, cols.vcpus.unwrap_or(0), format!("vCPUs {v} is too large; row skipped"));
+                self.diag(
+                    Severity::Error,
+                    cols.vcpus.unwrap_or(0),
+                    format!("vCPUs {v} is too large; row skipped"),
+                );
                 None
             })
         });
         let memory_mib = self.number(cols.memory, "MemoryGiB").and_then(|v| {
             let m = (v * 1024.0).round();
             (m <= 1.0e15).then_some(m as u64).or_else(|| {
-                self.diag(Severity::Error, cols.memory.unwrap_or(0), format!("MemoryGiB {v} is too large; row skipped"));
+                self.diag(
+                    Severity::Error,
+                    cols.memory.unwrap_or(0),
+                    format!("MemoryGiB {v} is too large; row skipped"),
+                );
                 None
             })
         });
@@ -299,7 +395,11 @@ impl<'a> RowCtx<'a> {
         }
         if on_demand.is_none() && spot.is_none() {
             let c = cols.price.unwrap_or(0);
-            self.diag(Severity::Warning, c, "neither Price nor SpotPrice is given; row skipped".into());
+            self.diag(
+                Severity::Warning,
+                c,
+                "neither Price nor SpotPrice is given; row skipped".into(),
+            );
             return None;
         }
         Some(RawRow {
@@ -345,7 +445,10 @@ fn gpu_info_findings(info: &str, acc: Option<&AccelRequest>) -> Vec<(Severity, S
         // Azure writes the bare accelerator name.
         if let (Some(a), Ok(n)) = (acc, Accelerator::parse(info)) {
             if !same_family(&a.name, &n) {
-                out.push((Severity::Warning, format!("GpuInfo names {n} but AcceleratorName is {}", a.name)));
+                out.push((
+                    Severity::Warning,
+                    format!("GpuInfo names {n} but AcceleratorName is {}", a.name),
+                ));
             }
         }
         return out;
@@ -353,25 +456,45 @@ fn gpu_info_findings(info: &str, acc: Option<&AccelRequest>) -> Vec<(Severity, S
     let v = match pylit::parse(info) {
         Ok(v) => v,
         Err(e) => {
-            out.push((Severity::Warning, format!("GpuInfo is not a Python literal ({e}); ignored")));
+            out.push((
+                Severity::Warning,
+                format!("GpuInfo is not a Python literal ({e}); ignored"),
+            ));
             return out;
         }
     };
-    let Some(gpu) = v.get("Gpus").and_then(PyValue::as_list).and_then(|l| l.first()) else {
+    let Some(gpu) = v
+        .get("Gpus")
+        .and_then(PyValue::as_list)
+        .and_then(|l| l.first())
+    else {
         if !matches!(v, PyValue::Dict(_)) {
             out.push((Severity::Warning, "GpuInfo is not a dict; ignored".into()));
         }
         return out;
     };
     let Some(a) = acc else { return out };
-    if let Some(n) = gpu.get("Name").and_then(PyValue::as_str).and_then(|n| Accelerator::parse(n).ok()) {
+    if let Some(n) = gpu
+        .get("Name")
+        .and_then(PyValue::as_str)
+        .and_then(|n| Accelerator::parse(n).ok())
+    {
         if !same_family(&a.name, &n) {
-            out.push((Severity::Warning, format!("GpuInfo names {n} but AcceleratorName is {}", a.name)));
+            out.push((
+                Severity::Warning,
+                format!("GpuInfo names {n} but AcceleratorName is {}", a.name),
+            ));
         }
     }
     if let Some(k) = gpu.get("Count").and_then(PyValue::as_i64) {
         if k != a.count as i64 {
-            out.push((Severity::Warning, format!("GpuInfo counts {k} GPUs but AcceleratorCount is {}", a.count)));
+            out.push((
+                Severity::Warning,
+                format!(
+                    "GpuInfo counts {k} GPUs but AcceleratorCount is {}",
+                    a.count
+                ),
+            ));
         }
     }
     out
@@ -413,8 +536,12 @@ pub const GCP_FIXED_ACCELERATOR: &[(&str, &str, u32)] = &[
 ];
 
 fn gcp_fixed(instance_type: &str) -> Option<AccelRequest> {
-    let (_, name, count) = GCP_FIXED_ACCELERATOR.iter().find(|(t, _, _)| *t == instance_type)?;
-    Accelerator::parse(name).ok().map(|a| AccelRequest::new(a, *count))
+    let (_, name, count) = GCP_FIXED_ACCELERATOR
+        .iter()
+        .find(|(t, _, _)| *t == instance_type)?;
+    Accelerator::parse(name)
+        .ok()
+        .map(|a| AccelRequest::new(a, *count))
 }
 
 /// Turns rows of one provider into offers. For every provider but GCP this is one offer per row. For GCP it
@@ -432,11 +559,17 @@ fn gcp_fixed(instance_type: &str) -> Option<AccelRequest> {
 /// - GPU rows for accelerators that attach to general-purpose (n1) hosts (T4, V100, P100...) would need a
 ///   host chosen per task; Hedge does not model attachable GPUs, so they are skipped with an info diagnostic.
 /// - other host rows (CPU-only VMs) become CPU offers.
-pub fn rows_to_offers(provider: &ProviderId, rows: Vec<RawRow>, diags: &mut Vec<Diagnostic>) -> Vec<Offer> {
+pub fn rows_to_offers(
+    provider: &ProviderId,
+    rows: Vec<RawRow>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Offer> {
     if provider.as_str() == "gcp" {
         return join_gcp(rows, diags);
     }
-    rows.into_iter().map(|r| offer_from(r, None, None)).collect()
+    rows.into_iter()
+        .map(|r| offer_from(r, None, None))
+        .collect()
 }
 
 fn offer_from(r: RawRow, accelerator: Option<AccelRequest>, prices: Option<Prices>) -> Offer {
@@ -448,7 +581,11 @@ fn offer_from(r: RawRow, accelerator: Option<AccelRequest>, prices: Option<Price
         vcpus_milli: r.vcpus_milli,
         memory_mib: r.memory_mib,
         location,
-        prices: prices.unwrap_or(Prices { on_demand: r.on_demand, spot: r.spot, committed: Vec::new() }),
+        prices: prices.unwrap_or(Prices {
+            on_demand: r.on_demand,
+            spot: r.spot,
+            committed: Vec::new(),
+        }),
     }
 }
 
@@ -458,19 +595,26 @@ fn add(a: Option<Rate>, b: Option<Rate>) -> Option<Rate> {
 
 /// The GCP join; see [`rows_to_offers`].
 pub fn join_gcp(rows: Vec<RawRow>, diags: &mut Vec<Diagnostic>) -> Vec<Offer> {
-    let (hosts, gpus): (Vec<RawRow>, Vec<RawRow>) = rows.into_iter().partition(|r| r.instance_type.is_some());
+    let (hosts, gpus): (Vec<RawRow>, Vec<RawRow>) =
+        rows.into_iter().partition(|r| r.instance_type.is_some());
     // (region, zone, accelerator) -> GPU row index; first row wins, duplicates are reported.
     let mut gpu_at: HashMap<(&RegionId, Option<&ZoneId>, &AccelRequest), usize> = HashMap::new();
     let mut gpu_used = vec![false; gpus.len()];
     let mut region_price: HashMap<(&RegionId, &AccelRequest), (Option<Rate>, u64)> = HashMap::new();
     for (i, g) in gpus.iter().enumerate() {
-        let Some(acc) = g.accelerator.as_ref() else { continue };
+        let Some(acc) = g.accelerator.as_ref() else {
+            continue;
+        };
         if let Some(&first) = gpu_at.get(&(&g.region, g.zone.as_ref(), acc)) {
             diags.push(
                 Diagnostic::new(
                     Severity::Warning,
                     &*g.file,
-                    format!("duplicate GPU-price row for {acc} in {}; the row at line {} is used", g.location(), gpus[first].line),
+                    format!(
+                        "duplicate GPU-price row for {acc} in {}; the row at line {} is used",
+                        g.location(),
+                        gpus[first].line
+                    ),
                 )
                 .at_line(g.line),
             );
@@ -539,9 +683,21 @@ pub fn join_gcp(rows: Vec<RawRow>, diags: &mut Vec<Diagnostic>) -> Vec<Offer> {
         if used {
             continue;
         }
-        let acc = g.accelerator.as_ref().map(ToString::to_string).unwrap_or_default();
-        let name = g.accelerator.as_ref().map(|a| a.name.to_string()).unwrap_or_default();
-        let attachable = g.accelerator.as_ref().is_some_and(|a| !GCP_FIXED_ACCELERATOR.iter().any(|(_, n, _)| *n == a.name.as_str()));
+        let acc = g
+            .accelerator
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let name = g
+            .accelerator
+            .as_ref()
+            .map(|a| a.name.to_string())
+            .unwrap_or_default();
+        let attachable = g.accelerator.as_ref().is_some_and(|a| {
+            !GCP_FIXED_ACCELERATOR
+                .iter()
+                .any(|(_, n, _)| *n == a.name.as_str())
+        });
         let why = if attachable {
             format!("GPU-price row for {acc} in {}: {name} attaches to a general-purpose host, which Hedge does not model; skipped", g.location())
         } else {
@@ -554,8 +710,15 @@ pub fn join_gcp(rows: Vec<RawRow>, diags: &mut Vec<Diagnostic>) -> Vec<Offer> {
 
 /// Parses `common/accelerators.csv` (`AcceleratorName,Clouds` with a Python list of cloud names) into
 /// accelerator name -> lower-case cloud names. Malformed rows are reported and skipped.
-pub fn parse_accelerators_csv(file: &str, bytes: &[u8], diags: &mut Vec<Diagnostic>) -> Vec<(String, Vec<String>)> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+pub fn parse_accelerators_csv(
+    file: &str,
+    bytes: &[u8],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(String, Vec<String>)> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
     let mut out = Vec::new();
     let mut name_col = None;
     let mut clouds_col = None;
@@ -564,34 +727,60 @@ pub fn parse_accelerators_csv(file: &str, bytes: &[u8], diags: &mut Vec<Diagnost
         let line = rec.position().map_or(0, |p| p.line());
         if i == 0 {
             for (j, h) in rec.iter().enumerate() {
-                match String::from_utf8_lossy(h).trim_start_matches('\u{feff}').trim() {
+                match String::from_utf8_lossy(h)
+                    .trim_start_matches('\u{feff}')
+                    .trim()
+                {
                     "AcceleratorName" => name_col = Some(j),
                     "Clouds" => clouds_col = Some(j),
                     _ => {}
                 }
             }
             if name_col.is_none() || clouds_col.is_none() {
-                diags.push(Diagnostic::new(Severity::Error, file, "header lacks AcceleratorName or Clouds").at_line(line));
+                diags.push(
+                    Diagnostic::new(
+                        Severity::Error,
+                        file,
+                        "header lacks AcceleratorName or Clouds",
+                    )
+                    .at_line(line),
+                );
                 return out;
             }
             continue;
         }
-        let (Some(nc), Some(cc)) = (name_col, clouds_col) else { return out };
+        let (Some(nc), Some(cc)) = (name_col, clouds_col) else {
+            return out;
+        };
         let (Some(name), Some(clouds)) = (rec.get(nc), rec.get(cc)) else {
-            diags.push(Diagnostic::new(Severity::Error, file, "row is missing fields; skipped").at_line(line));
+            diags.push(
+                Diagnostic::new(Severity::Error, file, "row is missing fields; skipped")
+                    .at_line(line),
+            );
             continue;
         };
         let name = String::from_utf8_lossy(name).trim().to_owned();
         let clouds = String::from_utf8_lossy(clouds);
         match pylit::parse(&clouds) {
             Ok(PyValue::List(items)) => {
-                let cl = items.iter().filter_map(PyValue::as_str).map(str::to_ascii_lowercase).collect();
+                let cl = items
+                    .iter()
+                    .filter_map(PyValue::as_str)
+                    .map(str::to_ascii_lowercase)
+                    .collect();
                 out.push((name, cl));
             }
             Ok(_) | Err(_) => diags.push(
-                Diagnostic::new(Severity::Error, file, format!("Clouds {clouds:?} is not a Python list; row skipped"))
-                    .at_line(line)
-                    .at_column(Column::Field { index: cc as u32 + 1, name: "Clouds".into() }),
+                Diagnostic::new(
+                    Severity::Error,
+                    file,
+                    format!("Clouds {clouds:?} is not a Python list; row skipped"),
+                )
+                .at_line(line)
+                .at_column(Column::Field {
+                    index: cc as u32 + 1,
+                    name: "Clouds".into(),
+                }),
             ),
         }
     }
@@ -616,10 +805,13 @@ pub fn import_cloud(
 /// A second row for the same instance type at the same location is dropped with a warning (the first
 /// wins), as the native loader does. GCP GPU-price rows are checked by [`join_gcp`] instead.
 fn drop_duplicate_rows(rows: &mut Vec<RawRow>, diags: &mut Vec<Diagnostic>) {
-    let mut first: HashMap<(&str, &RegionId, Option<&ZoneId>), u64> = HashMap::with_capacity(rows.len());
+    let mut first: HashMap<(&str, &RegionId, Option<&ZoneId>), u64> =
+        HashMap::with_capacity(rows.len());
     let mut dup = vec![false; rows.len()];
     for (i, r) in rows.iter().enumerate() {
-        let Some(it) = r.instance_type.as_deref() else { continue };
+        let Some(it) = r.instance_type.as_deref() else {
+            continue;
+        };
         match first.get(&(it, &r.region, r.zone.as_ref())) {
             Some(&line) => {
                 dup[i] = true;
@@ -627,7 +819,10 @@ fn drop_duplicate_rows(rows: &mut Vec<RawRow>, diags: &mut Vec<Diagnostic>) {
                     Diagnostic::new(
                         Severity::Warning,
                         &*r.file,
-                        format!("duplicate row for {it} in {} (first at line {line}); skipped", r.location()),
+                        format!(
+                            "duplicate row for {it} in {} (first at line {line}); skipped",
+                            r.location()
+                        ),
                     )
                     .at_line(r.line),
                 );

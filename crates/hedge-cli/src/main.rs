@@ -11,7 +11,12 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "hedge", version, about = "Plan, place and run AI compute across clouds", propagate_version = true)]
+#[command(
+    name = "hedge",
+    version,
+    about = "Plan, place and run AI compute across clouds",
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -12,9 +12,38 @@ pub struct Accelerator(String);
 /// Canonical names Hedge knows, in SkyPilot's spelling. Matching is case-insensitive; a name not listed here
 /// is kept as written (a catalog may hold accelerators Hedge has never heard of).
 const CANONICAL: &[&str] = &[
-    "A10", "A100", "A100-80GB", "A100-80GB-SXM", "A10G", "A40", "A6000", "B200", "B300", "GB200", "GH200",
-    "H100", "H100-MEGA", "H200", "K80", "L4", "L40", "L40S", "M60", "MI300X", "P100", "P4", "P40", "RTX6000",
-    "RTXPRO6000", "T4", "T4g", "TPU-v5e", "TPU-v5p", "TPU-v6e", "V100", "V100-32GB",
+    "A10",
+    "A100",
+    "A100-80GB",
+    "A100-80GB-SXM",
+    "A10G",
+    "A40",
+    "A6000",
+    "B200",
+    "B300",
+    "GB200",
+    "GH200",
+    "H100",
+    "H100-MEGA",
+    "H200",
+    "K80",
+    "L4",
+    "L40",
+    "L40S",
+    "M60",
+    "MI300X",
+    "P100",
+    "P4",
+    "P40",
+    "RTX6000",
+    "RTXPRO6000",
+    "T4",
+    "T4g",
+    "TPU-v5e",
+    "TPU-v5p",
+    "TPU-v6e",
+    "V100",
+    "V100-32GB",
 ];
 
 /// Alias -> canonical. Each alias names the same device as its target, never a different one: `H100-MEGA`
@@ -51,7 +80,10 @@ impl Accelerator {
         if s.is_empty() {
             return Err(AcceleratorError::Empty);
         }
-        if !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
             return Err(AcceleratorError::BadName(s.to_owned()));
         }
         if let Some((_, canon)) = ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(s)) {
@@ -99,7 +131,10 @@ impl AccelRequest {
             Some((n, c)) => (n, parse_count(c)?),
             None => (s, 1),
         };
-        Ok(AccelRequest { name: Accelerator::parse(name)?, count })
+        Ok(AccelRequest {
+            name: Accelerator::parse(name)?,
+            count,
+        })
     }
 }
 
@@ -148,7 +183,10 @@ mod tests {
         }
         assert!(!Accelerator::parse("Gaudi3").unwrap().is_known());
         assert_eq!(Accelerator::parse(" "), Err(AcceleratorError::Empty));
-        assert!(matches!(Accelerator::parse("H 100"), Err(AcceleratorError::BadName(_))));
+        assert!(matches!(
+            Accelerator::parse("H 100"),
+            Err(AcceleratorError::BadName(_))
+        ));
     }
 
     #[test]
@@ -157,7 +195,10 @@ mod tests {
         assert_eq!(AccelRequest::parse("L4").unwrap().count, 1);
         assert_eq!(AccelRequest::parse("A100:8.0").unwrap().count, 8);
         for bad in ["H100:0", "H100:-1", "H100:1.5", "H100:x", "H100:"] {
-            assert!(matches!(AccelRequest::parse(bad), Err(AcceleratorError::BadCount(_))), "{bad}");
+            assert!(
+                matches!(AccelRequest::parse(bad), Err(AcceleratorError::BadCount(_))),
+                "{bad}"
+            );
         }
     }
 }

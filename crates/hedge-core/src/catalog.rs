@@ -140,7 +140,11 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn new(offers: Vec<Offer>, providers: BTreeMap<ProviderId, ProviderInfo>, capacities: Vec<Capacity>) -> Self {
+    pub fn new(
+        offers: Vec<Offer>,
+        providers: BTreeMap<ProviderId, ProviderInfo>,
+        capacities: Vec<Capacity>,
+    ) -> Self {
         let mut by_accel: HashMap<Accelerator, Vec<OfferIdx>> = HashMap::new();
         let mut cpu_only = Vec::new();
         let mut providers = providers;
@@ -160,9 +164,16 @@ impl Catalog {
                 providers.insert(o.provider.clone(), ProviderInfo::default());
             }
         }
-        let provider_pos: HashMap<&ProviderId, u16> =
-            providers.keys().enumerate().map(|(i, p)| (p, i.min(u16::MAX as usize) as u16)).collect();
-        let (mut regions, mut zones, mut instance_types) = (Interner::default(), Interner::default(), Interner::default());
+        let provider_pos: HashMap<&ProviderId, u16> = providers
+            .keys()
+            .enumerate()
+            .map(|(i, p)| (p, i.min(u16::MAX as usize) as u16))
+            .collect();
+        let (mut regions, mut zones, mut instance_types) = (
+            Interner::default(),
+            Interner::default(),
+            Interner::default(),
+        );
         let mut by_instance_type: Vec<Vec<OfferIdx>> = Vec::new();
         let mut summaries = Vec::with_capacity(offers.len());
         for (i, o) in offers.iter().enumerate() {
@@ -188,14 +199,20 @@ impl Catalog {
         for (name, idxs) in &by_accel {
             let mut counts: BTreeMap<u32, Vec<OfferIdx>> = BTreeMap::new();
             for &i in idxs {
-                counts.entry(offers[i.0 as usize].gpus()).or_default().push(i);
+                counts
+                    .entry(offers[i.0 as usize].gpus())
+                    .or_default()
+                    .push(i);
             }
             by_accel_count.insert(name.clone(), counts.into_iter().collect());
         }
         let by_accel_count_summaries = by_accel_count
             .iter()
             .map(|(name, lists)| {
-                let copies = lists.iter().map(|(_, idxs)| idxs.iter().map(|i| summaries[i.0 as usize]).collect()).collect();
+                let copies = lists
+                    .iter()
+                    .map(|(_, idxs)| idxs.iter().map(|i| summaries[i.0 as usize]).collect())
+                    .collect();
                 (name.clone(), copies)
             })
             .collect();
@@ -240,7 +257,9 @@ impl Catalog {
     }
     /// Offers of instance type `t`, in catalog order.
     pub fn with_instance_type(&self, t: &str) -> &[OfferIdx] {
-        self.instance_types.get(t).map_or(&[], |i| self.by_instance_type[i as usize].as_slice())
+        self.instance_types
+            .get(t)
+            .map_or(&[], |i| self.by_instance_type[i as usize].as_slice())
     }
 
     pub fn offers(&self) -> &[Offer] {
@@ -268,8 +287,14 @@ impl Catalog {
     }
     /// [`Catalog::with_accelerator_count`] together with the summaries of those offers, in the same order
     /// and stored contiguously (for scans that read every summary).
-    pub fn with_accelerator_count_summaries(&self, accel: &Accelerator, count: u32) -> (&[OfferIdx], &[OfferSummary]) {
-        let Some(lists) = self.by_accel_count.get(accel) else { return (&[], &[]) };
+    pub fn with_accelerator_count_summaries(
+        &self,
+        accel: &Accelerator,
+        count: u32,
+    ) -> (&[OfferIdx], &[OfferSummary]) {
+        let Some(lists) = self.by_accel_count.get(accel) else {
+            return (&[], &[]);
+        };
         match lists.iter().position(|(c, _)| *c == count) {
             Some(p) => (&lists[p].1, &self.by_accel_count_summaries[accel][p]),
             None => (&[], &[]),
@@ -292,7 +317,13 @@ impl Catalog {
         &self.capacities
     }
     /// Consumes the catalog, giving back its parts (for merging or overriding).
-    pub fn into_parts(self) -> (Vec<Offer>, BTreeMap<ProviderId, ProviderInfo>, Vec<Capacity>) {
+    pub fn into_parts(
+        self,
+    ) -> (
+        Vec<Offer>,
+        BTreeMap<ProviderId, ProviderInfo>,
+        Vec<Capacity>,
+    ) {
         (self.offers, self.providers, self.capacities)
     }
 }
@@ -310,41 +341,66 @@ mod tests {
             vcpus_milli: None,
             memory_mib: None,
             location: Location::Region { region: "r".into() },
-            prices: Prices { on_demand: Some(Rate::ZERO), spot: None, committed: vec![] },
+            prices: Prices {
+                on_demand: Some(Rate::ZERO),
+                spot: None,
+                committed: vec![],
+            },
         }
     }
 
     #[test]
     fn index_matches_scan() {
-        let offers = vec![offer("aws", Some(("H100", 8))), offer("gcp", None), offer("gcp", Some(("h100-sxm", 1)))];
+        let offers = vec![
+            offer("aws", Some(("H100", 8))),
+            offer("gcp", None),
+            offer("gcp", Some(("h100-sxm", 1))),
+        ];
         let c = Catalog::new(offers, BTreeMap::new(), vec![]);
         let h100 = Accelerator::parse("H100").unwrap();
         assert_eq!(c.with_accelerator(&h100), &[OfferIdx(0), OfferIdx(2)]);
         assert_eq!(c.with_accelerator_count(&h100, 1), &[OfferIdx(2)]);
         assert!(c.with_accelerator_count(&h100, 2).is_empty());
         let (idx, sums) = c.with_accelerator_count_summaries(&h100, 8);
-        assert_eq!((idx, sums), (&[OfferIdx(0)][..], &[*c.summary(OfferIdx(0))][..]));
-        assert_eq!(c.with_accelerator_count_summaries(&h100, 3), (&[][..], &[][..]));
+        assert_eq!(
+            (idx, sums),
+            (&[OfferIdx(0)][..], &[*c.summary(OfferIdx(0))][..])
+        );
+        assert_eq!(
+            c.with_accelerator_count_summaries(&h100, 3),
+            (&[][..], &[][..])
+        );
         assert_eq!(c.cpu_only(), &[OfferIdx(1)]);
         assert_eq!(c.providers().len(), 2);
-        assert!(c.with_accelerator(&Accelerator::parse("B200").unwrap()).is_empty());
+        assert!(c
+            .with_accelerator(&Accelerator::parse("B200").unwrap())
+            .is_empty());
     }
 
     #[test]
     fn summaries_mirror_offers() {
         let mut o = offer("gcp", Some(("L4", 2)));
-        o.location = Location::Zone { region: "us-central1".into(), zone: "us-central1-a".into() };
+        o.location = Location::Zone {
+            region: "us-central1".into(),
+            zone: "us-central1-a".into(),
+        };
         o.prices.spot = Some(Rate::per_hour(Money::from_micros(7)));
         o.vcpus_milli = Some(8000);
         let offers = vec![offer("aws", Some(("H100", 8))), o];
         let c = Catalog::new(offers, BTreeMap::new(), vec![]);
         let s = c.summary(OfferIdx(1));
         assert_eq!(Some(s.provider()), c.provider_index(&"gcp".into()));
-        assert_eq!((s.gpus(), s.vcpus_milli(), s.memory_mib()), (2, Some(8000), None));
+        assert_eq!(
+            (s.gpus(), s.vcpus_milli(), s.memory_mib()),
+            (2, Some(8000), None)
+        );
         assert_eq!(Some(s.region()), c.region_index(&"us-central1".into()));
         assert_eq!(s.zone(), c.zone_index(&"us-central1-a".into()));
         assert_eq!(c.summary(OfferIdx(0)).zone(), None);
-        assert_eq!(s.price(crate::Market::Spot), Some(Rate::per_hour(Money::from_micros(7))));
+        assert_eq!(
+            s.price(crate::Market::Spot),
+            Some(Rate::per_hour(Money::from_micros(7)))
+        );
         assert_eq!(s.price(crate::Market::OnDemand), Some(Rate::ZERO));
         assert_eq!(s.price(crate::Market::Committed), None);
         assert_eq!(c.with_instance_type("x"), &[OfferIdx(0), OfferIdx(1)]);

@@ -13,7 +13,9 @@
 //! micro-dollar. Quantities are GPU-hours (`PricingUnit` and `ConsumedUnit` "GPU-Hours"). Hedge's own
 //! columns are `x_team`, `x_job`, `x_attempt`.
 
-use crate::ledger::{add_use, allocate_from_use, months_in, FeeAllocation, FeeStatus, Period, Segment, TeamUse};
+use crate::ledger::{
+    add_use, allocate_from_use, months_in, FeeAllocation, FeeStatus, Period, Segment, TeamUse,
+};
 use crate::{Commitment, Market, Money, Timestamp};
 use std::fmt::Write as _;
 
@@ -30,7 +32,9 @@ impl std::str::FromStr for FocusVersion {
         match s.trim() {
             "1.0" => Ok(FocusVersion::V1_0),
             "1.2" => Ok(FocusVersion::V1_2),
-            other => Err(format!("focus_version: {other:?} is not a supported FOCUS version (1.0 or 1.2)")),
+            other => Err(format!(
+                "focus_version: {other:?} is not a supported FOCUS version (1.0 or 1.2)"
+            )),
         }
     }
 }
@@ -158,15 +162,31 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    pub fn new(commitments: Vec<Commitment>, from: Timestamp, to: Timestamp, policy: FeeAllocation) -> Self {
+    pub fn new(
+        commitments: Vec<Commitment>,
+        from: Timestamp,
+        to: Timestamp,
+        policy: FeeAllocation,
+    ) -> Self {
         let periods = months_in(from, to);
-        let used = commitments.iter().map(|_| vec![TeamUse::new(); periods.len()]).collect();
-        Exporter { periods, commitments, policy, used }
+        let used = commitments
+            .iter()
+            .map(|_| vec![TeamUse::new(); periods.len()])
+            .collect();
+        Exporter {
+            periods,
+            commitments,
+            policy,
+            used,
+        }
     }
 
     /// The usage rows of one segment (one per billing period it overlaps), appended to `out`.
     pub fn usage_rows(&mut self, s: &Segment, out: &mut Vec<FocusRow>) {
-        let ci = s.commitment.as_ref().and_then(|id| self.commitments.iter().position(|c| &c.id == id));
+        let ci = s
+            .commitment
+            .as_ref()
+            .and_then(|id| self.commitments.iter().position(|c| &c.id == id));
         for pi in crate::ledger::periods_overlapping(&self.periods, s.start, s.end) {
             let p = &self.periods[pi];
             let secs = s.seconds_in(p.start, p.end);
@@ -183,7 +203,12 @@ impl Exporter {
                     Some(ci) => {
                         let c = &self.commitments[ci];
                         let (m, _) = add_use(c, s, p.start, p.end, &mut self.used[ci][pi]);
-                        ("Committed", m, c.per_gpu_hour.hourly(), Some(FeeStatus::Used))
+                        (
+                            "Committed",
+                            m,
+                            c.per_gpu_hour.hourly(),
+                            Some(FeeStatus::Used),
+                        )
                     }
                     // A commitment deleted since: its fee is no longer known, so its use is worth zero here.
                     None => ("Committed", Money::ZERO, Money::ZERO, Some(FeeStatus::Used)),
@@ -214,7 +239,12 @@ impl Exporter {
                 resource_name: Some(format!("job {} attempt {}", s.job, s.attempt_no)),
                 resource_type: Some("GPU instance"),
                 sku_id: Some(s.instance_type.clone()),
-                sku_price_id: Some(format!("{}/{}/{}", s.provider, s.instance_type, market_code(s.market))),
+                sku_price_id: Some(format!(
+                    "{}/{}/{}",
+                    s.provider,
+                    s.instance_type,
+                    market_code(s.market)
+                )),
                 description: format!(
                     "{} GPU x{} on {} ({})",
                     s.accelerator.as_ref().map_or("CPU", |a| a.as_str()),
@@ -270,12 +300,16 @@ impl Exporter {
                     resource_type: Some("GPU commitment"),
                     sku_id: Some(format!("commitment/{}", c.accelerator)),
                     sku_price_id: Some(format!("{}/commitment/{}", c.provider, c.id)),
-                    description: format!("{} {} GPU commitment, {} GPUs", c.provider, c.accelerator, c.gpus),
+                    description: format!(
+                        "{} {} GPU commitment, {} GPUs",
+                        c.provider, c.accelerator, c.gpus
+                    ),
                     team: owner,
                     job: None,
                     attempt: None,
                 };
-                for share in allocate_from_use(c, p.start, p.end, &self.used[ci][pi], &self.policy) {
+                for share in allocate_from_use(c, p.start, p.end, &self.used[ci][pi], &self.policy)
+                {
                     if share.status != FeeStatus::Unused {
                         continue;
                     }
@@ -288,7 +322,10 @@ impl Exporter {
                         contracted: share.amount,
                         pricing_gpu_seconds: share.gpu_seconds,
                         commitment_status: Some(FeeStatus::Unused),
-                        description: format!("{} {} GPU commitment, unused", c.provider, c.accelerator),
+                        description: format!(
+                            "{} {} GPU commitment, unused",
+                            c.provider, c.accelerator
+                        ),
                         team: share.team.map(|t| t.to_string()),
                         ..base.clone()
                     });
@@ -470,7 +507,9 @@ impl CsvWriter {
                         out.push_str("Usage")
                     }
                 }
-                Field::CommitmentDiscountId | Field::CommitmentDiscountName => push_opt(out, &r.commitment),
+                Field::CommitmentDiscountId | Field::CommitmentDiscountName => {
+                    push_opt(out, &r.commitment)
+                }
                 Field::CommitmentDiscountStatus => out.push_str(match r.commitment_status {
                     Some(FeeStatus::Used) => "Used",
                     Some(FeeStatus::Unused) => "Unused",
@@ -497,7 +536,9 @@ impl CsvWriter {
                         push_decimal(out, m)
                     }
                 }
-                Field::EffectiveCost | Field::PricingCurrencyEffectiveCost => push_decimal(out, r.effective),
+                Field::EffectiveCost | Field::PricingCurrencyEffectiveCost => {
+                    push_decimal(out, r.effective)
+                }
                 Field::Issuer => push_csv(out, &r.provider),
                 Field::ListCost => push_decimal(out, r.list),
                 Field::ListUnitPrice | Field::PricingCurrencyListUnitPrice => {
@@ -564,7 +605,13 @@ fn push_time(out: &mut String, t: Timestamp) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", sod / 3600, sod % 3600 / 60, sod % 60);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    );
 }
 
 fn push_csv(out: &mut String, v: &str) {
@@ -600,8 +647,18 @@ mod tests {
     #[test]
     fn rows_sum_to_the_ledger_total() {
         let book = PriceBook::new([
-            PriceVersion { provider: "a".into(), market: Market::OnDemand, from: t(-100), per_gpu_hour: usd(2) },
-            PriceVersion { provider: "a".into(), market: Market::OnDemand, from: t(10), per_gpu_hour: usd(3) },
+            PriceVersion {
+                provider: "a".into(),
+                market: Market::OnDemand,
+                from: t(-100),
+                per_gpu_hour: usd(2),
+            },
+            PriceVersion {
+                provider: "a".into(),
+                market: Market::OnDemand,
+                from: t(10),
+                per_gpu_hour: usd(3),
+            },
         ]);
         let span = |key: &str, market: Market, gpus: u32, start: Timestamp| AttemptSpan {
             attempt: key.into(),
@@ -631,7 +688,11 @@ mod tests {
         // On-demand 2 GPUs from 22:00 Nov 30 to 12:00 Dec 1 (price change at 10:00 Dec 1); committed 3 GPUs
         // for 5 h on Dec 1.
         let mut segs = segments(&book, &span("k1", Market::OnDemand, 2, t(-2)), t(12));
-        segs.extend(segments(&book, &span("k2", Market::Committed, 3, t(1)), t(6)));
+        segs.extend(segments(
+            &book,
+            &span("k2", Market::Committed, 3, t(1)),
+            t(6),
+        ));
         let (from, to) = (t(-24), t(72));
         let mut ex = Exporter::new(vec![c.clone()], from, to, FeeAllocation::UsageShare);
         let mut rows = Vec::new();
@@ -647,11 +708,22 @@ mod tests {
         assert_eq!(ledger, Money::from_usd(252));
         assert_eq!((effective, billed), (ledger, ledger));
         // Committed use: 15 GPU-h amortized at $1 = $15; unused $177.
-        let unused: Vec<_> = rows.iter().filter(|r| r.commitment_status == Some(FeeStatus::Unused)).collect();
+        let unused: Vec<_> = rows
+            .iter()
+            .filter(|r| r.commitment_status == Some(FeeStatus::Unused))
+            .collect();
         assert_eq!(unused.len(), 1);
-        assert_eq!((unused[0].effective, unused[0].team.as_deref()), (Money::from_usd(177), Some("ml")));
+        assert_eq!(
+            (unused[0].effective, unused[0].team.as_deref()),
+            (Money::from_usd(177), Some("ml"))
+        );
         // The on-demand run crosses the month: one row per billing period (and per price segment).
-        assert_eq!(rows.iter().filter(|r| r.attempt.as_deref() == Some("k1")).count(), 3);
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.attempt.as_deref() == Some("k1"))
+                .count(),
+            3
+        );
 
         for v in [FocusVersion::V1_0, FocusVersion::V1_2] {
             let w = CsvWriter::new(v);
@@ -675,7 +747,10 @@ mod tests {
         assert_eq!(cols.iter().filter(|(_, r)| *r == "M").count(), 21);
         let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
         for c in COLUMNS_1_0 {
-            assert!(names.contains(c), "{c} is a FOCUS 1.0 column missing from the 1.2 list");
+            assert!(
+                names.contains(c),
+                "{c} is a FOCUS 1.0 column missing from the 1.2 list"
+            );
         }
         // Every mandatory 1.2 column has a value in the writer (none falls through to null), but ChargeClass,
         // whose only value is "Correction" and which Hedge never writes.
@@ -685,12 +760,23 @@ mod tests {
             }
         }
         assert_eq!("1.2".parse::<FocusVersion>(), Ok(FocusVersion::V1_2));
-        assert!("1.1".parse::<FocusVersion>().unwrap_err().contains("focus_version"));
+        assert!("1.1"
+            .parse::<FocusVersion>()
+            .unwrap_err()
+            .contains("focus_version"));
     }
 
     #[test]
     fn times_match_the_timestamp_display() {
-        for t in [0i64, 951_782_400, 1_780_000_000, 1_700_000_000, -86_401, 4_102_444_800, 1_709_164_800] {
+        for t in [
+            0i64,
+            951_782_400,
+            1_780_000_000,
+            1_700_000_000,
+            -86_401,
+            4_102_444_800,
+            1_709_164_800,
+        ] {
             let mut s = String::new();
             push_time(&mut s, Timestamp(t));
             assert_eq!(s, Timestamp(t).to_string(), "{t}");

@@ -63,12 +63,18 @@ impl JobState {
 
     /// Succeeded, Failed and Cancelled: nothing leaves them.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
     }
 
     /// States in which the job may hold (or be acquiring) capacity at a provider.
     pub fn holds_capacity(self) -> bool {
-        matches!(self, JobState::Launching | JobState::Running | JobState::Cancelling)
+        matches!(
+            self,
+            JobState::Launching | JobState::Running | JobState::Cancelling
+        )
     }
 
     /// Where a user's cancel moves a job in this state: straight to `Cancelled` when nothing of it can be
@@ -76,8 +82,12 @@ impl JobState {
     pub fn cancel_target(self) -> Option<JobState> {
         match self {
             JobState::Pending | JobState::Placing => Some(JobState::Cancelled),
-            JobState::Launching | JobState::Running | JobState::Recovering => Some(JobState::Cancelling),
-            JobState::Cancelling | JobState::Succeeded | JobState::Failed | JobState::Cancelled => None,
+            JobState::Launching | JobState::Running | JobState::Recovering => {
+                Some(JobState::Cancelling)
+            }
+            JobState::Cancelling | JobState::Succeeded | JobState::Failed | JobState::Cancelled => {
+                None
+            }
         }
     }
 
@@ -103,7 +113,9 @@ impl JobState {
 
     /// The legal successors of this state, in [`JobState::ALL`] order.
     pub fn successors(self) -> impl Iterator<Item = JobState> {
-        JobState::ALL.into_iter().filter(move |&t| self.can_transition_to(t))
+        JobState::ALL
+            .into_iter()
+            .filter(move |&t| self.can_transition_to(t))
     }
 
     pub fn as_str(self) -> &'static str {
@@ -141,7 +153,10 @@ impl FromStr for JobState {
         JobState::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| UnknownName { what: "job state", value: s.to_owned() })
+            .ok_or_else(|| UnknownName {
+                what: "job state",
+                value: s.to_owned(),
+            })
     }
 }
 
@@ -196,7 +211,13 @@ impl AttemptStatus {
     ];
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, AttemptStatus::Succeeded | AttemptStatus::Failed | AttemptStatus::Lost | AttemptStatus::Cancelled)
+        matches!(
+            self,
+            AttemptStatus::Succeeded
+                | AttemptStatus::Failed
+                | AttemptStatus::Lost
+                | AttemptStatus::Cancelled
+        )
     }
 
     /// In flight: the attempt may hold capacity and must be asked about after a restart.
@@ -255,7 +276,10 @@ impl FromStr for AttemptStatus {
         AttemptStatus::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| UnknownName { what: "attempt status", value: s.to_owned() })
+            .ok_or_else(|| UnknownName {
+                what: "attempt status",
+                value: s.to_owned(),
+            })
     }
 }
 
@@ -290,7 +314,10 @@ mod tests {
         for s in JobState::ALL.into_iter().filter(|s| !s.is_terminal()) {
             let via = s.cancel_target().unwrap_or(s);
             assert!(s == via || s.can_transition_to(via), "{s} -> {via}");
-            assert!(via == JobState::Cancelled || via.can_transition_to(JobState::Cancelled), "{via} -> cancelled");
+            assert!(
+                via == JobState::Cancelled || via.can_transition_to(JobState::Cancelled),
+                "{via} -> cancelled"
+            );
         }
     }
 
@@ -333,7 +360,9 @@ mod tests {
     #[test]
     fn happy_and_recovery_paths() {
         use JobState::*;
-        let path = [Pending, Placing, Launching, Recovering, Placing, Launching, Running, Succeeded];
+        let path = [
+            Pending, Placing, Launching, Recovering, Placing, Launching, Running, Succeeded,
+        ];
         assert_eq!(replay(path.windows(2).map(|w| (w[0], w[1]))), Ok(Succeeded));
         assert_eq!(replay([(Pending, Running)]), Err(0));
         assert_eq!(replay([(Pending, Placing), (Launching, Running)]), Err(1));

@@ -15,7 +15,10 @@
 //!   by a [`FeeAllocation`] ([`allocate_fee`]).
 //! - Reports cut every window at calendar-month boundaries ([`months_in`]); a month is the billing period.
 
-use crate::{Accelerator, Commitment, CommitmentId, JobId, Market, Money, ProviderId, Rate, RegionId, TeamId, Timestamp, ZoneId};
+use crate::{
+    Accelerator, Commitment, CommitmentId, JobId, Market, Money, ProviderId, Rate, RegionId,
+    TeamId, Timestamp, ZoneId,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -61,14 +64,27 @@ impl PriceBook {
 
     /// The latest version of (provider, market).
     pub fn latest(&self, provider: &ProviderId, market: Market) -> Option<(Timestamp, Rate)> {
-        self.series.get(&(provider.clone(), market)).and_then(|s| s.last().copied())
+        self.series
+            .get(&(provider.clone(), market))
+            .and_then(|s| s.last().copied())
     }
 
     /// Times strictly inside `(start, end)` at which the (provider, market) price changes.
-    fn changes(&self, provider: &ProviderId, market: Market, start: Timestamp, end: Timestamp) -> Vec<Timestamp> {
+    fn changes(
+        &self,
+        provider: &ProviderId,
+        market: Market,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Vec<Timestamp> {
         self.series
             .get(&(provider.clone(), market))
-            .map(|s| s.iter().map(|(t, _)| *t).filter(|t| start < *t && *t < end).collect())
+            .map(|s| {
+                s.iter()
+                    .map(|(t, _)| *t)
+                    .filter(|t| start < *t && *t < end)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -77,7 +93,12 @@ impl PriceBook {
         self.series
             .iter()
             .flat_map(|((p, m), s)| {
-                s.iter().map(|(from, r)| PriceVersion { provider: p.clone(), market: *m, from: *from, per_gpu_hour: *r })
+                s.iter().map(|(from, r)| PriceVersion {
+                    provider: p.clone(),
+                    market: *m,
+                    from: *from,
+                    per_gpu_hour: *r,
+                })
             })
             .collect()
     }
@@ -86,7 +107,9 @@ impl PriceBook {
     /// its commitment's fee); spot without a spot price bills the on-demand price; a provider without any
     /// price bills zero (the segment is still booked, with its GPU-hours).
     pub fn rates_at(&self, provider: &ProviderId, market: Market, t: Timestamp) -> (Rate, Rate) {
-        let list = self.rate_at(provider, Market::OnDemand, t).unwrap_or(Rate::ZERO);
+        let list = self
+            .rate_at(provider, Market::OnDemand, t)
+            .unwrap_or(Rate::ZERO);
         let billed = match market {
             Market::Committed => Rate::ZERO,
             Market::OnDemand => list,
@@ -108,7 +131,13 @@ pub struct Priced {
 
 /// Splits `[start, end)` at every price change of `market` and of on-demand (the list price) on `provider`,
 /// and at every calendar-month boundary (UTC). Empty for an empty span. The pieces tile the span exactly, in order, numbered from 0.
-pub fn price_span(book: &PriceBook, provider: &ProviderId, market: Market, start: Timestamp, end: Timestamp) -> Vec<Priced> {
+pub fn price_span(
+    book: &PriceBook,
+    provider: &ProviderId,
+    market: Market,
+    start: Timestamp,
+    end: Timestamp,
+) -> Vec<Priced> {
     if end <= start {
         return vec![];
     }
@@ -125,7 +154,13 @@ pub fn price_span(book: &PriceBook, provider: &ProviderId, market: Market, start
     let mut from = start;
     for to in cuts.into_iter().chain(std::iter::once(end)) {
         let (billed, list) = book.rates_at(provider, market, from);
-        out.push(Priced { seq: out.len() as u32, start: from, end: to, billed_per_gpu_hour: billed, list_per_gpu_hour: list });
+        out.push(Priced {
+            seq: out.len() as u32,
+            start: from,
+            end: to,
+            billed_per_gpu_hour: billed,
+            list_per_gpu_hour: list,
+        });
         from = to;
     }
     out
@@ -142,7 +177,9 @@ pub fn overlap_seconds(start: Timestamp, end: Timestamp, from: Timestamp, to: Ti
 /// `(micros × gpus × seconds + 1800) / 3600` in SQL over non-negative integers).
 /// Computed in 128 bits and clamped to the range of `Money`, so no rate, GPU count or span overflows.
 pub fn cost(per_gpu_hour: Rate, gpus: u32, seconds: u64) -> Money {
-    let m = (per_gpu_hour.hourly().micros() as i128).saturating_mul(gpus as i128).saturating_mul(seconds as i128);
+    let m = (per_gpu_hour.hourly().micros() as i128)
+        .saturating_mul(gpus as i128)
+        .saturating_mul(seconds as i128);
     let r = m.saturating_add(1800).div_euclid(3600);
     Money::from_micros(r.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
 }
@@ -155,16 +192,29 @@ pub fn months_in(from: Timestamp, to: Timestamp) -> Vec<Period> {
     while t < to {
         let (y, m, ..) = t.to_civil();
         let month_start = Timestamp::from_ymd(y, m, 1);
-        let month_end = if m == 12 { Timestamp::from_ymd(y + 1, 1, 1) } else { Timestamp::from_ymd(y, m + 1, 1) };
+        let month_end = if m == 12 {
+            Timestamp::from_ymd(y + 1, 1, 1)
+        } else {
+            Timestamp::from_ymd(y, m + 1, 1)
+        };
         let end = month_end.min(to);
-        out.push(Period { start: t, end, billing_start: month_start, billing_end: month_end });
+        out.push(Period {
+            start: t,
+            end,
+            billing_start: month_start,
+            billing_end: month_end,
+        });
         t = end;
     }
     out
 }
 
 /// The indexes of `periods` (in order, as [`months_in`] gives them) that `[start, end)` overlaps.
-pub fn periods_overlapping(periods: &[Period], start: Timestamp, end: Timestamp) -> std::ops::Range<usize> {
+pub fn periods_overlapping(
+    periods: &[Period],
+    start: Timestamp,
+    end: Timestamp,
+) -> std::ops::Range<usize> {
     let first = periods.partition_point(|p| p.end <= start);
     let last = periods.partition_point(|p| p.start < end);
     first..last.max(first)
@@ -270,7 +320,11 @@ pub fn segments(book: &PriceBook, span: &AttemptSpan, end: Timestamp) -> Vec<Seg
 
 /// A commitment's fee accrued in `[from, to)`: every second of its term, used or not.
 pub fn fee_in(c: &Commitment, from: Timestamp, to: Timestamp) -> Money {
-    cost(c.per_gpu_hour, c.gpus, overlap_seconds(c.start, c.end, from, to))
+    cost(
+        c.per_gpu_hour,
+        c.gpus,
+        overlap_seconds(c.start, c.end, from, to),
+    )
 }
 
 /// How a commitment's fee is charged to teams (server config `ledger.commitment_fees`).
@@ -316,7 +370,13 @@ pub fn amortized(c: &Commitment, gpu_seconds: u64) -> Money {
 pub type TeamUse = BTreeMap<TeamId, (Money, u64)>;
 
 /// Adds `s`'s use of `c` within `[from, to)` (clipped to the term) to `used`; returns the amortized part.
-pub fn add_use(c: &Commitment, s: &Segment, from: Timestamp, to: Timestamp, used: &mut TeamUse) -> (Money, u64) {
+pub fn add_use(
+    c: &Commitment,
+    s: &Segment,
+    from: Timestamp,
+    to: Timestamp,
+    used: &mut TeamUse,
+) -> (Money, u64) {
     if s.commitment.as_ref() != Some(&c.id) {
         return (Money::ZERO, 0);
     }
@@ -333,7 +393,13 @@ pub fn add_use(c: &Commitment, s: &Segment, from: Timestamp, to: Timestamp, used
 
 /// Splits the fee of `c` accrued in `[from, to)` into shares per team and status. The shares sum to
 /// [`fee_in`] exactly. `segments` may contain anything; only those on `c` count.
-pub fn allocate_fee(c: &Commitment, segments: &[Segment], from: Timestamp, to: Timestamp, policy: &FeeAllocation) -> Vec<FeeShare> {
+pub fn allocate_fee(
+    c: &Commitment,
+    segments: &[Segment],
+    from: Timestamp,
+    to: Timestamp,
+    policy: &FeeAllocation,
+) -> Vec<FeeShare> {
     let mut used = TeamUse::new();
     for s in segments {
         add_use(c, s, from, to, &mut used);
@@ -344,20 +410,36 @@ pub fn allocate_fee(c: &Commitment, segments: &[Segment], from: Timestamp, to: T
 /// [`allocate_fee`] from the use already summed per team (what a streaming export accumulates). The used
 /// shares are the amortized use; the unused share is the rest of the fee (negative only if the commitment
 /// was used beyond its GPUs).
-pub fn allocate_from_use(c: &Commitment, from: Timestamp, to: Timestamp, used: &TeamUse, policy: &FeeAllocation) -> Vec<FeeShare> {
+pub fn allocate_from_use(
+    c: &Commitment,
+    from: Timestamp,
+    to: Timestamp,
+    used: &TeamUse,
+    policy: &FeeAllocation,
+) -> Vec<FeeShare> {
     let fee = fee_in(c, from, to);
     let used_total: Money = used.values().map(|(m, _)| *m).sum();
     let used_gpu_seconds: u64 = used.values().fold(0u64, |a, (_, g)| a.saturating_add(*g));
     let unused = fee - used_total;
     let capacity = u64::from(c.gpus).saturating_mul(overlap_seconds(c.start, c.end, from, to));
     let idle = capacity.saturating_sub(used_gpu_seconds);
-    let share =
-        |team: Option<TeamId>, status, amount, gpu_seconds| FeeShare { commitment: c.id.clone(), team, status, amount, gpu_seconds };
+    let share = |team: Option<TeamId>, status, amount, gpu_seconds| FeeShare {
+        commitment: c.id.clone(),
+        team,
+        status,
+        amount,
+        gpu_seconds,
+    };
     let mut out = Vec::new();
     match policy {
         FeeAllocation::Owner(owner) => {
             if used_total != Money::ZERO || used_gpu_seconds > 0 {
-                out.push(share(Some(owner.clone()), FeeStatus::Used, used_total, used_gpu_seconds));
+                out.push(share(
+                    Some(owner.clone()),
+                    FeeStatus::Used,
+                    used_total,
+                    used_gpu_seconds,
+                ));
             }
             if unused != Money::ZERO || idle > 0 {
                 out.push(share(Some(owner.clone()), FeeStatus::Unused, unused, idle));
@@ -375,7 +457,12 @@ pub fn allocate_from_use(c: &Commitment, from: Timestamp, to: Timestamp, used: &
                     let parts = split_proportional(unused.micros(), &weights);
                     let idle_parts = split_proportional(idle as i64, &weights);
                     for ((team, part), g) in used.keys().zip(parts).zip(idle_parts) {
-                        out.push(share(Some(team.clone()), FeeStatus::Unused, Money::from_micros(part), g as u64));
+                        out.push(share(
+                            Some(team.clone()),
+                            FeeStatus::Unused,
+                            Money::from_micros(part),
+                            g as u64,
+                        ));
                     }
                 }
             }
@@ -449,10 +536,19 @@ pub fn fees_by_team(
     for c in commitments {
         let range = periods_overlapping(&periods, c.start, c.end);
         let mut used = vec![TeamUse::new(); range.len()];
-        for s in segments.iter().filter(|s| s.commitment.as_ref() == Some(&c.id)) {
+        for s in segments
+            .iter()
+            .filter(|s| s.commitment.as_ref() == Some(&c.id))
+        {
             for pi in periods_overlapping(&periods, s.start, s.end) {
                 if range.contains(&pi) {
-                    add_use(c, s, periods[pi].start, periods[pi].end, &mut used[pi - range.start]);
+                    add_use(
+                        c,
+                        s,
+                        periods[pi].start,
+                        periods[pi].end,
+                        &mut used[pi - range.start],
+                    );
                 }
             }
         }
@@ -466,7 +562,12 @@ pub fn fees_by_team(
 }
 
 /// The ledger's total for `[from, to)`: billed usage plus every commitment fee accrued, month by month.
-pub fn total(segments: &[Segment], commitments: &[Commitment], from: Timestamp, to: Timestamp) -> Money {
+pub fn total(
+    segments: &[Segment],
+    commitments: &[Commitment],
+    from: Timestamp,
+    to: Timestamp,
+) -> Money {
     let mut t = Money::ZERO;
     let periods = months_in(from, to);
     for s in segments {
@@ -517,7 +618,13 @@ pub struct CommitmentMetrics {
 
 /// The metrics of commitment `c` over `[from, to)`, with burn-down as of `now`. Ratios are the only
 /// floats, computed from integers in this one place.
-pub fn commitment_metrics(c: &Commitment, segments: &[Segment], from: Timestamp, to: Timestamp, now: Timestamp) -> CommitmentMetrics {
+pub fn commitment_metrics(
+    c: &Commitment,
+    segments: &[Segment],
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+) -> CommitmentMetrics {
     let capacity = u64::from(c.gpus).saturating_mul(overlap_seconds(c.start, c.end, from, to));
     let mut used = 0u64;
     let mut uncovered = 0u64;
@@ -527,8 +634,12 @@ pub fn commitment_metrics(c: &Commitment, segments: &[Segment], from: Timestamp,
             let (a, b) = (from.max(c.start), to.min(c.end));
             used = used.saturating_add(s.gpu_seconds_in(a, b));
             on_demand_equivalent += s.list_in(a, b);
-        } else if s.provider == c.provider && s.accelerator.as_ref() == Some(&c.accelerator) && s.market != Market::Committed {
-            uncovered = uncovered.saturating_add(s.gpu_seconds_in(from.max(c.start), to.min(c.end)));
+        } else if s.provider == c.provider
+            && s.accelerator.as_ref() == Some(&c.accelerator)
+            && s.market != Market::Committed
+        {
+            uncovered =
+                uncovered.saturating_add(s.gpu_seconds_in(from.max(c.start), to.min(c.end)));
         }
     }
     let fee = fee_in(c, from, to);
@@ -538,7 +649,11 @@ pub fn commitment_metrics(c: &Commitment, segments: &[Segment], from: Timestamp,
     let remaining_seconds = overlap_seconds(c.start, c.end, now, c.end.max(now));
     let remaining_capacity = u64::from(c.gpus).saturating_mul(remaining_seconds);
     // Use per second of the window, carried over the remaining term.
-    let projected_use = if window_seconds == 0 { 0 } else { (used as u128 * remaining_seconds as u128 / window_seconds as u128) as u64 };
+    let projected_use = if window_seconds == 0 {
+        0
+    } else {
+        (used as u128 * remaining_seconds as u128 / window_seconds as u128) as u64
+    };
     CommitmentMetrics {
         commitment: c.id.clone(),
         provider: c.provider.clone(),
@@ -565,28 +680,47 @@ pub fn commitment_metrics(c: &Commitment, segments: &[Segment], from: Timestamp,
 impl CommitmentMetrics {
     /// Several commitments' figures summed under `name`, ratios recomputed from the sums. (Uncovered use is
     /// summed per commitment, so two commitments of one provider and accelerator count it twice.)
-    pub fn sum<'a>(id: CommitmentId, ms: impl IntoIterator<Item = &'a CommitmentMetrics>) -> Option<CommitmentMetrics> {
+    pub fn sum<'a>(
+        id: CommitmentId,
+        ms: impl IntoIterator<Item = &'a CommitmentMetrics>,
+    ) -> Option<CommitmentMetrics> {
         let mut it = ms.into_iter();
         let first = it.next()?;
-        let mut out = CommitmentMetrics { commitment: id, ..first.clone() };
+        let mut out = CommitmentMetrics {
+            commitment: id,
+            ..first.clone()
+        };
         for m in it {
-            out.capacity_gpu_seconds = out.capacity_gpu_seconds.saturating_add(m.capacity_gpu_seconds);
+            out.capacity_gpu_seconds = out
+                .capacity_gpu_seconds
+                .saturating_add(m.capacity_gpu_seconds);
             out.used_gpu_seconds = out.used_gpu_seconds.saturating_add(m.used_gpu_seconds);
-            out.uncovered_gpu_seconds = out.uncovered_gpu_seconds.saturating_add(m.uncovered_gpu_seconds);
+            out.uncovered_gpu_seconds = out
+                .uncovered_gpu_seconds
+                .saturating_add(m.uncovered_gpu_seconds);
             out.fee += m.fee;
             out.waste += m.waste;
             out.on_demand_equivalent += m.on_demand_equivalent;
             out.remaining_fee += m.remaining_fee;
-            out.remaining_gpu_seconds = out.remaining_gpu_seconds.saturating_add(m.remaining_gpu_seconds);
-            out.projected_unused_gpu_seconds = out.projected_unused_gpu_seconds.saturating_add(m.projected_unused_gpu_seconds);
+            out.remaining_gpu_seconds = out
+                .remaining_gpu_seconds
+                .saturating_add(m.remaining_gpu_seconds);
+            out.projected_unused_gpu_seconds = out
+                .projected_unused_gpu_seconds
+                .saturating_add(m.projected_unused_gpu_seconds);
         }
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         out.utilization = ratio(out.used_gpu_seconds, out.capacity_gpu_seconds);
-        out.coverage = ratio(out.used_gpu_seconds, out.used_gpu_seconds.saturating_add(out.uncovered_gpu_seconds));
+        out.coverage = ratio(
+            out.used_gpu_seconds,
+            out.used_gpu_seconds
+                .saturating_add(out.uncovered_gpu_seconds),
+        );
         out.effective_savings_rate = if out.on_demand_equivalent == Money::ZERO {
             0.0
         } else {
-            (out.on_demand_equivalent - out.fee).micros() as f64 / out.on_demand_equivalent.micros() as f64
+            (out.on_demand_equivalent - out.fee).micros() as f64
+                / out.on_demand_equivalent.micros() as f64
         };
         Some(out)
     }
@@ -605,9 +739,24 @@ mod tests {
     }
     fn book() -> PriceBook {
         PriceBook::new([
-            PriceVersion { provider: "a".into(), market: Market::OnDemand, from: t(0), per_gpu_hour: usd(2) },
-            PriceVersion { provider: "a".into(), market: Market::OnDemand, from: t(10), per_gpu_hour: usd(3) },
-            PriceVersion { provider: "a".into(), market: Market::Spot, from: t(0), per_gpu_hour: usd(1) },
+            PriceVersion {
+                provider: "a".into(),
+                market: Market::OnDemand,
+                from: t(0),
+                per_gpu_hour: usd(2),
+            },
+            PriceVersion {
+                provider: "a".into(),
+                market: Market::OnDemand,
+                from: t(10),
+                per_gpu_hour: usd(3),
+            },
+            PriceVersion {
+                provider: "a".into(),
+                market: Market::Spot,
+                from: t(0),
+                per_gpu_hour: usd(1),
+            },
         ])
     }
     fn span(market: Market, gpus: u32, start: Timestamp) -> AttemptSpan {
@@ -646,20 +795,37 @@ mod tests {
         // 4 × 2 × $2 + 4 × 2 × $3 = $16 + $24 = $40.
         let s = segments(&book(), &span(Market::OnDemand, 4, t(8)), t(12));
         assert_eq!(s.len(), 2);
-        assert_eq!((s[0].seq, s[0].start, s[0].end, s[0].per_gpu_hour), (0, t(8), t(10), usd(2)));
-        assert_eq!((s[1].seq, s[1].start, s[1].end, s[1].per_gpu_hour), (1, t(10), t(12), usd(3)));
+        assert_eq!(
+            (s[0].seq, s[0].start, s[0].end, s[0].per_gpu_hour),
+            (0, t(8), t(10), usd(2))
+        );
+        assert_eq!(
+            (s[1].seq, s[1].start, s[1].end, s[1].per_gpu_hour),
+            (1, t(10), t(12), usd(3))
+        );
         let total: Money = s.iter().map(|x| x.billed_in(t(0), t(24))).sum();
         assert_eq!(total, Money::from_usd(40));
         // No change inside the span: one segment.
-        assert_eq!(segments(&book(), &span(Market::OnDemand, 4, t(0)), t(10)).len(), 1);
+        assert_eq!(
+            segments(&book(), &span(Market::OnDemand, 4, t(0)), t(10)).len(),
+            1
+        );
     }
 
     #[test]
     fn spot_splits_at_list_changes_and_committed_bills_zero_at_list() {
         let s = segments(&book(), &span(Market::Spot, 2, t(9)), t(11));
-        assert_eq!(s.iter().map(|x| (x.per_gpu_hour, x.list_per_gpu_hour)).collect::<Vec<_>>(), [(usd(1), usd(2)), (usd(1), usd(3))]);
+        assert_eq!(
+            s.iter()
+                .map(|x| (x.per_gpu_hour, x.list_per_gpu_hour))
+                .collect::<Vec<_>>(),
+            [(usd(1), usd(2)), (usd(1), usd(3))]
+        );
         let c = segments(&book(), &span(Market::Committed, 2, t(0)), t(1));
-        assert_eq!((c[0].per_gpu_hour, c[0].list_per_gpu_hour), (Rate::ZERO, usd(2)));
+        assert_eq!(
+            (c[0].per_gpu_hour, c[0].list_per_gpu_hour),
+            (Rate::ZERO, usd(2))
+        );
         assert_eq!(c[0].billed_in(t(0), t(1)), Money::ZERO);
         assert!(segments(&book(), &span(Market::OnDemand, 1, t(3)), t(3)).is_empty());
     }
@@ -667,16 +833,27 @@ mod tests {
     #[test]
     fn spend_is_attributed_by_overlap_with_the_period() {
         // Runs from Oct 31 22:00 to Nov 1 02:00 on 1 GPU at $2: $4 in October, $4 in November.
-        let b = PriceBook::new([PriceVersion { provider: "a".into(), market: Market::OnDemand, from: t(-100), per_gpu_hour: usd(2) }]);
+        let b = PriceBook::new([PriceVersion {
+            provider: "a".into(),
+            market: Market::OnDemand,
+            from: t(-100),
+            per_gpu_hour: usd(2),
+        }]);
         let s = segments(&b, &span(Market::OnDemand, 1, t(-2)), t(2));
         let oct = Timestamp::from_ymd(2026, 10, 1);
         // Booked as two segments, one per month.
-        assert_eq!(s.iter().map(|x| (x.start, x.end)).collect::<Vec<_>>(), [(t(-2), t(0)), (t(0), t(2))]);
+        assert_eq!(
+            s.iter().map(|x| (x.start, x.end)).collect::<Vec<_>>(),
+            [(t(-2), t(0)), (t(0), t(2))]
+        );
         let in_period = |from, to| s.iter().map(|x| x.billed_in(from, to)).sum::<Money>();
         assert_eq!(in_period(oct, t(0)), Money::from_usd(4));
         assert_eq!(in_period(t(0), t(24 * 30)), Money::from_usd(4));
         // Overlap inside a month: 22:00..23:30 Oct 31 holds 1.5 h.
-        assert_eq!(in_period(t(-2), t(-1).plus_seconds(1800)), Money::from_usd(3));
+        assert_eq!(
+            in_period(t(-2), t(-1).plus_seconds(1800)),
+            Money::from_usd(3)
+        );
         let by_month = months_in(oct, Timestamp::from_ymd(2026, 12, 1));
         assert_eq!(by_month.len(), 2);
         assert_eq!(by_month[0].billing_end, t(0));
@@ -701,7 +878,10 @@ mod tests {
         );
         let owned = allocate_fee(&c, &[], t(0), t(24), &FeeAllocation::Owner("infra".into()));
         assert_eq!(owned.len(), 1);
-        assert_eq!((owned[0].team.clone(), owned[0].amount), (Some("infra".into()), Money::from_usd(288)));
+        assert_eq!(
+            (owned[0].team.clone(), owned[0].amount),
+            (Some("infra".into()), Money::from_usd(288))
+        );
         // Outside its term it accrues nothing.
         assert_eq!(fee_in(&c, t(-48), t(0)), Money::ZERO);
     }
@@ -712,11 +892,28 @@ mod tests {
         // 10 h ($10). Unused $20 split 1:1 → ml $20, cv $20.
         let c = commitment(4, 1, t(0), t(10));
         let mut a = segments(&book(), &span(Market::Committed, 2, t(0)), t(5));
-        let mut b = segments(&book(), &AttemptSpan { attempt: "k2".into(), team: "cv".into(), ..span(Market::Committed, 1, t(0)) }, t(10));
+        let mut b = segments(
+            &book(),
+            &AttemptSpan {
+                attempt: "k2".into(),
+                team: "cv".into(),
+                ..span(Market::Committed, 1, t(0))
+            },
+            t(10),
+        );
         a.append(&mut b);
         let shares = allocate_fee(&c, &a, t(0), t(10), &FeeAllocation::UsageShare);
-        let per_team = spend_by_team(&a, std::slice::from_ref(&c), t(0), t(10), &FeeAllocation::UsageShare);
-        assert_eq!(shares.iter().map(|s| s.amount).sum::<Money>(), Money::from_usd(40));
+        let per_team = spend_by_team(
+            &a,
+            std::slice::from_ref(&c),
+            t(0),
+            t(10),
+            &FeeAllocation::UsageShare,
+        );
+        assert_eq!(
+            shares.iter().map(|s| s.amount).sum::<Money>(),
+            Money::from_usd(40)
+        );
         assert_eq!(per_team.get(&Some("ml".into())), Some(&Money::from_usd(20)));
         assert_eq!(per_team.get(&Some("cv".into())), Some(&Money::from_usd(20)));
         assert_eq!(total(&a, &[c], t(0), t(10)), Money::from_usd(40));
@@ -731,12 +928,44 @@ mod tests {
         // window 1 GPU-h/h → 5 GPU-h used in the last 5 hours, so 15 GPU-h projected unused.
         let c = commitment(4, 1, t(0), t(10));
         let mut segs = segments(&book(), &span(Market::Committed, 2, t(0)), t(5));
-        segs.extend(segments(&book(), &AttemptSpan { attempt: "k2".into(), commitment: None, ..span(Market::OnDemand, 1, t(0)) }, t(10)));
+        segs.extend(segments(
+            &book(),
+            &AttemptSpan {
+                attempt: "k2".into(),
+                commitment: None,
+                ..span(Market::OnDemand, 1, t(0))
+            },
+            t(10),
+        ));
         let m = commitment_metrics(&c, &segs, t(0), t(10), t(5));
-        assert_eq!((m.capacity_gpu_seconds, m.used_gpu_seconds, m.uncovered_gpu_seconds), (40 * 3600, 10 * 3600, 10 * 3600));
-        assert_eq!((m.fee, m.waste, m.on_demand_equivalent), (Money::from_usd(40), Money::from_usd(30), Money::from_usd(20)));
-        assert_eq!((m.utilization, m.coverage, m.effective_savings_rate), (0.25, 0.5, -1.0));
-        assert_eq!((m.remaining_fee, m.remaining_gpu_seconds, m.projected_unused_gpu_seconds), (Money::from_usd(20), 20 * 3600, 15 * 3600));
+        assert_eq!(
+            (
+                m.capacity_gpu_seconds,
+                m.used_gpu_seconds,
+                m.uncovered_gpu_seconds
+            ),
+            (40 * 3600, 10 * 3600, 10 * 3600)
+        );
+        assert_eq!(
+            (m.fee, m.waste, m.on_demand_equivalent),
+            (
+                Money::from_usd(40),
+                Money::from_usd(30),
+                Money::from_usd(20)
+            )
+        );
+        assert_eq!(
+            (m.utilization, m.coverage, m.effective_savings_rate),
+            (0.25, 0.5, -1.0)
+        );
+        assert_eq!(
+            (
+                m.remaining_fee,
+                m.remaining_gpu_seconds,
+                m.projected_unused_gpu_seconds
+            ),
+            (Money::from_usd(20), 20 * 3600, 15 * 3600)
+        );
     }
 
     #[test]
@@ -744,9 +973,20 @@ mod tests {
         let r = Rate::per_hour(Money::from_micros(i64::MAX / 2));
         assert_eq!(cost(r, u32::MAX, u64::MAX), Money::MAX);
         assert_eq!(cost(r, 0, u64::MAX), Money::ZERO);
-        let c = commitment(u32::MAX, 0, Timestamp(i64::MIN / 4), Timestamp(i64::MAX / 4));
-        let c = Commitment { per_gpu_hour: r, ..c };
-        assert_eq!(fee_in(&c, Timestamp(0), Timestamp(i64::MAX / 8)), Money::MAX);
+        let c = commitment(
+            u32::MAX,
+            0,
+            Timestamp(i64::MIN / 4),
+            Timestamp(i64::MAX / 4),
+        );
+        let c = Commitment {
+            per_gpu_hour: r,
+            ..c
+        };
+        assert_eq!(
+            fee_in(&c, Timestamp(0), Timestamp(i64::MAX / 8)),
+            Money::MAX
+        );
     }
 
     #[test]

@@ -226,9 +226,18 @@ mod tests {
         assert_eq!(m.to_string(), "$30.09784");
         assert_eq!(Money::from_usd(3).to_string(), "$3.00");
         assert_eq!((-Money::from_micros(1_500_000)).to_string(), "-$1.50");
-        assert!(matches!(Money::from_usd_f64(-1.0), Err(MoneyError::Negative(_))));
-        assert!(matches!(Money::from_usd_f64(f64::NAN), Err(MoneyError::NotFinite(_))));
-        assert!(matches!(Money::from_usd_f64(1e300), Err(MoneyError::TooLarge(_))));
+        assert!(matches!(
+            Money::from_usd_f64(-1.0),
+            Err(MoneyError::Negative(_))
+        ));
+        assert!(matches!(
+            Money::from_usd_f64(f64::NAN),
+            Err(MoneyError::NotFinite(_))
+        ));
+        assert!(matches!(
+            Money::from_usd_f64(1e300),
+            Err(MoneyError::TooLarge(_))
+        ));
     }
 
     #[test]
@@ -241,13 +250,23 @@ mod tests {
             (1_884_858_079_357, "$1,884,858.08"),
             (-123_456_789, "-$123.46"),
         ] {
-            assert_eq!(Money::from_micros(micros).cents_grouped().to_string(), want, "{micros}");
+            assert_eq!(
+                Money::from_micros(micros).cents_grouped().to_string(),
+                want,
+                "{micros}"
+            );
         }
     }
 
     #[test]
     fn groups_thousands() {
-        for (digits, want) in [("", ""), ("7", "7"), ("123", "123"), ("1234", "1,234"), ("1234567", "1,234,567")] {
+        for (digits, want) in [
+            ("", ""),
+            ("7", "7"),
+            ("123", "123"),
+            ("1234", "1,234"),
+            ("1234567", "1,234,567"),
+        ] {
             assert_eq!(group_thousands(digits), want);
         }
     }

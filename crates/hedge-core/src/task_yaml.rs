@@ -26,24 +26,56 @@ use std::fmt;
 
 /// SkyPilot's cloud names. Another name is accepted (a locally configured provider) with a warning.
 pub const SKYPILOT_CLOUDS: &[&str] = &[
-    "aws", "azure", "cudo", "do", "fluidstack", "gcp", "hyperbolic", "ibm", "kubernetes", "lambda", "nebius",
-    "oci", "paperspace", "primeintellect", "runpod", "scp", "seeweb", "ssh", "vast", "vsphere",
+    "aws",
+    "azure",
+    "cudo",
+    "do",
+    "fluidstack",
+    "gcp",
+    "hyperbolic",
+    "ibm",
+    "kubernetes",
+    "lambda",
+    "nebius",
+    "oci",
+    "paperspace",
+    "primeintellect",
+    "runpod",
+    "scp",
+    "seeweb",
+    "ssh",
+    "vast",
+    "vsphere",
 ];
 
 /// Short names SkyPilot accepts for a cloud.
 const CLOUD_ALIASES: &[(&str, &str)] = &[("k8s", "kubernetes"), ("lambdalabs", "lambda")];
 
-const TOP_KNOWN_IGNORED: &[&str] = &["secrets", "volumes", "config", "service", "inputs", "outputs"];
+const TOP_KNOWN_IGNORED: &[&str] = &[
+    "secrets", "volumes", "config", "service", "inputs", "outputs",
+];
 const RES_KNOWN_IGNORED: &[&str] = &[
-    "disk_size", "disk_tier", "ports", "image_id", "labels", "accelerator_args", "job_recovery", "spot_recovery",
-    "autostop", "network_tier",
+    "disk_size",
+    "disk_tier",
+    "ports",
+    "image_id",
+    "labels",
+    "accelerator_args",
+    "job_recovery",
+    "spot_recovery",
+    "autostop",
+    "network_tier",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TaskYamlError {
     /// `message` is the YAML parser's, which names the line and column.
     #[error("invalid YAML: {message}")]
-    Syntax { line: Option<usize>, column: Option<usize>, message: String },
+    Syntax {
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
     #[error("{path}: {reason}")]
     Field { path: String, reason: String },
 }
@@ -86,7 +118,10 @@ pub fn parse(text: &str) -> Result<ParsedTask, TaskYamlError> {
                 return Err(TaskYamlError::Syntax {
                     line: Some(i + 1),
                     column: None,
-                    message: format!("more than {MAX_FLOW_DEPTH} nested [ or {{ by line {}", i + 1),
+                    message: format!(
+                        "more than {MAX_FLOW_DEPTH} nested [ or {{ by line {}",
+                        i + 1
+                    ),
                 });
             }
         }
@@ -99,13 +134,21 @@ pub fn parse(text: &str) -> Result<ParsedTask, TaskYamlError> {
             message: e.to_string(),
         }
     })?;
-    let mut p = Parser { warnings: Vec::new() };
+    let mut p = Parser {
+        warnings: Vec::new(),
+    };
     let task = p.task(&value)?;
-    Ok(ParsedTask { task, warnings: p.warnings })
+    Ok(ParsedTask {
+        task,
+        warnings: p.warnings,
+    })
 }
 
 fn err(path: &str, reason: impl Into<String>) -> TaskYamlError {
-    TaskYamlError::Field { path: path.to_owned(), reason: reason.into() }
+    TaskYamlError::Field {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -163,22 +206,35 @@ struct Parser {
 
 impl Parser {
     fn warn(&mut self, path: String, message: impl Into<String>) {
-        self.warnings.push(Warning { path, message: message.into() });
+        self.warnings.push(Warning {
+            path,
+            message: message.into(),
+        });
     }
 
     fn mapping<'v>(&self, v: &'v Value, path: &str) -> Result<&'v Mapping, TaskYamlError> {
         match v {
             Value::Mapping(m) => Ok(m),
-            other => Err(err(if path.is_empty() { "task" } else { path }, format!("expected a mapping, got {}", show(other)))),
+            other => Err(err(
+                if path.is_empty() { "task" } else { path },
+                format!("expected a mapping, got {}", show(other)),
+            )),
         }
     }
 
     /// The mapping's entries with string keys; a non-string key is an error.
-    fn entries<'v>(&self, m: &'v Mapping, path: &str) -> Result<Vec<(&'v str, &'v Value)>, TaskYamlError> {
+    fn entries<'v>(
+        &self,
+        m: &'v Mapping,
+        path: &str,
+    ) -> Result<Vec<(&'v str, &'v Value)>, TaskYamlError> {
         m.iter()
             .map(|(k, v)| match k {
                 Value::String(s) => Ok((s.as_str(), v)),
-                other => Err(err(if path.is_empty() { "task" } else { path }, format!("field names must be text, got {}", show(other)))),
+                other => Err(err(
+                    if path.is_empty() { "task" } else { path },
+                    format!("field names must be text, got {}", show(other)),
+                )),
             })
             .collect()
     }
@@ -213,7 +269,18 @@ impl Parser {
             None | Some(Value::Null) => (vec![ResourceRequest::default()], Preference::Cheapest),
             Some(r) => self.resources(r)?,
         };
-        Ok(TaskSpec { name, run, num_nodes, resources, preference, setup, envs, workdir, file_mounts, time_limit_seconds: None })
+        Ok(TaskSpec {
+            name,
+            run,
+            num_nodes,
+            resources,
+            preference,
+            setup,
+            envs,
+            workdir,
+            file_mounts,
+            time_limit_seconds: None,
+        })
     }
 
     /// `envs:` a mapping of shell-safe names to scalar values (numbers and booleans as written).
@@ -229,16 +296,30 @@ impl Parser {
                 && !k.starts_with(|c: char| c.is_ascii_digit())
                 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
-                return Err(err(&path, "a variable name is letters, digits and '_', not starting with a digit"));
+                return Err(err(
+                    &path,
+                    "a variable name is letters, digits and '_', not starting with a digit",
+                ));
             }
             if k.starts_with("HEDGE_") {
-                return Err(err(&path, "HEDGE_* names are reserved for the variables Hedge sets"));
+                return Err(err(
+                    &path,
+                    "HEDGE_* names are reserved for the variables Hedge sets",
+                ));
             }
             let value = match val {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
-                other => return Err(err(&path, format!("expected a text, number or boolean value, got {}", show(other)))),
+                other => {
+                    return Err(err(
+                        &path,
+                        format!(
+                            "expected a text, number or boolean value, got {}",
+                            show(other)
+                        ),
+                    ))
+                }
             };
             out.insert(k.to_owned(), value);
         }
@@ -260,17 +341,28 @@ impl Parser {
             }
             let src = match val {
                 Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
-                other => return Err(err(&path, format!("expected a local source path, got {}", show(other)))),
+                other => {
+                    return Err(err(
+                        &path,
+                        format!("expected a local source path, got {}", show(other)),
+                    ))
+                }
             };
             if src.contains("://") {
-                return Err(err(&path, format!("{src:?} is cloud storage; only local paths can be mounted")));
+                return Err(err(
+                    &path,
+                    format!("{src:?} is cloud storage; only local paths can be mounted"),
+                ));
             }
             out.insert(k.to_owned(), src);
         }
         Ok(out)
     }
 
-    fn resources(&mut self, v: &Value) -> Result<(Vec<ResourceRequest>, Preference), TaskYamlError> {
+    fn resources(
+        &mut self,
+        v: &Value,
+    ) -> Result<(Vec<ResourceRequest>, Preference), TaskYamlError> {
         let path = "resources";
         let m = self.mapping(v, path)?;
         let mut base = Layer::default();
@@ -323,13 +415,25 @@ impl Parser {
         if ordered_src && anyof_src {
             return Err(err(path, "cannot mix ordered alternatives (ordered, or a list of accelerators) with any-of alternatives (any_of, or a set of accelerators)"));
         }
-        let pref = if ordered_src { Preference::Ordered } else { Preference::Cheapest };
+        let pref = if ordered_src {
+            Preference::Ordered
+        } else {
+            Preference::Cheapest
+        };
         Ok((out, pref))
     }
 
-    fn layers(&mut self, base: &Layer, list: &Value, path: &str) -> Result<Vec<Layer>, TaskYamlError> {
+    fn layers(
+        &mut self,
+        base: &Layer,
+        list: &Value,
+        path: &str,
+    ) -> Result<Vec<Layer>, TaskYamlError> {
         let Value::Sequence(items) = list else {
-            return Err(err(path, format!("expected a list of resource mappings, got {}", show(list))));
+            return Err(err(
+                path,
+                format!("expected a list of resource mappings, got {}", show(list)),
+            ));
         };
         if items.is_empty() {
             return Err(err(path, "the list is empty"));
@@ -340,7 +444,9 @@ impl Parser {
             let m = self.mapping(item, &ip)?;
             let mut layer = base.clone();
             // A candidate that sets its own location replaces the outer location as a whole.
-            let sets_location = m.keys().any(|k| matches!(k.as_str(), Some("infra" | "cloud" | "region" | "zone")));
+            let sets_location = m
+                .keys()
+                .any(|k| matches!(k.as_str(), Some("infra" | "cloud" | "region" | "zone")));
             if sets_location {
                 layer.provider = None;
                 layer.region = None;
@@ -370,7 +476,13 @@ impl Parser {
         Ok(())
     }
 
-    fn field(&mut self, l: &mut Layer, k: &str, v: &Value, path: &str) -> Result<(), TaskYamlError> {
+    fn field(
+        &mut self,
+        l: &mut Layer,
+        k: &str,
+        v: &Value,
+        path: &str,
+    ) -> Result<(), TaskYamlError> {
         let p = join(path, k);
         if v.is_null() {
             return Ok(()); // `field:` with no value means "any", as in SkyPilot.
@@ -384,14 +496,23 @@ impl Parser {
                 let s = string(v, &p)?;
                 let parts: Vec<&str> = s.trim().split('/').collect();
                 if parts.len() > 3 || parts.iter().any(|x| x.trim().is_empty()) {
-                    return Err(err(&p, format!("expected CLOUD[/REGION[/ZONE]] (use * for any), got {s:?}")));
+                    return Err(err(
+                        &p,
+                        format!("expected CLOUD[/REGION[/ZONE]] (use * for any), got {s:?}"),
+                    ));
                 }
                 let part = |i: usize| parts.get(i).map(|x| x.trim()).filter(|x| *x != "*");
                 l.provider = part(0).map(|c| self.cloud(c, &p)).transpose()?;
                 l.region = part(1).map(RegionId::new);
                 l.zone = part(2).map(ZoneId::new);
             }
-            "use_spot" => l.spot = Some(if boolean(v, &p)? { SpotPref::Required } else { SpotPref::Never }),
+            "use_spot" => {
+                l.spot = Some(if boolean(v, &p)? {
+                    SpotPref::Required
+                } else {
+                    SpotPref::Never
+                })
+            }
             "cpus" => l.cpus = Some(bound(v, &p, "", 1000.0)?.map(|x| x as u32)),
             "memory" => l.memory = Some(bound(v, &p, "GB", 1024.0)?),
             "instance_type" => l.instance_type = Some(name(v, &p)?),
@@ -404,14 +525,24 @@ impl Parser {
     fn cloud(&mut self, s: &str, path: &str) -> Result<ProviderId, TaskYamlError> {
         let id = ProviderId::parse(s);
         let c = id.as_str();
-        if c.is_empty() || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_')) {
-            return Err(err(path, format!("cloud name must be letters, digits, '-' or '_', got {s:?}")));
+        if c.is_empty()
+            || !c
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_'))
+        {
+            return Err(err(
+                path,
+                format!("cloud name must be letters, digits, '-' or '_', got {s:?}"),
+            ));
         }
         if let Some((_, canon)) = CLOUD_ALIASES.iter().find(|(a, _)| *a == c) {
             return Ok(ProviderId::new(*canon));
         }
         if !SKYPILOT_CLOUDS.contains(&c) {
-            self.warn(path.to_owned(), format!("{c:?} is not a SkyPilot cloud name; treated as a local provider"));
+            self.warn(
+                path.to_owned(),
+                format!("{c:?} is not a SkyPilot cloud name; treated as a local provider"),
+            );
         }
         Ok(id)
     }
@@ -438,7 +569,10 @@ fn name(v: &Value, path: &str) -> Result<String, TaskYamlError> {
     let s = string(v, path)?;
     let t = s.trim();
     if t.is_empty() || t.chars().any(char::is_whitespace) {
-        return Err(err(path, format!("expected a name without spaces, got {s:?}")));
+        return Err(err(
+            path,
+            format!("expected a name without spaces, got {s:?}"),
+        ));
     }
     Ok(t.to_owned())
 }
@@ -450,14 +584,25 @@ fn boolean(v: &Value, path: &str) -> Result<bool, TaskYamlError> {
         Value::String(s) => match s.to_ascii_lowercase().as_str() {
             "true" | "yes" | "on" => Ok(true),
             "false" | "no" | "off" => Ok(false),
-            _ => Err(err(path, format!("expected true or false, got {}", show(v)))),
+            _ => Err(err(
+                path,
+                format!("expected true or false, got {}", show(v)),
+            )),
         },
-        other => Err(err(path, format!("expected true or false, got {}", show(other)))),
+        other => Err(err(
+            path,
+            format!("expected true or false, got {}", show(other)),
+        )),
     }
 }
 
 fn positive_u32(v: &Value, path: &str) -> Result<u32, TaskYamlError> {
-    let bad = || err(path, format!("must be a positive whole number, got {}", show(v)));
+    let bad = || {
+        err(
+            path,
+            format!("must be a positive whole number, got {}", show(v)),
+        )
+    };
     let n = match v {
         Value::Number(n) => {
             if let Some(u) = n.as_u64() {
@@ -481,7 +626,15 @@ fn positive_u32(v: &Value, path: &str) -> Result<u32, TaskYamlError> {
 
 /// `4`, `4+`, `"4.5+"`, `32GB+`: a non-negative amount scaled by `scale` and rounded, exactly or at least.
 fn bound(v: &Value, path: &str, unit: &str, scale: f64) -> Result<Bound<u64>, TaskYamlError> {
-    let bad = || err(path, format!("expected a number optionally followed by '+' (e.g. 8 or 8+), got {}", show(v)));
+    let bad = || {
+        err(
+            path,
+            format!(
+                "expected a number optionally followed by '+' (e.g. 8 or 8+), got {}",
+                show(v)
+            ),
+        )
+    };
     let (num, plus) = match v {
         Value::Number(n) => (n.as_f64().ok_or_else(bad)?, false),
         Value::String(s) => {
@@ -504,10 +657,21 @@ fn bound(v: &Value, path: &str, unit: &str, scale: f64) -> Result<Bound<u64>, Ta
     };
     let scaled = (num * scale).round();
     if !(num.is_finite() && num >= 0.0 && scaled <= u32::MAX as f64) {
-        return Err(err(path, format!("must be between 0 and {}, got {}", (u32::MAX as f64 / scale).floor(), show(v))));
+        return Err(err(
+            path,
+            format!(
+                "must be between 0 and {}, got {}",
+                (u32::MAX as f64 / scale).floor(),
+                show(v)
+            ),
+        ));
     }
     let x = scaled as u64;
-    Ok(if plus { Bound::AtLeast(x) } else { Bound::Exactly(x) })
+    Ok(if plus {
+        Bound::AtLeast(x)
+    } else {
+        Bound::Exactly(x)
+    })
 }
 
 trait BoundMap<T> {
@@ -540,7 +704,12 @@ fn accel_name(n: &str, path: &str) -> Result<Accelerator, TaskYamlError> {
 }
 
 fn count_str(c: &str, path: &str) -> Result<u32, TaskYamlError> {
-    let bad = || err(path, format!("count must be a positive whole number, got {c}"));
+    let bad = || {
+        err(
+            path,
+            format!("count must be a positive whole number, got {c}"),
+        )
+    };
     let f: f64 = c.parse().map_err(|_| bad())?;
     if !(f.is_finite() && f.fract() == 0.0 && f >= 1.0 && f <= u32::MAX as f64) {
         return Err(bad());
@@ -553,7 +722,10 @@ fn count_value(v: &Value, path: &str) -> Result<u32, TaskYamlError> {
         Value::Null => Ok(1),
         Value::Number(n) => count_str(&n.to_string(), path),
         Value::String(s) => count_str(s.trim(), path),
-        other => Err(err(path, format!("count must be a positive whole number, got {}", show(other)))),
+        other => Err(err(
+            path,
+            format!("count must be a positive whole number, got {}", show(other)),
+        )),
     }
 }
 
@@ -561,12 +733,20 @@ fn count_value(v: &Value, path: &str) -> Result<u32, TaskYamlError> {
 fn accel_entry(k: &Value, v: &Value, path: &str) -> Result<AccelRequest, TaskYamlError> {
     let key = match k {
         Value::String(s) => s.as_str(),
-        other => return Err(err(path, format!("expected an accelerator name, got {}", show(other)))),
+        other => {
+            return Err(err(
+                path,
+                format!("expected an accelerator name, got {}", show(other)),
+            ))
+        }
     };
     if v.is_null() {
         accel_str(key, path)
     } else {
-        Ok(AccelRequest::new(accel_name(key, path)?, count_value(v, path)?))
+        Ok(AccelRequest::new(
+            accel_name(key, path)?,
+            count_value(v, path)?,
+        ))
     }
 }
 
@@ -584,7 +764,11 @@ fn accelerators(v: &Value, path: &str) -> Result<Accels, TaskYamlError> {
                     all.push(a);
                 }
             }
-            Ok(if all.len() == 1 { Accels::One(all.remove(0)) } else { Accels::AnyOf(all) })
+            Ok(if all.len() == 1 {
+                Accels::One(all.remove(0))
+            } else {
+                Accels::AnyOf(all)
+            })
         }
         Value::Sequence(items) => {
             if items.is_empty() {
@@ -599,15 +783,30 @@ fn accelerators(v: &Value, path: &str) -> Result<Accels, TaskYamlError> {
                         let (k, val) = m.iter().next().ok_or_else(|| err(&ip, "empty"))?;
                         accel_entry(k, val, &ip)?
                     }
-                    other => return Err(err(&ip, format!("expected NAME:COUNT, got {}", show(other)))),
+                    other => {
+                        return Err(err(
+                            &ip,
+                            format!("expected NAME:COUNT, got {}", show(other)),
+                        ))
+                    }
                 };
                 if !all.contains(&a) {
                     all.push(a);
                 }
             }
-            Ok(if all.len() == 1 { Accels::One(all.remove(0)) } else { Accels::Ordered(all) })
+            Ok(if all.len() == 1 {
+                Accels::One(all.remove(0))
+            } else {
+                Accels::Ordered(all)
+            })
         }
-        other => Err(err(path, format!("expected NAME:COUNT, a mapping or a list, got {}", show(other)))),
+        other => Err(err(
+            path,
+            format!(
+                "expected NAME:COUNT, a mapping or a list, got {}",
+                show(other)
+            ),
+        )),
     }
 }
 
@@ -622,19 +821,54 @@ mod tests {
         parse(y).expect_err(y).to_string()
     }
     fn accels(t: &TaskSpec) -> Vec<String> {
-        t.resources.iter().map(|r| r.accelerators.as_ref().map_or("-".into(), |a| a.to_string())).collect()
+        t.resources
+            .iter()
+            .map(|r| {
+                r.accelerators
+                    .as_ref()
+                    .map_or("-".into(), |a| a.to_string())
+            })
+            .collect()
     }
 
     #[test]
     fn accelerator_forms() {
         for (y, want, pref) in [
-            ("resources: {accelerators: H100:8}", vec!["H100:8"], Preference::Cheapest),
-            ("resources: {accelerators: {H100: 8}}", vec!["H100:8"], Preference::Cheapest),
-            ("resources: {accelerators: h100-sxm}", vec!["H100:1"], Preference::Cheapest),
-            ("resources: {accelerators: [H100:8, A100:8]}", vec!["H100:8", "A100:8"], Preference::Ordered),
-            ("resources: {accelerators: {H100:8, A100-80GB:8}}", vec!["H100:8", "A100-80GB:8"], Preference::Cheapest),
-            ("resources: {accelerators: {H100: 8, A100: 8}}", vec!["H100:8", "A100:8"], Preference::Cheapest),
-            ("resources: {accelerators: [{H100: 8}, L4:1.0]}", vec!["H100:8", "L4:1"], Preference::Ordered),
+            (
+                "resources: {accelerators: H100:8}",
+                vec!["H100:8"],
+                Preference::Cheapest,
+            ),
+            (
+                "resources: {accelerators: {H100: 8}}",
+                vec!["H100:8"],
+                Preference::Cheapest,
+            ),
+            (
+                "resources: {accelerators: h100-sxm}",
+                vec!["H100:1"],
+                Preference::Cheapest,
+            ),
+            (
+                "resources: {accelerators: [H100:8, A100:8]}",
+                vec!["H100:8", "A100:8"],
+                Preference::Ordered,
+            ),
+            (
+                "resources: {accelerators: {H100:8, A100-80GB:8}}",
+                vec!["H100:8", "A100-80GB:8"],
+                Preference::Cheapest,
+            ),
+            (
+                "resources: {accelerators: {H100: 8, A100: 8}}",
+                vec!["H100:8", "A100:8"],
+                Preference::Cheapest,
+            ),
+            (
+                "resources: {accelerators: [{H100: 8}, L4:1.0]}",
+                vec!["H100:8", "L4:1"],
+                Preference::Ordered,
+            ),
         ] {
             let t = ok(y).task;
             assert_eq!(accels(&t), want, "{y}");
@@ -658,11 +892,18 @@ resources:
         assert_eq!(t.preference, Preference::Cheapest);
         assert_eq!(t.resources.len(), 2);
         let (a, b) = (&t.resources[0], &t.resources[1]);
-        assert_eq!((a.provider.as_ref().unwrap().as_str(), a.region.as_ref().unwrap().as_str()), ("gcp", "us-central1"));
+        assert_eq!(
+            (
+                a.provider.as_ref().unwrap().as_str(),
+                a.region.as_ref().unwrap().as_str()
+            ),
+            ("gcp", "us-central1")
+        );
         assert_eq!((a.spot, b.spot), (SpotPref::Required, SpotPref::Never));
         assert_eq!(b.provider.as_ref().unwrap().as_str(), "aws");
         assert_eq!(accels(&t), ["H100:8", "A100:8"]);
-        let t = ok("resources: {ordered: [{cloud: lambda}, {cloud: aws}], accelerators: H100:8}").task;
+        let t =
+            ok("resources: {ordered: [{cloud: lambda}, {cloud: aws}], accelerators: H100:8}").task;
         assert_eq!(t.preference, Preference::Ordered);
         assert_eq!(t.resources[1].provider.as_ref().unwrap().as_str(), "aws");
     }
@@ -681,16 +922,34 @@ resources:
 ")
         .task;
         let r = &t.resources[0];
-        assert_eq!((t.name.as_deref(), t.num_nodes, t.run.as_deref()), (Some("train"), 2, Some("python train.py")));
+        assert_eq!(
+            (t.name.as_deref(), t.num_nodes, t.run.as_deref()),
+            (Some("train"), 2, Some("python train.py"))
+        );
         assert_eq!(r.provider.as_ref().unwrap().as_str(), "aws");
         assert_eq!(r.zone.as_ref().unwrap().as_str(), "use1-az1");
         assert_eq!(r.cpus_milli, Some(Bound::AtLeast(8000)));
         assert_eq!(r.memory_mib, Some(Bound::AtLeast(65536)));
         assert_eq!(r.instance_type.as_deref(), Some("p5.48xlarge"));
-        let r = &ok("resources: {infra: '*/us-east-1', cpus: 4, memory: 16.5}").task.resources[0];
-        assert_eq!((r.provider.clone(), r.region.as_ref().unwrap().as_str()), (None, "us-east-1"));
-        assert_eq!((r.cpus_milli, r.memory_mib), (Some(Bound::Exactly(4000)), Some(Bound::Exactly(16896))));
-        assert_eq!(ok("resources: {cloud: k8s}").task.resources[0].provider.as_ref().unwrap().as_str(), "kubernetes");
+        let r = &ok("resources: {infra: '*/us-east-1', cpus: 4, memory: 16.5}")
+            .task
+            .resources[0];
+        assert_eq!(
+            (r.provider.clone(), r.region.as_ref().unwrap().as_str()),
+            (None, "us-east-1")
+        );
+        assert_eq!(
+            (r.cpus_milli, r.memory_mib),
+            (Some(Bound::Exactly(4000)), Some(Bound::Exactly(16896)))
+        );
+        assert_eq!(
+            ok("resources: {cloud: k8s}").task.resources[0]
+                .provider
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "kubernetes"
+        );
     }
 
     #[test]
@@ -718,12 +977,28 @@ run: python train.py
 workdir: ./src
 envs: {LR: 0.001, EPOCHS: 3, DEBUG: true, NAME: run-a}
 file_mounts: {data/train: /srv/datasets/train}
-").task;
+")
+        .task;
         assert_eq!(t.setup.as_deref(), Some("pip install -r requirements.txt"));
         assert_eq!(t.workdir.as_deref(), Some("./src"));
-        let envs: Vec<(&str, &str)> = t.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(envs, [("DEBUG", "true"), ("EPOCHS", "3"), ("LR", "0.001"), ("NAME", "run-a")]);
-        assert_eq!(t.file_mounts.get("data/train").map(String::as_str), Some("/srv/datasets/train"));
+        let envs: Vec<(&str, &str)> = t
+            .envs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            envs,
+            [
+                ("DEBUG", "true"),
+                ("EPOCHS", "3"),
+                ("LR", "0.001"),
+                ("NAME", "run-a")
+            ]
+        );
+        assert_eq!(
+            t.file_mounts.get("data/train").map(String::as_str),
+            Some("/srv/datasets/train")
+        );
         for (y, want) in [
             ("envs: {1X: a}", "envs.1X: a variable name is letters, digits and '_', not starting with a digit"),
             ("envs: {HEDGE_JOB_ID: 3}", "envs.HEDGE_JOB_ID: HEDGE_* names are reserved for the variables Hedge sets"),
@@ -762,17 +1037,38 @@ file_mounts: {data/train: /srv/datasets/train}
             assert_eq!(fail(y), want, "{y}");
         }
         let e = parse("resources:\n  accelerators: [\n").unwrap_err();
-        assert!(matches!(e, TaskYamlError::Syntax { line: Some(3), .. }), "{e:?}");
+        assert!(
+            matches!(e, TaskYamlError::Syntax { line: Some(3), .. }),
+            "{e:?}"
+        );
         assert!(e.to_string().starts_with("invalid YAML: "), "{e}");
         assert!(fail("a: 1\n---\nb: 2\n").starts_with("invalid YAML"));
         // Hostile input: deep nesting and alias bombs are errors, not stack overflows or memory blow-ups.
-        assert_eq!(fail(&"[".repeat(100_000)), "invalid YAML: more than 256 nested [ or { by line 1");
-        assert!(fail(&"[".repeat(200)).starts_with("invalid YAML: recursion limit exceeded"), "{}", fail(&"[".repeat(200)));
+        assert_eq!(
+            fail(&"[".repeat(100_000)),
+            "invalid YAML: more than 256 nested [ or { by line 1"
+        );
+        assert!(
+            fail(&"[".repeat(200)).starts_with("invalid YAML: recursion limit exceeded"),
+            "{}",
+            fail(&"[".repeat(200))
+        );
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
         for i in 0..12 {
-            bomb += &format!("{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n", (b'b' + i) as char, (b'b' + i) as char,
-                (b'a' + i) as char, (b'a' + i) as char, (b'a' + i) as char, (b'a' + i) as char, (b'a' + i) as char,
-                (b'a' + i) as char, (b'a' + i) as char, (b'a' + i) as char, (b'a' + i) as char);
+            bomb += &format!(
+                "{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n",
+                (b'b' + i) as char,
+                (b'b' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i) as char
+            );
         }
         let e = fail(&bomb);
         assert!(e.starts_with("invalid YAML"), "{e}");

@@ -41,12 +41,21 @@ impl Timestamp {
     /// outside input use [`Timestamp::parse_civil`] or [`Timestamp::from_civil_checked`], which refuse
     /// `2027-02-31`.
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Self {
-        let first = Date::new(year as i16, month as i8, 1).expect("from_ymd: year -9999..=9999, month 1..=12");
-        Timestamp::of(first.to_datetime(jiff::civil::Time::midnight())).plus_seconds((i64::from(day) - 1) * 86_400)
+        let first = Date::new(year as i16, month as i8, 1)
+            .expect("from_ymd: year -9999..=9999, month 1..=12");
+        Timestamp::of(first.to_datetime(jiff::civil::Time::midnight()))
+            .plus_seconds((i64::from(day) - 1) * 86_400)
     }
     /// A real UTC date-time, or `None`: checks the month's length (leap years included), hours 0-23,
     /// minutes 0-59 and seconds 0-60 (a leap second counts as the next minute's first).
-    pub fn from_civil_checked(year: i32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Option<Self> {
+    pub fn from_civil_checked(
+        year: i32,
+        month: u32,
+        day: u32,
+        hour: u32,
+        minute: u32,
+        second: u32,
+    ) -> Option<Self> {
         let small = |v: u32, max: u32| (v <= max).then_some(v as i8);
         let leap = second == 60;
         let dt = DateTime::new(
@@ -67,7 +76,10 @@ impl Timestamp {
     pub fn parse_civil(s: &str) -> Result<Timestamp, TimeError> {
         let syntax = || TimeError::Syntax(s.to_owned());
         let t = s.trim();
-        let t = t.strip_suffix('Z').or_else(|| t.strip_suffix("+00:00")).unwrap_or(t);
+        let t = t
+            .strip_suffix('Z')
+            .or_else(|| t.strip_suffix("+00:00"))
+            .unwrap_or(t);
         let (date, time) = match t.split_once(['T', ' ']) {
             Some((d, tm)) => (d, Some(tm)),
             None => (t, None),
@@ -80,7 +92,9 @@ impl Timestamp {
             }
         };
         let d: Vec<&str> = date.split('-').collect();
-        let [y, mo, da] = d[..] else { return Err(syntax()) };
+        let [y, mo, da] = d[..] else {
+            return Err(syntax());
+        };
         let (y, mo, da) = (num(y, 4)?, num(mo, 2)?, num(da, 2)?);
         let (h, mi, se) = match time {
             None => (0, 0, 0),
@@ -99,13 +113,27 @@ impl Timestamp {
                 }
             }
         };
-        Timestamp::from_civil_checked(y as i32, mo, da, h, mi, se).ok_or_else(|| TimeError::NotReal(s.to_owned()))
+        Timestamp::from_civil_checked(y as i32, mo, da, h, mi, se)
+            .ok_or_else(|| TimeError::NotReal(s.to_owned()))
     }
     /// (year, month, day, hour, minute, second) in UTC. Instants beyond the civil range (years
     /// -9999..=9999) are clamped to its ends.
     pub fn to_civil(self) -> (i32, u32, u32, u32, u32, u32) {
-        let dt = EPOCH.checked_add(SignedDuration::from_secs(self.0)).unwrap_or(if self.0 < 0 { DateTime::MIN } else { DateTime::MAX });
-        (i32::from(dt.year()), dt.month() as u32, dt.day() as u32, dt.hour() as u32, dt.minute() as u32, dt.second() as u32)
+        let dt = EPOCH
+            .checked_add(SignedDuration::from_secs(self.0))
+            .unwrap_or(if self.0 < 0 {
+                DateTime::MIN
+            } else {
+                DateTime::MAX
+            });
+        (
+            i32::from(dt.year()),
+            dt.month() as u32,
+            dt.day() as u32,
+            dt.hour() as u32,
+            dt.minute() as u32,
+            dt.second() as u32,
+        )
     }
 
     fn of(dt: DateTime) -> Self {
@@ -142,7 +170,9 @@ impl YearMonth {
         if t.len() != 7 {
             return Err(TimeError::NotMonth(s.to_owned()));
         }
-        let (year, month, ..) = Timestamp::parse_civil(&format!("{t}-01")).map_err(|_| TimeError::NotMonth(s.to_owned()))?.to_civil();
+        let (year, month, ..) = Timestamp::parse_civil(&format!("{t}-01"))
+            .map_err(|_| TimeError::NotMonth(s.to_owned()))?
+            .to_civil();
         Ok(YearMonth { year, month })
     }
     /// Midnight UTC on the first day of the month.
@@ -151,7 +181,8 @@ impl YearMonth {
     }
     /// Whole months from `self` to `other` (negative when `other` is earlier).
     pub fn months_until(self, other: YearMonth) -> i64 {
-        (i64::from(other.year) - i64::from(self.year)) * 12 + i64::from(other.month) - i64::from(self.month)
+        (i64::from(other.year) - i64::from(self.year)) * 12 + i64::from(other.month)
+            - i64::from(self.month)
     }
 }
 
@@ -180,23 +211,61 @@ mod tests {
     #[test]
     fn known_dates() {
         assert_eq!(Timestamp::from_ymd(1970, 1, 1).unix(), 0);
-        assert_eq!(Timestamp::from_ymd(2027, 3, 1).to_string(), "2027-03-01T00:00:00Z");
-        assert_eq!(Timestamp::from_ymd(2027, 2, 29), Timestamp::from_ymd(2027, 3, 1), "code-written days roll over");
-        assert_eq!(Timestamp::from_unix(1_700_000_000).to_string(), "2023-11-14T22:13:20Z");
-        assert_eq!(Timestamp::from_unix(i64::MIN).to_string(), "-9999-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_ymd(2027, 3, 1).to_string(),
+            "2027-03-01T00:00:00Z"
+        );
+        assert_eq!(
+            Timestamp::from_ymd(2027, 2, 29),
+            Timestamp::from_ymd(2027, 3, 1),
+            "code-written days roll over"
+        );
+        assert_eq!(
+            Timestamp::from_unix(1_700_000_000).to_string(),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix(i64::MIN).to_string(),
+            "-9999-01-01T00:00:00Z"
+        );
     }
 
     #[test]
     fn checked_civil_refuses_impossible_dates() {
-        assert_eq!(Timestamp::from_civil_checked(2027, 3, 1, 0, 0, 0), Some(Timestamp::from_ymd(2027, 3, 1)));
-        assert_eq!(Timestamp::from_civil_checked(2028, 2, 29, 12, 0, 0).map(|t| t.to_string()).as_deref(), Some("2028-02-29T12:00:00Z"));
-        for (y, mo, d, h, mi, s) in [(2027, 2, 29, 0, 0, 0), (2027, 2, 31, 0, 0, 0), (2100, 2, 29, 0, 0, 0), (2027, 4, 31, 0, 0, 0),
-            (2027, 13, 1, 0, 0, 0), (2027, 0, 1, 0, 0, 0), (2027, 1, 0, 0, 0, 0), (2027, 1, 1, 24, 0, 0), (2027, 1, 1, 0, 60, 0), (2027, 1, 1, 0, 0, 61)]
-        {
-            assert_eq!(Timestamp::from_civil_checked(y, mo, d, h, mi, s), None, "{y}-{mo}-{d}T{h}:{mi}:{s}");
+        assert_eq!(
+            Timestamp::from_civil_checked(2027, 3, 1, 0, 0, 0),
+            Some(Timestamp::from_ymd(2027, 3, 1))
+        );
+        assert_eq!(
+            Timestamp::from_civil_checked(2028, 2, 29, 12, 0, 0)
+                .map(|t| t.to_string())
+                .as_deref(),
+            Some("2028-02-29T12:00:00Z")
+        );
+        for (y, mo, d, h, mi, s) in [
+            (2027, 2, 29, 0, 0, 0),
+            (2027, 2, 31, 0, 0, 0),
+            (2100, 2, 29, 0, 0, 0),
+            (2027, 4, 31, 0, 0, 0),
+            (2027, 13, 1, 0, 0, 0),
+            (2027, 0, 1, 0, 0, 0),
+            (2027, 1, 0, 0, 0, 0),
+            (2027, 1, 1, 24, 0, 0),
+            (2027, 1, 1, 0, 60, 0),
+            (2027, 1, 1, 0, 0, 61),
+        ] {
+            assert_eq!(
+                Timestamp::from_civil_checked(y, mo, d, h, mi, s),
+                None,
+                "{y}-{mo}-{d}T{h}:{mi}:{s}"
+            );
         }
         assert!(Timestamp::from_civil_checked(2000, 2, 29, 0, 0, 0).is_some());
-        assert_eq!(Timestamp::from_civil_checked(2027, 1, 1, 23, 59, 60), Some(Timestamp::from_ymd(2027, 1, 2)), "leap second");
+        assert_eq!(
+            Timestamp::from_civil_checked(2027, 1, 1, 23, 59, 60),
+            Some(Timestamp::from_ymd(2027, 1, 2)),
+            "leap second"
+        );
     }
 
     #[test]
@@ -207,22 +276,70 @@ mod tests {
         assert_eq!(ok("2027-03-01T06:30:15Z"), "2027-03-01T06:30:15Z");
         assert_eq!(ok("2024-02-26 17:09:00+00:00"), "2024-02-26T17:09:00Z");
         assert_eq!(ok(" 2024-02-26 17:09:00.123 "), "2024-02-26T17:09:00Z");
-        assert_eq!(Timestamp::parse_civil("2027-02-31"), Err(TimeError::NotReal("2027-02-31".into())));
-        assert_eq!(Timestamp::parse_civil("2027-02-31").unwrap_err().to_string(), "\"2027-02-31\" is not a real date-time");
-        assert_eq!(Timestamp::parse_civil("2027-01-01T24:00"), Err(TimeError::NotReal("2027-01-01T24:00".into())));
-        for bad in ["", "tomorrow", "2027-3-1", "27-03-01", "2027-03-01T6:30", "2027-03-01T06", "2027-03-01T06:30:00+02:00", "2027-03-01T06:30:1.", "+2027-03-01"] {
-            assert_eq!(Timestamp::parse_civil(bad), Err(TimeError::Syntax(bad.into())), "{bad}");
+        assert_eq!(
+            Timestamp::parse_civil("2027-02-31"),
+            Err(TimeError::NotReal("2027-02-31".into()))
+        );
+        assert_eq!(
+            Timestamp::parse_civil("2027-02-31")
+                .unwrap_err()
+                .to_string(),
+            "\"2027-02-31\" is not a real date-time"
+        );
+        assert_eq!(
+            Timestamp::parse_civil("2027-01-01T24:00"),
+            Err(TimeError::NotReal("2027-01-01T24:00".into()))
+        );
+        for bad in [
+            "",
+            "tomorrow",
+            "2027-3-1",
+            "27-03-01",
+            "2027-03-01T6:30",
+            "2027-03-01T06",
+            "2027-03-01T06:30:00+02:00",
+            "2027-03-01T06:30:1.",
+            "+2027-03-01",
+        ] {
+            assert_eq!(
+                Timestamp::parse_civil(bad),
+                Err(TimeError::Syntax(bad.into())),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn months() {
-        assert_eq!(YearMonth::parse("2027-02"), Ok(YearMonth { year: 2027, month: 2 }));
-        assert_eq!(YearMonth::parse("2027-02").unwrap().to_timestamp(), Timestamp::from_ymd(2027, 2, 1));
+        assert_eq!(
+            YearMonth::parse("2027-02"),
+            Ok(YearMonth {
+                year: 2027,
+                month: 2
+            })
+        );
+        assert_eq!(
+            YearMonth::parse("2027-02").unwrap().to_timestamp(),
+            Timestamp::from_ymd(2027, 2, 1)
+        );
         for bad in ["2027-13", "2027-00", "2027-02-01", "27-02", "2027-2", ""] {
-            assert_eq!(YearMonth::parse(bad), Err(TimeError::NotMonth(bad.into())), "{bad}");
+            assert_eq!(
+                YearMonth::parse(bad),
+                Err(TimeError::NotMonth(bad.into())),
+                "{bad}"
+            );
         }
-        assert_eq!(YearMonth { year: 2027, month: 11 }.months_until(YearMonth { year: 2028, month: 2 }), 3);
+        assert_eq!(
+            YearMonth {
+                year: 2027,
+                month: 11
+            }
+            .months_until(YearMonth {
+                year: 2028,
+                month: 2
+            }),
+            3
+        );
     }
 
     proptest! {

@@ -25,7 +25,9 @@
 //!
 //! Credentials and tokens never appear in `Debug` output or errors.
 
-use crate::{Capabilities, Driver, DriverError, IdempotencyKey, LaunchSpec, Logs, Observation, Support};
+use crate::{
+    Capabilities, Driver, DriverError, IdempotencyKey, LaunchSpec, Logs, Observation, Support,
+};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
@@ -110,7 +112,12 @@ pub struct InstanceInfo {
 }
 
 /// Maps an instance state onto an observation (see the module docs). Pure.
-pub fn map_instance(state: &str, reason: Option<&str>, report: Option<i32>, cancelled_by_hedge: bool) -> Observation {
+pub fn map_instance(
+    state: &str,
+    reason: Option<&str>,
+    report: Option<i32>,
+    cancelled_by_hedge: bool,
+) -> Observation {
     let gone = matches!(state, "shutting-down" | "terminated");
     match (report, gone) {
         // The command ended and reported: that is the outcome, whatever happened to the instance after.
@@ -123,7 +130,10 @@ pub fn map_instance(state: &str, reason: Option<&str>, report: Option<i32>, canc
             }
         }
         (None, true) => Observation::Lost {
-            reason: format!("preempted: instance {state} without a Hedge cancel ({})", reason.unwrap_or("no reason given")),
+            reason: format!(
+                "preempted: instance {state} without a Hedge cancel ({})",
+                reason.unwrap_or("no reason given")
+            ),
         },
         (None, false) => match state {
             "pending" => Observation::Queued,
@@ -246,7 +256,12 @@ impl From<XmlInstance> for InstanceInfo {
             state_reason: i.state_reason.and_then(|r| r.message.or(r.code)),
             instance_type: i.instance_type,
             lifecycle: i.instance_lifecycle,
-            tags: i.tag_set.items.into_iter().map(|t| (t.key, t.value)).collect(),
+            tags: i
+                .tag_set
+                .items
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect(),
         }
     }
 }
@@ -301,15 +316,26 @@ impl Ec2Driver {
             });
         }
         if config.access_key_id.is_empty() || config.secret_access_key.is_empty() {
-            return Err(DriverError::Unsupported { provider: config.name.clone(), reason: "missing AWS credentials".into() });
+            return Err(DriverError::Unsupported {
+                provider: config.name.clone(),
+                reason: "missing AWS credentials".into(),
+            });
         }
-        std::fs::create_dir_all(&config.state_dir).map_err(DriverError::io("create directory", &config.state_dir))?;
+        std::fs::create_dir_all(&config.state_dir)
+            .map_err(DriverError::io("create directory", &config.state_dir))?;
         let http = reqwest::Client::builder()
             .connect_timeout(config.timeout.min(Duration::from_secs(2)))
             .timeout(config.timeout)
             .build()
-            .map_err(|e| DriverError::Unsupported { provider: config.name.clone(), reason: format!("HTTP client: {e}") })?;
-        Ok(Ec2Driver { config, http, accelerator: None })
+            .map_err(|e| DriverError::Unsupported {
+                provider: config.name.clone(),
+                reason: format!("HTTP client: {e}"),
+            })?;
+        Ok(Ec2Driver {
+            config,
+            http,
+            accelerator: None,
+        })
     }
 
     /// The accelerator the instance types of this provider carry (for [`Driver::capabilities`]).
@@ -323,7 +349,10 @@ impl Ec2Driver {
     }
 
     fn unreachable(&self, e: impl fmt::Display) -> DriverError {
-        DriverError::Unreachable { provider: self.config.name.clone(), reason: e.to_string() }
+        DriverError::Unreachable {
+            provider: self.config.name.clone(),
+            reason: e.to_string(),
+        }
     }
 
     fn dir(&self, key: &IdempotencyKey) -> PathBuf {
@@ -341,7 +370,14 @@ impl Ec2Driver {
         form.append_pair("Version", EC2_API_VERSION);
         let body = form.finish();
         let url = format!("{}/", self.config.endpoint.trim_end_matches('/'));
-        let identity = Credentials::new(&self.config.access_key_id, &self.config.secret_access_key, None, None, "hedge-config").into();
+        let identity = Credentials::new(
+            &self.config.access_key_id,
+            &self.config.secret_access_key,
+            None,
+            None,
+            "hedge-config",
+        )
+        .into();
         let signing = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.config.region)
@@ -359,7 +395,9 @@ impl Ec2Driver {
             SignableBody::Bytes(body.as_bytes()),
         )
         .map_err(|e| self.unreachable(format!("signing: {e}")))?;
-        let (instructions, _) = sign(signable, &signing).map_err(|e| self.unreachable(format!("signing: {e}")))?.into_parts();
+        let (instructions, _) = sign(signable, &signing)
+            .map_err(|e| self.unreachable(format!("signing: {e}")))?
+            .into_parts();
         let mut req = http::Request::builder()
             .method("POST")
             .uri(&url)
@@ -367,43 +405,86 @@ impl Ec2Driver {
             .body(())
             .map_err(|e| self.unreachable(e))?;
         instructions.apply_to_request_http1x(&mut req);
-        let headers = req.headers().iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect();
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect();
         Ok((url, headers, body))
     }
 
     /// One signed Query API call; `Ok(body)` for 2xx, `Err(ApiError)` for an EC2 error answer.
-    async fn call(&self, params: &[(String, String)]) -> Result<Result<String, ApiError>, DriverError> {
+    async fn call(
+        &self,
+        params: &[(String, String)],
+    ) -> Result<Result<String, ApiError>, DriverError> {
         let (url, headers, body) = self.signed(params)?;
         let mut rb = self.http.post(&url).body(body);
         for (name, value) in headers {
             rb = rb.header(name, value);
         }
-        let resp = rb.send().await.map_err(|e| self.unreachable(if e.is_timeout() { "EC2 did not answer in time".to_owned() } else { e.to_string() }))?;
+        let resp = rb.send().await.map_err(|e| {
+            self.unreachable(if e.is_timeout() {
+                "EC2 did not answer in time".to_owned()
+            } else {
+                e.to_string()
+            })
+        })?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| self.unreachable(e))?;
         if status.is_success() {
             return Ok(Ok(text));
         }
-        let parsed: Option<XmlError> =
-            quick_xml::de::from_str::<ErrorResponse>(&text).ok().and_then(|r| r.errors).and_then(|e| e.error.into_iter().next());
-        let (code, message) = parsed.map(|e| (e.code, e.message)).unwrap_or_else(|| (format!("HTTP{}", status.as_u16()), text.chars().take(200).collect()));
-        if status.is_server_error() || matches!(code.as_str(), "AuthFailure" | "UnauthorizedOperation" | "RequestExpired" | "SignatureDoesNotMatch" | "InvalidClientTokenId") {
+        let parsed: Option<XmlError> = quick_xml::de::from_str::<ErrorResponse>(&text)
+            .ok()
+            .and_then(|r| r.errors)
+            .and_then(|e| e.error.into_iter().next());
+        let (code, message) = parsed.map(|e| (e.code, e.message)).unwrap_or_else(|| {
+            (
+                format!("HTTP{}", status.as_u16()),
+                text.chars().take(200).collect(),
+            )
+        });
+        if status.is_server_error()
+            || matches!(
+                code.as_str(),
+                "AuthFailure"
+                    | "UnauthorizedOperation"
+                    | "RequestExpired"
+                    | "SignatureDoesNotMatch"
+                    | "InvalidClientTokenId"
+            )
+        {
             return Err(self.unreachable(format!("EC2 answered HTTP {status}: {code}: {message}")));
         }
-        Ok(Err(ApiError { status: status.as_u16(), code, message }))
+        Ok(Err(ApiError {
+            status: status.as_u16(),
+            code,
+            message,
+        }))
     }
 
     /// Every instance tagged with this attempt's key (normally none or one).
-    pub async fn instances_of(&self, key: &IdempotencyKey) -> Result<Vec<InstanceInfo>, DriverError> {
+    pub async fn instances_of(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Vec<InstanceInfo>, DriverError> {
         let params = vec![
             ("Action".to_owned(), "DescribeInstances".to_owned()),
             ("Filter.1.Name".to_owned(), format!("tag:{TAG_KEY}")),
             ("Filter.1.Value.1".to_owned(), key.as_str().to_owned()),
         ];
-        let text = self.call(&params).await?.map_err(|e| self.unreachable(format!("DescribeInstances: {}: {}", e.code, e.message)))?;
-        let r: DescribeInstancesResponse =
-            quick_xml::de::from_str(&text).map_err(|e| self.unreachable(format!("unexpected DescribeInstances answer: {e}")))?;
-        Ok(r.reservation_set.items.into_iter().flat_map(|r| r.instances_set.items).map(InstanceInfo::from).collect())
+        let text = self.call(&params).await?.map_err(|e| {
+            self.unreachable(format!("DescribeInstances: {}: {}", e.code, e.message))
+        })?;
+        let r: DescribeInstancesResponse = quick_xml::de::from_str(&text)
+            .map_err(|e| self.unreachable(format!("unexpected DescribeInstances answer: {e}")))?;
+        Ok(r.reservation_set
+            .items
+            .into_iter()
+            .flat_map(|r| r.instances_set.items)
+            .map(InstanceInfo::from)
+            .collect())
     }
 
     /// The boot script an instance was launched with (`DescribeInstanceAttribute userData`), decoded.
@@ -413,36 +494,70 @@ impl Ec2Driver {
             ("InstanceId".to_owned(), instance_id.to_owned()),
             ("Attribute".to_owned(), "userData".to_owned()),
         ];
-        let text = self.call(&params).await?.map_err(|e| self.unreachable(format!("DescribeInstanceAttribute: {}: {}", e.code, e.message)))?;
-        let r: AttributeResponse = quick_xml::de::from_str(&text).map_err(|e| self.unreachable(format!("unexpected answer: {e}")))?;
-        let Some(b64) = r.user_data.and_then(|v| v.value) else { return Ok(None) };
-        let bytes = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|e| self.unreachable(format!("user data is not base64: {e}")))?;
+        let text = self.call(&params).await?.map_err(|e| {
+            self.unreachable(format!(
+                "DescribeInstanceAttribute: {}: {}",
+                e.code, e.message
+            ))
+        })?;
+        let r: AttributeResponse = quick_xml::de::from_str(&text)
+            .map_err(|e| self.unreachable(format!("unexpected answer: {e}")))?;
+        let Some(b64) = r.user_data.and_then(|v| v.value) else {
+            return Ok(None);
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| self.unreachable(format!("user data is not base64: {e}")))?;
         Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// Records what a boot script reported (called by the broker's report endpoint after it checked the
     /// attempt token). The exit status is written last, atomically.
-    pub async fn record_report(&self, key: &IdempotencyKey, report: &AttemptReport) -> Result<(), DriverError> {
+    pub async fn record_report(
+        &self,
+        key: &IdempotencyKey,
+        report: &AttemptReport,
+    ) -> Result<(), DriverError> {
         let dir = self.dir(key);
-        tokio::fs::create_dir_all(&dir).await.map_err(DriverError::io("create directory", &dir))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(DriverError::io("create directory", &dir))?;
         let tmp = dir.join("exit.tmp");
-        tokio::fs::write(&tmp, report.exit_code.to_string()).await.map_err(DriverError::io("write", &tmp))?;
+        tokio::fs::write(&tmp, report.exit_code.to_string())
+            .await
+            .map_err(DriverError::io("write", &tmp))?;
         let exit = dir.join("exit");
-        tokio::fs::rename(&tmp, &exit).await.map_err(DriverError::io("rename", &exit))
+        tokio::fs::rename(&tmp, &exit)
+            .await
+            .map_err(DriverError::io("rename", &exit))
     }
 
     /// Records a chunk of an attempt's output as reported by its boot script (`stdout` or `stderr`).
-    pub async fn record_output(&self, key: &IdempotencyKey, stream: OutputStream, bytes: &[u8]) -> Result<(), DriverError> {
+    pub async fn record_output(
+        &self,
+        key: &IdempotencyKey,
+        stream: OutputStream,
+        bytes: &[u8],
+    ) -> Result<(), DriverError> {
         let dir = self.dir(key);
-        tokio::fs::create_dir_all(&dir).await.map_err(DriverError::io("create directory", &dir))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(DriverError::io("create directory", &dir))?;
         let p = dir.join(stream.file());
-        tokio::fs::write(&p, bytes).await.map_err(DriverError::io("write", &p))
+        tokio::fs::write(&p, bytes)
+            .await
+            .map_err(DriverError::io("write", &p))
     }
 
     /// Whether `token` is the report token of attempt `key` (constant-time comparison).
     pub fn check_token(&self, key: &IdempotencyKey, token: &str) -> bool {
         let want = attempt_token(&self.config.report_secret, key);
-        want.len() == token.len() && want.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        want.len() == token.len()
+            && want
+                .bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 
     async fn report(&self, key: &IdempotencyKey) -> Result<Option<i32>, DriverError> {
@@ -456,15 +571,22 @@ impl Ec2Driver {
 
     async fn cancelled_by_hedge(&self, key: &IdempotencyKey) -> Result<bool, DriverError> {
         let p = self.dir(key).join("cancelled");
-        tokio::fs::try_exists(&p).await.map_err(DriverError::io("stat", &p))
+        tokio::fs::try_exists(&p)
+            .await
+            .map_err(DriverError::io("stat", &p))
     }
 
     async fn terminate(&self, instance_id: &str) -> Result<(), DriverError> {
-        let params = vec![("Action".to_owned(), "TerminateInstances".to_owned()), ("InstanceId.1".to_owned(), instance_id.to_owned())];
+        let params = vec![
+            ("Action".to_owned(), "TerminateInstances".to_owned()),
+            ("InstanceId.1".to_owned(), instance_id.to_owned()),
+        ];
         match self.call(&params).await? {
             Ok(_) => Ok(()),
             Err(e) if e.code == "InvalidInstanceID.NotFound" => Ok(()),
-            Err(e) => Err(self.unreachable(format!("TerminateInstances: {}: {}", e.code, e.message))),
+            Err(e) => {
+                Err(self.unreachable(format!("TerminateInstances: {}: {}", e.code, e.message)))
+            }
         }
     }
 
@@ -472,11 +594,22 @@ impl Ec2Driver {
     pub fn boot_script(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> String {
         let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
         let mut s = String::from("#!/bin/sh\n");
-        s.push_str(&format!("# Hedge attempt {key}: job {} attempt {}\n", spec.job, spec.attempt));
-        for (k, v) in spec.env.iter().filter(|(k, _)| !k.starts_with("HEDGE_") && is_env_name(k)) {
+        s.push_str(&format!(
+            "# Hedge attempt {key}: job {} attempt {}\n",
+            spec.job, spec.attempt
+        ));
+        for (k, v) in spec
+            .env
+            .iter()
+            .filter(|(k, _)| !k.starts_with("HEDGE_") && is_env_name(k))
+        {
             s.push_str(&format!("export {k}={}\n", q(v)));
         }
-        let accel = spec.accelerator.as_ref().map(|a| a.to_string()).unwrap_or_default();
+        let accel = spec
+            .accelerator
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         for (k, v) in [
             ("HEDGE_JOB_ID", spec.job.to_string()),
             ("HEDGE_ATTEMPT", spec.attempt.to_string()),
@@ -490,8 +623,15 @@ impl Ec2Driver {
         ] {
             s.push_str(&format!("export {k}={}\n", q(&v)));
         }
-        let base = format!("{}/v1/attempts/{}", self.config.report_url.trim_end_matches('/'), key.as_str());
-        s.push_str(&format!("hedge_token={}\n", q(&attempt_token(&self.config.report_secret, key))));
+        let base = format!(
+            "{}/v1/attempts/{}",
+            self.config.report_url.trim_end_matches('/'),
+            key.as_str()
+        );
+        s.push_str(&format!(
+            "hedge_token={}\n",
+            q(&attempt_token(&self.config.report_secret, key))
+        ));
         s.push_str("hedge_dir=$(mktemp -d)\ncd \"$hedge_dir\" || exit 1\n");
         s.push_str("hedge_task() {\n");
         if let Some(setup) = spec.setup.as_deref().filter(|s| !s.trim().is_empty()) {
@@ -513,9 +653,16 @@ impl Ec2Driver {
     }
 
     /// Launches the attempt's instance. Public for tests; the broker calls [`Driver::submit`].
-    async fn run_instance(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<InstanceInfo, DriverError> {
+    async fn run_instance(
+        &self,
+        key: &IdempotencyKey,
+        spec: &LaunchSpec,
+    ) -> Result<InstanceInfo, DriverError> {
         let Some(instance_type) = spec.instance_type.clone() else {
-            return Err(DriverError::Unsupported { provider: self.config.name.clone(), reason: "no instance type was chosen for this launch".into() });
+            return Err(DriverError::Unsupported {
+                provider: self.config.name.clone(),
+                reason: "no instance type was chosen for this launch".into(),
+            });
         };
         let script = self.boot_script(key, spec);
         let mut p: Vec<(String, String)> = vec![
@@ -525,7 +672,10 @@ impl Ec2Driver {
             ("MinCount".into(), "1".into()),
             ("MaxCount".into(), "1".into()),
             ("ClientToken".into(), key.as_str().to_owned()),
-            ("UserData".into(), base64::engine::general_purpose::STANDARD.encode(script.as_bytes())),
+            (
+                "UserData".into(),
+                base64::engine::general_purpose::STANDARD.encode(script.as_bytes()),
+            ),
             ("TagSpecification.1.ResourceType".into(), "instance".into()),
         ];
         let mut tags = vec![
@@ -544,35 +694,65 @@ impl Ec2Driver {
         }
         if spec.spot {
             p.push(("InstanceMarketOptions.MarketType".into(), "spot".into()));
-            p.push(("InstanceMarketOptions.SpotOptions.SpotInstanceType".into(), "one-time".into()));
-            p.push(("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior".into(), "terminate".into()));
+            p.push((
+                "InstanceMarketOptions.SpotOptions.SpotInstanceType".into(),
+                "one-time".into(),
+            ));
+            p.push((
+                "InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior".into(),
+                "terminate".into(),
+            ));
         }
         if let Some(zone) = &spec.zone {
             p.push(("Placement.AvailabilityZone".into(), zone.clone()));
         }
         if let Some(r) = &spec.capacity_reservation {
-            p.push(("CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationId".into(), r.clone()));
+            p.push((
+                "CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationId"
+                    .into(),
+                r.clone(),
+            ));
         }
         match self.call(&p).await? {
             Ok(text) => {
-                let r: RunInstancesResponse =
-                    quick_xml::de::from_str(&text).map_err(|e| self.unreachable(format!("unexpected RunInstances answer: {e}")))?;
-                r.instances_set.items.into_iter().next().map(InstanceInfo::from).ok_or_else(|| self.unreachable("RunInstances answered no instance"))
+                let r: RunInstancesResponse = quick_xml::de::from_str(&text).map_err(|e| {
+                    self.unreachable(format!("unexpected RunInstances answer: {e}"))
+                })?;
+                r.instances_set
+                    .items
+                    .into_iter()
+                    .next()
+                    .map(InstanceInfo::from)
+                    .ok_or_else(|| self.unreachable("RunInstances answered no instance"))
             }
-            Err(e) if is_capacity_error(&e.code) => {
-                Err(DriverError::Rejected { provider: self.config.name.clone(), key: key.clone(), reason: format!("{}: {}", e.code, e.message) })
-            }
+            Err(e) if is_capacity_error(&e.code) => Err(DriverError::Rejected {
+                provider: self.config.name.clone(),
+                key: key.clone(),
+                reason: format!("{}: {}", e.code, e.message),
+            }),
             Err(e) => Err(self.unreachable(format!("RunInstances: {}: {}", e.code, e.message))),
         }
     }
 
-    async fn observe_instances(&self, key: &IdempotencyKey, instances: &[InstanceInfo]) -> Result<Observation, DriverError> {
+    async fn observe_instances(
+        &self,
+        key: &IdempotencyKey,
+        instances: &[InstanceInfo],
+    ) -> Result<Observation, DriverError> {
         let report = self.report(key).await?;
         let cancelled = self.cancelled_by_hedge(key).await?;
         // The newest live instance wins; with none alive, the last one's fate.
-        let i = instances.iter().find(|i| !matches!(i.state.as_str(), "shutting-down" | "terminated")).or(instances.last());
+        let i = instances
+            .iter()
+            .find(|i| !matches!(i.state.as_str(), "shutting-down" | "terminated"))
+            .or(instances.last());
         match i {
-            Some(i) => Ok(map_instance(&i.state, i.state_reason.as_deref(), report, cancelled)),
+            Some(i) => Ok(map_instance(
+                &i.state,
+                i.state_reason.as_deref(),
+                report,
+                cancelled,
+            )),
             None => Ok(match report {
                 Some(code) => Observation::Exited { code },
                 None if cancelled => Observation::Cancelled,
@@ -600,7 +780,9 @@ impl OutputStream {
 }
 
 fn is_env_name(k: &str) -> bool {
-    !k.is_empty() && !k.starts_with(|c: char| c.is_ascii_digit()) && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 async fn read_tail(path: &Path, max: u64) -> Result<(String, bool), DriverError> {
@@ -625,26 +807,46 @@ impl Driver for Ec2Driver {
             accelerator: self.accelerator.clone(),
             gpus: u32::MAX,
             spot: Support::Yes,
-            multi_node: Support::No { reason: "the EC2 driver launches one instance per attempt".into() },
+            multi_node: Support::No {
+                reason: "the EC2 driver launches one instance per attempt".into(),
+            },
             logs: Support::Yes,
         }
     }
 
-    async fn submit(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<Observation, DriverError> {
+    async fn submit(
+        &self,
+        key: &IdempotencyKey,
+        spec: &LaunchSpec,
+    ) -> Result<Observation, DriverError> {
         // Idempotency: an instance tagged with this key is this attempt (moto ignores ClientToken).
         let existing = self.instances_of(key).await?;
         if !existing.is_empty() {
             return self.observe_instances(key, &existing).await;
         }
         if spec.num_nodes > 1 {
-            return Err(DriverError::Unsupported { provider: self.config.name.clone(), reason: format!("asks for {} nodes; the EC2 driver runs one instance per attempt", spec.num_nodes) });
+            return Err(DriverError::Unsupported {
+                provider: self.config.name.clone(),
+                reason: format!(
+                    "asks for {} nodes; the EC2 driver runs one instance per attempt",
+                    spec.num_nodes
+                ),
+            });
         }
         if spec.run.trim().is_empty() {
-            return Err(DriverError::Unsupported { provider: self.config.name.clone(), reason: "the task has no run command".into() });
+            return Err(DriverError::Unsupported {
+                provider: self.config.name.clone(),
+                reason: "the task has no run command".into(),
+            });
         }
         crate::script::refuse_file_fields(&self.config.name, spec)?;
         let i = self.run_instance(key, spec).await?;
-        Ok(map_instance(&i.state, i.state_reason.as_deref(), None, false))
+        Ok(map_instance(
+            &i.state,
+            i.state_reason.as_deref(),
+            None,
+            false,
+        ))
     }
 
     async fn observe(&self, key: &IdempotencyKey) -> Result<Observation, DriverError> {
@@ -652,7 +854,10 @@ impl Driver for Ec2Driver {
         let o = self.observe_instances(key, &instances).await?;
         // Reported and still up: the work is done, stop paying for the instance.
         if let Observation::Exited { .. } = o {
-            for i in instances.iter().filter(|i| !matches!(i.state.as_str(), "shutting-down" | "terminated")) {
+            for i in instances
+                .iter()
+                .filter(|i| !matches!(i.state.as_str(), "shutting-down" | "terminated"))
+            {
                 self.terminate(&i.instance_id).await?;
             }
         }
@@ -666,9 +871,13 @@ impl Driver for Ec2Driver {
             return Ok(o);
         }
         let dir = self.dir(key);
-        tokio::fs::create_dir_all(&dir).await.map_err(DriverError::io("create directory", &dir))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(DriverError::io("create directory", &dir))?;
         let marker = dir.join("cancelled");
-        tokio::fs::write(&marker, b"").await.map_err(DriverError::io("write", &marker))?;
+        tokio::fs::write(&marker, b"")
+            .await
+            .map_err(DriverError::io("write", &marker))?;
         for i in instances.iter().filter(|i| i.state != "terminated") {
             self.terminate(&i.instance_id).await?;
         }
@@ -679,19 +888,35 @@ impl Driver for Ec2Driver {
 
     async fn logs(&self, key: &IdempotencyKey, max_bytes: u64) -> Result<Logs, DriverError> {
         let dir = self.dir(key);
-        if !tokio::fs::try_exists(&dir).await.map_err(DriverError::io("stat", &dir))? && self.instances_of(key).await?.is_empty() {
-            return Err(DriverError::NotFound { provider: self.config.name.clone(), key: key.clone() });
+        if !tokio::fs::try_exists(&dir)
+            .await
+            .map_err(DriverError::io("stat", &dir))?
+            && self.instances_of(key).await?.is_empty()
+        {
+            return Err(DriverError::NotFound {
+                provider: self.config.name.clone(),
+                key: key.clone(),
+            });
         }
         let (stdout, t1) = read_tail(&dir.join("stdout.log"), max_bytes).await?;
         let (stderr, t2) = read_tail(&dir.join("stderr.log"), max_bytes).await?;
-        Ok(Logs { stdout, stderr, truncated: t1 || t2 })
+        Ok(Logs {
+            stdout,
+            stderr,
+            truncated: t1 || t2,
+        })
     }
 
     async fn probe(&self) -> Result<(), DriverError> {
-        let params = vec![("Action".to_owned(), "DescribeInstances".to_owned()), ("MaxResults".to_owned(), "5".to_owned())];
+        let params = vec![
+            ("Action".to_owned(), "DescribeInstances".to_owned()),
+            ("MaxResults".to_owned(), "5".to_owned()),
+        ];
         match self.call(&params).await? {
             Ok(_) => Ok(()),
-            Err(e) => Err(self.unreachable(format!("DescribeInstances: {}: {}", e.code, e.message))),
+            Err(e) => {
+                Err(self.unreachable(format!("DescribeInstances: {}: {}", e.code, e.message)))
+            }
         }
     }
 }
@@ -705,12 +930,31 @@ mod tests {
         use Observation::*;
         assert_eq!(map_instance("pending", None, None, false), Queued);
         assert_eq!(map_instance("running", None, None, false), Running);
-        assert_eq!(map_instance("running", None, Some(0), false), Exited { code: 0 });
-        assert_eq!(map_instance("terminated", None, Some(3), false), Exited { code: 3 }, "a report wins");
+        assert_eq!(
+            map_instance("running", None, Some(0), false),
+            Exited { code: 0 }
+        );
+        assert_eq!(
+            map_instance("terminated", None, Some(3), false),
+            Exited { code: 3 },
+            "a report wins"
+        );
         assert_eq!(map_instance("terminated", None, None, true), Cancelled);
-        assert_eq!(map_instance("shutting-down", None, None, true), Running, "not confirmed before terminated");
-        let o = map_instance("terminated", Some("Server.SpotInstanceTermination"), None, false);
-        assert!(matches!(&o, Lost { reason } if reason.contains("preempted") && reason.contains("SpotInstanceTermination")), "{o:?}");
+        assert_eq!(
+            map_instance("shutting-down", None, None, true),
+            Running,
+            "not confirmed before terminated"
+        );
+        let o = map_instance(
+            "terminated",
+            Some("Server.SpotInstanceTermination"),
+            None,
+            false,
+        );
+        assert!(
+            matches!(&o, Lost { reason } if reason.contains("preempted") && reason.contains("SpotInstanceTermination")),
+            "{o:?}"
+        );
     }
 
     #[test]
@@ -735,13 +979,22 @@ mod tests {
   </instancesSet></item></reservationSet>
 </DescribeInstancesResponse>"#;
         let r: DescribeInstancesResponse = quick_xml::de::from_str(xml).unwrap();
-        let i: Vec<InstanceInfo> = r.reservation_set.items.into_iter().flat_map(|r| r.instances_set.items).map(InstanceInfo::from).collect();
+        let i: Vec<InstanceInfo> = r
+            .reservation_set
+            .items
+            .into_iter()
+            .flat_map(|r| r.instances_set.items)
+            .map(InstanceInfo::from)
+            .collect();
         assert_eq!(i.len(), 1);
         assert_eq!(i[0].instance_id, "i-abc");
         assert_eq!(i[0].state, "terminated");
         assert_eq!(i[0].lifecycle.as_deref(), Some("spot"));
         assert!(i[0].state_reason.as_deref().unwrap().contains("Spot"));
-        let empty: DescribeInstancesResponse = quick_xml::de::from_str("<DescribeInstancesResponse><reservationSet/></DescribeInstancesResponse>").unwrap();
+        let empty: DescribeInstancesResponse = quick_xml::de::from_str(
+            "<DescribeInstancesResponse><reservationSet/></DescribeInstancesResponse>",
+        )
+        .unwrap();
         assert!(empty.reservation_set.items.is_empty());
     }
 }

@@ -61,7 +61,13 @@ pub struct FaultyDriver<D> {
 impl<D: Driver> FaultyDriver<D> {
     pub fn new(inner: D) -> (Self, FaultControl) {
         let control = FaultControl::default();
-        (FaultyDriver { inner, control: control.clone() }, control)
+        (
+            FaultyDriver {
+                inner,
+                control: control.clone(),
+            },
+            control,
+        )
     }
     pub fn inner(&self) -> &D {
         &self.inner
@@ -81,7 +87,9 @@ impl<D: Driver> FaultyDriver<D> {
         Ok(())
     }
     fn lost(key: &IdempotencyKey) -> Observation {
-        Observation::Lost { reason: format!("fault injected: provider lost attempt {key}") }
+        Observation::Lost {
+            reason: format!("fault injected: provider lost attempt {key}"),
+        }
     }
 }
 
@@ -94,7 +102,11 @@ impl<D: Driver> Driver for FaultyDriver<D> {
         self.inner.capabilities()
     }
 
-    async fn submit(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<Observation, DriverError> {
+    async fn submit(
+        &self,
+        key: &IdempotencyKey,
+        spec: &LaunchSpec,
+    ) -> Result<Observation, DriverError> {
         self.check_reachable()?;
         {
             let mut st = self.control.lock();

@@ -24,9 +24,9 @@ mod local;
 pub mod script;
 pub mod slurm;
 
+pub use ec2::{Ec2Driver, Ec2ProviderConfig};
 pub use fault::{FaultControl, FaultSettings, FaultyDriver};
 pub use local::{LocalDriver, LocalProviderConfig, StartRecord, DEFAULT_CANCEL_GRACE};
-pub use ec2::{Ec2Driver, Ec2ProviderConfig};
 pub use slurm::{SlurmDriver, SlurmProviderConfig};
 
 use hedge_core::{Accelerator, JobId, ProviderId, TeamId};
@@ -48,7 +48,8 @@ impl IdempotencyKey {
         let ok = !s.is_empty()
             && s.len() <= 128
             && !s.starts_with('.')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if ok {
             Ok(IdempotencyKey(s.to_owned()))
         } else {
@@ -145,11 +146,15 @@ pub enum Observation {
     Queued,
     Running,
     /// The command finished with this exit code (0 = success).
-    Exited { code: i32 },
+    Exited {
+        code: i32,
+    },
     Cancelled,
     /// The provider knows the attempt but its work vanished (process gone without an exit status, instance
     /// reclaimed).
-    Lost { reason: String },
+    Lost {
+        reason: String,
+    },
     /// The provider has no record of this key.
     NotFound,
 }
@@ -193,13 +198,26 @@ pub struct Logs {
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     #[error("provider {provider} is unreachable: {reason}")]
-    Unreachable { provider: ProviderId, reason: String },
+    Unreachable {
+        provider: ProviderId,
+        reason: String,
+    },
     #[error("provider {provider} rejected the launch of {key}: {reason}")]
-    Rejected { provider: ProviderId, key: IdempotencyKey, reason: String },
+    Rejected {
+        provider: ProviderId,
+        key: IdempotencyKey,
+        reason: String,
+    },
     #[error("provider {provider} cannot run this launch: {reason}")]
-    Unsupported { provider: ProviderId, reason: String },
+    Unsupported {
+        provider: ProviderId,
+        reason: String,
+    },
     #[error("provider {provider} has no attempt {key}")]
-    NotFound { provider: ProviderId, key: IdempotencyKey },
+    NotFound {
+        provider: ProviderId,
+        key: IdempotencyKey,
+    },
     #[error("idempotency key {key:?} must be 1-128 characters of letters, digits, '-', '_', '.'")]
     BadKey { key: String },
     #[error("{op} {path}")]
@@ -212,7 +230,10 @@ pub enum DriverError {
 }
 
 impl DriverError {
-    pub(crate) fn io(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> DriverError {
+    pub(crate) fn io(
+        op: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> DriverError {
         let path = path.display().to_string();
         move |source| DriverError::Io { op, path, source }
     }
@@ -224,7 +245,11 @@ pub trait Driver: Send + Sync {
     fn provider(&self) -> &ProviderId;
     fn capabilities(&self) -> Capabilities;
     /// Starts attempt `key` unless it was started before, and reports its state.
-    async fn submit(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<Observation, DriverError>;
+    async fn submit(
+        &self,
+        key: &IdempotencyKey,
+        spec: &LaunchSpec,
+    ) -> Result<Observation, DriverError>;
     async fn observe(&self, key: &IdempotencyKey) -> Result<Observation, DriverError>;
     /// Asks for attempt `key` to stop and reports what is true now: `Running`/`Queued` while its work is
     /// still alive (the broker calls again until it sees a terminal observation, the confirmation), a

@@ -31,7 +31,9 @@
 //!
 //! Everything the driver knows is in these files, so a restarted broker re-observes every attempt.
 
-use crate::{Capabilities, Driver, DriverError, IdempotencyKey, LaunchSpec, Logs, Observation, Support};
+use crate::{
+    Capabilities, Driver, DriverError, IdempotencyKey, LaunchSpec, Logs, Observation, Support,
+};
 use hedge_core::{Accelerator, ProviderId};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -96,7 +98,8 @@ impl LocalDriver {
     pub fn new(config: LocalProviderConfig) -> Result<Self, DriverError> {
         let dir = config.root.join(config.name.as_str());
         let attempts = dir.join("attempts");
-        std::fs::create_dir_all(&attempts).map_err(DriverError::io("create directory", &attempts))?;
+        std::fs::create_dir_all(&attempts)
+            .map_err(DriverError::io("create directory", &attempts))?;
         Ok(LocalDriver { config, dir })
     }
 
@@ -123,7 +126,11 @@ impl LocalDriver {
         let mut out = Vec::new();
         for e in std::fs::read_dir(&attempts).map_err(DriverError::io("list", &attempts))? {
             let e = e.map_err(DriverError::io("list", &attempts))?;
-            if let Some(k) = e.file_name().to_str().and_then(|s| IdempotencyKey::parse(s).ok()) {
+            if let Some(k) = e
+                .file_name()
+                .to_str()
+                .and_then(|s| IdempotencyKey::parse(s).ok())
+            {
                 out.push(k);
             }
         }
@@ -132,16 +139,27 @@ impl LocalDriver {
     }
 
     fn env(&self, key: &IdempotencyKey, spec: &LaunchSpec, dir: &Path) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> =
-            spec.env.iter().filter(|(k, _)| !k.starts_with("HEDGE_")).map(|(k, v)| (k.clone(), v.clone())).collect();
-        let accel = spec.accelerator.as_ref().map(|a| a.to_string()).unwrap_or_default();
+        let mut env: Vec<(String, String)> = spec
+            .env
+            .iter()
+            .filter(|(k, _)| !k.starts_with("HEDGE_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let accel = spec
+            .accelerator
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         env.extend([
             ("HEDGE_JOB_ID".to_owned(), spec.job.to_string()),
             ("HEDGE_ATTEMPT".to_owned(), spec.attempt.to_string()),
             ("HEDGE_IDEMPOTENCY_KEY".to_owned(), key.to_string()),
             ("HEDGE_PROVIDER".to_owned(), self.config.name.to_string()),
             ("HEDGE_TEAM".to_owned(), spec.team.to_string()),
-            ("HEDGE_JOB_NAME".to_owned(), spec.name.clone().unwrap_or_default()),
+            (
+                "HEDGE_JOB_NAME".to_owned(),
+                spec.name.clone().unwrap_or_default(),
+            ),
             ("HEDGE_ACCELERATOR".to_owned(), accel),
             ("HEDGE_NUM_GPUS".to_owned(), spec.gpus_per_node.to_string()),
             ("HEDGE_NUM_NODES".to_owned(), spec.num_nodes.to_string()),
@@ -152,7 +170,11 @@ impl LocalDriver {
     }
 
     fn check_fits(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<(), DriverError> {
-        let reject = |reason: String| DriverError::Rejected { provider: self.config.name.clone(), key: key.clone(), reason };
+        let reject = |reason: String| DriverError::Rejected {
+            provider: self.config.name.clone(),
+            key: key.clone(),
+            reason,
+        };
         if spec.run.trim().is_empty() {
             return Err(DriverError::Unsupported {
                 provider: self.config.name.clone(),
@@ -162,11 +184,17 @@ impl LocalDriver {
         if spec.num_nodes > 1 {
             return Err(DriverError::Unsupported {
                 provider: self.config.name.clone(),
-                reason: format!("a local provider is one node; the task asks for {}", spec.num_nodes),
+                reason: format!(
+                    "a local provider is one node; the task asks for {}",
+                    spec.num_nodes
+                ),
             });
         }
         if spec.gpus_per_node > self.config.gpus {
-            return Err(reject(format!("asks for {} GPUs, the provider has {}", spec.gpus_per_node, self.config.gpus)));
+            return Err(reject(format!(
+                "asks for {} GPUs, the provider has {}",
+                spec.gpus_per_node, self.config.gpus
+            )));
         }
         if spec.gpus_per_node > 0 {
             if let (Some(want), Some(have)) = (&spec.accelerator, &self.config.accelerator) {
@@ -204,24 +232,40 @@ async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DriverError> {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
-    tokio::fs::write(&tmp, bytes).await.map_err(DriverError::io("write", &tmp))?;
-    tokio::fs::rename(&tmp, path).await.map_err(DriverError::io("rename", path))
+    tokio::fs::write(&tmp, bytes)
+        .await
+        .map_err(DriverError::io("write", &tmp))?;
+    tokio::fs::rename(&tmp, path)
+        .await
+        .map_err(DriverError::io("rename", path))
 }
 
 /// Whether `p` exists; an I/O error other than "no such file" is an error, never "absent".
 async fn exists(p: &Path) -> Result<bool, DriverError> {
-    tokio::fs::try_exists(p).await.map_err(DriverError::io("stat", p))
+    tokio::fs::try_exists(p)
+        .await
+        .map_err(DriverError::io("stat", p))
 }
 
 /// Processes of process group `pgid` that are alive (not zombies), read from `/proc`.
 async fn group_members(pgid: u32) -> Result<Vec<u32>, DriverError> {
     let proc = Path::new("/proc");
     let mut out = Vec::new();
-    let mut dir = tokio::fs::read_dir(proc).await.map_err(DriverError::io("list", proc))?;
-    while let Some(e) = dir.next_entry().await.map_err(DriverError::io("list", proc))? {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+    let mut dir = tokio::fs::read_dir(proc)
+        .await
+        .map_err(DriverError::io("list", proc))?;
+    while let Some(e) = dir
+        .next_entry()
+        .await
+        .map_err(DriverError::io("list", proc))?
+    {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
         // A process can exit between the listing and the read: that is "not a member", not an error.
-        let Ok(stat) = tokio::fs::read_to_string(e.path().join("stat")).await else { continue };
+        let Ok(stat) = tokio::fs::read_to_string(e.path().join("stat")).await else {
+            continue;
+        };
         if let Some((state, pgrp)) = parse_stat(&stat) {
             if pgrp == pgid && !matches!(state, 'Z' | 'X') {
                 out.push(pid);
@@ -245,9 +289,13 @@ fn parse_stat(stat: &str) -> Option<(char, u32)> {
 /// How long ago `p` was last modified; the local driver's one wall-clock read (drivers are the I/O edge).
 #[allow(clippy::disallowed_methods)] // compares a file's mtime with the wall clock: both are outside state
 async fn age(p: &Path) -> Result<Duration, DriverError> {
-    let m = tokio::fs::metadata(p).await.map_err(DriverError::io("stat", p))?;
+    let m = tokio::fs::metadata(p)
+        .await
+        .map_err(DriverError::io("stat", p))?;
     let modified = m.modified().map_err(DriverError::io("stat", p))?;
-    Ok(std::time::SystemTime::now().duration_since(modified).unwrap_or_default())
+    Ok(std::time::SystemTime::now()
+        .duration_since(modified)
+        .unwrap_or_default())
 }
 
 /// Whether `pid` is a live (non-zombie) process whose command line mentions `dir` (guards against pid reuse).
@@ -256,7 +304,9 @@ async fn wrapper_alive(pid: u32, dir: &Path) -> bool {
         Ok(s) => s,
         Err(_) => return false,
     };
-    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
     if matches!(state, Some('Z' | 'X') | None) {
         return false;
     }
@@ -285,11 +335,20 @@ async fn tail(path: &Path, max: u64) -> Result<(String, bool), DriverError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), false)),
         Err(e) => return Err(DriverError::io("open", path)(e)),
     };
-    let len = f.metadata().await.map_err(DriverError::io("stat", path))?.len();
+    let len = f
+        .metadata()
+        .await
+        .map_err(DriverError::io("stat", path))?
+        .len();
     let start = len.saturating_sub(max);
-    f.seek(std::io::SeekFrom::Start(start)).await.map_err(DriverError::io("seek", path))?;
+    f.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(DriverError::io("seek", path))?;
     let mut buf = Vec::new();
-    f.take(max).read_to_end(&mut buf).await.map_err(DriverError::io("read", path))?;
+    f.take(max)
+        .read_to_end(&mut buf)
+        .await
+        .map_err(DriverError::io("read", path))?;
     Ok((String::from_utf8_lossy(&buf).into_owned(), start > 0))
 }
 
@@ -303,19 +362,29 @@ impl Driver for LocalDriver {
         Capabilities {
             accelerator: self.config.accelerator.clone(),
             gpus: self.config.gpus,
-            spot: Support::No { reason: "a local machine has no spot market".into() },
-            multi_node: Support::No { reason: "a local provider is a single node".into() },
+            spot: Support::No {
+                reason: "a local machine has no spot market".into(),
+            },
+            multi_node: Support::No {
+                reason: "a local provider is a single node".into(),
+            },
             logs: Support::Yes,
         }
     }
 
-    async fn submit(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<Observation, DriverError> {
+    async fn submit(
+        &self,
+        key: &IdempotencyKey,
+        spec: &LaunchSpec,
+    ) -> Result<Observation, DriverError> {
         let dir = self.attempt_dir(key);
         if exists(&dir.join("claimed")).await? {
             return self.observe(key).await;
         }
         self.check_fits(key, spec)?;
-        tokio::fs::create_dir_all(&dir).await.map_err(DriverError::io("create directory", &dir))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(DriverError::io("create directory", &dir))?;
         let spec_json = serde_json::to_vec_pretty(spec).expect("a LaunchSpec always serializes");
         write_atomic(&dir.join("spec.json"), &spec_json).await?;
         let script = crate::script::task_script(&self.config.name, spec)?;
@@ -345,7 +414,9 @@ impl Driver for LocalDriver {
             return Ok(Observation::NotFound);
         }
         let cancelled = exists(&dir.join("cancel")).await?;
-        let pid = read_trimmed(&dir.join("pid")).await?.and_then(|p| p.parse::<u32>().ok());
+        let pid = read_trimmed(&dir.join("pid"))
+            .await?
+            .and_then(|p| p.parse::<u32>().ok());
         // Work of a cancelled attempt is gone only when no process of its group is left.
         let group_alive = |pid: Option<u32>| async move {
             match pid {
@@ -358,10 +429,18 @@ impl Driver for LocalDriver {
                 return Ok(Observation::Running);
             }
             let code: i32 = code.parse().unwrap_or(-1);
-            return Ok(if cancelled && code != 0 { Observation::Cancelled } else { Observation::Exited { code } });
+            return Ok(if cancelled && code != 0 {
+                Observation::Cancelled
+            } else {
+                Observation::Exited { code }
+            });
         }
         if !exists(&dir.join("claimed")).await? {
-            return Ok(if cancelled { Observation::Cancelled } else { Observation::Queued });
+            return Ok(if cancelled {
+                Observation::Cancelled
+            } else {
+                Observation::Queued
+            });
         }
         let Some(pid) = pid else {
             // Claimed a moment ago; the pid file follows.
@@ -376,7 +455,11 @@ impl Driver for LocalDriver {
                 return Ok(Observation::Running);
             }
             let code: i32 = code.parse().unwrap_or(-1);
-            return Ok(if cancelled && code != 0 { Observation::Cancelled } else { Observation::Exited { code } });
+            return Ok(if cancelled && code != 0 {
+                Observation::Cancelled
+            } else {
+                Observation::Exited { code }
+            });
         }
         // The wrapper is gone without an exit status (killed); its command may still run in the group.
         if !group_members(pid).await?.is_empty() {
@@ -385,7 +468,9 @@ impl Driver for LocalDriver {
         Ok(if cancelled {
             Observation::Cancelled
         } else {
-            Observation::Lost { reason: format!("process {pid} is gone and left no exit status") }
+            Observation::Lost {
+                reason: format!("process {pid} is gone and left no exit status"),
+            }
         })
     }
 
@@ -397,9 +482,14 @@ impl Driver for LocalDriver {
         let marker = dir.join("cancel");
         let first = !exists(&marker).await?;
         if first {
-            tokio::fs::write(&marker, b"").await.map_err(DriverError::io("write", &marker))?;
+            tokio::fs::write(&marker, b"")
+                .await
+                .map_err(DriverError::io("write", &marker))?;
         }
-        if let Some(pid) = read_trimmed(&dir.join("pid")).await?.and_then(|p| p.parse::<i32>().ok()) {
+        if let Some(pid) = read_trimmed(&dir.join("pid"))
+            .await?
+            .and_then(|p| p.parse::<i32>().ok())
+        {
             if !group_members(pid as u32).await?.is_empty() {
                 // The wrapper leads its own process group: signal everything the command started.
                 let signal = if age(&marker).await? >= self.config.cancel_grace {
@@ -430,18 +520,28 @@ impl Driver for LocalDriver {
     async fn logs(&self, key: &IdempotencyKey, max_bytes: u64) -> Result<Logs, DriverError> {
         let dir = self.attempt_dir(key);
         if !exists(&dir).await? {
-            return Err(DriverError::NotFound { provider: self.config.name.clone(), key: key.clone() });
+            return Err(DriverError::NotFound {
+                provider: self.config.name.clone(),
+                key: key.clone(),
+            });
         }
         let (stdout, t1) = tail(&dir.join("stdout.log"), max_bytes).await?;
         let (stderr, t2) = tail(&dir.join("stderr.log"), max_bytes).await?;
-        Ok(Logs { stdout, stderr, truncated: t1 || t2 })
+        Ok(Logs {
+            stdout,
+            stderr,
+            truncated: t1 || t2,
+        })
     }
 
     async fn probe(&self) -> Result<(), DriverError> {
         let attempts = self.dir.join("attempts");
-        tokio::fs::metadata(&attempts).await.map(|_| ()).map_err(|e| DriverError::Unreachable {
-            provider: self.config.name.clone(),
-            reason: format!("{}: {e}", attempts.display()),
-        })
+        tokio::fs::metadata(&attempts)
+            .await
+            .map(|_| ())
+            .map_err(|e| DriverError::Unreachable {
+                provider: self.config.name.clone(),
+                reason: format!("{}: {e}", attempts.display()),
+            })
     }
 }

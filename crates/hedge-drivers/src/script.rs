@@ -15,24 +15,39 @@ fn quote(s: &str) -> String {
 /// runs `setup` (a failure ends the script with its status) and then `run`. A mount target that is
 /// absolute or leaves the work directory is refused, naming the field.
 pub fn task_script(provider: &ProviderId, spec: &LaunchSpec) -> Result<String, DriverError> {
-    let unsupported = |reason: String| DriverError::Unsupported { provider: provider.clone(), reason };
+    let unsupported = |reason: String| DriverError::Unsupported {
+        provider: provider.clone(),
+        reason,
+    };
     let mut s = String::new();
     s.push_str("mkdir -p work || exit 1\n");
     if let Some(w) = &spec.workdir {
         if !w.starts_with('/') {
-            return Err(unsupported(format!("workdir: {w:?} must be an absolute path on this provider's filesystem")));
+            return Err(unsupported(format!(
+                "workdir: {w:?} must be an absolute path on this provider's filesystem"
+            )));
         }
-        s.push_str(&format!("cp -a {}/. work/ || {{ echo 'hedge: cannot copy workdir {}' >&2; exit 1; }}\n", quote(w), w.replace('\'', "")));
+        s.push_str(&format!(
+            "cp -a {}/. work/ || {{ echo 'hedge: cannot copy workdir {}' >&2; exit 1; }}\n",
+            quote(w),
+            w.replace('\'', "")
+        ));
     }
     for (target, source) in &spec.file_mounts {
         let t = target.trim_start_matches("./");
-        if t.starts_with('/') || t.starts_with('~') || t.split('/').any(|c| c == "..") || t.is_empty() {
+        if t.starts_with('/')
+            || t.starts_with('~')
+            || t.split('/').any(|c| c == "..")
+            || t.is_empty()
+        {
             return Err(unsupported(format!(
                 "file_mounts.{target}: this provider mounts files inside the job's working directory only; use a relative target"
             )));
         }
         if !source.starts_with('/') {
-            return Err(unsupported(format!("file_mounts.{target}: source {source:?} must be an absolute path")));
+            return Err(unsupported(format!(
+                "file_mounts.{target}: source {source:?} must be an absolute path"
+            )));
         }
         s.push_str(&format!(
             "mkdir -p \"$(dirname work/{t})\" && ln -sfn {src} work/{t} || exit 1\n",
@@ -51,12 +66,19 @@ pub fn task_script(provider: &ProviderId, spec: &LaunchSpec) -> Result<String, D
 /// For drivers that cannot reach the submitter's files: `workdir` and `file_mounts` are refused, each by
 /// name, never dropped.
 pub fn refuse_file_fields(provider: &ProviderId, spec: &LaunchSpec) -> Result<(), DriverError> {
-    let unsupported = |reason: String| DriverError::Unsupported { provider: provider.clone(), reason };
+    let unsupported = |reason: String| DriverError::Unsupported {
+        provider: provider.clone(),
+        reason,
+    };
     if let Some(w) = &spec.workdir {
-        return Err(unsupported(format!("workdir: {w:?} cannot be synced to this provider's instances")));
+        return Err(unsupported(format!(
+            "workdir: {w:?} cannot be synced to this provider's instances"
+        )));
     }
     if let Some(t) = spec.file_mounts.keys().next() {
-        return Err(unsupported(format!("file_mounts.{t}: this provider's instances cannot mount local files")));
+        return Err(unsupported(format!(
+            "file_mounts.{t}: this provider's instances cannot mount local files"
+        )));
     }
     Ok(())
 }

@@ -24,7 +24,9 @@
 //! ([`SlurmProviderConfig::timeout`]), and a timeout or refused connection is [`DriverError::Unreachable`]:
 //! a provider outage for the broker's health tracking, never a job failure.
 
-use crate::{Capabilities, Driver, DriverError, IdempotencyKey, LaunchSpec, Logs, Observation, Support};
+use crate::{
+    Capabilities, Driver, DriverError, IdempotencyKey, LaunchSpec, Logs, Observation, Support,
+};
 use hedge_core::{Accelerator, ProviderId};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -133,25 +135,37 @@ pub fn exit_code_of(status: i64) -> i32 {
 /// Maps a Slurm job state (and its wait status) onto what the broker acts on. Pure; see the module docs.
 pub fn map_state(state: &str, exit_status: i64, reason: &str) -> Observation {
     let code = exit_code_of(exit_status);
-    let failed = |default: i32| Observation::Exited { code: if code == 0 { default } else { code } };
+    let failed = |default: i32| Observation::Exited {
+        code: if code == 0 { default } else { code },
+    };
     // A job state may carry flags after a '+' in some versions (e.g. "CANCELLED+COMPLETING").
     let (base, flags) = state.split_once('+').unwrap_or((state, ""));
     if flags.contains("COMPLETING") {
         return Observation::Running;
     }
     match base {
-        "PENDING" | "REQUEUED" | "REQUEUE_HOLD" | "REQUEUE_FED" | "RESV_DEL_HOLD" | "CONFIGURING" => Observation::Queued,
-        "RUNNING" | "COMPLETING" | "SUSPENDED" | "STAGE_OUT" | "SIGNALING" | "RESIZING" | "STOPPED" => Observation::Running,
+        "PENDING" | "REQUEUED" | "REQUEUE_HOLD" | "REQUEUE_FED" | "RESV_DEL_HOLD"
+        | "CONFIGURING" => Observation::Queued,
+        "RUNNING" | "COMPLETING" | "SUSPENDED" | "STAGE_OUT" | "SIGNALING" | "RESIZING"
+        | "STOPPED" => Observation::Running,
         "COMPLETED" => Observation::Exited { code },
         "FAILED" => failed(1),
         "TIMEOUT" => failed(124),
         "OUT_OF_MEMORY" => failed(137),
         "DEADLINE" => failed(124),
         "CANCELLED" => Observation::Cancelled,
-        "NODE_FAIL" => Observation::Lost { reason: format!("Slurm node failure ({reason})") },
-        "PREEMPTED" => Observation::Lost { reason: "preempted by Slurm".to_owned() },
-        "BOOT_FAIL" => Observation::Lost { reason: format!("Slurm node boot failure ({reason})") },
-        other => Observation::Lost { reason: format!("unknown Slurm job state {other:?}") },
+        "NODE_FAIL" => Observation::Lost {
+            reason: format!("Slurm node failure ({reason})"),
+        },
+        "PREEMPTED" => Observation::Lost {
+            reason: "preempted by Slurm".to_owned(),
+        },
+        "BOOT_FAIL" => Observation::Lost {
+            reason: format!("Slurm node boot failure ({reason})"),
+        },
+        other => Observation::Lost {
+            reason: format!("unknown Slurm job state {other:?}"),
+        },
     }
 }
 
@@ -177,13 +191,21 @@ impl SlurmDriver {
                 reason: format!("endpoint {:?} must be http:// or https://", config.endpoint),
             });
         }
-        std::fs::create_dir_all(&config.job_dir).map_err(DriverError::io("create directory", &config.job_dir))?;
+        std::fs::create_dir_all(&config.job_dir)
+            .map_err(DriverError::io("create directory", &config.job_dir))?;
         let http = reqwest::Client::builder()
             .connect_timeout(config.timeout.min(Duration::from_secs(2)))
             .timeout(config.timeout)
             .build()
-            .map_err(|e| DriverError::Unsupported { provider: config.name.clone(), reason: format!("HTTP client: {e}") })?;
-        Ok(SlurmDriver { config, http, ids: Mutex::new(HashMap::new()) })
+            .map_err(|e| DriverError::Unsupported {
+                provider: config.name.clone(),
+                reason: format!("HTTP client: {e}"),
+            })?;
+        Ok(SlurmDriver {
+            config,
+            http,
+            ids: Mutex::new(HashMap::new()),
+        })
     }
 
     pub fn config(&self) -> &SlurmProviderConfig {
@@ -191,7 +213,10 @@ impl SlurmDriver {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}/slurm/{API}{path}", self.config.endpoint.trim_end_matches('/'))
+        format!(
+            "{}/slurm/{API}{path}",
+            self.config.endpoint.trim_end_matches('/')
+        )
     }
 
     fn file(&self, key: &IdempotencyKey, ext: &str) -> PathBuf {
@@ -199,7 +224,10 @@ impl SlurmDriver {
     }
 
     fn unreachable(&self, e: impl fmt::Display) -> DriverError {
-        DriverError::Unreachable { provider: self.config.name.clone(), reason: e.to_string() }
+        DriverError::Unreachable {
+            provider: self.config.name.clone(),
+            reason: e.to_string(),
+        }
     }
 
     async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value, DriverError> {
@@ -208,16 +236,30 @@ impl SlurmDriver {
             .header("X-SLURM-USER-TOKEN", &self.config.token)
             .send()
             .await
-            .map_err(|e| self.unreachable(if e.is_timeout() { "slurmrestd did not answer in time".to_owned() } else { e.to_string() }))?;
+            .map_err(|e| {
+                self.unreachable(if e.is_timeout() {
+                    "slurmrestd did not answer in time".to_owned()
+                } else {
+                    e.to_string()
+                })
+            })?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| self.unreachable(e))?;
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(self.unreachable(format!("slurmrestd refused the credentials (HTTP {status})")));
+            return Err(self.unreachable(format!(
+                "slurmrestd refused the credentials (HTTP {status})"
+            )));
         }
         let v: Value = serde_json::from_slice(&body).map_err(|e| {
-            self.unreachable(format!("slurmrestd answered HTTP {status} with a body that is not JSON: {e}"))
+            self.unreachable(format!(
+                "slurmrestd answered HTTP {status} with a body that is not JSON: {e}"
+            ))
         })?;
-        if status.is_server_error() && v.get("errors").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+        if status.is_server_error()
+            && v.get("errors")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+        {
             return Err(self.unreachable(format!("slurmrestd answered HTTP {status}")));
         }
         Ok(v)
@@ -226,7 +268,8 @@ impl SlurmDriver {
     /// Every job slurmctld knows.
     async fn jobs(&self) -> Result<Vec<SlurmJob>, DriverError> {
         let v = self.call(self.http.get(self.url("/jobs"))).await?;
-        let r: JobsResponse = serde_json::from_value(v).map_err(|e| self.unreachable(format!("unexpected /jobs answer: {e}")))?;
+        let r: JobsResponse = serde_json::from_value(v)
+            .map_err(|e| self.unreachable(format!("unexpected /jobs answer: {e}")))?;
         if let Some(e) = r.errors.first() {
             return Err(self.unreachable(format!("/jobs: {e}")));
         }
@@ -235,18 +278,37 @@ impl SlurmDriver {
 
     /// The job of this attempt, newest first if (by hand) there are several.
     async fn find(&self, key: &IdempotencyKey) -> Result<Option<SlurmJob>, DriverError> {
-        let cached = self.ids.lock().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).copied();
+        let cached = self
+            .ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key.as_str())
+            .copied();
         if let Some(id) = cached {
-            let v = self.call(self.http.get(self.url(&format!("/job/{id}")))).await?;
+            let v = self
+                .call(self.http.get(self.url(&format!("/job/{id}"))))
+                .await?;
             if let Ok(r) = serde_json::from_value::<JobsResponse>(v) {
-                if let Some(j) = r.jobs.into_iter().find(|j| j.job_id == id && j.name == key.as_str()) {
+                if let Some(j) = r
+                    .jobs
+                    .into_iter()
+                    .find(|j| j.job_id == id && j.name == key.as_str())
+                {
                     return Ok(Some(j));
                 }
             }
         }
-        let found = self.jobs().await?.into_iter().filter(|j| j.name == key.as_str()).max_by_key(|j| j.job_id);
+        let found = self
+            .jobs()
+            .await?
+            .into_iter()
+            .filter(|j| j.name == key.as_str())
+            .max_by_key(|j| j.job_id);
         if let Some(j) = &found {
-            self.ids.lock().unwrap_or_else(|p| p.into_inner()).insert(key.as_str().to_owned(), j.job_id);
+            self.ids
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.as_str().to_owned(), j.job_id);
         }
         Ok(found)
     }
@@ -254,9 +316,15 @@ impl SlurmDriver {
     fn script(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<String, DriverError> {
         let exit = self.file(key, "exit");
         let mut s = String::from("#!/bin/sh\n");
-        s.push_str(&format!("# Hedge attempt {key}: job {} attempt {}\n", spec.job, spec.attempt));
+        s.push_str(&format!(
+            "# Hedge attempt {key}: job {} attempt {}\n",
+            spec.job, spec.attempt
+        ));
         let body = crate::script::task_script(&self.config.name, spec)?;
-        s.push_str(&format!("mkdir -p {d} && cd {d} || exit 1\n", d = shell_quote(&self.file(key, "d").display().to_string())));
+        s.push_str(&format!(
+            "mkdir -p {d} && cd {d} || exit 1\n",
+            d = shell_quote(&self.file(key, "d").display().to_string())
+        ));
         s.push_str("hedge_task() (\n");
         s.push_str(&body);
         s.push_str(")\n");
@@ -275,7 +343,11 @@ impl SlurmDriver {
         for (k, v) in spec.env.iter().filter(|(k, _)| !k.starts_with("HEDGE_")) {
             env.insert(k.clone(), json!(v));
         }
-        let accel = spec.accelerator.as_ref().map(|a| a.to_string()).unwrap_or_default();
+        let accel = spec
+            .accelerator
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         for (k, v) in [
             ("HEDGE_JOB_ID", spec.job.to_string()),
             ("HEDGE_ATTEMPT", spec.attempt.to_string()),
@@ -293,20 +365,36 @@ impl SlurmDriver {
     }
 
     fn check_fits(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<(), DriverError> {
-        let reject = |reason: String| DriverError::Rejected { provider: self.config.name.clone(), key: key.clone(), reason };
+        let reject = |reason: String| DriverError::Rejected {
+            provider: self.config.name.clone(),
+            key: key.clone(),
+            reason,
+        };
         if spec.run.trim().is_empty() {
-            return Err(DriverError::Unsupported { provider: self.config.name.clone(), reason: "the task has no run command".into() });
+            return Err(DriverError::Unsupported {
+                provider: self.config.name.clone(),
+                reason: "the task has no run command".into(),
+            });
         }
         if spec.num_nodes > self.config.nodes {
-            return Err(reject(format!("asks for {} nodes, the cluster has {}", spec.num_nodes, self.config.nodes)));
+            return Err(reject(format!(
+                "asks for {} nodes, the cluster has {}",
+                spec.num_nodes, self.config.nodes
+            )));
         }
         if spec.gpus_per_node > self.config.gpus_per_node {
-            return Err(reject(format!("asks for {} GPUs per node, the cluster's nodes have {}", spec.gpus_per_node, self.config.gpus_per_node)));
+            return Err(reject(format!(
+                "asks for {} GPUs per node, the cluster's nodes have {}",
+                spec.gpus_per_node, self.config.gpus_per_node
+            )));
         }
         if spec.gpus_per_node > 0 {
             if let Some(want) = &spec.accelerator {
                 if *want != self.config.accelerator {
-                    return Err(reject(format!("asks for {want}, the cluster has {}", self.config.accelerator)));
+                    return Err(reject(format!(
+                        "asks for {want}, the cluster has {}",
+                        self.config.accelerator
+                    )));
                 }
             }
         }
@@ -316,7 +404,9 @@ impl SlurmDriver {
     /// What the job directory says of a job slurmctld no longer knows.
     async fn observe_files(&self, key: &IdempotencyKey) -> Result<Observation, DriverError> {
         match read_opt(&self.file(key, "exit")).await? {
-            Some(code) => Ok(Observation::Exited { code: code.trim().parse().unwrap_or(-1) }),
+            Some(code) => Ok(Observation::Exited {
+                code: code.trim().parse().unwrap_or(-1),
+            }),
             None => Ok(Observation::NotFound),
         }
     }
@@ -345,11 +435,20 @@ async fn tail(path: &Path, max: u64) -> Result<(String, bool), DriverError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), false)),
         Err(e) => return Err(DriverError::io("open", path)(e)),
     };
-    let len = f.metadata().await.map_err(DriverError::io("stat", path))?.len();
+    let len = f
+        .metadata()
+        .await
+        .map_err(DriverError::io("stat", path))?
+        .len();
     let start = len.saturating_sub(max);
-    f.seek(std::io::SeekFrom::Start(start)).await.map_err(DriverError::io("seek", path))?;
+    f.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(DriverError::io("seek", path))?;
     let mut buf = Vec::new();
-    f.take(max).read_to_end(&mut buf).await.map_err(DriverError::io("read", path))?;
+    f.take(max)
+        .read_to_end(&mut buf)
+        .await
+        .map_err(DriverError::io("read", path))?;
     Ok((String::from_utf8_lossy(&buf).into_owned(), start > 0))
 }
 
@@ -363,13 +462,19 @@ impl Driver for SlurmDriver {
         Capabilities {
             accelerator: Some(self.config.accelerator.clone()),
             gpus: self.config.gpus_per_node.saturating_mul(self.config.nodes),
-            spot: Support::No { reason: "a Slurm cluster has no spot market".into() },
+            spot: Support::No {
+                reason: "a Slurm cluster has no spot market".into(),
+            },
             multi_node: Support::Yes,
             logs: Support::Yes,
         }
     }
 
-    async fn submit(&self, key: &IdempotencyKey, spec: &LaunchSpec) -> Result<Observation, DriverError> {
+    async fn submit(
+        &self,
+        key: &IdempotencyKey,
+        spec: &LaunchSpec,
+    ) -> Result<Observation, DriverError> {
         // Idempotency: the key is looked up on the cluster (and in the job directory) before any submit.
         if let Some(j) = self.find(key).await? {
             return Ok(self.observation(&j));
@@ -380,7 +485,9 @@ impl Driver for SlurmDriver {
         self.check_fits(key, spec)?;
         let script = self.script(key, spec)?;
         let script_path = self.file(key, "sh");
-        tokio::fs::write(&script_path, &script).await.map_err(DriverError::io("write", &script_path))?;
+        tokio::fs::write(&script_path, &script)
+            .await
+            .map_err(DriverError::io("write", &script_path))?;
         let mut job = json!({
             "name": key.as_str(),
             "comment": key.as_str(),
@@ -403,16 +510,29 @@ impl Driver for SlurmDriver {
         if let Some(p) = &self.config.partition {
             job["partition"] = json!(p);
         }
-        let v = self.call(self.http.post(self.url("/job/submit")).json(&json!({"script": script, "job": job}))).await?;
-        let r: SubmitResponse =
-            serde_json::from_value(v).map_err(|e| self.unreachable(format!("unexpected /job/submit answer: {e}")))?;
+        let v = self
+            .call(
+                self.http
+                    .post(self.url("/job/submit"))
+                    .json(&json!({"script": script, "job": job})),
+            )
+            .await?;
+        let r: SubmitResponse = serde_json::from_value(v)
+            .map_err(|e| self.unreachable(format!("unexpected /job/submit answer: {e}")))?;
         if let Some(e) = r.errors.first() {
-            return Err(DriverError::Rejected { provider: self.config.name.clone(), key: key.clone(), reason: e.to_string() });
+            return Err(DriverError::Rejected {
+                provider: self.config.name.clone(),
+                key: key.clone(),
+                reason: e.to_string(),
+            });
         }
         let Some(id) = r.job_id else {
             return Err(self.unreachable("/job/submit answered without a job id"));
         };
-        self.ids.lock().unwrap_or_else(|p| p.into_inner()).insert(key.as_str().to_owned(), id);
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.as_str().to_owned(), id);
         Ok(Observation::Queued)
     }
 
@@ -424,14 +544,17 @@ impl Driver for SlurmDriver {
     }
 
     async fn cancel(&self, key: &IdempotencyKey) -> Result<Observation, DriverError> {
-        let Some(j) = self.find(key).await? else { return self.observe_files(key).await };
+        let Some(j) = self.find(key).await? else {
+            return self.observe_files(key).await;
+        };
         let o = self.observation(&j);
         if o.is_terminal() {
             return Ok(o);
         }
         // An error in the answer ("already completing") is not a failure: the observation below says what
         // is true, and the broker calls again until it is terminal.
-        self.call(self.http.delete(self.url(&format!("/job/{}", j.job_id)))).await?;
+        self.call(self.http.delete(self.url(&format!("/job/{}", j.job_id))))
+            .await?;
         // Slurm reports CANCELLED only once the job's processes were signalled and reaped (COMPLETING
         // before that), so this is the confirmation the broker waits for.
         self.observe(key).await
@@ -441,20 +564,33 @@ impl Driver for SlurmDriver {
         let out = self.file(key, "out");
         let script = self.file(key, "sh");
         if read_opt(&script).await?.is_none() && read_opt(&out).await?.is_none() {
-            return Err(DriverError::NotFound { provider: self.config.name.clone(), key: key.clone() });
+            return Err(DriverError::NotFound {
+                provider: self.config.name.clone(),
+                key: key.clone(),
+            });
         }
         let (stdout, t1) = tail(&out, max_bytes).await?;
         let (stderr, t2) = tail(&self.file(key, "err"), max_bytes).await?;
-        Ok(Logs { stdout, stderr, truncated: t1 || t2 })
+        Ok(Logs {
+            stdout,
+            stderr,
+            truncated: t1 || t2,
+        })
     }
 
     async fn probe(&self) -> Result<(), DriverError> {
         let v = self.call(self.http.get(self.url("/ping"))).await?;
-        let up = v.get("pings").and_then(Value::as_array).is_some_and(|p| p.iter().any(|p| p.get("ping").and_then(Value::as_str) == Some("UP")));
+        let up = v.get("pings").and_then(Value::as_array).is_some_and(|p| {
+            p.iter()
+                .any(|p| p.get("ping").and_then(Value::as_str) == Some("UP"))
+        });
         if up {
             Ok(())
         } else {
-            Err(self.unreachable(format!("slurmctld is not up: {}", v.get("errors").cloned().unwrap_or_default())))
+            Err(self.unreachable(format!(
+                "slurmctld is not up: {}",
+                v.get("errors").cloned().unwrap_or_default()
+            )))
         }
     }
 }
@@ -484,9 +620,17 @@ mod tests {
             assert_eq!(&map_state(state, *status, "None"), want, "{state}");
         }
         for state in ["NODE_FAIL", "PREEMPTED", "BOOT_FAIL"] {
-            assert!(matches!(map_state(state, 0, "x"), Lost { .. }), "{state}: capacity failures are lost, relaunched elsewhere");
+            assert!(
+                matches!(map_state(state, 0, "x"), Lost { .. }),
+                "{state}: capacity failures are lost, relaunched elsewhere"
+            );
         }
-        assert_eq!(map_state("PREEMPTED", 0, "x"), Lost { reason: "preempted by Slurm".into() });
+        assert_eq!(
+            map_state("PREEMPTED", 0, "x"),
+            Lost {
+                reason: "preempted by Slurm".into()
+            }
+        );
         assert!(matches!(map_state("SOMETHING_NEW", 0, "x"), Lost { .. }));
     }
 

@@ -14,10 +14,15 @@ fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut synthetic = 200_000usize;
     if let Some(i) = args.iter().position(|a| a == "--synthetic") {
-        synthetic = args.get(i + 1).and_then(|s| s.parse().ok()).expect("--synthetic N");
+        synthetic = args
+            .get(i + 1)
+            .and_then(|s| s.parse().ok())
+            .expect("--synthetic N");
         args.drain(i..i + 2);
     }
-    let (catalog_path, task_paths) = args.split_first().expect("usage: bench_place CATALOG TASK.yaml...");
+    let (catalog_path, task_paths) = args
+        .split_first()
+        .expect("usage: bench_place CATALOG TASK.yaml...");
     let loaded = hedge_catalog::load(catalog_path.as_ref()).expect("catalog loads");
     let tasks: Vec<(String, TaskSpec, f64)> = task_paths
         .iter()
@@ -29,11 +34,22 @@ fn main() {
                 black_box(hedge_core::task_yaml::parse(black_box(&text)).ok());
             }
             let parse_ns = t0.elapsed().as_nanos() as f64 / n as f64;
-            (p.clone(), hedge_core::task_yaml::parse(&text).expect("task parses").task, parse_ns)
+            (
+                p.clone(),
+                hedge_core::task_yaml::parse(&text)
+                    .expect("task parses")
+                    .task,
+                parse_ns,
+            )
         })
         .collect();
     let settings = PlacementSettings::default();
-    let real = run(&loaded.catalog, &tasks, &settings, Duration::from_millis(200));
+    let real = run(
+        &loaded.catalog,
+        &tasks,
+        &settings,
+        Duration::from_millis(200),
+    );
     let big = scale(&loaded.catalog, synthetic);
     let syn = run(&big, &tasks, &settings, Duration::from_millis(200));
     let doc = serde_json::json!({
@@ -107,13 +123,19 @@ fn scale(real: &Catalog, target: usize) -> Catalog {
             if j > 0 {
                 let sfx = format!("-syn{j}");
                 o.location = match &o.location {
-                    Location::Region { region } => Location::Region { region: RegionId::new(format!("{region}{sfx}")) },
+                    Location::Region { region } => Location::Region {
+                        region: RegionId::new(format!("{region}{sfx}")),
+                    },
                     Location::Zone { region, zone } => Location::Zone {
                         region: RegionId::new(format!("{region}{sfx}")),
                         zone: ZoneId::new(format!("{zone}{sfx}")),
                     },
                 };
-                let bump = |r: Rate| Rate::per_hour(Money::from_micros(r.hourly().micros() * (1000 + 2 * (j % 97) as i64 + 1) / 1000));
+                let bump = |r: Rate| {
+                    Rate::per_hour(Money::from_micros(
+                        r.hourly().micros() * (1000 + 2 * (j % 97) as i64 + 1) / 1000,
+                    ))
+                };
                 o.prices.on_demand = o.prices.on_demand.map(bump);
                 o.prices.spot = o.prices.spot.map(bump);
             }

@@ -1,6 +1,8 @@
 //! What placement sees besides the task: the catalog, owned capacity, and live conditions.
 
-use hedge_core::{Accelerator, Catalog, CommitmentId, Location, Market, ProviderId, Rate, RegionId};
+use hedge_core::{
+    Accelerator, Catalog, CommitmentId, Location, Market, ProviderId, Rate, RegionId,
+};
 use serde::{Deserialize, Serialize};
 
 /// Committed capacity the user already owns and that is free right now. Its marginal cost is usually zero:
@@ -52,7 +54,13 @@ impl Conditions for Unconstrained {
     fn provider_usable(&self, _: &ProviderId) -> Result<(), Unusable> {
         Ok(())
     }
-    fn gpus_available(&self, _: &ProviderId, _: &Location, _: &Accelerator, _: Market) -> Option<u32> {
+    fn gpus_available(
+        &self,
+        _: &ProviderId,
+        _: &Location,
+        _: &Accelerator,
+        _: Market,
+    ) -> Option<u32> {
         None
     }
     fn limits_capacity(&self) -> bool {
@@ -71,7 +79,11 @@ pub struct PlacementContext<'a> {
 impl<'a> PlacementContext<'a> {
     /// A context with no owned capacity and no constraints beyond the catalog.
     pub fn new(catalog: &'a Catalog) -> Self {
-        PlacementContext { catalog, owned: &[], conditions: &Unconstrained }
+        PlacementContext {
+            catalog,
+            owned: &[],
+            conditions: &Unconstrained,
+        }
     }
     pub fn with_owned(self, owned: &'a [OwnedCapacity]) -> Self {
         PlacementContext { owned, ..self }

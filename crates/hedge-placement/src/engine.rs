@@ -24,30 +24,46 @@
 use crate::context::{OwnedCapacity, PlacementContext};
 use crate::result::{Candidate, Placement, RejectReason, Rejection};
 use crate::settings::{MarketRank, PlacementSettings};
-use hedge_core::{Catalog, Market, OfferIdx, OfferSummary, Preference, ProviderId, Rate, ResourceRequest, SpotPref, TaskSpec};
+use hedge_core::{
+    Catalog, Market, OfferIdx, OfferSummary, Preference, ProviderId, Rate, ResourceRequest,
+    SpotPref, TaskSpec,
+};
 use std::cmp::Ordering;
 
 /// Places `task`: the cheapest feasible candidate, ranked alternatives, and the reasons for every provider
 /// that yielded none. Pure; see the module documentation for the exact semantics and tie-break.
-pub fn place(task: &TaskSpec, ctx: &PlacementContext<'_>, settings: &PlacementSettings) -> Placement {
+pub fn place(
+    task: &TaskSpec,
+    ctx: &PlacementContext<'_>,
+    settings: &PlacementSettings,
+) -> Placement {
     let catalog = ctx.catalog;
     let num_nodes = task.num_nodes.max(1);
     let providers = provider_table(ctx, settings);
     let mut best: Vec<Option<Lite>> = vec![None; providers.len() * MARKETS];
     let mut rejected = Vec::new();
-    let order = Ranking { catalog, ordered: task.preference == Preference::Ordered, rank: settings.market_rank };
+    let order = Ranking {
+        catalog,
+        ordered: task.preference == Preference::Ordered,
+        rank: settings.market_rank,
+    };
 
     for (alt, req) in task.resources.iter().enumerate() {
         let markets = markets_for(req.spot, settings);
         let mut stage = vec![Stage::Nothing; providers.len()];
-        let need = req.accelerators.as_ref().map_or(0, |a| a.count.saturating_mul(num_nodes));
+        let need = req
+            .accelerators
+            .as_ref()
+            .map_or(0, |a| a.count.saturating_mul(num_nodes));
         // Owned capacity this alternative could use, filtered once.
         let owned: Vec<u32> = if markets.contains(&Market::Committed) {
             ctx.owned
                 .iter()
                 .enumerate()
                 .filter(|(_, oc)| {
-                    req.accelerators.as_ref().is_none_or(|a| a.name == oc.accelerator)
+                    req.accelerators
+                        .as_ref()
+                        .is_none_or(|a| a.name == oc.accelerator)
                         && oc.free_gpus >= need
                         && req.provider.as_ref().is_none_or(|p| *p == oc.provider)
                 })
@@ -56,7 +72,17 @@ pub fn place(task: &TaskSpec, ctx: &PlacementContext<'_>, settings: &PlacementSe
         } else {
             Vec::new()
         };
-        let scan = Scan { catalog, req, alt, num_nodes, need, markets, owned: &owned, ctx, providers: &providers };
+        let scan = Scan {
+            catalog,
+            req,
+            alt,
+            num_nodes,
+            need,
+            markets,
+            owned: &owned,
+            ctx,
+            providers: &providers,
+        };
         match (&req.accelerators, &req.instance_type) {
             (Some(a), _) => {
                 let (idx, sums) = catalog.with_accelerator_count_summaries(&a.name, a.count);
@@ -65,11 +91,18 @@ pub fn place(task: &TaskSpec, ctx: &PlacementContext<'_>, settings: &PlacementSe
             (None, Some(t)) => {
                 // Any accelerator: every provider passes the accelerator check; narrow by instance type.
                 stage.fill(Stage::Accelerator);
-                let offers = catalog.with_instance_type(t).iter().map(|&i| (i, catalog.summary(i)));
+                let offers = catalog
+                    .with_instance_type(t)
+                    .iter()
+                    .map(|&i| (i, catalog.summary(i)));
                 scan.run(offers, &mut stage, &mut best, &order)
             }
             (None, None) => scan.run(
-                catalog.summaries().iter().enumerate().map(|(i, s)| (OfferIdx(i as u32), s)),
+                catalog
+                    .summaries()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (OfferIdx(i as u32), s)),
                 &mut stage,
                 &mut best,
                 &order,
@@ -83,7 +116,11 @@ pub fn place(task: &TaskSpec, ctx: &PlacementContext<'_>, settings: &PlacementSe
     let mut ranked = best.into_iter().map(|l| candidate(ctx, task, num_nodes, l));
     let chosen = ranked.next();
     let alternatives = ranked.take(settings.max_alternatives).collect();
-    Placement { chosen, alternatives, rejected }
+    Placement {
+        chosen,
+        alternatives,
+        rejected,
+    }
 }
 
 /// How far the best offer of a provider got, in check order.
@@ -109,12 +146,19 @@ struct ProviderSlot<'a> {
     status: Status,
 }
 
-fn provider_table<'a>(ctx: &PlacementContext<'a>, settings: &PlacementSettings) -> Vec<ProviderSlot<'a>> {
+fn provider_table<'a>(
+    ctx: &PlacementContext<'a>,
+    settings: &PlacementSettings,
+) -> Vec<ProviderSlot<'a>> {
     ctx.catalog
         .providers()
         .keys()
         .map(|id| {
-            let status = if settings.allowed_providers.as_ref().is_some_and(|a| !a.contains(id)) {
+            let status = if settings
+                .allowed_providers
+                .as_ref()
+                .is_some_and(|a| !a.contains(id))
+            {
                 Status::NotAllowed
             } else {
                 match ctx.conditions.provider_usable(id) {
@@ -253,15 +297,22 @@ impl Scan<'_, '_> {
             if want_provider.is_some_and(|p| p as usize != slot) {
                 continue;
             }
-            if !matches!(self.providers.get(slot).map(|p| &p.status), Some(Status::Usable)) {
+            if !matches!(
+                self.providers.get(slot).map(|p| &p.status),
+                Some(Status::Usable)
+            ) {
                 continue;
             }
             let reached = if !instance.admits(Some(s.instance_type())) {
                 Stage::Accelerator
             } else if !(region.admits(Some(s.region())) && zone.admits(s.zone())) {
                 Stage::InstanceType
-            } else if !(req.cpus_milli.is_none_or(|b| s.vcpus_milli().is_some_and(|v| b.admits(v)))
-                && req.memory_mib.is_none_or(|b| s.memory_mib().is_some_and(|v| b.admits(v))))
+            } else if !(req
+                .cpus_milli
+                .is_none_or(|b| s.vcpus_milli().is_some_and(|v| b.admits(v)))
+                && req
+                    .memory_mib
+                    .is_none_or(|b| s.memory_mib().is_some_and(|v| b.admits(v))))
             {
                 Stage::Location
             } else {
@@ -291,25 +342,54 @@ impl Scan<'_, '_> {
                         }
                         got = Stage::Feasible;
                         let cost = committed_cost(oc, gpus);
-                        let lite = Lite { alt: self.alt as u32, offer: idx, market, owned: Some(oi), cost };
+                        let lite = Lite {
+                            alt: self.alt as u32,
+                            offer: idx,
+                            market,
+                            owned: Some(oi),
+                            cost,
+                        };
                         offer_candidate(best, order, slot, lite);
                     }
                     continue;
                 }
-                let Some(price) = s.price(market) else { continue };
+                let Some(price) = s.price(market) else {
+                    continue;
+                };
                 got = got.max(Stage::Market);
                 if limited && s.gpus() > 0 {
                     let o = cat.offer(idx);
                     if let Some(a) = &o.accelerator {
-                        let avail = self.ctx.conditions.gpus_available(&o.provider, &o.location, &a.name, market);
-                        if avail.is_some_and(|n| n < self.need.max(a.count.saturating_mul(self.num_nodes))) {
+                        let avail = self.ctx.conditions.gpus_available(
+                            &o.provider,
+                            &o.location,
+                            &a.name,
+                            market,
+                        );
+                        if avail.is_some_and(|n| {
+                            n < self.need.max(a.count.saturating_mul(self.num_nodes))
+                        }) {
                             continue;
                         }
                     }
                 }
                 got = Stage::Feasible;
-                let cost = price.hourly().micros().saturating_mul(self.num_nodes as i64);
-                offer_candidate(best, order, slot, Lite { alt: self.alt as u32, offer: idx, market, owned: None, cost });
+                let cost = price
+                    .hourly()
+                    .micros()
+                    .saturating_mul(self.num_nodes as i64);
+                offer_candidate(
+                    best,
+                    order,
+                    slot,
+                    Lite {
+                        alt: self.alt as u32,
+                        offer: idx,
+                        market,
+                        owned: None,
+                        cost,
+                    },
+                );
             }
             stage[slot] = stage[slot].max(got);
         }
@@ -326,7 +406,10 @@ fn offer_candidate(best: &mut [Option<Lite>], order: &Ranking<'_>, slot: usize, 
 }
 
 fn committed_cost(oc: &OwnedCapacity, gpus: u32) -> i64 {
-    oc.marginal_per_gpu_hour.hourly().micros().saturating_mul(gpus as i64)
+    oc.marginal_per_gpu_hour
+        .hourly()
+        .micros()
+        .saturating_mul(gpus as i64)
 }
 
 fn reject(
@@ -341,11 +424,20 @@ fn reject(
     let accel = req.accelerators.clone();
     if let Some(p) = &req.provider {
         if !providers.iter().any(|s| s.id == p) {
-            out.push(Rejection::new(p.clone(), alt, accel, RejectReason::NotInCatalog));
+            out.push(Rejection::new(
+                p.clone(),
+                alt,
+                accel,
+                RejectReason::NotInCatalog,
+            ));
             return;
         }
     }
-    let public: Vec<Market> = markets.iter().copied().filter(|m| *m != Market::Committed).collect();
+    let public: Vec<Market> = markets
+        .iter()
+        .copied()
+        .filter(|m| *m != Market::Committed)
+        .collect();
     for (slot, s) in providers.iter().enumerate() {
         if req.provider.as_ref().is_some_and(|p| p != s.id) {
             continue;
@@ -359,12 +451,18 @@ fn reject(
                 Stage::Accelerator => RejectReason::NoInstanceType {
                     instance_type: req.instance_type.clone().unwrap_or_default(),
                 },
-                Stage::InstanceType => {
-                    RejectReason::NoOfferInLocation { region: req.region.clone(), zone: req.zone.clone() }
-                }
+                Stage::InstanceType => RejectReason::NoOfferInLocation {
+                    region: req.region.clone(),
+                    zone: req.zone.clone(),
+                },
                 Stage::Location => RejectReason::NoOfferWithShape,
-                Stage::Shape => RejectReason::NoMarket { markets: public.clone() },
-                Stage::Market => RejectReason::NoCapacity { markets: public.clone(), gpus_needed: need },
+                Stage::Shape => RejectReason::NoMarket {
+                    markets: public.clone(),
+                },
+                Stage::Market => RejectReason::NoCapacity {
+                    markets: public.clone(),
+                    gpus_needed: need,
+                },
             },
         };
         out.push(Rejection::new(s.id.clone(), alt, accel.clone(), reason));

@@ -1,6 +1,8 @@
 //! What placement returns: the chosen candidate, ranked alternatives, and a reason for every rejection.
 
-use hedge_core::{AccelRequest, CommitmentId, Location, Market, OfferIdx, ProviderId, Rate, RegionId, ZoneId};
+use hedge_core::{
+    AccelRequest, CommitmentId, Location, Market, OfferIdx, ProviderId, Rate, RegionId, ZoneId,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -27,7 +29,9 @@ pub struct Candidate {
 impl Candidate {
     /// Accelerators over all nodes.
     pub fn total_gpus(&self) -> u32 {
-        self.accelerators.as_ref().map_or(0, |a| a.count.saturating_mul(self.num_nodes))
+        self.accelerators
+            .as_ref()
+            .map_or(0, |a| a.count.saturating_mul(self.num_nodes))
     }
 }
 
@@ -47,13 +51,19 @@ pub enum RejectReason {
     /// Offers with the accelerator exist, but none of the requested instance type.
     NoInstanceType { instance_type: String },
     /// Offers exist, but none in the requested region/zone.
-    NoOfferInLocation { region: Option<RegionId>, zone: Option<ZoneId> },
+    NoOfferInLocation {
+        region: Option<RegionId>,
+        zone: Option<ZoneId>,
+    },
     /// Offers exist there, but none with the requested vCPUs/memory.
     NoOfferWithShape,
     /// Matching offers exist, but none is sold in a market the task may use.
     NoMarket { markets: Vec<Market> },
     /// Matching offers and markets exist, but conditions report too few GPUs available.
-    NoCapacity { markets: Vec<Market>, gpus_needed: u32 },
+    NoCapacity {
+        markets: Vec<Market>,
+        gpus_needed: u32,
+    },
 }
 
 /// A provider rejected for one alternative of the task.
@@ -76,8 +86,19 @@ impl Rejection {
         accelerators: Option<AccelRequest>,
         reason: RejectReason,
     ) -> Self {
-        let message = Message { provider: &provider, accelerators: accelerators.as_ref(), reason: &reason }.to_string();
-        Rejection { provider, alternative, accelerators, reason, message }
+        let message = Message {
+            provider: &provider,
+            accelerators: accelerators.as_ref(),
+            reason: &reason,
+        }
+        .to_string();
+        Rejection {
+            provider,
+            alternative,
+            accelerators,
+            reason,
+            message,
+        }
     }
 }
 
@@ -105,7 +126,9 @@ impl fmt::Display for Message<'_> {
             RejectReason::NotAllowed => write!(f, "not allowed by policy"),
             RejectReason::Unavailable { reason } => write!(f, "provider unavailable ({reason})"),
             RejectReason::NoOffer => write!(f, "no {what}"),
-            RejectReason::NoInstanceType { instance_type } => write!(f, "no {what} of instance type {instance_type}"),
+            RejectReason::NoInstanceType { instance_type } => {
+                write!(f, "no {what} of instance type {instance_type}")
+            }
             RejectReason::NoOfferInLocation { region, zone } => {
                 write!(f, "no {what} in ")?;
                 match (region, zone) {
@@ -115,10 +138,19 @@ impl fmt::Display for Message<'_> {
                     (None, None) => write!(f, "any location"),
                 }
             }
-            RejectReason::NoOfferWithShape => write!(f, "no {what} with the requested vCPUs and memory"),
+            RejectReason::NoOfferWithShape => {
+                write!(f, "no {what} with the requested vCPUs and memory")
+            }
             RejectReason::NoMarket { markets } => write!(f, "no {} market", MarketList(markets)),
-            RejectReason::NoCapacity { markets, gpus_needed } => {
-                write!(f, "fewer than {gpus_needed} GPUs available ({})", MarketList(markets))
+            RejectReason::NoCapacity {
+                markets,
+                gpus_needed,
+            } => {
+                write!(
+                    f,
+                    "fewer than {gpus_needed} GPUs available ({})",
+                    MarketList(markets)
+                )
             }
         }
     }

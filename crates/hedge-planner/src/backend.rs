@@ -83,7 +83,12 @@ fn build(lp: &LinearProgram) -> Built {
             }
         }
     }
-    Built { vars, cols, objective, constraints }
+    Built {
+        vars,
+        cols,
+        objective,
+        constraints,
+    }
 }
 
 fn finish<S: Solution>(
@@ -101,7 +106,11 @@ fn finish<S: Solution>(
             }
             let objective = lp.objective_at(&values);
             let proven = !matches!(s.status(), SolutionStatus::TimeLimit);
-            Ok(Ok(LpSolution { values, objective, proven }))
+            Ok(Ok(LpSolution {
+                values,
+                objective,
+                proven,
+            }))
         }
         Err(ResolutionError::Infeasible) => Ok(Err(LpOutcome::Infeasible)),
         Err(ResolutionError::Unbounded) => Ok(Err(LpOutcome::Unbounded)),
@@ -117,8 +126,17 @@ impl LpBackend for Backend {
         }
     }
 
-    fn solve(&self, lp: &LinearProgram, opts: &SolveOptions) -> Result<Result<LpSolution, LpOutcome>, String> {
-        let Built { vars, cols, objective, constraints } = build(lp);
+    fn solve(
+        &self,
+        lp: &LinearProgram,
+        opts: &SolveOptions,
+    ) -> Result<Result<LpSolution, LpOutcome>, String> {
+        let Built {
+            vars,
+            cols,
+            objective,
+            constraints,
+        } = build(lp);
         let integer = lp.has_integers();
         match self {
             Backend::Cbc => {
@@ -129,7 +147,10 @@ impl LpBackend for Backend {
                     m.add_constraint(c);
                 }
                 if integer {
-                    m = m.with_mip_gap(opts.mip_gap as f32).map_err(|e| e.to_string())?.with_time_limit(opts.time_limit_s);
+                    m = m
+                        .with_mip_gap(opts.mip_gap as f32)
+                        .map_err(|e| e.to_string())?
+                        .with_time_limit(opts.time_limit_s);
                 }
                 finish(lp, &cols, m.solve())
             }
@@ -139,7 +160,10 @@ impl LpBackend for Backend {
                     m.add_constraint(c);
                 }
                 if integer {
-                    m = m.with_mip_gap(opts.mip_gap as f32).map_err(|e| e.to_string())?.with_time_limit(opts.time_limit_s);
+                    m = m
+                        .with_mip_gap(opts.mip_gap as f32)
+                        .map_err(|e| e.to_string())?
+                        .with_time_limit(opts.time_limit_s);
                 }
                 finish(lp, &cols, m.solve())
             }
@@ -164,7 +188,11 @@ mod tests {
             assert_eq!(s.values[0].round(), 3.0, "{b}");
             assert!((s.objective + 3.5).abs() < 1e-6, "{b}: {}", s.objective);
             lp.ge(vec![(x, 1.0)], 11.0, Family::Budget, "t");
-            assert_eq!(b.solve(&lp, &SolveOptions::default()).unwrap().unwrap_err(), LpOutcome::Infeasible, "{b}");
+            assert_eq!(
+                b.solve(&lp, &SolveOptions::default()).unwrap().unwrap_err(),
+                LpOutcome::Infeasible,
+                "{b}"
+            );
         }
     }
 }

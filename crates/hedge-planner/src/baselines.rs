@@ -34,13 +34,22 @@ pub struct BaselineResult {
 
 fn policy_free(input: &PlanningInput) -> PlanningInput {
     let mut i = input.clone();
-    i.policies = Policies { unmet: input.policies.unmet, ..Policies::default() };
+    i.policies = Policies {
+        unmet: input.policies.unmet,
+        ..Policies::default()
+    };
     i.risk = None;
     i
 }
 
-pub fn all(input: &PlanningInput, cfg: &PlannerConfig, plan: &Optimised) -> Result<Vec<BaselineResult>, PlanError> {
-    let plan_cost = evaluate(input, &plan.commitments).expected_cost_usd.max(1e-9);
+pub fn all(
+    input: &PlanningInput,
+    cfg: &PlannerConfig,
+    plan: &Optimised,
+) -> Result<Vec<BaselineResult>, PlanError> {
+    let plan_cost = evaluate(input, &plan.commitments)
+        .expected_cost_usd
+        .max(1e-9);
     let mut out = Vec::new();
     let mut push = |name: &str, cs: Vec<Resolved>| {
         let ev = evaluate(input, &cs);
@@ -82,7 +91,10 @@ pub fn all(input: &PlanningInput, cfg: &PlannerConfig, plan: &Optimised) -> Resu
     if let Ok(o) = optimise(&free, &inner)? {
         push("equal split", equal_split(input, &o.commitments));
     }
-    push(&format!("lookback recommender ({LOOKBACK} periods)"), lookback(input));
+    push(
+        &format!("lookback recommender ({LOOKBACK} periods)"),
+        lookback(input),
+    );
     Ok(out)
 }
 
@@ -111,7 +123,14 @@ pub fn equal_split(input: &PlanningInput, cs: &[Resolved]) -> Vec<Resolved> {
             if g == 0 || g < o.min_gpus {
                 continue;
             }
-            out.push(Resolved { provider: p, accelerator: c.accelerator, term_periods: o.term_periods, start_period: c.start_period, gpus: g, rate: o.rate });
+            out.push(Resolved {
+                provider: p,
+                accelerator: c.accelerator,
+                term_periods: o.term_periods,
+                start_period: c.start_period,
+                gpus: g,
+                rate: o.rate,
+            });
         }
     }
     out
@@ -139,13 +158,23 @@ fn lookback_from(input: &PlanningInput, path: Option<&[Vec<MilliGpus>]>) -> Vec<
             .enumerate()
             .filter_map(|(p, prov)| {
                 let od = prov.on_demand[a]?;
-                let o = prov.options.iter().filter(|o| o.accelerator == a).min_by_key(|o| o.rate)?;
+                let o = prov
+                    .options
+                    .iter()
+                    .filter(|o| o.accelerator == a)
+                    .min_by_key(|o| o.rate)?;
                 Some((od, p, o))
             })
             .min_by_key(|x| x.0);
         let Some((od, p, o)) = pick else { continue };
         let expected: Vec<f64> = (0..nt)
-            .map(|t| input.scenarios.iter().map(|s| s.probability * s.demand[a][t].gpus_f64()).sum())
+            .map(|t| {
+                input
+                    .scenarios
+                    .iter()
+                    .map(|s| s.probability * s.demand[a][t].gpus_f64())
+                    .sum()
+            })
             .collect();
         let level = 1.0 - o.rate.to_usd_per_hour_f64() / od.to_usd_per_hour_f64();
         let mut start = 0;
@@ -156,7 +185,11 @@ fn lookback_from(input: &PlanningInput, path: Option<&[Vec<MilliGpus>]>) -> Vec<
                 Some(p) => p[a].iter().map(|d| d.gpus_f64()).collect(),
                 None => expected.clone(),
             };
-            let window = if start == 0 { &expected[..LOOKBACK.min(nt)] } else { &realised[from..start] };
+            let window = if start == 0 {
+                &expected[..LOOKBACK.min(nt)]
+            } else {
+                &realised[from..start]
+            };
             let mut w: Vec<f64> = window.to_vec();
             w.sort_by(f64::total_cmp);
             let g = if level <= 0.0 || w.is_empty() {
@@ -175,7 +208,14 @@ fn lookback_from(input: &PlanningInput, path: Option<&[Vec<MilliGpus>]>) -> Vec<
                 g = 0;
             }
             if g > 0 {
-                out.push(Resolved { provider: p, accelerator: a, term_periods: o.term_periods, start_period: start, gpus: g, rate: o.rate });
+                out.push(Resolved {
+                    provider: p,
+                    accelerator: a,
+                    term_periods: o.term_periods,
+                    start_period: start,
+                    gpus: g,
+                    rate: o.rate,
+                });
             }
             start += o.term_periods;
         }

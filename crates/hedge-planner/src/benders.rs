@@ -55,23 +55,47 @@ pub struct CellCut {
 fn market(input: &PlanningInput, a: usize) -> Market {
     let np = input.providers.len();
     let mut sources = Vec::new();
-    let (mut od, mut spot, mut sigma, mut cap) = (vec![None; np], vec![None; np], vec![0.0; np], vec![None; np]);
+    let (mut od, mut spot, mut sigma, mut cap) = (
+        vec![None; np],
+        vec![None; np],
+        vec![0.0; np],
+        vec![None; np],
+    );
     for (p, prov) in input.providers.iter().enumerate() {
         if let Some(c) = prov.spot[a] {
             if prov.spot_availability[a] > 0.0 {
-                sources.push(Source { price: usd(c), provider: p, spot: true });
+                sources.push(Source {
+                    price: usd(c),
+                    provider: p,
+                    spot: true,
+                });
                 spot[p] = Some(usd(c));
                 sigma[p] = prov.spot_availability[a];
             }
         }
         if let Some(c) = prov.on_demand[a] {
-            sources.push(Source { price: usd(c), provider: p, spot: false });
+            sources.push(Source {
+                price: usd(c),
+                provider: p,
+                spot: false,
+            });
             od[p] = Some(usd(c));
         }
         cap[p] = prov.capacity[a].map(|c| c as f64);
     }
-    sources.sort_by(|x, y| x.price.total_cmp(&y.price).then(x.provider.cmp(&y.provider)).then(y.spot.cmp(&x.spot)));
-    Market { sources, od, spot, sigma, cap }
+    sources.sort_by(|x, y| {
+        x.price
+            .total_cmp(&y.price)
+            .then(x.provider.cmp(&y.provider))
+            .then(y.spot.cmp(&x.spot))
+    });
+    Market {
+        sources,
+        od,
+        spot,
+        sigma,
+        cap,
+    }
 }
 
 /// The recourse of one cell in $/hour (multiply by the period's hours), with its cut.
@@ -80,16 +104,27 @@ fn cell(m: &Market, d: f64, x: &[f64], penalty: Option<f64>) -> CellCut {
     let covered: f64 = x.iter().sum();
     let mut need = d - covered;
     if need <= 1e-9 {
-        return CellCut { value: 0.0, constant: 0.0, coef: vec![0.0; np], shortfall: 0.0 };
+        return CellCut {
+            value: 0.0,
+            constant: 0.0,
+            coef: vec![0.0; np],
+            shortfall: 0.0,
+        };
     }
-    let mut room: Vec<f64> = (0..np).map(|p| m.cap[p].map_or(f64::INFINITY, |c| (c - x[p]).max(0.0))).collect();
+    let mut room: Vec<f64> = (0..np)
+        .map(|p| m.cap[p].map_or(f64::INFINITY, |c| (c - x[p]).max(0.0)))
+        .collect();
     let mut value = 0.0;
     let mut pi = 0.0;
     for s in &m.sources {
         if need <= 1e-9 {
             break;
         }
-        let lim = if s.spot { m.sigma[s.provider] * d } else { f64::INFINITY };
+        let lim = if s.spot {
+            m.sigma[s.provider] * d
+        } else {
+            f64::INFINITY
+        };
         let q = need.min(lim).min(room[s.provider]);
         if q <= 0.0 {
             continue;
@@ -125,7 +160,11 @@ fn cell(m: &Market, d: f64, x: &[f64], penalty: Option<f64>) -> CellCut {
             None => (0.0, b),
             Some(cap) => {
                 let k = (cap - x[p]).max(0.0);
-                if k <= s_lim { (a.max(b), 0.0) } else { (a, (b - a).max(0.0)) }
+                if k <= s_lim {
+                    (a.max(b), 0.0)
+                } else {
+                    (a, (b - a).max(0.0))
+                }
             }
         };
         if let Some(cap) = m.cap[p] {
@@ -134,7 +173,12 @@ fn cell(m: &Market, d: f64, x: &[f64], penalty: Option<f64>) -> CellCut {
         }
         constant -= nu * s_lim;
     }
-    CellCut { value, constant, coef, shortfall }
+    CellCut {
+        value,
+        constant,
+        coef,
+        shortfall,
+    }
 }
 
 /// What the decomposition returns.
@@ -159,9 +203,15 @@ pub fn solve(
     max_iterations: usize,
 ) -> Result<Result<BendersResult, FirstStage>, PlanError> {
     if input.risk.is_some_and(|r| r.weight > 0.0) {
-        return Err(PlanError::Unsupported { what: "the CVaR risk term with the Benders method (use --method extensive)".into() });
+        return Err(PlanError::Unsupported {
+            what: "the CVaR risk term with the Benders method (use --method extensive)".into(),
+        });
     }
-    let (np, na, nt) = (input.providers.len(), input.accelerators.len(), input.horizon.periods);
+    let (np, na, nt) = (
+        input.providers.len(),
+        input.accelerators.len(),
+        input.horizon.periods,
+    );
     let h = input.hours_per_period() as f64;
     let penalty = match input.policies.unmet {
         Unmet::Penalty(r) => Some(usd(r)),
@@ -183,15 +233,31 @@ pub fn solve(
     if let Some(b) = input.policies.budget {
         let mut terms = fs.commit_terms.clone();
         terms.extend(theta.iter().flatten().flatten().map(|v| (*v, 1.0)));
-        fs.lp.le(terms, usd_money(b) - fs.existing_cost, Family::Budget, format!("expected cost ≤ {b}"));
+        fs.lp.le(
+            terms,
+            usd_money(b) - fs.existing_cost,
+            Family::Budget,
+            format!("expected cost ≤ {b}"),
+        );
     }
 
     let x_at = |fs: &FirstStage, vals: &[f64], a: usize, t: usize| -> Vec<f64> {
-        (0..np).map(|p| fs.cover[p][a].as_ref().map_or(0.0, |xs| vals[xs[t].0 as usize].max(0.0))).collect()
+        (0..np)
+            .map(|p| {
+                fs.cover[p][a]
+                    .as_ref()
+                    .map_or(0.0, |xs| vals[xs[t].0 as usize].max(0.0))
+            })
+            .collect()
     };
     // Expected recourse of cell (t, a) and its aggregated cut.
     let expected_cut = |a: usize, t: usize, x: &[f64]| -> CellCut {
-        let mut agg = CellCut { value: 0.0, constant: 0.0, coef: vec![0.0; np], shortfall: 0.0 };
+        let mut agg = CellCut {
+            value: 0.0,
+            constant: 0.0,
+            coef: vec![0.0; np],
+            shortfall: 0.0,
+        };
         for sc in &input.scenarios {
             let c = cell(&markets[a], gpus(sc.demand[a][t]), x, penalty);
             agg.value += sc.probability * c.value * h;
@@ -213,7 +279,12 @@ pub fn solve(
                 }
             }
         }
-        fs.lp.ge(terms, c.constant, Family::RecourseCut, format!("θ[{t},{a}]"));
+        fs.lp.ge(
+            terms,
+            c.constant,
+            Family::RecourseCut,
+            format!("θ[{t},{a}]"),
+        );
     };
 
     // Initial cuts: coverage at the demand quantiles, spread evenly over the providers that can hold it.
@@ -221,7 +292,11 @@ pub fn solve(
         let holders: Vec<usize> = (0..np).filter(|&p| fs.cover[p][a].is_some()).collect();
         for t in 0..nt {
             let Some(th) = theta[t][a] else { continue };
-            let mut ds: Vec<f64> = input.scenarios.iter().map(|s| gpus(s.demand[a][t])).collect();
+            let mut ds: Vec<f64> = input
+                .scenarios
+                .iter()
+                .map(|s| gpus(s.demand[a][t]))
+                .collect();
             ds.sort_by(f64::total_cmp);
             let picks = [0.0, 0.25, 0.5, 0.75, 0.9, 1.0];
             for f in picks {
@@ -245,18 +320,34 @@ pub fn solve(
     let mut proven = true;
     let integer = fs.lp.has_integers();
     for it in 1..=max_iterations {
-        let sol = match backend.solve(&fs.lp, opts).map_err(|reason| PlanError::Solver { backend: backend.name(), reason })? {
+        let sol = match backend
+            .solve(&fs.lp, opts)
+            .map_err(|reason| PlanError::Solver {
+                backend: backend.name(),
+                reason,
+            })? {
             Ok(s) => s,
             Err(LpOutcome::Infeasible) => return Ok(Err(fs)),
             Err(LpOutcome::Unbounded) => {
-                return Err(PlanError::Solver { backend: backend.name(), reason: "master problem unbounded".into() })
+                return Err(PlanError::Solver {
+                    backend: backend.name(),
+                    reason: "master problem unbounded".into(),
+                })
             }
         };
         // A MILP master solved to a relative gap bounds the optimum only up to that gap.
-        let bound = if integer { sol.objective * (1.0 - opts.mip_gap) } else { sol.objective };
+        let bound = if integer {
+            sol.objective * (1.0 - opts.mip_gap)
+        } else {
+            sol.objective
+        };
         lower = lower.max(bound);
         proven &= sol.proven;
-        let mut upper = fs.existing_cost + fs.commit_terms.iter().map(|(v, c)| c * sol.values[v.0 as usize]).sum::<f64>();
+        let mut upper = fs.existing_cost
+            + fs.commit_terms
+                .iter()
+                .map(|(v, c)| c * sol.values[v.0 as usize])
+                .sum::<f64>();
         let mut new_cuts = Vec::new();
         for a in 0..na {
             for t in 0..nt {
@@ -282,14 +373,25 @@ pub fn solve(
         let done = new_cuts.is_empty() || (ub - lower) <= gap * ub.abs().max(1.0);
         if done || it == max_iterations {
             let (upper_bound, values) = best.unwrap_or((upper, sol.values));
-            return Ok(Ok(BendersResult { fs, values, lower_bound: lower, upper_bound, iterations: it, cuts, proven }));
+            return Ok(Ok(BendersResult {
+                fs,
+                values,
+                lower_bound: lower,
+                upper_bound,
+                iterations: it,
+                cuts,
+                proven,
+            }));
         }
         for (a, t, th, c) in new_cuts {
             add_cut(&mut fs, a, t, th, &c);
             cuts += 1;
         }
     }
-    Err(PlanError::Solver { backend: backend.name(), reason: "Benders: no iteration ran".into() })
+    Err(PlanError::Solver {
+        backend: backend.name(),
+        reason: "Benders: no iteration ran".into(),
+    })
 }
 
 /// Under `unmet_demand: forbid`: enough commitments where every market is capped.
@@ -303,7 +405,11 @@ fn feasibility_rows(input: &PlanningInput, markets: &[Market], fs: &mut FirstSta
             continue;
         }
         for t in 0..nt {
-            let dmax = input.scenarios.iter().map(|s| gpus(s.demand[a][t])).fold(0.0, f64::max);
+            let dmax = input
+                .scenarios
+                .iter()
+                .map(|s| gpus(s.demand[a][t]))
+                .fold(0.0, f64::max);
             let mut rhs = dmax;
             let mut terms = Vec::new();
             for p in 0..np {
@@ -320,7 +426,10 @@ fn feasibility_rows(input: &PlanningInput, markets: &[Market], fs: &mut FirstSta
                 }
             }
             if rhs > 0.0 {
-                let detail = format!("{} period {t}: {:.0} GPUs needed beyond the capped markets", input.accelerators[a], rhs);
+                let detail = format!(
+                    "{} period {t}: {:.0} GPUs needed beyond the capped markets",
+                    input.accelerators[a], rhs
+                );
                 fs.lp.ge(terms, rhs, Family::DemandCover, detail);
             }
         }
@@ -332,9 +441,19 @@ mod tests {
     use super::*;
 
     fn mk(sources: &[(f64, usize, bool)], np: usize) -> Market {
-        let mut m = Market { sources: Vec::new(), od: vec![None; np], spot: vec![None; np], sigma: vec![0.0; np], cap: vec![None; np] };
+        let mut m = Market {
+            sources: Vec::new(),
+            od: vec![None; np],
+            spot: vec![None; np],
+            sigma: vec![0.0; np],
+            cap: vec![None; np],
+        };
         for &(price, provider, spot) in sources {
-            m.sources.push(Source { price, provider, spot });
+            m.sources.push(Source {
+                price,
+                provider,
+                spot,
+            });
             if spot {
                 m.spot[provider] = Some(price);
                 m.sigma[provider] = 0.5;
@@ -356,12 +475,19 @@ mod tests {
             for x1 in [0.0, 5.0, 20.0, 30.0] {
                 let c = cell(&m, d, &[x0, x1], Some(9.0));
                 let at = c.constant + c.coef[0] * x0 + c.coef[1] * x1;
-                assert!((at - c.value).abs() < 1e-6, "exact at ({x0},{x1}): {at} vs {}", c.value);
+                assert!(
+                    (at - c.value).abs() < 1e-6,
+                    "exact at ({x0},{x1}): {at} vs {}",
+                    c.value
+                );
                 for y0 in (0..=60).step_by(5) {
                     for y1 in (0..=30).step_by(5) {
                         let v = cell(&m, d, &[y0 as f64, y1 as f64], Some(9.0)).value;
                         let lb = c.constant + c.coef[0] * y0 as f64 + c.coef[1] * y1 as f64;
-                        assert!(lb <= v + 1e-6, "cut from ({x0},{x1}) above value at ({y0},{y1}): {lb} > {v}");
+                        assert!(
+                            lb <= v + 1e-6,
+                            "cut from ({x0},{x1}) above value at ({y0},{y1}): {lb} > {v}"
+                        );
                     }
                 }
             }

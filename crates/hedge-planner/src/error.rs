@@ -7,7 +7,10 @@ pub enum PlanError {
     Invalid { field: String, reason: String },
     /// The solver failed (not: proved the model infeasible).
     #[error("solver {backend} failed: {reason}")]
-    Solver { backend: &'static str, reason: String },
+    Solver {
+        backend: &'static str,
+        reason: String,
+    },
     /// A combination the planner does not build.
     #[error("unsupported: {what}")]
     Unsupported { what: String },

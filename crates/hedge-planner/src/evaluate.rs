@@ -84,7 +84,11 @@ impl Evaluation {
 
 /// `[p][a][t]` committed GPUs (signed and new).
 fn coverage(input: &PlanningInput, portfolio: &[Resolved]) -> Vec<Vec<Vec<u64>>> {
-    let (np, na, nt) = (input.providers.len(), input.accelerators.len(), input.horizon.periods);
+    let (np, na, nt) = (
+        input.providers.len(),
+        input.accelerators.len(),
+        input.horizon.periods,
+    );
     let mut c = vec![vec![vec![0u64; nt]; na]; np];
     for (p, prov) in input.providers.iter().enumerate() {
         for e in &prov.existing {
@@ -110,7 +114,11 @@ struct Piece {
 
 /// Evaluates a portfolio of new commitments (on top of the signed ones).
 pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
-    let (np, na, nt) = (input.providers.len(), input.accelerators.len(), input.horizon.periods);
+    let (np, na, nt) = (
+        input.providers.len(),
+        input.accelerators.len(),
+        input.horizon.periods,
+    );
     let h = input.hours_per_period();
     let cov = coverage(input, portfolio);
 
@@ -118,11 +126,19 @@ pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
     let mut spend = vec![vec![Money::ZERO; na]; np];
     for (p, prov) in input.providers.iter().enumerate() {
         for e in &prov.existing {
-            spend[p][e.accelerator] += cost_of(e.rate, MilliGpus::from_gpus(u64::from(e.gpus)), h * e.periods_owed(&input.horizon));
+            spend[p][e.accelerator] += cost_of(
+                e.rate,
+                MilliGpus::from_gpus(u64::from(e.gpus)),
+                h * e.periods_owed(&input.horizon),
+            );
         }
     }
     for r in portfolio {
-        spend[r.provider][r.accelerator] += cost_of(r.rate, MilliGpus::from_gpus(u64::from(r.gpus)), h * r.term_periods as u64);
+        spend[r.provider][r.accelerator] += cost_of(
+            r.rate,
+            MilliGpus::from_gpus(u64::from(r.gpus)),
+            h * r.term_periods as u64,
+        );
     }
     let commitment_cost: Money = spend.iter().flatten().copied().sum();
 
@@ -136,7 +152,9 @@ pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
         for a in 0..na {
             for t in 0..nt {
                 let d = sc.demand[a][t].0;
-                let c_total: u64 = (0..np).map(|p| cov[p][a][t].saturating_mul(1000)).fold(0u64, u64::saturating_add);
+                let c_total: u64 = (0..np)
+                    .map(|p| cov[p][a][t].saturating_mul(1000))
+                    .fold(0u64, u64::saturating_add);
                 let used = d.min(c_total);
                 served_by_commit += sc.probability * used as f64;
                 demand_total += sc.probability * d as f64;
@@ -147,7 +165,9 @@ pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
                 }
                 let mut room: Vec<u64> = (0..np)
                     .map(|p| match input.providers[p].capacity[a] {
-                        Some(cap) => cap.saturating_mul(1000).saturating_sub(cov[p][a][t].saturating_mul(1000)),
+                        Some(cap) => cap
+                            .saturating_mul(1000)
+                            .saturating_sub(cov[p][a][t].saturating_mul(1000)),
                         None => u64::MAX,
                     })
                     .collect();
@@ -155,10 +175,20 @@ pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
                 for (p, prov) in input.providers.iter().enumerate() {
                     if let Some(price) = prov.spot[a] {
                         let limit = (prov.spot_availability[a] * d as f64).floor() as u64;
-                        pieces.push(Piece { price, provider: p, limit, spot: true });
+                        pieces.push(Piece {
+                            price,
+                            provider: p,
+                            limit,
+                            spot: true,
+                        });
                     }
                     if let Some(price) = prov.on_demand[a] {
-                        pieces.push(Piece { price, provider: p, limit: u64::MAX, spot: false });
+                        pieces.push(Piece {
+                            price,
+                            provider: p,
+                            limit: u64::MAX,
+                            spot: false,
+                        });
                     }
                 }
                 pieces.sort_by_key(|x| (x.price, x.provider, !x.spot));
@@ -213,7 +243,10 @@ pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
         });
     }
     // Probability weighting is the one real-valued step.
-    let expected_usd: f64 = scenarios.iter().map(|s| s.probability * s.total.to_usd_f64()).sum();
+    let expected_usd: f64 = scenarios
+        .iter()
+        .map(|s| s.probability * s.total.to_usd_f64())
+        .sum();
     let expected_cost = Money::from_usd_f64(expected_usd.max(0.0)).unwrap_or(Money::MAX);
     let (cvar_usd, cvar_alpha) = match input.risk {
         Some(r) => (Some(cvar(&scenarios, r.cvar_alpha)), Some(r.cvar_alpha)),
@@ -235,8 +268,16 @@ pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
                 accelerator: input.accelerators[a].to_string(),
                 avg_gpus: g / nt as f64,
                 spend_usd: spend[p][a].to_usd_f64(),
-                gpu_share: if total_gpu_periods > 0.0 { g / total_gpu_periods } else { 0.0 },
-                spend_share: if commitment_cost > Money::ZERO { spend[p][a].to_usd_f64() / commitment_cost.to_usd_f64() } else { 0.0 },
+                gpu_share: if total_gpu_periods > 0.0 {
+                    g / total_gpu_periods
+                } else {
+                    0.0
+                },
+                spend_share: if commitment_cost > Money::ZERO {
+                    spend[p][a].to_usd_f64() / commitment_cost.to_usd_f64()
+                } else {
+                    0.0
+                },
             });
         }
     }
@@ -246,8 +287,16 @@ pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
         cvar_alpha,
         commitment_cost_usd: commitment_cost.to_usd_f64(),
         scenarios,
-        coverage: if demand_total > 0.0 { served_by_commit / demand_total } else { 1.0 },
-        utilization: if committed_total > 0.0 { served_by_commit / committed_total } else { 1.0 },
+        coverage: if demand_total > 0.0 {
+            served_by_commit / demand_total
+        } else {
+            1.0
+        },
+        utilization: if committed_total > 0.0 {
+            served_by_commit / committed_total
+        } else {
+            1.0
+        },
         waste_gpu_hours: (committed_total - served_by_commit) / 1000.0 * h as f64,
         holdings,
         violations,
@@ -257,7 +306,10 @@ pub fn evaluate(input: &PlanningInput, portfolio: &[Resolved]) -> Evaluation {
 
 /// CVaR_α of the scenario cost distribution: the expected cost in the worst `1 − α` of probability.
 pub fn cvar(scenarios: &[ScenarioCost], alpha: f64) -> f64 {
-    let mut v: Vec<(f64, f64)> = scenarios.iter().map(|s| (s.total_usd, s.probability)).collect();
+    let mut v: Vec<(f64, f64)> = scenarios
+        .iter()
+        .map(|s| (s.total_usd, s.probability))
+        .collect();
     v.sort_by(|a, b| b.0.total_cmp(&a.0));
     let tail = 1.0 - alpha;
     let (mut acc, mut mass) = (0.0, 0.0);
@@ -283,7 +335,11 @@ fn check_policies(
     expected: Money,
     out: &mut Vec<Violation>,
 ) {
-    let (np, na, nt) = (input.providers.len(), input.accelerators.len(), input.horizon.periods);
+    let (np, na, nt) = (
+        input.providers.len(),
+        input.accelerators.len(),
+        input.horizon.periods,
+    );
     let h = input.hours_per_period() as f64;
     // Exact: committed GPUs are whole numbers, so a shortfall or an excess of any size is a violation. The
     // only tolerance is float noise in the real-valued right-hand sides (`keep_fraction × D̄`, `v × total`):
@@ -302,28 +358,41 @@ fn check_policies(
         match offer {
             None => out.push(Violation {
                 policy: "terms on offer".into(),
-                detail: format!("commitments[{i}]: {} offers no {}-period {} term", prov.id, r.term_periods, input.accelerators[r.accelerator]),
+                detail: format!(
+                    "commitments[{i}]: {} offers no {}-period {} term",
+                    prov.id, r.term_periods, input.accelerators[r.accelerator]
+                ),
                 amount: f64::from(r.gpus),
             }),
             Some(o) => {
                 if r.gpus % o.block_gpus != 0 {
                     out.push(Violation {
                         policy: "block_gpus".into(),
-                        detail: format!("commitments[{i}]: {} GPUs is not a multiple of {}", r.gpus, o.block_gpus),
+                        detail: format!(
+                            "commitments[{i}]: {} GPUs is not a multiple of {}",
+                            r.gpus, o.block_gpus
+                        ),
                         amount: f64::from(r.gpus % o.block_gpus),
                     });
                 }
                 if r.gpus > 0 && r.gpus < o.min_gpus {
                     out.push(Violation {
                         policy: "min_gpus".into(),
-                        detail: format!("commitments[{i}]: {} GPUs is below the minimum {}", r.gpus, o.min_gpus),
+                        detail: format!(
+                            "commitments[{i}]: {} GPUs is below the minimum {}",
+                            r.gpus, o.min_gpus
+                        ),
                         amount: f64::from(o.min_gpus - r.gpus),
                     });
                 }
                 if r.start_period >= input.horizon.start_periods {
                     out.push(Violation {
                         policy: "horizon.start_periods".into(),
-                        detail: format!("commitments[{i}] starts in period {}, after the last start period {}", r.start_period, input.horizon.start_periods - 1),
+                        detail: format!(
+                            "commitments[{i}] starts in period {}, after the last start period {}",
+                            r.start_period,
+                            input.horizon.start_periods - 1
+                        ),
                         amount: 0.0,
                     });
                 }
@@ -334,12 +403,20 @@ fn check_policies(
     // Capacity of committed GPUs.
     for (p, prov) in input.providers.iter().enumerate() {
         for a in 0..na {
-            let Some(cap) = prov.capacity[a] else { continue };
+            let Some(cap) = prov.capacity[a] else {
+                continue;
+            };
             for t in 0..nt {
                 if cov[p][a][t] > cap {
                     out.push(Violation {
                         policy: "capacity".into(),
-                        detail: format!("{} {} {}: {} GPUs committed, capacity {cap}", prov.id, input.accelerators[a], period(t), cov[p][a][t]),
+                        detail: format!(
+                            "{} {} {}: {} GPUs committed, capacity {cap}",
+                            prov.id,
+                            input.accelerators[a],
+                            period(t),
+                            cov[p][a][t]
+                        ),
                         amount: (cov[p][a][t] - cap) as f64,
                     });
                 }
@@ -379,8 +456,18 @@ fn check_policies(
                 if over > noise(total) && worst.as_ref().is_none_or(|w| w.amount < x / total) {
                     worst = Some(Violation {
                         policy: "max_share".into(),
-                        detail: format!("{} holds {:.1}% of committed {} in {} (limit {:.1}%)", input.providers[p].id, 100.0 * x / total,
-                            if of == ShareOf::CommittedGpus { "GPUs" } else { "spend" }, period(t), 100.0 * v),
+                        detail: format!(
+                            "{} holds {:.1}% of committed {} in {} (limit {:.1}%)",
+                            input.providers[p].id,
+                            100.0 * x / total,
+                            if of == ShareOf::CommittedGpus {
+                                "GPUs"
+                            } else {
+                                "spend"
+                            },
+                            period(t),
+                            100.0 * v
+                        ),
                         amount: x / total,
                     });
                 }
@@ -391,7 +478,9 @@ fn check_policies(
 
     // min_providers.
     if let Some(m) = input.policies.min_providers.filter(|m| *m > 0) {
-        let holders = (0..np).filter(|&p| cov[p].iter().flatten().any(|&g| g > 0)).count();
+        let holders = (0..np)
+            .filter(|&p| cov[p].iter().flatten().any(|&g| g > 0))
+            .count();
         if holders < m {
             out.push(Violation {
                 policy: "min_providers".into(),
@@ -410,14 +499,20 @@ fn check_policies(
         for lost in subsets(np, k) {
             for a in 0..na {
                 for t in 0..nt {
-                    let rest: f64 = (0..np).filter(|p| !lost.contains(p)).map(|p| cov[p][a][t] as f64).sum();
+                    let rest: f64 = (0..np)
+                        .filter(|p| !lost.contains(p))
+                        .map(|p| cov[p][a][t] as f64)
+                        .sum();
                     let need = keep * dbar[a][t];
                     let short = need - rest;
                     if short > noise(need) {
                         cells += 1;
                     }
                     if short > noise(need) && worst.as_ref().is_none_or(|w| w.amount < short) {
-                        let names: Vec<&str> = lost.iter().map(|&p| input.providers[p].id.as_str()).collect();
+                        let names: Vec<&str> = lost
+                            .iter()
+                            .map(|&p| input.providers[p].id.as_str())
+                            .collect();
                         worst = Some(Violation {
                             policy: "survive_loss_of/keep_fraction".into(),
                             detail: format!(
@@ -433,7 +528,9 @@ fn check_policies(
         }
         if let Some(mut w) = worst {
             if cells > 1 {
-                w.detail.push_str(&format!(" (worst of {cells} (lost providers, accelerator, period) cells short)"));
+                w.detail.push_str(&format!(
+                    " (worst of {cells} (lost providers, accelerator, period) cells short)"
+                ));
             }
             out.push(w);
         }
@@ -468,7 +565,9 @@ fn subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
     loop {
         out.push(c.clone());
         // The rightmost index that can still move right.
-        let Some(i) = (0..k).rev().find(|&i| c[i] < n - k + i) else { break };
+        let Some(i) = (0..k).rev().find(|&i| c[i] < n - k + i) else {
+            break;
+        };
         c[i] += 1;
         for j in i + 1..k {
             c[j] = c[j - 1] + 1;
@@ -513,7 +612,14 @@ policies:
         )
         .unwrap();
         let rate = Rate::from_usd_per_hour_f64(2.0).unwrap();
-        let p = vec![Resolved { provider: 0, accelerator: 0, term_periods: 2, start_period: 0, gpus: 12, rate }];
+        let p = vec![Resolved {
+            provider: 0,
+            accelerator: 0,
+            term_periods: 2,
+            start_period: 0,
+            gpus: 12,
+            rate,
+        }];
         let ev = evaluate(&input, &p);
         // Period 0: covered (2 GPUs idle). Period 1: 8 short: 2 spot ($1 × 2 × 100) + 6 on demand ($5 × 6 × 100).
         assert_eq!(ev.scenarios[0].commitments_usd, 4_800.0);
@@ -522,7 +628,13 @@ policies:
         assert_eq!(ev.expected_cost_usd, 8_000.0);
         assert!((ev.utilization - 22.0 / 24.0).abs() < 1e-12);
         assert!((ev.coverage - 22.0 / 30.0).abs() < 1e-12);
-        assert_eq!(ev.broken_policies(), vec!["min_providers".to_owned(), "survive_loss_of/keep_fraction".to_owned()]);
+        assert_eq!(
+            ev.broken_policies(),
+            vec![
+                "min_providers".to_owned(),
+                "survive_loss_of/keep_fraction".to_owned()
+            ]
+        );
     }
 
     #[test]

@@ -54,7 +54,11 @@ impl Fit {
     /// Fits `history` with season length `season` (0 or 1: none; also none when the history is shorter
     /// than two seasons).
     pub fn of(history: &[f64], season: usize) -> Fit {
-        let m = if season >= 2 && history.len() >= 2 * season { season } else { 0 };
+        let m = if season >= 2 && history.len() >= 2 * season {
+            season
+        } else {
+            0
+        };
         let (mut level, mut slope) = ols(history);
         let mut seasonal = vec![0.0; m];
         // Backfitting: season from the detrended series, trend from the deseasonalised one, until they
@@ -71,12 +75,25 @@ impl Fit {
             }
             let mean = seasonal.iter().sum::<f64>() / m as f64;
             seasonal.iter_mut().for_each(|s| *s -= mean);
-            let des: Vec<f64> = history.iter().enumerate().map(|(t, y)| y - seasonal[t % m]).collect();
+            let des: Vec<f64> = history
+                .iter()
+                .enumerate()
+                .map(|(t, y)| y - seasonal[t % m])
+                .collect();
             (level, slope) = ols(&des);
         }
         let season_at = |t: usize| if m > 0 { seasonal[t % m] } else { 0.0 };
-        let residuals = history.iter().enumerate().map(|(t, y)| y - season_at(t) - (level + slope * t as f64)).collect();
-        Fit { level, slope, seasonal, residuals }
+        let residuals = history
+            .iter()
+            .enumerate()
+            .map(|(t, y)| y - season_at(t) - (level + slope * t as f64))
+            .collect();
+        Fit {
+            level,
+            slope,
+            seasonal,
+            residuals,
+        }
     }
 
     /// The point forecast `h` periods after the last of `n` observed ones (h = 1 is the next period).
@@ -86,7 +103,11 @@ impl Fit {
             Some(g) => (self.level + self.slope * (n - 1) as f64) * (1.0 + g).powi(h as i32),
             None => self.level + self.slope * t as f64,
         };
-        let s = if self.seasonal.is_empty() { 0.0 } else { self.seasonal[t % self.seasonal.len()] };
+        let s = if self.seasonal.is_empty() {
+            0.0
+        } else {
+            self.seasonal[t % self.seasonal.len()]
+        };
         trend + s
     }
 }
@@ -132,7 +153,15 @@ pub fn sample_paths(history: &[Vec<f64>], cfg: &ForecastConfig) -> Vec<Vec<Vec<f
         }
         let path = fits
             .iter()
-            .map(|f| (0..cfg.horizon).map(|h| (f.point(n, h + 1, cfg.growth) + idx.get(h).map_or(0.0, |&i| f.residuals[i])).max(0.0)).collect())
+            .map(|f| {
+                (0..cfg.horizon)
+                    .map(|h| {
+                        (f.point(n, h + 1, cfg.growth)
+                            + idx.get(h).map_or(0.0, |&i| f.residuals[i]))
+                        .max(0.0)
+                    })
+                    .collect()
+            })
             .collect();
         out.push(path);
     }
@@ -140,21 +169,33 @@ pub fn sample_paths(history: &[Vec<f64>], cfg: &ForecastConfig) -> Vec<Vec<Vec<f
 }
 
 fn distance(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()).sum::<f64>()).sum()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()).sum::<f64>())
+        .sum()
 }
 
 /// Fast forward selection of `k` of the `points` (probabilities `probs`): the chosen indices, in order of
 /// selection, with the probabilities they inherit.
-pub fn fast_forward_selection(points: &[Vec<Vec<f64>>], probs: &[f64], k: usize) -> Vec<(usize, f64)> {
+pub fn fast_forward_selection(
+    points: &[Vec<Vec<f64>>],
+    probs: &[f64],
+    k: usize,
+) -> Vec<(usize, f64)> {
     let n = points.len();
     let k = k.min(n);
-    let c: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| distance(&points[i], &points[j])).collect()).collect();
+    let c: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| distance(&points[i], &points[j])).collect())
+        .collect();
     let mut selected: Vec<usize> = Vec::new();
     let mut z: Vec<f64> = vec![f64::INFINITY; n];
     for _ in 0..k {
         let mut best: Option<(f64, usize)> = None;
         for u in (0..n).filter(|u| !selected.contains(u)) {
-            let score: f64 = (0..n).filter(|&i| i != u && !selected.contains(&i)).map(|i| probs[i] * z[i].min(c[i][u])).sum();
+            let score: f64 = (0..n)
+                .filter(|&i| i != u && !selected.contains(&i))
+                .map(|i| probs[i] * z[i].min(c[i][u]))
+                .sum();
             if best.is_none_or(|b| score < b.0) {
                 best = Some((score, u));
             }
@@ -168,7 +209,9 @@ pub fn fast_forward_selection(points: &[Vec<Vec<f64>>], probs: &[f64], k: usize)
     let mut out: Vec<(usize, f64)> = selected.iter().map(|&s| (s, 0.0)).collect();
     for i in 0..n {
         // The nearest selected point (the first one on ties) inherits i's probability.
-        let j = (0..out.len()).min_by(|&x, &y| c[i][out[x].0].total_cmp(&c[i][out[y].0])).unwrap_or(0);
+        let j = (0..out.len())
+            .min_by(|&x, &y| c[i][out[x].0].total_cmp(&c[i][out[y].0]))
+            .unwrap_or(0);
         if let Some(o) = out.get_mut(j) {
             o.1 += probs[i];
         }
@@ -186,7 +229,10 @@ pub fn forecast(history: &[Vec<f64>], cfg: &ForecastConfig) -> Vec<ForecastScena
     let p = vec![1.0 / paths.len() as f64; paths.len()];
     let mut out: Vec<ForecastScenario> = fast_forward_selection(&paths, &p, cfg.scenarios.max(1))
         .into_iter()
-        .map(|(i, probability)| ForecastScenario { probability, gpus: paths[i].clone() })
+        .map(|(i, probability)| ForecastScenario {
+            probability,
+            gpus: paths[i].clone(),
+        })
         .collect();
     out.sort_by(|a, b| {
         let s = |x: &ForecastScenario| x.gpus.iter().flatten().sum::<f64>();
@@ -241,7 +287,14 @@ pub fn scenario_quantile(sc: &[ForecastScenario], a: usize, h: usize, tau: f64) 
 /// Seasonal naive: the last observed season repeated for `horizon` steps.
 pub fn seasonal_naive(history: &[f64], season: usize, horizon: usize) -> Vec<f64> {
     let m = season.clamp(1, history.len().max(1));
-    (0..horizon).map(|i| history.get(history.len() - m + (i % m)).copied().unwrap_or(0.0)).collect()
+    (0..horizon)
+        .map(|i| {
+            history
+                .get(history.len() - m + (i % m))
+                .copied()
+                .unwrap_or(0.0)
+        })
+        .collect()
 }
 
 /// Accuracy of a forecast against what happened: mean pinball loss over the steps and `taus` of the
@@ -264,14 +317,24 @@ pub fn backtest(train: &[f64], test: &[f64], cfg: &ForecastConfig, taus: &[f64])
             pf += pinball(test[i], scenario_quantile(&sc, 0, i, tau), tau);
             pn += pinball(test[i], naive[i], tau);
         }
-        let lo = sc.iter().map(|s| s.gpus[0][i]).fold(f64::INFINITY, f64::min);
-        let hi = sc.iter().map(|s| s.gpus[0][i]).fold(f64::NEG_INFINITY, f64::max);
+        let lo = sc
+            .iter()
+            .map(|s| s.gpus[0][i])
+            .fold(f64::INFINITY, f64::min);
+        let hi = sc
+            .iter()
+            .map(|s| s.gpus[0][i])
+            .fold(f64::NEG_INFINITY, f64::max);
         if (lo..=hi).contains(&test[i]) {
             inside += 1;
         }
     }
     let norm = (h * taus.len()).max(1) as f64;
-    Accuracy { pinball_forecast: pf / norm, pinball_seasonal_naive: pn / norm, band_coverage: inside as f64 / h.max(1) as f64 }
+    Accuracy {
+        pinball_forecast: pf / norm,
+        pinball_seasonal_naive: pn / norm,
+        band_coverage: inside as f64 / h.max(1) as f64,
+    }
 }
 
 #[cfg(test)]
@@ -281,24 +344,53 @@ mod tests {
     #[test]
     fn scoring_by_hand() {
         // Pinball: under-forecast by 10 at τ = 0.9 costs 9, over-forecast by 10 costs 1.
-        assert!((pinball(110.0, 100.0, 0.9) - 9.0).abs() < 1e-12 && (pinball(90.0, 100.0, 0.9) - 1.0).abs() < 1e-12);
-        assert_eq!(seasonal_naive(&[1.0, 2.0, 3.0, 4.0], 2, 5), vec![3.0, 4.0, 3.0, 4.0, 3.0]);
+        assert!(
+            (pinball(110.0, 100.0, 0.9) - 9.0).abs() < 1e-12
+                && (pinball(90.0, 100.0, 0.9) - 1.0).abs() < 1e-12
+        );
+        assert_eq!(
+            seasonal_naive(&[1.0, 2.0, 3.0, 4.0], 2, 5),
+            vec![3.0, 4.0, 3.0, 4.0, 3.0]
+        );
         // One job of 2 GPUs from 0.5 to 2.0 bins, one of 1 GPU over bin 1: 1.0, 3.0.
-        assert_eq!(in_use(&[(50.0, 200.0, 2.0), (100.0, 200.0, 1.0)], 100.0, 200.0), vec![1.0, 3.0]);
+        assert_eq!(
+            in_use(&[(50.0, 200.0, 2.0), (100.0, 200.0, 1.0)], 100.0, 200.0),
+            vec![1.0, 3.0]
+        );
         let sc = vec![
-            ForecastScenario { probability: 0.3, gpus: vec![vec![10.0]] },
-            ForecastScenario { probability: 0.7, gpus: vec![vec![20.0]] },
+            ForecastScenario {
+                probability: 0.3,
+                gpus: vec![vec![10.0]],
+            },
+            ForecastScenario {
+                probability: 0.7,
+                gpus: vec![vec![20.0]],
+            },
         ];
-        assert_eq!((scenario_quantile(&sc, 0, 0, 0.1), scenario_quantile(&sc, 0, 0, 0.5)), (10.0, 20.0));
+        assert_eq!(
+            (
+                scenario_quantile(&sc, 0, 0, 0.1),
+                scenario_quantile(&sc, 0, 0, 0.5)
+            ),
+            (10.0, 20.0)
+        );
     }
 
     #[test]
     fn fit_recovers_trend_and_season_exactly() {
         // 100 + 2t, plus +5/−5 on even/odd periods.
-        let y: Vec<f64> = (0..24).map(|t| 100.0 + 2.0 * t as f64 + if t % 2 == 0 { 5.0 } else { -5.0 }).collect();
+        let y: Vec<f64> = (0..24)
+            .map(|t| 100.0 + 2.0 * t as f64 + if t % 2 == 0 { 5.0 } else { -5.0 })
+            .collect();
         let f = Fit::of(&y, 2);
-        assert!((f.slope - 2.0).abs() < 1e-9 && (f.level - 100.0).abs() < 1e-9, "{f:?}");
-        assert!((f.seasonal[0] - 5.0).abs() < 1e-9 && (f.seasonal[1] + 5.0).abs() < 1e-9, "{f:?}");
+        assert!(
+            (f.slope - 2.0).abs() < 1e-9 && (f.level - 100.0).abs() < 1e-9,
+            "{f:?}"
+        );
+        assert!(
+            (f.seasonal[0] - 5.0).abs() < 1e-9 && (f.seasonal[1] + 5.0).abs() < 1e-9,
+            "{f:?}"
+        );
         assert!(f.residuals.iter().all(|r| r.abs() < 1e-9));
         // Period 24 (h = 1) is even: 100 + 48 + 5.
         assert!((f.point(24, 1, None) - 153.0).abs() < 1e-9);
@@ -309,13 +401,31 @@ mod tests {
     #[test]
     fn bootstrap_is_seeded_and_noise_free_history_gives_the_point_forecast() {
         let y: Vec<f64> = (0..36).map(|t| 50.0 + t as f64).collect();
-        let cfg = ForecastConfig { horizon: 6, season: 12, growth: None, paths: 20, block: 3, scenarios: 3, seed: 4 };
+        let cfg = ForecastConfig {
+            horizon: 6,
+            season: 12,
+            growth: None,
+            paths: 20,
+            block: 3,
+            scenarios: 3,
+            seed: 4,
+        };
         let paths = sample_paths(std::slice::from_ref(&y), &cfg);
-        assert!(paths.iter().all(|p| p[0].iter().enumerate().all(|(h, v)| (v - (86.0 + h as f64)).abs() < 1e-9)));
-        let noisy: Vec<f64> = y.iter().enumerate().map(|(t, v)| v + [3.0, -1.0, -2.0, 2.0, -2.0][t % 5]).collect();
+        assert!(paths.iter().all(|p| p[0]
+            .iter()
+            .enumerate()
+            .all(|(h, v)| (v - (86.0 + h as f64)).abs() < 1e-9)));
+        let noisy: Vec<f64> = y
+            .iter()
+            .enumerate()
+            .map(|(t, v)| v + [3.0, -1.0, -2.0, 2.0, -2.0][t % 5])
+            .collect();
         let a = sample_paths(std::slice::from_ref(&noisy), &cfg);
         assert_eq!(a, sample_paths(std::slice::from_ref(&noisy), &cfg));
-        assert_ne!(a, sample_paths(&[noisy], &ForecastConfig { seed: 5, ..cfg }));
+        assert_ne!(
+            a,
+            sample_paths(&[noisy], &ForecastConfig { seed: 5, ..cfg })
+        );
     }
 
     /// Four points on a line, 0, 1, 10 and 11, equally likely; keep two. By hand: the first pick minimises
@@ -323,7 +433,10 @@ mod tests {
     /// leave 0.25·(1 + 1) = 0.5, so 10. The dropped 0 goes to 1 and 11 to 10: probabilities 1/2 and 1/2.
     #[test]
     fn fast_forward_selection_by_hand() {
-        let pts: Vec<Vec<Vec<f64>>> = [0.0, 1.0, 10.0, 11.0].iter().map(|&x| vec![vec![x]]).collect();
+        let pts: Vec<Vec<Vec<f64>>> = [0.0, 1.0, 10.0, 11.0]
+            .iter()
+            .map(|&x| vec![vec![x]])
+            .collect();
         let sel = fast_forward_selection(&pts, &[0.25; 4], 2);
         assert_eq!(sel, vec![(1, 0.5), (2, 0.5)]);
         let all = fast_forward_selection(&pts, &[0.25; 4], 4);
@@ -332,12 +445,31 @@ mod tests {
 
     #[test]
     fn forecast_gives_k_scenarios_whose_probabilities_sum_to_one() {
-        let y: Vec<f64> = (0..48).map(|t| 200.0 + 3.0 * t as f64 + 20.0 * ((t % 12) as f64 / 12.0 * std::f64::consts::TAU).sin() + [4.0, -7.0, 2.0, 1.0][t % 4]).collect();
-        let cfg = ForecastConfig { horizon: 12, season: 12, growth: Some(0.01), paths: 60, block: 4, scenarios: 5, seed: 1 };
+        let y: Vec<f64> = (0..48)
+            .map(|t| {
+                200.0
+                    + 3.0 * t as f64
+                    + 20.0 * ((t % 12) as f64 / 12.0 * std::f64::consts::TAU).sin()
+                    + [4.0, -7.0, 2.0, 1.0][t % 4]
+            })
+            .collect();
+        let cfg = ForecastConfig {
+            horizon: 12,
+            season: 12,
+            growth: Some(0.01),
+            paths: 60,
+            block: 4,
+            scenarios: 5,
+            seed: 1,
+        };
         let s = forecast(&[y], &cfg);
         assert_eq!(s.len(), 5);
         assert!((s.iter().map(|x| x.probability).sum::<f64>() - 1.0).abs() < 1e-12);
-        assert!(s.windows(2).all(|w| w[0].gpus[0].iter().sum::<f64>() <= w[1].gpus[0].iter().sum::<f64>()));
-        assert!(s.iter().all(|x| x.gpus[0].len() == 12 && x.gpus[0].iter().all(|v| *v >= 0.0)));
+        assert!(s
+            .windows(2)
+            .all(|w| w[0].gpus[0].iter().sum::<f64>() <= w[1].gpus[0].iter().sum::<f64>()));
+        assert!(s
+            .iter()
+            .all(|x| x.gpus[0].len() == 12 && x.gpus[0].iter().all(|v| *v >= 0.0)));
     }
 }

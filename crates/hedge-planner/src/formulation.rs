@@ -111,7 +111,11 @@ fn period_label(input: &PlanningInput, t: usize) -> String {
 
 /// `X` variables and contracts, with their defining rows.
 pub fn first_stage(input: &PlanningInput, opts: BuildOptions) -> Result<FirstStage, PlanError> {
-    let (np, na, nt) = (input.providers.len(), input.accelerators.len(), input.horizon.periods);
+    let (np, na, nt) = (
+        input.providers.len(),
+        input.accelerators.len(),
+        input.horizon.periods,
+    );
     let h = input.hours_per_period() as f64;
     let mut lp = LinearProgram::default();
     let mut existing = vec![vec![vec![0.0; nt]; na]; np];
@@ -121,7 +125,8 @@ pub fn first_stage(input: &PlanningInput, opts: BuildOptions) -> Result<FirstSta
             for t in e.active_periods(&input.horizon) {
                 existing[p][e.accelerator][t] += f64::from(e.gpus);
             }
-            existing_cost += f64::from(e.gpus) * usd(e.rate) * h * e.periods_owed(&input.horizon) as f64;
+            existing_cost +=
+                f64::from(e.gpus) * usd(e.rate) * h * e.periods_owed(&input.horizon) as f64;
         }
     }
     lp.offset = existing_cost;
@@ -129,13 +134,23 @@ pub fn first_stage(input: &PlanningInput, opts: BuildOptions) -> Result<FirstSta
     for (p, prov) in input.providers.iter().enumerate() {
         for a in 0..na {
             let holds = prov.options.iter().any(|o| o.accelerator == a)
-                || prov.existing.iter().any(|e| e.accelerator == a && !e.active_periods(&input.horizon).is_empty());
+                || prov
+                    .existing
+                    .iter()
+                    .any(|e| e.accelerator == a && !e.active_periods(&input.horizon).is_empty());
             if holds {
                 cover[p][a] = Some((0..nt).map(|_| lp.var(0.0, f64::INFINITY, 0.0)).collect());
             }
         }
     }
-    let mut fs = FirstStage { lp, contracts: Vec::new(), cover, existing, existing_cost, commit_terms: Vec::new() };
+    let mut fs = FirstStage {
+        lp,
+        contracts: Vec::new(),
+        cover,
+        existing,
+        existing_cost,
+        commit_terms: Vec::new(),
+    };
     contract_variables(input, &mut fs, opts);
     coverage_definition(input, &mut fs);
     contract_shape(input, &mut fs, opts);
@@ -181,7 +196,12 @@ fn upper_bound_gpus(input: &PlanningInput, p: usize, a: usize) -> f64 {
     match input.providers[p].capacity[a] {
         Some(c) => c as f64,
         None => {
-            let peak = input.scenarios.iter().flat_map(|s| s.demand[a].iter()).map(|d| gpus(*d)).fold(0.0, f64::max);
+            let peak = input
+                .scenarios
+                .iter()
+                .flat_map(|s| s.demand[a].iter())
+                .map(|d| gpus(*d))
+                .fold(0.0, f64::max);
             (10.0 * peak).max(1.0)
         }
     }
@@ -189,7 +209,11 @@ fn upper_bound_gpus(input: &PlanningInput, p: usize, a: usize) -> f64 {
 
 /// `X[p,t,a] − Σ active g = E[p,t,a]`.
 pub fn coverage_definition(input: &PlanningInput, fs: &mut FirstStage) {
-    let (np, na, nt) = (input.providers.len(), input.accelerators.len(), input.horizon.periods);
+    let (np, na, nt) = (
+        input.providers.len(),
+        input.accelerators.len(),
+        input.horizon.periods,
+    );
     let mut rows: Vec<Vec<Vec<Vec<(Var, f64)>>>> = vec![vec![vec![Vec::new(); nt]; na]; np];
     for c in &fs.contracts {
         let a = input.providers[c.provider].options[c.option].accelerator;
@@ -199,12 +223,24 @@ pub fn coverage_definition(input: &PlanningInput, fs: &mut FirstStage) {
     }
     for p in 0..np {
         for a in 0..na {
-            let Some(xs) = fs.cover[p][a].clone() else { continue };
+            let Some(xs) = fs.cover[p][a].clone() else {
+                continue;
+            };
             for t in 0..nt {
                 let mut terms = vec![(xs[t], 1.0)];
                 terms.extend(rows[p][a][t].iter().copied());
-                let detail = format!("{} {} {}", input.providers[p].id, input.accelerators[a], period_label(input, t));
-                fs.lp.eq(terms, fs.existing[p][a][t], Family::CoverageDefinition, detail);
+                let detail = format!(
+                    "{} {} {}",
+                    input.providers[p].id,
+                    input.accelerators[a],
+                    period_label(input, t)
+                );
+                fs.lp.eq(
+                    terms,
+                    fs.existing[p][a][t],
+                    Family::CoverageDefinition,
+                    detail,
+                );
             }
         }
     }
@@ -219,7 +255,11 @@ pub fn contract_shape(input: &PlanningInput, fs: &mut FirstStage, opts: BuildOpt
             continue;
         }
         let u = upper_bound_gpus(input, c.provider, o.accelerator);
-        let z = if opts.relax_integers { fs.lp.var(0.0, 1.0, 0.0) } else { fs.lp.int_var(0.0, 1.0, 0.0) };
+        let z = if opts.relax_integers {
+            fs.lp.var(0.0, 1.0, 0.0)
+        } else {
+            fs.lp.int_var(0.0, 1.0, 0.0)
+        };
         let detail = format!(
             "{} {} {}-period term starting {}: 0 or at least {} GPUs",
             input.providers[c.provider].id,
@@ -228,8 +268,18 @@ pub fn contract_shape(input: &PlanningInput, fs: &mut FirstStage, opts: BuildOpt
             period_label(input, c.start),
             o.min_gpus
         );
-        fs.lp.ge(vec![(c.blocks, c.block_gpus), (z, -f64::from(o.min_gpus))], 0.0, Family::ContractShape, detail.clone());
-        fs.lp.le(vec![(c.blocks, c.block_gpus), (z, -u)], 0.0, Family::ContractShape, detail);
+        fs.lp.ge(
+            vec![(c.blocks, c.block_gpus), (z, -f64::from(o.min_gpus))],
+            0.0,
+            Family::ContractShape,
+            detail.clone(),
+        );
+        fs.lp.le(
+            vec![(c.blocks, c.block_gpus), (z, -u)],
+            0.0,
+            Family::ContractShape,
+            detail,
+        );
     }
 }
 
@@ -237,10 +287,22 @@ pub fn contract_shape(input: &PlanningInput, fs: &mut FirstStage, opts: BuildOpt
 pub fn first_stage_capacity(input: &PlanningInput, fs: &mut FirstStage) {
     for (p, prov) in input.providers.iter().enumerate() {
         for (a, cap) in prov.capacity.iter().enumerate() {
-            let (Some(cap), Some(xs)) = (cap, fs.cover[p][a].clone()) else { continue };
+            let (Some(cap), Some(xs)) = (cap, fs.cover[p][a].clone()) else {
+                continue;
+            };
             for (t, x) in xs.iter().enumerate() {
-                let detail = format!("{} {} {}: commitments ≤ {cap} GPUs", prov.id, input.accelerators[a], period_label(input, t));
-                fs.lp.le(vec![(*x, 1.0)], *cap as f64, Family::ProviderCapacity, detail);
+                let detail = format!(
+                    "{} {} {}: commitments ≤ {cap} GPUs",
+                    prov.id,
+                    input.accelerators[a],
+                    period_label(input, t)
+                );
+                fs.lp.le(
+                    vec![(*x, 1.0)],
+                    *cap as f64,
+                    Family::ProviderCapacity,
+                    detail,
+                );
             }
         }
     }
@@ -248,8 +310,14 @@ pub fn first_stage_capacity(input: &PlanningInput, fs: &mut FirstStage) {
 
 /// Per period, no provider holds more than `v` of committed GPUs (or commitment spend).
 pub fn max_share(input: &PlanningInput, fs: &mut FirstStage) {
-    let Some((of, v)) = input.policies.max_share else { return };
-    let (np, na, nt) = (input.providers.len(), input.accelerators.len(), input.horizon.periods);
+    let Some((of, v)) = input.policies.max_share else {
+        return;
+    };
+    let (np, na, nt) = (
+        input.providers.len(),
+        input.accelerators.len(),
+        input.horizon.periods,
+    );
     if np < 2 && v < 1.0 {
         // One provider always holds 100%: the rule reads "commit nothing".
     }
@@ -274,7 +342,9 @@ pub fn max_share(input: &PlanningInput, fs: &mut FirstStage) {
                         if !c.active.contains(&t) {
                             continue;
                         }
-                        let rate = usd(input.providers[c.provider].options[c.option].rate) * h * c.block_gpus;
+                        let rate = usd(input.providers[c.provider].options[c.option].rate)
+                            * h
+                            * c.block_gpus;
                         let coef = if c.provider == p { 1.0 - v } else { -v };
                         terms.push((c.blocks, coef * rate));
                     }
@@ -292,8 +362,17 @@ pub fn max_share(input: &PlanningInput, fs: &mut FirstStage) {
             if terms.is_empty() {
                 continue;
             }
-            let detail = format!("{} {}: at most {:.0}% of committed {}", input.providers[p].id, period_label(input, t), v * 100.0,
-                if of == ShareOf::CommittedGpus { "GPUs" } else { "spend" });
+            let detail = format!(
+                "{} {}: at most {:.0}% of committed {}",
+                input.providers[p].id,
+                period_label(input, t),
+                v * 100.0,
+                if of == ShareOf::CommittedGpus {
+                    "GPUs"
+                } else {
+                    "spend"
+                }
+            );
             // The existing contracts are inside X for the GPU share, so the right-hand side is 0 there.
             fs.lp.le(terms, rhs, Family::MaxShare, detail);
         }
@@ -302,7 +381,9 @@ pub fn max_share(input: &PlanningInput, fs: &mut FirstStage) {
 
 /// At least `m` providers hold commitments.
 pub fn min_providers(input: &PlanningInput, fs: &mut FirstStage, opts: BuildOptions) {
-    let Some(m) = input.policies.min_providers.filter(|m| *m > 0) else { return };
+    let Some(m) = input.policies.min_providers.filter(|m| *m > 0) else {
+        return;
+    };
     let mut hs = Vec::new();
     for (p, prov) in input.providers.iter().enumerate() {
         let signed: f64 = fs.existing[p].iter().flatten().sum();
@@ -315,17 +396,37 @@ pub fn min_providers(input: &PlanningInput, fs: &mut FirstStage, opts: BuildOpti
         if terms.is_empty() && signed == 0.0 {
             continue;
         }
-        let hv = if opts.relax_integers { fs.lp.var(0.0, 1.0, 0.0) } else { fs.lp.int_var(0.0, 1.0, 0.0) };
+        let hv = if opts.relax_integers {
+            fs.lp.var(0.0, 1.0, 0.0)
+        } else {
+            fs.lp.int_var(0.0, 1.0, 0.0)
+        };
         terms.push((hv, 1.0));
-        let minimum = prov.options.iter().map(|o| o.min_gpus.max(o.block_gpus)).min().unwrap_or(1).max(1);
+        let minimum = prov
+            .options
+            .iter()
+            .map(|o| o.min_gpus.max(o.block_gpus))
+            .min()
+            .unwrap_or(1)
+            .max(1);
         // h ≤ (Σ g + signed) / minimum: holding means at least one smallest contract.
         for t in terms.iter_mut().filter(|t| t.0 != hv) {
             t.1 /= f64::from(minimum);
         }
-        fs.lp.le(terms, signed / f64::from(minimum), Family::MinProviders, format!("{} holds a commitment", prov.id));
+        fs.lp.le(
+            terms,
+            signed / f64::from(minimum),
+            Family::MinProviders,
+            format!("{} holds a commitment", prov.id),
+        );
         hs.push((hv, 1.0));
     }
-    fs.lp.ge(hs, m as f64, Family::MinProviders, format!("at least {m} providers hold commitments"));
+    fs.lp.ge(
+        hs,
+        m as f64,
+        Family::MinProviders,
+        format!("at least {m} providers hold commitments"),
+    );
 }
 
 /// Every subset of `k` providers, in lexicographic order.
@@ -357,8 +458,14 @@ fn binomial(n: usize, k: usize) -> usize {
 
 /// For every set of `survive_loss_of` providers lost, the others' commitments cover `keep_fraction·D̄`.
 pub fn resilience(input: &PlanningInput, fs: &mut FirstStage) -> Result<(), PlanError> {
-    let Some(keep) = input.policies.keep_fraction.filter(|k| *k > 0.0) else { return Ok(()) };
-    let (np, na, nt) = (input.providers.len(), input.accelerators.len(), input.horizon.periods);
+    let Some(keep) = input.policies.keep_fraction.filter(|k| *k > 0.0) else {
+        return Ok(());
+    };
+    let (np, na, nt) = (
+        input.providers.len(),
+        input.accelerators.len(),
+        input.horizon.periods,
+    );
     let k = input.policies.survive_loss_of;
     if binomial(np, k) > MAX_LOSS_SETS {
         return Err(PlanError::Unsupported {
@@ -367,7 +474,10 @@ pub fn resilience(input: &PlanningInput, fs: &mut FirstStage) -> Result<(), Plan
     }
     let dbar = input.resilience_demand();
     for lost in loss_sets(np, k) {
-        let names: Vec<&str> = lost.iter().map(|&p| input.providers[p].id.as_str()).collect();
+        let names: Vec<&str> = lost
+            .iter()
+            .map(|&p| input.providers[p].id.as_str())
+            .collect();
         for a in 0..na {
             for t in 0..nt {
                 let need = keep * dbar[a][t];
@@ -380,7 +490,11 @@ pub fn resilience(input: &PlanningInput, fs: &mut FirstStage) -> Result<(), Plan
                     .collect();
                 let detail = format!(
                     "without {} in {}: {} commitments ≥ {:.0}% of {:.0} GPUs",
-                    if names.is_empty() { "none".to_owned() } else { names.join("+") },
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join("+")
+                    },
                     period_label(input, t),
                     input.accelerators[a],
                     keep * 100.0,
@@ -451,7 +565,15 @@ pub fn second_stage(input: &PlanningInput, fs: &mut FirstStage) -> SecondStage {
 }
 
 /// `Σ_p X + Σ_p (y° + yˢ) + u ≥ D[s,t,a]`.
-pub fn demand_cover(input: &PlanningInput, fs: &mut FirstStage, s: usize, a: usize, t: usize, terms: Vec<(Var, f64)>, d: f64) {
+pub fn demand_cover(
+    input: &PlanningInput,
+    fs: &mut FirstStage,
+    s: usize,
+    a: usize,
+    t: usize,
+    terms: Vec<(Var, f64)>,
+    d: f64,
+) {
     let detail = format!(
         "scenario {} {} {}: {:.0} GPUs",
         input.scenarios[s].name,
@@ -472,8 +594,12 @@ pub fn provider_capacity(
     t: usize,
     used: Vec<(Var, f64)>,
 ) {
-    let Some(cap) = input.providers[p].capacity[a] else { return };
-    let has_recourse = used.iter().any(|(v, _)| fs.cover[p][a].as_ref().is_none_or(|xs| xs[t] != *v));
+    let Some(cap) = input.providers[p].capacity[a] else {
+        return;
+    };
+    let has_recourse = used
+        .iter()
+        .any(|(v, _)| fs.cover[p][a].as_ref().is_none_or(|xs| xs[t] != *v));
     if !has_recourse {
         return; // the first-stage row already bounds X alone
     }
@@ -489,24 +615,42 @@ pub fn provider_capacity(
 
 /// Expected cost `≤ budget_usd`.
 pub fn budget(input: &PlanningInput, fs: &mut FirstStage, expected_recourse: Vec<(Var, f64)>) {
-    let Some(b) = input.policies.budget else { return };
+    let Some(b) = input.policies.budget else {
+        return;
+    };
     let mut terms = fs.commit_terms.clone();
     terms.extend(expected_recourse);
     let detail = format!("expected cost ≤ {b}");
-    fs.lp.le(terms, usd_money(b) - fs.existing_cost, Family::Budget, detail);
+    fs.lp.le(
+        terms,
+        usd_money(b) - fs.existing_cost,
+        Family::Budget,
+        detail,
+    );
 }
 
 /// Adds `w·CVaR_α(C + R_s)` to the objective.
 pub fn risk(input: &PlanningInput, fs: &mut FirstStage, recourse: &[Vec<(Var, f64)>]) {
-    let Some(r) = input.risk.filter(|r| r.weight > 0.0) else { return };
+    let Some(r) = input.risk.filter(|r| r.weight > 0.0) else {
+        return;
+    };
     let eta = fs.lp.var(f64::NEG_INFINITY, f64::INFINITY, r.weight);
     for (s, sc) in input.scenarios.iter().enumerate() {
-        let zeta = fs.lp.var(0.0, f64::INFINITY, r.weight * sc.probability / (1.0 - r.cvar_alpha));
+        let zeta = fs.lp.var(
+            0.0,
+            f64::INFINITY,
+            r.weight * sc.probability / (1.0 - r.cvar_alpha),
+        );
         // ζ_s + η − C − R_s ≥ Ē
         let mut terms = vec![(zeta, 1.0), (eta, 1.0)];
         terms.extend(fs.commit_terms.iter().map(|(v, c)| (*v, -c)));
         terms.extend(recourse[s].iter().map(|(v, c)| (*v, -c)));
-        fs.lp.ge(terms, fs.existing_cost, Family::Risk, format!("CVaR tail of scenario {}", sc.name));
+        fs.lp.ge(
+            terms,
+            fs.existing_cost,
+            Family::Risk,
+            format!("CVaR tail of scenario {}", sc.name),
+        );
     }
 }
 

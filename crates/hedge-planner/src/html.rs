@@ -2,9 +2,9 @@
 //! scripts, no network): committed GPUs over time per provider (stacked), cost per scenario, and the frontier when a
 //! sweep was run.
 
+use crate::input::PlanningInput;
 use crate::plan::{SweepParam, SweepPoint};
 use crate::report::{period_label, render_table, usd, PlanReport};
-use crate::input::PlanningInput;
 use hedge_render::{colour, short, Frame};
 use std::fmt::Write;
 
@@ -19,7 +19,16 @@ pub fn escape(s: &str) -> String {
 }
 
 fn frame(x1: f64, y0: f64, y1: f64, title: &str, s: &mut String) -> Frame {
-    let f = Frame { w: W, h: H, left: L, bottom: B, x0: 0.0, x1, y0, y1 };
+    let f = Frame {
+        w: W,
+        h: H,
+        left: L,
+        bottom: B,
+        x0: 0.0,
+        x1,
+        y0,
+        y1,
+    };
     f.open(s, title, "");
     f.axes(s);
     f.y_ticks(s, 4, &short);
@@ -29,10 +38,23 @@ fn frame(x1: f64, y0: f64, y1: f64, title: &str, s: &mut String) -> Frame {
 /// Stacked areas of committed GPUs per provider and period.
 pub fn commitments_chart(r: &PlanReport, input: &PlanningInput) -> String {
     let nt = r.horizon.periods.max(1);
-    let totals: Vec<f64> = (0..nt).map(|t| r.committed_by_provider.iter().map(|(_, v)| v[t] as f64).sum()).collect();
+    let totals: Vec<f64> = (0..nt)
+        .map(|t| {
+            r.committed_by_provider
+                .iter()
+                .map(|(_, v)| v[t] as f64)
+                .sum()
+        })
+        .collect();
     let ymax = totals.iter().copied().fold(1.0, f64::max);
     let mut s = String::new();
-    let f = frame(nt as f64, 0.0, ymax, "Committed GPUs per provider over time", &mut s);
+    let f = frame(
+        nt as f64,
+        0.0,
+        ymax,
+        "Committed GPUs per provider over time",
+        &mut s,
+    );
     let mut base = vec![0.0; nt];
     for (i, (name, v)) in r.committed_by_provider.iter().enumerate() {
         if v.iter().all(|g| *g == 0) {
@@ -48,8 +70,19 @@ pub fn commitments_chart(r: &PlanReport, input: &PlanningInput) -> String {
         }
         let c = colour(i);
         f.polygon(&mut s, &pts, c, name);
-        let _ = write!(s, r#"<rect x="{}" y="{}" width="10" height="10" fill="{c}"/>"#, L + 10.0 + 90.0 * i as f64, H - 14.0);
-        f.text(&mut s, L + 24.0 + 90.0 * i as f64, H - 5.0, r#" font-size="11""#, name);
+        let _ = write!(
+            s,
+            r#"<rect x="{}" y="{}" width="10" height="10" fill="{c}"/>"#,
+            L + 10.0 + 90.0 * i as f64,
+            H - 14.0
+        );
+        f.text(
+            &mut s,
+            L + 24.0 + 90.0 * i as f64,
+            H - 5.0,
+            r#" font-size="11""#,
+            name,
+        );
         for (t, b) in base.iter_mut().enumerate() {
             *b += v[t] as f64;
         }
@@ -65,37 +98,80 @@ pub fn commitments_chart(r: &PlanReport, input: &PlanningInput) -> String {
 pub fn scenario_chart(r: &PlanReport) -> String {
     let n = r.scenarios.len().max(1);
     // Headroom above the tallest bar or line, for the line labels.
-    let ymax = 1.08 * r.scenarios.iter().map(|x| x.total_usd).fold(r.all_on_demand_cost_usd.max(1.0), f64::max);
+    let ymax = 1.08
+        * r.scenarios
+            .iter()
+            .map(|x| x.total_usd)
+            .fold(r.all_on_demand_cost_usd.max(1.0), f64::max);
     let mut s = String::new();
     let f = frame(n as f64, 0.0, ymax, "Cost per scenario", &mut s);
     for (i, sc) in r.scenarios.iter().enumerate() {
-        f.bar(&mut s, i as f64 + 0.15, i as f64 + 0.85, sc.total_usd, colour(0), &format!("{}: {}", sc.scenario, usd(sc.total_usd)));
+        f.bar(
+            &mut s,
+            i as f64 + 0.15,
+            i as f64 + 0.85,
+            sc.total_usd,
+            colour(0),
+            &format!("{}: {}", sc.scenario, usd(sc.total_usd)),
+        );
         f.x_label(&mut s, i as f64 + 0.5, &sc.scenario);
     }
-    f.hline(&mut s, r.expected_cost_usd, colour(3), "4 3", &format!("expected {}", usd(r.expected_cost_usd)));
-    f.hline(&mut s, r.all_on_demand_cost_usd, colour(7), "2 2", &format!("all on-demand {}", usd(r.all_on_demand_cost_usd)));
+    f.hline(
+        &mut s,
+        r.expected_cost_usd,
+        colour(3),
+        "4 3",
+        &format!("expected {}", usd(r.expected_cost_usd)),
+    );
+    f.hline(
+        &mut s,
+        r.all_on_demand_cost_usd,
+        colour(7),
+        "2 2",
+        &format!("all on-demand {}", usd(r.all_on_demand_cost_usd)),
+    );
     f.close(&mut s);
     s
 }
 
 /// The frontier: expected cost against the swept policy value.
 pub fn frontier_chart(param: SweepParam, points: &[SweepPoint]) -> String {
-    let ok: Vec<(f64, f64)> = points.iter().filter_map(|p| p.expected_cost_usd.map(|c| (p.value, c))).collect();
+    let ok: Vec<(f64, f64)> = points
+        .iter()
+        .filter_map(|p| p.expected_cost_usd.map(|c| (p.value, c)))
+        .collect();
     // The cost axis spans the curve (with a margin), not zero to the top: the differences are the point.
     let hi = ok.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let lo = ok.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-    let (ymin, ymax) = if ok.is_empty() { (0.0, 1.0) } else {
+    let (ymin, ymax) = if ok.is_empty() {
+        (0.0, 1.0)
+    } else {
         let m = ((hi - lo) * 0.1).max(hi.abs() * 1e-3).max(1.0);
         ((lo - m).max(0.0), hi + m)
     };
     let mut s = String::new();
-    let f = frame(1.0, ymin, ymax, &format!("Expected cost against {}", param.as_str()), &mut s);
+    let f = frame(
+        1.0,
+        ymin,
+        ymax,
+        &format!("Expected cost against {}", param.as_str()),
+        &mut s,
+    );
     f.polyline(&mut s, &ok, colour(0), 2.0);
     for (v, c) in &ok {
         f.dot(&mut s, *v, *c, colour(0), &format!("{v:.2}: {}", usd(*c)));
     }
     for p in points.iter().filter(|p| p.expected_cost_usd.is_none()) {
-        f.text(&mut s, f.x(p.value), H - B - 4.0, &format!(r#" font-size="12" text-anchor="middle" fill="{}""#, colour(3)), "×");
+        f.text(
+            &mut s,
+            f.x(p.value),
+            H - B - 4.0,
+            &format!(
+                r#" font-size="12" text-anchor="middle" fill="{}""#,
+                colour(3)
+            ),
+            "×",
+        );
     }
     for i in 0..=10 {
         let v = i as f64 / 10.0;
@@ -106,7 +182,11 @@ pub fn frontier_chart(param: SweepParam, points: &[SweepPoint]) -> String {
 }
 
 /// The whole page.
-pub fn render_html(r: &PlanReport, input: &PlanningInput, sweep: Option<(SweepParam, &[SweepPoint])>) -> String {
+pub fn render_html(
+    r: &PlanReport,
+    input: &PlanningInput,
+    sweep: Option<(SweepParam, &[SweepPoint])>,
+) -> String {
     let mut s = String::new();
     let _ = write!(s, "<h1>Hedge plan from {}</h1>", escape(&r.horizon.start));
     let _ = write!(

@@ -25,7 +25,10 @@ impl Horizon {
     }
     /// The calendar part of the horizon, as plans are read everywhere ([`hedge_core::portfolio`]).
     pub fn calendar(&self) -> hedge_core::PlanHorizon {
-        hedge_core::PlanHorizon { start: self.start, period_hours: self.period_hours }
+        hedge_core::PlanHorizon {
+            start: self.start,
+            period_hours: self.period_hours,
+        }
     }
     /// The period (relative to the horizon, possibly negative) in which a month begins, rounded to the
     /// nearest period boundary. With 730-hour periods this is the month difference.
@@ -37,7 +40,9 @@ impl Horizon {
 }
 
 /// A quantity of GPUs in thousandths, so fractional average demand is exact and integer arithmetic holds.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct MilliGpus(pub u64);
 
@@ -262,12 +267,16 @@ impl PlanningInput {
         for (a, row) in out.iter_mut().enumerate() {
             for (t, cell) in row.iter_mut().enumerate() {
                 *cell = match self.policies.resilience_basis {
-                    ResilienceBasis::Expected => {
-                        self.scenarios.iter().map(|s| s.probability * s.demand[a][t].gpus_f64()).sum()
-                    }
-                    ResilienceBasis::Peak => {
-                        self.scenarios.iter().map(|s| s.demand[a][t].gpus_f64()).fold(0.0, f64::max)
-                    }
+                    ResilienceBasis::Expected => self
+                        .scenarios
+                        .iter()
+                        .map(|s| s.probability * s.demand[a][t].gpus_f64())
+                        .sum(),
+                    ResilienceBasis::Peak => self
+                        .scenarios
+                        .iter()
+                        .map(|s| s.demand[a][t].gpus_f64())
+                        .fold(0.0, f64::max),
                 };
             }
         }

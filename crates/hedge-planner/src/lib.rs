@@ -34,10 +34,10 @@ pub use error::PlanError;
 pub use evaluate::{evaluate, Evaluation};
 pub use input::PlanningInput;
 pub use parse::{parse_plan_yaml, parse_plan_yaml_with};
-pub use prices::CatalogSource;
 pub use plan::{
-    break_even, optimise, plan, sweep, BreakEven, InfeasibilityReport, Method, Optimised, PlanOutcome, PlannerConfig, Rounding,
-    SweepParam, SweepPoint,
+    break_even, optimise, plan, sweep, BreakEven, InfeasibilityReport, Method, Optimised,
+    PlanOutcome, PlannerConfig, Rounding, SweepParam, SweepPoint,
 };
 pub use portfolio::{to_commitments, PlannedCommitment, Portfolio};
+pub use prices::CatalogSource;
 pub use report::PlanReport;

@@ -105,33 +105,82 @@ pub struct LinearProgram {
 
 impl LinearProgram {
     pub fn var(&mut self, lb: f64, ub: f64, cost: f64) -> Var {
-        self.vars.push(VarDef { lb, ub, integer: false, cost });
+        self.vars.push(VarDef {
+            lb,
+            ub,
+            integer: false,
+            cost,
+        });
         Var(self.vars.len() as u32 - 1)
     }
     pub fn int_var(&mut self, lb: f64, ub: f64, cost: f64) -> Var {
-        self.vars.push(VarDef { lb, ub, integer: true, cost });
+        self.vars.push(VarDef {
+            lb,
+            ub,
+            integer: true,
+            cost,
+        });
         Var(self.vars.len() as u32 - 1)
     }
     pub fn add_cost(&mut self, v: Var, c: f64) {
         self.vars[v.0 as usize].cost += c;
     }
-    fn push(&mut self, terms: Vec<(Var, f64)>, lo: f64, hi: f64, family: Family, detail: impl Into<String>) {
-        self.rows.push(Row { terms, lo, hi, tag: Tag { family, detail: detail.into() } });
+    fn push(
+        &mut self,
+        terms: Vec<(Var, f64)>,
+        lo: f64,
+        hi: f64,
+        family: Family,
+        detail: impl Into<String>,
+    ) {
+        self.rows.push(Row {
+            terms,
+            lo,
+            hi,
+            tag: Tag {
+                family,
+                detail: detail.into(),
+            },
+        });
     }
-    pub fn ge(&mut self, terms: Vec<(Var, f64)>, rhs: f64, family: Family, detail: impl Into<String>) {
+    pub fn ge(
+        &mut self,
+        terms: Vec<(Var, f64)>,
+        rhs: f64,
+        family: Family,
+        detail: impl Into<String>,
+    ) {
         self.push(terms, rhs, f64::INFINITY, family, detail)
     }
-    pub fn le(&mut self, terms: Vec<(Var, f64)>, rhs: f64, family: Family, detail: impl Into<String>) {
+    pub fn le(
+        &mut self,
+        terms: Vec<(Var, f64)>,
+        rhs: f64,
+        family: Family,
+        detail: impl Into<String>,
+    ) {
         self.push(terms, f64::NEG_INFINITY, rhs, family, detail)
     }
-    pub fn eq(&mut self, terms: Vec<(Var, f64)>, rhs: f64, family: Family, detail: impl Into<String>) {
+    pub fn eq(
+        &mut self,
+        terms: Vec<(Var, f64)>,
+        rhs: f64,
+        family: Family,
+        detail: impl Into<String>,
+    ) {
         self.push(terms, rhs, rhs, family, detail)
     }
     pub fn has_integers(&self) -> bool {
         self.vars.iter().any(|v| v.integer)
     }
     pub fn objective_at(&self, x: &[f64]) -> f64 {
-        self.offset + self.vars.iter().zip(x).map(|(v, x)| v.cost * x).sum::<f64>()
+        self.offset
+            + self
+                .vars
+                .iter()
+                .zip(x)
+                .map(|(v, x)| v.cost * x)
+                .sum::<f64>()
     }
     /// The largest violation of any row or bound at `x` (0 when feasible).
     pub fn max_violation(&self, x: &[f64]) -> f64 {
@@ -149,7 +198,11 @@ impl LinearProgram {
     /// `1 / scale` per unit; the original objective is dropped. Returns the program and, per slack, the
     /// row index it relaxes and its direction (+1 lower side, -1 upper side).
     pub fn elastic(&self) -> (LinearProgram, Vec<(Var, usize, f64)>) {
-        let mut lp = LinearProgram { vars: self.vars.clone(), rows: Vec::new(), offset: 0.0 };
+        let mut lp = LinearProgram {
+            vars: self.vars.clone(),
+            rows: Vec::new(),
+            offset: 0.0,
+        };
         for v in &mut lp.vars {
             v.cost = 0.0;
         }
@@ -157,7 +210,12 @@ impl LinearProgram {
         for (i, r) in self.rows.iter().enumerate() {
             let mut row = r.clone();
             if r.tag.family.is_relaxable() {
-                let scale = r.terms.iter().map(|(_, c)| c.abs()).fold(0.0, f64::max).max(1e-9);
+                let scale = r
+                    .terms
+                    .iter()
+                    .map(|(_, c)| c.abs())
+                    .fold(0.0, f64::max)
+                    .max(1e-9);
                 if r.lo.is_finite() {
                     let s = lp.var(0.0, f64::INFINITY, 1.0 / scale);
                     row.terms.push((s, 1.0));
@@ -203,7 +261,10 @@ pub struct SolveOptions {
 
 impl Default for SolveOptions {
     fn default() -> Self {
-        SolveOptions { mip_gap: 1e-4, time_limit_s: 60.0 }
+        SolveOptions {
+            mip_gap: 1e-4,
+            time_limit_s: 60.0,
+        }
     }
 }
 
@@ -212,5 +273,9 @@ pub trait LpBackend {
     fn name(&self) -> &'static str;
     /// Solves a minimisation. `Ok(Err(outcome))` is a proven infeasible or unbounded model (data, not a
     /// failure); `Err(message)` is a solver failure.
-    fn solve(&self, lp: &LinearProgram, opts: &SolveOptions) -> Result<Result<LpSolution, LpOutcome>, String>;
+    fn solve(
+        &self,
+        lp: &LinearProgram,
+        opts: &SolveOptions,
+    ) -> Result<Result<LpSolution, LpOutcome>, String>;
 }

@@ -46,7 +46,10 @@ pub struct Generator {
 
 impl Default for Generator {
     fn default() -> Self {
-        Generator { switch: 0.1, noise: 0.03 }
+        Generator {
+            switch: 0.1,
+            noise: 0.03,
+        }
     }
 }
 
@@ -70,7 +73,12 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 }
 
 /// `n` fresh demand paths from the plan's scenarios, each a scenario of probability `1/n` named `path-<i>`.
-pub fn sample_paths(input: &PlanningInput, generator: Generator, n: usize, seed: u64) -> Vec<Scenario> {
+pub fn sample_paths(
+    input: &PlanningInput,
+    generator: Generator,
+    n: usize,
+    seed: u64,
+) -> Vec<Scenario> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let probs: Vec<f64> = input.scenarios.iter().map(|s| s.probability).collect();
     let (na, nt) = (input.accelerators.len(), input.horizon.periods);
@@ -85,7 +93,9 @@ pub fn sample_paths(input: &PlanningInput, generator: Generator, n: usize, seed:
                     s = draw(&mut rng, &probs);
                 }
                 for x in m.iter_mut() {
-                    *x *= (generator.noise * normal(&mut rng) - generator.noise * generator.noise / 2.0).exp();
+                    *x *= (generator.noise * normal(&mut rng)
+                        - generator.noise * generator.noise / 2.0)
+                        .exp();
                 }
             }
             for a in 0..na {
@@ -93,7 +103,11 @@ pub fn sample_paths(input: &PlanningInput, generator: Generator, n: usize, seed:
                 demand[a].push(MilliGpus(d.round().max(0.0) as u64));
             }
         }
-        out.push(Scenario { name: format!("path-{i}"), probability: 1.0 / n as f64, demand });
+        out.push(Scenario {
+            name: format!("path-{i}"),
+            probability: 1.0 / n as f64,
+            demand,
+        });
     }
     out
 }
@@ -105,21 +119,32 @@ pub fn mean_input(input: &PlanningInput) -> PlanningInput {
         .map(|a| {
             (0..nt)
                 .map(|t| {
-                    let d: f64 = input.scenarios.iter().map(|s| s.probability * s.demand[a][t].0 as f64).sum();
+                    let d: f64 = input
+                        .scenarios
+                        .iter()
+                        .map(|s| s.probability * s.demand[a][t].0 as f64)
+                        .sum();
                     MilliGpus(d.round() as u64)
                 })
                 .collect()
         })
         .collect();
     let mut i = input.clone();
-    i.scenarios = vec![Scenario { name: "mean".into(), probability: 1.0, demand }];
+    i.scenarios = vec![Scenario {
+        name: "mean".into(),
+        probability: 1.0,
+        demand,
+    }];
     i.risk = None;
     i
 }
 
 fn on_path(input: &PlanningInput, path: &Scenario) -> PlanningInput {
     let mut i = input.clone();
-    i.scenarios = vec![Scenario { probability: 1.0, ..path.clone() }];
+    i.scenarios = vec![Scenario {
+        probability: 1.0,
+        ..path.clone()
+    }];
     i.risk = None;
     i
 }
@@ -148,7 +173,11 @@ impl Distribution {
             v[k - 1]
         };
         Distribution {
-            mean: if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 },
+            mean: if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            },
             p10: q(0.10),
             p50: q(0.50),
             p90: q(0.90),
@@ -197,7 +226,12 @@ pub struct OutOfSample {
 /// Costs `plan` (new commitments on top of the signed ones) on every path, against the expected-value
 /// plan, the lookback recommender (re-deciding on each path's realised history), all on-demand and each
 /// path's hindsight optimum.
-pub fn out_of_sample(input: &PlanningInput, cfg: &PlannerConfig, plan: &[Resolved], paths: &[Scenario]) -> Result<OutOfSample, PlanError> {
+pub fn out_of_sample(
+    input: &PlanningInput,
+    cfg: &PlannerConfig,
+    plan: &[Resolved],
+    paths: &[Scenario],
+) -> Result<OutOfSample, PlanError> {
     let inner = cfg.inner();
     let ev_plan = match optimise(&mean_input(input), &inner)? {
         Ok(o) => Some(o.commitments),
@@ -214,7 +248,10 @@ pub fn out_of_sample(input: &PlanningInput, cfg: &PlannerConfig, plan: &[Resolve
         breaks.push(evaluate(input, ev).broken_policies());
     }
     let lookback_at = names.len();
-    for n in [format!("lookback recommender ({} periods)", baselines::LOOKBACK), "all on-demand".to_owned()] {
+    for n in [
+        format!("lookback recommender ({} periods)", baselines::LOOKBACK),
+        "all on-demand".to_owned(),
+    ] {
         names.push(n);
         costs.push(Vec::new());
         unmet.push(0.0);
@@ -266,11 +303,19 @@ pub fn out_of_sample(input: &PlanningInput, cfg: &PlannerConfig, plan: &[Resolve
             }
         })
         .collect();
-    let known: Vec<(usize, f64)> = hindsight.iter().enumerate().filter_map(|(i, h)| h.map(|h| (i, h))).collect();
+    let known: Vec<(usize, f64)> = hindsight
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.map(|h| (i, h)))
+        .collect();
     let ws_costs: Vec<f64> = known.iter().map(|k| k.1).collect();
     let ws = Distribution::of(&ws_costs);
     let regret: Vec<f64> = known.iter().map(|&(i, h)| costs[0][i] - h).collect();
-    let rp_known = if known.is_empty() { 0.0 } else { known.iter().map(|&(i, _)| costs[0][i]).sum::<f64>() / known.len() as f64 };
+    let rp_known = if known.is_empty() {
+        0.0
+    } else {
+        known.iter().map(|&(i, _)| costs[0][i]).sum::<f64>() / known.len() as f64
+    };
     plans.push(PlanCosts {
         name: "hindsight optimum".into(),
         vs_plan: if rp > 0.0 { ws.mean / rp } else { 1.0 },
@@ -280,7 +325,11 @@ pub fn out_of_sample(input: &PlanningInput, cfg: &PlannerConfig, plan: &[Resolve
         breaks: Vec::new(),
         per_path_usd: hindsight.iter().map(|h| h.unwrap_or(f64::NAN)).collect(),
     });
-    let vss_usd = if ev_plan.is_some() { Distribution::of(&costs[1]).mean - rp } else { 0.0 };
+    let vss_usd = if ev_plan.is_some() {
+        Distribution::of(&costs[1]).mean - rp
+    } else {
+        0.0
+    };
     Ok(OutOfSample {
         paths: paths.len(),
         seed: None,
@@ -335,19 +384,34 @@ providers:
         assert_eq!(a, sample_paths(&input, g, 400, 7), "same seed, same paths");
         assert_ne!(a, sample_paths(&input, g, 400, 8));
         // Not the planning scenarios.
-        assert!(a.iter().all(|p| input.scenarios.iter().all(|s| s.demand != p.demand)));
+        assert!(a
+            .iter()
+            .all(|p| input.scenarios.iter().all(|s| s.demand != p.demand)));
         // The period-5 mean is near the scenario mixture's (0.25·10 + 0.75·100 = 77.5): the noise has mean
         // one and switching keeps each period's scenario distributed as π.
         let mean: f64 = a.iter().map(|p| p.demand[0][5].gpus_f64()).sum::<f64>() / a.len() as f64;
         assert!((mean - 77.5).abs() < 5.0, "{mean}");
         // Without switching and noise, every path is a planning scenario.
-        let exact = sample_paths(&input, Generator { switch: 0.0, noise: 0.0 }, 50, 1);
-        assert!(exact.iter().all(|p| input.scenarios.iter().any(|s| s.demand == p.demand)));
+        let exact = sample_paths(
+            &input,
+            Generator {
+                switch: 0.0,
+                noise: 0.0,
+            },
+            50,
+            1,
+        );
+        assert!(exact
+            .iter()
+            .all(|p| input.scenarios.iter().any(|s| s.demand == p.demand)));
     }
 
     #[test]
     fn percentiles_are_nearest_rank() {
         let d = Distribution::of(&(1..=100).map(f64::from).collect::<Vec<_>>());
-        assert_eq!((d.p10, d.p50, d.p90, d.p99, d.max, d.mean), (10.0, 50.0, 90.0, 99.0, 100.0, 50.5));
+        assert_eq!(
+            (d.p10, d.p50, d.p90, d.p99, d.max, d.mean),
+            (10.0, 50.0, 90.0, 99.0, 100.0, 50.5)
+        );
     }
 }

@@ -78,7 +78,11 @@ impl Default for PlannerConfig {
 impl PlannerConfig {
     /// A configuration for the inner solves (sweeps, baselines, policy prices): no reports of its own.
     pub fn inner(&self) -> PlannerConfig {
-        PlannerConfig { price_policies: false, baselines: false, ..self.clone() }
+        PlannerConfig {
+            price_policies: false,
+            baselines: false,
+            ..self.clone()
+        }
     }
 }
 
@@ -120,7 +124,10 @@ pub enum Rounding {
     Nearest,
     /// The nearest rounding broke these policies; an integer model repaired it, every contract within
     /// `box_slack` blocks of the floor/ceiling of its LP value (`None`: over its full range).
-    Repaired { nearest_broke: Vec<String>, box_slack: Option<u32> },
+    Repaired {
+        nearest_broke: Vec<String>,
+        box_slack: Option<u32>,
+    },
     /// The nearest rounding broke these policies and no integer point keeps them all (the report lists
     /// the violations).
     Unrepaired { nearest_broke: Vec<String> },
@@ -132,7 +139,10 @@ impl Rounding {
             Rounding::Integer => "whole GPUs in the model".into(),
             Rounding::Relaxed => "LP relaxation rounded to the nearest block".into(),
             Rounding::Nearest => "continuous GPUs rounded to the nearest whole GPU".into(),
-            Rounding::Repaired { nearest_broke, box_slack } => format!(
+            Rounding::Repaired {
+                nearest_broke,
+                box_slack,
+            } => format!(
                 "nearest rounding broke {}; repaired by an integer model {}",
                 nearest_broke.join(", "),
                 match box_slack {
@@ -142,7 +152,10 @@ impl Rounding {
                 }
             ),
             Rounding::Unrepaired { nearest_broke } => {
-                format!("nearest rounding broke {}; no whole-GPU plan keeps every policy", nearest_broke.join(", "))
+                format!(
+                    "nearest rounding broke {}; no whole-GPU plan keeps every policy",
+                    nearest_broke.join(", ")
+                )
             }
         }
     }
@@ -181,7 +194,11 @@ fn choose_method(input: &PlanningInput, cfg: &PlannerConfig) -> Method {
             if input.risk.is_some_and(|r| r.weight > 0.0) {
                 return Method::Extensive;
             }
-            let cells = input.scenarios.len() * input.horizon.periods * input.accelerators.len() * input.providers.len() * 2;
+            let cells = input.scenarios.len()
+                * input.horizon.periods
+                * input.accelerators.len()
+                * input.providers.len()
+                * 2;
             if cells <= AUTO_EXTENSIVE_CELLS {
                 Method::Extensive
             } else {
@@ -197,42 +214,75 @@ fn resolved(input: &PlanningInput, fs: &FirstStage, values: &[f64]) -> Vec<Resol
         .into_iter()
         .map(|(p, o, j, g)| {
             let opt = &input.providers[p].options[o];
-            Resolved { provider: p, accelerator: opt.accelerator, term_periods: opt.term_periods, start_period: j, gpus: g, rate: opt.rate }
+            Resolved {
+                provider: p,
+                accelerator: opt.accelerator,
+                term_periods: opt.term_periods,
+                start_period: j,
+                gpus: g,
+                rate: opt.rate,
+            }
         })
         .collect()
 }
 
 /// Solves the model (no reports).
-pub fn optimise(input: &PlanningInput, cfg: &PlannerConfig) -> Result<Result<Optimised, InfeasibilityReport>, PlanError> {
+pub fn optimise(
+    input: &PlanningInput,
+    cfg: &PlannerConfig,
+) -> Result<Result<Optimised, InfeasibilityReport>, PlanError> {
     let method = choose_method(input, cfg);
-    let n_contracts: usize = input.providers.iter().map(|p| p.options.len()).sum::<usize>() * input.horizon.start_periods;
-    let integer_gpus = !cfg.relax_integers && cfg.integer_gpus.unwrap_or(n_contracts <= AUTO_INTEGER_CONTRACTS);
-    let build = BuildOptions { relax_integers: cfg.relax_integers, integer_gpus };
-    let opts = SolveOptions { mip_gap: cfg.gap, time_limit_s: cfg.time_limit_s };
+    let n_contracts: usize = input
+        .providers
+        .iter()
+        .map(|p| p.options.len())
+        .sum::<usize>()
+        * input.horizon.start_periods;
+    let integer_gpus = !cfg.relax_integers
+        && cfg
+            .integer_gpus
+            .unwrap_or(n_contracts <= AUTO_INTEGER_CONTRACTS);
+    let build = BuildOptions {
+        relax_integers: cfg.relax_integers,
+        integer_gpus,
+    };
+    let opts = SolveOptions {
+        mip_gap: cfg.gap,
+        time_limit_s: cfg.time_limit_s,
+    };
     let backend: &dyn LpBackend = &cfg.backend;
     match method {
-        Method::Benders => match benders::solve(input, backend, build, &opts, cfg.gap, cfg.max_iterations)? {
-            Ok(r) => {
-                let (commitments, rounding, proven) = whole_gpus(input, cfg, &opts, &r.fs, &r.values, integer_gpus)?;
-                Ok(Ok(Optimised {
-                    commitments,
-                    objective_usd: r.upper_bound,
-                    lower_bound_usd: r.lower_bound,
-                    method,
-                    iterations: r.iterations,
-                    integer_gpus,
-                    relaxed: cfg.relax_integers,
-                    proven: r.proven && proven,
-                    rounding,
-                }))
+        Method::Benders => {
+            match benders::solve(input, backend, build, &opts, cfg.gap, cfg.max_iterations)? {
+                Ok(r) => {
+                    let (commitments, rounding, proven) =
+                        whole_gpus(input, cfg, &opts, &r.fs, &r.values, integer_gpus)?;
+                    Ok(Ok(Optimised {
+                        commitments,
+                        objective_usd: r.upper_bound,
+                        lower_bound_usd: r.lower_bound,
+                        method,
+                        iterations: r.iterations,
+                        integer_gpus,
+                        relaxed: cfg.relax_integers,
+                        proven: r.proven && proven,
+                        rounding,
+                    }))
+                }
+                Err(fs) => Ok(Err(explain(input, cfg, &fs)?)),
             }
-            Err(fs) => Ok(Err(explain(input, cfg, &fs)?)),
-        },
+        }
         _ => {
             let fs = extensive_form(input, build)?;
-            match backend.solve(&fs.lp, &opts).map_err(|reason| PlanError::Solver { backend: backend.name(), reason })? {
+            match backend
+                .solve(&fs.lp, &opts)
+                .map_err(|reason| PlanError::Solver {
+                    backend: backend.name(),
+                    reason,
+                })? {
                 Ok(sol) => {
-                    let (commitments, rounding, proven) = whole_gpus(input, cfg, &opts, &fs, &sol.values, integer_gpus)?;
+                    let (commitments, rounding, proven) =
+                        whole_gpus(input, cfg, &opts, &fs, &sol.values, integer_gpus)?;
                     Ok(Ok(Optimised {
                         commitments,
                         objective_usd: sol.objective,
@@ -246,9 +296,10 @@ pub fn optimise(input: &PlanningInput, cfg: &PlannerConfig) -> Result<Result<Opt
                     }))
                 }
                 Err(LpOutcome::Infeasible) => Ok(Err(explain(input, cfg, &fs)?)),
-                Err(LpOutcome::Unbounded) => {
-                    Err(PlanError::Solver { backend: backend.name(), reason: "model unbounded".into() })
-                }
+                Err(LpOutcome::Unbounded) => Err(PlanError::Solver {
+                    backend: backend.name(),
+                    reason: "model unbounded".into(),
+                }),
             }
         }
     }
@@ -269,15 +320,35 @@ fn whole_gpus(
     }
     let nearest_broke = evaluate(input, &nearest).broken_policies();
     if nearest_broke.is_empty() {
-        return Ok((nearest, if integer_gpus { Rounding::Integer } else { Rounding::Nearest }, true));
+        return Ok((
+            nearest,
+            if integer_gpus {
+                Rounding::Integer
+            } else {
+                Rounding::Nearest
+            },
+            true,
+        ));
     }
     let backend: &dyn LpBackend = &cfg.backend;
     for slack in REPAIR_BOXES {
         let lp = integer_around(fs, values, slack);
-        match backend.solve(&lp, opts).map_err(|reason| PlanError::Solver { backend: backend.name(), reason })? {
+        match backend
+            .solve(&lp, opts)
+            .map_err(|reason| PlanError::Solver {
+                backend: backend.name(),
+                reason,
+            })? {
             Ok(sol) => {
                 let repaired = resolved(input, fs, &sol.values);
-                return Ok((repaired, Rounding::Repaired { nearest_broke, box_slack: slack }, sol.proven));
+                return Ok((
+                    repaired,
+                    Rounding::Repaired {
+                        nearest_broke,
+                        box_slack: slack,
+                    },
+                    sol.proven,
+                ));
             }
             Err(_) => continue,
         }
@@ -312,7 +383,11 @@ pub fn integer_around(fs: &FirstStage, values: &[f64], slack: Option<u32>) -> Li
 }
 
 /// Least-violation point of the elastic model, grouped by family; then which single policy to drop.
-fn explain(input: &PlanningInput, cfg: &PlannerConfig, fs: &FirstStage) -> Result<InfeasibilityReport, PlanError> {
+fn explain(
+    input: &PlanningInput,
+    cfg: &PlannerConfig,
+    fs: &FirstStage,
+) -> Result<InfeasibilityReport, PlanError> {
     let mut lp = fs.lp.clone();
     // The elastic point is explained in GPUs and dollars, so integrality does not matter here.
     for v in &mut lp.vars {
@@ -321,7 +396,12 @@ fn explain(input: &PlanningInput, cfg: &PlannerConfig, fs: &FirstStage) -> Resul
     let (elastic, slacks) = lp.elastic();
     let backend: &dyn LpBackend = &cfg.backend;
     let mut conflicts: Vec<Conflict> = Vec::new();
-    match backend.solve(&elastic, &SolveOptions::default()).map_err(|reason| PlanError::Solver { backend: backend.name(), reason })? {
+    match backend
+        .solve(&elastic, &SolveOptions::default())
+        .map_err(|reason| PlanError::Solver {
+            backend: backend.name(),
+            reason,
+        })? {
         Ok(sol) => {
             for (v, row, _) in slacks {
                 let amount = sol.values[v.0 as usize];
@@ -333,7 +413,13 @@ fn explain(input: &PlanningInput, cfg: &PlannerConfig, fs: &FirstStage) -> Resul
                 let c = match conflicts.iter_mut().position(|c| c.family == name) {
                     Some(i) => &mut conflicts[i],
                     None => {
-                        conflicts.push(Conflict { family: name, rows: 0, total: 0.0, worst: String::new(), worst_amount: 0.0 });
+                        conflicts.push(Conflict {
+                            family: name,
+                            rows: 0,
+                            total: 0.0,
+                            worst: String::new(),
+                            worst_amount: 0.0,
+                        });
                         conflicts.last_mut().expect("just pushed")
                     }
                 };
@@ -354,18 +440,32 @@ fn explain(input: &PlanningInput, cfg: &PlannerConfig, fs: &FirstStage) -> Resul
         }),
     }
     let mut dropping_any_restores = Vec::new();
-    let small = input.scenarios.len() * input.horizon.periods * input.accelerators.len() * input.providers.len() <= AUTO_EXTENSIVE_CELLS;
+    let small = input.scenarios.len()
+        * input.horizon.periods
+        * input.accelerators.len()
+        * input.providers.len()
+        <= AUTO_EXTENSIVE_CELLS;
     if small {
         for p in input.policies.active() {
             let mut relaxed = input.clone();
             relaxed.policies = input.policies.without(p);
-            let fs2 = extensive_form(&relaxed, BuildOptions { relax_integers: true, integer_gpus: false })?;
+            let fs2 = extensive_form(
+                &relaxed,
+                BuildOptions {
+                    relax_integers: true,
+                    integer_gpus: false,
+                },
+            )?;
             if let Ok(Ok(_)) = backend.solve(&fs2.lp, &SolveOptions::default()) {
                 dropping_any_restores.push(p.as_str().to_owned());
             }
         }
     }
-    Ok(InfeasibilityReport { status: "infeasible", conflicts, dropping_any_restores })
+    Ok(InfeasibilityReport {
+        status: "infeasible",
+        conflicts,
+        dropping_any_restores,
+    })
 }
 
 /// Solves, evaluates, prices the policies and runs the baselines.
@@ -388,12 +488,24 @@ pub fn plan(input: &PlanningInput, cfg: &PlannerConfig) -> Result<PlanOutcome, P
             policy_costs.push(PolicyCost {
                 policy: p.as_str().to_owned(),
                 cost_usd: price,
-                binding: price.is_some_and(|x| x > cfg.gap.max(1e-6) * ev.expected_cost_usd.abs().max(1.0)),
+                binding: price
+                    .is_some_and(|x| x > cfg.gap.max(1e-6) * ev.expected_cost_usd.abs().max(1.0)),
             });
         }
     }
-    let baselines = if cfg.baselines { baselines::all(input, cfg, &opt)? } else { Vec::new() };
-    Ok(PlanOutcome::Optimal(Box::new(report::build(input, cfg.backend.name(), &opt, ev, policy_costs, baselines))))
+    let baselines = if cfg.baselines {
+        baselines::all(input, cfg, &opt)?
+    } else {
+        Vec::new()
+    };
+    Ok(PlanOutcome::Optimal(Box::new(report::build(
+        input,
+        cfg.backend.name(),
+        &opt,
+        ev,
+        policy_costs,
+        baselines,
+    ))))
 }
 
 /// A policy parameter to sweep.
@@ -407,24 +519,42 @@ pub enum SweepParam {
 impl SweepParam {
     /// Parses `keep_fraction=0:1:0.1` into the parameter and its values.
     pub fn parse_spec(spec: &str) -> Result<(SweepParam, Vec<f64>), PlanError> {
-        let bad = |reason: &str| PlanError::Invalid { field: "--sweep".into(), reason: reason.into() };
-        let (name, range) = spec.split_once('=').ok_or_else(|| bad("expected NAME=FROM:TO:STEP"))?;
+        let bad = |reason: &str| PlanError::Invalid {
+            field: "--sweep".into(),
+            reason: reason.into(),
+        };
+        let (name, range) = spec
+            .split_once('=')
+            .ok_or_else(|| bad("expected NAME=FROM:TO:STEP"))?;
         let param = match name.trim() {
             "keep_fraction" => SweepParam::KeepFraction,
             "max_share" => SweepParam::MaxShare,
-            other => return Err(bad(&format!("unknown parameter {other:?} (keep_fraction or max_share)"))),
+            other => {
+                return Err(bad(&format!(
+                    "unknown parameter {other:?} (keep_fraction or max_share)"
+                )))
+            }
         };
         let parts: Vec<f64> = range
             .split(':')
             .map(|x| x.trim().parse::<f64>())
             .collect::<Result<_, _>>()
             .map_err(|_| bad("FROM:TO:STEP must be numbers"))?;
-        let [from, to, step] = parts[..] else { return Err(bad("expected FROM:TO:STEP")) };
-        if step.is_nan() || step <= 0.0 || !(0.0..=1.0).contains(&from) || !(0.0..=1.0).contains(&to) || from > to {
+        let [from, to, step] = parts[..] else {
+            return Err(bad("expected FROM:TO:STEP"));
+        };
+        if step.is_nan()
+            || step <= 0.0
+            || !(0.0..=1.0).contains(&from)
+            || !(0.0..=1.0).contains(&to)
+            || from > to
+        {
             return Err(bad("need 0 <= FROM <= TO <= 1 and STEP > 0"));
         }
         let n = ((to - from) / step + 1e-9).floor() as usize;
-        let values = (0..=n).map(|i| ((from + step * i as f64) * 1e9).round() / 1e9).collect();
+        let values = (0..=n)
+            .map(|i| ((from + step * i as f64) * 1e9).round() / 1e9)
+            .collect();
         Ok((param, values))
     }
     pub fn as_str(self) -> &'static str {
@@ -445,14 +575,22 @@ pub struct SweepPoint {
 }
 
 /// The frontier: cost against one policy's value.
-pub fn sweep(input: &PlanningInput, cfg: &PlannerConfig, param: SweepParam, values: &[f64]) -> Result<Vec<SweepPoint>, PlanError> {
+pub fn sweep(
+    input: &PlanningInput,
+    cfg: &PlannerConfig,
+    param: SweepParam,
+    values: &[f64],
+) -> Result<Vec<SweepPoint>, PlanError> {
     let mut out = Vec::new();
     for &v in values {
         let mut i = input.clone();
         match param {
             SweepParam::KeepFraction => i.policies.keep_fraction = Some(v),
             SweepParam::MaxShare => {
-                let of = input.policies.max_share.map_or(crate::input::ShareOf::CommittedGpus, |m| m.0);
+                let of = input
+                    .policies
+                    .max_share
+                    .map_or(crate::input::ShareOf::CommittedGpus, |m| m.0);
                 i.policies.max_share = if v > 0.0 { Some((of, v)) } else { None };
             }
         }
@@ -460,7 +598,11 @@ pub fn sweep(input: &PlanningInput, cfg: &PlannerConfig, param: SweepParam, valu
             Ok(o) => {
                 let ev = evaluate(&i, &o.commitments);
                 let alpha = input.risk.map_or(0.95, |r| r.cvar_alpha);
-                Some((ev.expected_cost_usd, crate::evaluate::cvar(&ev.scenarios, alpha), ev.holdings.iter().map(|h| h.avg_gpus).sum()))
+                Some((
+                    ev.expected_cost_usd,
+                    crate::evaluate::cvar(&ev.scenarios, alpha),
+                    ev.holdings.iter().map(|h| h.avg_gpus).sum(),
+                ))
             }
             Err(_) => None,
         };
@@ -502,7 +644,12 @@ pub fn break_even(input: &PlanningInput, cfg: &PlannerConfig) -> Result<Vec<Brea
             Ok(sol) => Some(
                 sol.commitments
                     .iter()
-                    .filter(|c| c.provider == p && c.accelerator == opt.accelerator && c.term_periods == opt.term_periods && c.rate == opt.rate)
+                    .filter(|c| {
+                        c.provider == p
+                            && c.accelerator == opt.accelerator
+                            && c.term_periods == opt.term_periods
+                            && c.rate == opt.rate
+                    })
                     .map(|c| u64::from(c.gpus) * c.term_periods as u64)
                     .sum(),
             ),
@@ -511,7 +658,9 @@ pub fn break_even(input: &PlanningInput, cfg: &PlannerConfig) -> Result<Vec<Brea
     };
     let with_rate = |p: usize, o: usize, usd: f64| -> PlanningInput {
         let mut i = input.clone();
-        i.providers[p].options[o].rate = hedge_core::Rate::from_usd_per_hour_f64(usd.max(0.000_001)).unwrap_or(hedge_core::Rate::ZERO);
+        i.providers[p].options[o].rate =
+            hedge_core::Rate::from_usd_per_hour_f64(usd.max(0.000_001))
+                .unwrap_or(hedge_core::Rate::ZERO);
         i
     };
     let mut out = Vec::new();
@@ -519,7 +668,9 @@ pub fn break_even(input: &PlanningInput, cfg: &PlannerConfig) -> Result<Vec<Brea
         for (o, opt) in prov.options.iter().enumerate() {
             let r0 = opt.rate.to_usd_per_hour_f64();
             let Some(base) = amount(input, p, o)? else {
-                return Err(PlanError::Unsupported { what: "break-even rates of an infeasible plan".into() });
+                return Err(PlanError::Unsupported {
+                    what: "break-even rates of an infeasible plan".into(),
+                });
             };
             let a = opt.accelerator;
             let dearest = input

@@ -50,11 +50,14 @@ impl Portfolio {
     /// Reads a portfolio from JSON or YAML (a plan report is a valid portfolio file).
     pub fn parse(text: &str) -> Result<Portfolio, PlanError> {
         let de = serde_norway::Deserializer::from_str(text);
-        let f: PortfolioFile = serde_path_to_error::deserialize(de).map_err(|e| PlanError::Invalid {
-            field: format!("portfolio {}", e.path()),
-            reason: crate::parse::strip_location_prefix(e.into_inner().to_string()),
-        })?;
-        Ok(Portfolio { commitments: f.commitments })
+        let f: PortfolioFile =
+            serde_path_to_error::deserialize(de).map_err(|e| PlanError::Invalid {
+                field: format!("portfolio {}", e.path()),
+                reason: crate::parse::strip_location_prefix(e.into_inner().to_string()),
+            })?;
+        Ok(Portfolio {
+            commitments: f.commitments,
+        })
     }
 
     /// Checks every commitment names a provider and accelerator of the input, a positive rate, and a start
@@ -65,22 +68,48 @@ impl Portfolio {
             let f = format!("commitments[{i}]");
             let p = input
                 .provider_index(&ProviderId::parse(c.provider.as_str()))
-                .ok_or_else(|| PlanError::Invalid { field: format!("{f}.provider"), reason: format!("{} is not a provider of the plan", c.provider) })?;
-            let acc = Accelerator::parse(c.accelerator.as_str()).map_err(|e| PlanError::Invalid { field: format!("{f}.accelerator"), reason: e.to_string() })?;
+                .ok_or_else(|| PlanError::Invalid {
+                    field: format!("{f}.provider"),
+                    reason: format!("{} is not a provider of the plan", c.provider),
+                })?;
+            let acc =
+                Accelerator::parse(c.accelerator.as_str()).map_err(|e| PlanError::Invalid {
+                    field: format!("{f}.accelerator"),
+                    reason: e.to_string(),
+                })?;
             let a = input
                 .accelerator_index(&acc)
-                .ok_or_else(|| PlanError::Invalid { field: format!("{f}.accelerator"), reason: format!("{acc} is not an accelerator of the plan") })?;
+                .ok_or_else(|| PlanError::Invalid {
+                    field: format!("{f}.accelerator"),
+                    reason: format!("{acc} is not an accelerator of the plan"),
+                })?;
             if c.term_periods == 0 {
-                return Err(PlanError::Invalid { field: format!("{f}.term_periods"), reason: "must be at least 1".into() });
+                return Err(PlanError::Invalid {
+                    field: format!("{f}.term_periods"),
+                    reason: "must be at least 1".into(),
+                });
             }
             if c.start_period >= input.horizon.periods {
-                return Err(PlanError::Invalid { field: format!("{f}.start_period"), reason: format!("must be below {}", input.horizon.periods) });
+                return Err(PlanError::Invalid {
+                    field: format!("{f}.start_period"),
+                    reason: format!("must be below {}", input.horizon.periods),
+                });
             }
             let rate = Rate::from_usd_per_hour_f64(c.rate)
                 .ok()
                 .filter(|r| *r > Rate::ZERO)
-                .ok_or_else(|| PlanError::Invalid { field: format!("{f}.rate"), reason: format!("must be positive (got {})", c.rate) })?;
-            out.push(Resolved { provider: p, accelerator: a, term_periods: c.term_periods, start_period: c.start_period, gpus: c.gpus, rate });
+                .ok_or_else(|| PlanError::Invalid {
+                    field: format!("{f}.rate"),
+                    reason: format!("must be positive (got {})", c.rate),
+                })?;
+            out.push(Resolved {
+                provider: p,
+                accelerator: a,
+                term_periods: c.term_periods,
+                start_period: c.start_period,
+                gpus: c.gpus,
+                rate,
+            });
         }
         Ok(out)
     }
@@ -100,7 +129,15 @@ mod tests {
 
     #[test]
     fn converts_to_domain_commitments() {
-        let h = Horizon { start: YearMonth { year: 2027, month: 1 }, periods: 24, period_hours: 730, start_periods: 24 };
+        let h = Horizon {
+            start: YearMonth {
+                year: 2027,
+                month: 1,
+            },
+            periods: 24,
+            period_hours: 730,
+            start_periods: 24,
+        };
         let p = Portfolio::parse(
             r#"{"commitments": [{"provider": "azure", "accelerator": "H100", "term_periods": 12, "start_period": 2, "gpus": 64, "rate": 4.19}]}"#,
         )
@@ -108,14 +145,22 @@ mod tests {
         let cs = to_commitments(&h, &p.commitments);
         assert_eq!(cs.len(), 1);
         assert_eq!(cs[0].id.as_str(), "plan-azure-H100-12p-2-0");
-        assert_eq!(cs[0].start, Timestamp::from_ymd(2027, 1, 1).plus_seconds(2 * 730 * 3600));
+        assert_eq!(
+            cs[0].start,
+            Timestamp::from_ymd(2027, 1, 1).plus_seconds(2 * 730 * 3600)
+        );
         assert_eq!(cs[0].end.unix() - cs[0].start.unix(), 12 * 730 * 3600);
-        assert_eq!(cs[0].per_gpu_hour, Rate::from_usd_per_hour_f64(4.19).unwrap());
+        assert_eq!(
+            cs[0].per_gpu_hour,
+            Rate::from_usd_per_hour_f64(4.19).unwrap()
+        );
     }
 
     #[test]
     fn bad_portfolio_names_field() {
-        let e = Portfolio::parse(r#"{"commitments": [{"provider": "azure"}]}"#).unwrap_err().to_string();
+        let e = Portfolio::parse(r#"{"commitments": [{"provider": "azure"}]}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("commitments[0]"), "{e}");
     }
 }

@@ -5,9 +5,11 @@ use crate::baselines::BaselineResult;
 use crate::evaluate::{cvar, evaluate, Evaluation, Holding, ScenarioCost, Violation};
 use crate::input::{Horizon, PlanningInput};
 use crate::outofsample::OutOfSample;
-use crate::prices::PriceSource;
-use crate::plan::{planned, BreakEven, InfeasibilityReport, Method, Optimised, Rounding, SweepParam, SweepPoint};
+use crate::plan::{
+    planned, BreakEven, InfeasibilityReport, Method, Optimised, Rounding, SweepParam, SweepPoint,
+};
 use crate::portfolio::PlannedCommitment;
+use crate::prices::PriceSource;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -77,7 +79,11 @@ pub struct PlanReport {
 }
 
 pub fn horizon_out(h: &Horizon) -> HorizonOut {
-    HorizonOut { start: h.start.to_string(), periods: h.periods, period_hours: h.period_hours }
+    HorizonOut {
+        start: h.start.to_string(),
+        periods: h.periods,
+        period_hours: h.period_hours,
+    }
 }
 
 /// `2027-03` for monthly periods, `p3` otherwise.
@@ -133,7 +139,11 @@ pub fn build(
         cvar_alpha: alpha,
         cvar_usd: ev.cvar_usd.unwrap_or_else(|| cvar(&ev.scenarios, alpha)),
         all_on_demand_cost_usd: od,
-        savings_rate: if od > 0.0 { 1.0 - ev.expected_cost_usd / od } else { 0.0 },
+        savings_rate: if od > 0.0 {
+            1.0 - ev.expected_cost_usd / od
+        } else {
+            0.0
+        },
         coverage: ev.coverage,
         utilization: ev.utilization,
         waste_gpu_hours: ev.waste_gpu_hours,
@@ -144,7 +154,12 @@ pub fn build(
         policies,
         violations: ev.violations,
         baselines,
-        committed_by_provider: input.providers.iter().map(|p| p.id.to_string()).zip(series).collect(),
+        committed_by_provider: input
+            .providers
+            .iter()
+            .map(|p| p.id.to_string())
+            .zip(series)
+            .collect(),
         prices: input.price_sources.clone(),
         out_of_sample: None,
     }
@@ -210,14 +225,31 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
     if !r.solver.proven {
         let _ = writeln!(s, "note: a MIP solve stopped at its time limit; the plan is feasible but not proven optimal");
     }
-    if matches!(r.solver.rounding, Rounding::Repaired { .. } | Rounding::Unrepaired { .. }) {
+    if matches!(
+        r.solver.rounding,
+        Rounding::Repaired { .. } | Rounding::Unrepaired { .. }
+    ) {
         let _ = writeln!(s, "note: whole GPUs: {}", r.solver.rounding.describe());
     }
     if r.solver.relaxed {
-        let _ = writeln!(s, "note: LP relaxation solved; blocks, minimums and min_providers are not enforced");
+        let _ = writeln!(
+            s,
+            "note: LP relaxation solved; blocks, minimums and min_providers are not enforced"
+        );
     }
-    let _ = writeln!(s, "expected cost {}   CVaR{:.0} {}", usd(r.expected_cost_usd), r.cvar_alpha * 100.0, usd(r.cvar_usd));
-    let _ = writeln!(s, "all on-demand {}   savings {}", usd(r.all_on_demand_cost_usd), pct(r.savings_rate));
+    let _ = writeln!(
+        s,
+        "expected cost {}   CVaR{:.0} {}",
+        usd(r.expected_cost_usd),
+        r.cvar_alpha * 100.0,
+        usd(r.cvar_usd)
+    );
+    let _ = writeln!(
+        s,
+        "all on-demand {}   savings {}",
+        usd(r.all_on_demand_cost_usd),
+        pct(r.savings_rate)
+    );
     let _ = writeln!(
         s,
         "coverage {}   utilization {}   waste {:.0} GPU-hours",
@@ -243,17 +275,44 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
     if rows.is_empty() {
         s.push_str("(none)\n");
     } else {
-        s.push_str(&columns(&["provider", "accelerator", "term", "start", "gpus", "$/GPU-h"], &rows));
+        s.push_str(&columns(
+            &[
+                "provider",
+                "accelerator",
+                "term",
+                "start",
+                "gpus",
+                "$/GPU-h",
+            ],
+            &rows,
+        ));
     }
     let _ = writeln!(s, "\nHoldings (signed and new)");
     let rows: Vec<Vec<String>> = r
         .holdings
         .iter()
         .map(|x| {
-            vec![x.provider.clone(), x.accelerator.clone(), format!("{:.0}", x.avg_gpus), usd(x.spend_usd), pct(x.gpu_share), pct(x.spend_share)]
+            vec![
+                x.provider.clone(),
+                x.accelerator.clone(),
+                format!("{:.0}", x.avg_gpus),
+                usd(x.spend_usd),
+                pct(x.gpu_share),
+                pct(x.spend_share),
+            ]
         })
         .collect();
-    s.push_str(&columns(&["provider", "accelerator", "avg GPUs", "spend", "GPU share", "spend share"], &rows));
+    s.push_str(&columns(
+        &[
+            "provider",
+            "accelerator",
+            "avg GPUs",
+            "spend",
+            "GPU share",
+            "spend share",
+        ],
+        &rows,
+    ));
     let _ = writeln!(s, "\nCost per scenario");
     let rows: Vec<Vec<String>> = r
         .scenarios
@@ -270,15 +329,37 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
             ]
         })
         .collect();
-    s.push_str(&columns(&["scenario", "prob", "total", "commitments", "on-demand", "spot", "unmet GPU-h"], &rows));
+    s.push_str(&columns(
+        &[
+            "scenario",
+            "prob",
+            "total",
+            "commitments",
+            "on-demand",
+            "spot",
+            "unmet GPU-h",
+        ],
+        &rows,
+    ));
     if !r.prices.is_empty() {
         let _ = writeln!(s, "\nPrices");
         let rows: Vec<Vec<String>> = r
             .prices
             .iter()
-            .map(|p| vec![p.provider.clone(), p.accelerator.clone(), p.market.clone(), format!("{:.4}", p.usd_per_gpu_hour), p.source.clone()])
+            .map(|p| {
+                vec![
+                    p.provider.clone(),
+                    p.accelerator.clone(),
+                    p.market.clone(),
+                    format!("{:.4}", p.usd_per_gpu_hour),
+                    p.source.clone(),
+                ]
+            })
             .collect();
-        s.push_str(&columns(&["provider", "accelerator", "market", "$/GPU-h", "source"], &rows));
+        s.push_str(&columns(
+            &["provider", "accelerator", "market", "$/GPU-h", "source"],
+            &rows,
+        ));
     }
     if !r.policies.is_empty() {
         let _ = writeln!(s, "\nPolicies");
@@ -288,7 +369,11 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
             .map(|p| {
                 vec![
                     p.policy.clone(),
-                    if p.binding { "binding".into() } else { "slack".into() },
+                    if p.binding {
+                        "binding".into()
+                    } else {
+                        "slack".into()
+                    },
                     match p.cost_usd {
                         None => "needed for feasibility".into(),
                         Some(c) if p.binding => usd(c),
@@ -307,16 +392,32 @@ pub fn render_table(r: &PlanReport, input: &PlanningInput) -> String {
     }
     if !r.baselines.is_empty() {
         let _ = writeln!(s, "\nBaselines");
-        let mut rows = vec![vec!["this plan".to_owned(), usd(r.expected_cost_usd), "1.000".into(), if r.violations.is_empty() { "-".into() } else { "see violations".into() }]];
+        let mut rows = vec![vec![
+            "this plan".to_owned(),
+            usd(r.expected_cost_usd),
+            "1.000".into(),
+            if r.violations.is_empty() {
+                "-".into()
+            } else {
+                "see violations".into()
+            },
+        ]];
         rows.extend(r.baselines.iter().map(|b| {
             vec![
                 b.name.clone(),
                 usd(b.expected_cost_usd),
                 format!("{:.3}", b.vs_plan),
-                if b.breaks.is_empty() { "-".into() } else { b.breaks.join(", ") },
+                if b.breaks.is_empty() {
+                    "-".into()
+                } else {
+                    b.breaks.join(", ")
+                },
             ]
         }));
-        s.push_str(&columns(&["plan", "expected cost", "vs plan", "breaks"], &rows));
+        s.push_str(&columns(
+            &["plan", "expected cost", "vs plan", "breaks"],
+            &rows,
+        ));
     }
     if let Some(o) = &r.out_of_sample {
         s.push('\n');
@@ -330,7 +431,11 @@ pub fn render_out_of_sample(o: &OutOfSample) -> String {
     let mut s = String::new();
     let _ = write!(s, "Out of sample: {} fresh demand paths", o.paths);
     if let (Some(g), Some(seed)) = (o.generator, o.seed) {
-        let _ = write!(s, " (scenario switching {:.2}/period, noise {:.3}, seed {seed})", g.switch, g.noise);
+        let _ = write!(
+            s,
+            " (scenario switching {:.2}/period, noise {:.3}, seed {seed})",
+            g.switch, g.noise
+        );
     }
     s.push('\n');
     let rows: Vec<Vec<String>> = o
@@ -345,25 +450,76 @@ pub fn render_out_of_sample(o: &OutOfSample) -> String {
                 usd(p.cost_usd.p90),
                 usd(p.cost_usd.p99),
                 format!("{:.3}", p.vs_plan),
-                if p.name == "this plan" || p.name == "hindsight optimum" { "-".into() } else { pct(p.plan_cheaper_on) },
-                if p.breaks.is_empty() { "-".into() } else { p.breaks.join(", ") },
+                if p.name == "this plan" || p.name == "hindsight optimum" {
+                    "-".into()
+                } else {
+                    pct(p.plan_cheaper_on)
+                },
+                if p.breaks.is_empty() {
+                    "-".into()
+                } else {
+                    p.breaks.join(", ")
+                },
             ]
         })
         .collect();
-    s.push_str(&columns(&["plan", "mean", "p10", "p50", "p90", "p99", "vs plan", "plan cheaper on", "breaks"], &rows));
+    s.push_str(&columns(
+        &[
+            "plan",
+            "mean",
+            "p10",
+            "p50",
+            "p90",
+            "p99",
+            "vs plan",
+            "plan cheaper on",
+            "breaks",
+        ],
+        &rows,
+    ));
     let _ = writeln!(s, "(hindsight: the same model and policies solved knowing each path; breaks: policies broken on the planning scenarios)");
     let rp = o.plans.first().map_or(0.0, |p| p.cost_usd.mean);
     let rel = |x: f64| if rp > 0.0 { pct(x / rp) } else { "-".into() };
-    let _ = writeln!(s, "VSS (expected-value plan − this plan, mean): {} ({} of this plan)", usd(o.vss_usd), rel(o.vss_usd));
-    let _ = writeln!(s, "EVPI (this plan − hindsight optimum, mean): {} ({})", usd(o.evpi_usd), rel(o.evpi_usd));
+    let _ = writeln!(
+        s,
+        "VSS (expected-value plan − this plan, mean): {} ({} of this plan)",
+        usd(o.vss_usd),
+        rel(o.vss_usd)
+    );
+    let _ = writeln!(
+        s,
+        "EVPI (this plan − hindsight optimum, mean): {} ({})",
+        usd(o.evpi_usd),
+        rel(o.evpi_usd)
+    );
     let r = &o.regret_usd;
-    let _ = writeln!(s, "regret vs hindsight per path: p50 {}  p90 {}  p99 {}  max {}", usd(r.p50), usd(r.p90), usd(r.p99), usd(r.max));
+    let _ = writeln!(
+        s,
+        "regret vs hindsight per path: p50 {}  p90 {}  p99 {}  max {}",
+        usd(r.p50),
+        usd(r.p90),
+        usd(r.p99),
+        usd(r.max)
+    );
     if o.hindsight_infeasible > 0 {
-        let _ = writeln!(s, "note: {} paths have no feasible hindsight plan (left out of EVPI and regret)", o.hindsight_infeasible);
+        let _ = writeln!(
+            s,
+            "note: {} paths have no feasible hindsight plan (left out of EVPI and regret)",
+            o.hindsight_infeasible
+        );
     }
-    let unmet: Vec<String> = o.plans.iter().filter(|p| p.unmet_gpu_hours > 0.0).map(|p| format!("{} {:.0}", p.name, p.unmet_gpu_hours)).collect();
+    let unmet: Vec<String> = o
+        .plans
+        .iter()
+        .filter(|p| p.unmet_gpu_hours > 0.0)
+        .map(|p| format!("{} {:.0}", p.name, p.unmet_gpu_hours))
+        .collect();
     if !unmet.is_empty() {
-        let _ = writeln!(s, "note: mean unserved GPU-hours per path (capacity exhausted): {}", unmet.join(", "));
+        let _ = writeln!(
+            s,
+            "note: mean unserved GPU-hours per path (capacity exhausted): {}",
+            unmet.join(", ")
+        );
     }
     s
 }
@@ -374,13 +530,28 @@ pub fn render_infeasible(r: &InfeasibilityReport) -> String {
     let rows: Vec<Vec<String>> = r
         .conflicts
         .iter()
-        .map(|c| vec![c.family.clone(), c.rows.to_string(), format!("{:.1}", c.total), format!("{:.1}", c.worst_amount), c.worst.clone()])
+        .map(|c| {
+            vec![
+                c.family.clone(),
+                c.rows.to_string(),
+                format!("{:.1}", c.total),
+                format!("{:.1}", c.worst_amount),
+                c.worst.clone(),
+            ]
+        })
         .collect();
-    s.push_str(&columns(&["family", "rows", "total short", "worst", "worst row"], &rows));
+    s.push_str(&columns(
+        &["family", "rows", "total short", "worst", "worst row"],
+        &rows,
+    ));
     if r.dropping_any_restores.is_empty() {
         s.push_str("No single policy's removal makes it feasible.\n");
     } else {
-        let _ = writeln!(s, "Dropping any one of these makes it feasible: {}", r.dropping_any_restores.join(", "));
+        let _ = writeln!(
+            s,
+            "Dropping any one of these makes it feasible: {}",
+            r.dropping_any_restores.join(", ")
+        );
     }
     s
 }
@@ -394,16 +565,26 @@ pub fn render_sweep(param: SweepParam, points: &[SweepPoint]) -> String {
                 format!("{:.2}", p.value),
                 p.expected_cost_usd.map_or("infeasible".into(), usd),
                 p.cvar_usd.map_or("-".into(), usd),
-                p.committed_avg_gpus.map_or("-".into(), |g| format!("{g:.0}")),
+                p.committed_avg_gpus
+                    .map_or("-".into(), |g| format!("{g:.0}")),
             ]
         })
         .collect();
-    s.push_str(&columns(&[param.as_str(), "expected cost", "CVaR", "avg committed GPUs"], &rows));
+    s.push_str(&columns(
+        &[
+            param.as_str(),
+            "expected cost",
+            "CVaR",
+            "avg committed GPUs",
+        ],
+        &rows,
+    ));
     s
 }
 
 pub fn render_break_even(rows_in: &[BreakEven]) -> String {
-    let mut s = String::from("Break-even rates ($/GPU-hour): the price to ask for in a negotiation\n");
+    let mut s =
+        String::from("Break-even rates ($/GPU-hour): the price to ask for in a negotiation\n");
     let f = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.2}"));
     let rows: Vec<Vec<String>> = rows_in
         .iter()
@@ -416,10 +597,26 @@ pub fn render_break_even(rows_in: &[BreakEven]) -> String {
                 b.planned_gpu_periods.to_string(),
                 f(b.enters_below),
                 f(b.grows_below),
-                if b.planned_gpu_periods > 0 && b.leaves_above.is_none() { "forced".into() } else { f(b.leaves_above) },
+                if b.planned_gpu_periods > 0 && b.leaves_above.is_none() {
+                    "forced".into()
+                } else {
+                    f(b.leaves_above)
+                },
             ]
         })
         .collect();
-    s.push_str(&columns(&["provider", "accelerator", "term", "rate", "GPU-periods", "enters below", "grows below", "leaves above"], &rows));
+    s.push_str(&columns(
+        &[
+            "provider",
+            "accelerator",
+            "term",
+            "rate",
+            "GPU-periods",
+            "enters below",
+            "grows below",
+            "leaves above",
+        ],
+        &rows,
+    ));
     s
 }

@@ -21,11 +21,37 @@ pub struct Size {
 
 impl Size {
     /// The benchmark's scale goal: 6 providers × 8 accelerators × 3 terms × 36 starts, 60 periods, 200 scenarios.
-    pub const GOAL: Size = Size { providers: 6, accelerators: 8, terms: 3, start_periods: 36, periods: 60, scenarios: 200, policies: true };
+    pub const GOAL: Size = Size {
+        providers: 6,
+        accelerators: 8,
+        terms: 3,
+        start_periods: 36,
+        periods: 60,
+        scenarios: 200,
+        policies: true,
+    };
 }
 
-const ACCELS: [&str; 8] = ["H100", "B200", "H200", "A100-80GB", "L40S", "MI300X", "GB200", "L4"];
-const NAMES: [&str; 8] = ["azure", "oci", "aws", "gcp", "coreweave", "lambda", "nebius", "crusoe"];
+const ACCELS: [&str; 8] = [
+    "H100",
+    "B200",
+    "H200",
+    "A100-80GB",
+    "L40S",
+    "MI300X",
+    "GB200",
+    "L4",
+];
+const NAMES: [&str; 8] = [
+    "azure",
+    "oci",
+    "aws",
+    "gcp",
+    "coreweave",
+    "lambda",
+    "nebius",
+    "crusoe",
+];
 
 fn rate(usd: f64) -> Rate {
     Rate::from_usd_per_hour_f64((usd * 100.0).round() / 100.0).unwrap_or(Rate::ZERO)
@@ -36,12 +62,20 @@ pub fn instance(seed: u64, size: Size) -> PlanningInput {
     let na = size.accelerators.min(ACCELS.len());
     let np = size.providers.min(NAMES.len());
     let nt = size.periods;
-    let accelerators: Vec<Accelerator> = ACCELS[..na].iter().map(|a| Accelerator::parse(a).expect("known name")).collect();
-    let term_lengths: Vec<usize> = [12usize, 24, 36][..size.terms.clamp(1, 3)].iter().map(|&t| t.min(nt.max(1))).collect();
+    let accelerators: Vec<Accelerator> = ACCELS[..na]
+        .iter()
+        .map(|a| Accelerator::parse(a).expect("known name"))
+        .collect();
+    let term_lengths: Vec<usize> = [12usize, 24, 36][..size.terms.clamp(1, 3)]
+        .iter()
+        .map(|&t| t.min(nt.max(1)))
+        .collect();
     let discounts = [0.72, 0.62, 0.52];
 
     // Demand: a growing trend per accelerator, each scenario a multiplicative random walk around it.
-    let trend: Vec<(f64, f64)> = (0..na).map(|_| (rng.gen_range(200.0..3000.0), rng.gen_range(0.0..0.03))).collect();
+    let trend: Vec<(f64, f64)> = (0..na)
+        .map(|_| (rng.gen_range(200.0..3000.0), rng.gen_range(0.0..0.03)))
+        .collect();
     let mut scenarios = Vec::new();
     let p = 1.0 / size.scenarios as f64;
     for s in 0..size.scenarios {
@@ -56,7 +90,11 @@ pub fn instance(seed: u64, size: Size) -> PlanningInput {
             }
             demand.push(row);
         }
-        scenarios.push(Scenario { name: format!("s{s}"), probability: p, demand });
+        scenarios.push(Scenario {
+            name: format!("s{s}"),
+            probability: p,
+            demand,
+        });
     }
     // Probabilities must sum to 1 exactly enough: put the rounding on the last one.
     let sum: f64 = scenarios.iter().map(|s| s.probability).sum();
@@ -64,7 +102,13 @@ pub fn instance(seed: u64, size: Size) -> PlanningInput {
         last.probability += 1.0 - sum;
     }
     let peak: Vec<f64> = (0..na)
-        .map(|a| scenarios.iter().flat_map(|s| s.demand[a].iter()).map(|d| d.gpus_f64()).fold(0.0, f64::max))
+        .map(|a| {
+            scenarios
+                .iter()
+                .flat_map(|s| s.demand[a].iter())
+                .map(|d| d.gpus_f64())
+                .fold(0.0, f64::max)
+        })
         .collect();
 
     let mut providers = Vec::new();
@@ -110,7 +154,10 @@ pub fn instance(seed: u64, size: Size) -> PlanningInput {
     }
     PlanningInput {
         horizon: Horizon {
-            start: YearMonth { year: 2027, month: 1 },
+            start: YearMonth {
+                year: 2027,
+                month: 1,
+            },
             periods: nt,
             period_hours: 730,
             start_periods: size.start_periods.clamp(1, nt),

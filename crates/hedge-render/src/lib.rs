@@ -19,7 +19,10 @@ pub fn escape(s: &str) -> String {
 }
 
 /// Series colours (the Tableau 10 palette), used in order and cycled.
-pub const PALETTE: [&str; 10] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+pub const PALETTE: [&str; 10] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
+];
 
 /// The colour of series `i`.
 pub fn colour(i: usize) -> &'static str {
@@ -79,13 +82,20 @@ impl Frame {
     /// Opens the `<svg>` element with a `<title>` (the accessible name) and `attrs` (e.g. font settings).
     pub fn open(&self, out: &mut String, title: &str, attrs: &str) {
         let (w, h) = (self.w, self.h);
-        let _ = write!(out, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"{attrs}><title>{}</title>"#, escape(title));
+        let _ = write!(
+            out,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"{attrs}><title>{}</title>"#,
+            escape(title)
+        );
     }
 
     /// The two axis lines.
     pub fn axes(&self, out: &mut String) {
         let (l, b, r) = (self.left, self.base(), self.right());
-        let _ = write!(out, r##"<line x1="{l}" y1="{PAD}" x2="{l}" y2="{b}" stroke="#333"/><line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/>"##);
+        let _ = write!(
+            out,
+            r##"<line x1="{l}" y1="{PAD}" x2="{l}" y2="{b}" stroke="#333"/><line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/>"##
+        );
     }
 
     /// `n + 1` evenly spaced y ticks from `y0` to `y1`: a label left of the axis (`fmt(value)`) and a
@@ -94,24 +104,45 @@ impl Frame {
         for i in 0..=n {
             let v = self.y0 + (self.y1 - self.y0) * i as f64 / n as f64;
             let y = self.y(v);
-            let _ = write!(out, r##"<text x="{}" y="{:.1}" font-size="11" text-anchor="end">{}</text><line x1="{}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#ddd"/>"##, self.left - 4.0, y + 4.0, escape(&fmt(v)), self.left, self.right());
+            let _ = write!(
+                out,
+                r##"<text x="{}" y="{:.1}" font-size="11" text-anchor="end">{}</text><line x1="{}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#ddd"/>"##,
+                self.left - 4.0,
+                y + 4.0,
+                escape(&fmt(v)),
+                self.left,
+                self.right()
+            );
         }
     }
 
     /// A label under the x axis at data value `v`.
     pub fn x_label(&self, out: &mut String, v: f64, label: &str) {
-        let _ = write!(out, r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{}</text>"#, self.x(v), self.base() + 12.0, escape(label));
+        let _ = write!(
+            out,
+            r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{}</text>"#,
+            self.x(v),
+            self.base() + 12.0,
+            escape(label)
+        );
     }
 
     /// A label along the y axis, rotated.
     pub fn y_label(&self, out: &mut String, label: &str) {
         let m = self.h / 2.0;
-        let _ = write!(out, r#"<text x="12" y="{m}" font-size="11" transform="rotate(-90 12 {m})" text-anchor="middle">{}</text>"#, escape(label));
+        let _ = write!(
+            out,
+            r#"<text x="12" y="{m}" font-size="11" transform="rotate(-90 12 {m})" text-anchor="middle">{}</text>"#,
+            escape(label)
+        );
     }
 
     /// A line through data points.
     pub fn polyline(&self, out: &mut String, pts: &[(f64, f64)], colour: &str, width: f64) {
-        let _ = write!(out, r#"<polyline fill="none" stroke="{colour}" stroke-width="{width}" points=""#);
+        let _ = write!(
+            out,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="{width}" points=""#
+        );
         for (i, (x, y)) in pts.iter().enumerate() {
             let sep = if i == 0 { "" } else { " " };
             let _ = write!(out, "{sep}{:.1},{:.1}", self.x(*x), self.y(*y));
@@ -121,7 +152,10 @@ impl Frame {
 
     /// A filled polygon through data points, with a tooltip.
     pub fn polygon(&self, out: &mut String, pts: &[(f64, f64)], colour: &str, tip: &str) {
-        let _ = write!(out, r#"<polygon fill="{colour}" fill-opacity="0.8" points=""#);
+        let _ = write!(
+            out,
+            r#"<polygon fill="{colour}" fill-opacity="0.8" points=""#
+        );
         for (i, (x, y)) in pts.iter().enumerate() {
             let sep = if i == 0 { "" } else { " " };
             let _ = write!(out, "{sep}{:.1},{:.1}", self.x(*x), self.y(*y));
@@ -132,29 +166,59 @@ impl Frame {
     /// A bar from `y0` up to `v`, between data columns `xa` and `xb`, with a tooltip.
     pub fn bar(&self, out: &mut String, xa: f64, xb: f64, v: f64, colour: &str, tip: &str) {
         let (x, top) = (self.x(xa), self.y(v));
-        let _ = write!(out, r#"<rect x="{x:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="{colour}"><title>{}</title></rect>"#, self.x(xb) - x, self.y(self.y0) - top, escape(tip));
+        let _ = write!(
+            out,
+            r#"<rect x="{x:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="{colour}"><title>{}</title></rect>"#,
+            self.x(xb) - x,
+            self.y(self.y0) - top,
+            escape(tip)
+        );
     }
 
     /// A shaded band over the whole plot height between data columns `xa` and `xb` (at least 1 px wide).
     pub fn band(&self, out: &mut String, xa: f64, xb: f64, class: &str, tip: &str) {
         let x = self.x(xa);
-        let _ = write!(out, r#"<rect class="{class}" x="{x:.1}" y="{PAD}" width="{:.1}" height="{:.1}"><title>{}</title></rect>"#, (self.x(xb) - x).max(1.0), self.base() - PAD, escape(tip));
+        let _ = write!(
+            out,
+            r#"<rect class="{class}" x="{x:.1}" y="{PAD}" width="{:.1}" height="{:.1}"><title>{}</title></rect>"#,
+            (self.x(xb) - x).max(1.0),
+            self.base() - PAD,
+            escape(tip)
+        );
     }
 
     /// A dashed horizontal line at data value `v` with a label at its right end.
     pub fn hline(&self, out: &mut String, v: f64, colour: &str, dash: &str, label: &str) {
         let y = self.y(v);
-        let _ = write!(out, r##"<line x1="{}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="{colour}" stroke-dasharray="{dash}"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="{colour}">{}</text>"##, self.left, self.right(), self.right() - 2.0, y - 4.0, escape(label));
+        let _ = write!(
+            out,
+            r##"<line x1="{}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="{colour}" stroke-dasharray="{dash}"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="{colour}">{}</text>"##,
+            self.left,
+            self.right(),
+            self.right() - 2.0,
+            y - 4.0,
+            escape(label)
+        );
     }
 
     /// A dot at a data point, with a tooltip.
     pub fn dot(&self, out: &mut String, x: f64, y: f64, colour: &str, tip: &str) {
-        let _ = write!(out, r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{}</title></circle>"#, self.x(x), self.y(y), escape(tip));
+        let _ = write!(
+            out,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{}</title></circle>"#,
+            self.x(x),
+            self.y(y),
+            escape(tip)
+        );
     }
 
     /// A text label at pixel position (`px`, `py`).
     pub fn text(&self, out: &mut String, px: f64, py: f64, attrs: &str, label: &str) {
-        let _ = write!(out, r#"<text x="{px:.1}" y="{py:.1}"{attrs}>{}</text>"#, escape(label));
+        let _ = write!(
+            out,
+            r#"<text x="{px:.1}" y="{py:.1}"{attrs}>{}</text>"#,
+            escape(label)
+        );
     }
 
     /// Closes the `<svg>` element.
@@ -167,7 +231,12 @@ impl Frame {
 pub fn legend(names: &[String]) -> String {
     let mut out = String::from("<p>");
     for (i, n) in names.iter().enumerate() {
-        let _ = write!(out, r#"<span style="color:{}">&#9632; {}</span> &nbsp; "#, colour(i), escape(n));
+        let _ = write!(
+            out,
+            r#"<span style="color:{}">&#9632; {}</span> &nbsp; "#,
+            colour(i),
+            escape(n)
+        );
     }
     out.push_str("</p>");
     out
@@ -183,12 +252,24 @@ mod tests {
     use super::*;
 
     fn frame() -> Frame {
-        Frame { w: 110.0, h: 60.0, left: 0.0, bottom: 0.0, x0: 0.0, x1: 100.0, y0: 0.0, y1: 50.0 }
+        Frame {
+            w: 110.0,
+            h: 60.0,
+            left: 0.0,
+            bottom: 0.0,
+            x0: 0.0,
+            x1: 100.0,
+            y0: 0.0,
+            y1: 50.0,
+        }
     }
 
     #[test]
     fn escapes_text_and_attributes() {
-        assert_eq!(escape(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;'");
+        assert_eq!(
+            escape(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;'"
+        );
         assert_eq!(escape("plain"), "plain");
     }
 
@@ -217,15 +298,25 @@ mod tests {
                 r##"<rect x="10.0" y="35.0" width="10.0" height="25.0" fill="#111"><title>x&amp;y</title></rect></svg>"##
             )
         );
-        assert_eq!(legend(&["a<".into()]), r##"<p><span style="color:#1f77b4">&#9632; a&lt;</span> &nbsp; </p>"##);
+        assert_eq!(
+            legend(&["a<".into()]),
+            r##"<p><span style="color:#1f77b4">&#9632; a&lt;</span> &nbsp; </p>"##
+        );
         assert_eq!(colour(10), PALETTE[0]);
-        assert_eq!((short(1234.0), short(2.5e6), short(7.0)), ("1.2k".into(), "2.50M".into(), "7".into()));
+        assert_eq!(
+            (short(1234.0), short(2.5e6), short(7.0)),
+            ("1.2k".into(), "2.50M".into(), "7".into())
+        );
     }
 
     #[test]
     fn pages_are_self_contained() {
         let p = page("t&t", "body{}", "<p>x</p>\n");
-        assert!(p.starts_with("<!DOCTYPE html>\n") && p.contains("<title>t&amp;t</title>") && p.ends_with("</body></html>\n"));
+        assert!(
+            p.starts_with("<!DOCTYPE html>\n")
+                && p.contains("<title>t&amp;t</title>")
+                && p.ends_with("</body></html>\n")
+        );
         assert!(!p.contains("<script") && !p.contains("http"));
     }
 }

@@ -17,7 +17,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use hedge_core::{Accelerator, Commitment, CommitmentId, JobId, JobState, Money, ProviderId, Rate, TeamId, Timestamp};
+use hedge_core::{
+    Accelerator, Commitment, CommitmentId, JobId, JobState, Money, ProviderId, Rate, TeamId,
+    Timestamp,
+};
 use hedge_drivers::IdempotencyKey;
 use hedge_store::{Job, JobFilter, NewJob, Principal, Team, TeamQuota, Transition};
 use std::sync::Arc;
@@ -37,11 +40,17 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/v1/jobs/{id}/events", get(job_events))
         .route("/v1/jobs/{id}/logs", get(job_logs))
         .route("/v1/providers", get(providers))
-        .route("/v1/commitments", get(list_commitments).post(import_commitments))
+        .route(
+            "/v1/commitments",
+            get(list_commitments).post(import_commitments),
+        )
         .route("/v1/teams", get(list_teams))
         .route("/v1/teams/{id}", put(put_team))
         .route("/v1/teams/{id}/tokens", post(create_token))
-        .route("/v1/admin/providers/{id}/faults", put(put_faults).get(get_faults))
+        .route(
+            "/v1/admin/providers/{id}/faults",
+            put(put_faults).get(get_faults),
+        )
         .route("/v1/cost/spend", get(cost_spend))
         .route("/v1/cost/commitments", get(cost_commitments))
         .route("/v1/cost/export", get(cost_export))
@@ -75,17 +84,43 @@ async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) 
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
-    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&text).trim().to_owned();
     let (code, message) = match status {
         StatusCode::METHOD_NOT_ALLOWED => {
-            let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or("");
-            ("method_not_allowed", format!("this route does not answer that method; it answers {allow}"))
+            let allow = parts
+                .headers
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            (
+                "method_not_allowed",
+                format!("this route does not answer that method; it answers {allow}"),
+            )
         }
         StatusCode::NOT_FOUND => ("not_found", "no such route".to_owned()),
-        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the body is over the size limit".to_owned()),
-        s if s.is_server_error() => ("internal", if text.is_empty() { "internal error".to_owned() } else { text }),
-        _ => ("bad_request", if text.is_empty() { status.to_string() } else { text }),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            "the body is over the size limit".to_owned(),
+        ),
+        s if s.is_server_error() => (
+            "internal",
+            if text.is_empty() {
+                "internal error".to_owned()
+            } else {
+                text
+            },
+        ),
+        _ => (
+            "bad_request",
+            if text.is_empty() {
+                status.to_string()
+            } else {
+                text
+            },
+        ),
     };
     let mut e = ApiError::new(status, code, message);
     if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -158,7 +193,11 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match Path::<u64>::from_request_parts(parts, state).await {
             Ok(Path(id)) => Ok(IdPath(id)),
-            Err(e) => Err(ApiError::bad_request("invalid_path", "id", format!("the job id must be a whole number: {}", e.body_text()))),
+            Err(e) => Err(ApiError::bad_request(
+                "invalid_path",
+                "id",
+                format!("the job id must be a whole number: {}", e.body_text()),
+            )),
         }
     }
 }
@@ -186,18 +225,27 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T
             Ok(Query(v)) => Ok(Q(v)),
             Err(e) => {
                 let text = e.body_text();
-                let detail = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+                let detail = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
                 // "limit: invalid digit found in string", "unknown field `x`, expected ..."
                 let field = match detail.split('`').nth(1) {
                     Some(f) if detail.starts_with("unknown field") => f.to_owned(),
                     _ => detail
                         .split_once(": ")
                         .map(|(f, _)| f)
-                        .filter(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                        .filter(|f| {
+                            !f.is_empty()
+                                && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        })
                         .unwrap_or("query")
                         .to_owned(),
                 };
-                Err(ApiError::bad_request("invalid_query", field, detail.to_owned()))
+                Err(ApiError::bad_request(
+                    "invalid_query",
+                    field,
+                    detail.to_owned(),
+                ))
             }
         }
     }
@@ -207,7 +255,12 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     b.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the body is over the size limit").field("body")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the body is over the size limit",
+            )
+            .field("body")
         } else {
             ApiError::bad_request("invalid_body", "body", r.body_text())
         }
@@ -219,15 +272,27 @@ fn json_object<T: serde::de::DeserializeOwned>(b: &[u8], null_ok: bool) -> Resul
     let v: serde_json::Value = json_body(b)?;
     let fine = v.is_object() || (null_ok && v.is_null());
     if !fine {
-        return Err(ApiError::bad_request("invalid_json", "body", "the body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "body",
+            "the body must be a JSON object",
+        ));
     }
     for (k, x) in v.as_object().into_iter().flatten() {
         if k == "horizon" && !x.is_object() {
-            return Err(ApiError::bad_request("invalid_json", "horizon", "horizon must be an object"));
+            return Err(ApiError::bad_request(
+                "invalid_json",
+                "horizon",
+                "horizon must be an object",
+            ));
         }
         if let (true, serde_json::Value::Array(items)) = (k == "quotas" || k == "commitments", x) {
             if let Some(i) = items.iter().position(|q| !q.is_object()) {
-                return Err(ApiError::bad_request("invalid_json", format!("{k}[{i}]"), format!("{k}[{i}] must be an object")));
+                return Err(ApiError::bad_request(
+                    "invalid_json",
+                    format!("{k}[{i}]"),
+                    format!("{k}[{i}] must be an object"),
+                ));
             }
         }
     }
@@ -243,7 +308,11 @@ fn json_body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
         let msg = inner.to_string();
         let field = if path.is_empty() || path == "." {
             // serde names the field in "unknown field `x`" and "missing field `x`".
-            msg.split('`').nth(1).filter(|_| msg.contains("field")).unwrap_or("body").to_owned()
+            msg.split('`')
+                .nth(1)
+                .filter(|_| msg.contains("field"))
+                .unwrap_or("body")
+                .to_owned()
         } else {
             path
         };
@@ -262,7 +331,10 @@ fn ok<T: serde::Serialize>(status: StatusCode, v: T) -> Response {
     responses((status = 200, body = Health), (status = 500, body = ErrorBody, description = "the store does not answer")))]
 async fn healthz(State(b): State<AppState>) -> ApiResult<Json<Health>> {
     b.store.ping().await?;
-    Ok(Json(Health { status: "ok".into(), store: b.store.backend().into() }))
+    Ok(Json(Health {
+        status: "ok".into(),
+        store: b.store.backend().into(),
+    }))
 }
 
 /// This document.
@@ -281,20 +353,42 @@ async fn metrics(State(b): State<AppState>) -> ApiResult<Response> {
     let in_use = gpus_in_use(&b).await?;
     let healthy: Vec<(ProviderId, bool)> = {
         let h = b.health.lock().unwrap_or_else(|p| p.into_inner());
-        b.drivers.keys().map(|p| (p.clone(), h.is_healthy(p))).collect()
+        b.drivers
+            .keys()
+            .map(|p| (p.clone(), h.is_healthy(p)))
+            .collect()
     };
     let scrape = crate::metrics::Scrape {
-        jobs: JobState::ALL.iter().map(|s| (s.to_string(), counts.iter().find(|(st, _)| st == s).map_or(0, |(_, n)| *n))).collect(),
+        jobs: JobState::ALL
+            .iter()
+            .map(|s| {
+                (
+                    s.to_string(),
+                    counts.iter().find(|(st, _)| st == s).map_or(0, |(_, n)| *n),
+                )
+            })
+            .collect(),
         providers: healthy
             .iter()
-            .map(|(p, ok)| crate::metrics::ProviderGauge { provider: p.to_string(), healthy: *ok, gpus_in_use: in_use.get(p).copied().unwrap_or(0) })
+            .map(|(p, ok)| crate::metrics::ProviderGauge {
+                provider: p.to_string(),
+                healthy: *ok,
+                gpus_in_use: in_use.get(p).copied().unwrap_or(0),
+            })
             .collect(),
         teams: vec![],
         commitments: vec![],
     };
     let (teams, commitments) = crate::ledger::gauges(&b, b.clock.now()).await?;
-    let scrape = crate::metrics::Scrape { teams, commitments, ..scrape };
-    let text = b.metrics.render(&scrape).map_err(|e| ApiError::internal(format!("rendering the metrics: {e}")))?;
+    let scrape = crate::metrics::Scrape {
+        teams,
+        commitments,
+        ..scrape
+    };
+    let text = b
+        .metrics
+        .render(&scrape)
+        .map_err(|e| ApiError::internal(format!("rendering the metrics: {e}")))?;
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
@@ -325,7 +419,12 @@ async fn gpus_in_use(b: &Broker) -> Result<std::collections::BTreeMap<ProviderId
         (status = 413, body = ErrorBody, description = "body over the size limit"),
         (status = 409, body = ErrorBody, description = "the `Idempotency-Key` was used before with another body (`field`: `Idempotency-Key`)"),
     ))]
-async fn submit_job(State(b): State<AppState>, auth: Auth, headers: HeaderMap, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+async fn submit_job(
+    State(b): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
     let r = submit_inner(&b, &auth, &headers, raw).await;
     if r.is_err() {
         b.metrics.inc(&b.metrics.rejected_submits);
@@ -335,8 +434,16 @@ async fn submit_job(State(b): State<AppState>, auth: Auth, headers: HeaderMap, r
 
 /// The `Idempotency-Key` header: 1 to 200 visible ASCII characters.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(v) = headers.get(crate::client::IDEMPOTENCY_KEY) else { return Ok(None) };
-    let bad = || ApiError::bad_request("invalid_header", crate::client::IDEMPOTENCY_KEY, "Idempotency-Key must be 1 to 200 visible ASCII characters");
+    let Some(v) = headers.get(crate::client::IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::bad_request(
+            "invalid_header",
+            crate::client::IDEMPOTENCY_KEY,
+            "Idempotency-Key must be 1 to 200 visible ASCII characters",
+        )
+    };
     let k = v.to_str().map_err(|_| bad())?;
     if k.is_empty() || k.len() > 200 || !k.bytes().all(|c| (b'!'..=b'~').contains(&c)) {
         return Err(bad());
@@ -344,7 +451,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(k.to_owned()))
 }
 
-async fn submit_inner(b: &Broker, auth: &Auth, headers: &HeaderMap, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+async fn submit_inner(
+    b: &Broker,
+    auth: &Auth,
+    headers: &HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
     let key = idempotency_key(headers)?;
     let raw = body(raw)?;
     // The request a key stands for: the SHA-256 of the body's bytes.
@@ -352,30 +464,59 @@ async fn submit_inner(b: &Broker, auth: &Auth, headers: &HeaderMap, raw: Result<
         use sha2::Digest;
         let digest = sha2::Sha256::digest(&raw);
         let request_sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
-        hedge_store::SubmitKey { key, request_sha256 }
+        hedge_store::SubmitKey {
+            key,
+            request_sha256,
+        }
     });
     let s = submit::parse(&raw, &b.known_accelerators)?;
     let team = match (&auth.0, s.team) {
         (Principal::Team(own), None) => own.clone(),
         (Principal::Team(own), Some(t)) if &t == own => t,
         (Principal::Team(_), Some(t)) => {
-            return Err(ApiError::forbidden(format!("this token may not submit for team {t}")).field("team"))
+            return Err(
+                ApiError::forbidden(format!("this token may not submit for team {t}"))
+                    .field("team"),
+            )
         }
         (Principal::Admin, Some(t)) => t,
         (Principal::Admin, None) => {
-            return Err(ApiError::bad_request("missing_team", "team", "the admin token must name the job's team"))
+            return Err(ApiError::bad_request(
+                "missing_team",
+                "team",
+                "the admin token must name the job's team",
+            ))
         }
     };
     let submitted_at = b.clock.now();
-    let job = NewJob { team, priority: s.priority, deadline: s.deadline, spec: s.spec, submitted_at, idempotency: key };
+    let job = NewJob {
+        team,
+        priority: s.priority,
+        deadline: s.deadline,
+        spec: s.spec,
+        submitted_at,
+        idempotency: key,
+    };
     let job = b.store.submit_job(&job).await?;
     if job.submitted_at != submitted_at || job.version > 0 {
         // The answer to a repeated Idempotency-Key: the job the key first made (not counted again).
-        return Ok(ok(StatusCode::CREATED, SubmittedJob { job: job_view(b, &job), warnings: s.warnings }));
+        return Ok(ok(
+            StatusCode::CREATED,
+            SubmittedJob {
+                job: job_view(b, &job),
+                warnings: s.warnings,
+            },
+        ));
     }
     b.metrics.inc(&b.metrics.submitted);
     b.wake.notify_one();
-    Ok(ok(StatusCode::CREATED, SubmittedJob { job: job_view(b, &job), warnings: s.warnings }))
+    Ok(ok(
+        StatusCode::CREATED,
+        SubmittedJob {
+            job: job_view(b, &job),
+            warnings: s.warnings,
+        },
+    ))
 }
 
 fn job_view(b: &Broker, job: &Job) -> JobView {
@@ -391,24 +532,51 @@ fn job_view(b: &Broker, job: &Job) -> JobView {
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, body = ErrorBody, description = "a team token listing another team"),
     ))]
-async fn list_jobs(State(b): State<AppState>, auth: Auth, Q(q): Q<ListQuery>) -> ApiResult<Json<JobPage>> {
+async fn list_jobs(
+    State(b): State<AppState>,
+    auth: Auth,
+    Q(q): Q<ListQuery>,
+) -> ApiResult<Json<JobPage>> {
     let team = match (&auth.0, q.team) {
         (Principal::Team(own), None) => Some(own.clone()),
         (Principal::Team(own), Some(t)) if t == own.as_str() => Some(own.clone()),
-        (Principal::Team(_), Some(_)) => return Err(ApiError::forbidden("a team token lists only its own jobs").field("team")),
+        (Principal::Team(_), Some(_)) => {
+            return Err(ApiError::forbidden("a team token lists only its own jobs").field("team"))
+        }
         (Principal::Admin, t) => t.map(TeamId::new),
     };
     let mut states = Vec::new();
-    for s in q.state.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()) {
-        states.push(s.parse::<JobState>().map_err(|e| ApiError::bad_request("invalid_query", "state", e.to_string()))?);
+    for s in q
+        .state
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+    {
+        states.push(
+            s.parse::<JobState>()
+                .map_err(|e| ApiError::bad_request("invalid_query", "state", e.to_string()))?,
+        );
     }
     let limit = q.limit.unwrap_or(0);
     if limit > 1000 {
-        return Err(ApiError::bad_request("invalid_query", "limit", format!("limit {limit} is over 1000")));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit",
+            format!("limit {limit} is over 1000"),
+        ));
     }
-    let filter = JobFilter { team, states, after: q.after.map(JobId), limit, newest_first: q.newest_first.unwrap_or(false) };
+    let filter = JobFilter {
+        team,
+        states,
+        after: q.after.map(JobId),
+        limit,
+        newest_first: q.newest_first.unwrap_or(false),
+    };
     let page = b.store.list_jobs(&filter).await?;
-    Ok(Json(JobPage { jobs: page.jobs.iter().map(|j| job_view(&b, j)).collect(), next: page.next.map(|n| n.0) }))
+    Ok(Json(JobPage {
+        jobs: page.jobs.iter().map(|j| job_view(&b, j)).collect(),
+        next: page.next.map(|n| n.0),
+    }))
 }
 
 /// The job, if the caller may see it; "not found" otherwise.
@@ -429,10 +597,17 @@ async fn visible_job(b: &Broker, auth: &Auth, id: u64) -> Result<Job, ApiError> 
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 404, body = ErrorBody, description = "no such job (or another team's)"),
     ))]
-async fn get_job(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath) -> ApiResult<Json<JobDetail>> {
+async fn get_job(
+    State(b): State<AppState>,
+    auth: Auth,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<JobDetail>> {
     let job = visible_job(&b, &auth, id).await?;
     let attempts = b.store.attempts(job.id).await?;
-    Ok(Json(JobDetail { job: job_view(&b, &job), attempts: attempts.iter().map(AttemptView::from).collect() }))
+    Ok(Json(JobDetail {
+        job: job_view(&b, &job),
+        attempts: attempts.iter().map(AttemptView::from).collect(),
+    }))
 }
 
 /// Every state change of a job with its reason and explanation.
@@ -444,10 +619,17 @@ async fn get_job(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath) -> A
         (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 404, body = ErrorBody, description = "no such job (or another team's)"),
     ))]
-async fn job_events(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath) -> ApiResult<Json<JobEvents>> {
+async fn job_events(
+    State(b): State<AppState>,
+    auth: Auth,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<JobEvents>> {
     let job = visible_job(&b, &auth, id).await?;
     let events = b.store.job_events(job.id).await?;
-    Ok(Json(JobEvents { job: job.id.0, events: events.iter().map(EventView::from).collect() }))
+    Ok(Json(JobEvents {
+        job: job.id.0,
+        events: events.iter().map(EventView::from).collect(),
+    }))
 }
 
 /// Cancel a job. A live job moves to `cancelling` until its driver confirms the work is gone; cancelling
@@ -461,7 +643,11 @@ async fn job_events(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath) -
         (status = 404, body = ErrorBody, description = "no such job (or another team's)"),
         (status = 409, body = ErrorBody, description = "the job already finished"),
     ))]
-async fn cancel_job(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath) -> ApiResult<Json<JobView>> {
+async fn cancel_job(
+    State(b): State<AppState>,
+    auth: Auth,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<JobView>> {
     for _ in 0..20 {
         let job = visible_job(&b, &auth, id).await?;
         let Some(target) = job.state.cancel_target() else {
@@ -469,7 +655,11 @@ async fn cancel_job(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath) -
                 // Already being cancelled: the same answer as the first cancel (idempotent).
                 return Ok(Json(job_view(&b, &job)));
             }
-            return Err(ApiError::new(StatusCode::CONFLICT, "already_finished", format!("job {id} is already {}", job.state)));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_finished",
+                format!("job {id} is already {}", job.state),
+            ));
         };
         let t = Transition::new(job.id, job.state, target, b.clock.now())
             .reason("cancelled_by_user")
@@ -483,7 +673,11 @@ async fn cancel_job(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath) -
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("job {id} kept changing; try again")))
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        format!("job {id} kept changing; try again"),
+    ))
 }
 
 /// The latest attempt's stdout and stderr.
@@ -497,20 +691,38 @@ async fn cancel_job(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath) -
         (status = 409, body = ErrorBody, description = "the job has no launch attempt or no logs yet"),
         (status = 502, body = ErrorBody, description = "the provider failed to answer"),
     ))]
-async fn job_logs(State(b): State<AppState>, auth: Auth, IdPath(id): IdPath, Q(q): Q<LogsQuery>) -> ApiResult<Json<JobLogs>> {
+async fn job_logs(
+    State(b): State<AppState>,
+    auth: Auth,
+    IdPath(id): IdPath,
+    Q(q): Q<LogsQuery>,
+) -> ApiResult<Json<JobLogs>> {
     let job = visible_job(&b, &auth, id).await?;
     let attempts = b.store.attempts(job.id).await?;
     let Some(a) = attempts.last() else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_started", format!("job {id} has no launch attempt yet")));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_started",
+            format!("job {id} has no launch attempt yet"),
+        ));
     };
-    let driver = b.drivers.get(&a.provider).ok_or_else(|| ApiError::not_found("provider", &a.provider))?;
-    let key = IdempotencyKey::parse(&a.idempotency_key).map_err(|e| ApiError::internal(e.to_string()))?;
-    let logs = driver.logs(&key, q.tail_bytes.unwrap_or(64 * 1024)).await.map_err(|e| match e {
-        hedge_drivers::DriverError::NotFound { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "no_logs", format!("attempt {} has no logs (yet)", a.attempt_no))
-        }
-        e => ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", chain(&e)),
-    })?;
+    let driver = b
+        .drivers
+        .get(&a.provider)
+        .ok_or_else(|| ApiError::not_found("provider", &a.provider))?;
+    let key =
+        IdempotencyKey::parse(&a.idempotency_key).map_err(|e| ApiError::internal(e.to_string()))?;
+    let logs = driver
+        .logs(&key, q.tail_bytes.unwrap_or(64 * 1024))
+        .await
+        .map_err(|e| match e {
+            hedge_drivers::DriverError::NotFound { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "no_logs",
+                format!("attempt {} has no logs (yet)", a.attempt_no),
+            ),
+            e => ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", chain(&e)),
+        })?;
     Ok(Json(JobLogs {
         job: job.id.0,
         attempt: a.attempt_no,
@@ -530,7 +742,12 @@ async fn providers(State(b): State<AppState>, _auth: Auth) -> ApiResult<Json<Pro
     let in_use = gpus_in_use(&b).await?;
     let usage = b.store.commitment_usage().await?;
     let now = b.clock.now();
-    let h = b.health.lock().unwrap_or_else(|p| p.into_inner()).all().clone();
+    let h = b
+        .health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .all()
+        .clone();
     let providers = b
         .config
         .providers
@@ -571,9 +788,14 @@ async fn providers(State(b): State<AppState>, _auth: Auth) -> ApiResult<Json<Pro
 /// Commitments with used and idle GPUs.
 #[utoipa::path(get, path = "/v1/commitments", tag = "commitments", security(("bearer" = [])),
     responses((status = 200, body = CommitmentList), (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String)))))]
-async fn list_commitments(State(b): State<AppState>, _auth: Auth) -> ApiResult<Json<CommitmentList>> {
+async fn list_commitments(
+    State(b): State<AppState>,
+    _auth: Auth,
+) -> ApiResult<Json<CommitmentList>> {
     let usage = b.store.commitment_usage().await?;
-    Ok(Json(CommitmentList { commitments: usage.iter().map(CommitmentView::from).collect() }))
+    Ok(Json(CommitmentList {
+        commitments: usage.iter().map(CommitmentView::from).collect(),
+    }))
 }
 
 /// What `POST /v1/commitments` accepts (documented as [`CommitmentImportBody`]): a plan's JSON
@@ -586,7 +808,11 @@ fn json_commitments(raw: &[u8]) -> Result<CommitmentImport, ApiError> {
     match serde_json::from_slice::<serde_json::Value>(raw) {
         Ok(serde_json::Value::Array(items)) => {
             if let Some(i) = items.iter().position(|q| !q.is_object()) {
-                return Err(ApiError::bad_request("invalid_json", format!("[{i}]"), "each commitment must be an object"));
+                return Err(ApiError::bad_request(
+                    "invalid_json",
+                    format!("[{i}]"),
+                    "each commitment must be an object",
+                ));
             }
             json_body(raw)
         }
@@ -600,24 +826,38 @@ fn plan_inputs(
     horizon: &PlanHorizon,
     commitments: &[PlannedCommitmentInput],
 ) -> Result<(hedge_core::PlanHorizon, Vec<hedge_core::PlannedCommitment>), ApiError> {
-    let bad = |field: String, msg: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_commitment", msg).field(field);
+    let bad = |field: String, msg: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_commitment", msg).field(field)
+    };
     if !(1..=240).contains(&horizon.periods) || !(1..=744).contains(&horizon.period_hours) {
-        return Err(bad("horizon".into(), "periods must be 1..=240 and period_hours 1..=744".into()));
+        return Err(bad(
+            "horizon".into(),
+            "periods must be 1..=240 and period_hours 1..=744".into(),
+        ));
     }
     let h: hedge_core::PlanHorizon = serde_json::from_value(serde_json::json!({
         "start": horizon.start, "periods": horizon.periods, "period_hours": horizon.period_hours,
     }))
     .map_err(|e| bad("horizon.start".into(), format!("horizon: {e}")))?;
     if h.start.year < 2000 {
-        return Err(bad("horizon.start".into(), "the horizon starts before 2000".into()));
+        return Err(bad(
+            "horizon.start".into(),
+            "the horizon starts before 2000".into(),
+        ));
     }
     let mut out = Vec::with_capacity(commitments.len());
     for (i, c) in commitments.iter().enumerate() {
         if !(1..=240).contains(&c.term_periods) || c.start_period > 239 {
-            return Err(bad(format!("commitments[{i}].term_periods"), "term_periods must be 1..=240 and start_period 0..=239".into()));
+            return Err(bad(
+                format!("commitments[{i}].term_periods"),
+                "term_periods must be 1..=240 and start_period 0..=239".into(),
+            ));
         }
         if !(c.rate.is_finite() && (0.0..=1e6).contains(&c.rate)) {
-            return Err(bad(format!("commitments[{i}].rate"), format!("rate {} must be 0 to 1,000,000 $/GPU-hour", c.rate)));
+            return Err(bad(
+                format!("commitments[{i}].rate"),
+                format!("rate {} must be 0 to 1,000,000 $/GPU-hour", c.rate),
+            ));
         }
         let p: hedge_core::PlannedCommitment = serde_json::from_value(serde_json::json!({
             "provider": c.provider, "accelerator": c.accelerator, "term_periods": c.term_periods,
@@ -637,7 +877,10 @@ pub const LATEST_START_AHEAD_SECS: i64 = 10 * 366 * 86_400;
 /// The latest start the server accepts: 10 years from now, rounded down to the day (so the bound that
 /// [`crate::openapi::document_for`] publishes holds all day).
 pub fn latest_start(now: Timestamp) -> i64 {
-    now.unix().saturating_add(LATEST_START_AHEAD_SECS).div_euclid(86_400) * 86_400
+    now.unix()
+        .saturating_add(LATEST_START_AHEAD_SECS)
+        .div_euclid(86_400)
+        * 86_400
 }
 
 /// Checks one imported commitment against this broker: a configured provider that offers the accelerator,
@@ -645,37 +888,83 @@ pub fn latest_start(now: Timestamp) -> i64 {
 /// `from_plan`: the entry was converted from a plan, so its start is computed from several fields
 /// (`horizon.start` + `start_period` × `period_hours`); a start out of bounds is then a 409, as the other
 /// rules across fields are.
-fn check_commitment(b: &Broker, i: usize, c: &CommitmentInput, now: Timestamp, from_plan: bool) -> Result<Commitment, ApiError> {
+fn check_commitment(
+    b: &Broker,
+    i: usize,
+    c: &CommitmentInput,
+    now: Timestamp,
+    from_plan: bool,
+) -> Result<Commitment, ApiError> {
     let f = |k: &str| format!("commitments[{i}].{k}");
-    let bad = |k: &str, msg: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_commitment", msg).field(f(k));
+    let bad = |k: &str, msg: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_commitment", msg).field(f(k))
+    };
     let id = c.id.trim();
-    if id.is_empty() || id.len() > 128 || id.chars().any(|ch| ch.is_control() || ch.is_whitespace()) {
-        return Err(bad("id", format!("id {:?} must be 1 to 128 characters without spaces", c.id)));
+    if id.is_empty() || id.len() > 128 || id.chars().any(|ch| ch.is_control() || ch.is_whitespace())
+    {
+        return Err(bad(
+            "id",
+            format!("id {:?} must be 1 to 128 characters without spaces", c.id),
+        ));
     }
     let provider = ProviderId::parse(&c.provider);
     let Some(p) = b.provider_config(&provider) else {
         let known: Vec<&str> = b.config.providers.iter().map(|p| p.name.as_str()).collect();
-        return Err(bad("provider", format!("provider {:?} is not configured in this broker (it has: {})", c.provider, known.join(", "))));
+        return Err(bad(
+            "provider",
+            format!(
+                "provider {:?} is not configured in this broker (it has: {})",
+                c.provider,
+                known.join(", ")
+            ),
+        ));
     };
-    let accelerator = Accelerator::parse(&c.accelerator).map_err(|e| bad("accelerator", e.to_string()))?;
-    if !b.catalog.offers().iter().any(|o| o.provider == provider && o.accelerator.as_ref().is_some_and(|a| a.name == accelerator)) {
-        return Err(bad("accelerator", format!("provider {provider} does not offer {accelerator} (it offers {})", p.accelerator)));
+    let accelerator =
+        Accelerator::parse(&c.accelerator).map_err(|e| bad("accelerator", e.to_string()))?;
+    if !b.catalog.offers().iter().any(|o| {
+        o.provider == provider
+            && o.accelerator
+                .as_ref()
+                .is_some_and(|a| a.name == accelerator)
+    }) {
+        return Err(bad(
+            "accelerator",
+            format!(
+                "provider {provider} does not offer {accelerator} (it offers {})",
+                p.accelerator
+            ),
+        ));
     }
-    let gpus = u32::try_from(c.gpus).ok().filter(|g| (1..=1_000_000).contains(g)).ok_or_else(|| bad("gpus", format!("gpus must be at least 1, got {}", c.gpus)))?;
+    let gpus = u32::try_from(c.gpus)
+        .ok()
+        .filter(|g| (1..=1_000_000).contains(g))
+        .ok_or_else(|| bad("gpus", format!("gpus must be at least 1, got {}", c.gpus)))?;
     if c.per_gpu_hour < 0 {
-        return Err(bad("per_gpu_hour", format!("per_gpu_hour must not be negative, got {}", c.per_gpu_hour)));
+        return Err(bad(
+            "per_gpu_hour",
+            format!("per_gpu_hour must not be negative, got {}", c.per_gpu_hour),
+        ));
     }
     let latest = latest_start(now);
     if c.start < EARLIEST_START || c.start > latest {
-        let msg = format!("start {} is outside 2000-01-01 .. 10 years from now", Timestamp::from_unix(c.start));
+        let msg = format!(
+            "start {} is outside 2000-01-01 .. 10 years from now",
+            Timestamp::from_unix(c.start)
+        );
         if from_plan {
-            return Err(ApiError::new(StatusCode::CONFLICT, "invalid_interval", msg).field(f("start_period")));
+            return Err(ApiError::new(StatusCode::CONFLICT, "invalid_interval", msg)
+                .field(f("start_period")));
         }
         return Err(bad("start", msg));
     }
     if c.end <= c.start {
         // A rule across two fields, which the schema cannot state: the entry conflicts with itself.
-        return Err(ApiError::new(StatusCode::CONFLICT, "invalid_interval", "end must be after start").field(f("end")));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_interval",
+            "end must be after start",
+        )
+        .field(f("end")));
     }
     let region = match c.region.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -706,43 +995,57 @@ fn check_commitment(b: &Broker, i: usize, c: &CommitmentInput, now: Timestamp, f
         (status = 413, body = ErrorBody, description = "body over the size limit"),
         (status = 422, body = ErrorBody, description = "an entry is refused: unknown provider, accelerator the provider does not offer, GPUs < 1, start before 2000 or more than 10 years ahead (`field`: `commitments[i].provider`, ...)"),
     ))]
-async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<Bytes, BytesRejection>) -> ApiResult<Json<Imported>> {
+async fn import_commitments(
+    State(b): State<AppState>,
+    auth: Auth,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Imported>> {
     auth.admin()?;
     let raw = body(raw)?;
     let import = json_commitments(&raw).map_err(|e| {
         ApiError::bad_request(
             "invalid_commitments",
             "body",
-            format!("{}; expected a plan's JSON (horizon + commitments) or a list of commitments", e.message),
+            format!(
+                "{}; expected a plan's JSON (horizon + commitments) or a list of commitments",
+                e.message
+            ),
         )
     })?;
     let from_plan = matches!(import, CommitmentImport::Plan { .. });
     let list: Vec<CommitmentInput> = match import {
         CommitmentImport::List(l) | CommitmentImport::Wrapped { commitments: l } => l,
-        CommitmentImport::Plan { horizon, commitments } => {
+        CommitmentImport::Plan {
+            horizon,
+            commitments,
+        } => {
             let (horizon, commitments) = plan_inputs(&horizon, &commitments)?;
             hedge_core::portfolio::plan_commitments(&horizon, &commitments)
         }
         .into_iter()
-            .map(|c| CommitmentInput {
-                id: c.id.to_string(),
-                provider: c.provider.to_string(),
-                accelerator: c.accelerator.to_string(),
-                region: c.region.map(|r| r.to_string()),
-                gpus: i64::from(c.gpus),
-                per_gpu_hour: c.per_gpu_hour.hourly().micros(),
-                start: c.start.unix(),
-                end: c.end.unix(),
-            })
-            .collect(),
+        .map(|c| CommitmentInput {
+            id: c.id.to_string(),
+            provider: c.provider.to_string(),
+            accelerator: c.accelerator.to_string(),
+            region: c.region.map(|r| r.to_string()),
+            gpus: i64::from(c.gpus),
+            per_gpu_hour: c.per_gpu_hour.hourly().micros(),
+            start: c.start.unix(),
+            end: c.end.unix(),
+        })
+        .collect(),
     };
     let now = b.clock.now();
     let mut clean: Vec<Commitment> = Vec::with_capacity(list.len());
     for (i, c) in list.iter().enumerate() {
         let c = check_commitment(&b, i, c, now, from_plan)?;
         if clean.iter().any(|d| d.id == c.id) {
-            return Err(ApiError::new(StatusCode::CONFLICT, "duplicate_commitment", format!("commitment id {} appears twice in the batch", c.id))
-                .field(format!("commitments[{i}].id")));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "duplicate_commitment",
+                format!("commitment id {} appears twice in the batch", c.id),
+            )
+            .field(format!("commitments[{i}].id")));
         }
         clean.push(c);
     }
@@ -750,13 +1053,17 @@ async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<B
         hedge_store::StoreError::DuplicateCommitment { id, index } => ApiError::new(
             StatusCode::CONFLICT,
             "duplicate_commitment",
-            format!("commitment {id} already exists or is listed twice; delete it first to replace it"),
+            format!(
+                "commitment {id} already exists or is listed twice; delete it first to replace it"
+            ),
         )
         .field(format!("commitments[{index}].id")),
         e => ApiError::from(e),
     })?;
     b.wake.notify_one();
-    Ok(Json(Imported { imported: clean.len() }))
+    Ok(Json(Imported {
+        imported: clean.len(),
+    }))
 }
 
 /// Teams (a team token sees its own).
@@ -764,7 +1071,13 @@ async fn import_commitments(State(b): State<AppState>, auth: Auth, raw: Result<B
     responses((status = 200, body = TeamList), (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String)))))]
 async fn list_teams(State(b): State<AppState>, auth: Auth) -> ApiResult<Json<TeamList>> {
     let teams = b.store.teams().await?;
-    Ok(Json(TeamList { teams: teams.iter().filter(|t| auth.may_see(&t.id)).map(TeamView::from).collect() }))
+    Ok(Json(TeamList {
+        teams: teams
+            .iter()
+            .filter(|t| auth.may_see(&t.id))
+            .map(TeamView::from)
+            .collect(),
+    }))
 }
 
 /// Create or replace a team: monthly budget, GPU quotas, preemption policy. Needs the admin token.
@@ -779,10 +1092,19 @@ async fn list_teams(State(b): State<AppState>, auth: Auth) -> ApiResult<Json<Tea
         (status = 409, body = ErrorBody, description = "two quotas for the same provider and accelerator (`field`: the second)"),
         (status = 413, body = ErrorBody, description = "body over the size limit"),
     ))]
-async fn put_team(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath, raw: Result<Bytes, BytesRejection>) -> ApiResult<Json<TeamView>> {
+async fn put_team(
+    State(b): State<AppState>,
+    auth: Auth,
+    NamePath(id): NamePath,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<TeamView>> {
     auth.admin()?;
     if !is_name(&id) {
-        return Err(ApiError::bad_request("invalid_path", "id", format!("team id {id:?} must match {NAME_PATTERN}")));
+        return Err(ApiError::bad_request(
+            "invalid_path",
+            "id",
+            format!("team id {id:?} must match {NAME_PATTERN}"),
+        ));
     }
     let raw = body(raw)?;
     let tb: TeamBody = json_object(&raw, false)?;
@@ -792,9 +1114,20 @@ async fn put_team(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath,
         #[serde(borrow)]
         monthly_budget_usd: Option<&'a serde_json::value::RawValue>,
     }
-    let exact = serde_json::from_slice::<RawBudget>(&raw).ok().and_then(|r| r.monthly_budget_usd).and_then(|v| v.get().parse::<f64>().ok());
-    if tb.monthly_budget_usd.is_some_and(|m| !(0.0..=1e9).contains(&m)) || exact.is_some_and(|m| !(0.0..=1e9).contains(&m)) {
-        return Err(ApiError::bad_request("invalid_team", "monthly_budget_usd", "monthly_budget_usd must be 0 to 1,000,000,000"));
+    let exact = serde_json::from_slice::<RawBudget>(&raw)
+        .ok()
+        .and_then(|r| r.monthly_budget_usd)
+        .and_then(|v| v.get().parse::<f64>().ok());
+    if tb
+        .monthly_budget_usd
+        .is_some_and(|m| !(0.0..=1e9).contains(&m))
+        || exact.is_some_and(|m| !(0.0..=1e9).contains(&m))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_team",
+            "monthly_budget_usd",
+            "monthly_budget_usd must be 0 to 1,000,000,000",
+        ));
     }
     let monthly_budget = tb
         .monthly_budget_usd
@@ -804,25 +1137,58 @@ async fn put_team(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath,
     let mut quotas: Vec<TeamQuota> = Vec::new();
     for (i, q) in tb.quotas.into_iter().enumerate() {
         if let Some(p) = q.provider.as_deref().filter(|p| !is_name(p)) {
-            return Err(ApiError::bad_request("invalid_team", format!("quotas[{i}].provider"), format!("provider {p:?} must match {NAME_PATTERN}")));
+            return Err(ApiError::bad_request(
+                "invalid_team",
+                format!("quotas[{i}].provider"),
+                format!("provider {p:?} must match {NAME_PATTERN}"),
+            ));
         }
         if q.max_gpus > 1_000_000 {
-            return Err(ApiError::bad_request("invalid_team", format!("quotas[{i}].max_gpus"), "max_gpus is over 1,000,000"));
+            return Err(ApiError::bad_request(
+                "invalid_team",
+                format!("quotas[{i}].max_gpus"),
+                "max_gpus is over 1,000,000",
+            ));
         }
-        if let Some(a) = q.accelerator.as_deref().filter(|a| !is_name(a) || a.len() > 32) {
-            return Err(ApiError::bad_request("invalid_team", format!("quotas[{i}].accelerator"), format!("accelerator {a:?} is not an accelerator name")));
+        if let Some(a) = q
+            .accelerator
+            .as_deref()
+            .filter(|a| !is_name(a) || a.len() > 32)
+        {
+            return Err(ApiError::bad_request(
+                "invalid_team",
+                format!("quotas[{i}].accelerator"),
+                format!("accelerator {a:?} is not an accelerator name"),
+            ));
         }
         let accelerator = q
             .accelerator
             .as_deref()
             .map(Accelerator::parse)
             .transpose()
-            .map_err(|e| ApiError::bad_request("invalid_team", format!("quotas[{i}].accelerator"), e.to_string()))?;
-        let quota = TeamQuota { provider: q.provider.as_deref().map(ProviderId::parse), accelerator, max_gpus: q.max_gpus };
-        if quotas.iter().any(|o| o.provider == quota.provider && o.accelerator == quota.accelerator) {
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_team",
+                    format!("quotas[{i}].accelerator"),
+                    e.to_string(),
+                )
+            })?;
+        let quota = TeamQuota {
+            provider: q.provider.as_deref().map(ProviderId::parse),
+            accelerator,
+            max_gpus: q.max_gpus,
+        };
+        if quotas
+            .iter()
+            .any(|o| o.provider == quota.provider && o.accelerator == quota.accelerator)
+        {
             // A rule across entries, which the schema cannot state: a conflict between two quotas.
-            return Err(ApiError::new(StatusCode::CONFLICT, "conflicting_quotas", "two quotas for the same provider and accelerator")
-                .field(format!("quotas[{i}]")));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflicting_quotas",
+                "two quotas for the same provider and accelerator",
+            )
+            .field(format!("quotas[{i}]")));
         }
         quotas.push(quota);
     }
@@ -850,17 +1216,40 @@ async fn put_team(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath,
         (status = 404, body = ErrorBody, description = "unknown team"),
         (status = 413, body = ErrorBody, description = "body over the size limit"),
     ))]
-async fn create_token(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath, raw: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+async fn create_token(
+    State(b): State<AppState>,
+    auth: Auth,
+    NamePath(id): NamePath,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
     auth.admin()?;
     let raw = body(raw)?;
-    let tb: TokenBody = if raw.iter().all(u8::is_ascii_whitespace) { TokenBody::default() } else { json_object::<Option<TokenBody>>(&raw, true)?.unwrap_or_default() };
+    let tb: TokenBody = if raw.iter().all(u8::is_ascii_whitespace) {
+        TokenBody::default()
+    } else {
+        json_object::<Option<TokenBody>>(&raw, true)?.unwrap_or_default()
+    };
     if tb.label.chars().count() > 200 || tb.label.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("invalid_json", "label", "label must be at most 200 characters, none of them control characters"));
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "label",
+            "label must be at most 200 characters, none of them control characters",
+        ));
     }
     let team = TeamId::new(id.trim());
-    let issued = b.store.create_token(&Principal::Team(team.clone()), &tb.label, b.clock.now()).await?;
+    let issued = b
+        .store
+        .create_token(&Principal::Team(team.clone()), &tb.label, b.clock.now())
+        .await?;
     tracing::info!(team = %team, token_id = issued.id, "issued a team token");
-    Ok(ok(StatusCode::CREATED, IssuedTokenView { id: issued.id, team: team.to_string(), token: issued.secret }))
+    Ok(ok(
+        StatusCode::CREATED,
+        IssuedTokenView {
+            id: issued.id,
+            team: team.to_string(),
+            token: issued.secret,
+        },
+    ))
 }
 
 /// Inject faults into a provider (when the configuration enables fault injection). Needs the admin token.
@@ -875,18 +1264,32 @@ async fn create_token(State(b): State<AppState>, auth: Auth, NamePath(id): NameP
         (status = 404, body = ErrorBody, description = "no such provider"),
         (status = 413, body = ErrorBody, description = "body over the size limit"),
     ))]
-async fn put_faults(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath, raw: Result<Bytes, BytesRejection>) -> ApiResult<Json<FaultsView>> {
+async fn put_faults(
+    State(b): State<AppState>,
+    auth: Auth,
+    NamePath(id): NamePath,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<FaultsView>> {
     auth.admin()?;
     if !b.config.fault_injection {
-        return Err(ApiError::forbidden("fault injection is disabled in this server's configuration"));
+        return Err(ApiError::forbidden(
+            "fault injection is disabled in this server's configuration",
+        ));
     }
     let p = ProviderId::parse(&id);
-    let control = b.faults.get(&p).ok_or_else(|| ApiError::not_found("provider", &p))?;
+    let control = b
+        .faults
+        .get(&p)
+        .ok_or_else(|| ApiError::not_found("provider", &p))?;
     let raw = body(raw)?;
     let faults: Faults = json_object(&raw, false)?;
     tracing::warn!(provider = %p, ?faults, "fault injection changed");
     control.set(faults.clone().into());
-    Ok(Json(FaultsView { provider: p.to_string(), faults, injected: None }))
+    Ok(Json(FaultsView {
+        provider: p.to_string(),
+        faults,
+        injected: None,
+    }))
 }
 
 /// A provider's injected faults. Needs the admin token.
@@ -898,11 +1301,22 @@ async fn put_faults(State(b): State<AppState>, auth: Auth, NamePath(id): NamePat
         (status = 403, body = ErrorBody, description = "not the admin token"),
         (status = 404, body = ErrorBody, description = "no such provider"),
     ))]
-async fn get_faults(State(b): State<AppState>, auth: Auth, NamePath(id): NamePath) -> ApiResult<Json<FaultsView>> {
+async fn get_faults(
+    State(b): State<AppState>,
+    auth: Auth,
+    NamePath(id): NamePath,
+) -> ApiResult<Json<FaultsView>> {
     auth.admin()?;
     let p = ProviderId::parse(&id);
-    let control = b.faults.get(&p).ok_or_else(|| ApiError::not_found("provider", &p))?;
-    Ok(Json(FaultsView { provider: p.to_string(), faults: control.get().into(), injected: Some(control.injected()) }))
+    let control = b
+        .faults
+        .get(&p)
+        .ok_or_else(|| ApiError::not_found("provider", &p))?;
+    Ok(Json(FaultsView {
+        provider: p.to_string(),
+        faults: control.get().into(),
+        injected: Some(control.injected()),
+    }))
 }
 
 #[cfg(test)]
@@ -932,7 +1346,10 @@ mod tests {
     fn cost_windows_default_to_this_month_and_clip_at_now() {
         let now = hedge_core::Timestamp::parse_civil("2026-12-05T12:00:00Z").unwrap();
         let (f, t) = super::cost_window(now, None, None).unwrap();
-        assert_eq!((f.to_string(), t.to_string()), ("2026-12-01T00:00:00Z".into(), "2026-12-05T12:00:00Z".into()));
+        assert_eq!(
+            (f.to_string(), t.to_string()),
+            ("2026-12-01T00:00:00Z".into(), "2026-12-05T12:00:00Z".into())
+        );
         let (f, t) = super::cost_window(now, Some("2027-01-01"), Some("2027-02-01")).unwrap();
         assert_eq!(f, t, "a window wholly in the future is empty");
         let e = super::cost_window(now, Some("2026-02-30"), None).unwrap_err();
@@ -956,7 +1373,10 @@ mod tests {
         let now = hedge_core::Timestamp::from_unix(1_796_460_000);
         let latest = super::latest_start(now);
         assert_eq!(latest % 86_400, 0);
-        assert!(latest <= now.unix() + super::LATEST_START_AHEAD_SECS && latest > now.unix() + super::LATEST_START_AHEAD_SECS - 86_400);
+        assert!(
+            latest <= now.unix() + super::LATEST_START_AHEAD_SECS
+                && latest > now.unix() + super::LATEST_START_AHEAD_SECS - 86_400
+        );
     }
 }
 
@@ -964,20 +1384,44 @@ mod tests {
 
 /// A cost window from the query: both bounds parsed with Hedge's date grammar; both absent, the current
 /// month; clipped at now. Errors name the parameter.
-fn cost_window(now: Timestamp, from: Option<&str>, to: Option<&str>) -> Result<(Timestamp, Timestamp), ApiError> {
+fn cost_window(
+    now: Timestamp,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Timestamp, Timestamp), ApiError> {
     let parse = |field: &'static str, s: &str| {
         Timestamp::parse_civil(s).map_err(|e| match e {
             // A well-formed date that does not exist: a rule the schema's pattern cannot state.
-            hedge_core::TimeError::NotReal(_) => ApiError::new(StatusCode::CONFLICT, "invalid_window", format!("{field}: {e}")).field(field),
+            hedge_core::TimeError::NotReal(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_window",
+                format!("{field}: {e}"),
+            )
+            .field(field),
             _ => ApiError::bad_request("invalid_query", field, format!("{field}: {e}")),
         })
     };
     let (y, m, ..) = now.to_civil();
     let (month_start, month_end) = hedge_store::month_range(y, m)?;
-    let from = from.map(|s| parse("from", s)).transpose()?.unwrap_or(month_start);
-    let to = to.map(|s| parse("to", s)).transpose()?.unwrap_or(if from == month_start { month_end } else { now.max(from.plus_seconds(1)) });
+    let from = from
+        .map(|s| parse("from", s))
+        .transpose()?
+        .unwrap_or(month_start);
+    let to = to
+        .map(|s| parse("to", s))
+        .transpose()?
+        .unwrap_or(if from == month_start {
+            month_end
+        } else {
+            now.max(from.plus_seconds(1))
+        });
     if to <= from {
-        return Err(ApiError::new(StatusCode::CONFLICT, "invalid_window", format!("to {to} is not after from {from}")).field("to"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_window",
+            format!("to {to} is not after from {from}"),
+        )
+        .field("to"));
     }
     // Nothing has accrued after now: a window reaching into the future ends at now (and a window wholly in
     // the future is empty).
@@ -985,7 +1429,13 @@ fn cost_window(now: Timestamp, from: Option<&str>, to: Option<&str>) -> Result<(
 }
 
 fn money_rows(rows: impl IntoIterator<Item = (Option<TeamId>, Money)>) -> Vec<TeamSpend> {
-    rows.into_iter().map(|(t, m)| TeamSpend { team: t.map(|t| t.to_string()), spend: m.micros(), monthly_budget: None }).collect()
+    rows.into_iter()
+        .map(|(t, m)| TeamSpend {
+            team: t.map(|t| t.to_string()),
+            spend: m.micros(),
+            monthly_budget: None,
+        })
+        .collect()
 }
 
 /// Spend per team in a window, from the ledger (running attempts accrue up to now; commitment fees by the
@@ -998,22 +1448,43 @@ fn money_rows(rows: impl IntoIterator<Item = (Option<TeamId>, Money)>) -> Vec<Te
         (status = 403, body = ErrorBody, description = "a team token naming another team"),
         (status = 409, body = ErrorBody, description = "`to` not after `from`, or a date that does not exist (named)"),
     ))]
-async fn cost_spend(State(b): State<AppState>, auth: Auth, Q(q): Q<CostQuery>) -> ApiResult<Json<SpendReport>> {
+async fn cost_spend(
+    State(b): State<AppState>,
+    auth: Auth,
+    Q(q): Q<CostQuery>,
+) -> ApiResult<Json<SpendReport>> {
     let team = match (&auth.0, q.team.as_deref()) {
         (Principal::Team(own), None) => Some(own.clone()),
         (Principal::Team(own), Some(t)) if t == own.as_str() => Some(own.clone()),
-        (Principal::Team(_), Some(_)) => return Err(ApiError::forbidden("a team token sees only its own spend").field("team")),
+        (Principal::Team(_), Some(_)) => {
+            return Err(ApiError::forbidden("a team token sees only its own spend").field("team"))
+        }
         (Principal::Admin, t) => t.map(TeamId::new),
     };
     let now = b.clock.now();
     let (from, to) = cost_window(now, q.from.as_deref(), q.to.as_deref())?;
     let (by_team, total) = crate::ledger::spend_by_team(&b, from, to, now).await?;
     let teams = match &team {
-        Some(t) => money_rows([(Some(t.clone()), by_team.get(&Some(t.clone())).copied().unwrap_or(Money::ZERO))]),
+        Some(t) => money_rows([(
+            Some(t.clone()),
+            by_team
+                .get(&Some(t.clone()))
+                .copied()
+                .unwrap_or(Money::ZERO),
+        )]),
         None => money_rows(by_team),
     };
-    let total = if team.is_some() { teams.iter().fold(0i64, |a, t| a.saturating_add(t.spend)) } else { total.micros() };
-    Ok(Json(SpendReport { from: from.unix(), to: to.unix(), total, teams }))
+    let total = if team.is_some() {
+        teams.iter().fold(0i64, |a, t| a.saturating_add(t.spend))
+    } else {
+        total.micros()
+    };
+    Ok(Json(SpendReport {
+        from: from.unix(),
+        to: to.unix(),
+        total,
+        teams,
+    }))
 }
 
 /// Commitment metrics over a window: coverage, utilization, waste, effective savings rate against
@@ -1026,15 +1497,24 @@ async fn cost_spend(State(b): State<AppState>, auth: Auth, Q(q): Q<CostQuery>) -
         (status = 403, body = ErrorBody, description = "only the admin token"),
         (status = 409, body = ErrorBody, description = "`to` not after `from`, or a date that does not exist (named)"),
     ))]
-async fn cost_commitments(State(b): State<AppState>, auth: Auth, Q(q): Q<WindowQuery>) -> ApiResult<Json<CommitmentReport>> {
+async fn cost_commitments(
+    State(b): State<AppState>,
+    auth: Auth,
+    Q(q): Q<WindowQuery>,
+) -> ApiResult<Json<CommitmentReport>> {
     if auth.0 != Principal::Admin {
-        return Err(ApiError::forbidden("commitment metrics need the admin token"));
+        return Err(ApiError::forbidden(
+            "commitment metrics need the admin token",
+        ));
     }
     let now = b.clock.now();
     let (from, to) = cost_window(now, q.from.as_deref(), q.to.as_deref())?;
     let segs = crate::ledger::segments_in(&b, None, from, to, now).await?;
     let commitments = b.store.commitments().await?;
-    let metrics: Vec<_> = commitments.iter().map(|c| hedge_core::ledger::commitment_metrics(c, &segs, from, to, now)).collect();
+    let metrics: Vec<_> = commitments
+        .iter()
+        .map(|c| hedge_core::ledger::commitment_metrics(c, &segs, from, to, now))
+        .collect();
     let mut groups = Vec::new();
     let mut keys: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for m in &metrics {
@@ -1042,17 +1522,30 @@ async fn cost_commitments(State(b): State<AppState>, auth: Auth, Q(q): Q<WindowQ
         keys.insert(format!("accelerator:{}", m.accelerator));
     }
     for k in keys {
-        let of = metrics.iter().filter(|m| k == format!("provider:{}", m.provider) || k == format!("accelerator:{}", m.accelerator));
-        if let Some(sum) = hedge_core::ledger::CommitmentMetrics::sum(CommitmentId::new(k.clone()), of) {
+        let of = metrics.iter().filter(|m| {
+            k == format!("provider:{}", m.provider) || k == format!("accelerator:{}", m.accelerator)
+        });
+        if let Some(sum) =
+            hedge_core::ledger::CommitmentMetrics::sum(CommitmentId::new(k.clone()), of)
+        {
             groups.push(CommitmentMetricsView::from_metrics(k, &sum));
         }
     }
-    let fees = hedge_core::ledger::fees_by_team(&segs, &commitments, from, to, &b.config.ledger.commitment_fees);
+    let fees = hedge_core::ledger::fees_by_team(
+        &segs,
+        &commitments,
+        from,
+        to,
+        &b.config.ledger.commitment_fees,
+    );
     Ok(Json(CommitmentReport {
         from: from.unix(),
         to: to.unix(),
         now: now.unix(),
-        commitments: metrics.iter().map(|m| CommitmentMetricsView::from_metrics(m.commitment.to_string(), m)).collect(),
+        commitments: metrics
+            .iter()
+            .map(|m| CommitmentMetricsView::from_metrics(m.commitment.to_string(), m))
+            .collect(),
         groups,
         fee_by_team: money_rows(fees),
     }))
@@ -1067,13 +1560,21 @@ async fn cost_commitments(State(b): State<AppState>, auth: Auth, Q(q): Q<WindowQ
         (status = 403, body = ErrorBody, description = "only the admin token"),
         (status = 409, body = ErrorBody, description = "`to` not after `from`, or a date that does not exist (named)"),
     ))]
-async fn cost_export(State(b): State<AppState>, auth: Auth, Q(q): Q<ExportQuery>) -> ApiResult<Response> {
+async fn cost_export(
+    State(b): State<AppState>,
+    auth: Auth,
+    Q(q): Q<ExportQuery>,
+) -> ApiResult<Response> {
     if auth.0 != Principal::Admin {
-        return Err(ApiError::forbidden("the FOCUS export needs the admin token"));
+        return Err(ApiError::forbidden(
+            "the FOCUS export needs the admin token",
+        ));
     }
     let version = match q.focus_version.as_deref() {
         None => hedge_core::focus::FocusVersion::V1_0,
-        Some(v) => v.parse().map_err(|e: String| ApiError::bad_request("invalid_query", "focus_version", e))?,
+        Some(v) => v
+            .parse()
+            .map_err(|e: String| ApiError::bad_request("invalid_query", "focus_version", e))?,
     };
     let now = b.clock.now();
     let (from, to) = cost_window(now, q.from.as_deref(), q.to.as_deref())?;
@@ -1095,7 +1596,10 @@ struct ChunkStream(tokio::sync::mpsc::Receiver<Result<String, std::io::Error>>);
 
 impl futures_core::Stream for ChunkStream {
     type Item = Result<String, std::io::Error>;
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
         self.0.poll_recv(cx)
     }
 }

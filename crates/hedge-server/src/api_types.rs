@@ -25,19 +25,25 @@ pub mod whole {
         }
         match v.as_f64() {
             Some(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e30 => Ok(f as i128),
-            _ => Err(serde::de::Error::custom(format!("expected a whole number, got {v}"))),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected a whole number, got {v}"
+            ))),
         }
     }
     pub fn de<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<T, D::Error> {
         let n = to_i128::<D>(serde_json::Number::deserialize(d)?)?;
         T::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is out of range")))
     }
-    pub fn de_opt<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<Option<T>, D::Error> {
+    pub fn de_opt<'de, D: Deserializer<'de>, T: TryFrom<i128>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
         match Option::<serde_json::Number>::deserialize(d)? {
             None => Ok(None),
             Some(v) => {
                 let n = to_i128::<D>(v)?;
-                T::try_from(n).map(Some).map_err(|_| serde::de::Error::custom(format!("{n} is out of range")))
+                T::try_from(n)
+                    .map(Some)
+                    .map_err(|_| serde::de::Error::custom(format!("{n} is out of range")))
             }
         }
     }
@@ -49,7 +55,11 @@ pub const NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$";
 /// Whether `s` matches [`NAME_PATTERN`].
 pub fn is_name(s: &str) -> bool {
     let b = s.as_bytes();
-    !b.is_empty() && b.len() <= 64 && b[0].is_ascii_alphanumeric() && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// Every error answer: `{"error": {"code", "message", "field"}}`.
@@ -195,7 +205,10 @@ impl From<&hedge_core::TaskSpec> for TaskView {
                 .resources
                 .iter()
                 .map(|r| ResourceView {
-                    accelerators: r.accelerators.as_ref().map(|a| AccelView { name: a.name.as_str().to_owned(), count: a.count }),
+                    accelerators: r.accelerators.as_ref().map(|a| AccelView {
+                        name: a.name.as_str().to_owned(),
+                        count: a.count,
+                    }),
                     provider: r.provider.as_ref().map(|p| p.as_str().to_owned()),
                     region: r.region.as_ref().map(|p| p.as_str().to_owned()),
                     zone: r.zone.as_ref().map(|p| p.as_str().to_owned()),
@@ -229,36 +242,77 @@ pub struct Waiting {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WaitDetail {
-    UnknownTeam { team: String },
+    UnknownTeam {
+        team: String,
+    },
     /// Micro-dollars: booked, accrued and reserved this month; the budget; this job's reservation.
-    OverBudget { spent: i64, budget: i64, needed: i64 },
-    OverQuota { provider: Option<String>, accelerator: Option<String>, max_gpus: u32, in_use: u32, needed: u32 },
-    NoFit { rejected: Vec<String> },
-    Preempting { victims: Vec<u64>, provider: String, gpus: u32 },
+    OverBudget {
+        spent: i64,
+        budget: i64,
+        needed: i64,
+    },
+    OverQuota {
+        provider: Option<String>,
+        accelerator: Option<String>,
+        max_gpus: u32,
+        in_use: u32,
+        needed: u32,
+    },
+    NoFit {
+        rejected: Vec<String>,
+    },
+    Preempting {
+        victims: Vec<u64>,
+        provider: String,
+        gpus: u32,
+    },
 }
 
 impl From<&WaitReason> for Waiting {
     fn from(w: &WaitReason) -> Self {
         let detail = match w {
-            WaitReason::UnknownTeam { team } => WaitDetail::UnknownTeam { team: team.as_str().to_owned() },
-            WaitReason::OverBudget { spent, budget, needed } => {
-                WaitDetail::OverBudget { spent: spent.micros(), budget: budget.micros(), needed: needed.micros() }
-            }
-            WaitReason::OverQuota { provider, accelerator, max_gpus, in_use, needed } => WaitDetail::OverQuota {
+            WaitReason::UnknownTeam { team } => WaitDetail::UnknownTeam {
+                team: team.as_str().to_owned(),
+            },
+            WaitReason::OverBudget {
+                spent,
+                budget,
+                needed,
+            } => WaitDetail::OverBudget {
+                spent: spent.micros(),
+                budget: budget.micros(),
+                needed: needed.micros(),
+            },
+            WaitReason::OverQuota {
+                provider,
+                accelerator,
+                max_gpus,
+                in_use,
+                needed,
+            } => WaitDetail::OverQuota {
                 provider: provider.as_ref().map(|p| p.as_str().to_owned()),
                 accelerator: accelerator.as_ref().map(|a| a.as_str().to_owned()),
                 max_gpus: *max_gpus,
                 in_use: *in_use,
                 needed: *needed,
             },
-            WaitReason::NoFit { rejected } => WaitDetail::NoFit { rejected: rejected.clone() },
-            WaitReason::Preempting { victims, provider, gpus } => WaitDetail::Preempting {
+            WaitReason::NoFit { rejected } => WaitDetail::NoFit {
+                rejected: rejected.clone(),
+            },
+            WaitReason::Preempting {
+                victims,
+                provider,
+                gpus,
+            } => WaitDetail::Preempting {
                 victims: victims.iter().map(|v| v.0).collect(),
                 provider: provider.as_str().to_owned(),
                 gpus: *gpus,
             },
         };
-        Waiting { reason: w.code().to_owned(), detail }
+        Waiting {
+            reason: w.code().to_owned(),
+            detail,
+        }
     }
 }
 
@@ -435,7 +489,9 @@ pub struct ListQuery {
     /// Only this team's jobs (a team token may name only its own team).
     pub team: Option<String>,
     /// Comma-separated states, e.g. `pending,running`.
-    #[param(pattern = r"^((pending|placing|launching|running|recovering|cancelling|succeeded|failed|cancelled)(,(pending|placing|launching|running|recovering|cancelling|succeeded|failed|cancelled))*)?$")]
+    #[param(
+        pattern = r"^((pending|placing|launching|running|recovering|cancelling|succeeded|failed|cancelled)(,(pending|placing|launching|running|recovering|cancelling|succeeded|failed|cancelled))*)?$"
+    )]
     pub state: Option<String>,
     /// Cursor: `next` of the previous page.
     #[param(minimum = 0)]
@@ -511,7 +567,10 @@ pub struct TaskSubmission {
     /// The team the job is for: required with the admin token; a team token may name only its own team.
     #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     pub team: String,
-    #[schema(nullable = false, pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$")]
+    #[schema(
+        nullable = false,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
     pub name: Option<String>,
     /// Higher runs first (default 0).
     #[schema(nullable = false)]
@@ -521,7 +580,9 @@ pub struct TaskSubmission {
     #[schema(minimum = 1, nullable = false)]
     pub num_nodes: Option<u32>,
     /// The command: a shell script (not blank).
-    #[schema(pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$")]
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
     pub run: String,
     /// Hedge's: the longest the job is expected to run; a launch reserves this much of its cost against the
     /// team's budget (default: the broker's `ledger.reserve_hours`, renewed while it runs).
@@ -690,8 +751,13 @@ pub struct PlannedCommitmentInput {
 #[serde(untagged)]
 pub enum CommitmentImportBody {
     List(Vec<CommitmentInput>),
-    Plan { horizon: PlanHorizon, commitments: Vec<PlannedCommitmentInput> },
-    Wrapped { commitments: Vec<CommitmentInput> },
+    Plan {
+        horizon: PlanHorizon,
+        commitments: Vec<PlannedCommitmentInput>,
+    },
+    Wrapped {
+        commitments: Vec<CommitmentInput>,
+    },
 }
 
 /// `POST /v1/commitments`.
@@ -817,7 +883,11 @@ pub struct IssuedTokenView {
 
 impl std::fmt::Debug for IssuedTokenView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedTokenView").field("id", &self.id).field("team", &self.team).field("token", &"<redacted>").finish()
+        f.debug_struct("IssuedTokenView")
+            .field("id", &self.id)
+            .field("team", &self.team)
+            .field("token", &"<redacted>")
+            .finish()
     }
 }
 
@@ -839,13 +909,21 @@ pub struct Faults {
 
 impl From<hedge_drivers::FaultSettings> for Faults {
     fn from(f: hedge_drivers::FaultSettings) -> Self {
-        Faults { unreachable: f.unreachable, fail_submits: f.fail_submits, lose_next: f.lose_next }
+        Faults {
+            unreachable: f.unreachable,
+            fail_submits: f.fail_submits,
+            lose_next: f.lose_next,
+        }
     }
 }
 
 impl From<Faults> for hedge_drivers::FaultSettings {
     fn from(f: Faults) -> Self {
-        hedge_drivers::FaultSettings { unreachable: f.unreachable, fail_submits: f.fail_submits, lose_next: f.lose_next }
+        hedge_drivers::FaultSettings {
+            unreachable: f.unreachable,
+            fail_submits: f.fail_submits,
+            lose_next: f.lose_next,
+        }
     }
 }
 
@@ -865,11 +943,19 @@ mod tests {
 
     #[test]
     fn whole_numbers_may_be_written_as_floats_but_not_as_fractions() {
-        let q = |s: &str| serde_json::from_str::<QuotaView>(s).map(|q| q.max_gpus).map_err(|e| e.to_string());
+        let q = |s: &str| {
+            serde_json::from_str::<QuotaView>(s)
+                .map(|q| q.max_gpus)
+                .map_err(|e| e.to_string())
+        };
         assert_eq!(q(r#"{"max_gpus": 3}"#), Ok(3));
         assert_eq!(q(r#"{"max_gpus": 3.0}"#), Ok(3));
-        assert!(q(r#"{"max_gpus": 3.5}"#).unwrap_err().contains("whole number"));
-        assert!(q(r#"{"max_gpus": -1}"#).unwrap_err().contains("out of range"));
+        assert!(q(r#"{"max_gpus": 3.5}"#)
+            .unwrap_err()
+            .contains("whole number"));
+        assert!(q(r#"{"max_gpus": -1}"#)
+            .unwrap_err()
+            .contains("out of range"));
         assert!(q(r#"{"max_gpus": 1e40}"#).is_err());
         assert!(q(r#"{"max_gpus": "3"}"#).is_err());
     }
@@ -893,8 +979,15 @@ mod tests {
             "idempotency_key": "k", "warnings": ["w"]
         });
         let s: SubmittedJob = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!((s.job.id, s.job.state, s.warnings.as_slice()), (1, JobStateName::Pending, &["w".to_owned()][..]));
-        assert_eq!(serde_json::to_value(&s).unwrap(), v, "flattened, no `waiting` when none");
+        assert_eq!(
+            (s.job.id, s.job.state, s.warnings.as_slice()),
+            (1, JobStateName::Pending, &["w".to_owned()][..])
+        );
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            v,
+            "flattened, no `waiting` when none"
+        );
         assert_eq!(JobStateName::Cancelling.to_string(), "cancelling");
     }
 }
@@ -909,10 +1002,14 @@ mod tests {
 #[into_params(parameter_in = Query)]
 pub struct CostQuery {
     /// Start of the window (inclusive), e.g. `2026-11-01`.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
     pub from: Option<String>,
     /// End of the window (exclusive), e.g. `2026-12-01`; clipped at now.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
     pub to: Option<String>,
     /// Only this team (a team token may name only its own team).
     pub team: Option<String>,
@@ -924,10 +1021,14 @@ pub struct CostQuery {
 #[into_params(parameter_in = Query)]
 pub struct WindowQuery {
     /// Start of the window (inclusive), e.g. `2026-11-01`.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
     pub from: Option<String>,
     /// End of the window (exclusive); clipped at now.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
     pub to: Option<String>,
 }
 
@@ -937,10 +1038,14 @@ pub struct WindowQuery {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Start of the window (inclusive), e.g. `2026-11-01`.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
     pub from: Option<String>,
     /// End of the window (exclusive); clipped at now.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$")]
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
     pub to: Option<String>,
     /// `1.0` (default) or `1.2`.
     #[param(pattern = r"^(1\.0|1\.2)$")]

@@ -6,8 +6,8 @@
 //! whose first response was lost returns the first job instead of making a second one.
 
 use crate::api_types::{
-    CommitmentReport, CostQuery, ErrorBody, ExportQuery, JobDetail, JobEvents, JobLogs, JobPage, JobView, ListQuery, ProviderList,
-    SpendReport, SubmittedJob, WindowQuery,
+    CommitmentReport, CostQuery, ErrorBody, ExportQuery, JobDetail, JobEvents, JobLogs, JobPage,
+    JobView, ListQuery, ProviderList, SpendReport, SubmittedJob, WindowQuery,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -21,7 +21,12 @@ pub enum ClientError {
     #[error("cannot reach the Hedge server at {url}: {reason}. Is `hedge serve` running, and is HEDGE_URL right?")]
     Unreachable { url: String, reason: String },
     #[error("{message} ({code}{}, HTTP {status})", field.as_ref().map(|f| format!(", field {f}")).unwrap_or_default())]
-    Api { status: u16, code: String, message: String, field: Option<String> },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        field: Option<String>,
+    },
     #[error("the server at {url} answered HTTP {status} with an unexpected body")]
     BadResponse { url: String, status: u16 },
     #[error("no API token: set HEDGE_TOKEN (the admin token is in <data_dir>/admin.token)")]
@@ -34,7 +39,9 @@ impl ClientError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ClientError::Unreachable { .. } => true,
-            ClientError::Api { status, .. } | ClientError::BadResponse { status, .. } => *status >= 500,
+            ClientError::Api { status, .. } | ClientError::BadResponse { status, .. } => {
+                *status >= 500
+            }
             ClientError::NoToken => false,
         }
     }
@@ -51,7 +58,10 @@ pub struct Retry {
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry { attempts: 4, first_backoff: Duration::from_millis(250) }
+        Retry {
+            attempts: 4,
+            first_backoff: Duration::from_millis(250),
+        }
     }
 }
 
@@ -74,7 +84,12 @@ impl Client {
             .timeout(timeout)
             .build()
             .expect("a plain HTTP client always builds");
-        Client { base: base_url.trim_end_matches('/').to_owned(), token, http, retry: Retry::default() }
+        Client {
+            base: base_url.trim_end_matches('/').to_owned(),
+            token,
+            http,
+            retry: Retry::default(),
+        }
     }
 
     pub fn retry(mut self, retry: Retry) -> Self {
@@ -82,19 +97,47 @@ impl Client {
         self
     }
 
-    fn send<T: DeserializeOwned>(&self, req: reqwest::blocking::RequestBuilder, url: &str) -> Result<T, ClientError> {
+    fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+        url: &str,
+    ) -> Result<T, ClientError> {
         let token = self.token.as_deref().ok_or(ClientError::NoToken)?;
-        let resp = req.bearer_auth(token).send().map_err(|e| ClientError::Unreachable {
-            url: self.base.clone(),
-            reason: if e.is_connect() { "connection refused".to_owned() } else if e.is_timeout() { "timed out".to_owned() } else { e.to_string() },
-        })?;
+        let resp = req
+            .bearer_auth(token)
+            .send()
+            .map_err(|e| ClientError::Unreachable {
+                url: self.base.clone(),
+                reason: if e.is_connect() {
+                    "connection refused".to_owned()
+                } else if e.is_timeout() {
+                    "timed out".to_owned()
+                } else {
+                    e.to_string()
+                },
+            })?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().map_err(|e| ClientError::Unreachable { url: self.base.clone(), reason: format!("reading the answer: {e}") })?;
+        let bytes = resp.bytes().map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            reason: format!("reading the answer: {e}"),
+        })?;
         if status >= 400 {
-            let e: ErrorBody = serde_json::from_slice(&bytes).map_err(|_| ClientError::BadResponse { url: url.to_owned(), status })?;
-            return Err(ClientError::Api { status, code: e.error.code, message: e.error.message, field: e.error.field });
+            let e: ErrorBody =
+                serde_json::from_slice(&bytes).map_err(|_| ClientError::BadResponse {
+                    url: url.to_owned(),
+                    status,
+                })?;
+            return Err(ClientError::Api {
+                status,
+                code: e.error.code,
+                message: e.error.message,
+                field: e.error.field,
+            });
         }
-        serde_json::from_slice(&bytes).map_err(|_| ClientError::BadResponse { url: url.to_owned(), status })
+        serde_json::from_slice(&bytes).map_err(|_| ClientError::BadResponse {
+            url: url.to_owned(),
+            status,
+        })
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -117,7 +160,12 @@ impl Client {
         let mut tries = 0;
         loop {
             tries += 1;
-            let req = self.http.post(&url).header("content-type", "application/yaml").header(IDEMPOTENCY_KEY, key).body(yaml.to_owned());
+            let req = self
+                .http
+                .post(&url)
+                .header("content-type", "application/yaml")
+                .header(IDEMPOTENCY_KEY, key)
+                .body(yaml.to_owned());
             match self.send(req, &url) {
                 Err(e) if e.is_retryable() && tries < self.retry.attempts.max(1) => {
                     std::thread::sleep(backoff);
@@ -159,21 +207,44 @@ impl Client {
 
     /// Streams a FOCUS CSV export into `out` as it arrives (no timeout: a large export takes as long as it
     /// takes). Returns the bytes written.
-    pub fn export(&self, query: &ExportQuery, out: &mut dyn std::io::Write) -> Result<u64, ClientError> {
+    pub fn export(
+        &self,
+        query: &ExportQuery,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, ClientError> {
         let token = self.token.as_deref().ok_or(ClientError::NoToken)?;
         let url = format!("{}/v1/cost/export", self.base);
-        let unreachable = |e: String| ClientError::Unreachable { url: self.base.clone(), reason: e };
+        let unreachable = |e: String| ClientError::Unreachable {
+            url: self.base.clone(),
+            reason: e,
+        };
         let http = reqwest::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(None)
             .build()
             .map_err(|e| unreachable(e.to_string()))?;
-        let mut resp = http.get(&url).query(query).bearer_auth(token).send().map_err(|e| unreachable(e.to_string()))?;
+        let mut resp = http
+            .get(&url)
+            .query(query)
+            .bearer_auth(token)
+            .send()
+            .map_err(|e| unreachable(e.to_string()))?;
         let status = resp.status().as_u16();
         if status >= 400 {
-            let bytes = resp.bytes().map_err(|e| unreachable(format!("reading the answer: {e}")))?;
-            let e: ErrorBody = serde_json::from_slice(&bytes).map_err(|_| ClientError::BadResponse { url: url.clone(), status })?;
-            return Err(ClientError::Api { status, code: e.error.code, message: e.error.message, field: e.error.field });
+            let bytes = resp
+                .bytes()
+                .map_err(|e| unreachable(format!("reading the answer: {e}")))?;
+            let e: ErrorBody =
+                serde_json::from_slice(&bytes).map_err(|_| ClientError::BadResponse {
+                    url: url.clone(),
+                    status,
+                })?;
+            return Err(ClientError::Api {
+                status,
+                code: e.error.code,
+                message: e.error.message,
+                field: e.error.field,
+            });
         }
         std::io::copy(&mut resp, out).map_err(|e| unreachable(format!("reading the export: {e}")))
     }

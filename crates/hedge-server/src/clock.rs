@@ -18,14 +18,18 @@ pub struct SystemClock {
 impl SystemClock {
     #[allow(clippy::disallowed_methods)] // the clock's home module: the monotonic origin
     pub fn shared() -> Arc<dyn Clock> {
-        Arc::new(SystemClock { origin: tokio::time::Instant::now() })
+        Arc::new(SystemClock {
+            origin: tokio::time::Instant::now(),
+        })
     }
 }
 
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)] // the clock's home module
     fn now(&self) -> Timestamp {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         Timestamp::from_unix(d.as_secs() as i64)
     }
     fn monotonic_ms(&self) -> u64 {

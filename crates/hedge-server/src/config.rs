@@ -69,7 +69,11 @@ pub struct HealthSettings {
 
 impl Default for HealthSettings {
     fn default() -> Self {
-        HealthSettings { interval: Duration::from_millis(1000), failure_threshold: 3, missed_heartbeats: 2 }
+        HealthSettings {
+            interval: Duration::from_millis(1000),
+            failure_threshold: 3,
+            missed_heartbeats: 2,
+        }
     }
 }
 
@@ -166,7 +170,9 @@ impl ServerConfig {
     /// A configuration with no providers and no teams, for `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         ServerConfig {
-            listen: default_listen().parse().expect("the default address parses"),
+            listen: default_listen()
+                .parse()
+                .expect("the default address parses"),
             data_dir: data_dir.into(),
             database_url: None,
             reconcile_interval: Duration::from_millis(default_reconcile_ms()),
@@ -182,27 +188,45 @@ impl ServerConfig {
     }
 
     pub fn load(path: &Path) -> Result<Self, ServerError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ServerError::ReadConfig { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ServerError::ReadConfig {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
     /// Parses the YAML (or JSON) text of a configuration file; relative `data_dir`s stay relative.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ServerError> {
-        let bad = |field: &str, reason: String| ServerError::Config { origin: origin.to_owned(), field: field.to_owned(), reason };
+        let bad = |field: &str, reason: String| ServerError::Config {
+            origin: origin.to_owned(),
+            field: field.to_owned(),
+            reason,
+        };
         let raw: RawConfig = serde_norway::from_str(text).map_err(|e| bad("", e.to_string()))?;
-        let listen = raw.listen.parse().map_err(|e| bad("listen", format!("{:?}: {e}", raw.listen)))?;
+        let listen = raw
+            .listen
+            .parse()
+            .map_err(|e| bad("listen", format!("{:?}: {e}", raw.listen)))?;
         let mut providers = Vec::new();
         for (i, p) in raw.providers.iter().enumerate() {
             let f = |k: &str| format!("providers[{i}].{k}");
             let name = ProviderId::parse(&p.name);
-            if name.as_str().is_empty() || !name.as_str().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(bad(&f("name"), format!("{:?} must be letters, digits, '-' and '_'", p.name)));
+            if name.as_str().is_empty()
+                || !name
+                    .as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(bad(
+                    &f("name"),
+                    format!("{:?} must be letters, digits, '-' and '_'", p.name),
+                ));
             }
             if providers.iter().any(|q: &LocalProvider| q.name == name) {
                 return Err(bad(&f("name"), format!("{name} is configured twice")));
             }
-            let accelerator = Accelerator::parse(&p.accelerator).map_err(|e| bad(&f("accelerator"), e.to_string()))?;
+            let accelerator = Accelerator::parse(&p.accelerator)
+                .map_err(|e| bad(&f("accelerator"), e.to_string()))?;
             let on_demand_per_gpu_hour = Rate::from_usd_per_hour_f64(p.on_demand_per_gpu_hour)
                 .map_err(|e| bad(&f("on_demand_per_gpu_hour"), e.to_string()))?;
             let spot_per_gpu_hour = p
@@ -210,7 +234,13 @@ impl ServerConfig {
                 .map(Rate::from_usd_per_hour_f64)
                 .transpose()
                 .map_err(|e| bad(&f("spot_per_gpu_hour"), e.to_string()))?;
-            providers.push(LocalProvider { name, gpus: p.gpus, accelerator, on_demand_per_gpu_hour, spot_per_gpu_hour });
+            providers.push(LocalProvider {
+                name,
+                gpus: p.gpus,
+                accelerator,
+                on_demand_per_gpu_hour,
+                spot_per_gpu_hour,
+            });
         }
         let mut teams = Vec::new();
         for (i, t) in raw.teams.iter().enumerate() {
@@ -228,7 +258,11 @@ impl ServerConfig {
                     .map(Accelerator::parse)
                     .transpose()
                     .map_err(|e| bad(&f("quotas.accelerator"), e.to_string()))?;
-                quotas.push(TeamQuota { provider: q.provider.as_deref().map(ProviderId::parse), accelerator, max_gpus: q.max_gpus });
+                quotas.push(TeamQuota {
+                    provider: q.provider.as_deref().map(ProviderId::parse),
+                    accelerator,
+                    max_gpus: q.max_gpus,
+                });
             }
             teams.push(Team {
                 id: TeamId::new(t.id.trim()),
@@ -243,7 +277,10 @@ impl ServerConfig {
             failure_threshold: raw.health.failure_threshold.unwrap_or(3).max(1),
             missed_heartbeats: raw.health.missed_heartbeats.unwrap_or(2).max(1),
         };
-        let ledger = raw.ledger.validate().map_err(|(field, reason)| bad(&field, reason))?;
+        let ledger = raw
+            .ledger
+            .validate()
+            .map_err(|(field, reason)| bad(&field, reason))?;
         Ok(ServerConfig {
             ledger,
             listen,
@@ -294,7 +331,10 @@ teams:
         assert_eq!(c.providers[0].on_demand_per_gpu_hour.to_string(), "$2.00/h");
         assert_eq!(c.health.interval, Duration::from_millis(500));
         assert_eq!(c.health.missed_heartbeats, 2);
-        assert_eq!(c.teams[0].monthly_budget, Some(Money::from_usd_f64(10.0).unwrap()));
+        assert_eq!(
+            c.teams[0].monthly_budget,
+            Some(Money::from_usd_f64(10.0).unwrap())
+        );
         assert_eq!(c.store_url(), "/tmp/x/hedge.db");
     }
 

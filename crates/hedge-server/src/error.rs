@@ -23,7 +23,11 @@ pub enum ServerError {
         source: std::io::Error,
     },
     #[error("configuration {origin}: {field}: {reason}")]
-    Config { origin: String, field: String, reason: String },
+    Config {
+        origin: String,
+        field: String,
+        reason: String,
+    },
     #[error("opening the store")]
     Store(#[source] StoreError),
     #[error("starting provider {provider}")]
@@ -63,31 +67,52 @@ struct Inner<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), field: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
     pub fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
     }
-    pub fn bad_request(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn bad_request(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, code, message).field(field)
     }
     pub fn unauthorized() -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
-            .field("Authorization")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        )
+        .field("Authorization")
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
     pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no {what} {id}"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no {what} {id}"),
+        )
     }
     pub fn internal(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
     pub fn to_json(&self) -> String {
         serde_json::to_string(&Body {
-            error: Inner { code: self.code, message: &self.message, field: self.field.as_deref() },
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+            },
         })
         .expect("an error body always serializes")
     }
@@ -95,10 +120,18 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], self.to_json()).into_response();
+        let mut resp = (
+            self.status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            self.to_json(),
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             // RFC 9110: a 401 names the scheme the client should use.
-            resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
         }
         resp
     }

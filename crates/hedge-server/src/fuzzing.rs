@@ -10,7 +10,10 @@ use std::sync::OnceLock;
 fn known() -> &'static BTreeSet<Accelerator> {
     static KNOWN: OnceLock<BTreeSet<Accelerator>> = OnceLock::new();
     KNOWN.get_or_init(|| {
-        ["H100", "A100", "L4"].iter().filter_map(|a| Accelerator::parse(a).ok()).collect()
+        ["H100", "A100", "L4"]
+            .iter()
+            .filter_map(|a| Accelerator::parse(a).ok())
+            .collect()
     })
 }
 
@@ -21,16 +24,27 @@ pub fn submission(body: &[u8]) {
     let known = known();
     match parse(body, known) {
         Ok(s) => {
-            assert!(s.spec.run.as_deref().is_some_and(|r| !r.trim().is_empty()), "no run command: {s:?}");
+            assert!(
+                s.spec.run.as_deref().is_some_and(|r| !r.trim().is_empty()),
+                "no run command: {s:?}"
+            );
             assert!(s.spec.num_nodes >= 1, "{s:?}");
             assert!(!s.spec.resources.is_empty(), "{s:?}");
             for r in &s.spec.resources {
                 if let Some(a) = &r.accelerators {
                     assert!(a.count >= 1, "zero accelerators: {s:?}");
-                    assert!(known.contains(&a.name), "unknown accelerator accepted: {s:?}");
+                    assert!(
+                        known.contains(&a.name),
+                        "unknown accelerator accepted: {s:?}"
+                    );
                 }
             }
-            assert!(s.team.as_ref().is_none_or(|t| !t.as_str().trim().is_empty()), "blank team: {s:?}");
+            assert!(
+                s.team
+                    .as_ref()
+                    .is_none_or(|t| !t.as_str().trim().is_empty()),
+                "blank team: {s:?}"
+            );
         }
         Err(e) => {
             assert!(e.status.is_client_error(), "{e:?}");

@@ -24,8 +24,13 @@ pub struct ProviderStatus {
 /// A change of a provider's state, with its reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HealthChange {
-    Degraded { provider: ProviderId, reason: String },
-    Recovered { provider: ProviderId },
+    Degraded {
+        provider: ProviderId,
+        reason: String,
+    },
+    Recovered {
+        provider: ProviderId,
+    },
 }
 
 pub struct HealthTracker {
@@ -34,7 +39,11 @@ pub struct HealthTracker {
 }
 
 impl HealthTracker {
-    pub fn new(settings: HealthSettings, providers: impl IntoIterator<Item = ProviderId>, now_ms: u64) -> Self {
+    pub fn new(
+        settings: HealthSettings,
+        providers: impl IntoIterator<Item = ProviderId>,
+        now_ms: u64,
+    ) -> Self {
         let providers = providers
             .into_iter()
             .map(|p| {
@@ -48,7 +57,10 @@ impl HealthTracker {
                 (p, st)
             })
             .collect();
-        HealthTracker { settings, providers }
+        HealthTracker {
+            settings,
+            providers,
+        }
     }
 
     pub fn status(&self, p: &ProviderId) -> Option<&ProviderStatus> {
@@ -58,11 +70,18 @@ impl HealthTracker {
         &self.providers
     }
     pub fn is_healthy(&self, p: &ProviderId) -> bool {
-        self.providers.get(p).is_some_and(|s| s.state == HealthState::Healthy)
+        self.providers
+            .get(p)
+            .is_some_and(|s| s.state == HealthState::Healthy)
     }
 
     /// Records the outcome of a driver call or probe.
-    pub fn record(&mut self, p: &ProviderId, now_ms: u64, outcome: Result<(), String>) -> Option<HealthChange> {
+    pub fn record(
+        &mut self,
+        p: &ProviderId,
+        now_ms: u64,
+        outcome: Result<(), String>,
+    ) -> Option<HealthChange> {
         let threshold = self.settings.failure_threshold;
         let st = self.providers.get_mut(p)?;
         match outcome {
@@ -72,7 +91,9 @@ impl HealthTracker {
                 if st.state == HealthState::Degraded {
                     st.state = HealthState::Healthy;
                     st.last_error = None;
-                    return Some(HealthChange::Recovered { provider: p.clone() });
+                    return Some(HealthChange::Recovered {
+                        provider: p.clone(),
+                    });
                 }
                 None
             }
@@ -81,8 +102,14 @@ impl HealthTracker {
                 st.last_error = Some(e.clone());
                 if st.state == HealthState::Healthy && st.consecutive_failures >= threshold {
                     st.state = HealthState::Degraded;
-                    let reason = format!("{} consecutive failures, last: {e}", st.consecutive_failures);
-                    return Some(HealthChange::Degraded { provider: p.clone(), reason });
+                    let reason = format!(
+                        "{} consecutive failures, last: {e}",
+                        st.consecutive_failures
+                    );
+                    return Some(HealthChange::Degraded {
+                        provider: p.clone(),
+                        reason,
+                    });
                 }
                 None
             }
@@ -91,13 +118,20 @@ impl HealthTracker {
 
     /// Degrades providers that missed their heartbeats.
     pub fn check_heartbeats(&mut self, now_ms: u64) -> Vec<HealthChange> {
-        let limit = self.settings.interval.as_millis() as u64 * u64::from(self.settings.missed_heartbeats);
+        let limit =
+            self.settings.interval.as_millis() as u64 * u64::from(self.settings.missed_heartbeats);
         let mut out = Vec::new();
         for (p, st) in &mut self.providers {
             if st.state == HealthState::Healthy && now_ms.saturating_sub(st.last_ok_ms) > limit {
                 st.state = HealthState::Degraded;
-                let reason = format!("no answer for {} ms (heartbeat limit {limit} ms)", now_ms - st.last_ok_ms);
-                out.push(HealthChange::Degraded { provider: p.clone(), reason });
+                let reason = format!(
+                    "no answer for {} ms (heartbeat limit {limit} ms)",
+                    now_ms - st.last_ok_ms
+                );
+                out.push(HealthChange::Degraded {
+                    provider: p.clone(),
+                    reason,
+                });
             }
         }
         out
@@ -109,7 +143,9 @@ impl HealthTracker {
         let mut out = Vec::new();
         for (p, st) in &mut self.providers {
             let quiet = now_ms.saturating_sub(st.last_ok_ms) >= interval / 2;
-            if now_ms.saturating_sub(st.last_probe_ms) >= interval / 2 && (quiet || st.state == HealthState::Degraded) {
+            if now_ms.saturating_sub(st.last_probe_ms) >= interval / 2
+                && (quiet || st.state == HealthState::Degraded)
+            {
                 st.last_probe_ms = now_ms;
                 out.push(p.clone());
             }
@@ -124,7 +160,11 @@ mod tests {
     use std::time::Duration;
 
     fn tracker() -> (HealthTracker, ProviderId) {
-        let s = HealthSettings { interval: Duration::from_millis(1000), failure_threshold: 3, missed_heartbeats: 2 };
+        let s = HealthSettings {
+            interval: Duration::from_millis(1000),
+            failure_threshold: 3,
+            missed_heartbeats: 2,
+        };
         let p = ProviderId::parse("a");
         (HealthTracker::new(s, [p.clone()], 0), p)
     }
@@ -136,12 +176,24 @@ mod tests {
         assert_eq!(t.record(&p, 20, Ok(())), None, "a success resets the count");
         assert_eq!(t.record(&p, 30, Err("x".into())), None);
         assert_eq!(t.record(&p, 40, Err("x".into())), None);
-        assert!(matches!(t.record(&p, 50, Err("boom".into())), Some(HealthChange::Degraded { .. })));
+        assert!(matches!(
+            t.record(&p, 50, Err("boom".into())),
+            Some(HealthChange::Degraded { .. })
+        ));
         assert!(!t.is_healthy(&p));
         assert_eq!(t.record(&p, 60, Err("x".into())), None, "degraded once");
         assert_eq!(t.due_for_probe(600), vec![p.clone()]);
-        assert_eq!(t.due_for_probe(700), vec![], "probed at most every half interval");
-        assert_eq!(t.record(&p, 700, Ok(())), Some(HealthChange::Recovered { provider: p.clone() }));
+        assert_eq!(
+            t.due_for_probe(700),
+            vec![],
+            "probed at most every half interval"
+        );
+        assert_eq!(
+            t.record(&p, 700, Ok(())),
+            Some(HealthChange::Recovered {
+                provider: p.clone()
+            })
+        );
     }
 
     #[test]
@@ -149,6 +201,9 @@ mod tests {
         let (mut t, _) = tracker();
         assert!(t.check_heartbeats(2000).is_empty());
         let ch = t.check_heartbeats(2001);
-        assert!(matches!(&ch[..], [HealthChange::Degraded { reason, .. }] if reason.contains("heartbeat")), "{ch:?}");
+        assert!(
+            matches!(&ch[..], [HealthChange::Degraded { reason, .. }] if reason.contains("heartbeat")),
+            "{ch:?}"
+        );
     }
 }

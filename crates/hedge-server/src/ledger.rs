@@ -36,7 +36,10 @@ pub struct LedgerSettings {
 
 impl Default for LedgerSettings {
     fn default() -> Self {
-        LedgerSettings { reserve_seconds: 3600, commitment_fees: FeeAllocation::UsageShare }
+        LedgerSettings {
+            reserve_seconds: 3600,
+            commitment_fees: FeeAllocation::UsageShare,
+        }
     }
 }
 
@@ -63,20 +66,33 @@ impl RawLedger {
         let mut s = LedgerSettings::default();
         if let Some(h) = self.reserve_hours {
             if !(h.is_finite() && h > 0.0 && h <= 24.0 * 366.0) {
-                return Err(("ledger.reserve_hours".into(), format!("{h} must be more than 0 and at most a year of hours")));
+                return Err((
+                    "ledger.reserve_hours".into(),
+                    format!("{h} must be more than 0 and at most a year of hours"),
+                ));
             }
             s.reserve_seconds = ((h * 3600.0).round() as u64).max(1);
         }
         match self.commitment_fees {
             None => {}
-            Some(RawFees::Name(n)) if n == "usage_share" => s.commitment_fees = FeeAllocation::UsageShare,
+            Some(RawFees::Name(n)) if n == "usage_share" => {
+                s.commitment_fees = FeeAllocation::UsageShare
+            }
             Some(RawFees::Name(n)) => {
-                return Err(("ledger.commitment_fees".into(), format!("{n:?} is not usage_share or {{ owner: TEAM }}")));
+                return Err((
+                    "ledger.commitment_fees".into(),
+                    format!("{n:?} is not usage_share or {{ owner: TEAM }}"),
+                ));
             }
             Some(RawFees::Owner { owner }) if owner.trim().is_empty() => {
-                return Err(("ledger.commitment_fees.owner".into(), "is empty: name the team that pays".into()));
+                return Err((
+                    "ledger.commitment_fees.owner".into(),
+                    "is empty: name the team that pays".into(),
+                ));
             }
-            Some(RawFees::Owner { owner }) => s.commitment_fees = FeeAllocation::Owner(TeamId::new(owner.trim())),
+            Some(RawFees::Owner { owner }) => {
+                s.commitment_fees = FeeAllocation::Owner(TeamId::new(owner.trim()))
+            }
         }
         Ok(s)
     }
@@ -87,9 +103,19 @@ impl RawLedger {
 pub fn config_prices(providers: &[LocalProvider], now: Timestamp) -> Vec<PriceVersion> {
     let mut out = Vec::new();
     for p in providers {
-        out.push(PriceVersion { provider: p.name.clone(), market: Market::OnDemand, from: now, per_gpu_hour: p.on_demand_per_gpu_hour });
+        out.push(PriceVersion {
+            provider: p.name.clone(),
+            market: Market::OnDemand,
+            from: now,
+            per_gpu_hour: p.on_demand_per_gpu_hour,
+        });
         if let Some(s) = p.spot_per_gpu_hour {
-            out.push(PriceVersion { provider: p.name.clone(), market: Market::Spot, from: now, per_gpu_hour: s });
+            out.push(PriceVersion {
+                provider: p.name.clone(),
+                market: Market::Spot,
+                from: now,
+                per_gpu_hour: s,
+            });
         }
     }
     out
@@ -111,7 +137,11 @@ async fn live(b: &Broker, book: &PriceBook, now: Timestamp) -> Result<Vec<Live>,
     // The jobs holding capacity in one read; an orphan of a job in another state is looked up alone.
     let mut jobs: HashMap<hedge_core::JobId, (TeamId, Option<u64>)> = b
         .store
-        .jobs_in_states(&[hedge_core::JobState::Launching, hedge_core::JobState::Running, hedge_core::JobState::Cancelling])
+        .jobs_in_states(&[
+            hedge_core::JobState::Launching,
+            hedge_core::JobState::Running,
+            hedge_core::JobState::Cancelling,
+        ])
         .await?
         .into_iter()
         .map(|j| (j.id, (j.team, j.spec.time_limit_seconds)))
@@ -129,7 +159,11 @@ async fn live(b: &Broker, book: &PriceBook, now: Timestamp) -> Result<Vec<Live>,
         };
         let span = span_of(&a, team);
         let segments = ledger::segments(book, &span, now.max(a.created_at));
-        out.push(Live { span, segments, time_limit });
+        out.push(Live {
+            span,
+            segments,
+            time_limit,
+        });
     }
     Ok(out)
 }
@@ -137,7 +171,11 @@ async fn live(b: &Broker, book: &PriceBook, now: Timestamp) -> Result<Vec<Live>,
 /// Running attempts' segments accrued up to `now` (not stored).
 pub async fn live_segments(b: &Broker, now: Timestamp) -> Result<Vec<Segment>, StoreError> {
     let book = PriceBook::new(b.store.price_versions().await?);
-    Ok(live(b, &book, now).await?.into_iter().flat_map(|l| l.segments).collect())
+    Ok(live(b, &book, now)
+        .await?
+        .into_iter()
+        .flat_map(|l| l.segments)
+        .collect())
 }
 
 /// Every booked segment overlapping `[from, to)`, plus running attempts accrued to `now`.
@@ -151,12 +189,20 @@ pub async fn segments_in(
     let mut out = Vec::new();
     let mut after = None;
     loop {
-        let page = b.store.ledger_segments(team, from, to, after, 10_000).await?;
+        let page = b
+            .store
+            .ledger_segments(team, from, to, after, 10_000)
+            .await?;
         let Some(last) = page.last() else { break };
         after = Some((last.1.start, last.0));
         out.extend(page.into_iter().map(|(_, s)| s));
     }
-    out.extend(live_segments(b, now).await?.into_iter().filter(|s| team.is_none_or(|t| &s.team == t) && s.seconds_in(from, to) > 0));
+    out.extend(
+        live_segments(b, now)
+            .await?
+            .into_iter()
+            .filter(|s| team.is_none_or(|t| &s.team == t) && s.seconds_in(from, to) > 0),
+    );
     Ok(out)
 }
 
@@ -173,7 +219,10 @@ pub struct BudgetUse {
 /// accrual in the month, and the rest of their current reservation period (a reservation is this many
 /// seconds of the attempt's rate, renewed each time it is used up). Commitment fees are not budgeted here:
 /// they are paid whether jobs run or not.
-pub async fn budget_spend(b: &Broker, now: Timestamp) -> Result<HashMap<TeamId, BudgetUse>, StoreError> {
+pub async fn budget_spend(
+    b: &Broker,
+    now: Timestamp,
+) -> Result<HashMap<TeamId, BudgetUse>, StoreError> {
     let (y, m, ..) = now.to_civil();
     let (from, to) = month_range(y, m)?;
     let mut out: HashMap<TeamId, BudgetUse> = b
@@ -181,13 +230,27 @@ pub async fn budget_spend(b: &Broker, now: Timestamp) -> Result<HashMap<TeamId, 
         .booked_spend_by_team(from, to)
         .await?
         .into_iter()
-        .map(|(t, m)| (t, BudgetUse { spent: m, reserved: Money::ZERO }))
+        .map(|(t, m)| {
+            (
+                t,
+                BudgetUse {
+                    spent: m,
+                    reserved: Money::ZERO,
+                },
+            )
+        })
         .collect();
     let book = PriceBook::new(b.store.price_versions().await?);
     for l in live(b, &book, now).await? {
         let e = out.entry(l.span.team.clone()).or_default();
         e.spent += l.segments.iter().map(|s| s.billed_in(from, to)).sum();
-        e.reserved += reserved_ahead(&book, &l.span, now, l.time_limit, b.config.ledger.reserve_seconds);
+        e.reserved += reserved_ahead(
+            &book,
+            &l.span,
+            now,
+            l.time_limit,
+            b.config.ledger.reserve_seconds,
+        );
     }
     Ok(out)
 }
@@ -195,7 +258,10 @@ pub async fn budget_spend(b: &Broker, now: Timestamp) -> Result<HashMap<TeamId, 
 /// The ledger's Prometheus gauges at `now`: per team, the rate its in-flight attempts bill and the budget
 /// left this month; per active commitment, GPUs in use over its GPUs. Dollars as floats here only, for
 /// Prometheus, through `Money::to_usd_f64`.
-pub async fn gauges(b: &Broker, now: Timestamp) -> Result<(Vec<crate::metrics::TeamGauge>, Vec<(String, f64)>), StoreError> {
+pub async fn gauges(
+    b: &Broker,
+    now: Timestamp,
+) -> Result<(Vec<crate::metrics::TeamGauge>, Vec<(String, f64)>), StoreError> {
     let book = PriceBook::new(b.store.price_versions().await?);
     let mut rate: HashMap<TeamId, Money> = HashMap::new();
     for l in live(b, &book, now).await? {
@@ -223,7 +289,12 @@ pub async fn gauges(b: &Broker, now: Timestamp) -> Result<(Vec<crate::metrics::T
         .await?
         .into_iter()
         .filter(|u| u.commitment.active_at(now) && u.commitment.gpus > 0)
-        .map(|u| (u.commitment.id.to_string(), f64::from(u.gpus_in_use) / f64::from(u.commitment.gpus)))
+        .map(|u| {
+            (
+                u.commitment.id.to_string(),
+                f64::from(u.gpus_in_use) / f64::from(u.commitment.gpus),
+            )
+        })
         .collect();
     Ok((teams, commitments))
 }
@@ -231,7 +302,13 @@ pub async fn gauges(b: &Broker, now: Timestamp) -> Result<(Vec<crate::metrics::T
 /// The part of a running attempt's reservation not yet accrued, at the rate in force now: up to its job's
 /// time limit while it is within it; otherwise (no limit, or past it) up to the end of the current
 /// reservation period (periods of `period` seconds from its start, or from the end of the limit).
-pub fn reserved_ahead(book: &PriceBook, span: &ledger::AttemptSpan, now: Timestamp, time_limit: Option<u64>, period: u64) -> Money {
+pub fn reserved_ahead(
+    book: &PriceBook,
+    span: &ledger::AttemptSpan,
+    now: Timestamp,
+    time_limit: Option<u64>,
+    period: u64,
+) -> Money {
     let period = period.max(1) as i64;
     let elapsed = (now.unix() - span.start.unix()).max(0);
     let limit = time_limit.map_or(0, |l| l.min(i64::MAX as u64 / 4) as i64);
@@ -241,7 +318,11 @@ pub fn reserved_ahead(book: &PriceBook, span: &ledger::AttemptSpan, now: Timesta
         span.start.unix() + limit + ((elapsed - limit) / period + 1) * period
     };
     let (billed, _) = book.rates_at(&span.provider, span.market, now);
-    ledger::cost(billed, span.gpus, (end - now.unix().max(span.start.unix())) as u64)
+    ledger::cost(
+        billed,
+        span.gpus,
+        (end - now.unix().max(span.start.unix())) as u64,
+    )
 }
 
 /// Spend per team in `[from, to)` with commitment fees charged by the configured allocation, from the same
@@ -254,7 +335,13 @@ pub async fn spend_by_team(
 ) -> Result<(BTreeMap<Option<TeamId>, Money>, Money), StoreError> {
     let segs = segments_in(b, None, from, to, now).await?;
     let commitments = b.store.commitments().await?;
-    let by_team = ledger::spend_by_team(&segs, &commitments, from, to, &b.config.ledger.commitment_fees);
+    let by_team = ledger::spend_by_team(
+        &segs,
+        &commitments,
+        from,
+        to,
+        &b.config.ledger.commitment_fees,
+    );
     let total = ledger::total(&segs, &commitments, from, to);
     Ok((by_team, total))
 }
@@ -271,7 +358,12 @@ pub async fn export_focus(
     tx: tokio::sync::mpsc::Sender<Result<String, std::io::Error>>,
 ) -> Result<(), StoreError> {
     let w = CsvWriter::new(version);
-    let mut ex = Exporter::new(b.store.commitments().await?, from, to, b.config.ledger.commitment_fees.clone());
+    let mut ex = Exporter::new(
+        b.store.commitments().await?,
+        from,
+        to,
+        b.config.ledger.commitment_fees.clone(),
+    );
     let mut buf = String::with_capacity(1 << 20);
     w.header_line(&mut buf);
     let mut rows = Vec::new();
@@ -281,7 +373,10 @@ pub async fn export_focus(
         async move { tx.send(Ok(buf)).await.is_ok() }
     };
     loop {
-        let page = b.store.ledger_segments(None, from, to, after, 5_000).await?;
+        let page = b
+            .store
+            .ledger_segments(None, from, to, after, 5_000)
+            .await?;
         let Some(last) = page.last() else { break };
         after = Some((last.1.start, last.0));
         for (_, s) in &page {
@@ -316,14 +411,27 @@ mod tests {
 
     #[test]
     fn settings_parse_and_name_the_field() {
-        let ok: RawLedger = serde_norway::from_str("reserve_hours: 2\ncommitment_fees: { owner: infra }").unwrap();
-        assert_eq!(ok.validate().unwrap(), LedgerSettings { reserve_seconds: 7200, commitment_fees: FeeAllocation::Owner("infra".into()) });
+        let ok: RawLedger =
+            serde_norway::from_str("reserve_hours: 2\ncommitment_fees: { owner: infra }").unwrap();
+        assert_eq!(
+            ok.validate().unwrap(),
+            LedgerSettings {
+                reserve_seconds: 7200,
+                commitment_fees: FeeAllocation::Owner("infra".into())
+            }
+        );
         let share: RawLedger = serde_norway::from_str("commitment_fees: usage_share").unwrap();
-        assert_eq!(share.validate().unwrap().commitment_fees, FeeAllocation::UsageShare);
+        assert_eq!(
+            share.validate().unwrap().commitment_fees,
+            FeeAllocation::UsageShare
+        );
         let bad: RawLedger = serde_norway::from_str("reserve_hours: 0").unwrap();
         assert_eq!(bad.validate().unwrap_err().0, "ledger.reserve_hours");
         let empty: RawLedger = serde_norway::from_str("commitment_fees: { owner: ' ' }").unwrap();
-        assert_eq!(empty.validate().unwrap_err().0, "ledger.commitment_fees.owner");
+        assert_eq!(
+            empty.validate().unwrap_err().0,
+            "ledger.commitment_fees.owner"
+        );
         let other: RawLedger = serde_norway::from_str("commitment_fees: everyone").unwrap();
         assert_eq!(other.validate().unwrap_err().0, "ledger.commitment_fees");
     }
@@ -353,13 +461,34 @@ mod tests {
         };
         // 2 GPUs at $2: a 1 h period reserves $4. At start all of it is ahead; 15 min in, $3 is ahead (and $1
         // accrued); at exactly 1 h a new period starts: $4 ahead again.
-        assert_eq!(reserved_ahead(&book, &span, Timestamp(1000), None, 3600), Money::from_usd(4));
-        assert_eq!(reserved_ahead(&book, &span, Timestamp(1900), None, 3600), Money::from_usd(3));
-        assert_eq!(reserved_ahead(&book, &span, Timestamp(4600), None, 3600), Money::from_usd(4));
+        assert_eq!(
+            reserved_ahead(&book, &span, Timestamp(1000), None, 3600),
+            Money::from_usd(4)
+        );
+        assert_eq!(
+            reserved_ahead(&book, &span, Timestamp(1900), None, 3600),
+            Money::from_usd(3)
+        );
+        assert_eq!(
+            reserved_ahead(&book, &span, Timestamp(4600), None, 3600),
+            Money::from_usd(4)
+        );
         // A 2 h time limit: 30 min in, 1.5 h ($6) is ahead; past the limit, 1 h periods again.
-        assert_eq!(reserved_ahead(&book, &span, Timestamp(2800), Some(7200), 3600), Money::from_usd(6));
-        assert_eq!(reserved_ahead(&book, &span, Timestamp(1000 + 7200 + 900), Some(7200), 3600), Money::from_usd(3));
-        let committed = ledger::AttemptSpan { market: Market::Committed, ..span };
-        assert_eq!(reserved_ahead(&book, &committed, Timestamp(1900), None, 3600), Money::ZERO);
+        assert_eq!(
+            reserved_ahead(&book, &span, Timestamp(2800), Some(7200), 3600),
+            Money::from_usd(6)
+        );
+        assert_eq!(
+            reserved_ahead(&book, &span, Timestamp(1000 + 7200 + 900), Some(7200), 3600),
+            Money::from_usd(3)
+        );
+        let committed = ledger::AttemptSpan {
+            market: Market::Committed,
+            ..span
+        };
+        assert_eq!(
+            reserved_ahead(&book, &committed, Timestamp(1900), None, 3600),
+            Money::ZERO
+        );
     }
 }

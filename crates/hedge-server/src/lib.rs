@@ -19,8 +19,8 @@ pub mod api_types;
 pub mod client;
 pub mod clock;
 pub mod config;
-pub mod fuzzing;
 mod error;
+pub mod fuzzing;
 pub mod health;
 pub mod ledger;
 pub mod metrics;
@@ -63,13 +63,18 @@ pub struct Broker {
 impl Broker {
     /// Opens the store, applies the configured teams, creates the drivers and bootstraps the admin token
     /// (written to `<data_dir>/admin.token`, never logged).
-    pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Arc<Broker>, ServerError> {
+    pub async fn start(
+        config: ServerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Broker>, ServerError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::Io {
             what: "creating the data directory",
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let store = hedge_store::open(&config.store_url()).await.map_err(ServerError::Store)?;
+        let store = hedge_store::open(&config.store_url())
+            .await
+            .map_err(ServerError::Store)?;
         Self::with_store(config, store, clock).await
     }
 
@@ -81,14 +86,21 @@ impl Broker {
         for team in &config.teams {
             store.put_team(team).await.map_err(ServerError::Store)?;
         }
-        if let Some(tok) = store.bootstrap_admin_token(clock.now()).await.map_err(ServerError::Store)? {
+        if let Some(tok) = store
+            .bootstrap_admin_token(clock.now())
+            .await
+            .map_err(ServerError::Store)?
+        {
             let path = config.data_dir.join("admin.token");
             write_secret(&path, &tok.secret)?;
             tracing::info!(path = %path.display(), "bootstrapped the admin token");
         }
         // The configured prices become the price history's current versions (kept only when they changed),
         // so attempts are priced at what was in force while they ran.
-        store.record_prices(&ledger::config_prices(&config.providers, clock.now())).await.map_err(ServerError::Store)?;
+        store
+            .record_prices(&ledger::config_prices(&config.providers, clock.now()))
+            .await
+            .map_err(ServerError::Store)?;
         let mut drivers: BTreeMap<ProviderId, Arc<dyn Driver>> = BTreeMap::new();
         let mut faults = BTreeMap::new();
         let root = config.data_dir.join("providers");
@@ -100,19 +112,33 @@ impl Broker {
                 root: root.clone(),
                 cancel_grace: config.cancel_grace,
             })
-            .map_err(|source| ServerError::Driver { provider: p.name.to_string(), source })?;
+            .map_err(|source| ServerError::Driver {
+                provider: p.name.to_string(),
+                source,
+            })?;
             let (faulty, control) = FaultyDriver::new(local);
             drivers.insert(p.name.clone(), Arc::new(faulty));
             faults.insert(p.name.clone(), control);
         }
         let catalog = local_catalog(&config.providers);
-        let mut known_accelerators: BTreeSet<Accelerator> =
-            config.providers.iter().map(|p| p.accelerator.clone()).collect();
+        let mut known_accelerators: BTreeSet<Accelerator> = config
+            .providers
+            .iter()
+            .map(|p| p.accelerator.clone())
+            .collect();
         match hedge_catalog::default_catalog() {
-            Ok(loaded) => known_accelerators.extend(loaded.catalog.accelerators().into_iter().cloned()),
-            Err(e) => tracing::warn!(error = %chain(&e), "default catalog unavailable; only local accelerators are known"),
+            Ok(loaded) => {
+                known_accelerators.extend(loaded.catalog.accelerators().into_iter().cloned())
+            }
+            Err(e) => {
+                tracing::warn!(error = %chain(&e), "default catalog unavailable; only local accelerators are known")
+            }
         }
-        let health = health::HealthTracker::new(config.health, drivers.keys().cloned(), clock.monotonic_ms());
+        let health = health::HealthTracker::new(
+            config.health,
+            drivers.keys().cloned(),
+            clock.monotonic_ms(),
+        );
         Ok(Arc::new(Broker {
             store,
             clock,
@@ -136,8 +162,18 @@ impl Broker {
 fn write_secret(path: &std::path::Path, secret: &str) -> Result<(), ServerError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |source| ServerError::Io { what: "writing the admin token to", path: path.display().to_string(), source };
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io)?;
+    let io = |source| ServerError::Io {
+        what: "writing the admin token to",
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
     f.write_all(secret.as_bytes()).map_err(io)?;
     f.write_all(b"\n").map_err(io)
 }
@@ -154,7 +190,9 @@ pub fn local_catalog(providers: &[LocalProvider]) -> Catalog {
                 accelerator: Some(AccelRequest::new(p.accelerator.clone(), n)),
                 vcpus_milli: None,
                 memory_mib: None,
-                location: Location::Region { region: "local".into() },
+                location: Location::Region {
+                    region: "local".into(),
+                },
                 prices: Prices {
                     on_demand: Some(p.on_demand_per_gpu_hour.times(n)),
                     spot: p.spot_per_gpu_hour.map(|r| r.times(n)),
@@ -168,8 +206,14 @@ pub fn local_catalog(providers: &[LocalProvider]) -> Catalog {
             accelerator: None,
             vcpus_milli: None,
             memory_mib: None,
-            location: Location::Region { region: "local".into() },
-            prices: Prices { on_demand: Some(hedge_core::Rate::ZERO), spot: None, committed: vec![] },
+            location: Location::Region {
+                region: "local".into(),
+            },
+            prices: Prices {
+                on_demand: Some(hedge_core::Rate::ZERO),
+                spot: None,
+                committed: vec![],
+            },
         });
     }
     Catalog::new(offers, Default::default(), vec![])
@@ -181,23 +225,44 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     tracing::info!(%addr, backend = broker.store.backend(), providers = broker.drivers.len(), "hedge serve listening");
     let loop_task = tokio::spawn(reconcile::run(broker.clone()));
     let app = api::router(broker.clone());
-    let r = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let r = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     loop_task.abort();
-    r.map_err(|source| ServerError::Io { what: "serving on", path: addr, source })
+    r.map_err(|source| ServerError::Io {
+        what: "serving on",
+        path: addr,
+        source,
+    })
 }
 
 /// Runs `hedge serve` to completion (Ctrl-C stops it): logging to stderr at `log_level`, a multi-threaded
 /// runtime, the store, the drivers, the API and the reconciler. `on_listen` is called with the bound address.
-pub fn run_blocking(config: ServerConfig, log_level: tracing::Level, on_listen: impl FnOnce(std::net::SocketAddr)) -> Result<(), ServerError> {
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_max_level(log_level).try_init();
+pub fn run_blocking(
+    config: ServerConfig,
+    log_level: tracing::Level,
+    on_listen: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), ServerError> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(log_level)
+        .try_init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|source| ServerError::Io { what: "starting the runtime", path: String::new(), source })?;
+        .map_err(|source| ServerError::Io {
+            what: "starting the runtime",
+            path: String::new(),
+            source,
+        })?;
     rt.block_on(async move {
         // A server restarted right after a crash may find its port still held for a moment: retry for 5 s.
         let mut tries = 0;
@@ -209,11 +274,19 @@ pub fn run_blocking(config: ServerConfig, log_level: tracing::Level, on_listen: 
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
                 Err(source) => {
-                    return Err(ServerError::Io { what: "listening on", path: config.listen.to_string(), source })
+                    return Err(ServerError::Io {
+                        what: "listening on",
+                        path: config.listen.to_string(),
+                        source,
+                    })
                 }
             }
         };
-        let addr = listener.local_addr().map_err(|source| ServerError::Io { what: "listening on", path: config.listen.to_string(), source })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Io {
+            what: "listening on",
+            path: config.listen.to_string(),
+            source,
+        })?;
         let broker = Broker::start(config, SystemClock::shared()).await?;
         on_listen(addr);
         serve(broker, listener, async {

@@ -85,42 +85,89 @@ impl Metrics {
     pub fn render(&self, scrape: &Scrape) -> Result<String, std::fmt::Error> {
         let mut r = Registry::default();
         let counters: [(&str, &str, &Counter); 7] = [
-            ("hedge_jobs_submitted", "Jobs accepted by POST /v1/jobs", &self.submitted),
-            ("hedge_submits_rejected", "Submissions answered with a 4xx", &self.rejected_submits),
+            (
+                "hedge_jobs_submitted",
+                "Jobs accepted by POST /v1/jobs",
+                &self.submitted,
+            ),
+            (
+                "hedge_submits_rejected",
+                "Submissions answered with a 4xx",
+                &self.rejected_submits,
+            ),
             ("hedge_launches", "Launch attempts recorded", &self.launches),
-            ("hedge_failovers", "Attempts given up on a provider (lost, failed launch, degraded provider)", &self.failovers),
-            ("hedge_preemptions", "Running jobs preempted for a higher-priority job", &self.preemptions),
-            ("hedge_reconcile_passes", "Reconciliation passes run", &self.passes),
-            ("hedge_reconcile_errors", "Reconciliation passes that failed", &self.pass_errors),
+            (
+                "hedge_failovers",
+                "Attempts given up on a provider (lost, failed launch, degraded provider)",
+                &self.failovers,
+            ),
+            (
+                "hedge_preemptions",
+                "Running jobs preempted for a higher-priority job",
+                &self.preemptions,
+            ),
+            (
+                "hedge_reconcile_passes",
+                "Reconciliation passes run",
+                &self.passes,
+            ),
+            (
+                "hedge_reconcile_errors",
+                "Reconciliation passes that failed",
+                &self.pass_errors,
+            ),
         ];
         for (name, help, c) in counters {
             r.register(name, help, c.clone());
         }
-        r.register("hedge_reconcile_last_pass_seconds", "Duration of the last reconciliation pass", self.last_pass_seconds.clone());
+        r.register(
+            "hedge_reconcile_last_pass_seconds",
+            "Duration of the last reconciliation pass",
+            self.last_pass_seconds.clone(),
+        );
         let jobs = Family::<StateLabel, Gauge>::default();
         for (state, n) in &scrape.jobs {
-            jobs.get_or_create(&StateLabel { state: state.clone() }).set(i64::try_from(*n).unwrap_or(i64::MAX));
+            jobs.get_or_create(&StateLabel {
+                state: state.clone(),
+            })
+            .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
         r.register("hedge_jobs", "Jobs per state", jobs);
         let healthy = Family::<ProviderLabel, Gauge>::default();
         let in_use = Family::<ProviderLabel, Gauge>::default();
         for p in &scrape.providers {
-            let l = ProviderLabel { provider: p.provider.clone() };
+            let l = ProviderLabel {
+                provider: p.provider.clone(),
+            };
             healthy.get_or_create(&l).set(i64::from(p.healthy));
             in_use.get_or_create(&l).set(i64::from(p.gpus_in_use));
         }
-        r.register("hedge_provider_healthy", "1 when the provider is healthy, 0 when degraded", healthy);
-        r.register("hedge_provider_gpus_in_use", "GPUs held by in-flight attempts", in_use);
+        r.register(
+            "hedge_provider_healthy",
+            "1 when the provider is healthy, 0 when degraded",
+            healthy,
+        );
+        r.register(
+            "hedge_provider_gpus_in_use",
+            "GPUs held by in-flight attempts",
+            in_use,
+        );
         let rate = Family::<TeamLabel, Gauge<f64, AtomicU64>>::default();
         let left = Family::<TeamLabel, Gauge<f64, AtomicU64>>::default();
         for t in &scrape.teams {
-            let l = TeamLabel { team: t.team.clone() };
+            let l = TeamLabel {
+                team: t.team.clone(),
+            };
             rate.get_or_create(&l).set(t.spend_rate_usd_per_hour);
             if let Some(b) = t.budget_remaining_usd {
                 left.get_or_create(&l).set(b);
             }
         }
-        r.register("hedge_team_spend_rate_usd_per_hour", "What the team's running attempts bill per hour now", rate);
+        r.register(
+            "hedge_team_spend_rate_usd_per_hour",
+            "What the team's running attempts bill per hour now",
+            rate,
+        );
         r.register(
             "hedge_team_budget_remaining_usd",
             "This month's budget minus booked, accrued and reserved spend (teams with a budget)",
@@ -128,9 +175,16 @@ impl Metrics {
         );
         let util = Family::<CommitmentLabel, Gauge<f64, AtomicU64>>::default();
         for (c, u) in &scrape.commitments {
-            util.get_or_create(&CommitmentLabel { commitment: c.clone() }).set(*u);
+            util.get_or_create(&CommitmentLabel {
+                commitment: c.clone(),
+            })
+            .set(*u);
         }
-        r.register("hedge_commitment_utilization", "GPUs in use on an active commitment over its GPUs", util);
+        r.register(
+            "hedge_commitment_utilization",
+            "GPUs in use on an active commitment over its GPUs",
+            util,
+        );
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r)?;
         Ok(out)
@@ -150,10 +204,22 @@ mod tests {
         m.set_last_pass_ms(1500);
         let scrape = Scrape {
             jobs: vec![("pending".into(), 3), ("running".into(), 0)],
-            providers: vec![ProviderGauge { provider: "local \"a\"".into(), healthy: true, gpus_in_use: 2 }],
+            providers: vec![ProviderGauge {
+                provider: "local \"a\"".into(),
+                healthy: true,
+                gpus_in_use: 2,
+            }],
             teams: vec![
-                TeamGauge { team: "ml".into(), spend_rate_usd_per_hour: 4.0, budget_remaining_usd: Some(12.5) },
-                TeamGauge { team: "cv".into(), spend_rate_usd_per_hour: 0.0, budget_remaining_usd: None },
+                TeamGauge {
+                    team: "ml".into(),
+                    spend_rate_usd_per_hour: 4.0,
+                    budget_remaining_usd: Some(12.5),
+                },
+                TeamGauge {
+                    team: "cv".into(),
+                    spend_rate_usd_per_hour: 0.0,
+                    budget_remaining_usd: None,
+                },
             ],
             commitments: vec![("ri-1".into(), 0.25)],
         };
@@ -174,9 +240,15 @@ mod tests {
             "hedge_team_budget_remaining_usd{team=\"ml\"} 12.5",
             "hedge_commitment_utilization{commitment=\"ri-1\"} 0.25",
         ] {
-            assert!(text.lines().any(|l| l == want), "missing {want:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == want),
+                "missing {want:?} in\n{text}"
+            );
         }
-        assert!(!text.contains("hedge_team_budget_remaining_usd{team=\"cv\"}"), "no budget, no gauge:\n{text}");
+        assert!(
+            !text.contains("hedge_team_budget_remaining_usd{team=\"cv\"}"),
+            "no budget, no gauge:\n{text}"
+        );
         assert_eq!(text.lines().last(), Some("# EOF"));
     }
 }

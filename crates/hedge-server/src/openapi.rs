@@ -18,7 +18,10 @@ struct Bearer;
 impl Modify for Bearer {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -50,12 +53,22 @@ pub fn document() -> Value {
 pub fn document_for(b: &Broker) -> Value {
     let mut doc = document();
     let providers: Vec<&str> = b.config.providers.iter().map(|p| p.name.as_str()).collect();
-    let offered: std::collections::BTreeSet<&str> = b.config.providers.iter().map(|p| p.accelerator.as_str()).collect();
+    let offered: std::collections::BTreeSet<&str> = b
+        .config
+        .providers
+        .iter()
+        .map(|p| p.accelerator.as_str())
+        .collect();
     let known: Vec<&str> = b.known_accelerators.iter().map(|a| a.as_str()).collect();
     let schemas = &mut doc["components"]["schemas"];
     if !known.is_empty() {
-        let names = known.iter().map(|a| regex_escape(a)).collect::<Vec<_>>().join("|");
-        schemas["TaskResources"]["properties"]["accelerators"]["pattern"] = json!(format!("^({names})(:[1-9][0-9]{{0,8}})?$"));
+        let names = known
+            .iter()
+            .map(|a| regex_escape(a))
+            .collect::<Vec<_>>()
+            .join("|");
+        schemas["TaskResources"]["properties"]["accelerators"]["pattern"] =
+            json!(format!("^({names})(:[1-9][0-9]{{0,8}})?$"));
     }
     // Each provider with the accelerator it offers: the pairs a commitment may name.
     let pairs: Vec<Value> = b
@@ -100,20 +113,32 @@ mod tests {
                 for (status, r) in responses {
                     if status.starts_with('4') || status.starts_with('5') {
                         let schema = &r["content"]["application/json"]["schema"]["$ref"];
-                        assert_eq!(schema, "#/components/schemas/ErrorBody", "{method} {path} {status}");
+                        assert_eq!(
+                            schema, "#/components/schemas/ErrorBody",
+                            "{method} {path} {status}"
+                        );
                     }
                 }
                 if !op["security"].is_null() {
-                    assert!(responses.contains_key("401"), "{method} {path} needs a token but documents no 401");
+                    assert!(
+                        responses.contains_key("401"),
+                        "{method} {path} needs a token but documents no 401"
+                    );
                 }
                 for p in op["parameters"].as_array().into_iter().flatten() {
                     if p["in"] == "path" && p["name"] == "id" && path.starts_with("/v1/jobs/") {
-                        assert_eq!(p["schema"]["type"], "integer", "{method} {path}: a job id is an integer");
+                        assert_eq!(
+                            p["schema"]["type"], "integer",
+                            "{method} {path}: a job id is an integer"
+                        );
                     }
                 }
             }
         }
         assert!(n >= 17, "{n} operations");
-        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
     }
 }

@@ -34,21 +34,32 @@ pub fn classify(e: &DriverError, failures: u32, max_retries: u32) -> ErrorAction
     let reason = crate::error::chain(e);
     let transient = || {
         if failures > max_retries {
-            ErrorAction::Failover { reason: format!("{reason} ({failures} times in a row)") }
+            ErrorAction::Failover {
+                reason: format!("{reason} ({failures} times in a row)"),
+            }
         } else {
-            ErrorAction::Retry { reason: reason.clone() }
+            ErrorAction::Retry {
+                reason: reason.clone(),
+            }
         }
     };
     match e {
         DriverError::Unreachable { .. } | DriverError::Io { .. } => transient(),
-        DriverError::Rejected { .. } | DriverError::NotFound { .. } => ErrorAction::Failover { reason },
-        DriverError::Unsupported { .. } | DriverError::BadKey { .. } => ErrorAction::Fatal { reason },
+        DriverError::Rejected { .. } | DriverError::NotFound { .. } => {
+            ErrorAction::Failover { reason }
+        }
+        DriverError::Unsupported { .. } | DriverError::BadKey { .. } => {
+            ErrorAction::Fatal { reason }
+        }
     }
 }
 
 /// Whether an error says something about the provider's health (as opposed to about one request).
 pub fn counts_against_health(e: &DriverError) -> bool {
-    matches!(e, DriverError::Unreachable { .. } | DriverError::Io { .. } | DriverError::Rejected { .. })
+    matches!(
+        e,
+        DriverError::Unreachable { .. } | DriverError::Io { .. } | DriverError::Rejected { .. }
+    )
 }
 
 #[cfg(test)]
@@ -63,9 +74,19 @@ mod tests {
 
     #[test]
     fn table() {
-        let unreachable = DriverError::Unreachable { provider: p(), reason: "down".into() };
-        let rejected = DriverError::Rejected { provider: p(), key: IdempotencyKey::parse("k").unwrap(), reason: "full".into() };
-        let unsupported = DriverError::Unsupported { provider: p(), reason: "2 nodes".into() };
+        let unreachable = DriverError::Unreachable {
+            provider: p(),
+            reason: "down".into(),
+        };
+        let rejected = DriverError::Rejected {
+            provider: p(),
+            key: IdempotencyKey::parse("k").unwrap(),
+            reason: "full".into(),
+        };
+        let unsupported = DriverError::Unsupported {
+            provider: p(),
+            reason: "2 nodes".into(),
+        };
         let cases = [
             (&unreachable, 1, "driver_retry"),
             (&unreachable, 3, "driver_retry"),

@@ -21,7 +21,9 @@
 //! anything new is scheduled.
 
 use crate::policy::{classify, counts_against_health, ErrorAction};
-use crate::schedule::{schedule, Decision, ProviderView, QueuedJob, RunningJob, Snapshot, TeamView, WaitReason};
+use crate::schedule::{
+    schedule, Decision, ProviderView, QueuedJob, RunningJob, Snapshot, TeamView, WaitReason,
+};
 use crate::{chain, Broker};
 use hedge_core::{AttemptStatus, JobId, JobState, Market, Money};
 use hedge_drivers::{IdempotencyKey, LaunchSpec, Observation};
@@ -60,9 +62,12 @@ pub async fn run(broker: Arc<Broker>) {
             broker.metrics.inc(&broker.metrics.pass_errors);
         }
         broker.metrics.inc(&broker.metrics.passes);
-        broker.metrics.set_last_pass_ms(broker.clock.monotonic_ms().saturating_sub(started));
+        broker
+            .metrics
+            .set_last_pass_ms(broker.clock.monotonic_ms().saturating_sub(started));
         tokio::time::sleep(MIN_GAP.min(broker.config.reconcile_interval)).await;
-        let _ = tokio::time::timeout(broker.config.reconcile_interval, broker.wake.notified()).await;
+        let _ =
+            tokio::time::timeout(broker.config.reconcile_interval, broker.wake.notified()).await;
     }
 }
 
@@ -94,15 +99,25 @@ async fn phase1_health(b: &Broker, _st: &mut LoopState) -> Result<(), StoreError
     Ok(())
 }
 
-async fn persist_health(b: &Broker, changes: Vec<crate::health::HealthChange>) -> Result<(), StoreError> {
+async fn persist_health(
+    b: &Broker,
+    changes: Vec<crate::health::HealthChange>,
+) -> Result<(), StoreError> {
     use crate::health::HealthChange;
     for ch in changes {
         let (provider, state, reason) = match ch {
-            HealthChange::Degraded { provider, reason } => (provider, HealthState::Degraded, Some(reason)),
+            HealthChange::Degraded { provider, reason } => {
+                (provider, HealthState::Degraded, Some(reason))
+            }
             HealthChange::Recovered { provider } => (provider, HealthState::Healthy, None),
         };
         tracing::warn!(%provider, state = state.as_str(), reason = reason.as_deref().unwrap_or(""), "provider health changed");
-        let status = b.health.lock().unwrap_or_else(|p| p.into_inner()).status(&provider).cloned();
+        let status = b
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .status(&provider)
+            .cloned();
         let failures = status.as_ref().map_or(0, |s| s.consecutive_failures);
         b.store
             .put_provider_health(&ProviderHealth {
@@ -119,7 +134,11 @@ async fn persist_health(b: &Broker, changes: Vec<crate::health::HealthChange>) -
 }
 
 /// Records the outcome of a driver call in the provider's health, persisting a change of state.
-async fn note_call(b: &Broker, provider: &hedge_core::ProviderId, outcome: Result<(), String>) -> Result<(), StoreError> {
+async fn note_call(
+    b: &Broker,
+    provider: &hedge_core::ProviderId,
+    outcome: Result<(), String>,
+) -> Result<(), StoreError> {
     let change = {
         let mut h = b.health.lock().unwrap_or_else(|p| p.into_inner());
         h.record(provider, b.clock.monotonic_ms(), outcome)
@@ -134,10 +153,18 @@ async fn phase2_observe(b: &Broker, st: &mut LoopState) -> Result<(), StoreError
         let job = b.store.job(a.job).await?;
         let r = if a.status.is_being_stopped() {
             stop_one(b, &job, &a).await
-        } else if job.state == JobState::Cancelling || job.state.is_terminal() || job.current_attempt != a.attempt_no {
+        } else if job.state == JobState::Cancelling
+            || job.state.is_terminal()
+            || job.current_attempt != a.attempt_no
+        {
             // Its job was cancelled (or has moved on): persist that the attempt is being stopped, then stop it.
-            let status = if job.state == JobState::Cancelling { AttemptStatus::Cancelling } else { AttemptStatus::Orphaned };
-            let u = AttemptUpdate::new(&a.idempotency_key, status, b.clock.now()).detail(format!("job is {}", job.state));
+            let status = if job.state == JobState::Cancelling {
+                AttemptStatus::Cancelling
+            } else {
+                AttemptStatus::Orphaned
+            };
+            let u = AttemptUpdate::new(&a.idempotency_key, status, b.clock.now())
+                .detail(format!("job is {}", job.state));
             match b.store.update_attempt(&u).await {
                 Ok(a) => stop_one(b, &job, &a).await,
                 Err(e) => Err(e),
@@ -159,16 +186,23 @@ async fn phase2_observe(b: &Broker, st: &mut LoopState) -> Result<(), StoreError
         if attempts.iter().any(|a| a.status.is_in_flight()) {
             continue;
         }
-        let finished_first = attempts.last().is_some_and(|a| a.status == AttemptStatus::Succeeded);
-        let (to, reason) =
-            if finished_first { (JobState::Succeeded, "finished_before_cancel") } else { (JobState::Cancelled, "cancel_confirmed") };
+        let finished_first = attempts
+            .last()
+            .is_some_and(|a| a.status == AttemptStatus::Succeeded);
+        let (to, reason) = if finished_first {
+            (JobState::Succeeded, "finished_before_cancel")
+        } else {
+            (JobState::Cancelled, "cancel_confirmed")
+        };
         let t = Transition::new(job.id, JobState::Cancelling, to, b.clock.now())
             .reason(reason)
             .explanation(json!({"attempts": attempts.len()}))
             .expect_version(job.version);
         match b.store.transition(&t).await {
             Ok(_) => {}
-            Err(e) if e.is_caller_error() => tracing::debug!(job = %job.id, error = %e, "state moved under the reconciler"),
+            Err(e) if e.is_caller_error() => {
+                tracing::debug!(job = %job.id, error = %e, "state moved under the reconciler")
+            }
             Err(e) => return Err(e),
         }
     }
@@ -180,12 +214,31 @@ async fn phase2_observe(b: &Broker, st: &mut LoopState) -> Result<(), StoreError
 /// left alone until it does: the attempt stays in flight, its GPUs counted, and is stopped then.
 async fn stop_one(b: &Broker, job: &Job, a: &LaunchAttempt) -> Result<(), StoreError> {
     let Some(driver) = b.drivers.get(&a.provider) else {
-        return update_attempt(b, job, a, AttemptStatus::Lost, "provider no longer configured").await;
+        return update_attempt(
+            b,
+            job,
+            a,
+            AttemptStatus::Lost,
+            "provider no longer configured",
+        )
+        .await;
     };
     let Some(key) = key_of(a) else {
-        return update_attempt(b, job, a, AttemptStatus::Failed, "idempotency key not usable by drivers").await;
+        return update_attempt(
+            b,
+            job,
+            a,
+            AttemptStatus::Failed,
+            "idempotency key not usable by drivers",
+        )
+        .await;
     };
-    if !b.health.lock().unwrap_or_else(|p| p.into_inner()).is_healthy(&a.provider) {
+    if !b
+        .health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_healthy(&a.provider)
+    {
         return Ok(());
     }
     match driver.cancel(&key).await {
@@ -193,10 +246,22 @@ async fn stop_one(b: &Broker, job: &Job, a: &LaunchAttempt) -> Result<(), StoreE
             note_call(b, &a.provider, Ok(())).await?;
             let (status, detail) = match &obs {
                 Observation::Queued | Observation::Running => return Ok(()),
-                Observation::Exited { code: 0 } => (AttemptStatus::Succeeded, "finished before it was stopped".to_owned()),
-                Observation::Exited { code } => (AttemptStatus::Failed, format!("exit code {code} before it was stopped")),
-                Observation::Cancelled => (AttemptStatus::Cancelled, "stop confirmed by the provider".to_owned()),
-                Observation::NotFound => (AttemptStatus::Cancelled, "the provider has no record of it".to_owned()),
+                Observation::Exited { code: 0 } => (
+                    AttemptStatus::Succeeded,
+                    "finished before it was stopped".to_owned(),
+                ),
+                Observation::Exited { code } => (
+                    AttemptStatus::Failed,
+                    format!("exit code {code} before it was stopped"),
+                ),
+                Observation::Cancelled => (
+                    AttemptStatus::Cancelled,
+                    "stop confirmed by the provider".to_owned(),
+                ),
+                Observation::NotFound => (
+                    AttemptStatus::Cancelled,
+                    "the provider has no record of it".to_owned(),
+                ),
                 Observation::Lost { reason } => (AttemptStatus::Lost, reason.clone()),
             };
             if a.status == AttemptStatus::Orphaned {
@@ -242,7 +307,12 @@ fn key_of(a: &LaunchAttempt) -> Option<IdempotencyKey> {
     IdempotencyKey::parse(&a.idempotency_key).ok()
 }
 
-async fn observe_one(b: &Broker, st: &mut LoopState, job: &Job, a: &LaunchAttempt) -> Result<(), StoreError> {
+async fn observe_one(
+    b: &Broker,
+    st: &mut LoopState,
+    job: &Job,
+    a: &LaunchAttempt,
+) -> Result<(), StoreError> {
     let now = b.clock.now();
     let Some(key) = key_of(a) else {
         let t = Transition::new(job.id, job.state, JobState::Failed, now)
@@ -252,15 +322,35 @@ async fn observe_one(b: &Broker, st: &mut LoopState, job: &Job, a: &LaunchAttemp
     };
     let Some(driver) = b.drivers.get(&a.provider) else {
         if job.state.is_terminal() {
-            return update_attempt(b, job, a, AttemptStatus::Lost, "provider no longer configured").await;
+            return update_attempt(
+                b,
+                job,
+                a,
+                AttemptStatus::Lost,
+                "provider no longer configured",
+            )
+            .await;
         }
         let t = Transition::new(job.id, job.state, JobState::Recovering, now)
             .reason("provider_removed")
             .explanation(json!({"provider": a.provider}));
-        return finish(b, job, a, t, AttemptStatus::Lost, "provider no longer configured").await;
+        return finish(
+            b,
+            job,
+            a,
+            t,
+            AttemptStatus::Lost,
+            "provider no longer configured",
+        )
+        .await;
     };
     // Failover: the provider is degraded.
-    if !b.health.lock().unwrap_or_else(|p| p.into_inner()).is_healthy(&a.provider) {
+    if !b
+        .health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_healthy(&a.provider)
+    {
         return fail_over_degraded(b, st, job, a, driver.as_ref(), key).await;
     }
     let result = if a.status == AttemptStatus::Recorded {
@@ -278,13 +368,25 @@ async fn observe_one(b: &Broker, st: &mut LoopState, job: &Job, a: &LaunchAttemp
             if counts_against_health(&e) {
                 note_call(b, &a.provider, Err(chain(&e))).await?;
                 // This failure may have been the one that degraded the provider: fail over now.
-                if !b.health.lock().unwrap_or_else(|p| p.into_inner()).is_healthy(&a.provider) {
+                if !b
+                    .health
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_healthy(&a.provider)
+                {
                     return fail_over_degraded(b, st, job, a, driver.as_ref(), key).await;
                 }
             }
             let n = st.failures.entry(a.idempotency_key.clone()).or_default();
             *n += 1;
-            return act_on_error(b, job, a, classify(&e, *n, b.config.max_launch_retries), may_be_alive(&e)).await;
+            return act_on_error(
+                b,
+                job,
+                a,
+                classify(&e, *n, b.config.max_launch_retries),
+                may_be_alive(&e),
+            )
+            .await;
         }
     };
     apply_observation(b, job, a, obs).await
@@ -314,17 +416,34 @@ async fn fail_over_degraded(
     let t = Transition::new(job.id, job.state, JobState::Recovering, now)
         .reason("provider_degraded")
         .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "health": reason}));
-    finish(b, job, a, t, AttemptStatus::Orphaned, "provider degraded: to be stopped once it answers").await
+    finish(
+        b,
+        job,
+        a,
+        t,
+        AttemptStatus::Orphaned,
+        "provider degraded: to be stopped once it answers",
+    )
+    .await
 }
 
 /// Whether the attempt may still be running after this error (the provider did not answer, or its state
 /// could not be read): such an attempt is `Orphaned` on failover, stopped once the provider answers, never
 /// taken for lost.
 fn may_be_alive(e: &hedge_drivers::DriverError) -> bool {
-    matches!(e, hedge_drivers::DriverError::Unreachable { .. } | hedge_drivers::DriverError::Io { .. })
+    matches!(
+        e,
+        hedge_drivers::DriverError::Unreachable { .. } | hedge_drivers::DriverError::Io { .. }
+    )
 }
 
-async fn act_on_error(b: &Broker, job: &Job, a: &LaunchAttempt, action: ErrorAction, may_be_alive: bool) -> Result<(), StoreError> {
+async fn act_on_error(
+    b: &Broker,
+    job: &Job,
+    a: &LaunchAttempt,
+    action: ErrorAction,
+    may_be_alive: bool,
+) -> Result<(), StoreError> {
     let now = b.clock.now();
     match &action {
         ErrorAction::Retry { reason } => {
@@ -335,31 +454,46 @@ async fn act_on_error(b: &Broker, job: &Job, a: &LaunchAttempt, action: ErrorAct
             b.metrics.inc(&b.metrics.failovers);
             let t = Transition::new(job.id, job.state, JobState::Recovering, now)
                 .reason(action.code())
-                .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "error": reason}));
-            let status = if may_be_alive { AttemptStatus::Orphaned } else { AttemptStatus::Lost };
+                .explanation(
+                    json!({"provider": a.provider, "attempt": a.attempt_no, "error": reason}),
+                );
+            let status = if may_be_alive {
+                AttemptStatus::Orphaned
+            } else {
+                AttemptStatus::Lost
+            };
             finish(b, job, a, t, status, reason).await
         }
         ErrorAction::Fatal { reason } => {
             let t = Transition::new(job.id, job.state, JobState::Failed, now)
                 .reason(action.code())
-                .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "error": reason}));
+                .explanation(
+                    json!({"provider": a.provider, "attempt": a.attempt_no, "error": reason}),
+                );
             finish(b, job, a, t, AttemptStatus::Failed, reason).await
         }
     }
 }
 
-async fn apply_observation(b: &Broker, job: &Job, a: &LaunchAttempt, obs: Observation) -> Result<(), StoreError> {
+async fn apply_observation(
+    b: &Broker,
+    job: &Job,
+    a: &LaunchAttempt,
+    obs: Observation,
+) -> Result<(), StoreError> {
     let now = b.clock.now();
     match obs {
         Observation::Queued => {
             if a.status == AttemptStatus::Recorded {
-                let u = AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Submitted, now).handle(a.idempotency_key.clone());
+                let u = AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Submitted, now)
+                    .handle(a.idempotency_key.clone());
                 b.store.update_attempt(&u).await?;
             }
             Ok(())
         }
         Observation::Running => {
-            let u = AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Running, now).handle(a.idempotency_key.clone());
+            let u = AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Running, now)
+                .handle(a.idempotency_key.clone());
             if job.state == JobState::Launching {
                 let t = Transition::new(job.id, JobState::Launching, JobState::Running, now)
                     .reason("started")
@@ -375,14 +509,26 @@ async fn apply_observation(b: &Broker, job: &Job, a: &LaunchAttempt, obs: Observ
         Observation::Exited { code: 0 } => {
             let t = Transition::new(job.id, job.state, JobState::Succeeded, now)
                 .reason("succeeded")
-                .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "exit_code": 0}));
+                .explanation(
+                    json!({"provider": a.provider, "attempt": a.attempt_no, "exit_code": 0}),
+                );
             finish(b, job, a, t, AttemptStatus::Succeeded, "exit code 0").await
         }
         Observation::Exited { code } => {
             let t = Transition::new(job.id, job.state, JobState::Failed, now)
                 .reason("exit_code")
-                .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "exit_code": code}));
-            finish(b, job, a, t, AttemptStatus::Failed, &format!("exit code {code}")).await
+                .explanation(
+                    json!({"provider": a.provider, "attempt": a.attempt_no, "exit_code": code}),
+                );
+            finish(
+                b,
+                job,
+                a,
+                t,
+                AttemptStatus::Failed,
+                &format!("exit code {code}"),
+            )
+            .await
         }
         Observation::Cancelled | Observation::Lost { .. } | Observation::NotFound => {
             let why = match &obs {
@@ -393,7 +539,9 @@ async fn apply_observation(b: &Broker, job: &Job, a: &LaunchAttempt, obs: Observ
             b.metrics.inc(&b.metrics.failovers);
             let t = Transition::new(job.id, job.state, JobState::Recovering, now)
                 .reason("attempt_lost")
-                .explanation(json!({"provider": a.provider, "attempt": a.attempt_no, "detail": why}));
+                .explanation(
+                    json!({"provider": a.provider, "attempt": a.attempt_no, "detail": why}),
+                );
             finish(b, job, a, t, AttemptStatus::Lost, &why).await
         }
     }
@@ -402,16 +550,33 @@ async fn apply_observation(b: &Broker, job: &Job, a: &LaunchAttempt, obs: Observ
 /// Moves the job and moves its attempt on in one store transaction. An attempt that ends has its ledger
 /// segments written by the store in that same transaction (an `Orphaned` attempt's when its stop is
 /// confirmed), so a crash can neither lose nor double them.
-async fn finish(b: &Broker, job: &Job, a: &LaunchAttempt, t: Transition, status: AttemptStatus, detail: &str) -> Result<(), StoreError> {
+async fn finish(
+    b: &Broker,
+    job: &Job,
+    a: &LaunchAttempt,
+    t: Transition,
+    status: AttemptStatus,
+    detail: &str,
+) -> Result<(), StoreError> {
     let now = b.clock.now();
-    let t = t.expect_version(job.version).with_attempt_update(AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail));
+    let t = t
+        .expect_version(job.version)
+        .with_attempt_update(AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail));
     b.store.transition(&t).await?;
     Ok(())
 }
 
-async fn update_attempt(b: &Broker, _job: &Job, a: &LaunchAttempt, status: AttemptStatus, detail: &str) -> Result<(), StoreError> {
+async fn update_attempt(
+    b: &Broker,
+    _job: &Job,
+    a: &LaunchAttempt,
+    status: AttemptStatus,
+    detail: &str,
+) -> Result<(), StoreError> {
     let now = b.clock.now();
-    b.store.update_attempt(&AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail)).await?;
+    b.store
+        .update_attempt(&AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail))
+        .await?;
     Ok(())
 }
 
@@ -460,9 +625,10 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
                 gpus_total: p.gpus,
                 gpus_in_use: in_use.get(&p.name).copied().unwrap_or(0),
                 unusable: match h.status(&p.name) {
-                    Some(s) if s.state == HealthState::Degraded => {
-                        Some(format!("degraded: {}", s.last_error.clone().unwrap_or_default()))
-                    }
+                    Some(s) if s.state == HealthState::Degraded => Some(format!(
+                        "degraded: {}",
+                        s.last_error.clone().unwrap_or_default()
+                    )),
                     _ => None,
                 },
             })
@@ -495,12 +661,23 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
         let spent = u.spent + u.reserved;
         teams.insert(
             t.id.clone(),
-            TeamView { quotas: t.quotas, monthly_budget: t.monthly_budget, spent, allow_preemption: t.allow_preemption },
+            TeamView {
+                quotas: t.quotas,
+                monthly_budget: t.monthly_budget,
+                spent,
+                allow_preemption: t.allow_preemption,
+            },
         );
     }
     let queue = queue_jobs
         .into_iter()
-        .map(|j| QueuedJob { id: j.id, team: j.team, priority: j.priority, deadline: j.deadline, spec: j.spec })
+        .map(|j| QueuedJob {
+            id: j.id,
+            team: j.team,
+            priority: j.priority,
+            deadline: j.deadline,
+            spec: j.spec,
+        })
         .collect();
     let reserved = b
         .waiting
@@ -512,7 +689,16 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
             _ => None,
         })
         .collect();
-    let snap = Snapshot { catalog: &b.catalog, providers, owned, teams, running, queue, reserved, reserve_seconds: b.config.ledger.reserve_seconds };
+    let snap = Snapshot {
+        catalog: &b.catalog,
+        providers,
+        owned,
+        teams,
+        running,
+        queue,
+        reserved,
+        reserve_seconds: b.config.ledger.reserve_seconds,
+    };
     Ok(schedule(&snap))
 }
 
@@ -524,7 +710,10 @@ async fn enforce_stop(b: &Broker) -> Result<(), StoreError> {
         .teams()
         .await?
         .into_iter()
-        .filter(|t| t.on_budget_exceeded == hedge_store::OnBudgetExceeded::Stop && t.monthly_budget.is_some())
+        .filter(|t| {
+            t.on_budget_exceeded == hedge_store::OnBudgetExceeded::Stop
+                && t.monthly_budget.is_some()
+        })
         .collect();
     if stopping.is_empty() {
         return Ok(());
@@ -532,10 +721,16 @@ async fn enforce_stop(b: &Broker) -> Result<(), StoreError> {
     let spend = crate::ledger::budget_spend(b, b.clock.now()).await?;
     let mut holding = None;
     for t in stopping {
-        let (Some(budget), Some(u)) = (t.monthly_budget, spend.get(&t.id)) else { continue };
+        let (Some(budget), Some(u)) = (t.monthly_budget, spend.get(&t.id)) else {
+            continue;
+        };
         if u.spent >= budget {
             if holding.is_none() {
-                holding = Some(b.store.jobs_in_states(&[JobState::Launching, JobState::Running]).await?);
+                holding = Some(
+                    b.store
+                        .jobs_in_states(&[JobState::Launching, JobState::Running])
+                        .await?,
+                );
             }
             stop_team(b, &t.id, u.spent, budget, holding.iter().flatten()).await?;
         }
@@ -554,7 +749,9 @@ async fn stop_team<'a>(
     holding: impl Iterator<Item = &'a Job>,
 ) -> Result<(), StoreError> {
     for job in holding.filter(|j| &j.team == team) {
-        let Some(target) = job.state.cancel_target() else { continue };
+        let Some(target) = job.state.cancel_target() else {
+            continue;
+        };
         let t = Transition::new(job.id, job.state, target, b.clock.now())
             .reason("budget_exceeded")
             .explanation(json!({"spent": spent.micros(), "budget": budget.micros()}))
@@ -570,11 +767,19 @@ async fn stop_team<'a>(
 
 // ---- phase 4 ------------------------------------------------------------------------------------------------
 
-async fn phase4_act(b: &Broker, st: &mut LoopState, decisions: Vec<Decision>) -> Result<(), StoreError> {
+async fn phase4_act(
+    b: &Broker,
+    st: &mut LoopState,
+    decisions: Vec<Decision>,
+) -> Result<(), StoreError> {
     let mut waiting = BTreeMap::new();
     for d in decisions {
         let r = match d {
-            Decision::Launch { job, candidate, placement } => launch(b, st, job, candidate, *placement).await,
+            Decision::Launch {
+                job,
+                candidate,
+                placement,
+            } => launch(b, st, job, candidate, *placement).await,
             Decision::Wait { job, reason } => {
                 let r = wait(b, st, job, &reason).await;
                 waiting.insert(job, reason);
@@ -584,7 +789,9 @@ async fn phase4_act(b: &Broker, st: &mut LoopState, decisions: Vec<Decision>) ->
         };
         match r {
             Ok(()) => {}
-            Err(e) if e.is_caller_error() => tracing::debug!(error = %e, "state moved under the reconciler"),
+            Err(e) if e.is_caller_error() => {
+                tracing::debug!(error = %e, "state moved under the reconciler")
+            }
             Err(e) => return Err(e),
         }
     }
@@ -598,7 +805,9 @@ async fn to_placing(b: &Broker, job: &Job, reason: &str) -> Result<Job, StoreErr
     if job.state == JobState::Placing {
         return Ok(job.clone());
     }
-    let t = Transition::new(job.id, job.state, JobState::Placing, b.clock.now()).reason(reason).expect_version(job.version);
+    let t = Transition::new(job.id, job.state, JobState::Placing, b.clock.now())
+        .reason(reason)
+        .expect_version(job.version);
     b.store.transition(&t).await
 }
 
@@ -633,7 +842,9 @@ async fn launch(
     let (job, a) = b.store.begin_launch(&t, &attempt).await?;
     b.metrics.inc(&b.metrics.launches);
     // Submit right away; if this fails or the process dies here, phase 2 submits again with the same key.
-    let Some(driver) = b.drivers.get(&a.provider).cloned() else { return Ok(()) };
+    let Some(driver) = b.drivers.get(&a.provider).cloned() else {
+        return Ok(());
+    };
     let Some(key) = key_of(&a) else { return Ok(()) };
     match driver.submit(&key, &launch_spec(&job, &a)).await {
         Ok(obs) => {
@@ -646,14 +857,26 @@ async fn launch(
             }
             let n = st.failures.entry(a.idempotency_key.clone()).or_default();
             *n += 1;
-            act_on_error(b, &job, &a, classify(&e, *n, b.config.max_launch_retries), may_be_alive(&e)).await
+            act_on_error(
+                b,
+                &job,
+                &a,
+                classify(&e, *n, b.config.max_launch_retries),
+                may_be_alive(&e),
+            )
+            .await
         }
     }
 }
 
 /// Records a wait in the job's events when its reason changed (quota, budget, preemption, unknown team);
 /// plain "no capacity yet" is only kept in memory, to spare the store one write per queued job per pass.
-async fn wait(b: &Broker, st: &mut LoopState, id: JobId, reason: &WaitReason) -> Result<(), StoreError> {
+async fn wait(
+    b: &Broker,
+    st: &mut LoopState,
+    id: JobId,
+    reason: &WaitReason,
+) -> Result<(), StoreError> {
     if matches!(reason, WaitReason::NoFit { .. }) {
         return Ok(());
     }
@@ -664,7 +887,10 @@ async fn wait(b: &Broker, st: &mut LoopState, id: JobId, reason: &WaitReason) ->
     let job = b.store.job(id).await?;
     if job.state == JobState::Pending {
         let events = b.store.job_events(id).await?;
-        if events.last().is_some_and(|e| e.reason == reason.code() && e.explanation == explanation) {
+        if events
+            .last()
+            .is_some_and(|e| e.reason == reason.code() && e.explanation == explanation)
+        {
             st.recorded_waits.insert(id, explanation);
             return Ok(());
         }
@@ -685,13 +911,23 @@ async fn preempt(b: &Broker, victim: JobId, by: JobId) -> Result<(), StoreError>
         return Ok(());
     }
     let attempts = b.store.attempts(victim).await?;
-    let Some(a) = attempts.into_iter().rev().find(|a| a.status.is_in_flight()) else { return Ok(()) };
+    let Some(a) = attempts.into_iter().rev().find(|a| a.status.is_in_flight()) else {
+        return Ok(());
+    };
     b.metrics.inc(&b.metrics.preemptions);
     let t = Transition::new(victim, job.state, JobState::Recovering, b.clock.now())
         .reason("preempted")
         .explanation(json!({"by": by, "provider": a.provider, "attempt": a.attempt_no}));
     // The attempt is stopped (confirmed) by phase 2; its GPUs stay counted until then.
-    finish(b, &job, &a, t, AttemptStatus::Orphaned, &format!("preempted by job {by}: to be stopped")).await?;
+    finish(
+        b,
+        &job,
+        &a,
+        t,
+        AttemptStatus::Orphaned,
+        &format!("preempted by job {by}: to be stopped"),
+    )
+    .await?;
     let a = b.store.attempt_by_key(&a.idempotency_key).await?;
     stop_one(b, &job, &a).await
 }

@@ -20,8 +20,14 @@
 //! the pass (capacity only shrinks during a pass), so a pass over a long queue costs one placement per
 //! distinct request, not one per job.
 
-use hedge_core::{Accelerator, Catalog, JobId, Location, Market, Money, ProviderId, ResourceRequest, TaskSpec, TeamId};
-use hedge_placement::{place, Candidate, Conditions, OwnedCapacity, Placement, PlacementContext, PlacementSettings, Unusable};
+use hedge_core::{
+    Accelerator, Catalog, JobId, Location, Market, Money, ProviderId, ResourceRequest, TaskSpec,
+    TeamId,
+};
+use hedge_placement::{
+    place, Candidate, Conditions, OwnedCapacity, Placement, PlacementContext, PlacementSettings,
+    Unusable,
+};
 use hedge_store::TeamQuota;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -88,15 +94,33 @@ pub struct Snapshot<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WaitReason {
-    UnknownTeam { team: TeamId },
+    UnknownTeam {
+        team: TeamId,
+    },
     /// `spent` (booked, accrued and reserved this month) plus `needed` (this job's reservation) would pass
     /// `budget`.
-    OverBudget { spent: Money, budget: Money, needed: Money },
-    OverQuota { provider: Option<ProviderId>, accelerator: Option<Accelerator>, max_gpus: u32, in_use: u32, needed: u32 },
-    NoFit { rejected: Vec<String> },
+    OverBudget {
+        spent: Money,
+        budget: Money,
+        needed: Money,
+    },
+    OverQuota {
+        provider: Option<ProviderId>,
+        accelerator: Option<Accelerator>,
+        max_gpus: u32,
+        in_use: u32,
+        needed: u32,
+    },
+    NoFit {
+        rejected: Vec<String>,
+    },
     /// Lower-priority jobs of the team are being preempted to make room on `provider`; the `gpus` they
     /// free stay reserved for this job in the next pass.
-    Preempting { victims: Vec<JobId>, provider: ProviderId, gpus: u32 },
+    Preempting {
+        victims: Vec<JobId>,
+        provider: ProviderId,
+        gpus: u32,
+    },
 }
 
 impl WaitReason {
@@ -113,14 +137,28 @@ impl WaitReason {
 
 #[derive(Clone, Debug)]
 pub enum Decision {
-    Launch { job: JobId, candidate: Candidate, placement: Box<Placement> },
-    Wait { job: JobId, reason: WaitReason },
-    Preempt { victim: JobId, by: JobId },
+    Launch {
+        job: JobId,
+        candidate: Candidate,
+        placement: Box<Placement>,
+    },
+    Wait {
+        job: JobId,
+        reason: WaitReason,
+    },
+    Preempt {
+        victim: JobId,
+        by: JobId,
+    },
 }
 
 /// The settings every pass places with: committed capacity, then on-demand, then spot.
 pub fn placement_settings() -> PlacementSettings {
-    PlacementSettings { market_rank: hedge_placement::MarketRank::Priority, max_alternatives: 4, ..Default::default() }
+    PlacementSettings {
+        market_rank: hedge_placement::MarketRank::Priority,
+        max_alternatives: 4,
+        ..Default::default()
+    }
 }
 
 struct Live<'s> {
@@ -132,10 +170,15 @@ struct Live<'s> {
 }
 
 fn quota_applies(q: &TeamQuota, p: &ProviderId, a: Option<&Accelerator>) -> bool {
-    q.provider.as_ref().is_none_or(|qp| qp == p) && q.accelerator.as_ref().is_none_or(|qa| Some(qa) == a)
+    q.provider.as_ref().is_none_or(|qp| qp == p)
+        && q.accelerator.as_ref().is_none_or(|qa| Some(qa) == a)
 }
 
-fn quota_used(usage: &HashMap<(TeamId, ProviderId, Option<Accelerator>), u32>, team: &TeamId, q: &TeamQuota) -> u32 {
+fn quota_used(
+    usage: &HashMap<(TeamId, ProviderId, Option<Accelerator>), u32>,
+    team: &TeamId,
+    q: &TeamQuota,
+) -> u32 {
     usage
         .iter()
         .filter(|((t, p, a), _)| t == team && quota_applies(q, p, a.as_ref()))
@@ -153,7 +196,13 @@ impl Conditions for Live<'_> {
             },
         }
     }
-    fn gpus_available(&self, provider: &ProviderId, _: &Location, accelerator: &Accelerator, _: Market) -> Option<u32> {
+    fn gpus_available(
+        &self,
+        provider: &ProviderId,
+        _: &Location,
+        accelerator: &Accelerator,
+        _: Market,
+    ) -> Option<u32> {
         let p = self.providers.iter().find(|p| &p.id == provider)?;
         if &p.accelerator != accelerator {
             return Some(0);
@@ -161,14 +210,22 @@ impl Conditions for Live<'_> {
         let mut free = p.gpus_total.saturating_sub(p.gpus_in_use);
         for q in self.quotas.unwrap_or(&[]) {
             if quota_applies(q, provider, Some(accelerator)) {
-                free = free.min(q.max_gpus.saturating_sub(quota_used(self.usage, self.team, q)));
+                free = free.min(
+                    q.max_gpus
+                        .saturating_sub(quota_used(self.usage, self.team, q)),
+                );
             }
         }
         Some(free)
     }
 }
 
-type ShapeKey<'a> = (&'a TeamId, &'a [ResourceRequest], u32, hedge_core::Preference);
+type ShapeKey<'a> = (
+    &'a TeamId,
+    &'a [ResourceRequest],
+    u32,
+    hedge_core::Preference,
+);
 
 /// Runs one pass. Pure: the same snapshot gives the same decisions.
 pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
@@ -182,14 +239,19 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
     let mut owned = snap.owned.clone();
     let mut usage: HashMap<(TeamId, ProviderId, Option<Accelerator>), u32> = HashMap::new();
     for r in &snap.running {
-        *usage.entry((r.team.clone(), r.provider.clone(), r.accelerator.clone())).or_default() += r.gpus;
+        *usage
+            .entry((r.team.clone(), r.provider.clone(), r.accelerator.clone()))
+            .or_default() += r.gpus;
     }
     let mut preempted: Vec<JobId> = Vec::new();
     let mut failed: HashMap<ShapeKey<'_>, WaitReason> = HashMap::new();
     let mut order: Vec<&QueuedJob> = snap.queue.iter().collect();
     order.sort_by(|a, b| {
         let deadline = |j: &QueuedJob| j.deadline.map_or((1, 0), |d| (0, d.unix()));
-        b.priority.cmp(&a.priority).then(deadline(a).cmp(&deadline(b))).then(a.id.cmp(&b.id))
+        b.priority
+            .cmp(&a.priority)
+            .then(deadline(a).cmp(&deadline(b)))
+            .then(a.id.cmp(&b.id))
     });
     let mut out = Vec::with_capacity(order.len());
     // Reservations made earlier in this pass, per team.
@@ -198,13 +260,25 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
     for job in order {
         // Phase 2: team and budget.
         let Some(team) = snap.teams.get(&job.team) else {
-            out.push(Decision::Wait { job: job.id, reason: WaitReason::UnknownTeam { team: job.team.clone() } });
+            out.push(Decision::Wait {
+                job: job.id,
+                reason: WaitReason::UnknownTeam {
+                    team: job.team.clone(),
+                },
+            });
             continue;
         };
         let spent = team.spent + extra_spend.get(&job.team).copied().unwrap_or(Money::ZERO);
         if let Some(budget) = team.monthly_budget {
             if spent >= budget {
-                out.push(Decision::Wait { job: job.id, reason: WaitReason::OverBudget { spent, budget, needed: Money::ZERO } });
+                out.push(Decision::Wait {
+                    job: job.id,
+                    reason: WaitReason::OverBudget {
+                        spent,
+                        budget,
+                        needed: Money::ZERO,
+                    },
+                });
                 continue;
             }
         }
@@ -214,53 +288,101 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
                 pv.gpus_in_use = pv.gpus_in_use.saturating_sub(*n);
             }
         }
-        let key: ShapeKey<'_> = (&job.team, &job.spec.resources, job.spec.num_nodes, job.spec.preference);
+        let key: ShapeKey<'_> = (
+            &job.team,
+            &job.spec.resources,
+            job.spec.num_nodes,
+            job.spec.preference,
+        );
         if let Some(reason) = failed.get(&key) {
-            out.push(Decision::Wait { job: job.id, reason: reason.clone() });
+            out.push(Decision::Wait {
+                job: job.id,
+                reason: reason.clone(),
+            });
             continue;
         }
         // Phase 3: place.
-        let live = Live { providers: &providers, usage: &usage, team: &job.team, quotas: Some(&team.quotas) };
+        let live = Live {
+            providers: &providers,
+            usage: &usage,
+            team: &job.team,
+            quotas: Some(&team.quotas),
+        };
         // Committed GPUs are GPUs of their provider, and count against the team's quota like any others.
-        let anywhere = Location::Region { region: "local".into() };
+        let anywhere = Location::Region {
+            region: "local".into(),
+        };
         let owned_now: Vec<OwnedCapacity> = owned
             .iter()
             .map(|o| {
-                let free = live.gpus_available(&o.provider, &anywhere, &o.accelerator, Market::Committed).unwrap_or(0);
-                OwnedCapacity { free_gpus: o.free_gpus.min(free), ..o.clone() }
+                let free = live
+                    .gpus_available(&o.provider, &anywhere, &o.accelerator, Market::Committed)
+                    .unwrap_or(0);
+                OwnedCapacity {
+                    free_gpus: o.free_gpus.min(free),
+                    ..o.clone()
+                }
             })
             .collect();
-        let ctx = PlacementContext { catalog: snap.catalog, owned: &owned_now, conditions: &live };
+        let ctx = PlacementContext {
+            catalog: snap.catalog,
+            owned: &owned_now,
+            conditions: &live,
+        };
         let p = place(&job.spec, &ctx, &settings);
         let Some(chosen) = p.chosen.clone() else {
             // Phase 4: why not, and preemption.
             let reason = no_fit_reason(snap, job, team, &providers, &owned, &usage, p);
             if let WaitReason::NoFit { .. } = reason {
                 if team.allow_preemption {
-                    if let Some((provider, victims, gpus)) = preemption_victims(snap, job, &providers, &preempted) {
+                    if let Some((provider, victims, gpus)) =
+                        preemption_victims(snap, job, &providers, &preempted)
+                    {
                         for v in &victims {
                             preempted.push(*v);
-                            out.push(Decision::Preempt { victim: *v, by: job.id });
+                            out.push(Decision::Preempt {
+                                victim: *v,
+                                by: job.id,
+                            });
                         }
                         // Hold the freed GPUs for this job for the rest of the pass too.
                         if let Some(pv) = providers.iter_mut().find(|v| v.id == provider) {
                             pv.gpus_in_use = pv.gpus_total;
                         }
-                        out.push(Decision::Wait { job: job.id, reason: WaitReason::Preempting { victims, provider, gpus } });
+                        out.push(Decision::Wait {
+                            job: job.id,
+                            reason: WaitReason::Preempting {
+                                victims,
+                                provider,
+                                gpus,
+                            },
+                        });
                         continue;
                     }
                 }
             }
             failed.insert(key, reason.clone());
-            out.push(Decision::Wait { job: job.id, reason });
+            out.push(Decision::Wait {
+                job: job.id,
+                reason,
+            });
             continue;
         };
         // Phase 5: reserve its estimated cost against the budget (so a pass never launches past it), then take
         // the capacity.
-        let needed = chosen.hourly_cost.cost_for_seconds(job.spec.time_limit_seconds.unwrap_or(snap.reserve_seconds));
+        let needed = chosen
+            .hourly_cost
+            .cost_for_seconds(job.spec.time_limit_seconds.unwrap_or(snap.reserve_seconds));
         if let Some(budget) = team.monthly_budget {
             if spent + needed > budget {
-                out.push(Decision::Wait { job: job.id, reason: WaitReason::OverBudget { spent, budget, needed } });
+                out.push(Decision::Wait {
+                    job: job.id,
+                    reason: WaitReason::OverBudget {
+                        spent,
+                        budget,
+                        needed,
+                    },
+                });
                 continue;
             }
         }
@@ -275,8 +397,14 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
                 o.free_gpus = o.free_gpus.saturating_sub(gpus);
             }
         }
-        *usage.entry((job.team.clone(), chosen.provider.clone(), accel)).or_default() += gpus;
-        out.push(Decision::Launch { job: job.id, candidate: chosen, placement: Box::new(p) });
+        *usage
+            .entry((job.team.clone(), chosen.provider.clone(), accel))
+            .or_default() += gpus;
+        out.push(Decision::Launch {
+            job: job.id,
+            candidate: chosen,
+            placement: Box::new(p),
+        });
     }
     out
 }
@@ -291,8 +419,17 @@ fn no_fit_reason(
     p: Placement,
 ) -> WaitReason {
     if !team.quotas.is_empty() {
-        let free = Live { providers, usage, team: &job.team, quotas: None };
-        let ctx = PlacementContext { catalog: snap.catalog, owned, conditions: &free };
+        let free = Live {
+            providers,
+            usage,
+            team: &job.team,
+            quotas: None,
+        };
+        let ctx = PlacementContext {
+            catalog: snap.catalog,
+            owned,
+            conditions: &free,
+        };
         if let Some(c) = place(&job.spec, &ctx, &placement_settings()).chosen {
             let accel = c.accelerators.as_ref().map(|a| a.name.clone());
             let needed = c.total_gpus();
@@ -312,7 +449,9 @@ fn no_fit_reason(
             }
         }
     }
-    WaitReason::NoFit { rejected: p.rejected.into_iter().map(|r| r.message).collect() }
+    WaitReason::NoFit {
+        rejected: p.rejected.into_iter().map(|r| r.message).collect(),
+    }
 }
 
 /// Lower-priority running jobs of the same team, on one usable provider with the requested accelerator,
@@ -326,14 +465,22 @@ fn preemption_victims(
     let req = job.spec.resources.first()?;
     let accel = req.accelerators.as_ref()?;
     let need = accel.count.saturating_mul(job.spec.num_nodes.max(1));
-    for pv in providers.iter().filter(|p| p.unusable.is_none() && p.accelerator == accel.name) {
+    for pv in providers
+        .iter()
+        .filter(|p| p.unusable.is_none() && p.accelerator == accel.name)
+    {
         if req.provider.as_ref().is_some_and(|want| want != &pv.id) {
             continue;
         }
         let mut cands: Vec<&RunningJob> = snap
             .running
             .iter()
-            .filter(|r| r.team == job.team && r.priority < job.priority && r.provider == pv.id && !taken.contains(&r.id))
+            .filter(|r| {
+                r.team == job.team
+                    && r.priority < job.priority
+                    && r.provider == pv.id
+                    && !taken.contains(&r.id)
+            })
             .collect();
         cands.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.id.cmp(&a.id)));
         let mut free = pv.gpus_total.saturating_sub(pv.gpus_in_use);
@@ -379,13 +526,30 @@ mod tests {
     }
 
     fn job(id: u64, team: &str, priority: i32, gpus: u32) -> QueuedJob {
-        let r = ResourceRequest { accelerators: Some(AccelRequest::new(h100(), gpus)), ..Default::default() };
-        QueuedJob { id: JobId(id), team: TeamId::new(team), priority, deadline: None, spec: TaskSpec::single(r).into() }
+        let r = ResourceRequest {
+            accelerators: Some(AccelRequest::new(h100(), gpus)),
+            ..Default::default()
+        };
+        QueuedJob {
+            id: JobId(id),
+            team: TeamId::new(team),
+            priority,
+            deadline: None,
+            spec: TaskSpec::single(r).into(),
+        }
     }
 
     fn team(quota: Option<u32>, budget: Option<i64>, spent: i64, preempt: bool) -> TeamView {
         TeamView {
-            quotas: quota.map(|q| vec![TeamQuota { provider: None, accelerator: None, max_gpus: q }]).unwrap_or_default(),
+            quotas: quota
+                .map(|q| {
+                    vec![TeamQuota {
+                        provider: None,
+                        accelerator: None,
+                        max_gpus: q,
+                    }]
+                })
+                .unwrap_or_default(),
             monthly_budget: budget.map(Money::from_usd),
             spent: Money::from_usd(spent),
             allow_preemption: preempt,
@@ -395,7 +559,13 @@ mod tests {
     fn views(cfg: &[LocalProvider], used: [u32; 2]) -> Vec<ProviderView> {
         cfg.iter()
             .zip(used)
-            .map(|(p, u)| ProviderView { id: p.name.clone(), accelerator: h100(), gpus_total: p.gpus, gpus_in_use: u, unusable: None })
+            .map(|(p, u)| ProviderView {
+                id: p.name.clone(),
+                accelerator: h100(),
+                gpus_total: p.gpus,
+                gpus_in_use: u,
+                unusable: None,
+            })
             .collect()
     }
 
@@ -411,36 +581,80 @@ mod tests {
             free_gpus: 1,
             marginal_per_gpu_hour: Rate::ZERO,
         }];
-        let teams = [("ml", team(None, None, 0, false)), ("poor", team(None, Some(5), 5, false)), ("small", team(Some(1), None, 0, false))]
-            .into_iter()
-            .map(|(n, t)| (TeamId::new(n), t))
-            .collect();
-        let queue = vec![job(1, "ml", 0, 1), job(2, "ml", 9, 1), job(3, "poor", 9, 1), job(4, "small", 0, 2), job(5, "ghost", 0, 1)];
-        let snap = Snapshot { catalog: &catalog, providers: views(&cfg, [0, 0]), owned, teams, running: vec![], queue, reserved: vec![], reserve_seconds: 3600 };
+        let teams = [
+            ("ml", team(None, None, 0, false)),
+            ("poor", team(None, Some(5), 5, false)),
+            ("small", team(Some(1), None, 0, false)),
+        ]
+        .into_iter()
+        .map(|(n, t)| (TeamId::new(n), t))
+        .collect();
+        let queue = vec![
+            job(1, "ml", 0, 1),
+            job(2, "ml", 9, 1),
+            job(3, "poor", 9, 1),
+            job(4, "small", 0, 2),
+            job(5, "ghost", 0, 1),
+        ];
+        let snap = Snapshot {
+            catalog: &catalog,
+            providers: views(&cfg, [0, 0]),
+            owned,
+            teams,
+            running: vec![],
+            queue,
+            reserved: vec![],
+            reserve_seconds: 3600,
+        };
         let got: Vec<String> = schedule(&snap)
             .iter()
             .map(|d| match d {
-                Decision::Launch { job, candidate, .. } => format!("{job}: {} {}", candidate.provider, candidate.market),
+                Decision::Launch { job, candidate, .. } => {
+                    format!("{job}: {} {}", candidate.provider, candidate.market)
+                }
                 Decision::Wait { job, reason } => format!("{job}: wait {}", reason.code()),
                 Decision::Preempt { victim, by } => format!("{victim}: preempted by {by}"),
             })
             .collect();
-        assert_eq!(got, ["2: b committed", "3: wait over_budget", "1: a on-demand", "4: wait over_quota", "5: wait unknown_team"]);
+        assert_eq!(
+            got,
+            [
+                "2: b committed",
+                "3: wait over_budget",
+                "1: a on-demand",
+                "4: wait over_quota",
+                "5: wait unknown_team"
+            ]
+        );
     }
 
     #[test]
     fn earlier_deadline_first_among_equal_priorities() {
         let cfg = providers([1, 0]);
         let catalog = crate::local_catalog(&cfg);
-        let teams = [(TeamId::new("ml"), team(None, None, 0, false))].into_iter().collect();
+        let teams = [(TeamId::new("ml"), team(None, None, 0, false))]
+            .into_iter()
+            .collect();
         let mut late = job(1, "ml", 0, 1);
         late.deadline = Some(hedge_core::Timestamp::from_unix(2_000));
         let mut soon = job(2, "ml", 0, 1);
         soon.deadline = Some(hedge_core::Timestamp::from_unix(1_000));
         let none = job(0, "ml", 0, 1);
-        let snap = Snapshot { catalog: &catalog, providers: views(&cfg, [0, 0]), owned: vec![], teams, running: vec![], queue: vec![none, late, soon], reserved: vec![], reserve_seconds: 3600 };
+        let snap = Snapshot {
+            catalog: &catalog,
+            providers: views(&cfg, [0, 0]),
+            owned: vec![],
+            teams,
+            running: vec![],
+            queue: vec![none, late, soon],
+            reserved: vec![],
+            reserve_seconds: 3600,
+        };
         let first = schedule(&snap).into_iter().next().unwrap();
-        assert!(matches!(first, Decision::Launch { job: JobId(2), .. }), "{first:?}");
+        assert!(
+            matches!(first, Decision::Launch { job: JobId(2), .. }),
+            "{first:?}"
+        );
     }
 
     proptest! {

@@ -24,15 +24,28 @@ pub struct Submission {
 }
 
 pub fn parse(body: &[u8], known: &BTreeSet<Accelerator>) -> Result<Submission, ApiError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|e| ApiError::bad_request("invalid_yaml", "body", format!("the body is not UTF-8: {e}")))?;
+    let text = std::str::from_utf8(body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_yaml",
+            "body",
+            format!("the body is not UTF-8: {e}"),
+        )
+    })?;
     if text.trim().is_empty() {
-        return Err(ApiError::bad_request("invalid_yaml", "body", "the body is empty; send a task YAML"));
+        return Err(ApiError::bad_request(
+            "invalid_yaml",
+            "body",
+            "the body is empty; send a task YAML",
+        ));
     }
     // A JSON body is handed to the YAML parser re-encoded: JSON may escape characters (surrogate pairs)
     // that YAML's escapes cannot, and serde_json writes them as plain UTF-8.
     let reencoded;
-    let text = match text.trim_start().starts_with('{').then(|| serde_json::from_str::<serde_json::Value>(text)) {
+    let text = match text
+        .trim_start()
+        .starts_with('{')
+        .then(|| serde_json::from_str::<serde_json::Value>(text))
+    {
         Some(Ok(v)) => {
             reencoded = serde_json::to_string(&v).unwrap_or_default();
             reencoded.as_str()
@@ -44,25 +57,49 @@ pub fn parse(body: &[u8], known: &BTreeSet<Accelerator>) -> Result<Submission, A
             ApiError::bad_request("invalid_yaml", "body", format!("invalid YAML: {message}"))
         }
         hedge_core::task_yaml::TaskYamlError::Field { path, reason } => {
-            let code = if path.ends_with("accelerators") { "invalid_accelerators" } else { "invalid_task" };
+            let code = if path.ends_with("accelerators") {
+                "invalid_accelerators"
+            } else {
+                "invalid_task"
+            };
             ApiError::bad_request(code, path.clone(), format!("{path}: {reason}"))
         }
     })?;
     let doc: Value = serde_norway::from_str(text)
         .map_err(|e| ApiError::bad_request("invalid_yaml", "body", format!("invalid YAML: {e}")))?;
-    let get = |k: &str| doc.as_mapping().and_then(|m| m.get(k)).filter(|v| !v.is_null());
+    let get = |k: &str| {
+        doc.as_mapping()
+            .and_then(|m| m.get(k))
+            .filter(|v| !v.is_null())
+    };
     let team = match get("team") {
         None => None,
         Some(Value::String(s)) if !s.trim().is_empty() => Some(TeamId::new(s.trim())),
-        Some(_) => return Err(ApiError::bad_request("invalid_team", "team", "team must be a non-empty string")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_team",
+                "team",
+                "team must be a non-empty string",
+            ))
+        }
     };
     let priority = match get("priority") {
         None => 0,
         Some(v) => v
             .as_i64()
-            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64))
+            .or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                    .map(|f| f as i64)
+            })
             .and_then(|p| i32::try_from(p).ok())
-            .ok_or_else(|| ApiError::bad_request("invalid_priority", "priority", "priority must be a whole number"))?,
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_priority",
+                    "priority",
+                    "priority must be a whole number",
+                )
+            })?,
     };
     let deadline = match get("deadline") {
         None => None,
@@ -105,15 +142,35 @@ pub fn parse(body: &[u8], known: &BTreeSet<Accelerator>) -> Result<Submission, A
             }
         }
     }
-    if parsed.task.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
-        return Err(ApiError::bad_request("invalid_task", "run", "the task has no run command"));
+    if parsed
+        .task
+        .run
+        .as_deref()
+        .is_none_or(|r| r.trim().is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_task",
+            "run",
+            "the task has no run command",
+        ));
     }
-    let control = |t: &str| t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'));
+    let control = |t: &str| {
+        t.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    };
     if parsed.task.run.as_deref().is_some_and(control) {
-        return Err(ApiError::bad_request("invalid_task", "run", "the run command contains control characters"));
+        return Err(ApiError::bad_request(
+            "invalid_task",
+            "run",
+            "the run command contains control characters",
+        ));
     }
     if parsed.task.name.as_deref().is_some_and(control) {
-        return Err(ApiError::bad_request("invalid_task", "name", "the name contains control characters"));
+        return Err(ApiError::bad_request(
+            "invalid_task",
+            "name",
+            "the name contains control characters",
+        ));
     }
     let warnings = parsed
         .warnings
@@ -121,8 +178,17 @@ pub fn parse(body: &[u8], known: &BTreeSet<Accelerator>) -> Result<Submission, A
         .filter(|w| !HEDGE_FIELDS.contains(&w.path.as_str()))
         .map(|w| w.to_string())
         .collect();
-    let spec = hedge_core::TaskSpec { time_limit_seconds, ..parsed.task };
-    Ok(Submission { team, priority, deadline, spec, warnings })
+    let spec = hedge_core::TaskSpec {
+        time_limit_seconds,
+        ..parsed.task
+    };
+    Ok(Submission {
+        team,
+        priority,
+        deadline,
+        spec,
+        warnings,
+    })
 }
 
 /// Seconds since the epoch, or RFC 3339 in UTC (`2027-03-01T00:00:00Z`).
@@ -157,19 +223,44 @@ mod tests {
         assert_eq!(s.priority, 5);
         assert_eq!(s.deadline.unwrap().to_string(), "2027-03-01T00:00:00Z");
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
-        let json = parse(br#"{"team": "ml", "resources": {"accelerators": "H100:1"}, "run": "true"}"#, &known()).unwrap();
-        assert_eq!(json.spec.resources[0].accelerators.as_ref().unwrap().count, 1);
+        let json = parse(
+            br#"{"team": "ml", "resources": {"accelerators": "H100:1"}, "run": "true"}"#,
+            &known(),
+        )
+        .unwrap();
+        assert_eq!(
+            json.spec.resources[0].accelerators.as_ref().unwrap().count,
+            1
+        );
     }
 
     #[test]
     fn bad_input_names_the_field() {
         assert_eq!(err("run: [unclosed"), (400, "invalid_yaml", "body".into()));
-        assert_eq!(err("resources: {accelerators: Z999:1}\nrun: x"), (400, "unknown_accelerator", "resources.accelerators".into()));
-        assert_eq!(err("resources: {accelerators: H100:0}\nrun: x"), (400, "invalid_accelerators", "resources.accelerators".into()));
-        assert_eq!(err("resources: {accelerators: H100:-2}\nrun: x"), (400, "invalid_accelerators", "resources.accelerators".into()));
-        assert_eq!(err("priority: high\nrun: x"), (400, "invalid_priority", "priority".into()));
-        assert_eq!(err("deadline: tomorrow\nrun: x"), (400, "invalid_deadline", "deadline".into()));
-        assert_eq!(err("deadline: 2027-02-31T00:00:00Z\nrun: x"), (400, "invalid_deadline", "deadline".into()));
+        assert_eq!(
+            err("resources: {accelerators: Z999:1}\nrun: x"),
+            (400, "unknown_accelerator", "resources.accelerators".into())
+        );
+        assert_eq!(
+            err("resources: {accelerators: H100:0}\nrun: x"),
+            (400, "invalid_accelerators", "resources.accelerators".into())
+        );
+        assert_eq!(
+            err("resources: {accelerators: H100:-2}\nrun: x"),
+            (400, "invalid_accelerators", "resources.accelerators".into())
+        );
+        assert_eq!(
+            err("priority: high\nrun: x"),
+            (400, "invalid_priority", "priority".into())
+        );
+        assert_eq!(
+            err("deadline: tomorrow\nrun: x"),
+            (400, "invalid_deadline", "deadline".into())
+        );
+        assert_eq!(
+            err("deadline: 2027-02-31T00:00:00Z\nrun: x"),
+            (400, "invalid_deadline", "deadline".into())
+        );
         assert_eq!(err("team: 3\nrun: x"), (400, "invalid_team", "team".into()));
         assert_eq!(err("name: x"), (400, "invalid_task", "run".into()));
         assert_eq!(err(""), (400, "invalid_yaml", "body".into()));
@@ -211,7 +302,10 @@ mod tests {
                         1 if !body.is_empty() => body.truncate(rng.gen_range(0..body.len())),
                         2 => {
                             let other = seeds[rng.gen_range(0..seeds.len())];
-                            let (a, b) = (rng.gen_range(0..=body.len()), rng.gen_range(0..=other.len()));
+                            let (a, b) = (
+                                rng.gen_range(0..=body.len()),
+                                rng.gen_range(0..=other.len()),
+                            );
                             body.splice(a..a, other[b..].iter().copied());
                         }
                         _ => {

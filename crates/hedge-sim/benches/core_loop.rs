@@ -20,7 +20,13 @@ fn main() {
         let delays: Vec<i64> = (0..4096).map(|_| rng.exp(3600.0) as i64 + 1).collect();
         let mut q = EventQueue::with_capacity(n as usize);
         for p in 0..n {
-            q.schedule(delays[p as usize % delays.len()], Ev { process: p, payload: 0 });
+            q.schedule(
+                delays[p as usize % delays.len()],
+                Ev {
+                    process: p,
+                    payload: 0,
+                },
+            );
         }
         let t0 = std::time::Instant::now();
         let mut checksum = 0u64;
@@ -29,7 +35,13 @@ fn main() {
             let (now, ev) = q.next().expect("the hold model never runs dry");
             checksum = checksum.wrapping_add(ev.process as u64 ^ now as u64);
             i = (i + 1) & 4095;
-            q.schedule(now + delays[i], Ev { process: ev.process, payload: checksum });
+            q.schedule(
+                now + delays[i],
+                Ev {
+                    process: ev.process,
+                    payload: checksum,
+                },
+            );
         }
         let s = t0.elapsed().as_secs_f64();
         println!("core loop, {n} pending events: {EVENTS} events in {s:.2} s = {:.1} M events/s (checksum {checksum})", EVENTS as f64 / s / 1e6);

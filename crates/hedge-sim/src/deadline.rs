@@ -39,7 +39,12 @@ pub enum SpotPolicy {
 }
 
 impl SpotPolicy {
-    pub const ALL: [SpotPolicy; 4] = [SpotPolicy::OnDemand, SpotPolicy::Greedy, SpotPolicy::UniformProgress, SpotPolicy::Omniscient];
+    pub const ALL: [SpotPolicy; 4] = [
+        SpotPolicy::OnDemand,
+        SpotPolicy::Greedy,
+        SpotPolicy::UniformProgress,
+        SpotPolicy::Omniscient,
+    ];
 }
 
 impl fmt::Display for SpotPolicy {
@@ -61,7 +66,10 @@ impl FromStr for SpotPolicy {
             "greedy" => Ok(SpotPolicy::Greedy),
             "uniform-progress" | "up" => Ok(SpotPolicy::UniformProgress),
             "omniscient" | "optimal" => Ok(SpotPolicy::Omniscient),
-            _ => Err(crate::SimError::UnknownPolicy { name: s.to_owned(), known: "on-demand, greedy, uniform-progress, omniscient" }),
+            _ => Err(crate::SimError::UnknownPolicy {
+                name: s.to_owned(),
+                known: "on-demand, greedy, uniform-progress, omniscient",
+            }),
         }
     }
 }
@@ -116,18 +124,37 @@ fn setup(trace: &SpotTrace, start_tick: usize, job: &DeadlineJob, prices: &SpotP
     // Enough ticks for a late finish on on-demand too.
     let n = t.max(w + k) + w + k + 1;
     let len = trace.available.len();
-    let avail = (0..n).map(|i| trace.available[(start_tick + i) % len] > 0).collect();
+    let avail = (0..n)
+        .map(|i| trace.available[(start_tick + i) % len] > 0)
+        .collect();
     let spot_cost = (0..n)
         .map(|i| {
-            let r = if prices.spot.len() == 1 { prices.spot[0] } else { prices.spot[(start_tick + i) % prices.spot.len()] };
+            let r = if prices.spot.len() == 1 {
+                prices.spot[0]
+            } else {
+                prices.spot[(start_tick + i) % prices.spot.len()]
+            };
             r.cost_for_seconds(g)
         })
         .collect();
-    Setup { avail, spot_cost, od_cost: prices.on_demand.cost_for_seconds(g), w, t, k }
+    Setup {
+        avail,
+        spot_cost,
+        od_cost: prices.on_demand.cost_for_seconds(g),
+        w,
+        t,
+        k,
+    }
 }
 
 /// Runs `policy` for a job starting at `start_tick` of the trace.
-pub fn run(policy: SpotPolicy, trace: &SpotTrace, start_tick: usize, job: &DeadlineJob, prices: &SpotPrices) -> Outcome {
+pub fn run(
+    policy: SpotPolicy,
+    trace: &SpotTrace,
+    start_tick: usize,
+    job: &DeadlineJob,
+    prices: &SpotPrices,
+) -> Outcome {
     let s = setup(trace, start_tick, job, prices);
     if policy == SpotPolicy::Omniscient {
         return omniscient(&s);
@@ -144,9 +171,20 @@ pub fn run(policy: SpotPolicy, trace: &SpotTrace, start_tick: usize, job: &Deadl
         let avail = s.avail.get(i).copied().unwrap_or(false);
         let left = t_end - i as i64;
         // Ticks needed to finish on on-demand if we switched (or stayed) now.
-        let od_need = |m: Mode, warm: i64, w: i64| (w_need - w) + if m == Mode::OnDemand { (k - warm).max(0) } else { k };
+        let od_need = |m: Mode, warm: i64, w: i64| {
+            (w_need - w)
+                + if m == Mode::OnDemand {
+                    (k - warm).max(0)
+                } else {
+                    k
+                }
+        };
         // Is it safe to spend this tick not on on-demand (on spot, or idle)?
-        let progress_if_spot = if mode == Mode::Spot && warm >= k { 1 } else { 0 };
+        let progress_if_spot = if mode == Mode::Spot && warm >= k {
+            1
+        } else {
+            0
+        };
         let safe_spot = left > od_need(Mode::Idle, 0, w + progress_if_spot);
         let safe_idle = left > od_need(Mode::Idle, 0, w);
         if !committed_od && !(if avail { safe_spot } else { safe_idle }) {
@@ -162,7 +200,11 @@ pub fn run(policy: SpotPolicy, trace: &SpotTrace, start_tick: usize, job: &Deadl
                     let line = w_need as f64 * (i as f64 + 1.0) / (t_end - k).max(1) as f64;
                     // Hysteresis: once on on-demand, stay until `k` ticks ahead of the line, so the
                     // policy does not pay a changeover for every tick it falls behind.
-                    let band = if mode == Mode::OnDemand { k as f64 } else { 0.0 };
+                    let band = if mode == Mode::OnDemand {
+                        k as f64
+                    } else {
+                        0.0
+                    };
                     if (w as f64) < line + band {
                         Mode::OnDemand
                     } else {
@@ -198,7 +240,14 @@ pub fn run(policy: SpotPolicy, trace: &SpotTrace, start_tick: usize, job: &Deadl
         mode = choice;
         i += 1;
     }
-    Outcome { policy, cost, met_deadline: i as i64 <= t_end, spot_ticks, on_demand_ticks: od_ticks, preemptions }
+    Outcome {
+        policy,
+        cost,
+        met_deadline: i as i64 <= t_end,
+        spot_ticks,
+        on_demand_ticks: od_ticks,
+        preemptions,
+    }
 }
 
 /// The exact optimum (backward dynamic program; see the module docs). States: progress `0..W`, mode
@@ -208,7 +257,14 @@ fn omniscient(s: &Setup) -> Outcome {
     let (w, t, k) = (s.w, s.t, s.k);
     if t < w + k {
         let cost = s.od_cost.checked_mul((w + k) as i64).unwrap_or(Money::MAX);
-        return Outcome { policy: SpotPolicy::Omniscient, cost, met_deadline: false, spot_ticks: 0, on_demand_ticks: (w + k) as u64, preemptions: 0 };
+        return Outcome {
+            policy: SpotPolicy::Omniscient,
+            cost,
+            met_deadline: false,
+            spot_ticks: 0,
+            on_demand_ticks: (w + k) as u64,
+            preemptions: 0,
+        };
     }
     const INF: i64 = i64::MAX / 4;
     let modes = 1 + 2 * (k + 1);
@@ -229,11 +285,18 @@ fn omniscient(s: &Setup) -> Outcome {
                 // Idle.
                 let mut best = next[idx(wp, 0)];
                 // Spot (if available) and on-demand.
-                for (base, price, ok) in [(1, s.spot_cost[i], s.avail[i]), (1 + k + 1, s.od_cost, true)] {
+                for (base, price, ok) in [
+                    (1, s.spot_cost[i], s.avail[i]),
+                    (1 + k + 1, s.od_cost, true),
+                ] {
                     if !ok {
                         continue;
                     }
-                    let j = if m >= base && m <= base + k { m - base } else { 0 };
+                    let j = if m >= base && m <= base + k {
+                        m - base
+                    } else {
+                        0
+                    };
                     let cont = m >= base && m <= base + k;
                     let j = if cont { j } else { 0 };
                     let prog = usize::from(j >= k);
@@ -249,7 +312,14 @@ fn omniscient(s: &Setup) -> Outcome {
         std::mem::swap(&mut cur, &mut next);
     }
     let c = next[idx(0, 0)];
-    Outcome { policy: SpotPolicy::Omniscient, cost: Money::from_micros(c), met_deadline: c < INF, spot_ticks: 0, on_demand_ticks: 0, preemptions: 0 }
+    Outcome {
+        policy: SpotPolicy::Omniscient,
+        cost: Money::from_micros(c),
+        met_deadline: c < INF,
+        spot_ticks: 0,
+        on_demand_ticks: 0,
+        preemptions: 0,
+    }
 }
 
 /// The result of all policies over many start points of many traces.
@@ -270,7 +340,12 @@ pub struct TraceStudy {
 
 /// Runs every policy from `starts` evenly spaced start ticks (only starts where the job fits in one pass
 /// of the trace).
-pub fn study(trace: &SpotTrace, job: &DeadlineJob, prices: &SpotPrices, starts: usize) -> TraceStudy {
+pub fn study(
+    trace: &SpotTrace,
+    job: &DeadlineJob,
+    prices: &SpotPrices,
+    starts: usize,
+) -> TraceStudy {
     let len = trace.available.len();
     let need = (job.deadline_s / trace.gap_s as u64) as usize + 1;
     let room = len.saturating_sub(need).max(1);
@@ -285,11 +360,26 @@ pub fn study(trace: &SpotTrace, job: &DeadlineJob, prices: &SpotPrices, starts: 
             misses[pi] += u64::from(!o.met_deadline);
         }
     }
-    let mean: Vec<(SpotPolicy, Money)> = SpotPolicy::ALL.iter().zip(totals).map(|(p, t)| (*p, Money::from_micros((t / n as i128) as i64))).collect();
+    let mean: Vec<(SpotPolicy, Money)> = SpotPolicy::ALL
+        .iter()
+        .zip(totals)
+        .map(|(p, t)| (*p, Money::from_micros((t / n as i128) as i64)))
+        .collect();
     let od = mean[0].1.micros() as f64;
-    let savings = mean.iter().map(|(p, c)| (*p, crate::metrics::round4(1.0 - c.micros() as f64 / od))).collect();
-    let (g, u, o) = (mean[1].1.micros() as f64, mean[2].1.micros() as f64, mean[3].1.micros() as f64);
-    let up_gap_closed = if g - o > 0.0 { Some(crate::metrics::round4((g - u) / (g - o))) } else { None };
+    let savings = mean
+        .iter()
+        .map(|(p, c)| (*p, crate::metrics::round4(1.0 - c.micros() as f64 / od)))
+        .collect();
+    let (g, u, o) = (
+        mean[1].1.micros() as f64,
+        mean[2].1.micros() as f64,
+        mean[3].1.micros() as f64,
+    );
+    let up_gap_closed = if g - o > 0.0 {
+        Some(crate::metrics::round4((g - u) / (g - o)))
+    } else {
+        None
+    };
     TraceStudy {
         trace: trace.name.clone(),
         gap_s: trace.gap_s,
@@ -309,21 +399,47 @@ mod tests {
     use proptest::prelude::*;
 
     fn trace(avail: Vec<u32>) -> SpotTrace {
-        SpotTrace { name: "t".into(), gap_s: 3600, convention: Convention::AvailableCount, available: avail, prices: None, on_demand: None, spot_price: None }
+        SpotTrace {
+            name: "t".into(),
+            gap_s: 3600,
+            convention: Convention::AvailableCount,
+            available: avail,
+            prices: None,
+            on_demand: None,
+            spot_price: None,
+        }
     }
     fn prices() -> SpotPrices {
-        SpotPrices { on_demand: Rate::from_usd_per_hour_f64(3.0).unwrap(), spot: vec![Rate::from_usd_per_hour_f64(1.0).unwrap()] }
+        SpotPrices {
+            on_demand: Rate::from_usd_per_hour_f64(3.0).unwrap(),
+            spot: vec![Rate::from_usd_per_hour_f64(1.0).unwrap()],
+        }
     }
 
     #[test]
     fn hand_checked_cases() {
-        let job = DeadlineJob { work_s: 4 * 3600, deadline_s: 8 * 3600, restart_overhead_s: 3600 };
+        let job = DeadlineJob {
+            work_s: 4 * 3600,
+            deadline_s: 8 * 3600,
+            restart_overhead_s: 3600,
+        };
         // Always available: every spot policy runs 1 warm-up + 4 work ticks on spot = $5.
         let t = trace(vec![1; 20]);
-        for p in [SpotPolicy::Greedy, SpotPolicy::UniformProgress, SpotPolicy::Omniscient] {
-            assert_eq!(run(p, &t, 0, &job, &prices()).cost, Money::from_usd(5), "{p}");
+        for p in [
+            SpotPolicy::Greedy,
+            SpotPolicy::UniformProgress,
+            SpotPolicy::Omniscient,
+        ] {
+            assert_eq!(
+                run(p, &t, 0, &job, &prices()).cost,
+                Money::from_usd(5),
+                "{p}"
+            );
         }
-        assert_eq!(run(SpotPolicy::OnDemand, &t, 0, &job, &prices()).cost, Money::from_usd(15));
+        assert_eq!(
+            run(SpotPolicy::OnDemand, &t, 0, &job, &prices()).cost,
+            Money::from_usd(15)
+        );
         // Never available: all on-demand, $15, on time.
         let t = trace(vec![0; 20]);
         for p in SpotPolicy::ALL {
@@ -333,7 +449,10 @@ mod tests {
         // Spot for 2 ticks then gone: greedy gets 1 tick of progress on spot ($2), then waits until it
         // must go on-demand: 1 warm + 3 work = $12. Total $14.
         let t = trace(vec![1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(run(SpotPolicy::Greedy, &t, 0, &job, &prices()).cost, Money::from_usd(14));
+        assert_eq!(
+            run(SpotPolicy::Greedy, &t, 0, &job, &prices()).cost,
+            Money::from_usd(14)
+        );
         assert!(run(SpotPolicy::Omniscient, &t, 0, &job, &prices()).cost <= Money::from_usd(14));
     }
 

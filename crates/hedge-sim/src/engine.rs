@@ -78,7 +78,10 @@ impl SimConfig {
             origin: Timestamp::from_ymd(2027, 1, 1),
             horizon: None,
             sample_every_s: 3600,
-            fleet: FleetConfig { launch_timeout_s: 600, ..FleetConfig::default() },
+            fleet: FleetConfig {
+                launch_timeout_s: 600,
+                ..FleetConfig::default()
+            },
             outages: Vec::new(),
             commitments: Vec::new(),
             accels,
@@ -195,7 +198,11 @@ pub struct Report {
 
 /// Runs one simulation. `jobs` must be sorted by submission time (loaders and [`crate::trace::Synthetic`]
 /// produce them so); a job out of order is placed at the current time.
-pub fn simulate(catalog: &Catalog, jobs: impl IntoIterator<Item = JobSpec>, cfg: &SimConfig) -> Result<Report, SimError> {
+pub fn simulate(
+    catalog: &Catalog,
+    jobs: impl IntoIterator<Item = JobSpec>,
+    cfg: &SimConfig,
+) -> Result<Report, SimError> {
     Sim::new(catalog, cfg)?.run(jobs.into_iter(), |_| {})
 }
 
@@ -208,7 +215,6 @@ pub fn simulate_with_progress(
 ) -> Result<Report, SimError> {
     Sim::new(catalog, cfg)?.run(jobs.into_iter(), progress)
 }
-
 
 /// The event loop: it pops events in order and routes each to the part that owns it. The parts have one
 /// job each: [`JobTable`] (jobs in the system and the waiting line), [`ShapeCache`] (what each job shape
@@ -236,7 +242,10 @@ struct Sim<'a> {
 impl<'a> Sim<'a> {
     fn new(catalog: &'a Catalog, cfg: &'a SimConfig) -> Result<Self, SimError> {
         let providers: Vec<ProviderId> = catalog.providers().keys().cloned().collect();
-        let setup = |what: &str, reason: String| SimError::Setup { what: what.to_owned(), reason };
+        let setup = |what: &str, reason: String| SimError::Setup {
+            what: what.to_owned(),
+            reason,
+        };
         // The catalog's capacities and quotas are on-demand limits; the run's own limits override them.
         let mut fleet_cfg = cfg.fleet.clone();
         let from_catalog = catalog.capacities().iter().filter_map(|c| {
@@ -245,14 +254,24 @@ impl<'a> Sim<'a> {
                 (Some(a), None) | (None, Some(a)) => a,
                 (None, None) => return None,
             };
-            Some(OnDemandLimit { provider: c.provider.clone(), region: c.region.clone(), accelerator: c.accelerator.clone(), gpus })
+            Some(OnDemandLimit {
+                provider: c.provider.clone(),
+                region: c.region.clone(),
+                accelerator: c.accelerator.clone(),
+                gpus,
+            })
         });
-        fleet_cfg.on_demand = from_catalog.chain(cfg.fleet.on_demand.iter().cloned()).collect();
+        fleet_cfg.on_demand = from_catalog
+            .chain(cfg.fleet.on_demand.iter().cloned())
+            .collect();
         let fleet = Fleet::new(providers.clone(), &fleet_cfg).map_err(|r| setup("fleet", r))?;
         let lock_in = match &cfg.policy {
             Policy::LockIn(Some(p)) => {
                 if fleet.provider_idx(p).is_none() {
-                    return Err(setup("lock-in", format!("provider {p} is not in the catalog")));
+                    return Err(setup(
+                        "lock-in",
+                        format!("provider {p} is not in the catalog"),
+                    ));
                 }
                 Some(p.clone())
             }
@@ -262,23 +281,42 @@ impl<'a> Sim<'a> {
                 for c in &cfg.commitments {
                     *by.entry(&c.provider).or_default() += c.gpus as u64;
                 }
-                let best = by.iter().max_by_key(|(p, g)| (**g, Reverse(**p))).map(|(p, _)| (*p).clone());
-                Some(best.or_else(|| providers.first().cloned()).ok_or_else(|| setup("lock-in", "the catalog has no provider".into()))?)
+                let best = by
+                    .iter()
+                    .max_by_key(|(p, g)| (**g, Reverse(**p)))
+                    .map(|(p, _)| (*p).clone());
+                Some(
+                    best.or_else(|| providers.first().cloned())
+                        .ok_or_else(|| setup("lock-in", "the catalog has no provider".into()))?,
+                )
             }
             _ => None,
         };
         for c in &cfg.commitments {
             if fleet.provider_idx(&c.provider).is_none() {
-                return Err(setup("portfolio", format!("commitment {} is at {}, which is not in the catalog", c.id, c.provider)));
+                return Err(setup(
+                    "portfolio",
+                    format!(
+                        "commitment {} is at {}, which is not in the catalog",
+                        c.id, c.provider
+                    ),
+                ));
             }
         }
         for o in &cfg.outages {
             if fleet.provider_idx(&o.provider).is_none() {
-                return Err(setup("outage", format!("provider {} is not in the catalog", o.provider)));
+                return Err(setup(
+                    "outage",
+                    format!("provider {} is not in the catalog", o.provider),
+                ));
             }
         }
         let n = providers.len();
-        let spot_changes = fleet.spot_pools.iter().map(|(_, s)| s.trace.changes()).collect();
+        let spot_changes = fleet
+            .spot_pools
+            .iter()
+            .map(|(_, s)| s.trace.changes())
+            .collect();
         Ok(Sim {
             catalog,
             cfg,
@@ -291,7 +329,11 @@ impl<'a> Sim<'a> {
             jobs: JobTable::default(),
             shapes: ShapeCache::default(),
             capacity: Capacity::new(fleet, &cfg.commitments),
-            ledger: Ledger::new(providers.iter().map(|p| p.to_string()).collect(), &cfg.commitments, cfg.origin),
+            ledger: Ledger::new(
+                providers.iter().map(|p| p.to_string()).collect(),
+                &cfg.commitments,
+                cfg.origin,
+            ),
             outages: OutageTracker::new(cfg.outages.len()),
             series: Sampler::new(cfg.sample_every_s, n),
             stats: Stats::default(),
@@ -302,11 +344,17 @@ impl<'a> Sim<'a> {
         self.pending.is_some() || self.jobs.any()
     }
 
-    fn run(mut self, mut jobs: impl Iterator<Item = JobSpec>, mut progress: impl FnMut(SimTime)) -> Result<Report, SimError> {
+    fn run(
+        mut self,
+        mut jobs: impl Iterator<Item = JobSpec>,
+        mut progress: impl FnMut(SimTime),
+    ) -> Result<Report, SimError> {
         let origin = self.cfg.origin.unix();
         for (i, c) in self.cfg.commitments.iter().enumerate() {
-            self.q.schedule(c.start.unix() - origin, Ev::CommitStart(i as u32));
-            self.q.schedule(c.end.unix() - origin, Ev::CommitEnd(i as u32));
+            self.q
+                .schedule(c.start.unix() - origin, Ev::CommitStart(i as u32));
+            self.q
+                .schedule(c.end.unix() - origin, Ev::CommitEnd(i as u32));
         }
         for (i, o) in self.cfg.outages.iter().enumerate() {
             self.q.schedule(o.start, Ev::OutageStart(i as u32));
@@ -314,7 +362,14 @@ impl<'a> Sim<'a> {
         }
         for i in 0..self.capacity.fleet.spot_pools.len() {
             if self.spot_changes[i].len() > 1 {
-                self.q.schedule(self.spot_changes[i][1].0, Ev::Spot { pool: i as u32, change: 1, lap: 0 });
+                self.q.schedule(
+                    self.spot_changes[i][1].0,
+                    Ev::Spot {
+                        pool: i as u32,
+                        change: 1,
+                        lap: 0,
+                    },
+                );
             }
         }
         self.pending = jobs.next();
@@ -345,7 +400,9 @@ impl<'a> Sim<'a> {
                 Ev::LaunchFail { slot, attempt } => self.launch_failed(now, slot, attempt),
                 Ev::OutageStart(i) => self.outage_start(now, i as usize),
                 Ev::OutageEnd(i) => self.outage_end(now, i as usize),
-                Ev::Spot { pool, change, lap } => self.spot_change(now, pool as usize, change as usize, lap),
+                Ev::Spot { pool, change, lap } => {
+                    self.spot_change(now, pool as usize, change as usize, lap)
+                }
                 Ev::CommitStart(i) => {
                     self.capacity.commitment_starts(i as usize);
                     self.capacity_grew(now);
@@ -373,7 +430,11 @@ impl<'a> Sim<'a> {
     /// [`SimError::UnknownAccelerator`] (it never silently becomes another accelerator).
     fn arrive(&mut self, now: SimTime, j: JobSpec) -> Result<(), SimError> {
         if j.accel.0 as usize >= self.cfg.accels.len() {
-            return Err(SimError::UnknownAccelerator { job: j.id.0, index: j.accel.0, known: self.cfg.accels.len() });
+            return Err(SimError::UnknownAccelerator {
+                job: j.id.0,
+                index: j.accel.0,
+                known: self.cfg.accels.len(),
+            });
         }
         self.stats.submitted += 1;
         if j.deadline.is_some() {
@@ -396,7 +457,10 @@ impl<'a> Sim<'a> {
             return false;
         }
         // A shape that cannot be placed even with unlimited capacity and every provider up never will be.
-        if self.shapes.never_fits(shape, &self.cfg.accels, self.catalog, &self.settings) {
+        if self
+            .shapes
+            .never_fits(shape, &self.cfg.accels, self.catalog, &self.settings)
+        {
             self.unqueue(now, slot);
             self.stats.failed += 1;
             self.jobs.release(slot);
@@ -404,9 +468,15 @@ impl<'a> Sim<'a> {
         }
         let owned = self.capacity.owned();
         let excluded = self.jobs.live(slot).excluded.clone();
-        let view = FleetView { fleet: &self.capacity.fleet, health_aware: self.health_aware, excluded: &excluded };
+        let view = FleetView {
+            fleet: &self.capacity.fleet,
+            health_aware: self.health_aware,
+            excluded: &excluded,
+        };
         let task = self.shapes.task(shape, &self.cfg.accels);
-        let ctx = PlacementContext::new(self.catalog).with_owned(&owned).with_conditions(&view);
+        let ctx = PlacementContext::new(self.catalog)
+            .with_owned(&owned)
+            .with_conditions(&view);
         let placement = place(task, &ctx, &self.settings);
         self.stats.placements += 1;
         let Some(c) = placement.chosen else {
@@ -421,14 +491,31 @@ impl<'a> Sim<'a> {
         let fleet = &self.capacity.fleet;
         let p = fleet.provider_idx(&c.provider).expect("catalog provider");
         let gpus = c.total_gpus().max(spec.gpus);
-        let commitment = c.commitment.as_ref().and_then(|id| self.capacity.commitment_index(id));
+        let commitment = c
+            .commitment
+            .as_ref()
+            .and_then(|id| self.capacity.commitment_index(id));
         let pool = match c.market {
             Market::Committed => None,
-            m => c.accelerators.as_ref().and_then(|acc| fleet.pool(p, &c.location, &acc.name, m)),
+            m => c
+                .accelerators
+                .as_ref()
+                .and_then(|acc| fleet.pool(p, &c.location, &acc.name, m)),
         };
-        let rate_micros = if c.market == Market::Committed { 0 } else { c.hourly_cost.hourly().micros() };
+        let rate_micros = if c.market == Market::Committed {
+            0
+        } else {
+            c.hourly_cost.hourly().micros()
+        };
         let rs = self.ledger.account(p, c.market);
-        let alloc = Alloc { provider: p, pool, commitment, gpus, rate_micros, rate_slot: rs };
+        let alloc = Alloc {
+            provider: p,
+            pool,
+            commitment,
+            gpus,
+            rate_micros,
+            rate_slot: rs,
+        };
         self.unqueue(now, slot);
         if !self.health_aware && self.capacity.fleet.down[p as usize] > 0 {
             // The launch goes to a provider that is down: it fails after the launch timeout.
@@ -438,7 +525,10 @@ impl<'a> Sim<'a> {
             a.excluded.push(p);
             let attempt = a.attempt;
             self.outages.waiting(now, spec.gpus as i64);
-            self.q.schedule_in(self.cfg.fleet.launch_timeout_s.max(1), Ev::LaunchFail { slot, attempt });
+            self.q.schedule_in(
+                self.cfg.fleet.launch_timeout_s.max(1),
+                Ev::LaunchFail { slot, attempt },
+            );
             return true;
         }
         self.take(now, &alloc, 1);
@@ -452,7 +542,10 @@ impl<'a> Sim<'a> {
         a.excluded.clear();
         let (attempt, remaining) = (a.attempt, a.remaining);
         self.outages.running(now, spec.gpus as i64);
-        self.q.schedule(now + spec.restart_overhead_s as i64 + remaining as i64, Ev::Finish { slot, attempt });
+        self.q.schedule(
+            now + spec.restart_overhead_s as i64 + remaining as i64,
+            Ev::Finish { slot, attempt },
+        );
         true
     }
 
@@ -483,13 +576,20 @@ impl<'a> Sim<'a> {
         if a.attempt != attempt || a.state != State::Running {
             return;
         }
-        let (spec, alloc, first) = (a.spec, a.alloc.expect("running"), a.first_start.unwrap_or(now));
-        self.stats.overhead_gpu_s += (a.progress_from - a.started).max(0) as u128 * alloc.gpus as u128;
+        let (spec, alloc, first) = (
+            a.spec,
+            a.alloc.expect("running"),
+            a.first_start.unwrap_or(now),
+        );
+        self.stats.overhead_gpu_s +=
+            (a.progress_from - a.started).max(0) as u128 * alloc.gpus as u128;
         self.take(now, &alloc, -1);
         self.outages.running(now, -(spec.gpus as i64));
         self.stats.finished += 1;
         self.stats.jct.record((now - spec.submit).max(0) as u64);
-        self.stats.qdelay.record((first - spec.submit).max(0) as u64);
+        self.stats
+            .qdelay
+            .record((first - spec.submit).max(0) as u64);
         if spec.deadline.is_some_and(|d| now > d) {
             self.stats.deadline_misses += 1;
         }
@@ -503,7 +603,11 @@ impl<'a> Sim<'a> {
         let alloc = a.alloc.expect("running");
         let progressed = (now - a.progress_from).max(0) as u64;
         let progressed = progressed.min(a.remaining);
-        let kept = if a.spec.kind == JobKind::Service { progressed } else { a.spec.durable_progress(progressed) };
+        let kept = if a.spec.kind == JobKind::Service {
+            progressed
+        } else {
+            a.spec.durable_progress(progressed)
+        };
         a.remaining -= kept;
         let overhead = (a.progress_from.min(now) - a.started).max(0) as u128;
         let spec = a.spec;
@@ -542,7 +646,11 @@ impl<'a> Sim<'a> {
     // ---- providers ----
 
     fn outage_start(&mut self, now: SimTime, i: usize) {
-        let p = self.capacity.fleet.provider_idx(&self.cfg.outages[i].provider).expect("checked") as usize;
+        let p = self
+            .capacity
+            .fleet
+            .provider_idx(&self.cfg.outages[i].provider)
+            .expect("checked") as usize;
         self.capacity.fleet.down[p] += 1;
         let victims = self.jobs.running_on(|a| a.provider as usize == p);
         self.outages.start(now, i, victims.len() as u64);
@@ -559,10 +667,20 @@ impl<'a> Sim<'a> {
 
     fn outage_end(&mut self, now: SimTime, i: usize) {
         let o = &self.cfg.outages[i];
-        let p = self.capacity.fleet.provider_idx(&o.provider).expect("checked") as usize;
+        let p = self
+            .capacity
+            .fleet
+            .provider_idx(&o.provider)
+            .expect("checked") as usize;
         self.capacity.fleet.down[p] = self.capacity.fleet.down[p].saturating_sub(1);
         let origin = self.cfg.origin;
-        self.outages.end(now, i, o.provider.to_string(), origin.plus_seconds(o.start), origin.plus_seconds(o.end));
+        self.outages.end(
+            now,
+            i,
+            o.provider.to_string(),
+            origin.plus_seconds(o.start),
+            origin.plus_seconds(o.end),
+        );
         self.capacity_grew(now);
     }
 
@@ -570,12 +688,26 @@ impl<'a> Sim<'a> {
         let fleet = &self.capacity.fleet;
         let (pool_idx, sp) = (fleet.spot_pools[i].0, &fleet.spot_pools[i].1);
         let changes = &self.spot_changes[i];
-        let cap = changes[change].1.saturating_mul(sp.gpus_per_unit).saturating_mul(sp.scale);
+        let cap = changes[change]
+            .1
+            .saturating_mul(sp.gpus_per_unit)
+            .saturating_mul(sp.scale);
         let span = sp.trace.span_s();
-        let (next, next_lap) = if change + 1 < changes.len() { (change + 1, lap) } else { (0, lap + 1) };
+        let (next, next_lap) = if change + 1 < changes.len() {
+            (change + 1, lap)
+        } else {
+            (0, lap + 1)
+        };
         let at = changes[next].0 + span * next_lap as i64;
         if self.live() || self.cfg.horizon.is_some_and(|h| at <= h) {
-            self.q.schedule(at.max(now + 1), Ev::Spot { pool: i as u32, change: next as u32, lap: next_lap });
+            self.q.schedule(
+                at.max(now + 1),
+                Ev::Spot {
+                    pool: i as u32,
+                    change: next as u32,
+                    lap: next_lap,
+                },
+            );
         }
         let pools = &mut self.capacity.fleet.pools;
         let old = pools[pool_idx].cap;
@@ -584,7 +716,9 @@ impl<'a> Sim<'a> {
             // Preempt the newest jobs of the pool until the rest fit.
             let mut victims = self.jobs.running_on(|a| a.pool == Some(pool_idx));
             while self.capacity.fleet.pools[pool_idx].used > cap {
-                let Some((_, slot)) = victims.pop() else { break };
+                let Some((_, slot)) = victims.pop() else {
+                    break;
+                };
                 self.stats.preemptions += 1;
                 self.interrupt(now, slot);
                 self.try_place(now, slot);
@@ -607,7 +741,11 @@ impl<'a> Sim<'a> {
         let mut evicted = Vec::new();
         for (_, slot) in victims {
             let alloc = self.jobs.live(slot).alloc.expect("running");
-            let Some(per_gpu) = cheapest_on_demand_per_gpu(self.catalog, &self.capacity.fleet.providers[alloc.provider as usize], accel) else {
+            let Some(per_gpu) = cheapest_on_demand_per_gpu(
+                self.catalog,
+                &self.capacity.fleet.providers[alloc.provider as usize],
+                accel,
+            ) else {
                 self.stats.preemptions += 1;
                 self.interrupt(now, slot);
                 evicted.push(slot);
@@ -615,7 +753,13 @@ impl<'a> Sim<'a> {
             };
             self.take(now, &alloc, -1);
             let rs = self.ledger.account(alloc.provider, Market::OnDemand);
-            let moved = Alloc { commitment: None, pool: None, rate_micros: per_gpu.times(alloc.gpus).hourly().micros(), rate_slot: rs, ..alloc };
+            let moved = Alloc {
+                commitment: None,
+                pool: None,
+                rate_micros: per_gpu.times(alloc.gpus).hourly().micros(),
+                rate_slot: rs,
+                ..alloc
+            };
             self.take(now, &moved, 1);
             self.jobs.live_mut(slot).alloc = Some(moved);
         }
@@ -628,7 +772,8 @@ impl<'a> Sim<'a> {
 
     fn sample(&mut self, now: SimTime) {
         let ledger = &self.ledger;
-        self.series.sample(now, |p| ledger.gpus_in_use(p), || ledger.cost_until(now).0);
+        self.series
+            .sample(now, |p| ledger.gpus_in_use(p), || ledger.cost_until(now).0);
     }
 
     fn report(mut self) -> Report {
@@ -675,7 +820,11 @@ impl<'a> Sim<'a> {
 
 /// The cheapest on-demand price per GPU-hour of `accel` at `provider` in the catalog, if it sells it on
 /// demand anywhere.
-fn cheapest_on_demand_per_gpu(catalog: &Catalog, provider: &ProviderId, accel: &Accelerator) -> Option<Rate> {
+fn cheapest_on_demand_per_gpu(
+    catalog: &Catalog,
+    provider: &ProviderId,
+    accel: &Accelerator,
+) -> Option<Rate> {
     catalog
         .with_accelerator(accel)
         .iter()

@@ -7,13 +7,26 @@ pub enum SimError {
     #[error("{file}: cannot read: {reason}")]
     Read { file: PathBuf, reason: String },
     #[error("{file}:{line}: field {field}: {reason}")]
-    BadLine { file: PathBuf, line: u64, field: String, reason: String },
+    BadLine {
+        file: PathBuf,
+        line: u64,
+        field: String,
+        reason: String,
+    },
     #[error("{file}: missing column {column:?} (header: {header})")]
-    MissingColumn { file: PathBuf, column: String, header: String },
+    MissingColumn {
+        file: PathBuf,
+        column: String,
+        header: String,
+    },
     #[error("{file}: {reason}")]
     BadFile { file: PathBuf, reason: String },
     #[error("trace spec {spec:?}: {reason} (expected KIND:PATH, KIND one of {kinds})")]
-    BadTraceSpec { spec: String, reason: String, kinds: &'static str },
+    BadTraceSpec {
+        spec: String,
+        reason: String,
+        kinds: &'static str,
+    },
     #[error("outage spec {spec:?}: {reason} (expected PROVIDER@YYYY-MM-DDTHH:MM+DURATION, e.g. azure@2027-03-01T00:00+72h)")]
     BadOutageSpec { spec: String, reason: String },
     #[error("portfolio {file}: {reason}")]
@@ -28,9 +41,22 @@ pub enum SimError {
 
 impl SimError {
     pub(crate) fn read(file: &std::path::Path, e: impl std::fmt::Display) -> Self {
-        SimError::Read { file: file.to_owned(), reason: e.to_string() }
+        SimError::Read {
+            file: file.to_owned(),
+            reason: e.to_string(),
+        }
     }
-    pub(crate) fn line(file: &std::path::Path, line: u64, field: &str, reason: impl Into<String>) -> Self {
-        SimError::BadLine { file: file.to_owned(), line, field: field.to_owned(), reason: reason.into() }
+    pub(crate) fn line(
+        file: &std::path::Path,
+        line: u64,
+        field: &str,
+        reason: impl Into<String>,
+    ) -> Self {
+        SimError::BadLine {
+            file: file.to_owned(),
+            line,
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
     }
 }

@@ -68,24 +68,54 @@ pub(crate) struct Fleet {
 
 impl Fleet {
     pub fn new(providers: Vec<ProviderId>, cfg: &FleetConfig) -> Result<Self, String> {
-        let mut f = Fleet { down: vec![0; providers.len()], index: vec![Vec::new(); providers.len()], providers, pools: Vec::new(), spot_pools: Vec::new() };
+        let mut f = Fleet {
+            down: vec![0; providers.len()],
+            index: vec![Vec::new(); providers.len()],
+            providers,
+            pools: Vec::new(),
+            spot_pools: Vec::new(),
+        };
         for l in &cfg.on_demand {
-            let p = f.provider_idx(&l.provider).ok_or_else(|| format!("on-demand limit for {}, which is not in the catalog", l.provider))?;
+            let p = f.provider_idx(&l.provider).ok_or_else(|| {
+                format!(
+                    "on-demand limit for {}, which is not in the catalog",
+                    l.provider
+                )
+            })?;
             // A later limit for the same key replaces an earlier one (run options override the catalog).
             match f.find(p, l.region.as_ref(), &l.accelerator, Market::OnDemand) {
                 Some(i) => f.pools[i].cap = l.gpus,
                 None => {
-                    f.index[p as usize].push((l.region.clone(), l.accelerator.clone(), Market::OnDemand, f.pools.len()));
-                    f.pools.push(Pool { cap: l.gpus, used: 0 });
+                    f.index[p as usize].push((
+                        l.region.clone(),
+                        l.accelerator.clone(),
+                        Market::OnDemand,
+                        f.pools.len(),
+                    ));
+                    f.pools.push(Pool {
+                        cap: l.gpus,
+                        used: 0,
+                    });
                 }
             }
         }
         for s in &cfg.spot {
-            let p = f.provider_idx(&s.provider).ok_or_else(|| format!("spot pool for {}, which is not in the catalog", s.provider))?;
+            let p = f.provider_idx(&s.provider).ok_or_else(|| {
+                format!("spot pool for {}, which is not in the catalog", s.provider)
+            })?;
             let idx = f.pools.len();
-            let cap = s.trace.available_at(0).saturating_mul(s.gpus_per_unit).saturating_mul(s.scale);
+            let cap = s
+                .trace
+                .available_at(0)
+                .saturating_mul(s.gpus_per_unit)
+                .saturating_mul(s.scale);
             f.pools.push(Pool { cap, used: 0 });
-            f.index[p as usize].push((Some(s.region.clone()), s.accelerator.clone(), Market::Spot, idx));
+            f.index[p as usize].push((
+                Some(s.region.clone()),
+                s.accelerator.clone(),
+                Market::Spot,
+                idx,
+            ));
             f.spot_pools.push((idx, s.clone()));
         }
         Ok(f)
@@ -95,10 +125,25 @@ impl Fleet {
     }
     /// The pool limiting `market` capacity at this location, if any.
     pub fn pool(&self, p: u16, loc: &Location, a: &Accelerator, m: Market) -> Option<PoolIdx> {
-        self.find(p, Some(loc.region()), a, m).or_else(|| if m == Market::Spot { None } else { self.find(p, None, a, m) })
+        self.find(p, Some(loc.region()), a, m).or_else(|| {
+            if m == Market::Spot {
+                None
+            } else {
+                self.find(p, None, a, m)
+            }
+        })
     }
-    fn find(&self, p: u16, region: Option<&RegionId>, a: &Accelerator, m: Market) -> Option<PoolIdx> {
-        self.index[p as usize].iter().find(|e| e.2 == m && e.0.as_ref() == region && e.1 == *a).map(|e| e.3)
+    fn find(
+        &self,
+        p: u16,
+        region: Option<&RegionId>,
+        a: &Accelerator,
+        m: Market,
+    ) -> Option<PoolIdx> {
+        self.index[p as usize]
+            .iter()
+            .find(|e| e.2 == m && e.0.as_ref() == region && e.1 == *a)
+            .map(|e| e.3)
     }
 }
 
@@ -112,7 +157,9 @@ pub(crate) struct FleetView<'a> {
 
 impl Conditions for FleetView<'_> {
     fn provider_usable(&self, provider: &ProviderId) -> Result<(), Unusable> {
-        let Some(p) = self.fleet.provider_idx(provider) else { return Err(Unusable("not simulated".into())) };
+        let Some(p) = self.fleet.provider_idx(provider) else {
+            return Err(Unusable("not simulated".into()));
+        };
         if self.excluded.contains(&p) {
             return Err(Unusable("launch failed; failing over".into()));
         }
@@ -121,7 +168,13 @@ impl Conditions for FleetView<'_> {
         }
         Ok(())
     }
-    fn gpus_available(&self, provider: &ProviderId, location: &Location, accelerator: &Accelerator, market: Market) -> Option<u32> {
+    fn gpus_available(
+        &self,
+        provider: &ProviderId,
+        location: &Location,
+        accelerator: &Accelerator,
+        market: Market,
+    ) -> Option<u32> {
         let p = self.fleet.provider_idx(provider)?;
         match self.fleet.pool(p, location, accelerator, market) {
             Some(i) => {

@@ -5,12 +5,22 @@
 use crate::trace::{self, PhillyDist, TraceKind, TraceOptions};
 use std::path::Path;
 
-const KINDS: [TraceKind; 5] = [TraceKind::Alibaba2023, TraceKind::Gavel, TraceKind::Sia, TraceKind::Alibaba2025, TraceKind::Native];
+const KINDS: [TraceKind; 5] = [
+    TraceKind::Alibaba2023,
+    TraceKind::Gavel,
+    TraceKind::Sia,
+    TraceKind::Alibaba2025,
+    TraceKind::Native,
+];
 
 /// Trace files of every kind. The first byte picks the kind and whether to skip bad lines.
 pub fn trace_formats(data: &[u8]) {
-    let Some((&sel, rest)) = data.split_first() else { return };
-    let Ok(text) = std::str::from_utf8(rest) else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
     let kind = KINDS[sel as usize % KINDS.len()];
     let opts = TraceOptions {
         skip_bad: sel & 0x80 != 0,
@@ -18,14 +28,23 @@ pub fn trace_formats(data: &[u8]) {
         ..TraceOptions::default()
     };
     if let Ok(t) = trace::parse(kind, Path::new("fuzz"), text, &opts) {
-        assert!(t.jobs.windows(2).all(|w| w[0].submit <= w[1].submit), "sorted by submit");
+        assert!(
+            t.jobs.windows(2).all(|w| w[0].submit <= w[1].submit),
+            "sorted by submit"
+        );
         for j in &t.jobs {
             assert!(j.gpus >= 1 && j.duration_s >= 1 && j.num_nodes >= 1 && j.submit >= 0);
             assert!((j.accel.0 as usize) < t.accels.len() && (j.team.0 as usize) < t.teams.len());
         }
         assert!(t.skipped_count == 0 || opts.skip_bad);
         // Whatever was read survives a round trip through the native format.
-        let back = trace::parse(TraceKind::Native, Path::new("fuzz"), &trace::native::write(&t), &TraceOptions::default()).expect("own output parses");
+        let back = trace::parse(
+            TraceKind::Native,
+            Path::new("fuzz"),
+            &trace::native::write(&t),
+            &TraceOptions::default(),
+        )
+        .expect("own output parses");
         assert_eq!(back.jobs.len(), t.jobs.len());
     }
     let _ = PhillyDist::parse(Path::new("fuzz"), text, sel & 1 == 0);
@@ -33,7 +52,9 @@ pub fn trace_formats(data: &[u8]) {
 
 /// Spot traces, outage specs, portfolios and incident files.
 pub fn trace_spot(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(t) = crate::spot::SpotTrace::parse(Path::new("fuzz"), text) {
         assert!(t.gap_s >= 1 && !t.available.is_empty());
         let _ = t.available_at(i64::MAX / 2);

@@ -10,11 +10,15 @@ use hedge_core::JobId;
 use serde::{Deserialize, Serialize};
 
 /// Index into a trace's accelerator table. `AccelSym(0)` is the run's default accelerator.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 pub struct AccelSym(pub u16);
 
 /// Index into a trace's team table. `TeamSym(0)` is the default team.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 pub struct TeamSym(pub u32);
 
 /// Batch jobs finish; services run until their end of life and are never checkpointed.

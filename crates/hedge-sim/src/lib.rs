@@ -28,6 +28,6 @@ pub mod trace;
 
 pub use engine::{simulate, Report, SimConfig};
 pub use error::SimError;
-pub use policy::Policy;
 pub use job::{AccelSym, JobKind, JobSpec, TeamSym};
+pub use policy::Policy;
 pub use queue::{EventQueue, SimTime};

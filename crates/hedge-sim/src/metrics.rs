@@ -38,7 +38,6 @@ pub struct Histogram {
 
 const GROWTH: f64 = 1.01;
 
-
 impl Histogram {
     fn bucket(x: u64) -> usize {
         if x == 0 {
@@ -77,13 +76,24 @@ impl Histogram {
         for (b, n) in self.buckets.iter().enumerate() {
             seen += n;
             if seen >= rank {
-                return if b == 0 { 0 } else { GROWTH.powi(b as i32 - 1).ceil() as u64 }.min(self.max);
+                return if b == 0 {
+                    0
+                } else {
+                    GROWTH.powi(b as i32 - 1).ceil() as u64
+                }
+                .min(self.max);
             }
         }
         self.max
     }
     pub fn summary(&self) -> DistSummary {
-        DistSummary { count: self.count, mean_s: round1(self.mean()), p50_s: self.quantile(0.5), p99_s: self.quantile(0.99), max_s: self.max }
+        DistSummary {
+            count: self.count,
+            mean_s: round1(self.mean()),
+            p50_s: self.quantile(0.5),
+            p99_s: self.quantile(0.99),
+            max_s: self.max,
+        }
     }
 }
 

@@ -38,7 +38,10 @@ impl FromStr for Policy {
                 "lock-in" => Ok(Policy::LockIn(None)),
                 "cheapest-failover" => Ok(Policy::CheapestFailover),
                 "hedge" => Ok(Policy::Hedge),
-                _ => Err(SimError::UnknownPolicy { name: s.to_owned(), known: KNOWN }),
+                _ => Err(SimError::UnknownPolicy {
+                    name: s.to_owned(),
+                    known: KNOWN,
+                }),
             },
         }
     }
@@ -58,7 +61,11 @@ impl fmt::Display for Policy {
 impl Policy {
     /// The placement settings of this policy, with `lock_in` the resolved provider of `lock-in`.
     pub fn settings(&self, lock_in: Option<&ProviderId>) -> PlacementSettings {
-        let mut s = PlacementSettings { market_rank: MarketRank::Cost, max_alternatives: 0, ..PlacementSettings::default() };
+        let mut s = PlacementSettings {
+            market_rank: MarketRank::Cost,
+            max_alternatives: 0,
+            ..PlacementSettings::default()
+        };
         if let Policy::LockIn(_) = self {
             s.allowed_providers = lock_in.map(|p| vec![p.clone()]);
         }
@@ -83,7 +90,10 @@ mod tests {
         for s in ["lock-in", "lock-in:aws", "cheapest-failover", "hedge"] {
             assert_eq!(s.parse::<Policy>().unwrap().to_string(), s);
         }
-        assert_eq!("greedy".parse::<Policy>().unwrap_err().to_string(), "unknown policy \"greedy\" (known: lock-in[:PROVIDER], cheapest-failover, hedge)");
+        assert_eq!(
+            "greedy".parse::<Policy>().unwrap_err().to_string(),
+            "unknown policy \"greedy\" (known: lock-in[:PROVIDER], cheapest-failover, hedge)"
+        );
         let s = Policy::LockIn(None).settings(Some(&"gcp".into()));
         assert_eq!(s.allowed_providers, Some(vec![ProviderId::parse("gcp")]));
     }

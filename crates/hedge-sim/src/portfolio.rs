@@ -24,7 +24,10 @@ pub fn load(path: &Path) -> Result<Vec<Commitment>, SimError> {
 
 /// `hedge_core::portfolio::parse_json`, with the file named in the error.
 pub fn parse(file: &Path, text: &str) -> Result<Vec<Commitment>, SimError> {
-    hedge_core::portfolio::parse_json(text).map_err(|e| SimError::BadPortfolio { file: file.into(), reason: e.to_string() })
+    hedge_core::portfolio::parse_json(text).map_err(|e| SimError::BadPortfolio {
+        file: file.into(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -43,8 +46,18 @@ mod tests {
         assert_eq!(c[0].per_gpu_hour.to_string(), "$2.50/h");
         let hand = r#"[{"id":"r1","provider":"gcp","accelerator":"h100","gpus":8,"rate":3,"start":"2027-01-01","end":"2027-07-01","region":"us-central1"}]"#;
         let c = parse(Path::new("h.json"), hand).unwrap();
-        assert_eq!((c[0].id.as_str(), c[0].gpus, c[0].region.as_ref().unwrap().as_str()), ("r1", 8, "us-central1"));
+        assert_eq!(
+            (
+                c[0].id.as_str(),
+                c[0].gpus,
+                c[0].region.as_ref().unwrap().as_str()
+            ),
+            ("r1", 8, "us-central1")
+        );
         let e = parse(Path::new("h.json"), r#"{"commitments":[{"provider":"gcp","accelerator":"H100","gpus":0,"rate":1,"start":"2027-01-01","end":"2027-02-01"}]}"#).unwrap_err();
-        assert_eq!(e.to_string(), "portfolio h.json: commitments[0].gpus: must be a positive whole number");
+        assert_eq!(
+            e.to_string(),
+            "portfolio h.json: commitments[0].gpus: must be a positive whole number"
+        );
     }
 }

@@ -45,10 +45,21 @@ impl<E> Default for EventQueue<E> {
 
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
-        EventQueue { keys: Vec::new(), events: Vec::new(), seq: 0, now: 0, popped: 0, clamped: 0 }
+        EventQueue {
+            keys: Vec::new(),
+            events: Vec::new(),
+            seq: 0,
+            now: 0,
+            popped: 0,
+            clamped: 0,
+        }
     }
     pub fn with_capacity(n: usize) -> Self {
-        EventQueue { keys: Vec::with_capacity(n), events: Vec::with_capacity(n), ..Self::new() }
+        EventQueue {
+            keys: Vec::with_capacity(n),
+            events: Vec::with_capacity(n),
+            ..Self::new()
+        }
     }
     /// The virtual clock: the time of the last popped event (0 before the first).
     pub fn now(&self) -> SimTime {

@@ -53,9 +53,24 @@ mod tests {
 
     #[test]
     fn same_seed_same_draws_and_streams_differ() {
-        let a: Vec<f64> = (0..5).map({ let mut r = SimRng::new(7, Stream::Arrivals); move |_| r.unit() }).collect();
-        let b: Vec<f64> = (0..5).map({ let mut r = SimRng::new(7, Stream::Arrivals); move |_| r.unit() }).collect();
-        let c: Vec<f64> = (0..5).map({ let mut r = SimRng::new(7, Stream::Outages); move |_| r.unit() }).collect();
+        let a: Vec<f64> = (0..5)
+            .map({
+                let mut r = SimRng::new(7, Stream::Arrivals);
+                move |_| r.unit()
+            })
+            .collect();
+        let b: Vec<f64> = (0..5)
+            .map({
+                let mut r = SimRng::new(7, Stream::Arrivals);
+                move |_| r.unit()
+            })
+            .collect();
+        let c: Vec<f64> = (0..5)
+            .map({
+                let mut r = SimRng::new(7, Stream::Outages);
+                move |_| r.unit()
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
         let mut r = SimRng::new(1, Stream::Durations);

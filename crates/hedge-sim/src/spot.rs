@@ -48,18 +48,34 @@ impl SpotTrace {
     }
 
     pub fn parse(file: &Path, text: &str) -> Result<Self, SimError> {
-        let bad = |reason: String| SimError::BadFile { file: file.into(), reason };
-        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
-        let meta = v.get("metadata").and_then(|m| m.as_object()).ok_or_else(|| bad("no metadata object".into()))?;
+        let bad = |reason: String| SimError::BadFile {
+            file: file.into(),
+            reason,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let meta = v
+            .get("metadata")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| bad("no metadata object".into()))?;
         let gap = meta
             .get("gap_seconds")
             .and_then(|g| g.as_f64())
             .filter(|g| g.is_finite() && *g >= 1.0 && *g <= 86_400.0 * 30.0)
-            .ok_or_else(|| bad("metadata.gap_seconds is missing or not a positive number of seconds".into()))?
+            .ok_or_else(|| {
+                bad("metadata.gap_seconds is missing or not a positive number of seconds".into())
+            })?
             .round() as u32;
         let price_info = meta.get("price_info");
-        let convention = if price_info.is_some() { Convention::Preempted } else { Convention::AvailableCount };
-        let data = v.get("data").and_then(|d| d.as_array()).ok_or_else(|| bad("no data array".into()))?;
+        let convention = if price_info.is_some() {
+            Convention::Preempted
+        } else {
+            Convention::AvailableCount
+        };
+        let data = v
+            .get("data")
+            .and_then(|d| d.as_array())
+            .ok_or_else(|| bad("no data array".into()))?;
         if data.is_empty() {
             return Err(bad("data is empty".into()));
         }
@@ -72,25 +88,52 @@ impl SpotTrace {
             available.push(match convention {
                 Convention::AvailableCount => n as u32,
                 Convention::Preempted if n <= 1 => 1 - n as u32,
-                Convention::Preempted => return Err(bad(format!("data[{i}]: {n} is not 0 or 1 (preempted convention)"))),
+                Convention::Preempted => {
+                    return Err(bad(format!(
+                        "data[{i}]: {n} is not 0 or 1 (preempted convention)"
+                    )))
+                }
             });
         }
         let rate = |x: &serde_json::Value, what: &str| -> Result<Rate, SimError> {
             x.as_f64()
                 .ok_or_else(|| bad(format!("{what}: {x} is not a number")))
-                .and_then(|f| Rate::from_usd_per_hour_f64(f).map_err(|e| bad(format!("{what}: {e}"))))
+                .and_then(|f| {
+                    Rate::from_usd_per_hour_f64(f).map_err(|e| bad(format!("{what}: {e}")))
+                })
         };
         let prices = match v.get("prices").and_then(|p| p.as_array()) {
-            Some(p) if p.len() == available.len() => {
-                Some(p.iter().enumerate().map(|(i, x)| rate(x, &format!("prices[{i}]"))).collect::<Result<Vec<_>, _>>()?)
+            Some(p) if p.len() == available.len() => Some(
+                p.iter()
+                    .enumerate()
+                    .map(|(i, x)| rate(x, &format!("prices[{i}]")))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(p) => {
+                return Err(bad(format!(
+                    "prices has {} entries, data has {}",
+                    p.len(),
+                    available.len()
+                )))
             }
-            Some(p) => return Err(bad(format!("prices has {} entries, data has {}", p.len(), available.len()))),
             None => None,
         };
         let pi = |k: &str| price_info.and_then(|p| p.get(k)).filter(|x| !x.is_null());
-        let on_demand = pi("on_demand_price").map(|x| rate(x, "price_info.on_demand_price")).transpose()?;
-        let spot_price = pi("price").map(|x| rate(x, "price_info.price")).transpose()?;
-        Ok(SpotTrace { name: file.display().to_string(), gap_s: gap, convention, available, prices, on_demand, spot_price })
+        let on_demand = pi("on_demand_price")
+            .map(|x| rate(x, "price_info.on_demand_price"))
+            .transpose()?;
+        let spot_price = pi("price")
+            .map(|x| rate(x, "price_info.price"))
+            .transpose()?;
+        Ok(SpotTrace {
+            name: file.display().to_string(),
+            gap_s: gap,
+            convention,
+            available,
+            prices,
+            on_demand,
+            spot_price,
+        })
     }
 
     /// Duration covered by the trace.
@@ -127,7 +170,11 @@ mod tests {
 
     #[test]
     fn conventions() {
-        let a = SpotTrace::parse(Path::new("a.json"), r#"{"metadata":{"gap_seconds":195},"data":[0,1,1,0]}"#).unwrap();
+        let a = SpotTrace::parse(
+            Path::new("a.json"),
+            r#"{"metadata":{"gap_seconds":195},"data":[0,1,1,0]}"#,
+        )
+        .unwrap();
         assert_eq!(a.convention, Convention::AvailableCount);
         assert_eq!(a.available, vec![0, 1, 1, 0]);
         assert_eq!(a.available_at(195 * 5), 1); // wraps: tick 1
@@ -140,7 +187,11 @@ mod tests {
         assert_eq!(p.available, vec![0, 1, 1]);
         assert_eq!(p.on_demand.unwrap().to_string(), "$82.50/h");
         assert_eq!(p.prices.unwrap().len(), 3);
-        for bad in [r#"{"metadata":{},"data":[1]}"#, r#"{"metadata":{"gap_seconds":5},"data":[-1]}"#, r#"{"metadata":{"gap_seconds":5},"data":[]}"#] {
+        for bad in [
+            r#"{"metadata":{},"data":[1]}"#,
+            r#"{"metadata":{"gap_seconds":5},"data":[-1]}"#,
+            r#"{"metadata":{"gap_seconds":5},"data":[]}"#,
+        ] {
             assert!(SpotTrace::parse(Path::new("b.json"), bad).is_err(), "{bad}");
         }
     }

@@ -27,7 +27,14 @@ const TEAMS: usize = 20;
 fn months() -> Vec<(Timestamp, Timestamp)> {
     (1..=12)
         .map(|m| {
-            (Timestamp::from_ymd(2026, m, 1), if m == 12 { Timestamp::from_ymd(2027, 1, 1) } else { Timestamp::from_ymd(2026, m + 1, 1) })
+            (
+                Timestamp::from_ymd(2026, m, 1),
+                if m == 12 {
+                    Timestamp::from_ymd(2027, 1, 1)
+                } else {
+                    Timestamp::from_ymd(2026, m + 1, 1)
+                },
+            )
         })
         .collect()
 }
@@ -35,7 +42,14 @@ fn months() -> Vec<(Timestamp, Timestamp)> {
 /// Inserts `rows` segments spread evenly over the 12 months of 2026 with one statement per month
 /// (a recursive CTE on SQLite, `generate_series` on PostgreSQL): every segment lies inside its month, is
 /// 1 to 60 minutes long, on 1, 2, 4 or 8 GPUs, at $1.000000-$4.999999 per GPU-hour.
-fn insert_sql(month: usize, per_month: usize, ms: Timestamp, me: Timestamp, job: i64, pg: bool) -> String {
+fn insert_sql(
+    month: usize,
+    per_month: usize,
+    ms: Timestamp,
+    me: Timestamp,
+    job: i64,
+    pg: bool,
+) -> String {
     let span = me.unix() - ms.unix() - 3600;
     let gen = if pg {
         format!("FROM generate_series(CAST(1 AS BIGINT), {per_month}) AS g(i)")
@@ -58,7 +72,11 @@ fn insert_sql(month: usize, per_month: usize, ms: Timestamp, me: Timestamp, job:
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -106,8 +124,11 @@ impl Raw {
         match self {
             Raw::Sqlite(c) => {
                 let mut st = c.prepare_cached(&sql.replace('$', "?")).unwrap();
-                let rows: Vec<(String, i64)> =
-                    st.query_map([ms.unix(), me.unix()], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+                let rows: Vec<(String, i64)> = st
+                    .query_map([ms.unix(), me.unix()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
                 rows.len()
             }
             Raw::Pg(c) => c.query(sql, &[&ms.unix(), &me.unix()]).await.unwrap().len(),
@@ -123,10 +144,20 @@ impl Raw {
                 let mut st = c.prepare(sql).unwrap();
                 let mut rows = st.query([]).unwrap();
                 while let Some(r) = rows.next().unwrap() {
-                    let (a, b, c2, d): (i64, String, i64, i64) =
-                        (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap(), r.get(3).unwrap());
-                    let (e, f, g): (String, String, String) = (r.get(4).unwrap(), r.get(5).unwrap(), r.get(6).unwrap());
-                    let (h, i, j, k): (i64, i64, i64, i64) = (r.get(7).unwrap(), r.get(8).unwrap(), r.get(9).unwrap(), r.get(10).unwrap());
+                    let (a, b, c2, d): (i64, String, i64, i64) = (
+                        r.get(0).unwrap(),
+                        r.get(1).unwrap(),
+                        r.get(2).unwrap(),
+                        r.get(3).unwrap(),
+                    );
+                    let (e, f, g): (String, String, String) =
+                        (r.get(4).unwrap(), r.get(5).unwrap(), r.get(6).unwrap());
+                    let (h, i, j, k): (i64, i64, i64, i64) = (
+                        r.get(7).unwrap(),
+                        r.get(8).unwrap(),
+                        r.get(9).unwrap(),
+                        r.get(10).unwrap(),
+                    );
                     writeln!(out, "{a},{b},{c2},{d},{e},{f},{g},{h},{i},{j},{k}").unwrap();
                     n += 1;
                 }
@@ -134,16 +165,20 @@ impl Raw {
             Raw::Pg(c) => {
                 // Streamed in pages by a cursor, as a client would for 1M rows.
                 let tx = c.transaction().await.unwrap();
-                tx.batch_execute(&format!("DECLARE dump NO SCROLL CURSOR FOR {sql}")).await.unwrap();
+                tx.batch_execute(&format!("DECLARE dump NO SCROLL CURSOR FOR {sql}"))
+                    .await
+                    .unwrap();
                 loop {
                     let rows = tx.query("FETCH 5000 FROM dump", &[]).await.unwrap();
                     if rows.is_empty() {
                         break;
                     }
                     for r in &rows {
-                        let (a, b, c2, d): (i64, String, i64, i64) = (r.get(0), r.get(1), r.get(2), r.get(3));
+                        let (a, b, c2, d): (i64, String, i64, i64) =
+                            (r.get(0), r.get(1), r.get(2), r.get(3));
                         let (e, f, g): (String, String, String) = (r.get(4), r.get(5), r.get(6));
-                        let (h, i, j, k): (i64, i64, i64, i64) = (r.get(7), r.get(8), r.get(9), r.get(10));
+                        let (h, i, j, k): (i64, i64, i64, i64) =
+                            (r.get(7), r.get(8), r.get(9), r.get(10));
                         writeln!(out, "{a},{b},{c2},{d},{e},{f},{g},{h},{i},{j},{k}").unwrap();
                         n += 1;
                     }
@@ -174,13 +209,22 @@ async fn run(name: &str, store: Arc<dyn Store>, mut raw: Raw, rows: usize, pg: b
         .unwrap();
     let t0 = Instant::now();
     for (m, (ms, me)) in months().into_iter().enumerate() {
-        raw.exec(&insert_sql(m, rows / 12, ms, me, job.id.0 as i64, pg)).await;
+        raw.exec(&insert_sql(m, rows / 12, ms, me, job.id.0 as i64, pg))
+            .await;
     }
     // What autovacuum does to a table after a bulk load (on PostgreSQL the visibility map makes the covering
     // index scans index-only).
-    raw.exec(if pg { "VACUUM ANALYZE ledger_segments" } else { "ANALYZE" }).await;
+    raw.exec(if pg {
+        "VACUUM ANALYZE ledger_segments"
+    } else {
+        "ANALYZE"
+    })
+    .await;
     let total = (rows / 12) * 12;
-    println!("{name:<9} inserted {total} segments in {:.1} s", t0.elapsed().as_secs_f64());
+    println!(
+        "{name:<9} inserted {total} segments in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
 
     // 1. Spend by team and month, three rounds over the 12 months; medians per query.
     let (mut store_t, mut plain_t) = (Vec::new(), Vec::new());
@@ -209,17 +253,26 @@ async fn run(name: &str, store: Arc<dyn Store>, mut raw: Raw, rows: usize, pg: b
     );
 
     // 2. FOCUS export of the year, streamed.
-    let (from, to) = (Timestamp::from_ymd(2026, 1, 1), Timestamp::from_ymd(2027, 1, 1));
+    let (from, to) = (
+        Timestamp::from_ymd(2026, 1, 1),
+        Timestamp::from_ymd(2027, 1, 1),
+    );
     // The reading alone: every page of segments, nothing written.
     let t = Instant::now();
     let (mut after, mut read) = (None, 0usize);
     loop {
-        let page = store.ledger_segments(None, from, to, after, 5000).await.unwrap();
+        let page = store
+            .ledger_segments(None, from, to, after, 5000)
+            .await
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = Some((last.1.start, last.0));
         read += page.len();
     }
-    println!("{name:<9} reading {read} segments in pages of 5,000: {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "{name:<9} reading {read} segments in pages of 5,000: {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     reset_peak();
     let rss0 = rss_kib("VmRSS:");
     let t = Instant::now();
@@ -230,7 +283,10 @@ async fn run(name: &str, store: Arc<dyn Store>, mut raw: Raw, rows: usize, pg: b
     w.header_line(&mut buf);
     let (mut after, mut n, mut out_rows) = (None, 0usize, Vec::new());
     loop {
-        let page = store.ledger_segments(None, from, to, after, 5000).await.unwrap();
+        let page = store
+            .ledger_segments(None, from, to, after, 5000)
+            .await
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = Some((last.1.start, last.0));
         for (_, seg) in &page {
@@ -283,7 +339,12 @@ async fn main() {
     println!("hedge ledger benchmark: {rows} segments, {TEAMS} teams, 12 months");
     println!(
         "load average at start: {}",
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
@@ -293,14 +354,26 @@ async fn main() {
     run("sqlite", store, Raw::Sqlite(raw), rows, false).await;
     if let Some(url) = pg {
         let schema = format!("hedge_ledger_bench_{}", std::process::id());
-        let opts = PgOptions { schema: Some(schema.clone()), max_connections: 4 };
+        let opts = PgOptions {
+            schema: Some(schema.clone()),
+            max_connections: 4,
+        };
         let store: Arc<dyn Store> = Arc::new(PgStore::connect_with(&url, &opts).await.unwrap());
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(conn);
-        client.batch_execute(&format!("SET search_path TO {schema}")).await.unwrap();
+        client
+            .batch_execute(&format!("SET search_path TO {schema}"))
+            .await
+            .unwrap();
         run("postgres", store, Raw::Pg(client), rows, true).await;
-        let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(conn);
-        c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+        c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
     }
 }

@@ -22,7 +22,12 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { pg: None, jobs: 5000, queue: 100_000, writers: 16 };
+    let mut a = Args {
+        pg: None,
+        jobs: 5000,
+        queue: 100_000,
+        writers: 16,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         match x.as_str() {
@@ -76,11 +81,19 @@ impl Stats {
 }
 
 fn row(backend: &str, case: &str, s: &Stats) {
-    println!("{backend:<9} {case:<34} {:>10.0} {:>9.3} {:>9.3}", s.per_sec(), s.pct(0.50), s.pct(0.99));
+    println!(
+        "{backend:<9} {case:<34} {:>10.0} {:>9.3} {:>9.3}",
+        s.per_sec(),
+        s.pct(0.50),
+        s.pct(0.99)
+    );
 }
 
 async fn submit_sequential(s: &Arc<dyn Store>, n: usize, offset: usize) -> Stats {
-    let mut st = Stats { ops: n, ..Default::default() };
+    let mut st = Stats {
+        ops: n,
+        ..Default::default()
+    };
     let t0 = Instant::now();
     for i in 0..n {
         let t = Instant::now();
@@ -110,18 +123,28 @@ async fn submit_concurrent(s: &Arc<dyn Store>, writers: usize, per: usize, offse
     for h in hs {
         lat.extend(h.await.unwrap());
     }
-    Stats { ops: writers * per, wall: t0.elapsed(), lat }
+    Stats {
+        ops: writers * per,
+        wall: t0.elapsed(),
+        lat,
+    }
 }
 
 async fn transitions(s: &Arc<dyn Store>, n: usize) -> Stats {
     let pending = s.jobs_in_states(&[JobState::Pending]).await.unwrap();
-    let mut st = Stats { ops: n.min(pending.len()), ..Default::default() };
+    let mut st = Stats {
+        ops: n.min(pending.len()),
+        ..Default::default()
+    };
     let t0 = Instant::now();
     for j in pending.iter().take(n) {
         let t = Instant::now();
-        s.transition(&Transition::new(j.id, JobState::Pending, JobState::Placing, j.submitted_at).reason("placing"))
-            .await
-            .unwrap();
+        s.transition(
+            &Transition::new(j.id, JobState::Pending, JobState::Placing, j.submitted_at)
+                .reason("placing"),
+        )
+        .await
+        .unwrap();
         st.lat.push(t.elapsed());
     }
     st.wall = t0.elapsed();
@@ -135,13 +158,21 @@ fn cpu_ms() -> f64 {
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields overall.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     (ticks(11) + ticks(12)) * 10.0
 }
 
 /// Fills the store up to `queue` pending jobs, then times `jobs_in_states(Pending)` and `queued_jobs(Pending)`
 /// (best of 3 each; the first `queued_jobs` call warms the spec cache of jobs this handle did not submit).
-async fn queue_load(s: &Arc<dyn Store>, queue: usize, writers: usize) -> (usize, [(Duration, f64); 3]) {
+async fn queue_load(
+    s: &Arc<dyn Store>,
+    queue: usize,
+    writers: usize,
+) -> (usize, [(Duration, f64); 3]) {
     let have = s.jobs_in_states(&[JobState::Pending]).await.unwrap().len();
     if queue > have {
         let per = (queue - have).div_ceil(writers);
@@ -170,13 +201,18 @@ fn raw_sqlite(path: &std::path::Path, n: usize) -> Stats {
     c.pragma_update(None, "journal_mode", "WAL").unwrap();
     c.pragma_update(None, "synchronous", "NORMAL").unwrap();
     c.pragma_update(None, "foreign_keys", true).unwrap();
-    let mut st = Stats { ops: n, ..Default::default() };
+    let mut st = Stats {
+        ops: n,
+        ..Default::default()
+    };
     let t0 = Instant::now();
     for i in 0..n {
         let t = Instant::now();
         let j = job(i);
         let spec = serde_json::to_string(&j.spec).unwrap();
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+        let tx = c
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
         tx.prepare_cached(
             "INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at)
              VALUES (?1, ?2, NULL, ?3, ?4, 'pending', 0, 0, ?4)",
@@ -200,10 +236,17 @@ fn raw_sqlite(path: &std::path::Path, n: usize) -> Stats {
 }
 
 async fn raw_postgres(url: &str, schema: &str, n: usize) -> Stats {
-    let (mut c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let (mut c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    c.batch_execute(&format!("SET search_path = {schema}")).await.unwrap();
-    let mut st = Stats { ops: n, ..Default::default() };
+    c.batch_execute(&format!("SET search_path = {schema}"))
+        .await
+        .unwrap();
+    let mut st = Stats {
+        ops: n,
+        ..Default::default()
+    };
     let ins_job = c
         .prepare(
             "INSERT INTO jobs (team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at)
@@ -225,11 +268,21 @@ async fn raw_postgres(url: &str, schema: &str, n: usize) -> Stats {
         let spec = serde_json::to_string(&j.spec).unwrap();
         let tx = c.transaction().await.unwrap();
         let id: i64 = tx
-            .query_one(&ins_job, &[&j.team.as_str(), &i64::from(j.priority), &spec, &j.submitted_at.unix()])
+            .query_one(
+                &ins_job,
+                &[
+                    &j.team.as_str(),
+                    &i64::from(j.priority),
+                    &spec,
+                    &j.submitted_at.unix(),
+                ],
+            )
             .await
             .unwrap()
             .get(0);
-        tx.execute(&ins_ev, &[&id, &j.submitted_at.unix()]).await.unwrap();
+        tx.execute(&ins_ev, &[&id, &j.submitted_at.unix()])
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         st.lat.push(t.elapsed());
     }
@@ -254,9 +307,11 @@ async fn run_backend(name: &str, s: Arc<dyn Store>, raw: Stats, a: &Args) -> Res
     let tr = transitions(&s, a.jobs).await;
     row(name, "transition CAS, 1 writer", &tr);
     let (n, [d, q, w]) = queue_load(&s, a.queue, a.writers).await;
-    for (case, (wall, cpu)) in
-        [("jobs_in_states(pending)", d), ("queued_jobs(pending), shared specs", q), ("schedule_queue(5000)", w)]
-    {
+    for (case, (wall, cpu)) in [
+        ("jobs_in_states(pending)", d),
+        ("queued_jobs(pending), shared specs", q),
+        ("schedule_queue(5000)", w),
+    ] {
         println!(
             "{name:<9} {case:<34} {:>10} {:>9.1} ms wall, {cpu:.0} ms client CPU (best of 3)",
             format!("{n} jobs"),
@@ -269,11 +324,20 @@ async fn run_backend(name: &str, s: Arc<dyn Store>, raw: Stats, a: &Args) -> Res
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let a = args();
-    println!("hedge-store insert benchmark: {} jobs per case, {} writers, queue of {}", a.jobs, a.writers, a.queue);
+    println!(
+        "hedge-store insert benchmark: {} jobs per case, {} writers, queue of {}",
+        a.jobs, a.writers, a.queue
+    );
     if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
-        println!("load average at start: {}", l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+        println!(
+            "load average at start: {}",
+            l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        );
     }
-    println!("{:<9} {:<34} {:>10} {:>9} {:>9}", "backend", "case", "ops/s", "p50 ms", "p99 ms");
+    println!(
+        "{:<9} {:<34} {:>10} {:>9} {:>9}",
+        "backend", "case", "ops/s", "p50 ms", "p99 ms"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     // Raw baseline first, on its own file with the store's schema.
@@ -282,32 +346,61 @@ async fn main() {
     rs.put_team(&Team::new("ml")).await.unwrap();
     drop(rs);
     let raw = raw_sqlite(&raw_path, a.jobs);
-    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("hedge.db")).await.unwrap());
+    let sqlite: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(dir.path().join("hedge.db"))
+            .await
+            .unwrap(),
+    );
     let sq = run_backend("sqlite", sqlite, raw, &a).await;
 
     let mut pg_res = None;
     if let Some(url) = &a.pg {
         let schema = format!("hedge_bench_{}", std::process::id());
         let raw_schema = format!("{schema}_raw");
-        let opts = |s: &str| PgOptions { schema: Some(s.to_owned()), max_connections: a.writers };
-        let rs = PgStore::connect_with(url, &opts(&raw_schema)).await.unwrap();
+        let opts = |s: &str| PgOptions {
+            schema: Some(s.to_owned()),
+            max_connections: a.writers,
+        };
+        let rs = PgStore::connect_with(url, &opts(&raw_schema))
+            .await
+            .unwrap();
         rs.put_team(&Team::new("ml")).await.unwrap();
         drop(rs);
         let raw = raw_postgres(url, &raw_schema, a.jobs).await;
-        let pg: Arc<dyn Store> = Arc::new(PgStore::connect_with(url, &opts(&schema)).await.unwrap());
+        let pg: Arc<dyn Store> =
+            Arc::new(PgStore::connect_with(url, &opts(&schema)).await.unwrap());
         pg_res = Some(run_backend("postgres", pg, raw, &a).await);
-        let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+        let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(conn);
-        c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE; DROP SCHEMA {raw_schema} CASCADE")).await.unwrap();
+        c.batch_execute(&format!(
+            "DROP SCHEMA {schema} CASCADE; DROP SCHEMA {raw_schema} CASCADE"
+        ))
+        .await
+        .unwrap();
     }
 
     println!();
     println!("ratios (same run):");
-    println!("  sqlite   store submit / raw rusqlite INSERTs, 1 writer:  {:.2}x", sq.seq.per_sec() / sq.raw.per_sec());
+    println!(
+        "  sqlite   store submit / raw rusqlite INSERTs, 1 writer:  {:.2}x",
+        sq.seq.per_sec() / sq.raw.per_sec()
+    );
     if let Some(pg) = &pg_res {
-        println!("  postgres store submit / raw tokio-postgres, 1 writer:  {:.2}x", pg.seq.per_sec() / pg.raw.per_sec());
-        println!("  postgres / sqlite submit, 1 writer:                   {:.2}x", pg.seq.per_sec() / sq.seq.per_sec());
-        println!("  postgres / sqlite submit, {} writers:                 {:.2}x", a.writers, pg.conc.per_sec() / sq.conc.per_sec());
+        println!(
+            "  postgres store submit / raw tokio-postgres, 1 writer:  {:.2}x",
+            pg.seq.per_sec() / pg.raw.per_sec()
+        );
+        println!(
+            "  postgres / sqlite submit, 1 writer:                   {:.2}x",
+            pg.seq.per_sec() / sq.seq.per_sec()
+        );
+        println!(
+            "  postgres / sqlite submit, {} writers:                 {:.2}x",
+            a.writers,
+            pg.conc.per_sec() / sq.conc.per_sec()
+        );
     } else {
         println!("  (postgres skipped: pass --pg postgres://...)");
     }

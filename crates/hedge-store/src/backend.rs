@@ -78,10 +78,16 @@ pub struct Row(pub Vec<Value>);
 
 impl Row {
     fn at(&self, i: usize) -> StoreResult<&Value> {
-        self.0.get(i).ok_or_else(|| corrupt("(row)", "(column)", format!("no column {i}")))
+        self.0
+            .get(i)
+            .ok_or_else(|| corrupt("(row)", "(column)", format!("no column {i}")))
     }
     fn bad(&self, i: usize, want: &str) -> StoreError {
-        corrupt("(row)", "(column)", format!("column {i} is {:?}, expected {want}", self.0.get(i)))
+        corrupt(
+            "(row)",
+            "(column)",
+            format!("column {i} is {:?}, expected {want}", self.0.get(i)),
+        )
     }
     pub fn opt_i64(&self, i: usize) -> StoreResult<Option<i64>> {
         match self.at(i)? {

@@ -21,7 +21,11 @@ impl SpecCache {
     pub(crate) const CAPACITY: usize = 1 << 18;
 
     pub(crate) fn get(&self, id: JobId) -> Option<Arc<TaskSpec>> {
-        self.map.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     pub(crate) fn insert(&self, id: JobId, spec: Arc<TaskSpec>) {
@@ -43,7 +47,10 @@ impl SpecCache {
     }
 
     pub(crate) fn remove(&self, id: JobId) {
-        self.map.write().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
     }
 
     #[cfg(test)]

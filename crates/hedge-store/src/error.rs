@@ -19,7 +19,11 @@ pub enum StoreError {
     #[error("unknown API token id {id}")]
     UnknownToken { id: i64 },
     #[error("job {job}: {from} -> {to} is not a legal transition")]
-    IllegalTransition { job: JobId, from: JobState, to: JobState },
+    IllegalTransition {
+        job: JobId,
+        from: JobState,
+        to: JobState,
+    },
     /// The compare-and-set lost: the job is no longer in the state (or version) the caller read.
     #[error("job {job}: expected state {expected} (version {expected_version:?}), but it is {actual} (version {actual_version})")]
     StaleTransition {
@@ -30,7 +34,11 @@ pub enum StoreError {
         actual_version: u64,
     },
     #[error("launch attempt {key:?}: status {from} cannot become {to}")]
-    IllegalAttemptUpdate { key: String, from: AttemptStatus, to: AttemptStatus },
+    IllegalAttemptUpdate {
+        key: String,
+        from: AttemptStatus,
+        to: AttemptStatus,
+    },
     /// The team already submitted a job with this `Idempotency-Key`, with a different request.
     #[error("Idempotency-Key {key:?} was already used with a different request")]
     IdempotencyConflict { key: String },
@@ -49,7 +57,11 @@ pub enum StoreError {
     Pool(String),
     /// A stored value could not be decoded: the database was changed by something other than this crate.
     #[error("corrupt row in {table}.{column}: {reason}")]
-    Corrupt { table: &'static str, column: &'static str, reason: String },
+    Corrupt {
+        table: &'static str,
+        column: &'static str,
+        reason: String,
+    },
     #[error("migration {version} ({name}) failed")]
     Migration {
         version: u32,
@@ -59,7 +71,9 @@ pub enum StoreError {
     },
     #[error("migration {version} ({name}) was applied with different SQL than this build has; restore the original migration file")]
     MigrationChanged { version: u32, name: &'static str },
-    #[error("database schema version {found} is newer than this build knows ({known}); upgrade hedge")]
+    #[error(
+        "database schema version {found} is newer than this build knows ({known}); upgrade hedge"
+    )]
     SchemaTooNew { found: u32, known: u32 },
     #[error("{context}")]
     Io {

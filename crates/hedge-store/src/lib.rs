@@ -33,17 +33,17 @@ mod store;
 mod token;
 
 pub use error::StoreError;
+pub use logic::span_of;
 pub use migrations::SCHEMA_VERSION;
 pub use model::{
-    OnBudgetExceeded,
-    month_range, MAX_DETAIL_CHARS, MAX_EXPLANATION_BYTES, AttemptUpdate, CommitmentUsage, HealthState, IssuedToken, Job, JobEvent, JobFilter, JobPage,
-    LaunchAttempt, NewAttempt, NewJob, Principal, ProviderHealth, QueuedJob, SpendEntry, SubmitKey, Team, TeamQuota, TokenInfo,
-    Transition,
+    month_range, AttemptUpdate, CommitmentUsage, HealthState, IssuedToken, Job, JobEvent,
+    JobFilter, JobPage, LaunchAttempt, NewAttempt, NewJob, OnBudgetExceeded, Principal,
+    ProviderHealth, QueuedJob, SpendEntry, SubmitKey, Team, TeamQuota, TokenInfo, Transition,
+    MAX_DETAIL_CHARS, MAX_EXPLANATION_BYTES,
 };
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 pub use store::{schedule_order, Store, StoreResult, QUEUED_STATES};
-pub use logic::span_of;
 pub use token::{hash_secret, TOKEN_PREFIX};
 
 use std::sync::Arc;
@@ -54,9 +54,14 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Arc::new(PgStore::connect(url).await?));
     }
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     if path.is_empty() || path.contains("://") {
-        return Err(StoreError::BadUrl { url: url.to_owned() });
+        return Err(StoreError::BadUrl {
+            url: url.to_owned(),
+        });
     }
     Ok(Arc::new(SqliteStore::open(path).await?))
 }

@@ -12,7 +12,8 @@ use crate::token;
 use async_trait::async_trait;
 use hedge_core::ledger::{self, AttemptSpan, PriceBook, PriceVersion, Segment};
 use hedge_core::{
-    Commitment, CommitmentId, JobId, JobState, Money, ProviderId, Rate, RegionId, TeamId, Timestamp, ZoneId,
+    Commitment, CommitmentId, JobId, JobState, Money, ProviderId, Rate, RegionId, TeamId,
+    Timestamp, ZoneId,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,7 +31,8 @@ fn job_head(r: &Row, spec: Arc<hedge_core::TaskSpec>) -> StoreResult<QueuedJob> 
     Ok(QueuedJob {
         id: job_id("jobs", r.i64(0)?)?,
         team: TeamId::new(r.str(1)?),
-        priority: i32::try_from(priority).map_err(|_| corrupt("jobs", "priority", format!("{priority}")))?,
+        priority: i32::try_from(priority)
+            .map_err(|_| corrupt("jobs", "priority", format!("{priority}")))?,
         deadline: r.opt_i64(3)?.map(Timestamp),
         spec,
         submitted_at: Timestamp(r.i64(4)?),
@@ -51,7 +53,8 @@ fn job_row(r: &Row, specs: &SpecCache) -> StoreResult<Job> {
     queued_row(r, specs).map(Job::from)
 }
 
-const ATTEMPT_COLS: &str = "job_id, attempt_no, idempotency_key, provider, offer, region, zone, market, commitment_id, \
+const ATTEMPT_COLS: &str =
+    "job_id, attempt_no, idempotency_key, provider, offer, region, zone, market, commitment_id, \
      accelerator, gpus, driver_handle, status, detail, created_at, updated_at";
 
 fn attempt_row(r: &Row) -> StoreResult<LaunchAttempt> {
@@ -65,7 +68,10 @@ fn attempt_row(r: &Row) -> StoreResult<LaunchAttempt> {
         zone: r.opt_str(6)?.map(ZoneId::new),
         market: parse_market("launch_attempts", r.str(7)?)?,
         commitment: r.opt_str(8)?.map(CommitmentId::new),
-        accelerator: r.opt_str(9)?.map(|a| parse_accel("launch_attempts", a)).transpose()?,
+        accelerator: r
+            .opt_str(9)?
+            .map(|a| parse_accel("launch_attempts", a))
+            .transpose()?,
         gpus: to_u32("launch_attempts", "gpus", r.i64(10)?)?,
         driver_handle: r.opt_string(11)?,
         status: parse_attempt_status(r.str(12)?)?,
@@ -75,7 +81,8 @@ fn attempt_row(r: &Row) -> StoreResult<LaunchAttempt> {
     })
 }
 
-const COMMITMENT_COLS: &str = "id, provider, accelerator, region, gpus, per_gpu_hour_micros, start_at, end_at";
+const COMMITMENT_COLS: &str =
+    "id, provider, accelerator, region, gpus, per_gpu_hour_micros, start_at, end_at";
 
 fn commitment_row(r: &Row) -> StoreResult<Commitment> {
     Ok(Commitment {
@@ -96,7 +103,8 @@ fn team_row(r: &Row) -> StoreResult<Team> {
     Ok(Team {
         id: TeamId::new(r.str(0)?),
         monthly_budget: r.opt_i64(1)?.map(Money::from_micros),
-        quotas: serde_json::from_str(r.str(2)?).map_err(|e| corrupt("teams", "quotas", e.to_string()))?,
+        quotas: serde_json::from_str(r.str(2)?)
+            .map_err(|e| corrupt("teams", "quotas", e.to_string()))?,
         allow_preemption: r.bool(3)?,
         on_budget_exceeded: match r.str(4)? {
             "wait" => OnBudgetExceeded::Wait,
@@ -106,7 +114,8 @@ fn team_row(r: &Row) -> StoreResult<Team> {
     })
 }
 
-const HEALTH_COLS: &str = "provider, state, consecutive_failures, last_heartbeat, last_error, updated_at";
+const HEALTH_COLS: &str =
+    "provider, state, consecutive_failures, last_heartbeat, last_error, updated_at";
 
 fn health_row(r: &Row) -> StoreResult<ProviderHealth> {
     Ok(ProviderHealth {
@@ -135,7 +144,10 @@ fn event_row(r: &Row) -> StoreResult<JobEvent> {
     Ok(JobEvent {
         job: job_id("job_events", r.i64(0)?)?,
         seq: to_u64("job_events", "seq", r.i64(1)?)?,
-        from: r.opt_str(2)?.map(|s| parse_state("job_events", "from_state", s)).transpose()?,
+        from: r
+            .opt_str(2)?
+            .map(|s| parse_state("job_events", "from_state", s))
+            .transpose()?,
         to: parse_state("job_events", "to_state", r.str(3)?)?,
         reason: r.string(4)?,
         explanation: parse_explanation(r.str(5)?)?,
@@ -153,7 +165,12 @@ fn token_row(r: &Row) -> StoreResult<TokenInfo> {
     })
 }
 
-async fn all<T>(c: &mut dyn Conn, sql: &str, params: &[Value], f: impl Fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+async fn all<T>(
+    c: &mut dyn Conn,
+    sql: &str,
+    params: &[Value],
+    f: impl Fn(&Row) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
     c.query(sql, params).await?.iter().map(f).collect()
 }
 
@@ -167,11 +184,21 @@ fn states_sql(states: &[JobState]) -> String {
 // ---- transactional helpers ------------------------------------------------------------------------------------
 
 async fn team_exists(c: &mut dyn Conn, team: &TeamId) -> StoreResult<bool> {
-    Ok(c.query_opt("SELECT 1 FROM teams WHERE id = $1", &vals![team.as_str()]).await?.is_some())
+    Ok(
+        c.query_opt("SELECT 1 FROM teams WHERE id = $1", &vals![team.as_str()])
+            .await?
+            .is_some(),
+    )
 }
 
 async fn get_job(c: &mut dyn Conn, specs: &SpecCache, id: JobId) -> StoreResult<Job> {
-    match c.query_opt(&format!("SELECT {HEAD_COLS} FROM jobs WHERE id = $1"), &vals![job_id_sql(id)?]).await? {
+    match c
+        .query_opt(
+            &format!("SELECT {HEAD_COLS} FROM jobs WHERE id = $1"),
+            &vals![job_id_sql(id)?],
+        )
+        .await?
+    {
         Some(r) => head_to_job(c, specs, &r).await,
         None => Err(StoreError::UnknownJob { job: id }),
     }
@@ -185,7 +212,10 @@ async fn head_to_job(c: &mut dyn Conn, specs: &SpecCache, r: &Row) -> StoreResul
         Some(s) => s,
         None => {
             let row = c
-                .query_opt("SELECT spec FROM jobs WHERE id = $1", &vals![job_id_sql(id)?])
+                .query_opt(
+                    "SELECT spec FROM jobs WHERE id = $1",
+                    &vals![job_id_sql(id)?],
+                )
                 .await?
                 .ok_or(StoreError::UnknownJob { job: id })?;
             specs.get_or_parse(id, row.str(0)?)?
@@ -195,7 +225,10 @@ async fn head_to_job(c: &mut dyn Conn, specs: &SpecCache, r: &Row) -> StoreResul
 }
 
 async fn job_exists(c: &mut dyn Conn, id: JobId) -> StoreResult<()> {
-    match c.query_opt("SELECT 1 FROM jobs WHERE id = $1", &vals![job_id_sql(id)?]).await? {
+    match c
+        .query_opt("SELECT 1 FROM jobs WHERE id = $1", &vals![job_id_sql(id)?])
+        .await?
+    {
         Some(_) => Ok(()),
         None => Err(StoreError::UnknownJob { job: id }),
     }
@@ -205,7 +238,9 @@ async fn get_attempt(c: &mut dyn Conn, key: &str) -> StoreResult<LaunchAttempt> 
     let sql = format!("SELECT {ATTEMPT_COLS} FROM launch_attempts WHERE idempotency_key = $1");
     match c.query_opt(&sql, &vals![key]).await? {
         Some(r) => attempt_row(&r),
-        None => Err(StoreError::UnknownAttempt { key: key.to_owned() }),
+        None => Err(StoreError::UnknownAttempt {
+            key: key.to_owned(),
+        }),
     }
 }
 
@@ -222,7 +257,13 @@ async fn apply_transition(c: &mut dyn Conn, specs: &SpecCache, t: &Transition) -
                  WHERE id = $3 AND state = $4 AND (CAST($5 AS BIGINT) IS NULL OR version = $5)
                  RETURNING {HEAD_COLS}"
             ),
-            &vals![t.to.as_str(), t.at.0, id, t.from.as_str(), t.expected_version.map(|v| v as i64)],
+            &vals![
+                t.to.as_str(),
+                t.at.0,
+                id,
+                t.from.as_str(),
+                t.expected_version.map(|v| v as i64)
+            ],
         )
         .await?;
     let job = match moved {
@@ -241,7 +282,15 @@ async fn apply_transition(c: &mut dyn Conn, specs: &SpecCache, t: &Transition) -
     c.exec(
         "INSERT INTO job_events (job_id, seq, from_state, to_state, reason, explanation, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &vals![id, job.version as i64, t.from.as_str(), t.to.as_str(), &t.reason, explanation_json(&t.explanation), t.at.0],
+        &vals![
+            id,
+            job.version as i64,
+            t.from.as_str(),
+            t.to.as_str(),
+            &t.reason,
+            explanation_json(&t.explanation),
+            t.at.0
+        ],
     )
     .await?;
     if let Some(u) = &t.attempt_update {
@@ -249,7 +298,10 @@ async fn apply_transition(c: &mut dyn Conn, specs: &SpecCache, t: &Transition) -
         if a.job != t.job {
             return Err(invalid(
                 "transition.attempt_update",
-                format!("attempt {:?} belongs to job {}, not {}", u.idempotency_key, a.job, t.job),
+                format!(
+                    "attempt {:?} belongs to job {}, not {}",
+                    u.idempotency_key, a.job, t.job
+                ),
             ));
         }
         apply_attempt_update(c, a, u).await?;
@@ -259,9 +311,17 @@ async fn apply_transition(c: &mut dyn Conn, specs: &SpecCache, t: &Transition) -
 
 /// Moves an attempt forward, as a compare-and-set on the status that was read: a concurrent writer that
 /// moved the attempt first makes this update nothing, and it reports the status it lost to.
-async fn apply_attempt_update(c: &mut dyn Conn, a: LaunchAttempt, u: &AttemptUpdate) -> StoreResult<LaunchAttempt> {
+async fn apply_attempt_update(
+    c: &mut dyn Conn,
+    a: LaunchAttempt,
+    u: &AttemptUpdate,
+) -> StoreResult<LaunchAttempt> {
     if !a.status.can_become(u.status) {
-        return Err(StoreError::IllegalAttemptUpdate { key: a.idempotency_key, from: a.status, to: u.status });
+        return Err(StoreError::IllegalAttemptUpdate {
+            key: a.idempotency_key,
+            from: a.status,
+            to: u.status,
+        });
     }
     let sql = format!(
         "UPDATE launch_attempts SET status = $1, driver_handle = COALESCE($2, driver_handle),
@@ -269,7 +329,14 @@ async fn apply_attempt_update(c: &mut dyn Conn, a: LaunchAttempt, u: &AttemptUpd
          WHERE idempotency_key = $5 AND status = $6
          RETURNING {ATTEMPT_COLS}"
     );
-    let params = vals![u.status.as_str(), u.driver_handle.clone(), u.stored_detail(), u.at.0, &u.idempotency_key, a.status.as_str()];
+    let params = vals![
+        u.status.as_str(),
+        u.driver_handle.clone(),
+        u.stored_detail(),
+        u.at.0,
+        &u.idempotency_key,
+        a.status.as_str()
+    ];
     match c.query_opt(&sql, &params).await? {
         Some(r) => {
             let moved = attempt_row(&r)?;
@@ -280,7 +347,11 @@ async fn apply_attempt_update(c: &mut dyn Conn, a: LaunchAttempt, u: &AttemptUpd
         }
         None => {
             let now = get_attempt(c, &u.idempotency_key).await?;
-            Err(StoreError::IllegalAttemptUpdate { key: now.idempotency_key, from: now.status, to: u.status })
+            Err(StoreError::IllegalAttemptUpdate {
+                key: now.idempotency_key,
+                from: now.status,
+                to: u.status,
+            })
         }
     }
 }
@@ -309,7 +380,10 @@ fn price_row(r: &Row) -> StoreResult<PriceVersion> {
 /// The span an attempt held, for pricing: from its launch record to `end`, with its job's team.
 async fn attempt_span(c: &mut dyn Conn, a: &LaunchAttempt) -> StoreResult<AttemptSpan> {
     let team = c
-        .query_opt("SELECT team_id FROM jobs WHERE id = $1", &vals![job_id_sql(a.job)?])
+        .query_opt(
+            "SELECT team_id FROM jobs WHERE id = $1",
+            &vals![job_id_sql(a.job)?],
+        )
         .await?
         .ok_or(StoreError::UnknownJob { job: a.job })?
         .string(0)?;
@@ -390,7 +464,10 @@ fn segment_row(r: &Row) -> StoreResult<(i64, Segment)> {
             instance_type: r.string(9)?,
             market: parse_market("ledger_segments", r.str(10)?)?,
             commitment: r.opt_str(11)?.map(CommitmentId::new),
-            accelerator: r.opt_str(12)?.map(|a| parse_accel("ledger_segments", a)).transpose()?,
+            accelerator: r
+                .opt_str(12)?
+                .map(|a| parse_accel("ledger_segments", a))
+                .transpose()?,
             gpus: to_u32("ledger_segments", "gpus", r.i64(13)?)?,
             start: Timestamp(r.i64(14)?),
             end: Timestamp(r.i64(15)?),
@@ -410,10 +487,16 @@ fn month_of(t: Timestamp) -> Timestamp {
 
 /// The billed cost of a segment inside `[$1, $2)`, in the common dialect: rate × GPUs × overlap seconds,
 /// rounded half up to the micro-dollar exactly as `hedge_core::ledger::cost`.
-pub(crate) const OVERLAP_COST_SQL: &str = "(per_gpu_hour_micros * gpus * ((CASE WHEN end_at < $2 THEN end_at ELSE $2 END) - \
+pub(crate) const OVERLAP_COST_SQL: &str =
+    "(per_gpu_hour_micros * gpus * ((CASE WHEN end_at < $2 THEN end_at ELSE $2 END) - \
      (CASE WHEN start_at > $1 THEN start_at ELSE $1 END)) + 1800) / 3600";
 
-async fn insert_token(c: &mut dyn Conn, principal: &Principal, label: &str, at: Timestamp) -> StoreResult<IssuedToken> {
+async fn insert_token(
+    c: &mut dyn Conn,
+    principal: &Principal,
+    label: &str,
+    at: Timestamp,
+) -> StoreResult<IssuedToken> {
     let secret = token::new_secret()?;
     let (is_admin, team) = match principal {
         Principal::Admin => (true, None),
@@ -426,13 +509,24 @@ async fn insert_token(c: &mut dyn Conn, principal: &Principal, label: &str, at: 
         )
         .await?
         .ok_or_else(|| corrupt("api_tokens", "id", "insert returned no id".into()))?;
-    Ok(IssuedToken { id, principal: principal.clone(), secret })
+    Ok(IssuedToken {
+        id,
+        principal: principal.clone(),
+        secret,
+    })
 }
 
 /// The job that the team submitted with this key, and the request digest it came with.
-async fn keyed_job(c: &mut dyn Conn, team: &TeamId, key: &str) -> StoreResult<Option<(JobId, Option<String>)>> {
+async fn keyed_job(
+    c: &mut dyn Conn,
+    team: &TeamId,
+    key: &str,
+) -> StoreResult<Option<(JobId, Option<String>)>> {
     match c
-        .query_opt("SELECT id, request_sha256 FROM jobs WHERE team_id = $1 AND idempotency_key = $2", &vals![team.as_str(), key])
+        .query_opt(
+            "SELECT id, request_sha256 FROM jobs WHERE team_id = $1 AND idempotency_key = $2",
+            &vals![team.as_str(), key],
+        )
         .await?
     {
         Some(r) => Ok(Some((job_id("jobs", r.i64(0)?)?, r.opt_string(1)?))),
@@ -442,7 +536,12 @@ async fn keyed_job(c: &mut dyn Conn, team: &TeamId, key: &str) -> StoreResult<Op
 
 /// Job heads with their specs: from the cache, and only when some are missing, the specs of the same
 /// states in a second query (instead of shipping and copying every spec's text on every read).
-async fn with_specs(c: &mut dyn Conn, specs: &SpecCache, heads: Vec<Row>, states: &str) -> StoreResult<Vec<QueuedJob>> {
+async fn with_specs(
+    c: &mut dyn Conn,
+    specs: &SpecCache,
+    heads: Vec<Row>,
+    states: &str,
+) -> StoreResult<Vec<QueuedJob>> {
     let mut found: HashMap<i64, Arc<hedge_core::TaskSpec>> = HashMap::new();
     let mut missing = false;
     for h in &heads {
@@ -455,7 +554,13 @@ async fn with_specs(c: &mut dyn Conn, specs: &SpecCache, heads: Vec<Row>, states
         }
     }
     if missing {
-        for r in c.query(&format!("SELECT id, spec FROM jobs WHERE state IN {states}"), &[]).await? {
+        for r in c
+            .query(
+                &format!("SELECT id, spec FROM jobs WHERE state IN {states}"),
+                &[],
+            )
+            .await?
+        {
             let id = r.i64(0)?;
             if let std::collections::hash_map::Entry::Vacant(e) = found.entry(id) {
                 e.insert(specs.get_or_parse(job_id("jobs", id)?, r.str(1)?)?);
@@ -468,7 +573,11 @@ async fn with_specs(c: &mut dyn Conn, specs: &SpecCache, heads: Vec<Row>, states
             let id = h.i64(0)?;
             match found.get(&id) {
                 Some(s) => job_head(h, s.clone()),
-                None => Err(corrupt("jobs", "spec", format!("job {id} left the queue while it was read"))),
+                None => Err(corrupt(
+                    "jobs",
+                    "spec",
+                    format!("job {id} left the queue while it was read"),
+                )),
             }
         })
         .collect()
@@ -483,14 +592,23 @@ impl<B: Backend> Store for B {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.read(logic(|c| Box::pin(async move { c.query("SELECT 1", &[]).await.map(drop) }))).await
+        self.read(logic(|c| {
+            Box::pin(async move { c.query("SELECT 1", &[]).await.map(drop) })
+        }))
+        .await
     }
 
     async fn put_team(&self, team: &Team) -> StoreResult<()> {
         team.validate()?;
-        let quotas = serde_json::to_string(&team.quotas).map_err(|e| invalid("team.quotas", e.to_string()))?;
-        let params =
-            vals![team.id.as_str(), team.monthly_budget.map(Money::micros), quotas, team.allow_preemption, team.on_budget_exceeded.as_str()];
+        let quotas = serde_json::to_string(&team.quotas)
+            .map_err(|e| invalid("team.quotas", e.to_string()))?;
+        let params = vals![
+            team.id.as_str(),
+            team.monthly_budget.map(Money::micros),
+            quotas,
+            team.allow_preemption,
+            team.on_budget_exceeded.as_str()
+        ];
         self.write(logic(move |c| {
             Box::pin(async move {
                 c.exec(
@@ -515,7 +633,13 @@ impl<B: Backend> Store for B {
         let id = id.clone();
         self.read(logic(move |c| {
             Box::pin(async move {
-                match c.query_opt(&format!("SELECT {TEAM_COLS} FROM teams WHERE id = $1"), &vals![id.as_str()]).await? {
+                match c
+                    .query_opt(
+                        &format!("SELECT {TEAM_COLS} FROM teams WHERE id = $1"),
+                        &vals![id.as_str()],
+                    )
+                    .await?
+                {
                     Some(r) => team_row(&r),
                     None => Err(StoreError::UnknownTeam { team: id }),
                 }
@@ -526,12 +650,25 @@ impl<B: Backend> Store for B {
 
     async fn teams(&self) -> StoreResult<Vec<Team>> {
         self.read(logic(|c| {
-            Box::pin(async move { all(c, &format!("SELECT {TEAM_COLS} FROM teams ORDER BY id"), &[], team_row).await })
+            Box::pin(async move {
+                all(
+                    c,
+                    &format!("SELECT {TEAM_COLS} FROM teams ORDER BY id"),
+                    &[],
+                    team_row,
+                )
+                .await
+            })
         }))
         .await
     }
 
-    async fn create_token(&self, principal: &Principal, label: &str, at: Timestamp) -> StoreResult<IssuedToken> {
+    async fn create_token(
+        &self,
+        principal: &Principal,
+        label: &str,
+        at: Timestamp,
+    ) -> StoreResult<IssuedToken> {
         validate_text("token.label", label, 256)?;
         if let Principal::Team(t) = principal {
             if !storable_key(t.as_str()) {
@@ -588,7 +725,10 @@ impl<B: Backend> Store for B {
         self.write(logic(move |c| {
             Box::pin(async move {
                 let n = c
-                    .exec("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2", &vals![at.0, id])
+                    .exec(
+                        "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+                        &vals![at.0, id],
+                    )
                     .await?;
                 if n == 0 {
                     return Err(StoreError::UnknownToken { id });
@@ -686,12 +826,22 @@ impl<B: Backend> Store for B {
 
     async fn job(&self, id: JobId) -> StoreResult<Job> {
         let specs = self.specs().clone();
-        self.read(logic(move |c| Box::pin(async move { get_job(c, &specs, id).await }))).await
+        self.read(logic(move |c| {
+            Box::pin(async move { get_job(c, &specs, id).await })
+        }))
+        .await
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<JobPage> {
-        if filter.team.as_ref().is_some_and(|t| !storable_key(t.as_str())) {
-            return Ok(JobPage { jobs: vec![], next: None });
+        if filter
+            .team
+            .as_ref()
+            .is_some_and(|t| !storable_key(t.as_str()))
+        {
+            return Ok(JobPage {
+                jobs: vec![],
+                next: None,
+            });
         }
         let limit = filter.effective_limit();
         let mut sql = format!("SELECT {JOB_COLS} FROM jobs WHERE 1 = 1");
@@ -703,7 +853,11 @@ impl<B: Backend> Store for B {
         if !filter.states.is_empty() {
             sql.push_str(&format!(" AND state IN {}", states_sql(&filter.states)));
         }
-        let (op, dir) = if filter.newest_first { ("<", "DESC") } else { (">", "ASC") };
+        let (op, dir) = if filter.newest_first {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
         if let Some(after) = filter.after {
             params.push(job_id_sql(after)?.into());
             sql.push_str(&format!(" AND id {op} ${}", params.len()));
@@ -727,7 +881,12 @@ impl<B: Backend> Store for B {
     }
 
     async fn jobs_in_states(&self, states: &[JobState]) -> StoreResult<Vec<Job>> {
-        Ok(self.queued_jobs(states).await?.into_iter().map(Job::from).collect())
+        Ok(self
+            .queued_jobs(states)
+            .await?
+            .into_iter()
+            .map(Job::from)
+            .collect())
     }
 
     async fn queued_jobs(&self, states: &[JobState]) -> StoreResult<Vec<QueuedJob>> {
@@ -738,7 +897,14 @@ impl<B: Backend> Store for B {
         let specs = self.specs().clone();
         self.read(logic(move |c| {
             Box::pin(async move {
-                let heads = c.query(&format!("SELECT {HEAD_COLS} FROM jobs WHERE state IN {states} ORDER BY id"), &[]).await?;
+                let heads = c
+                    .query(
+                        &format!(
+                            "SELECT {HEAD_COLS} FROM jobs WHERE state IN {states} ORDER BY id"
+                        ),
+                        &[],
+                    )
+                    .await?;
                 with_specs(c, &specs, heads, &states).await
             })
         }))
@@ -761,9 +927,17 @@ impl<B: Backend> Store for B {
     async fn job_counts(&self) -> StoreResult<Vec<(JobState, u64)>> {
         self.read(logic(|c| {
             Box::pin(async move {
-                all(c, "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state", &[], |r| {
-                    Ok((parse_state("jobs", "state", r.str(0)?)?, to_u64("jobs", "count", r.i64(1)?)?))
-                })
+                all(
+                    c,
+                    "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state",
+                    &[],
+                    |r| {
+                        Ok((
+                            parse_state("jobs", "state", r.str(0)?)?,
+                            to_u64("jobs", "count", r.i64(1)?)?,
+                        ))
+                    },
+                )
                 .await
             })
         }))
@@ -774,18 +948,29 @@ impl<B: Backend> Store for B {
         t.validate()?;
         let t = t.clone();
         let specs = self.specs().clone();
-        let job = self.write(logic(move |c| Box::pin(async move { apply_transition(c, &specs, &t).await }))).await?;
+        let job = self
+            .write(logic(move |c| {
+                Box::pin(async move { apply_transition(c, &specs, &t).await })
+            }))
+            .await?;
         if job.state.is_terminal() {
             self.specs().remove(job.id);
         }
         Ok(job)
     }
 
-    async fn begin_launch(&self, t: &Transition, attempt: &NewAttempt) -> StoreResult<(Job, LaunchAttempt)> {
+    async fn begin_launch(
+        &self,
+        t: &Transition,
+        attempt: &NewAttempt,
+    ) -> StoreResult<(Job, LaunchAttempt)> {
         t.validate()?;
         attempt.validate()?;
         if t.to != JobState::Launching {
-            return Err(invalid("transition.to", format!("begin_launch moves to launching, not {}", t.to)));
+            return Err(invalid(
+                "transition.to",
+                format!("begin_launch moves to launching, not {}", t.to),
+            ));
         }
         let (t, a) = (t.clone(), attempt.clone());
         let (specs, instance) = (self.specs().clone(), self.instance().to_owned());
@@ -852,10 +1037,15 @@ impl<B: Backend> Store for B {
 
     async fn attempt_by_key(&self, idempotency_key: &str) -> StoreResult<LaunchAttempt> {
         if !storable_key(idempotency_key) {
-            return Err(StoreError::UnknownAttempt { key: idempotency_key.to_owned() });
+            return Err(StoreError::UnknownAttempt {
+                key: idempotency_key.to_owned(),
+            });
         }
         let key = idempotency_key.to_owned();
-        self.read(logic(move |c| Box::pin(async move { get_attempt(c, &key).await }))).await
+        self.read(logic(move |c| {
+            Box::pin(async move { get_attempt(c, &key).await })
+        }))
+        .await
     }
 
     async fn in_flight_attempts(&self) -> StoreResult<Vec<LaunchAttempt>> {
@@ -919,14 +1109,24 @@ impl<B: Backend> Store for B {
     async fn commitments(&self) -> StoreResult<Vec<Commitment>> {
         self.read(logic(|c| {
             Box::pin(async move {
-                all(c, &format!("SELECT {COMMITMENT_COLS} FROM commitments ORDER BY id"), &[], commitment_row).await
+                all(
+                    c,
+                    &format!("SELECT {COMMITMENT_COLS} FROM commitments ORDER BY id"),
+                    &[],
+                    commitment_row,
+                )
+                .await
             })
         }))
         .await
     }
 
     async fn commitment_usage(&self) -> StoreResult<Vec<CommitmentUsage>> {
-        let cols = COMMITMENT_COLS.split(", ").map(|col| format!("m.{col}")).collect::<Vec<_>>().join(", ");
+        let cols = COMMITMENT_COLS
+            .split(", ")
+            .map(|col| format!("m.{col}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "SELECT {cols}, CAST(COALESCE((SELECT SUM(a.gpus) FROM launch_attempts a
                  WHERE a.commitment_id = m.id AND a.status IN {}), 0) AS BIGINT)
@@ -953,7 +1153,13 @@ impl<B: Backend> Store for B {
         }
         let id = id.clone();
         self.write(logic(move |c| {
-            Box::pin(async move { Ok(c.exec("DELETE FROM commitments WHERE id = $1", &vals![id.as_str()]).await? > 0) })
+            Box::pin(async move {
+                Ok(
+                    c.exec("DELETE FROM commitments WHERE id = $1", &vals![id.as_str()])
+                        .await?
+                        > 0,
+                )
+            })
         }))
         .await
     }
@@ -995,7 +1201,10 @@ impl<B: Backend> Store for B {
         self.read(logic(move |c| {
             Box::pin(async move {
                 let sql = format!("SELECT {HEALTH_COLS} FROM provider_health WHERE provider = $1");
-                c.query_opt(&sql, &vals![p.as_str()]).await?.map(|r| health_row(&r)).transpose()
+                c.query_opt(&sql, &vals![p.as_str()])
+                    .await?
+                    .map(|r| health_row(&r))
+                    .transpose()
             })
         }))
         .await
@@ -1004,7 +1213,13 @@ impl<B: Backend> Store for B {
     async fn all_provider_health(&self) -> StoreResult<Vec<ProviderHealth>> {
         self.read(logic(|c| {
             Box::pin(async move {
-                all(c, &format!("SELECT {HEALTH_COLS} FROM provider_health ORDER BY provider"), &[], health_row).await
+                all(
+                    c,
+                    &format!("SELECT {HEALTH_COLS} FROM provider_health ORDER BY provider"),
+                    &[],
+                    health_row,
+                )
+                .await
             })
         }))
         .await
@@ -1041,7 +1256,12 @@ impl<B: Backend> Store for B {
         .await
     }
 
-    async fn team_spend(&self, team: &TeamId, from: Timestamp, to: Timestamp) -> StoreResult<Money> {
+    async fn team_spend(
+        &self,
+        team: &TeamId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Money> {
         if !storable_key(team.as_str()) {
             return Err(StoreError::UnknownTeam { team: team.clone() });
         }
@@ -1065,7 +1285,12 @@ impl<B: Backend> Store for B {
         .await
     }
 
-    async fn spend_entries(&self, team: Option<&TeamId>, from: Timestamp, to: Timestamp) -> StoreResult<Vec<SpendEntry>> {
+    async fn spend_entries(
+        &self,
+        team: Option<&TeamId>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<SpendEntry>> {
         if team.is_some_and(|t| !storable_key(t.as_str())) {
             return Ok(vec![]);
         }
@@ -1089,7 +1314,10 @@ impl<B: Backend> Store for B {
         for (i, v) in versions.iter().enumerate() {
             validate_name("prices.provider", v.provider.as_str())?;
             if v.per_gpu_hour.hourly() < Money::ZERO {
-                return Err(invalid("prices.per_gpu_hour", format!("prices[{i}]: {} is negative", v.per_gpu_hour.hourly())));
+                return Err(invalid(
+                    "prices.per_gpu_hour",
+                    format!("prices[{i}]: {} is negative", v.per_gpu_hour.hourly()),
+                ));
             }
         }
         let vs = versions.to_vec();
@@ -1157,7 +1385,9 @@ impl<B: Backend> Store for B {
                      ORDER BY start_at, id LIMIT $5"
                 );
                 // The cursor, or just before the window's first possible segment (the start of `from`'s month).
-                let (start, id) = after.map_or((month_of(from).0, i64::MIN), |(s, id)| (s.0.max(month_of(from).0), id));
+                let (start, id) = after.map_or((month_of(from).0, i64::MIN), |(s, id)| {
+                    (s.0.max(month_of(from).0), id)
+                });
                 let params = vals![from.0, to.0, team, id, i64::from(limit.max(1)), start];
                 all(c, &sql, &params, segment_row).await
             })
@@ -1165,7 +1395,11 @@ impl<B: Backend> Store for B {
         .await
     }
 
-    async fn booked_spend_by_team(&self, from: Timestamp, to: Timestamp) -> StoreResult<Vec<(TeamId, Money)>> {
+    async fn booked_spend_by_team(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<(TeamId, Money)>> {
         self.read(logic(move |c| {
             Box::pin(async move {
                 let sql = format!(

@@ -26,21 +26,40 @@ impl Migration {
 }
 
 /// Given the applied `(version, sha256)` rows, the migrations still to apply, in order.
-pub(crate) fn plan<'m>(applied: &[(u32, String)], known: &'m [Migration]) -> Result<Vec<&'m Migration>, StoreError> {
+pub(crate) fn plan<'m>(
+    applied: &[(u32, String)],
+    known: &'m [Migration],
+) -> Result<Vec<&'m Migration>, StoreError> {
     let latest = known.last().map_or(0, |m| m.version);
     if let Some(&(found, _)) = applied.iter().max_by_key(|(v, _)| *v) {
         if found > latest {
-            return Err(StoreError::SchemaTooNew { found, known: latest });
+            return Err(StoreError::SchemaTooNew {
+                found,
+                known: latest,
+            });
         }
     }
     for (version, sha) in applied {
         match known.iter().find(|m| m.version == *version) {
             Some(m) if m.sha256() == *sha => {}
-            Some(m) => return Err(StoreError::MigrationChanged { version: m.version, name: m.name }),
-            None => return Err(StoreError::MigrationChanged { version: *version, name: "(unknown to this build)" }),
+            Some(m) => {
+                return Err(StoreError::MigrationChanged {
+                    version: m.version,
+                    name: m.name,
+                })
+            }
+            None => {
+                return Err(StoreError::MigrationChanged {
+                    version: *version,
+                    name: "(unknown to this build)",
+                })
+            }
         }
     }
-    Ok(known.iter().filter(|m| !applied.iter().any(|(v, _)| *v == m.version)).collect())
+    Ok(known
+        .iter()
+        .filter(|m| !applied.iter().any(|(v, _)| *v == m.version))
+        .collect())
 }
 
 #[cfg(test)]
@@ -48,17 +67,38 @@ mod tests {
     use super::*;
 
     const KNOWN: &[Migration] = &[
-        Migration { version: 1, name: "init", sql: "CREATE TABLE a (x INTEGER)" },
-        Migration { version: 2, name: "more", sql: "CREATE TABLE b (y INTEGER)" },
+        Migration {
+            version: 1,
+            name: "init",
+            sql: "CREATE TABLE a (x INTEGER)",
+        },
+        Migration {
+            version: 2,
+            name: "more",
+            sql: "CREATE TABLE b (y INTEGER)",
+        },
     ];
 
     #[test]
     fn plans_missing_refuses_newer_and_changed() {
         let v = |v: u32| (v, KNOWN[v as usize - 1].sha256());
         assert_eq!(plan(&[], KNOWN).unwrap().len(), 2);
-        assert_eq!(plan(&[v(1)], KNOWN).unwrap().iter().map(|m| m.version).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(
+            plan(&[v(1)], KNOWN)
+                .unwrap()
+                .iter()
+                .map(|m| m.version)
+                .collect::<Vec<_>>(),
+            vec![2]
+        );
         assert!(plan(&[v(1), v(2)], KNOWN).unwrap().is_empty());
-        assert!(matches!(plan(&[v(1), (3, "x".into())], KNOWN), Err(StoreError::SchemaTooNew { found: 3, known: 2 })));
-        assert!(matches!(plan(&[(1, "edited".into())], KNOWN), Err(StoreError::MigrationChanged { version: 1, .. })));
+        assert!(matches!(
+            plan(&[v(1), (3, "x".into())], KNOWN),
+            Err(StoreError::SchemaTooNew { found: 3, known: 2 })
+        ));
+        assert!(matches!(
+            plan(&[(1, "edited".into())], KNOWN),
+            Err(StoreError::MigrationChanged { version: 1, .. })
+        ));
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::error::StoreError;
 use hedge_core::{
-    Accelerator, Commitment, AttemptStatus, CommitmentId, JobId, JobState, Market, Money, ProviderId, RegionId, TaskSpec,
-    TeamId, Timestamp, ZoneId,
+    Accelerator, AttemptStatus, Commitment, CommitmentId, JobId, JobState, Market, Money,
+    ProviderId, RegionId, TaskSpec, TeamId, Timestamp, ZoneId,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -52,7 +52,13 @@ impl OnBudgetExceeded {
 
 impl Team {
     pub fn new(id: impl Into<TeamId>) -> Self {
-        Team { id: id.into(), monthly_budget: None, quotas: vec![], allow_preemption: false, on_budget_exceeded: OnBudgetExceeded::Wait }
+        Team {
+            id: id.into(),
+            monthly_budget: None,
+            quotas: vec![],
+            allow_preemption: false,
+            on_budget_exceeded: OnBudgetExceeded::Wait,
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
@@ -63,7 +69,10 @@ impl Team {
             }
         }
         for (i, q) in self.quotas.iter().enumerate() {
-            if self.quotas[..i].iter().any(|p| p.provider == q.provider && p.accelerator == q.accelerator) {
+            if self.quotas[..i]
+                .iter()
+                .any(|p| p.provider == q.provider && p.accelerator == q.accelerator)
+            {
                 return Err(invalid(
                     "team.quotas",
                     format!(
@@ -131,13 +140,25 @@ impl SubmitKey {
 
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         if self.key.is_empty() || self.key.len() > Self::MAX_KEY_LEN {
-            return Err(invalid("Idempotency-Key", format!("is {} bytes long (1 to {})", self.key.len(), Self::MAX_KEY_LEN)));
+            return Err(invalid(
+                "Idempotency-Key",
+                format!(
+                    "is {} bytes long (1 to {})",
+                    self.key.len(),
+                    Self::MAX_KEY_LEN
+                ),
+            ));
         }
         if !self.key.bytes().all(|b| (b' '..=b'~').contains(&b)) {
             return Err(invalid("Idempotency-Key", "must be printable ASCII".into()));
         }
-        if self.request_sha256.len() != 64 || !self.request_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid("request_sha256", "must be 64 hex characters (a SHA-256)".into()));
+        if self.request_sha256.len() != 64
+            || !self.request_sha256.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(invalid(
+                "request_sha256",
+                "must be 64 hex characters (a SHA-256)".into(),
+            ));
         }
         Ok(())
     }
@@ -169,11 +190,17 @@ impl NewJob {
             return Err(invalid("spec.num_nodes", "must be at least 1".into()));
         }
         if self.spec.resources.is_empty() {
-            return Err(invalid("spec.resources", "must list at least one resource shape".into()));
+            return Err(invalid(
+                "spec.resources",
+                "must list at least one resource shape".into(),
+            ));
         }
         if let Some(d) = self.deadline {
             if d < self.submitted_at {
-                return Err(invalid("deadline", format!("{d} is before the submission time {}", self.submitted_at)));
+                return Err(invalid(
+                    "deadline",
+                    format!("{d} is before the submission time {}", self.submitted_at),
+                ));
             }
         }
         if let Some(k) = &self.idempotency {
@@ -309,7 +336,10 @@ impl Transition {
 
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         if self.reason.trim().is_empty() {
-            return Err(invalid("transition.reason", "is empty: every transition is stored with its reason".into()));
+            return Err(invalid(
+                "transition.reason",
+                "is empty: every transition is stored with its reason".into(),
+            ));
         }
         validate_text("transition.reason", &self.reason, 256)?;
         let size = self.explanation.to_string().len();
@@ -323,7 +353,11 @@ impl Transition {
             u.validate()?;
         }
         if !self.from.can_transition_to(self.to) {
-            return Err(StoreError::IllegalTransition { job: self.job, from: self.from, to: self.to });
+            return Err(StoreError::IllegalTransition {
+                job: self.job,
+                from: self.from,
+                to: self.to,
+            });
         }
         Ok(())
     }
@@ -371,7 +405,10 @@ impl NewAttempt {
             validate_name("attempt.commitment", c.as_str())?;
         }
         if self.commitment.is_some() != (self.market == Market::Committed) {
-            return Err(invalid("attempt.commitment", "is required for market committed and only for it".into()));
+            return Err(invalid(
+                "attempt.commitment",
+                "is required for market committed and only for it".into(),
+            ));
         }
         Ok(())
     }
@@ -429,7 +466,13 @@ impl AttemptUpdate {
     }
 
     pub fn new(idempotency_key: impl Into<String>, status: AttemptStatus, at: Timestamp) -> Self {
-        AttemptUpdate { idempotency_key: idempotency_key.into(), status, driver_handle: None, detail: None, at }
+        AttemptUpdate {
+            idempotency_key: idempotency_key.into(),
+            status,
+            driver_handle: None,
+            detail: None,
+            at,
+        }
     }
     pub fn handle(mut self, h: impl Into<String>) -> Self {
         self.driver_handle = Some(h.into());
@@ -499,7 +542,10 @@ impl SpendEntry {
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         validate_name("spend.team", self.team.as_str())?;
         if self.end < self.start {
-            return Err(invalid("spend.end", format!("{} is before start {}", self.end, self.start)));
+            return Err(invalid(
+                "spend.end",
+                format!("{} is before start {}", self.end, self.start),
+            ));
         }
         validate_name("spend.provider", self.provider.as_str())
     }
@@ -543,7 +589,11 @@ pub fn month_range(year: i32, month: u32) -> Result<(Timestamp, Timestamp), Stor
         return Err(invalid("month", format!("{month} is not in 1..=12")));
     }
     let start = Timestamp::from_ymd(year, month, 1);
-    let end = if month == 12 { Timestamp::from_ymd(year + 1, 1, 1) } else { Timestamp::from_ymd(year, month + 1, 1) };
+    let end = if month == 12 {
+        Timestamp::from_ymd(year + 1, 1, 1)
+    } else {
+        Timestamp::from_ymd(year, month + 1, 1)
+    };
     Ok((start, end))
 }
 
@@ -553,13 +603,19 @@ pub const MAX_EXPLANATION_BYTES: usize = 64 * 1024;
 pub const MAX_DETAIL_CHARS: usize = 4096;
 
 pub(crate) fn clean_detail(s: &str) -> String {
-    s.chars().filter(|&c| c != '\0').take(MAX_DETAIL_CHARS).collect()
+    s.chars()
+        .filter(|&c| c != '\0')
+        .take(MAX_DETAIL_CHARS)
+        .collect()
 }
 
 /// Free text (a reason, a label, a handle): at most `max` bytes, no control characters other than tab.
 pub(crate) fn validate_text(field: &'static str, s: &str, max: usize) -> Result<(), StoreError> {
     if s.len() > max {
-        return Err(invalid(field, format!("is {} bytes long (at most {max})", s.len())));
+        return Err(invalid(
+            field,
+            format!("is {} bytes long (at most {max})", s.len()),
+        ));
     }
     if s.chars().any(|c| c.is_control() && c != '\t') {
         return Err(invalid(field, "contains control characters".into()));
@@ -579,13 +635,25 @@ pub(crate) fn validate_commitment(c: &Commitment) -> Result<(), StoreError> {
         validate_name("commitment.region", r.as_str())?;
     }
     if c.gpus == 0 {
-        return Err(invalid("commitment.gpus", format!("commitment {} has 0 GPUs", c.id)));
+        return Err(invalid(
+            "commitment.gpus",
+            format!("commitment {} has 0 GPUs", c.id),
+        ));
     }
     if c.end <= c.start {
-        return Err(invalid("commitment.end", format!("commitment {} ends ({}) before it starts ({})", c.id, c.end, c.start)));
+        return Err(invalid(
+            "commitment.end",
+            format!(
+                "commitment {} ends ({}) before it starts ({})",
+                c.id, c.end, c.start
+            ),
+        ));
     }
     if c.per_gpu_hour.hourly() < Money::ZERO {
-        return Err(invalid("commitment.per_gpu_hour", format!("commitment {} has a negative rate", c.id)));
+        return Err(invalid(
+            "commitment.per_gpu_hour",
+            format!("commitment {} has a negative rate", c.id),
+        ));
     }
     Ok(())
 }
@@ -596,7 +664,10 @@ pub(crate) fn validate_commitments(cs: &[Commitment]) -> Result<(), StoreError> 
     for (index, c) in cs.iter().enumerate() {
         validate_commitment(c)?;
         if !seen.insert(c.id.as_str()) {
-            return Err(StoreError::DuplicateCommitment { id: c.id.clone(), index });
+            return Err(StoreError::DuplicateCommitment {
+                id: c.id.clone(),
+                index,
+            });
         }
     }
     Ok(())
@@ -612,7 +683,10 @@ pub(crate) fn validate_name(field: &'static str, s: &str) -> Result<(), StoreErr
         return Err(invalid(field, "is empty".into()));
     }
     if s.len() > 128 {
-        return Err(invalid(field, format!("is {} bytes long (at most 128)", s.len())));
+        return Err(invalid(
+            field,
+            format!("is {} bytes long (at most 128)", s.len()),
+        ));
     }
     if s.chars().any(char::is_control) {
         return Err(invalid(field, "contains control characters".into()));
@@ -635,16 +709,30 @@ mod tests {
 
     #[test]
     fn issued_token_debug_is_redacted() {
-        let t = IssuedToken { id: 1, principal: Principal::Admin, secret: "hedge_supersecret".into() };
+        let t = IssuedToken {
+            id: 1,
+            principal: Principal::Admin,
+            secret: "hedge_supersecret".into(),
+        };
         let dbg = format!("{t:?}");
         assert!(!dbg.contains("supersecret"), "{dbg}");
     }
 
     #[test]
     fn transition_validation() {
-        let t = Transition::new(JobId(1), JobState::Pending, JobState::Running, Timestamp(0)).reason("x");
-        assert!(matches!(t.validate(), Err(StoreError::IllegalTransition { .. })));
+        let t = Transition::new(JobId(1), JobState::Pending, JobState::Running, Timestamp(0))
+            .reason("x");
+        assert!(matches!(
+            t.validate(),
+            Err(StoreError::IllegalTransition { .. })
+        ));
         let t = Transition::new(JobId(1), JobState::Pending, JobState::Placing, Timestamp(0));
-        assert!(matches!(t.validate(), Err(StoreError::InvalidInput { field: "transition.reason", .. })));
+        assert!(matches!(
+            t.validate(),
+            Err(StoreError::InvalidInput {
+                field: "transition.reason",
+                ..
+            })
+        ));
     }
 }

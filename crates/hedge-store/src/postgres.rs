@@ -18,7 +18,11 @@ use tokio_postgres::NoTls;
 use crate::migrations::{plan, Migration};
 
 const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") },
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/postgres/0001_init.sql"),
+    },
     Migration {
         version: 2,
         name: "cancelling_orphaned",
@@ -29,8 +33,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "submit_idempotency",
         sql: include_str!("../migrations/postgres/0003_submit_idempotency.sql"),
     },
-    Migration { version: 4, name: "schedule_queue", sql: include_str!("../migrations/postgres/0004_schedule_queue.sql") },
-    Migration { version: 5, name: "ledger", sql: include_str!("../migrations/postgres/0005_ledger.sql") },
+    Migration {
+        version: 4,
+        name: "schedule_queue",
+        sql: include_str!("../migrations/postgres/0004_schedule_queue.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "ledger",
+        sql: include_str!("../migrations/postgres/0005_ledger.sql"),
+    },
 ];
 
 /// Serialises concurrent migrations of one schema: `pg_advisory_xact_lock(MIGRATION_LOCK,
@@ -54,7 +66,6 @@ pub struct PgStore {
     specs: Arc<SpecCache>,
 }
 
-
 impl PgStore {
     /// Connects to `postgres://...` and applies the pending migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
@@ -62,22 +73,45 @@ impl PgStore {
     }
 
     pub async fn connect_with(url: &str, opts: &PgOptions) -> StoreResult<Self> {
-        let mut cfg: tokio_postgres::Config =
-            url.parse().map_err(|_| StoreError::BadUrl { url: redact_url(url) })?;
+        let mut cfg: tokio_postgres::Config = url.parse().map_err(|_| StoreError::BadUrl {
+            url: redact_url(url),
+        })?;
         if let Some(schema) = &opts.schema {
-            if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-                return Err(invalid("schema", format!("{schema:?} must be lower-case letters, digits and '_'")));
+            if schema.is_empty()
+                || !schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                return Err(invalid(
+                    "schema",
+                    format!("{schema:?} must be lower-case letters, digits and '_'"),
+                ));
             }
             let (client, conn) = cfg.connect(NoTls).await?;
             let task = tokio::spawn(conn);
-            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await?;
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await?;
             drop(client);
             let _ = task.await;
             cfg.options(format!("-c search_path={schema}"));
         }
-        let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let size = if opts.max_connections == 0 { 16 } else { opts.max_connections };
-        let pool = Pool::builder(mgr).max_size(size).build().map_err(|e| StoreError::Pool(e.to_string()))?;
+        let mgr = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let size = if opts.max_connections == 0 {
+            16
+        } else {
+            opts.max_connections
+        };
+        let pool = Pool::builder(mgr)
+            .max_size(size)
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
         let mut client = pool.get().await.map_err(pool_err)?;
         if let Err(e) = migrate(&mut client).await {
             // Close every connection now rather than whenever the pool's tasks next run.
@@ -92,10 +126,16 @@ impl PgStore {
                 &[&fresh],
             )
             .await?;
-        let instance: String =
-            client.query_one("SELECT value FROM meta WHERE key = 'instance_id'", &[]).await?.try_get(0)?;
+        let instance: String = client
+            .query_one("SELECT value FROM meta WHERE key = 'instance_id'", &[])
+            .await?
+            .try_get(0)?;
         drop(client);
-        Ok(PgStore { pool, instance, specs: Arc::default() })
+        Ok(PgStore {
+            pool,
+            instance,
+            specs: Arc::default(),
+        })
     }
 
     pub fn instance_id(&self) -> &str {
@@ -104,7 +144,13 @@ impl PgStore {
 
     pub async fn schema_version(&self) -> StoreResult<u32> {
         let c = self.client().await?;
-        let v: i64 = c.query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations", &[]).await?.try_get(0)?;
+        let v: i64 = c
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations",
+                &[],
+            )
+            .await?
+            .try_get(0)?;
         to_u32("schema_migrations", "version", v)
     }
 
@@ -117,7 +163,11 @@ impl PgStore {
     pub async fn schedule_queue_plan(&self) -> StoreResult<Vec<String>> {
         let c = self.client().await?;
         let sql = format!("EXPLAIN {}", schedule_sql("id, spec"));
-        c.query(&sql, &[&5000_i64]).await?.iter().map(|r| Ok(r.try_get::<_, String>(0)?)).collect()
+        c.query(&sql, &[&5000_i64])
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get::<_, String>(0)?))
+            .collect()
     }
 }
 
@@ -153,14 +203,21 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> StoreResult<()> {
 }
 
 async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<()> {
-    tx.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", &[&MIGRATION_LOCK]).await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
+        &[&MIGRATION_LOCK],
+    )
+    .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .await?;
     // Databases made before checksums were recorded: add the column, and trust and record what they have.
-    tx.batch_execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS sha256 TEXT NOT NULL DEFAULT ''").await?;
+    tx.batch_execute(
+        "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS sha256 TEXT NOT NULL DEFAULT ''",
+    )
+    .await?;
     for m in MIGRATIONS {
         tx.execute(
             "UPDATE schema_migrations SET sha256 = $1 WHERE version = $2 AND sha256 = ''",
@@ -169,8 +226,17 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<()> 
         .await?;
     }
     let mut applied = vec![];
-    for r in tx.query("SELECT version, sha256 FROM schema_migrations ORDER BY version", &[]).await? {
-        applied.push((to_u32("schema_migrations", "version", r.try_get(0)?)?, r.try_get::<_, String>(1)?));
+    for r in tx
+        .query(
+            "SELECT version, sha256 FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await?
+    {
+        applied.push((
+            to_u32("schema_migrations", "version", r.try_get(0)?)?,
+            r.try_get::<_, String>(1)?,
+        ));
     }
     for m in plan(&applied, MIGRATIONS)? {
         let wrap = |e: tokio_postgres::Error| StoreError::Migration {
@@ -225,13 +291,17 @@ fn row(r: &tokio_postgres::Row) -> StoreResult<Row> {
     for (i, col) in r.columns().iter().enumerate() {
         let t = col.type_();
         out.push(if *t == Type::INT8 {
-            r.try_get::<_, Option<i64>>(i)?.map_or(Value::Null, Value::I64)
+            r.try_get::<_, Option<i64>>(i)?
+                .map_or(Value::Null, Value::I64)
         } else if *t == Type::INT4 {
-            r.try_get::<_, Option<i32>>(i)?.map_or(Value::Null, |v| Value::I64(v.into()))
+            r.try_get::<_, Option<i32>>(i)?
+                .map_or(Value::Null, |v| Value::I64(v.into()))
         } else if *t == Type::BOOL {
-            r.try_get::<_, Option<bool>>(i)?.map_or(Value::Null, Value::Bool)
+            r.try_get::<_, Option<bool>>(i)?
+                .map_or(Value::Null, Value::Bool)
         } else {
-            r.try_get::<_, Option<String>>(i)?.map_or(Value::Null, Value::Text)
+            r.try_get::<_, Option<String>>(i)?
+                .map_or(Value::Null, Value::Text)
         });
     }
     Ok(Row(out))
@@ -244,13 +314,18 @@ struct PgConn<'a, C>(&'a C);
 impl<C: GenericClient + Sync> Conn for PgConn<'_, C> {
     async fn exec(&mut self, sql: &str, params: &[Value]) -> StoreResult<u64> {
         let st = self.0.prepare_cached(sql).await?;
-        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         Ok(self.0.execute(&st, &params).await?)
     }
 
     async fn insert_id(&mut self, sql: &str, params: &[Value]) -> StoreResult<Option<i64>> {
-        let st = self.0.prepare_cached(&format!("{sql} RETURNING id")).await?;
-        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let st = self
+            .0
+            .prepare_cached(&format!("{sql} RETURNING id"))
+            .await?;
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         Ok(match self.0.query_opt(&st, &params).await? {
             Some(r) => Some(r.try_get(0)?),
             None => None,
@@ -259,7 +334,8 @@ impl<C: GenericClient + Sync> Conn for PgConn<'_, C> {
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>> {
         let st = self.0.prepare_cached(sql).await?;
-        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         self.0.query(&st, &params).await?.iter().map(row).collect()
     }
 }
@@ -313,7 +389,10 @@ mod tests {
 
     #[test]
     fn urls_lose_their_password() {
-        assert_eq!(super::redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

@@ -19,7 +19,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::migrations::{plan, Migration};
 
 const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") },
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/sqlite/0001_init.sql"),
+    },
     Migration {
         version: 2,
         name: "cancelling_orphaned",
@@ -30,8 +34,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "submit_idempotency",
         sql: include_str!("../migrations/sqlite/0003_submit_idempotency.sql"),
     },
-    Migration { version: 4, name: "schedule_queue", sql: include_str!("../migrations/sqlite/0004_schedule_queue.sql") },
-    Migration { version: 5, name: "ledger", sql: include_str!("../migrations/sqlite/0005_ledger.sql") },
+    Migration {
+        version: 4,
+        name: "schedule_queue",
+        sql: include_str!("../migrations/sqlite/0004_schedule_queue.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "ledger",
+        sql: include_str!("../migrations/sqlite/0005_ledger.sql"),
+    },
 ];
 
 /// Reader connections besides the writer (WAL lets them read while the writer writes).
@@ -108,7 +120,11 @@ impl SqliteStore {
     /// The schema version the database is at.
     pub async fn schema_version(&self) -> StoreResult<u32> {
         self.on_reader(|c| {
-            let v: i64 = c.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+            let v: i64 = c.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )?;
             to_u32("schema_migrations", "version", v)
         })
         .await
@@ -118,7 +134,10 @@ impl SqliteStore {
     /// the queue is read through the `jobs_schedule` index without a sort).
     pub async fn schedule_queue_plan(&self) -> StoreResult<Vec<String>> {
         self.on_reader(|c| {
-            let mut st = c.prepare(&placeholders(&format!("EXPLAIN QUERY PLAN {}", schedule_sql("id, spec"))))?;
+            let mut st = c.prepare(&placeholders(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                schedule_sql("id, spec")
+            )))?;
             let rows = st.query_map(params![5000], |r| r.get::<_, String>(3))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
@@ -137,10 +156,19 @@ impl SqliteStore {
                 }
             }
             let mut st = c.prepare("PRAGMA foreign_key_check")?;
-            for r in st.query_map([], |r| Ok(format!("foreign key violation in {}", r.get::<_, String>(0)?)))? {
+            for r in st.query_map([], |r| {
+                Ok(format!(
+                    "foreign key violation in {}",
+                    r.get::<_, String>(0)?
+                ))
+            })? {
                 problems.push(r?);
             }
-            Ok(if problems.is_empty() { Ok(()) } else { Err(problems) })
+            Ok(if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems)
+            })
         })
         .await
     }
@@ -164,12 +192,17 @@ impl SqliteStore {
     }
 }
 
-async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
     match tokio::runtime::Handle::try_current() {
         Ok(h) => match h.spawn_blocking(f).await {
             Ok(r) => r,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(StoreError::Io { context: "store task cancelled".into(), source: std::io::Error::other(e) }),
+            Err(e) => Err(StoreError::Io {
+                context: "store task cancelled".into(),
+                source: std::io::Error::other(e),
+            }),
         },
         Err(_) => f(),
     }
@@ -179,10 +212,18 @@ async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> StoreResult<T> + Se
 /// SQLite gives the `-wal` and `-shm` files the same permissions. An existing file is left as it is.
 fn create_private(path: &Path) -> StoreResult<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(StoreError::Io { context: format!("creating the database file {}", path.display()), source }),
+        Err(source) => Err(StoreError::Io {
+            context: format!("creating the database file {}", path.display()),
+            source,
+        }),
     }
 }
 
@@ -222,10 +263,15 @@ fn migrate_unchecked(c: &mut Connection) -> StoreResult<()> {
     )?;
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Databases made before checksums were recorded: add the column, and trust and record what they have.
-    let has_sha: bool =
-        tx.query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('schema_migrations') WHERE name = 'sha256'", [], |r| r.get(0))?;
+    let has_sha: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('schema_migrations') WHERE name = 'sha256'",
+        [],
+        |r| r.get(0),
+    )?;
     if !has_sha {
-        tx.execute_batch("ALTER TABLE schema_migrations ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''")?;
+        tx.execute_batch(
+            "ALTER TABLE schema_migrations ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''",
+        )?;
     }
     for m in MIGRATIONS {
         tx.execute(
@@ -235,10 +281,14 @@ fn migrate_unchecked(c: &mut Connection) -> StoreResult<()> {
     }
     let mut applied = vec![];
     {
-        let mut st = tx.prepare("SELECT version, sha256 FROM schema_migrations ORDER BY version")?;
+        let mut st =
+            tx.prepare("SELECT version, sha256 FROM schema_migrations ORDER BY version")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            applied.push((to_u32("schema_migrations", "version", r.get(0)?)?, r.get::<_, String>(1)?));
+            applied.push((
+                to_u32("schema_migrations", "version", r.get(0)?)?,
+                r.get::<_, String>(1)?,
+            ));
         }
     }
     for m in plan(&applied, MIGRATIONS)? {
@@ -255,9 +305,15 @@ fn migrate_unchecked(c: &mut Connection) -> StoreResult<()> {
         )
         .map_err(wrap)?;
     }
-    let broken: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+    let broken: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
     if broken > 0 {
-        return Err(corrupt("schema_migrations", "version", format!("{broken} foreign key violations after migrating")));
+        return Err(corrupt(
+            "schema_migrations",
+            "version",
+            format!("{broken} foreign key violations after migrating"),
+        ));
     }
     tx.commit()?;
     Ok(())
@@ -265,8 +321,15 @@ fn migrate_unchecked(c: &mut Connection) -> StoreResult<()> {
 
 fn instance_id(c: &mut Connection) -> StoreResult<String> {
     let fresh = token::new_instance_id()?;
-    c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance_id', ?1)", params![fresh])?;
-    Ok(c.query_row("SELECT value FROM meta WHERE key = 'instance_id'", [], |r| r.get(0))?)
+    c.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('instance_id', ?1)",
+        params![fresh],
+    )?;
+    Ok(c.query_row(
+        "SELECT value FROM meta WHERE key = 'instance_id'",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// The scheduler's queue read: the `jobs_schedule` index's predicate and order (migration 4), word for word.
@@ -312,9 +375,17 @@ fn row(r: &rusqlite::Row<'_>, n: usize) -> StoreResult<Row> {
             ValueRef::Null => Value::Null,
             ValueRef::Integer(v) => Value::I64(v),
             ValueRef::Text(t) => Value::Text(
-                std::str::from_utf8(t).map_err(|e| corrupt("(row)", "(column)", e.to_string()))?.to_owned(),
+                std::str::from_utf8(t)
+                    .map_err(|e| corrupt("(row)", "(column)", e.to_string()))?
+                    .to_owned(),
             ),
-            other => return Err(corrupt("(row)", "(column)", format!("column {i} has type {:?}", other.data_type()))),
+            other => {
+                return Err(corrupt(
+                    "(row)",
+                    "(column)",
+                    format!("column {i} has type {:?}", other.data_type()),
+                ))
+            }
         });
     }
     Ok(Row(out))
@@ -323,11 +394,17 @@ fn row(r: &rusqlite::Row<'_>, n: usize) -> StoreResult<Row> {
 #[async_trait]
 impl Conn for SqliteConn<'_> {
     async fn exec(&mut self, sql: &str, params: &[Value]) -> StoreResult<u64> {
-        Ok(self.0.prepare_cached(&placeholders(sql))?.execute(bind(params))? as u64)
+        Ok(self
+            .0
+            .prepare_cached(&placeholders(sql))?
+            .execute(bind(params))? as u64)
     }
 
     async fn insert_id(&mut self, sql: &str, params: &[Value]) -> StoreResult<Option<i64>> {
-        let n = self.0.prepare_cached(&placeholders(sql))?.execute(bind(params))?;
+        let n = self
+            .0
+            .prepare_cached(&placeholders(sql))?
+            .execute(bind(params))?;
         Ok((n > 0).then(|| self.0.last_insert_rowid()))
     }
 
@@ -360,7 +437,8 @@ impl Backend for SqliteStore {
     }
 
     async fn read<T: Send + 'static>(&self, f: Logic<T>) -> StoreResult<T> {
-        self.on_reader(move |c| block_on(f(&mut SqliteConn(c)))).await
+        self.on_reader(move |c| block_on(f(&mut SqliteConn(c))))
+            .await
     }
 
     async fn write<T: Send + 'static>(&self, f: Logic<T>) -> StoreResult<T> {

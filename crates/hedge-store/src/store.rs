@@ -7,7 +7,8 @@ use hedge_core::ledger::{PriceVersion, Segment};
 use hedge_core::{Commitment, CommitmentId, JobId, JobState, Money, ProviderId, TeamId, Timestamp};
 
 /// The states [`Store::schedule_queue`] reads: jobs waiting for a placement.
-pub const QUEUED_STATES: [JobState; 3] = [JobState::Pending, JobState::Placing, JobState::Recovering];
+pub const QUEUED_STATES: [JobState; 3] =
+    [JobState::Pending, JobState::Placing, JobState::Recovering];
 
 /// The scheduler's order of queued jobs: priority descending, deadline ascending with none last, id
 /// ascending. [`Store::schedule_queue`] returns jobs in this order.
@@ -51,7 +52,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Issues a new random token for `principal` (the team must exist). The secret is returned once and only
     /// its SHA-256 is stored.
-    async fn create_token(&self, principal: &Principal, label: &str, at: Timestamp) -> StoreResult<IssuedToken>;
+    async fn create_token(
+        &self,
+        principal: &Principal,
+        label: &str,
+        at: Timestamp,
+    ) -> StoreResult<IssuedToken>;
     /// Issues the first admin token if and only if none was ever bootstrapped in this database; `None`
     /// afterwards (also when several processes race: exactly one gets `Some`).
     async fn bootstrap_admin_token(&self, at: Timestamp) -> StoreResult<Option<IssuedToken>>;
@@ -77,7 +83,12 @@ pub trait Store: Send + Sync + 'static {
     /// an in-process cache (specs never change after submission) instead of parsed and copied per call.
     /// Added after the trait was published, so it has a default; both backends override it.
     async fn queued_jobs(&self, states: &[JobState]) -> StoreResult<Vec<QueuedJob>> {
-        Ok(self.jobs_in_states(states).await?.into_iter().map(QueuedJob::from).collect())
+        Ok(self
+            .jobs_in_states(states)
+            .await?
+            .into_iter()
+            .map(QueuedJob::from)
+            .collect())
     }
     /// The first `limit` queued jobs ([`QUEUED_STATES`]: pending, placing, recovering) in the scheduler's
     /// order: priority descending, then deadline ascending with no deadline last, then id (age) ascending.
@@ -104,7 +115,11 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::transition`] to [`JobState::Launching`] that also records a new launch attempt (status
     /// `Recorded`, number `current_attempt + 1`, a fresh unique idempotency key) and makes it the job's
     /// current attempt, in one transaction. Call it BEFORE asking the driver to submit.
-    async fn begin_launch(&self, t: &Transition, attempt: &NewAttempt) -> StoreResult<(Job, LaunchAttempt)>;
+    async fn begin_launch(
+        &self,
+        t: &Transition,
+        attempt: &NewAttempt,
+    ) -> StoreResult<(Job, LaunchAttempt)>;
 
     /// Every event of a job, by seq. [`StoreError::UnknownJob`] if there is no such job.
     async fn job_events(&self, id: JobId) -> StoreResult<Vec<JobEvent>>;
@@ -147,10 +162,15 @@ pub trait Store: Send + Sync + 'static {
     /// Appends a ledger line. [`StoreError::UnknownTeam`] / [`StoreError::UnknownJob`] for unknown ids.
     async fn record_spend(&self, entry: &SpendEntry) -> StoreResult<()>;
     /// The team's spend over entries whose interval starts in `[from, to)` (see [`month_range`]).
-    async fn team_spend(&self, team: &TeamId, from: Timestamp, to: Timestamp) -> StoreResult<Money>;
+    async fn team_spend(&self, team: &TeamId, from: Timestamp, to: Timestamp)
+        -> StoreResult<Money>;
     /// Ledger lines whose interval starts in `[from, to)`, for one team or all, in insertion order.
-    async fn spend_entries(&self, team: Option<&TeamId>, from: Timestamp, to: Timestamp)
-        -> StoreResult<Vec<SpendEntry>>;
+    async fn spend_entries(
+        &self,
+        team: Option<&TeamId>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<SpendEntry>>;
 
     // ---- ledger -------------------------------------------------------------------------------------------
 
@@ -172,5 +192,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<(i64, Segment)>>;
     /// Booked usage per team in `[from, to)` (each segment by its overlap with the window), one SQL
     /// `GROUP BY`; equal to summing `Segment::billed_in` over `ledger_segments`.
-    async fn booked_spend_by_team(&self, from: Timestamp, to: Timestamp) -> StoreResult<Vec<(TeamId, Money)>>;
+    async fn booked_spend_by_team(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<(TeamId, Money)>>;
 }

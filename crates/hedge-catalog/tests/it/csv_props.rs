@@ -5,8 +5,19 @@ use hedge_catalog::{import_skypilot, CloudFile, Overrides, Severity};
 use hedge_core::{AccelRequest, Accelerator, Location, Money, Offer, Prices, ProviderId, Rate};
 use proptest::prelude::*;
 
-const COLUMNS: [&str; 11] =
-    ["InstanceType", "AcceleratorName", "AcceleratorCount", "vCPUs", "MemoryGiB", "GpuInfo", "Price", "SpotPrice", "Region", "AvailabilityZone", "Arch"];
+const COLUMNS: [&str; 11] = [
+    "InstanceType",
+    "AcceleratorName",
+    "AcceleratorCount",
+    "vCPUs",
+    "MemoryGiB",
+    "GpuInfo",
+    "Price",
+    "SpotPrice",
+    "Region",
+    "AvailabilityZone",
+    "Arch",
+];
 
 fn rate() -> impl Strategy<Value = Rate> {
     (0i64..1_000_000_000_000).prop_map(|m| Rate::per_hour(Money::from_micros(m)))
@@ -15,7 +26,10 @@ fn rate() -> impl Strategy<Value = Rate> {
 fn offer(provider: &'static str) -> impl Strategy<Value = Offer> {
     (
         "[A-Za-z0-9][A-Za-z0-9._, \"-]{0,14}[A-Za-z0-9]",
-        prop::option::of((prop::sample::select(vec!["H100", "A100-80GB", "L4", "MI300X", "Gaudi3"]), 1u32..=16)),
+        prop::option::of((
+            prop::sample::select(vec!["H100", "A100-80GB", "L4", "MI300X", "Gaudi3"]),
+            1u32..=16,
+        )),
         prop::option::of(0u32..1_000_000),
         prop::option::of(0u64..10_000_000),
         "[a-z][a-z0-9-]{0,12}",
@@ -25,18 +39,29 @@ fn offer(provider: &'static str) -> impl Strategy<Value = Offer> {
             rate().prop_map(|b| (None, Some(b))),
         ],
     )
-        .prop_map(move |(it, acc, vcpus, mem, region, zone, (od, spot))| Offer {
-            provider: ProviderId::parse(provider),
-            instance_type: it,
-            accelerator: acc.map(|(n, c)| AccelRequest::new(Accelerator::parse(n).unwrap(), c)),
-            vcpus_milli: vcpus,
-            memory_mib: mem,
-            location: match zone {
-                Some(z) => Location::Zone { region: region.as_str().into(), zone: z.as_str().into() },
-                None => Location::Region { region: region.as_str().into() },
+        .prop_map(
+            move |(it, acc, vcpus, mem, region, zone, (od, spot))| Offer {
+                provider: ProviderId::parse(provider),
+                instance_type: it,
+                accelerator: acc.map(|(n, c)| AccelRequest::new(Accelerator::parse(n).unwrap(), c)),
+                vcpus_milli: vcpus,
+                memory_mib: mem,
+                location: match zone {
+                    Some(z) => Location::Zone {
+                        region: region.as_str().into(),
+                        zone: z.as_str().into(),
+                    },
+                    None => Location::Region {
+                        region: region.as_str().into(),
+                    },
+                },
+                prices: Prices {
+                    on_demand: od,
+                    spot,
+                    committed: vec![],
+                },
             },
-            prices: Prices { on_demand: od, spot, committed: vec![] },
-        })
+        )
 }
 
 fn usd(r: Option<Rate>) -> String {
@@ -46,12 +71,25 @@ fn usd(r: Option<Rate>) -> String {
 fn cell(o: &Offer, col: &str, with_gpu_info: bool) -> String {
     match col {
         "InstanceType" => o.instance_type.clone(),
-        "AcceleratorName" => o.accelerator.as_ref().map_or(String::new(), |a| a.name.to_string()),
-        "AcceleratorCount" => o.accelerator.as_ref().map_or(String::new(), |a| format!("{}.0", a.count)),
-        "vCPUs" => o.vcpus_milli.map_or(String::new(), |v| (v as f64 / 1000.0).to_string()),
-        "MemoryGiB" => o.memory_mib.map_or(String::new(), |m| (m as f64 / 1024.0).to_string()),
+        "AcceleratorName" => o
+            .accelerator
+            .as_ref()
+            .map_or(String::new(), |a| a.name.to_string()),
+        "AcceleratorCount" => o
+            .accelerator
+            .as_ref()
+            .map_or(String::new(), |a| format!("{}.0", a.count)),
+        "vCPUs" => o
+            .vcpus_milli
+            .map_or(String::new(), |v| (v as f64 / 1000.0).to_string()),
+        "MemoryGiB" => o
+            .memory_mib
+            .map_or(String::new(), |m| (m as f64 / 1024.0).to_string()),
         "GpuInfo" => match (&o.accelerator, with_gpu_info) {
-            (Some(a), true) => format!("{{'Gpus': [{{'Name': '{}', 'Count': {}, 'MemoryInfo': {{'SizeInMiB': 81920}}}}]}}", a.name, a.count),
+            (Some(a), true) => format!(
+                "{{'Gpus': [{{'Name': '{}', 'Count': {}, 'MemoryInfo': {{'SizeInMiB': 81920}}}}]}}",
+                a.name, a.count
+            ),
             _ => String::new(),
         },
         "Price" => usd(o.prices.on_demand),

@@ -18,7 +18,9 @@ fn loads_cleanly_with_extras() {
     // Committed prices exist and sit below on-demand per GPU-hour wherever both are known.
     let mut with_committed = 0;
     for o in c.offers() {
-        let (Some(acc), Some(od)) = (&o.accelerator, o.prices.on_demand) else { continue };
+        let (Some(acc), Some(od)) = (&o.accelerator, o.prices.on_demand) else {
+            continue;
+        };
         for cp in &o.prices.committed {
             with_committed += 1;
             if !["lambda"].contains(&o.provider.as_str()) {
@@ -42,13 +44,30 @@ fn default_catalog_is_reproducible() {
     let dir = crate::require_data("skypilot-catalog/v8");
     let data = repo().join("data");
     let sky = SkyPilotDir::read(&dir).unwrap();
-    let overrides = Overrides::parse("data/overrides.yaml", &std::fs::read_to_string(data.join("overrides.yaml")).unwrap()).unwrap();
-    let extras = curate::parse_extras("data/extras.yaml", &std::fs::read_to_string(data.join("extras.yaml")).unwrap()).unwrap();
-    let (json, _) = curate::build_json(&sky.files(), sky.accelerators.as_deref(), &overrides, &extras);
+    let overrides = Overrides::parse(
+        "data/overrides.yaml",
+        &std::fs::read_to_string(data.join("overrides.yaml")).unwrap(),
+    )
+    .unwrap();
+    let extras = curate::parse_extras(
+        "data/extras.yaml",
+        &std::fs::read_to_string(data.join("extras.yaml")).unwrap(),
+    )
+    .unwrap();
+    let (json, _) = curate::build_json(
+        &sky.files(),
+        sky.accelerators.as_deref(),
+        &overrides,
+        &extras,
+    );
     let committed = std::fs::read_to_string(data.join("catalog.json")).unwrap();
     assert!(
         json == committed,
         "data/catalog.json is stale: rebuild it with\n  cargo run -p hedge-catalog --example build-default-catalog -- ../shared/data/skypilot-catalog/v8 data/"
     );
-    assert_eq!(overrides, Overrides::embedded().unwrap(), "the embedded overrides are data/overrides.yaml");
+    assert_eq!(
+        overrides,
+        Overrides::embedded().unwrap(),
+        "the embedded overrides are data/overrides.yaml"
+    );
 }

@@ -36,9 +36,20 @@ pub fn repo() -> PathBuf {
 
 /// One line per offer: provider, instance type, accelerator, location, prices.
 pub fn render_offer(o: &Offer) -> String {
-    let acc = o.accelerator.as_ref().map_or("-".to_owned(), ToString::to_string);
+    let acc = o
+        .accelerator
+        .as_ref()
+        .map_or("-".to_owned(), ToString::to_string);
     let p = |r: Option<hedge_core::Rate>| r.map_or("-".to_owned(), |r| r.hourly().to_string());
-    let mut s = format!("{} {} {} {} od={} spot={}", o.provider, o.instance_type, acc, o.location, p(o.prices.on_demand), p(o.prices.spot));
+    let mut s = format!(
+        "{} {} {} {} od={} spot={}",
+        o.provider,
+        o.instance_type,
+        acc,
+        o.location,
+        p(o.prices.on_demand),
+        p(o.prices.spot)
+    );
     if let Some(v) = o.vcpus_milli {
         let _ = write!(s, " vcpus={}", v as f64 / 1000.0);
     }

@@ -4,8 +4,8 @@ use crate::render;
 use expect_test::{expect, Expect};
 use hedge_catalog::{load_native_str, native, CatalogError, CatalogMeta};
 use hedge_core::{
-    AccelRequest, Accelerator, Capacity, Catalog, CommittedPrice, Location, Money, Offer, Prices, ProviderId, ProviderInfo,
-    Rate, Reliability,
+    AccelRequest, Accelerator, Capacity, Catalog, CommittedPrice, Location, Money, Offer, Prices,
+    ProviderId, ProviderInfo, Rate, Reliability,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -50,18 +50,30 @@ fn a_malformed_offer_is_skipped_with_its_position_and_the_rest_loads() {
 
 #[test]
 fn file_level_errors_stop_the_load() {
-    check("{\"offers\": []}", expect![[r#"
+    check(
+        "{\"offers\": []}",
+        expect![[r#"
         ERROR cat.json: missing schema_version (this reader understands schema_version 1)
-    "#]]);
-    check("{\"schema_version\": 2, \"offers\": []}", expect![[r#"
+    "#]],
+    );
+    check(
+        "{\"schema_version\": 2, \"offers\": []}",
+        expect![[r#"
         ERROR cat.json: schema_version 2 is not supported (this reader understands 1)
-    "#]]);
-    check("{\"schema_version\": 1,\n \"offers\": [\n  {\"provider\": \"aws\",}\n]}", expect![[r#"
+    "#]],
+    );
+    check(
+        "{\"schema_version\": 1,\n \"offers\": [\n  {\"provider\": \"aws\",}\n]}",
+        expect![[r#"
         ERROR cat.json:3:22: invalid JSON: key must be a string
-    "#]]);
-    check("{\"schema_version\": 1, \"providers\": {\"aws\": {\"egress_usd_per_gb\": -1}}}", expect![[r#"
+    "#]],
+    );
+    check(
+        "{\"schema_version\": 1, \"providers\": {\"aws\": {\"egress_usd_per_gb\": -1}}}",
+        expect![[r#"
         ERROR cat.json: providers.aws.egress_usd_per_gb: egress_usd_per_gb: amount -1 is negative
-    "#]]);
+    "#]],
+    );
     check("{\"schema_version\": 1, \"capacities\": [{\"provider\": \"aws\", \"accelerator\": \"H 100\"}], \"offers\": []}", expect![[r#"
         cat.json:1:38: error: capacity skipped: accelerator: accelerator name "H 100" has characters other than letters, digits, '-', '_' and '.'
     "#]]);
@@ -73,22 +85,44 @@ fn load_detects_native_files_and_rejects_others() {
     std::fs::create_dir_all(&dir).unwrap();
     let native_path = dir.join("cat.json");
     std::fs::write(&native_path, "{\"schema_version\": 1, \"offers\": []}").unwrap();
-    assert_eq!(hedge_catalog::load(&native_path).unwrap().format, hedge_catalog::Format::Native);
+    assert_eq!(
+        hedge_catalog::load(&native_path).unwrap().format,
+        hedge_catalog::Format::Native
+    );
     let other = dir.join("notes.txt");
     std::fs::write(&other, "hello").unwrap();
-    assert!(matches!(hedge_catalog::load(&other), Err(CatalogError::NotACatalog { .. })));
-    assert!(matches!(hedge_catalog::load(&dir.join("missing.json")), Err(CatalogError::Io { .. })));
+    assert!(matches!(
+        hedge_catalog::load(&other),
+        Err(CatalogError::NotACatalog { .. })
+    ));
+    assert!(matches!(
+        hedge_catalog::load(&dir.join("missing.json")),
+        Err(CatalogError::Io { .. })
+    ));
     let empty_dir = dir.join("empty");
     std::fs::create_dir_all(&empty_dir).unwrap();
-    assert!(matches!(hedge_catalog::load(&empty_dir), Err(CatalogError::NotACatalog { .. })));
+    assert!(matches!(
+        hedge_catalog::load(&empty_dir),
+        Err(CatalogError::NotACatalog { .. })
+    ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---- round trip ----
 
 fn arb_accel() -> impl Strategy<Value = Option<AccelRequest>> {
-    let names = prop::sample::select(vec!["H100", "A100-80GB", "L4", "MI300X", "Gaudi3", "h100-sxm", "TPU-v5e"]);
-    prop::option::of((names, 1u32..=16).prop_map(|(n, c)| AccelRequest::new(Accelerator::parse(n).unwrap(), c)))
+    let names = prop::sample::select(vec![
+        "H100",
+        "A100-80GB",
+        "L4",
+        "MI300X",
+        "Gaudi3",
+        "h100-sxm",
+        "TPU-v5e",
+    ]);
+    prop::option::of(
+        (names, 1u32..=16).prop_map(|(n, c)| AccelRequest::new(Accelerator::parse(n).unwrap(), c)),
+    )
 }
 
 fn arb_rate() -> impl Strategy<Value = Rate> {
@@ -97,7 +131,9 @@ fn arb_rate() -> impl Strategy<Value = Rate> {
 
 fn arb_offer(i: usize) -> impl Strategy<Value = Offer> {
     (
-        prop::sample::select(vec!["aws", "gcp", "azure", "lambda", "nebius", "oci", "my-dc"]),
+        prop::sample::select(vec![
+            "aws", "gcp", "azure", "lambda", "nebius", "oci", "my-dc",
+        ]),
         "[a-zA-Z0-9._-]{1,12}",
         arb_accel(),
         prop::option::of(0u32..4_000_000),
@@ -108,26 +144,46 @@ fn arb_offer(i: usize) -> impl Strategy<Value = Offer> {
         prop::collection::btree_map(1u16..=60, arb_rate(), 0..3),
         "[ \"\\\\é\u{1F600}]{0,3}",
     )
-        .prop_map(move |(p, it, acc, vcpus, mem, region, zone, (od, spot), committed, odd)| {
-            let location = match zone {
-                Some(z) => Location::Zone { region: region.as_str().into(), zone: z.as_str().into() },
-                None => Location::Region { region: region.as_str().into() },
-            };
-            let mut committed: Vec<CommittedPrice> =
-                committed.into_iter().map(|(term_months, per_gpu_hour)| CommittedPrice { term_months, per_gpu_hour }).collect();
-            let on_demand = if od.is_none() && spot.is_none() && committed.is_empty() { Some(Rate::ZERO) } else { od };
-            committed.sort_by_key(|c| c.term_months);
-            Offer {
-                provider: ProviderId::parse(p),
-                // Unique per offer (no duplicates), with characters JSON must escape.
-                instance_type: format!("{it}{odd}#{i}"),
-                accelerator: acc,
-                vcpus_milli: vcpus,
-                memory_mib: mem,
-                location,
-                prices: Prices { on_demand, spot, committed },
-            }
-        })
+        .prop_map(
+            move |(p, it, acc, vcpus, mem, region, zone, (od, spot), committed, odd)| {
+                let location = match zone {
+                    Some(z) => Location::Zone {
+                        region: region.as_str().into(),
+                        zone: z.as_str().into(),
+                    },
+                    None => Location::Region {
+                        region: region.as_str().into(),
+                    },
+                };
+                let mut committed: Vec<CommittedPrice> = committed
+                    .into_iter()
+                    .map(|(term_months, per_gpu_hour)| CommittedPrice {
+                        term_months,
+                        per_gpu_hour,
+                    })
+                    .collect();
+                let on_demand = if od.is_none() && spot.is_none() && committed.is_empty() {
+                    Some(Rate::ZERO)
+                } else {
+                    od
+                };
+                committed.sort_by_key(|c| c.term_months);
+                Offer {
+                    provider: ProviderId::parse(p),
+                    // Unique per offer (no duplicates), with characters JSON must escape.
+                    instance_type: format!("{it}{odd}#{i}"),
+                    accelerator: acc,
+                    vcpus_milli: vcpus,
+                    memory_mib: mem,
+                    location,
+                    prices: Prices {
+                        on_demand,
+                        spot,
+                        committed,
+                    },
+                }
+            },
+        )
 }
 
 fn arb_catalog() -> impl Strategy<Value = Catalog> {
@@ -136,7 +192,10 @@ fn arb_catalog() -> impl Strategy<Value = Catalog> {
         .prop_flat_map(|offers| {
             let providers = prop::collection::btree_map(
                 prop::sample::select(vec!["aws", "gcp", "lambda", "coreweave"]),
-                (prop::option::of(0i64..10_000_000), prop::option::of((1u64..1_000_000_000, 1u64..1_000_000_000))),
+                (
+                    prop::option::of(0i64..10_000_000),
+                    prop::option::of((1u64..1_000_000_000, 1u64..1_000_000_000)),
+                ),
                 0..4,
             );
             let caps = prop::collection::vec(

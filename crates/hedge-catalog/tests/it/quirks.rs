@@ -6,7 +6,11 @@ use hedge_catalog::{import_skypilot, CloudFile, Overrides};
 use hedge_core::ProviderId;
 
 fn check_with(provider: &str, csv: &str, overrides: &Overrides, want: Expect) {
-    let files = [CloudFile { provider: ProviderId::parse(provider), label: format!("{provider}/vms.csv"), bytes: csv.as_bytes() }];
+    let files = [CloudFile {
+        provider: ProviderId::parse(provider),
+        label: format!("{provider}/vms.csv"),
+        bytes: csv.as_bytes(),
+    }];
     let loaded = import_skypilot(&files, Some(b"AcceleratorName,Clouds\nA100,\"['AWS', 'GCP']\"\nH100,\"['AWS', 'GCP', 'Azure', 'Lambda']\"\n"), overrides);
     want.assert_eq(&render(&loaded));
 }
@@ -87,10 +91,20 @@ fn aws_zone_ids_are_kept_as_zones() {
     let csv = "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region,AvailabilityZone,Arch
 p5.48xlarge,H100,8.0,192.0,2048.0,,98.32,33.1,us-east-1,use1-az6,x86_64
 ";
-    let files = [CloudFile { provider: ProviderId::parse("aws"), label: "aws/vms.csv".into(), bytes: csv.as_bytes() }];
+    let files = [CloudFile {
+        provider: ProviderId::parse("aws"),
+        label: "aws/vms.csv".into(),
+        bytes: csv.as_bytes(),
+    }];
     let loaded = import_skypilot(&files, None, &Overrides::none());
     let loc = &loaded.catalog.offers()[0].location;
-    assert_eq!(loc, &hedge_core::Location::Zone { region: "us-east-1".into(), zone: "use1-az6".into() });
+    assert_eq!(
+        loc,
+        &hedge_core::Location::Zone {
+            region: "us-east-1".into(),
+            zone: "use1-az6".into()
+        }
+    );
     assert_eq!(loc.zone().map(|z| z.as_str()), Some("use1-az6"));
 }
 
@@ -120,8 +134,15 @@ fn columns_are_mapped_by_header_name() {
     let a = "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,Price,Region,GpuInfo,SpotPrice\ngpu-h100,H100,8,128,1600,23.60,eu-north1,,10.00\n";
     let b = "SpotPrice,Region,Price,MemoryGiB,vCPUs,AcceleratorCount,AcceleratorName,InstanceType,Extra\n10.00,eu-north1,23.60,1600,128,8,H100,gpu-h100,ignored\n";
     let load = |csv: &str| {
-        let files = [CloudFile { provider: ProviderId::parse("nebius"), label: "nebius/vms.csv".into(), bytes: csv.as_bytes() }];
-        import_skypilot(&files, None, &Overrides::none()).catalog.offers().to_vec()
+        let files = [CloudFile {
+            provider: ProviderId::parse("nebius"),
+            label: "nebius/vms.csv".into(),
+            bytes: csv.as_bytes(),
+        }];
+        import_skypilot(&files, None, &Overrides::none())
+            .catalog
+            .offers()
+            .to_vec()
     };
     assert_eq!(load(a), load(b));
     assert_eq!(load(a).len(), 1);
@@ -213,25 +234,45 @@ p5.48xlarge,H100,8.0,192.0,2048.0,,98.32,33.5,us-east-1,use1-az6
 
 #[test]
 fn header_problems_are_file_errors_not_panics() {
-    check("aws", "", expect![[r#"
+    check(
+        "aws",
+        "",
+        expect![[r#"
         aws/vms.csv: error: the file is empty: no header row
-    "#]]);
-    check("aws", "InstanceType,Region\np5,us-east-1\n", expect![[r#"
+    "#]],
+    );
+    check(
+        "aws",
+        "InstanceType,Region\np5,us-east-1\n",
+        expect![[r#"
         aws/vms.csv:1: error: header lacks required column(s) Price
-    "#]]);
-    check("aws", "InstanceType,Price,Price,Region\n", expect![[r#"
+    "#]],
+    );
+    check(
+        "aws",
+        "InstanceType,Price,Price,Region\n",
+        expect![[r#"
         aws/vms.csv:1: column 3 (Price): error: column "Price" appears twice in the header
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn invalid_utf8_is_a_located_error() {
     let mut csv = b"InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region\n".to_vec();
     csv.extend_from_slice(b"p5\xff,H100,8,192,2048,,98.32,,us-east-1\n");
-    let files = [CloudFile { provider: ProviderId::parse("aws"), label: "aws/vms.csv".into(), bytes: &csv }];
+    let files = [CloudFile {
+        provider: ProviderId::parse("aws"),
+        label: "aws/vms.csv".into(),
+        bytes: &csv,
+    }];
     let loaded = import_skypilot(&files, None, &Overrides::none());
     assert!(loaded.catalog.is_empty());
-    let d = loaded.diagnostics.iter().find(|d| d.severity == hedge_catalog::Severity::Error).unwrap();
+    let d = loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == hedge_catalog::Severity::Error)
+        .unwrap();
     assert_eq!(d.line, Some(2));
     assert!(d.to_string().contains("column 1 (InstanceType)"), "{d}");
     assert!(d.reason.contains("UTF-8"), "{d}");

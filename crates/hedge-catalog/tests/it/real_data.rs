@@ -20,26 +20,55 @@ fn counts_per_cloud() {
     }
     // Every data row loads, except GCP, where 91 rows (43 host + 48 GPU) join into 43 offers and the 5
     // GPU rows with no a3 host in their zone are dropped with an info diagnostic.
-    let want: BTreeMap<&str, usize> =
-        [("aws", 95), ("azure", 29), ("gcp", 43), ("lambda", 408), ("nebius", 61), ("oci", 35)].into_iter().collect();
+    let want: BTreeMap<&str, usize> = [
+        ("aws", 95),
+        ("azure", 29),
+        ("gcp", 43),
+        ("lambda", 408),
+        ("nebius", 61),
+        ("oci", 35),
+    ]
+    .into_iter()
+    .collect();
     assert_eq!(per, want);
-    assert_eq!(loaded.count(Severity::Error), 0, "{:#?}", loaded.diagnostics);
+    assert_eq!(
+        loaded.count(Severity::Error),
+        0,
+        "{:#?}",
+        loaded.diagnostics
+    );
     // The only warnings are the three Azure ND96isr_H100_v5 rows fixed by data/overrides.yaml.
-    let warnings: Vec<_> = loaded.diagnostics.iter().filter(|d| d.severity == Severity::Warning).collect();
+    let warnings: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .collect();
     assert_eq!(warnings.len(), 3, "{warnings:#?}");
-    assert!(warnings.iter().all(|d| d.file == "azure/vms.csv" && d.reason.contains("H100:12 -> H100:8")));
-    let gcp_info = loaded.diagnostics.iter().filter(|d| d.file == "gcp/vms.csv" && d.severity == Severity::Info).count();
+    assert!(warnings
+        .iter()
+        .all(|d| d.file == "azure/vms.csv" && d.reason.contains("H100:12 -> H100:8")));
+    let gcp_info = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.file == "gcp/vms.csv" && d.severity == Severity::Info)
+        .count();
     assert_eq!(gcp_info, 5);
 }
 
-fn find<'a>(c: &'a hedge_core::Catalog, provider: &str, it: &str, zone_or_region: &str) -> &'a hedge_core::Offer {
+fn find<'a>(
+    c: &'a hedge_core::Catalog,
+    provider: &str,
+    it: &str,
+    zone_or_region: &str,
+) -> &'a hedge_core::Offer {
     c.offers()
         .iter()
         .find(|o| {
             o.provider.as_str() == provider
                 && o.instance_type == it
                 && (o.location.zone().map(|z| z.as_str()) == Some(zone_or_region)
-                    || (o.location.zone().is_none() && o.location.region().as_str() == zone_or_region))
+                    || (o.location.zone().is_none()
+                        && o.location.region().as_str() == zone_or_region))
         })
         .unwrap_or_else(|| panic!("no {provider} {it} in {zone_or_region}"))
 }
@@ -54,19 +83,63 @@ fn gcp_prices_are_host_plus_gpu_as_skypilot_computes_them() {
     let c = load(&dir).unwrap().catalog;
     // (instance type, zone, host price, GPU price, host spot, GPU spot), read off gcp/vms.csv by hand.
     for (it, zone, hp, gp, hs, gs) in [
-        ("a3-highgpu-8g", "us-central1-a", "9.46006", "33.60609", "2.88933", "23.9408"),
-        ("a3-highgpu-8g", "asia-east1-c", "10.95381", "90.74744", "2.74269", "22.7296"),
-        ("a2-highgpu-8g", "me-west1-a", "6.5074", "25.81839", "2.68128", "8.464"),
-        ("a2-highgpu-8g", "us-west3-b", "7.10564", "27.49491", "3.24428", "12.5184"),
+        (
+            "a3-highgpu-8g",
+            "us-central1-a",
+            "9.46006",
+            "33.60609",
+            "2.88933",
+            "23.9408",
+        ),
+        (
+            "a3-highgpu-8g",
+            "asia-east1-c",
+            "10.95381",
+            "90.74744",
+            "2.74269",
+            "22.7296",
+        ),
+        (
+            "a2-highgpu-8g",
+            "me-west1-a",
+            "6.5074",
+            "25.81839",
+            "2.68128",
+            "8.464",
+        ),
+        (
+            "a2-highgpu-8g",
+            "us-west3-b",
+            "7.10564",
+            "27.49491",
+            "3.24428",
+            "12.5184",
+        ),
     ] {
         let o = find(&c, "gcp", it, zone);
-        assert_eq!(o.prices.on_demand.unwrap().hourly(), usd(hp) + usd(gp), "{it} {zone}");
-        assert_eq!(o.prices.spot.unwrap().hourly(), usd(hs) + usd(gs), "{it} {zone}");
-        let want_acc = if it.starts_with("a3") { "H100:8" } else { "A100:8" };
+        assert_eq!(
+            o.prices.on_demand.unwrap().hourly(),
+            usd(hp) + usd(gp),
+            "{it} {zone}"
+        );
+        assert_eq!(
+            o.prices.spot.unwrap().hourly(),
+            usd(hs) + usd(gs),
+            "{it} {zone}"
+        );
+        let want_acc = if it.starts_with("a3") {
+            "H100:8"
+        } else {
+            "A100:8"
+        };
         assert_eq!(o.accelerator.as_ref().unwrap().to_string(), want_acc);
     }
     // europe-west3: the host is only in zone c, GPU rows in a and c: one offer, in c.
-    let ew3: Vec<_> = c.offers().iter().filter(|o| o.location.region().as_str() == "europe-west3").collect();
+    let ew3: Vec<_> = c
+        .offers()
+        .iter()
+        .filter(|o| o.location.region().as_str() == "europe-west3")
+        .collect();
     assert_eq!(ew3.len(), 1);
     assert_eq!(ew3[0].location.zone().unwrap().as_str(), "europe-west3-c");
 }
@@ -77,7 +150,13 @@ fn quirks_on_real_files() {
     let c = load(&dir).unwrap().catalog;
     // AWS zone ids.
     let p4d = find(&c, "aws", "p4d.24xlarge", "apne1-az4");
-    assert_eq!(p4d.location, Location::Zone { region: "ap-northeast-1".into(), zone: "apne1-az4".into() });
+    assert_eq!(
+        p4d.location,
+        Location::Zone {
+            region: "ap-northeast-1".into(),
+            zone: "apne1-az4".into()
+        }
+    );
     assert_eq!(p4d.prices.spot.unwrap().hourly(), usd("7.5205"));
     // Azure row fixed by the override.
     let nd = find(&c, "azure", "Standard_ND96isr_H100_v5", "eastus");
@@ -89,11 +168,19 @@ fn quirks_on_real_files() {
     // Lambda (CRLF) CPU rows are CPU-only offers; Nebius "0" accelerator counts too.
     let lambda = ProviderId::parse("lambda");
     assert!(c.cpu_only().iter().any(|&i| c.offer(i).provider == lambda));
-    let nebius_cpu = c.cpu_only().iter().filter(|&&i| c.offer(i).provider.as_str() == "nebius").count();
+    let nebius_cpu = c
+        .cpu_only()
+        .iter()
+        .filter(|&&i| c.offer(i).provider.as_str() == "nebius")
+        .count();
     assert_eq!(nebius_cpu, 40);
     // The index finds every H100 offer without a scan, and agrees with one.
     let h100 = Accelerator::parse("H100").unwrap();
-    let scan = c.offers().iter().filter(|o| o.accelerator.as_ref().is_some_and(|a| a.name == h100)).count();
+    let scan = c
+        .offers()
+        .iter()
+        .filter(|o| o.accelerator.as_ref().is_some_and(|a| a.name == h100))
+        .count();
     assert_eq!(c.with_accelerator(&h100).len(), scan);
 }
 
@@ -102,7 +189,11 @@ fn a_single_vms_csv_loads_with_its_folder_as_provider() {
     let dir = v8();
     let loaded = load(&dir.join("nebius/vms.csv")).unwrap();
     assert_eq!(loaded.catalog.len(), 61);
-    assert!(loaded.catalog.offers().iter().all(|o| o.provider.as_str() == "nebius"));
+    assert!(loaded
+        .catalog
+        .offers()
+        .iter()
+        .all(|o| o.provider.as_str() == "nebius"));
 }
 
 #[test]
@@ -119,7 +210,8 @@ fn check_report_on_real_data() {
 
 fn loaded_h100(dir: &std::path::Path) -> usize {
     let c = load(dir).unwrap().catalog;
-    c.with_accelerator(&Accelerator::parse("H100").unwrap()).len()
+    c.with_accelerator(&Accelerator::parse("H100").unwrap())
+        .len()
 }
 
 #[test]

@@ -29,7 +29,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn check(path: PathBuf, format: Format) -> anyhow::Result<()> {
-    let report = hedge_catalog::check(&path).with_context(|| format!("checking catalog {}", path.display()))?;
+    let report = hedge_catalog::check(&path)
+        .with_context(|| format!("checking catalog {}", path.display()))?;
     let mut out = super::stdout();
     match format {
         Format::Table => write!(out, "{report}")?,
@@ -37,7 +38,11 @@ fn check(path: PathBuf, format: Format) -> anyhow::Result<()> {
     }
     out.flush()?;
     if !report.is_ok() {
-        anyhow::bail!("{}: {} malformed row(s) skipped", path.display(), report.errors);
+        anyhow::bail!(
+            "{}: {} malformed row(s) skipped",
+            path.display(),
+            report.errors
+        );
     }
     Ok(())
 }

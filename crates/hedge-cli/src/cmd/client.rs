@@ -27,7 +27,9 @@ impl Conn {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(about = "Submit a task YAML to the broker (top-level team, priority and deadline are Hedge's)")]
+#[command(
+    about = "Submit a task YAML to the broker (top-level team, priority and deadline are Hedge's)"
+)]
 pub struct SubmitArgs {
     pub file: PathBuf,
     #[command(flatten)]
@@ -81,13 +83,22 @@ fn opt(v: Option<impl std::fmt::Display>) -> String {
 }
 
 pub fn submit(a: SubmitArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
-    let job = a.conn.client().submit(text).with_context(|| format!("submitting {}", a.file.display()))?;
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("reading {}", a.file.display()))?;
+    let job = a
+        .conn
+        .client()
+        .submit(text)
+        .with_context(|| format!("submitting {}", a.file.display()))?;
     let mut out = super::stdout();
     match a.conn.format {
         Format::Json => super::write_json(&mut out, &job)?,
         Format::Table => {
-            writeln!(out, "submitted job {} (team {}, {})", job.job.id, job.job.team, job.job.state)?;
+            writeln!(
+                out,
+                "submitted job {} (team {}, {})",
+                job.job.id, job.job.team, job.job.state
+            )?;
             for w in &job.warnings {
                 writeln!(out, "warning: {w}")?;
             }
@@ -98,13 +109,22 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<()> {
 }
 
 pub fn jobs(a: JobsArgs) -> anyhow::Result<()> {
-    let q = ListQuery { team: a.team.clone(), state: a.state.clone(), limit: Some(a.limit), ..ListQuery::default() };
+    let q = ListQuery {
+        team: a.team.clone(),
+        state: a.state.clone(),
+        limit: Some(a.limit),
+        ..ListQuery::default()
+    };
     let page = a.conn.client().jobs(&q).context("listing jobs")?;
     let mut out = super::stdout();
     match a.conn.format {
         Format::Json => super::write_json(&mut out, &page)?,
         Format::Table => {
-            writeln!(out, "{:>6}  {:<12} {:<11} {:>4}  {:<20} WAITING", "ID", "TEAM", "STATE", "PRI", "NAME")?;
+            writeln!(
+                out,
+                "{:>6}  {:<12} {:<11} {:>4}  {:<20} WAITING",
+                "ID", "TEAM", "STATE", "PRI", "NAME"
+            )?;
             for j in &page.jobs {
                 writeln!(
                     out,
@@ -125,14 +145,28 @@ pub fn jobs(a: JobsArgs) -> anyhow::Result<()> {
 
 pub fn job(a: JobArgs) -> anyhow::Result<()> {
     let c = a.conn.client();
-    let job = c.job(a.id).with_context(|| format!("reading job {}", a.id))?;
-    let events = c.events(a.id).with_context(|| format!("reading the events of job {}", a.id))?;
+    let job = c
+        .job(a.id)
+        .with_context(|| format!("reading job {}", a.id))?;
+    let events = c
+        .events(a.id)
+        .with_context(|| format!("reading the events of job {}", a.id))?;
     let mut out = super::stdout();
     match a.conn.format {
-        Format::Json => super::write_json(&mut out, &JobWithEvents { job: &job, events: &events.events })?,
+        Format::Json => super::write_json(
+            &mut out,
+            &JobWithEvents {
+                job: &job,
+                events: &events.events,
+            },
+        )?,
         Format::Table => {
             let j = &job.job;
-            writeln!(out, "job {}  team {}  state {}  priority {}", j.id, j.team, j.state, j.priority)?;
+            writeln!(
+                out,
+                "job {}  team {}  state {}  priority {}",
+                j.id, j.team, j.state, j.priority
+            )?;
             if let Some(w) = &j.waiting {
                 writeln!(out, "waiting: {}", w.reason)?;
             }
@@ -147,12 +181,22 @@ pub fn job(a: JobArgs) -> anyhow::Result<()> {
                     at.gpus,
                     at.offer,
                     at.status,
-                    at.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+                    at.detail
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
                 )?;
             }
             writeln!(out, "events:")?;
             for e in &events.events {
-                writeln!(out, "  {:>3} {:>11} -> {:<11} {}", e.seq, opt(e.from), e.to.to_string(), e.reason)?;
+                writeln!(
+                    out,
+                    "  {:>3} {:>11} -> {:<11} {}",
+                    e.seq,
+                    opt(e.from),
+                    e.to.to_string(),
+                    e.reason
+                )?;
             }
         }
     }
@@ -168,7 +212,11 @@ struct JobWithEvents<'a> {
 }
 
 pub fn cancel(a: CancelArgs) -> anyhow::Result<()> {
-    let job = a.conn.client().cancel(a.id).with_context(|| format!("cancelling job {}", a.id))?;
+    let job = a
+        .conn
+        .client()
+        .cancel(a.id)
+        .with_context(|| format!("cancelling job {}", a.id))?;
     let mut out = super::stdout();
     match a.conn.format {
         Format::Json => super::write_json(&mut out, &job)?,
@@ -179,7 +227,11 @@ pub fn cancel(a: CancelArgs) -> anyhow::Result<()> {
 }
 
 pub fn logs(a: LogsArgs) -> anyhow::Result<()> {
-    let logs = a.conn.client().logs(a.id, a.tail_bytes).with_context(|| format!("reading the logs of job {}", a.id))?;
+    let logs = a
+        .conn
+        .client()
+        .logs(a.id, a.tail_bytes)
+        .with_context(|| format!("reading the logs of job {}", a.id))?;
     let mut out = super::stdout();
     match a.conn.format {
         Format::Json => super::write_json(&mut out, &logs)?,

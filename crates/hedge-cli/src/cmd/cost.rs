@@ -41,7 +41,10 @@ fn parse_time(s: &str) -> Result<Timestamp, String> {
 
 impl Window {
     fn strings(&self) -> (Option<String>, Option<String>) {
-        (self.from.map(|t| t.to_string()), self.to.map(|t| t.to_string()))
+        (
+            self.from.map(|t| t.to_string()),
+            self.to.map(|t| t.to_string()),
+        )
     }
 }
 
@@ -74,7 +77,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     match a.what {
         None => spend(&a.window, a.team, &a.conn),
         Some(What::Commitments { window, conn }) => commitments(&window, &conn),
-        Some(What::Export { window, focus_version, output, conn }) => export(&window, focus_version, output, &conn),
+        Some(What::Export {
+            window,
+            focus_version,
+            output,
+            conn,
+        }) => export(&window, focus_version, output, &conn),
     }
 }
 
@@ -84,14 +92,27 @@ fn usd(micros: i64) -> String {
 
 fn spend(w: &Window, team: Option<String>, conn: &Conn) -> anyhow::Result<()> {
     let (from, to) = w.strings();
-    let r = conn.client().spend(&CostQuery { from, to, team }).context("reading spend")?;
+    let r = conn
+        .client()
+        .spend(&CostQuery { from, to, team })
+        .context("reading spend")?;
     let mut out = super::stdout();
     match conn.format {
         Format::Json => super::write_json(&mut out, &r)?,
         Format::Table => {
             writeln!(out, "spend {} .. {}", Timestamp(r.from), Timestamp(r.to))?;
-            let mut rows: Vec<[String; 2]> =
-                r.teams.iter().map(|t| [t.team.clone().unwrap_or_else(|| "(no team: unused commitments)".into()), usd(t.spend)]).collect();
+            let mut rows: Vec<[String; 2]> = r
+                .teams
+                .iter()
+                .map(|t| {
+                    [
+                        t.team
+                            .clone()
+                            .unwrap_or_else(|| "(no team: unused commitments)".into()),
+                        usd(t.spend),
+                    ]
+                })
+                .collect();
             rows.push(["total".into(), usd(r.total)]);
             super::write_table(&mut out, &["TEAM", "SPEND"], &rows)?;
         }
@@ -102,12 +123,21 @@ fn spend(w: &Window, team: Option<String>, conn: &Conn) -> anyhow::Result<()> {
 
 fn commitments(w: &Window, conn: &Conn) -> anyhow::Result<()> {
     let (from, to) = w.strings();
-    let r = conn.client().commitment_metrics(&WindowQuery { from, to }).context("reading commitment metrics")?;
+    let r = conn
+        .client()
+        .commitment_metrics(&WindowQuery { from, to })
+        .context("reading commitment metrics")?;
     let mut out = super::stdout();
     match conn.format {
         Format::Json => super::write_json(&mut out, &r)?,
         Format::Table => {
-            writeln!(out, "commitments {} .. {} (burn-down as of {})", Timestamp(r.from), Timestamp(r.to), Timestamp(r.now))?;
+            writeln!(
+                out,
+                "commitments {} .. {} (burn-down as of {})",
+                Timestamp(r.from),
+                Timestamp(r.to),
+                Timestamp(r.now)
+            )?;
             let pct = |x: f64| format!("{:.1}%", x * 100.0);
             let rows: Vec<[String; 9]> = r
                 .commitments
@@ -129,11 +159,26 @@ fn commitments(w: &Window, conn: &Conn) -> anyhow::Result<()> {
                 .collect();
             super::write_table(
                 &mut out,
-                &["COMMITMENT", "UTIL", "COVERAGE", "FEE", "WASTE", "SAVINGS", "FEE LEFT", "GPU-H LEFT", "PROJ. UNUSED GPU-H"],
+                &[
+                    "COMMITMENT",
+                    "UTIL",
+                    "COVERAGE",
+                    "FEE",
+                    "WASTE",
+                    "SAVINGS",
+                    "FEE LEFT",
+                    "GPU-H LEFT",
+                    "PROJ. UNUSED GPU-H",
+                ],
                 &rows,
             )?;
             for t in &r.fee_by_team {
-                writeln!(out, "fee charged to {}: {}", t.team.as_deref().unwrap_or("(no team)"), usd(t.spend))?;
+                writeln!(
+                    out,
+                    "fee charged to {}: {}",
+                    t.team.as_deref().unwrap_or("(no team)"),
+                    usd(t.spend)
+                )?;
             }
         }
     }
@@ -143,14 +188,20 @@ fn commitments(w: &Window, conn: &Conn) -> anyhow::Result<()> {
 
 fn export(w: &Window, version: String, output: Option<PathBuf>, conn: &Conn) -> anyhow::Result<()> {
     let (from, to) = w.strings();
-    let q = ExportQuery { from, to, focus_version: Some(version) };
+    let q = ExportQuery {
+        from,
+        to,
+        focus_version: Some(version),
+    };
     let client = conn.client();
     match output {
         Some(path) => {
-            let f = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            let f = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
             let mut f = std::io::BufWriter::new(f);
             client.export(&q, &mut f).context("exporting FOCUS CSV")?;
-            f.flush().with_context(|| format!("writing {}", path.display()))?;
+            f.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         None => {
             let mut out = super::stdout();

@@ -41,7 +41,8 @@ pub fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow
 /// Whether an error (anywhere in its chain) is a broken pipe: the reader went away, which is not a failure.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
             || c.downcast_ref::<serde_json::Error>()
                 .and_then(|j| j.io_error_kind())
                 .is_some_and(|k| k == io::ErrorKind::BrokenPipe)
@@ -52,7 +53,9 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// with hedge when no path is given. Rows skipped as malformed are summarised on stderr.
 pub fn load_catalog(path: Option<&Path>) -> anyhow::Result<hedge_catalog::Loaded> {
     let loaded = match path {
-        Some(p) => hedge_catalog::load(p).with_context(|| format!("loading catalog {}", p.display()))?,
+        Some(p) => {
+            hedge_catalog::load(p).with_context(|| format!("loading catalog {}", p.display()))?
+        }
         None => hedge_catalog::default_catalog().context("loading the default catalog")?,
     };
     let errors = loaded.count(hedge_catalog::Severity::Error);
@@ -65,8 +68,10 @@ pub fn load_catalog(path: Option<&Path>) -> anyhow::Result<hedge_catalog::Loaded
 
 /// Reads and parses a SkyPilot task YAML file; warnings (unknown fields) go to stderr.
 pub fn read_task(path: &Path) -> anyhow::Result<hedge_core::TaskSpec> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading task file {}", path.display()))?;
-    let parsed = hedge_core::task_yaml::parse(&text).with_context(|| format!("task file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading task file {}", path.display()))?;
+    let parsed = hedge_core::task_yaml::parse(&text)
+        .with_context(|| format!("task file {}", path.display()))?;
     for w in &parsed.warnings {
         eprintln!("warning: {}: {w}", path.display());
     }
@@ -74,7 +79,11 @@ pub fn read_task(path: &Path) -> anyhow::Result<hedge_core::TaskSpec> {
 }
 
 /// Writes rows under a header, columns left-aligned and padded to their widest cell.
-pub fn write_table<const N: usize>(out: &mut impl Write, header: &[&str; N], rows: &[[String; N]]) -> io::Result<()> {
+pub fn write_table<const N: usize>(
+    out: &mut impl Write,
+    header: &[&str; N],
+    rows: &[[String; N]],
+) -> io::Result<()> {
     let mut width = header.map(str::len);
     for r in rows {
         for (w, c) in width.iter_mut().zip(r) {

@@ -63,19 +63,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let r = AccelRequest::parse(g).with_context(|| format!("--gpu {g:?}"))?;
             Some((r.name, Some(r.count)))
         }
-        Some(g) => Some((Accelerator::parse(g).with_context(|| format!("--gpu {g:?}"))?, None)),
+        Some(g) => Some((
+            Accelerator::parse(g).with_context(|| format!("--gpu {g:?}"))?,
+            None,
+        )),
     };
     let provider = args.provider.as_deref().map(ProviderId::parse);
     let region = args.region.as_deref().map(RegionId::from);
     let loaded = super::load_catalog(args.catalog.as_deref())?;
     let catalog = &loaded.catalog;
     let candidates: Box<dyn Iterator<Item = &Offer>> = match &gpu {
-        Some((name, _)) => Box::new(catalog.with_accelerator(name).iter().map(|&i| catalog.offer(i))),
+        Some((name, _)) => Box::new(
+            catalog
+                .with_accelerator(name)
+                .iter()
+                .map(|&i| catalog.offer(i)),
+        ),
         None => Box::new(catalog.offers().iter()),
     };
-    let price = |o: &Offer| if args.spot { o.prices.spot } else { o.prices.on_demand };
+    let price = |o: &Offer| {
+        if args.spot {
+            o.prices.spot
+        } else {
+            o.prices.on_demand
+        }
+    };
     let mut rows: Vec<&Offer> = candidates
-        .filter(|o| gpu.as_ref().is_none_or(|(_, c)| c.is_none_or(|c| o.gpus() == c)))
+        .filter(|o| {
+            gpu.as_ref()
+                .is_none_or(|(_, c)| c.is_none_or(|c| o.gpus() == c))
+        })
         .filter(|o| provider.as_ref().is_none_or(|p| *p == o.provider))
         .filter(|o| region.as_ref().is_none_or(|r| r == o.location.region()))
         .filter(|o| price(o).is_some())
@@ -87,7 +104,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .then_with(|| a.location.zone().cmp(&b.location.zone()))
             .then_with(|| a.instance_type.cmp(&b.instance_type))
     };
-    let per_gpu = |o: &Offer| price(o).map(|p| if o.gpus() > 0 { p.per_unit(o.gpus()) } else { p });
+    let per_gpu = |o: &Offer| {
+        price(o).map(|p| {
+            if o.gpus() > 0 {
+                p.per_unit(o.gpus())
+            } else {
+                p
+            }
+        })
+    };
     rows.sort_by(|a, b| match args.sort {
         SortKey::Price => price(a).cmp(&price(b)).then_with(|| by_place(a, b)),
         SortKey::GpuPrice => per_gpu(a).cmp(&per_gpu(b)).then_with(|| by_place(a, b)),
@@ -126,9 +151,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     [
                         o.provider.to_string(),
                         o.instance_type.clone(),
-                        o.accelerator.as_ref().map_or("-".to_owned(), ToString::to_string),
-                        o.vcpus_milli.map_or("-".to_owned(), |v| trim_float(v as f64 / 1000.0)),
-                        o.memory_mib.map_or("-".to_owned(), |m| trim_float(m as f64 / 1024.0)),
+                        o.accelerator
+                            .as_ref()
+                            .map_or("-".to_owned(), ToString::to_string),
+                        o.vcpus_milli
+                            .map_or("-".to_owned(), |v| trim_float(v as f64 / 1000.0)),
+                        o.memory_mib
+                            .map_or("-".to_owned(), |m| trim_float(m as f64 / 1024.0)),
                         o.location.to_string(),
                         money(o.prices.on_demand),
                         money(o.prices.spot),
@@ -138,7 +167,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .collect();
             super::write_table(
                 &mut out,
-                &["PROVIDER", "INSTANCE TYPE", "ACCELERATORS", "VCPUS", "MEM GIB", "LOCATION", "ON-DEMAND/H", "SPOT/H", "PER GPU/H"],
+                &[
+                    "PROVIDER",
+                    "INSTANCE TYPE",
+                    "ACCELERATORS",
+                    "VCPUS",
+                    "MEM GIB",
+                    "LOCATION",
+                    "ON-DEMAND/H",
+                    "SPOT/H",
+                    "PER GPU/H",
+                ],
                 &table,
             )?;
             if table.len() < total {

@@ -23,7 +23,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let task = super::read_task(&args.task)?;
     let loaded = super::load_catalog(args.catalog.as_deref())?;
-    let settings = PlacementSettings { max_alternatives: args.alternatives, ..Default::default() };
+    let settings = PlacementSettings {
+        max_alternatives: args.alternatives,
+        ..Default::default()
+    };
     let placement = place(&task, &PlacementContext::new(&loaded.catalog), &settings);
     let mut out = super::stdout();
     match args.format {
@@ -95,7 +98,11 @@ impl<'a> PlaceJson<'a> {
             rejected: p
                 .rejected
                 .iter()
-                .map(|r| RejectedJson { provider: r.provider.as_str(), alternative: r.alternative, reason: &r.message })
+                .map(|r| RejectedJson {
+                    provider: r.provider.as_str(),
+                    alternative: r.alternative,
+                    reason: &r.message,
+                })
                 .collect(),
         }
     }
@@ -127,7 +134,9 @@ fn write_table(out: &mut impl Write, name: Option<&str>, p: &Placement) -> anyho
                         Some(id) => format!("{} ({id})", c.market),
                         None => c.market.to_string(),
                     },
-                    c.accelerators.as_ref().map_or("-".to_owned(), ToString::to_string),
+                    c.accelerators
+                        .as_ref()
+                        .map_or("-".to_owned(), ToString::to_string),
                     c.num_nodes.to_string(),
                     c.hourly_cost.hourly().to_string(),
                 ]
@@ -136,7 +145,16 @@ fn write_table(out: &mut impl Write, name: Option<&str>, p: &Placement) -> anyho
         writeln!(out)?;
         super::write_table(
             out,
-            &["RANK", "PROVIDER", "INSTANCE TYPE", "LOCATION", "MARKET", "ACCELERATORS", "NODES", "$/HOUR"],
+            &[
+                "RANK",
+                "PROVIDER",
+                "INSTANCE TYPE",
+                "LOCATION",
+                "MARKET",
+                "ACCELERATORS",
+                "NODES",
+                "$/HOUR",
+            ],
             &rows,
         )?;
     }

@@ -3,8 +3,12 @@
 //! break-even rates (`--break-even`). Output as a table, JSON or one self-contained HTML file.
 
 use anyhow::{bail, Context};
-use hedge_planner::report::{render_break_even, render_infeasible, render_sweep, render_table, usd};
-use hedge_planner::{html, outofsample, Backend, Method, PlanOutcome, PlannerConfig, Portfolio, SweepParam};
+use hedge_planner::report::{
+    render_break_even, render_infeasible, render_sweep, render_table, usd,
+};
+use hedge_planner::{
+    html, outofsample, Backend, Method, PlanOutcome, PlannerConfig, Portfolio, SweepParam,
+};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -75,14 +79,32 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&a.file).with_context(|| format!("reading plan file {}", a.file.display()))?;
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("reading plan file {}", a.file.display()))?;
     // The planner never reads a catalog: it is loaded here, only for files that take prices from one.
-    let loaded = if a.catalog.is_some() || text.contains("prices_from") { Some(super::load_catalog(a.catalog.as_deref())?) } else { None };
-    let label = a.catalog.as_ref().map_or_else(|| "data/catalog.json (embedded)".to_owned(), |p| p.display().to_string());
-    let source = loaded.as_ref().map(|l| hedge_planner::CatalogSource { catalog: &l.catalog, label: &label });
-    let input = hedge_planner::parse_plan_yaml_with(&text, source).with_context(|| format!("plan file {}", a.file.display()))?;
-    let backend = Backend::parse(&a.backend).with_context(|| format!("--backend {:?}: expected cbc or microlp", a.backend))?;
-    let method = Method::parse(&a.method).with_context(|| format!("--method {:?}: expected auto, extensive or benders", a.method))?;
+    let loaded = if a.catalog.is_some() || text.contains("prices_from") {
+        Some(super::load_catalog(a.catalog.as_deref())?)
+    } else {
+        None
+    };
+    let label = a.catalog.as_ref().map_or_else(
+        || "data/catalog.json (embedded)".to_owned(),
+        |p| p.display().to_string(),
+    );
+    let source = loaded.as_ref().map(|l| hedge_planner::CatalogSource {
+        catalog: &l.catalog,
+        label: &label,
+    });
+    let input = hedge_planner::parse_plan_yaml_with(&text, source)
+        .with_context(|| format!("plan file {}", a.file.display()))?;
+    let backend = Backend::parse(&a.backend)
+        .with_context(|| format!("--backend {:?}: expected cbc or microlp", a.backend))?;
+    let method = Method::parse(&a.method).with_context(|| {
+        format!(
+            "--method {:?}: expected auto, extensive or benders",
+            a.method
+        )
+    })?;
     if !(a.gap > 0.0 && a.gap < 1.0) {
         bail!("--gap {}: must be between 0 and 1", a.gap);
     }
@@ -99,9 +121,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut buf: Vec<u8> = Vec::new();
 
     if let Some(path) = &a.evaluate {
-        let ptext = std::fs::read_to_string(path).with_context(|| format!("reading portfolio {}", path.display()))?;
-        let portfolio = Portfolio::parse(&ptext).with_context(|| format!("portfolio {}", path.display()))?;
-        let resolved = portfolio.resolve(&input).with_context(|| format!("portfolio {}", path.display()))?;
+        let ptext = std::fs::read_to_string(path)
+            .with_context(|| format!("reading portfolio {}", path.display()))?;
+        let portfolio =
+            Portfolio::parse(&ptext).with_context(|| format!("portfolio {}", path.display()))?;
+        let resolved = portfolio
+            .resolve(&input)
+            .with_context(|| format!("portfolio {}", path.display()))?;
         let ev = hedge_planner::evaluate(&input, &resolved);
         match a.format {
             PlanFormat::Json => {
@@ -109,10 +135,26 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 writeln!(buf)?;
             }
             _ => {
-                writeln!(buf, "expected cost {}   commitments {}", usd(ev.expected_cost_usd), usd(ev.commitment_cost_usd))?;
-                writeln!(buf, "coverage {:.1}%   utilization {:.1}%", ev.coverage * 100.0, ev.utilization * 100.0)?;
+                writeln!(
+                    buf,
+                    "expected cost {}   commitments {}",
+                    usd(ev.expected_cost_usd),
+                    usd(ev.commitment_cost_usd)
+                )?;
+                writeln!(
+                    buf,
+                    "coverage {:.1}%   utilization {:.1}%",
+                    ev.coverage * 100.0,
+                    ev.utilization * 100.0
+                )?;
                 for s in &ev.scenarios {
-                    writeln!(buf, "  {} (p={:.2}): {}", s.scenario, s.probability, usd(s.total_usd))?;
+                    writeln!(
+                        buf,
+                        "  {} (p={:.2}): {}",
+                        s.scenario,
+                        s.probability,
+                        usd(s.total_usd)
+                    )?;
                 }
                 if ev.violations.is_empty() {
                     writeln!(buf, "every policy holds")?;
@@ -148,7 +190,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let (Some((param, points)), false) = (&sweep, a.format == PlanFormat::Html) {
         match a.format {
             PlanFormat::Json => {
-                serde_json::to_writer_pretty(&mut buf, &serde_json::json!({"param": param, "points": points}))?;
+                serde_json::to_writer_pretty(
+                    &mut buf,
+                    &serde_json::json!({"param": param, "points": points}),
+                )?;
                 writeln!(buf)?;
             }
             _ => buf.extend_from_slice(render_sweep(*param, points).as_bytes()),
@@ -162,12 +207,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 if n == 0 {
                     bail!("--out-of-sample {n}: must be at least 1");
                 }
-                if !((0.0..=1.0).contains(&a.oos_switch) && a.oos_noise.is_finite() && (0.0..=1.0).contains(&a.oos_noise)) {
+                if !((0.0..=1.0).contains(&a.oos_switch)
+                    && a.oos_noise.is_finite()
+                    && (0.0..=1.0).contains(&a.oos_noise))
+                {
                     bail!("--oos-switch and --oos-noise must be between 0 and 1");
                 }
-                let plan = Portfolio { commitments: r.commitments.clone() }.resolve(&input)?;
-                let generator = outofsample::Generator { switch: a.oos_switch, noise: a.oos_noise };
-                r.out_of_sample = Some(outofsample::out_of_sample_sampled(&input, &cfg, &plan, generator, n, a.seed)?);
+                let plan = Portfolio {
+                    commitments: r.commitments.clone(),
+                }
+                .resolve(&input)?;
+                let generator = outofsample::Generator {
+                    switch: a.oos_switch,
+                    noise: a.oos_noise,
+                };
+                r.out_of_sample = Some(outofsample::out_of_sample_sampled(
+                    &input, &cfg, &plan, generator, n, a.seed,
+                )?);
             }
             match a.format {
                 PlanFormat::Table => buf.extend_from_slice(render_table(&r, &input).as_bytes()),
@@ -235,7 +291,10 @@ mod tests {
     /// The JSON report is a portfolio file: evaluating a plan's own output gives the plan's expected cost.
     #[test]
     fn json_plan_round_trips_through_evaluate() {
-        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/small-team.yaml");
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/small-team.yaml"
+        );
         let dir = std::env::temp_dir().join(format!("hedge-plan-cli-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let plan_json = dir.join("plan.json");
@@ -244,39 +303,84 @@ mod tests {
         assert_eq!(plan["horizon"]["start"], "2027-01");
         assert_eq!(plan["horizon"]["period_hours"], 730);
         let c0 = &plan["commitments"][0];
-        for k in ["provider", "accelerator", "term_periods", "start_period", "gpus", "rate"] {
+        for k in [
+            "provider",
+            "accelerator",
+            "term_periods",
+            "start_period",
+            "gpus",
+            "rate",
+        ] {
             assert!(c0.get(k).is_some(), "commitments[0].{k}");
         }
-        let eval = run_to(&[example, "--evaluate", plan_json.to_str().unwrap(), "--format", "json"], &dir.join("eval.json")).unwrap();
+        let eval = run_to(
+            &[
+                example,
+                "--evaluate",
+                plan_json.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+            &dir.join("eval.json"),
+        )
+        .unwrap();
         let eval: serde_json::Value = serde_json::from_str(&eval).unwrap();
         assert_eq!(eval["expected_cost_usd"], plan["expected_cost_usd"]);
         assert_eq!(eval["violations"].as_array().map(Vec::len), Some(0));
-        let html = run_to(&[example, "--format", "html", "--quick"], &dir.join("plan.html")).unwrap();
-        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg") && !html.contains("<script"));
+        let html = run_to(
+            &[example, "--format", "html", "--quick"],
+            &dir.join("plan.html"),
+        )
+        .unwrap();
+        assert!(
+            html.starts_with("<!DOCTYPE html>")
+                && html.contains("<svg")
+                && !html.contains("<script")
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
     /// `--out-of-sample N` adds the out-of-sample section; the same seed gives the same figures.
     #[test]
     fn out_of_sample_section_is_reported_and_seeded() {
-        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/small-team.yaml");
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/small-team.yaml"
+        );
         let dir = std::env::temp_dir().join(format!("hedge-plan-cli-oos-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let args = [example, "--quick", "--out-of-sample", "6", "--seed", "5"];
         let text = run_to(&args, &dir.join("a.txt")).unwrap();
         assert!(text.contains("Out of sample: 6 fresh demand paths (scenario switching 0.10/period, noise 0.030, seed 5)"), "{text}");
-        for row in ["expected-value plan", "lookback recommender", "all on-demand", "hindsight optimum", "VSS", "EVPI", "regret vs hindsight"] {
+        for row in [
+            "expected-value plan",
+            "lookback recommender",
+            "all on-demand",
+            "hindsight optimum",
+            "VSS",
+            "EVPI",
+            "regret vs hindsight",
+        ] {
             assert!(text.contains(row), "{row} missing:\n{text}");
         }
-        assert_eq!(text, run_to(&args, &dir.join("b.txt")).unwrap(), "same seed, same report");
+        assert_eq!(
+            text,
+            run_to(&args, &dir.join("b.txt")).unwrap(),
+            "same seed, same report"
+        );
         let mut json_args = args.to_vec();
         json_args.extend(["--format", "json"]);
-        let json: serde_json::Value = serde_json::from_str(&run_to(&json_args, &dir.join("c.json")).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&run_to(&json_args, &dir.join("c.json")).unwrap()).unwrap();
         let o = &json["out_of_sample"];
         assert_eq!(o["paths"], 6);
         assert_eq!(o["plans"].as_array().unwrap().len(), 5);
         assert!(o["evpi_usd"].as_f64().unwrap() >= 0.0, "{o}");
-        assert!(run_to(&[example, "--quick", "--out-of-sample", "0"], &dir.join("d.txt")).is_err());
+        assert!(run_to(
+            &[example, "--quick", "--out-of-sample", "0"],
+            &dir.join("d.txt")
+        )
+        .is_err());
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -303,16 +407,32 @@ providers:
         std::fs::write(&file, plan("{region: us-east-1}")).unwrap();
         let f = file.to_str().unwrap();
         let text = run_to(&[f, "--quick"], &dir.join("a.txt")).unwrap();
-        assert!(text.contains("catalog data/catalog.json (embedded): lambda us-east-1"), "{text}");
+        assert!(
+            text.contains("catalog data/catalog.json (embedded): lambda us-east-1"),
+            "{text}"
+        );
         // The same catalog through --catalog names the path.
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/catalog.json");
         let text = run_to(&[f, "--quick", "--catalog", path], &dir.join("b.txt")).unwrap();
-        assert!(text.contains(&format!("catalog {path}: lambda us-east-1")), "{text}");
-        std::fs::write(&file, plan("{region: us-east-1, accelerators: [H100], provider: aws-nope}")).unwrap();
-        let err = format!("{:#}", run_to(&[f, "--quick"], &dir.join("c.txt")).unwrap_err());
+        assert!(
+            text.contains(&format!("catalog {path}: lambda us-east-1")),
+            "{text}"
+        );
+        std::fs::write(
+            &file,
+            plan("{region: us-east-1, accelerators: [H100], provider: aws-nope}"),
+        )
+        .unwrap();
+        let err = format!(
+            "{:#}",
+            run_to(&[f, "--quick"], &dir.join("c.txt")).unwrap_err()
+        );
         assert!(err.contains("providers[0].prices_from: the catalog (data/catalog.json (embedded)) has no offers for aws-nope"), "{err}");
         std::fs::write(&file, plan("{region: mars-1}")).unwrap();
-        let err = format!("{:#}", run_to(&[f, "--quick"], &dir.join("d.txt")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            run_to(&[f, "--quick"], &dir.join("d.txt")).unwrap_err()
+        );
         assert!(err.contains("providers[0].prices_from.region: the catalog (data/catalog.json (embedded)) has no offers for lambda in mars-1"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -338,7 +458,10 @@ providers:
         .unwrap();
         let out = dir.join("out.txt");
         let err = run_to(&[file.to_str().unwrap()], &out).unwrap_err();
-        assert!(err.to_string().contains("no portfolio meets every policy"), "{err}");
+        assert!(
+            err.to_string().contains("no portfolio meets every policy"),
+            "{err}"
+        );
         let report = std::fs::read_to_string(&out).unwrap();
         assert!(report.starts_with("INFEASIBLE"), "{report}");
         std::fs::remove_dir_all(&dir).ok();

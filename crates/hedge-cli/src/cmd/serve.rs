@@ -4,7 +4,9 @@ use anyhow::Context;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
-#[command(about = "Run the broker: the /v1 API, the persistent job queue, the reconciler and the local providers")]
+#[command(
+    about = "Run the broker: the /v1 API, the persistent job queue, the reconciler and the local providers"
+)]
 pub struct Args {
     /// Server configuration (YAML): providers, teams, health settings. See examples/broker/hedge.yaml.
     #[arg(long, short)]
@@ -40,13 +42,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut config = match (&args.config, &args.data_dir) {
         (Some(path), _) => ServerConfig::load(path).context("loading the server configuration")?,
         (None, Some(dir)) => ServerConfig::new(dir),
-        (None, None) => anyhow::bail!("give --config FILE (see examples/broker/hedge.yaml) or --data-dir DIR"),
+        (None, None) => {
+            anyhow::bail!("give --config FILE (see examples/broker/hedge.yaml) or --data-dir DIR")
+        }
     };
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
     if let Some(l) = args.listen {
-        config.listen = l.parse().with_context(|| format!("--listen {l:?} is not an address like 127.0.0.1:8080"))?;
+        config.listen = l
+            .parse()
+            .with_context(|| format!("--listen {l:?} is not an address like 127.0.0.1:8080"))?;
     }
     if let Some(u) = args.database_url {
         config.database_url = Some(u);
@@ -60,7 +66,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let data_dir = config.data_dir.clone();
     hedge_server::run_blocking(config, level, |addr| {
-        eprintln!("hedge serve: listening on http://{addr} (admin token in {})", data_dir.join("admin.token").display());
+        eprintln!(
+            "hedge serve: listening on http://{addr} (admin token in {})",
+            data_dir.join("admin.token").display()
+        );
     })
     .context("hedge serve")?;
     Ok(())

@@ -171,8 +171,22 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
         time_scale: args.time_scale,
         load_scale: args.load_scale,
         default_accel: accel.clone(),
-        checkpoint_interval_s: args.checkpoint_interval.as_deref().map(|c| dur(c, "checkpoint-interval")).transpose()?.map(|v| v as u32),
-        restart_overhead_s: dur(&args.restart_overhead, "restart-overhead").or_else(|_| if args.restart_overhead == "0s" || args.restart_overhead == "0" { Ok(0) } else { bail!("--restart-overhead: {:?} is not a duration", args.restart_overhead) })? as u32,
+        checkpoint_interval_s: args
+            .checkpoint_interval
+            .as_deref()
+            .map(|c| dur(c, "checkpoint-interval"))
+            .transpose()?
+            .map(|v| v as u32),
+        restart_overhead_s: dur(&args.restart_overhead, "restart-overhead").or_else(|_| {
+            if args.restart_overhead == "0s" || args.restart_overhead == "0" {
+                Ok(0)
+            } else {
+                bail!(
+                    "--restart-overhead: {:?} is not a duration",
+                    args.restart_overhead
+                )
+            }
+        })? as u32,
         seed: args.seed,
         ..TraceOptions::default()
     };
@@ -186,27 +200,49 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
     opts.synthetic.jobs_per_hour = args.jobs_per_hour;
     opts.synthetic.max_duration_s = Some(dur(&args.max_duration, "max-duration")? as u64);
     opts.synthetic.deadline_fraction = args.deadline_fraction;
-    let origin = hedge_core::Timestamp::parse_civil(&args.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+    let origin = hedge_core::Timestamp::parse_civil(&args.start)
+        .map_err(|e| anyhow::anyhow!("--start: {e}"))?;
     let commitments = match &args.portfolio {
         Some(p) => hedge_sim::portfolio::load(p)?,
         None => Vec::new(),
     };
-    let mut outages: Vec<_> = args.outage.iter().map(|s| s.parse::<OutageSpec>().map(|o| o.to_outage(origin))).collect::<Result<_, _>>()?;
-    let horizon = args.horizon.as_deref().map(|h| dur(h, "horizon")).transpose()?;
+    let mut outages: Vec<_> = args
+        .outage
+        .iter()
+        .map(|s| s.parse::<OutageSpec>().map(|o| o.to_outage(origin)))
+        .collect::<Result<_, _>>()?;
+    let horizon = args
+        .horizon
+        .as_deref()
+        .map(|h| dur(h, "horizon"))
+        .transpose()?;
     if let Some(csv) = &args.random_outages {
         let fits = hedge_sim::outage::fit_incidents_file(csv, args.min_impact)?;
-        let Some(fit) = fits.iter().max_by_key(|f| f.incidents) else { bail!("{}: no provider has 3 incidents to fit", csv.display()) };
+        let Some(fit) = fits.iter().max_by_key(|f| f.incidents) else {
+            bail!("{}: no provider has 3 incidents to fit", csv.display())
+        };
         let providers: Vec<_> = catalog.providers().keys().cloned().collect();
         let until = horizon.unwrap_or(365 * 86_400);
-        outages.extend(fit.model().generate(&providers, until, &mut SimRng::new(args.seed, Stream::Outages)));
+        outages.extend(fit.model().generate(
+            &providers,
+            until,
+            &mut SimRng::new(args.seed, Stream::Outages),
+        ));
         outages.sort_by_key(|o| (o.start, o.provider.clone()));
     }
-    let mut fleet = hedge_sim::fleet::FleetConfig { launch_timeout_s: dur(&args.launch_timeout, "launch-timeout")?, ..Default::default() };
+    let mut fleet = hedge_sim::fleet::FleetConfig {
+        launch_timeout_s: dur(&args.launch_timeout, "launch-timeout")?,
+        ..Default::default()
+    };
     for s in &args.on_demand_cap {
-        fleet.on_demand.push(parse_cap(s).with_context(|| format!("--on-demand-cap {s:?}"))?);
+        fleet
+            .on_demand
+            .push(parse_cap(s).with_context(|| format!("--on-demand-cap {s:?}"))?);
     }
     for s in &args.spot_pool {
-        fleet.spot.push(parse_pool(s).with_context(|| format!("--spot-pool {s:?}"))?);
+        fleet
+            .spot
+            .push(parse_pool(s).with_context(|| format!("--spot-pool {s:?}"))?);
     }
     // Load the trace once (streaming for synthetic runs, which can be millions of jobs).
     let (file_trace, dist) = match spec.kind {
@@ -215,11 +251,20 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
     };
     if let Some(t) = &file_trace {
         if t.skipped_count > 0 {
-            eprintln!("warning: {}: skipped {} malformed line(s); first: line {}: {}", spec.path.display(), t.skipped_count, t.skipped[0].line, t.skipped[0].reason);
+            eprintln!(
+                "warning: {}: skipped {} malformed line(s); first: line {}: {}",
+                spec.path.display(),
+                t.skipped_count,
+                t.skipped[0].line,
+                t.skipped[0].reason
+            );
         }
     }
-    let accels = file_trace.as_ref().map_or_else(|| vec![accel.clone()], |t| t.accels.clone());
-    let show_progress = args.format != OutFormat::Json && args.output.is_none() && std::io::stderr().is_terminal();
+    let accels = file_trace
+        .as_ref()
+        .map_or_else(|| vec![accel.clone()], |t| t.accels.clone());
+    let show_progress =
+        args.format != OutFormat::Json && args.output.is_none() && std::io::stderr().is_terminal();
     let mut reports = Vec::new();
     for name in policies(args, "hedge") {
         let policy: Policy = name.parse()?;
@@ -237,8 +282,18 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
             }
         };
         let report = match (&file_trace, &dist) {
-            (Some(t), _) => hedge_sim::engine::simulate_with_progress(catalog, t.jobs.iter().copied(), &cfg, progress)?,
-            (None, Some(d)) => hedge_sim::engine::simulate_with_progress(catalog, Synthetic::new(d.clone(), &opts), &cfg, progress)?,
+            (Some(t), _) => hedge_sim::engine::simulate_with_progress(
+                catalog,
+                t.jobs.iter().copied(),
+                &cfg,
+                progress,
+            )?,
+            (None, Some(d)) => hedge_sim::engine::simulate_with_progress(
+                catalog,
+                Synthetic::new(d.clone(), &opts),
+                &cfg,
+                progress,
+            )?,
             (None, None) => unreachable!("one of the two is loaded"),
         };
         if show_progress {
@@ -256,13 +311,22 @@ fn run_fleet(args: &Args) -> anyhow::Result<String> {
 
 /// `PROVIDER[/REGION]:ACCEL=GPUS`
 fn parse_cap(s: &str) -> anyhow::Result<OnDemandLimit> {
-    let (lhs, gpus) = s.split_once('=').context("expected PROVIDER[/REGION]:ACCEL=GPUS")?;
-    let (loc, acc) = lhs.split_once(':').context("expected PROVIDER[/REGION]:ACCEL=GPUS")?;
+    let (lhs, gpus) = s
+        .split_once('=')
+        .context("expected PROVIDER[/REGION]:ACCEL=GPUS")?;
+    let (loc, acc) = lhs
+        .split_once(':')
+        .context("expected PROVIDER[/REGION]:ACCEL=GPUS")?;
     let (provider, region) = match loc.split_once('/') {
         Some((p, r)) => (p, Some(RegionId::new(r))),
         None => (loc, None),
     };
-    Ok(OnDemandLimit { provider: hedge_core::ProviderId::parse(provider), region, accelerator: Accelerator::parse(acc)?, gpus: gpus.trim().parse().context("GPUS")? })
+    Ok(OnDemandLimit {
+        provider: hedge_core::ProviderId::parse(provider),
+        region,
+        accelerator: Accelerator::parse(acc)?,
+        gpus: gpus.trim().parse().context("GPUS")?,
+    })
 }
 
 /// `PROVIDER/REGION:ACCEL:TRACE[:GPUS_PER_UNIT[:SCALE]]`
@@ -271,9 +335,18 @@ fn parse_pool(s: &str) -> anyhow::Result<SpotPool> {
     if !(3..=5).contains(&parts.len()) {
         bail!("expected PROVIDER/REGION:ACCEL:TRACE[:GPUS_PER_UNIT[:SCALE]]");
     }
-    let (provider, region) = parts[0].split_once('/').context("expected PROVIDER/REGION")?;
+    let (provider, region) = parts[0]
+        .split_once('/')
+        .context("expected PROVIDER/REGION")?;
     let trace = SpotTrace::load(Path::new(parts[2]))?;
-    let n = |i: usize| -> anyhow::Result<u32> { Ok(parts.get(i).map(|x| x.parse()).transpose().context("a whole number")?.unwrap_or(1)) };
+    let n = |i: usize| -> anyhow::Result<u32> {
+        Ok(parts
+            .get(i)
+            .map(|x| x.parse())
+            .transpose()
+            .context("a whole number")?
+            .unwrap_or(1))
+    };
     Ok(SpotPool {
         provider: hedge_core::ProviderId::parse(provider),
         region: RegionId::new(region),
@@ -300,7 +373,12 @@ fn run_deadline(args: &Args, path: &Path) -> anyhow::Result<String> {
         p.parse::<SpotPolicy>()?;
     }
     let spot_prices: Option<serde_json::Map<String, serde_json::Value>> = match &args.spot_prices {
-        Some(p) => Some(serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?).with_context(|| format!("{}: not a JSON object", p.display()))?),
+        Some(p) => Some(
+            serde_json::from_str(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .with_context(|| format!("{}: not a JSON object", p.display()))?,
+        ),
         None => None,
     };
     let job = DeadlineJob {
@@ -316,11 +394,21 @@ fn run_deadline(args: &Args, path: &Path) -> anyhow::Result<String> {
             Some(p) => usd(p)?,
             None => t.on_demand.map_or_else(|| usd(3.06), Ok)?,
         };
-        let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let per_tick = spot_prices.as_ref().and_then(|m| m.get(&stem)).and_then(|v| v.as_array()).filter(|a| a.len() == t.available.len());
+        let stem = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let per_tick = spot_prices
+            .as_ref()
+            .and_then(|m| m.get(&stem))
+            .and_then(|v| v.as_array())
+            .filter(|a| a.len() == t.available.len());
         let spot = match (args.spot_price, per_tick, &t.prices, t.spot_price) {
             (Some(p), ..) => vec![usd(p)?],
-            (None, Some(a), ..) => a.iter().map(|x| usd(x.as_f64().unwrap_or(f64::NAN))).collect::<Result<_, _>>()?,
+            (None, Some(a), ..) => a
+                .iter()
+                .map(|x| usd(x.as_f64().unwrap_or(f64::NAN)))
+                .collect::<Result<_, _>>()?,
             (None, None, Some(p), _) => p.clone(),
             (None, None, None, Some(p)) => vec![p],
             (None, None, None, None) => vec![usd(0.918)?],

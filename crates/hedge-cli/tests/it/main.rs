@@ -27,7 +27,9 @@ pub const SKY: &str = "../shared/data/skypilot-catalog/v8";
 pub fn render(o: &Output) -> String {
     format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code().map_or("signal".to_owned(), |c| c.to_string()),
+        o.status
+            .code()
+            .map_or("signal".to_owned(), |c| c.to_string()),
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )

@@ -8,7 +8,12 @@ fn check(args: &[&str], expect: Expect) {
 #[test]
 fn place_table_on_the_shared_catalog() {
     check(
-        &["place", "examples/tasks/03-h100-8-spot.yaml", "--catalog", SKY],
+        &[
+            "place",
+            "examples/tasks/03-h100-8-spot.yaml",
+            "--catalog",
+            SKY,
+        ],
         expect![[r#"
             exit: 0
             --- stdout
@@ -31,7 +36,16 @@ fn place_table_on_the_shared_catalog() {
 #[test]
 fn place_json_shape() {
     check(
-        &["place", "examples/tasks/20-multinode.yaml", "--catalog", SKY, "--format", "json", "--alternatives", "2"],
+        &[
+            "place",
+            "examples/tasks/20-multinode.yaml",
+            "--catalog",
+            SKY,
+            "--format",
+            "json",
+            "--alternatives",
+            "2",
+        ],
         expect![[r#"
             exit: 0
             --- stdout
@@ -90,7 +104,10 @@ fn place_json_shape() {
 
 #[test]
 fn place_unplaceable_task_exits_1_with_reasons() {
-    let t = temp_file("gaudi.yaml", "resources:\n  accelerators: Gaudi3:8\n  cloud: aws\n");
+    let t = temp_file(
+        "gaudi.yaml",
+        "resources:\n  accelerators: Gaudi3:8\n  cloud: aws\n",
+    );
     let o = hedge(&["place", t.to_str().unwrap(), "--catalog", SKY]);
     assert_eq!(o.status.code(), Some(1));
     let out = render(&o).replace(t.to_str().unwrap(), "TASK");
@@ -118,8 +135,18 @@ fn bad_task_names_file_and_field_and_unknown_fields_warn() {
         error: task file TASK: resources.accelerators: count must be a positive whole number, got 0
     "#]]
     .assert_eq(&render(&o).replace(t.to_str().unwrap(), "TASK"));
-    let t = temp_file("typo.yaml", "resources:\n  accelerators: H100:8\n  cloud: lambda\n  use_sport: true\n");
-    let o = hedge(&["place", t.to_str().unwrap(), "--catalog", SKY, "--alternatives", "0"]);
+    let t = temp_file(
+        "typo.yaml",
+        "resources:\n  accelerators: H100:8\n  cloud: lambda\n  use_sport: true\n",
+    );
+    let o = hedge(&[
+        "place",
+        t.to_str().unwrap(),
+        "--catalog",
+        SKY,
+        "--alternatives",
+        "0",
+    ]);
     expect![[r#"
         exit: 0
         --- stdout
@@ -145,14 +172,29 @@ fn default_catalog_places_every_example_task() {
         let o = hedge(&["place", p.to_str().unwrap(), "--format", "json"]);
         assert!(o.status.success(), "{}", render(&o));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert!(v["hourly_cost_usd"].as_f64().unwrap() > 0.0, "{}", render(&o));
+        assert!(
+            v["hourly_cost_usd"].as_f64().unwrap() > 0.0,
+            "{}",
+            render(&o)
+        );
     }
 }
 
 #[test]
 fn offers_filters_and_sorts() {
     check(
-        &["offers", "--catalog", SKY, "--gpu", "A100:8", "--provider", "gcp", "--spot", "--limit", "3"],
+        &[
+            "offers",
+            "--catalog",
+            SKY,
+            "--gpu",
+            "A100:8",
+            "--provider",
+            "gcp",
+            "--spot",
+            "--limit",
+            "3",
+        ],
         expect![[r#"
             exit: 0
             --- stdout
@@ -165,7 +207,19 @@ fn offers_filters_and_sorts() {
         "#]],
     );
     check(
-        &["offers", "--catalog", SKY, "--gpu", "h100", "--region", "us-east-1", "--sort", "gpu-price", "--limit", "4"],
+        &[
+            "offers",
+            "--catalog",
+            SKY,
+            "--gpu",
+            "h100",
+            "--region",
+            "us-east-1",
+            "--sort",
+            "gpu-price",
+            "--limit",
+            "4",
+        ],
         expect![[r#"
             exit: 0
             --- stdout
@@ -178,10 +232,21 @@ fn offers_filters_and_sorts() {
             --- stderr
         "#]],
     );
-    let o = hedge(&["offers", "--catalog", SKY, "--gpu", "B200", "--format", "json"]);
+    let o = hedge(&[
+        "offers",
+        "--catalog",
+        SKY,
+        "--gpu",
+        "B200",
+        "--format",
+        "json",
+    ]);
     let v: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
     assert!(!v.is_empty());
-    let prices: Vec<f64> = v.iter().map(|x| x["on_demand_usd"].as_f64().unwrap()).collect();
+    let prices: Vec<f64> = v
+        .iter()
+        .map(|x| x["on_demand_usd"].as_f64().unwrap())
+        .collect();
     assert!(prices.windows(2).all(|w| w[0] <= w[1]), "{prices:?}");
     assert!(v.iter().all(|x| x["accelerators"]["name"] == "B200"));
 }

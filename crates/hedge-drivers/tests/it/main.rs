@@ -7,7 +7,9 @@ mod local;
 mod slurm;
 
 use hedge_core::{Accelerator, JobId, ProviderId, TeamId};
-use hedge_drivers::{Driver, IdempotencyKey, LaunchSpec, LocalDriver, LocalProviderConfig, Observation};
+use hedge_drivers::{
+    Driver, IdempotencyKey, LaunchSpec, LocalDriver, LocalProviderConfig, Observation,
+};
 use std::time::Duration;
 
 pub fn local(root: &std::path::Path, name: &str, gpus: u32) -> LocalDriver {

@@ -7,7 +7,9 @@
 
 use crate::spec;
 use hedge_core::{Accelerator, ProviderId};
-use hedge_drivers::{Driver, DriverError, IdempotencyKey, Observation, SlurmDriver, SlurmProviderConfig};
+use hedge_drivers::{
+    Driver, DriverError, IdempotencyKey, Observation, SlurmDriver, SlurmProviderConfig,
+};
 use std::time::{Duration, Instant};
 
 /// The endpoint and token of test cluster `hedge-a`, `hedge-b` or `hedge-c`.
@@ -43,23 +45,38 @@ fn driver(cluster_name: &str, dir: &std::path::Path) -> SlurmDriver {
 
 /// A key no earlier run used (slurmctld remembers finished jobs' names for a while).
 fn unique_key(tag: &str, dir: &std::path::Path) -> IdempotencyKey {
-    let salt = dir.file_name().unwrap().to_string_lossy().replace(|c: char| !c.is_ascii_alphanumeric(), "");
+    let salt = dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "");
     IdempotencyKey::parse(&format!("hedge-test-{tag}-{salt}")).unwrap()
 }
 
 fn job_dir() -> tempfile::TempDir {
     std::fs::create_dir_all("/var/tmp/hedge-slurm-tests").unwrap();
-    tempfile::Builder::new().prefix("t").tempdir_in("/var/tmp/hedge-slurm-tests").unwrap()
+    tempfile::Builder::new()
+        .prefix("t")
+        .tempdir_in("/var/tmp/hedge-slurm-tests")
+        .unwrap()
 }
 
-async fn wait_for(d: &SlurmDriver, k: &IdempotencyKey, secs: u64, pred: impl Fn(&Observation) -> bool) -> Observation {
+async fn wait_for(
+    d: &SlurmDriver,
+    k: &IdempotencyKey,
+    secs: u64,
+    pred: impl Fn(&Observation) -> bool,
+) -> Observation {
     let t0 = Instant::now();
     loop {
         let o = d.observe(k).await.unwrap();
         if pred(&o) {
             return o;
         }
-        assert!(t0.elapsed() < Duration::from_secs(secs), "{k}: still {o:?} after {secs} s");
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "{k}: still {o:?} after {secs} s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -77,7 +94,13 @@ async fn jobs_named(cluster_name: &str, key: &IdempotencyKey) -> Vec<serde_json:
         .json()
         .await
         .unwrap();
-    v["jobs"].as_array().unwrap().iter().filter(|j| j["name"] == key.as_str()).cloned().collect()
+    v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["name"] == key.as_str())
+        .cloned()
+        .collect()
 }
 
 #[tokio::test]
@@ -86,20 +109,44 @@ async fn runs_setup_and_run_with_envs_and_reads_its_logs() {
     let d = driver("hedge-a", dir.path());
     d.probe().await.expect("hedge-a answers");
     let k = unique_key("env", dir.path());
-    let mut s = spec(1, "echo run $GREETING gpus=$HEDGE_NUM_GPUS cvd=$CUDA_VISIBLE_DEVICES; cat setup.txt");
+    let mut s = spec(
+        1,
+        "echo run $GREETING gpus=$HEDGE_NUM_GPUS cvd=$CUDA_VISIBLE_DEVICES; cat setup.txt",
+    );
     s.setup = Some("echo prepared > setup.txt".into());
     s.env.insert("GREETING".into(), "hello".into());
     s.gpus_per_node = 2;
     assert_eq!(d.submit(&k, &s).await.unwrap(), Observation::Queued);
-    assert_eq!(wait_for(&d, &k, 30, Observation::is_terminal).await, Observation::Exited { code: 0 });
+    assert_eq!(
+        wait_for(&d, &k, 30, Observation::is_terminal).await,
+        Observation::Exited { code: 0 }
+    );
     let logs = d.logs(&k, 10_000).await.unwrap();
     assert!(logs.stdout.contains("run hello gpus=2 cvd="), "{logs:?}");
-    let cvd = logs.stdout.split("cvd=").nth(1).unwrap().lines().next().unwrap();
-    assert_eq!(cvd.split(',').count(), 2, "Slurm allocated two GPUs: {logs:?}");
-    assert!(logs.stdout.contains("prepared"), "setup ran first: {logs:?}");
+    let cvd = logs
+        .stdout
+        .split("cvd=")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap();
+    assert_eq!(
+        cvd.split(',').count(),
+        2,
+        "Slurm allocated two GPUs: {logs:?}"
+    );
+    assert!(
+        logs.stdout.contains("prepared"),
+        "setup ran first: {logs:?}"
+    );
     let jobs = jobs_named("hedge-a", &k).await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0]["comment"], k.as_str(), "the key is in the name and the comment");
+    assert_eq!(
+        jobs[0]["comment"],
+        k.as_str(),
+        "the key is in the name and the comment"
+    );
 }
 
 #[tokio::test]
@@ -108,12 +155,18 @@ async fn a_failing_setup_or_run_reports_its_exit_code() {
     let d = driver("hedge-a", dir.path());
     let k = unique_key("exit3", dir.path());
     d.submit(&k, &spec(2, "exit 3")).await.unwrap();
-    assert_eq!(wait_for(&d, &k, 30, Observation::is_terminal).await, Observation::Exited { code: 3 });
+    assert_eq!(
+        wait_for(&d, &k, 30, Observation::is_terminal).await,
+        Observation::Exited { code: 3 }
+    );
     let k2 = unique_key("setupfail", dir.path());
     let mut s = spec(3, "echo never");
     s.setup = Some("exit 7".into());
     d.submit(&k2, &s).await.unwrap();
-    assert_eq!(wait_for(&d, &k2, 30, Observation::is_terminal).await, Observation::Exited { code: 7 });
+    assert_eq!(
+        wait_for(&d, &k2, 30, Observation::is_terminal).await,
+        Observation::Exited { code: 7 }
+    );
     assert!(!d.logs(&k2, 1000).await.unwrap().stdout.contains("never"));
 }
 
@@ -122,11 +175,17 @@ async fn a_multi_node_task_runs_as_one_slurm_job_over_two_nodes() {
     let dir = job_dir();
     let d = driver("hedge-b", dir.path());
     let k = unique_key("multi", dir.path());
-    let mut s = spec(4, "echo nodes=$SLURM_JOB_NUM_NODES list=$SLURM_JOB_NODELIST");
+    let mut s = spec(
+        4,
+        "echo nodes=$SLURM_JOB_NUM_NODES list=$SLURM_JOB_NODELIST",
+    );
     s.num_nodes = 2;
     s.gpus_per_node = 4;
     d.submit(&k, &s).await.unwrap();
-    assert_eq!(wait_for(&d, &k, 30, Observation::is_terminal).await, Observation::Exited { code: 0 });
+    assert_eq!(
+        wait_for(&d, &k, 30, Observation::is_terminal).await,
+        Observation::Exited { code: 0 }
+    );
     let out = d.logs(&k, 1000).await.unwrap().stdout;
     assert!(out.contains("nodes=2"), "{out}");
     assert_eq!(jobs_named("hedge-b", &k).await.len(), 1);
@@ -143,10 +202,20 @@ async fn the_same_key_never_makes_a_second_job_even_from_a_new_driver() {
     assert!(!d.submit(&k, &s).await.unwrap().is_terminal());
     let fresh = driver("hedge-b", dir.path());
     assert!(!fresh.submit(&k, &s).await.unwrap().is_terminal());
-    assert_eq!(jobs_named("hedge-b", &k).await.len(), 1, "one key, one sbatch'd job");
-    assert_eq!(wait_for(&fresh, &k, 30, Observation::is_terminal).await, Observation::Exited { code: 0 });
+    assert_eq!(
+        jobs_named("hedge-b", &k).await.len(),
+        1,
+        "one key, one sbatch'd job"
+    );
+    assert_eq!(
+        wait_for(&fresh, &k, 30, Observation::is_terminal).await,
+        Observation::Exited { code: 0 }
+    );
     // Finished: a late submit of the same key reports the outcome instead of running it again.
-    assert_eq!(fresh.submit(&k, &s).await.unwrap(), Observation::Exited { code: 0 });
+    assert_eq!(
+        fresh.submit(&k, &s).await.unwrap(),
+        Observation::Exited { code: 0 }
+    );
     assert_eq!(jobs_named("hedge-b", &k).await.len(), 1);
 }
 
@@ -155,12 +224,23 @@ async fn cancel_is_confirmed_and_slurm_shows_cancelled() {
     let dir = job_dir();
     let d = driver("hedge-a", dir.path());
     let k = unique_key("cancel", dir.path());
-    d.submit(&k, &spec(6, "trap 'echo term' TERM; touch started; while :; do sleep 0.2; done")).await.unwrap();
+    d.submit(
+        &k,
+        &spec(
+            6,
+            "trap 'echo term' TERM; touch started; while :; do sleep 0.2; done",
+        ),
+    )
+    .await
+    .unwrap();
     wait_for(&d, &k, 30, |o| *o == Observation::Running).await;
     let t0 = Instant::now();
     let mut o = d.cancel(&k).await.unwrap();
     while !o.is_terminal() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "cancel not confirmed: {o:?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "cancel not confirmed: {o:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
         o = d.cancel(&k).await.unwrap();
     }
@@ -183,7 +263,12 @@ async fn what_a_cluster_cannot_run_is_rejected_naming_the_reason() {
     assert!(e.to_string().contains("9 GPUs per node"), "{e}");
     s.gpus_per_node = 1;
     s.num_nodes = 3;
-    assert!(d.submit(&k, &s).await.unwrap_err().to_string().contains("3 nodes"));
+    assert!(d
+        .submit(&k, &s)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("3 nodes"));
     // Slurm itself refuses an unknown partition.
     let (endpoint, token) = cluster("hedge-a");
     let bad = SlurmDriver::new(SlurmProviderConfig {
@@ -208,7 +293,11 @@ async fn what_a_cluster_cannot_run_is_rejected_naming_the_reason() {
 async fn an_unreachable_or_badly_authenticated_controller_is_an_outage_not_a_job_failure() {
     let dir = job_dir();
     // Nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (_, token) = cluster("hedge-a");
     let mk = |endpoint: String, token: String| {
         SlurmDriver::new(SlurmProviderConfig {
@@ -227,9 +316,18 @@ async fn an_unreachable_or_badly_authenticated_controller_is_an_outage_not_a_job
     };
     let d = mk(format!("http://127.0.0.1:{port}"), token);
     let k = unique_key("gone", dir.path());
-    assert!(matches!(d.probe().await, Err(DriverError::Unreachable { .. })));
-    assert!(matches!(d.observe(&k).await, Err(DriverError::Unreachable { .. })));
-    assert!(matches!(d.submit(&k, &spec(9, "true")).await, Err(DriverError::Unreachable { .. })));
+    assert!(matches!(
+        d.probe().await,
+        Err(DriverError::Unreachable { .. })
+    ));
+    assert!(matches!(
+        d.observe(&k).await,
+        Err(DriverError::Unreachable { .. })
+    ));
+    assert!(matches!(
+        d.submit(&k, &spec(9, "true")).await,
+        Err(DriverError::Unreachable { .. })
+    ));
     // A wrong token.
     let (url, _) = cluster("hedge-a");
     let d = mk(url, "not-a-jwt".into());
@@ -261,9 +359,16 @@ async fn a_dead_controller_times_out_fast_and_comes_back_with_its_jobs() {
     let d = driver("hedge-c", dir.path());
     let k = unique_key("outage", dir.path());
     d.submit(&k, &spec(10, "sleep 2")).await.unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/slurm-test-clusters");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/slurm-test-clusters"
+    );
     let run = |args: &[&str]| {
-        let st = std::process::Command::new("bash").arg(script).args(args).status().unwrap();
+        let st = std::process::Command::new("bash")
+            .arg(script)
+            .args(args)
+            .status()
+            .unwrap();
         assert!(st.success(), "slurm-test-clusters {args:?} failed");
     };
     run(&["kill", "hedge-c"]);
@@ -282,6 +387,13 @@ async fn a_dead_controller_times_out_fast_and_comes_back_with_its_jobs() {
     assert!(took < Duration::from_secs(5), "the call hung {took:?}");
     d.probe().await.expect("hedge-c answers after the restart");
     let o = wait_for(&d, &k, 60, Observation::is_terminal).await;
-    assert!(matches!(o, Observation::Exited { .. } | Observation::Lost { .. }), "{o:?}");
-    assert_eq!(jobs_named("hedge-c", &k).await.len(), 1, "the restarted controller still knows the job");
+    assert!(
+        matches!(o, Observation::Exited { .. } | Observation::Lost { .. }),
+        "{o:?}"
+    );
+    assert_eq!(
+        jobs_named("hedge-c", &k).await.len(),
+        1,
+        "the restarted controller still knows the job"
+    );
 }

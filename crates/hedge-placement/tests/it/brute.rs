@@ -21,7 +21,10 @@ pub fn feasible(task: &TaskSpec, ctx: &PlacementContext<'_>, s: &PlacementSettin
             if !satisfies(r, o) {
                 continue;
             }
-            if s.allowed_providers.as_ref().is_some_and(|a| !a.contains(&o.provider)) {
+            if s.allowed_providers
+                .as_ref()
+                .is_some_and(|a| !a.contains(&o.provider))
+            {
                 continue;
             }
             if ctx.conditions.provider_usable(&o.provider).is_err() {
@@ -30,7 +33,9 @@ pub fn feasible(task: &TaskSpec, ctx: &PlacementContext<'_>, s: &PlacementSettin
             let gpus = o.gpus() * n;
             let markets: Vec<Market> = match r.spot {
                 SpotPref::Never => vec![Market::Committed, Market::OnDemand],
-                SpotPref::Required if s.committed_serves_spot => vec![Market::Committed, Market::Spot],
+                SpotPref::Required if s.committed_serves_spot => {
+                    vec![Market::Committed, Market::Spot]
+                }
                 SpotPref::Required => vec![Market::Spot],
                 SpotPref::Allowed => vec![Market::Committed, Market::OnDemand, Market::Spot],
             };
@@ -43,18 +48,30 @@ pub fn feasible(task: &TaskSpec, ctx: &PlacementContext<'_>, s: &PlacementSettin
                             && oc.region.as_ref().is_none_or(|x| x == o.location.region())
                             && oc.free_gpus >= gpus
                         {
-                            out.push(Found { alt: ai, cost: oc.marginal_per_gpu_hour.hourly().micros() * gpus as i64, provider: o.provider.clone() });
+                            out.push(Found {
+                                alt: ai,
+                                cost: oc.marginal_per_gpu_hour.hourly().micros() * gpus as i64,
+                                provider: o.provider.clone(),
+                            });
                         }
                     }
                     continue;
                 }
                 let Some(p) = o.prices.get(m) else { continue };
                 if let Some(a) = &o.accelerator {
-                    if ctx.conditions.gpus_available(&o.provider, &o.location, &a.name, m).is_some_and(|x| x < gpus) {
+                    if ctx
+                        .conditions
+                        .gpus_available(&o.provider, &o.location, &a.name, m)
+                        .is_some_and(|x| x < gpus)
+                    {
                         continue;
                     }
                 }
-                out.push(Found { alt: ai, cost: p.hourly().micros() * n as i64, provider: o.provider.clone() });
+                out.push(Found {
+                    alt: ai,
+                    cost: p.hourly().micros() * n as i64,
+                    provider: o.provider.clone(),
+                });
             }
         }
     }
@@ -70,9 +87,13 @@ pub fn satisfies(r: &hedge_core::ResourceRequest, o: &hedge_core::Offer) -> bool
     }) && r.provider.as_ref().is_none_or(|p| *p == o.provider)
         && r.region.as_ref().is_none_or(|x| x == o.location.region())
         && r.zone.as_ref().is_none_or(|z| Some(z) == o.location.zone())
-        && r.instance_type.as_ref().is_none_or(|t| *t == o.instance_type)
-        && r.cpus_milli.is_none_or(|b| o.vcpus_milli.is_some_and(|v| b.admits(v)))
-        && r.memory_mib.is_none_or(|b| o.memory_mib.is_some_and(|v| b.admits(v)))
+        && r.instance_type
+            .as_ref()
+            .is_none_or(|t| *t == o.instance_type)
+        && r.cpus_milli
+            .is_none_or(|b| o.vcpus_milli.is_some_and(|v| b.admits(v)))
+        && r.memory_mib
+            .is_none_or(|b| o.memory_mib.is_some_and(|v| b.admits(v)))
 }
 
 /// The cost placement must find: the minimum over all feasible candidates, or over the first alternative
@@ -91,8 +112,10 @@ pub fn best_cost(task: &TaskSpec, all: &[Found]) -> Option<i64> {
 pub fn candidate_ok(task: &TaskSpec, ctx: &PlacementContext<'_>, c: &Candidate) -> bool {
     let r = &task.resources[c.alternative];
     let o = ctx.catalog.offer(c.offer);
-    let market_ok =
-        !matches!((r.spot, c.market), (SpotPref::Never, Market::Spot) | (SpotPref::Required, Market::OnDemand));
+    let market_ok = !matches!(
+        (r.spot, c.market),
+        (SpotPref::Never, Market::Spot) | (SpotPref::Required, Market::OnDemand)
+    );
     satisfies(r, o)
         && market_ok
         && o.provider == c.provider

@@ -2,7 +2,13 @@ use crate::*;
 use hedge_core::{Accelerator, Market, Money};
 use hedge_placement::{MarketRank, OwnedCapacity};
 
-fn owned(id: &str, provider: &str, region: Option<&str>, free: u32, marginal_usd: f64) -> OwnedCapacity {
+fn owned(
+    id: &str,
+    provider: &str,
+    region: Option<&str>,
+    free: u32,
+    marginal_usd: f64,
+) -> OwnedCapacity {
     OwnedCapacity {
         commitment: id.into(),
         provider: provider.into(),
@@ -16,7 +22,9 @@ fn owned(id: &str, provider: &str, region: Option<&str>, free: u32, marginal_usd
 fn cat() -> Catalog {
     catalog(vec![
         offer("lambda", "gpu_8x_h100_sxm5", "H100:8", "us-east-1").od(23.92),
-        offer("aws", "p5.48xlarge", "H100:8", "us-east-1/use1-az1").od(98.32).spot(20.0),
+        offer("aws", "p5.48xlarge", "H100:8", "us-east-1/use1-az1")
+            .od(98.32)
+            .spot(20.0),
         offer("aws", "p5.48xlarge", "H100:8", "us-west-2/usw2-az1").od(98.32),
     ])
 }
@@ -30,7 +38,11 @@ fn idle_owned_capacity_wins_at_zero_marginal_cost() {
     let ch = p.chosen.clone().unwrap();
     assert_eq!(ch.market, Market::Committed);
     assert_eq!(ch.commitment.as_ref().map(|c| c.as_str()), Some("aws-ri-1"));
-    assert_eq!(ch.location.region().as_str(), "us-west-2", "the commitment is regional");
+    assert_eq!(
+        ch.location.region().as_str(),
+        "us-west-2",
+        "the commitment is regional"
+    );
     assert_eq!(ch.hourly_cost, Rate::ZERO);
     expect_test::expect![[r#"
         chosen: aws p5.48xlarge us-west-2/usw2-az1 committed 1xH100:8 alt0 $0.00/h [aws-ri-1]
@@ -42,10 +54,21 @@ fn idle_owned_capacity_wins_at_zero_marginal_cost() {
     // Two nodes need 16 GPUs: still fits. Three need 24: falls back to paid capacity.
     let mut t = req("H100:8").task();
     t.num_nodes = 2;
-    assert_eq!(place(&t, &ctx, &PlacementSettings::default()).chosen.unwrap().market, Market::Committed);
+    assert_eq!(
+        place(&t, &ctx, &PlacementSettings::default())
+            .chosen
+            .unwrap()
+            .market,
+        Market::Committed
+    );
     t.num_nodes = 3;
-    let ch = place(&t, &ctx, &PlacementSettings::default()).chosen.unwrap();
-    assert_eq!((ch.provider.as_str(), ch.market), ("lambda", Market::OnDemand));
+    let ch = place(&t, &ctx, &PlacementSettings::default())
+        .chosen
+        .unwrap();
+    assert_eq!(
+        (ch.provider.as_str(), ch.market),
+        ("lambda", Market::OnDemand)
+    );
 }
 
 #[test]
@@ -57,7 +80,10 @@ fn owned_capacity_is_not_used_beyond_free_gpus_nor_for_other_accelerators() {
     assert_eq!(p.chosen.unwrap().market, Market::OnDemand);
     assert!(p.alternatives.iter().all(|a| a.market != Market::Committed));
     let p = place(&req("H100:1").task(), &ctx, &PlacementSettings::default());
-    assert!(p.chosen.is_none(), "no H100:1 offer exists, owned capacity alone does not make one");
+    assert!(
+        p.chosen.is_none(),
+        "no H100:1 offer exists, owned capacity alone does not make one"
+    );
 }
 
 #[test]
@@ -66,11 +92,19 @@ fn marginal_cost_competes_with_market_prices_unless_priority() {
     let own = [owned("c1", "aws", None, 8, 4.0)];
     let c = cat();
     let ctx = PlacementContext::new(&c).with_owned(&own);
-    let ch = place(&req("H100:8").task(), &ctx, &PlacementSettings::default()).chosen.unwrap();
+    let ch = place(&req("H100:8").task(), &ctx, &PlacementSettings::default())
+        .chosen
+        .unwrap();
     assert_eq!(ch.provider.as_str(), "lambda");
-    let prio = PlacementSettings { market_rank: MarketRank::Priority, ..Default::default() };
+    let prio = PlacementSettings {
+        market_rank: MarketRank::Priority,
+        ..Default::default()
+    };
     let ch = place(&req("H100:8").task(), &ctx, &prio).chosen.unwrap();
-    assert_eq!((ch.market, ch.hourly_cost.hourly()), (Market::Committed, Money::from_usd(32)));
+    assert_eq!(
+        (ch.market, ch.hourly_cost.hourly()),
+        (Market::Committed, Money::from_usd(32))
+    );
 }
 
 #[test]
@@ -79,7 +113,19 @@ fn spot_tasks_use_owned_capacity_only_if_settings_allow() {
     let c = cat();
     let ctx = PlacementContext::new(&c).with_owned(&own);
     let t = req("H100:8").spot().task();
-    assert_eq!(place(&t, &ctx, &PlacementSettings::default()).chosen.unwrap().market, Market::Committed);
-    let strict = PlacementSettings { committed_serves_spot: false, ..Default::default() };
-    assert_eq!(place(&t, &ctx, &strict).chosen.unwrap().market, Market::Spot);
+    assert_eq!(
+        place(&t, &ctx, &PlacementSettings::default())
+            .chosen
+            .unwrap()
+            .market,
+        Market::Committed
+    );
+    let strict = PlacementSettings {
+        committed_serves_spot: false,
+        ..Default::default()
+    };
+    assert_eq!(
+        place(&t, &ctx, &strict).chosen.unwrap().market,
+        Market::Spot
+    );
 }

@@ -7,15 +7,21 @@ mod props;
 mod semantics;
 
 use hedge_core::{
-    AccelRequest, Bound, Catalog, Location, Offer, Prices, Rate, ResourceRequest, SpotPref, TaskSpec,
+    AccelRequest, Bound, Catalog, Location, Offer, Prices, Rate, ResourceRequest, SpotPref,
+    TaskSpec,
 };
 use hedge_placement::{place, Placement, PlacementContext, PlacementSettings};
 
 /// An offer: `offer("aws", "p5.48xlarge", "H100:8", "us-east-1/use1-az1").od(98.32).spot(30.1)`.
 pub fn offer(provider: &str, instance: &str, accel: &str, location: &str) -> Offer {
     let location = match location.split_once('/') {
-        Some((r, z)) => Location::Zone { region: r.into(), zone: z.into() },
-        None => Location::Region { region: location.into() },
+        Some((r, z)) => Location::Zone {
+            region: r.into(),
+            zone: z.into(),
+        },
+        None => Location::Region {
+            region: location.into(),
+        },
     };
     Offer {
         provider: provider.into(),
@@ -106,7 +112,11 @@ impl ReqExt for ResourceRequest {
 }
 
 pub fn place_simple(task: &TaskSpec, cat: &Catalog) -> Placement {
-    place(task, &PlacementContext::new(cat), &PlacementSettings::default())
+    place(
+        task,
+        &PlacementContext::new(cat),
+        &PlacementSettings::default(),
+    )
 }
 
 /// A placement as text, for snapshots: the chosen candidate, alternatives, then rejections.
@@ -121,10 +131,15 @@ pub fn render(p: &Placement) -> String {
             c.location,
             c.market,
             c.num_nodes,
-            c.accelerators.as_ref().map_or("cpu".to_owned(), |a| a.to_string()),
+            c.accelerators
+                .as_ref()
+                .map_or("cpu".to_owned(), |a| a.to_string()),
             c.alternative,
             c.hourly_cost
-        ) + &c.commitment.as_ref().map_or(String::new(), |id| format!(" [{id}]"))
+        ) + &c
+            .commitment
+            .as_ref()
+            .map_or(String::new(), |id| format!(" [{id}]"))
     };
     match &p.chosen {
         Some(c) => writeln!(s, "chosen: {}", line(c)).unwrap(),

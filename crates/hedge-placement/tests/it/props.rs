@@ -1,9 +1,11 @@
 use crate::brute;
 use hedge_core::{
-    AccelRequest, Accelerator, Bound, Catalog, Location, Market, Offer, Preference, Prices, ProviderId, Rate,
-    ResourceRequest, SpotPref, TaskSpec,
+    AccelRequest, Accelerator, Bound, Catalog, Location, Market, Offer, Preference, Prices,
+    ProviderId, Rate, ResourceRequest, SpotPref, TaskSpec,
 };
-use hedge_placement::{place, Conditions, OwnedCapacity, PlacementContext, PlacementSettings, Unusable};
+use hedge_placement::{
+    place, Conditions, OwnedCapacity, PlacementContext, PlacementSettings, Unusable,
+};
 use proptest::prelude::*;
 
 const PROVIDERS: &[&str] = &["aws", "gcp", "lambda"];
@@ -13,7 +15,10 @@ const REGIONS: &[&str] = &["r1", "r2"];
 const ZONES: &[&str] = &["z1", "z2"];
 
 fn price() -> impl Strategy<Value = Option<Rate>> {
-    prop::option::weighted(0.8, (1i64..40).prop_map(|d| Rate::per_hour(hedge_core::Money::from_micros(d * 250_000))))
+    prop::option::weighted(
+        0.8,
+        (1i64..40).prop_map(|d| Rate::per_hour(hedge_core::Money::from_micros(d * 250_000))),
+    )
 }
 
 fn arb_offer() -> impl Strategy<Value = Offer> {
@@ -30,14 +35,24 @@ fn arb_offer() -> impl Strategy<Value = Offer> {
         .prop_map(|(p, acc, r, z, it, cpus, od, spot)| Offer {
             provider: PROVIDERS[p].into(),
             instance_type: format!("t{it}"),
-            accelerator: acc.map(|(a, c)| AccelRequest::new(Accelerator::parse(ACCELS[a]).unwrap(), COUNTS[c])),
+            accelerator: acc
+                .map(|(a, c)| AccelRequest::new(Accelerator::parse(ACCELS[a]).unwrap(), COUNTS[c])),
             vcpus_milli: Some(cpus * 1000),
             memory_mib: Some(cpus as u64 * 4096),
             location: match z {
-                Some(z) => Location::Zone { region: REGIONS[r].into(), zone: ZONES[z].into() },
-                None => Location::Region { region: REGIONS[r].into() },
+                Some(z) => Location::Zone {
+                    region: REGIONS[r].into(),
+                    zone: ZONES[z].into(),
+                },
+                None => Location::Region {
+                    region: REGIONS[r].into(),
+                },
             },
-            prices: Prices { on_demand: od, spot, committed: vec![] },
+            prices: Prices {
+                on_demand: od,
+                spot,
+                committed: vec![],
+            },
         })
 }
 
@@ -47,12 +62,20 @@ fn arb_req() -> impl Strategy<Value = ResourceRequest> {
         prop::option::weighted(0.3, 0..PROVIDERS.len() + 1),
         prop::option::weighted(0.3, 0..REGIONS.len()),
         prop::option::weighted(0.15, 0..ZONES.len()),
-        prop_oneof![Just(SpotPref::Never), Just(SpotPref::Required), Just(SpotPref::Allowed)],
-        prop::option::weighted(0.3, prop_oneof![Just(Bound::AtLeast(32_000u32)), Just(Bound::Exactly(8_000))]),
+        prop_oneof![
+            Just(SpotPref::Never),
+            Just(SpotPref::Required),
+            Just(SpotPref::Allowed)
+        ],
+        prop::option::weighted(
+            0.3,
+            prop_oneof![Just(Bound::AtLeast(32_000u32)), Just(Bound::Exactly(8_000))],
+        ),
         prop::option::weighted(0.2, 0usize..3),
     )
         .prop_map(|(acc, p, r, z, spot, cpus, it)| ResourceRequest {
-            accelerators: acc.map(|(a, c)| AccelRequest::new(Accelerator::parse(ACCELS[a]).unwrap(), COUNTS[c])),
+            accelerators: acc
+                .map(|(a, c)| AccelRequest::new(Accelerator::parse(ACCELS[a]).unwrap(), COUNTS[c])),
             provider: p.map(|i| ProviderId::new(PROVIDERS.get(i).copied().unwrap_or("nebius"))),
             region: r.map(|i| REGIONS[i].into()),
             zone: z.map(|i| ZONES[i].into()),
@@ -64,16 +87,21 @@ fn arb_req() -> impl Strategy<Value = ResourceRequest> {
 }
 
 fn arb_owned() -> impl Strategy<Value = OwnedCapacity> {
-    (0..PROVIDERS.len(), 0..ACCELS.len(), prop::option::of(0..REGIONS.len()), 0u32..20, 0i64..3).prop_map(
-        |(p, a, r, free, m)| OwnedCapacity {
+    (
+        0..PROVIDERS.len(),
+        0..ACCELS.len(),
+        prop::option::of(0..REGIONS.len()),
+        0u32..20,
+        0i64..3,
+    )
+        .prop_map(|(p, a, r, free, m)| OwnedCapacity {
             commitment: format!("c-{p}-{a}-{free}").as_str().into(),
             provider: PROVIDERS[p].into(),
             accelerator: Accelerator::parse(ACCELS[a]).unwrap(),
             region: r.map(|i| REGIONS[i].into()),
             free_gpus: free,
             marginal_per_gpu_hour: Rate::per_hour(hedge_core::Money::from_micros(m * 500_000)),
-        },
-    )
+        })
 }
 
 /// Random conditions: some providers down, and a GPU limit per (provider, market).
@@ -90,7 +118,13 @@ impl Conditions for Fake {
             _ => Ok(()),
         }
     }
-    fn gpus_available(&self, p: &ProviderId, _: &Location, _: &Accelerator, m: Market) -> Option<u32> {
+    fn gpus_available(
+        &self,
+        p: &ProviderId,
+        _: &Location,
+        _: &Accelerator,
+        m: Market,
+    ) -> Option<u32> {
         let i = PROVIDERS.iter().position(|x| *x == p.as_str())?;
         self.limit[i * 2 + usize::from(m == Market::Spot)]
     }
@@ -105,12 +139,21 @@ fn arb_fake() -> impl Strategy<Value = Fake> {
 }
 
 fn arb_task() -> impl Strategy<Value = TaskSpec> {
-    (prop::collection::vec(arb_req(), 1..4), any::<bool>(), 1u32..4).prop_map(|(resources, ordered, n)| TaskSpec {
-        num_nodes: n,
-        resources,
-        preference: if ordered { Preference::Ordered } else { Preference::Cheapest },
-        ..TaskSpec::single(ResourceRequest::default())
-    })
+    (
+        prop::collection::vec(arb_req(), 1..4),
+        any::<bool>(),
+        1u32..4,
+    )
+        .prop_map(|(resources, ordered, n)| TaskSpec {
+            num_nodes: n,
+            resources,
+            preference: if ordered {
+                Preference::Ordered
+            } else {
+                Preference::Cheapest
+            },
+            ..TaskSpec::single(ResourceRequest::default())
+        })
 }
 
 proptest! {

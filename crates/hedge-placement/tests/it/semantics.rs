@@ -4,15 +4,28 @@ use hedge_core::{Preference, TaskSpec};
 
 fn fixture() -> Catalog {
     catalog(vec![
-        offer("aws", "p5.48xlarge", "H100:8", "us-east-1/use1-az1").od(98.32).spot(40.0),
-        offer("aws", "p5.48xlarge", "H100:8", "us-east-1/use1-az2").od(98.32).spot(35.5),
-        offer("aws", "p5.48xlarge", "H100:8", "us-west-2/usw2-az1").od(98.32).spot(31.0),
-        offer("aws", "p4d.24xlarge", "A100:8", "us-east-1/use1-az1").od(32.77).spot(12.0),
+        offer("aws", "p5.48xlarge", "H100:8", "us-east-1/use1-az1")
+            .od(98.32)
+            .spot(40.0),
+        offer("aws", "p5.48xlarge", "H100:8", "us-east-1/use1-az2")
+            .od(98.32)
+            .spot(35.5),
+        offer("aws", "p5.48xlarge", "H100:8", "us-west-2/usw2-az1")
+            .od(98.32)
+            .spot(31.0),
+        offer("aws", "p4d.24xlarge", "A100:8", "us-east-1/use1-az1")
+            .od(32.77)
+            .spot(12.0),
         offer("lambda", "gpu_8x_h100_sxm5", "H100:8", "us-east-1").od(23.92),
         offer("lambda", "gpu_1x_h100_pcie", "H100:1", "us-east-1").od(2.49),
         offer("oci", "BM.GPU.H100.8", "H100:8", "us-ashburn-1").od(80.0),
-        offer("azure", "Standard_NC24ads_A100_v4", "A100-80GB:1", "eastus").od(3.67).spot(0.9),
-        offer("gcp", "n2-standard-8", "", "us-central1/us-central1-a").od(0.39).spot(0.1).shape(8, 32),
+        offer("azure", "Standard_NC24ads_A100_v4", "A100-80GB:1", "eastus")
+            .od(3.67)
+            .spot(0.9),
+        offer("gcp", "n2-standard-8", "", "us-central1/us-central1-a")
+            .od(0.39)
+            .spot(0.1)
+            .shape(8, 32),
     ])
 }
 
@@ -105,7 +118,11 @@ fn num_nodes_multiplies_cost() {
 #[test]
 fn ordered_takes_first_feasible_alternative_cheapest_takes_cheapest() {
     let alts = vec![req("B200:8"), req("A100:8"), req("H100:8")];
-    let ordered = TaskSpec { resources: alts.clone(), preference: Preference::Ordered, ..req("").task() };
+    let ordered = TaskSpec {
+        resources: alts.clone(),
+        preference: Preference::Ordered,
+        ..req("").task()
+    };
     check(
         ordered,
         expect![[r#"
@@ -125,7 +142,11 @@ fn ordered_takes_first_feasible_alternative_cheapest_takes_cheapest() {
               rejected[2]: gcp: no H100:8 offer
         "#]],
     );
-    let any = TaskSpec { resources: alts, preference: Preference::Cheapest, ..req("").task() };
+    let any = TaskSpec {
+        resources: alts,
+        preference: Preference::Cheapest,
+        ..req("").task()
+    };
     let p = place_simple(&any, &fixture());
     let c = p.chosen.unwrap();
     assert_eq!((c.provider.as_str(), c.alternative), ("lambda", 2));
@@ -135,7 +156,10 @@ fn ordered_takes_first_feasible_alternative_cheapest_takes_cheapest() {
 fn spot_allowed_takes_the_cheaper_market() {
     let p = place_simple(&req("A100:8").spot_allowed().task(), &fixture());
     let c = p.chosen.unwrap();
-    assert_eq!((c.market, c.hourly_cost.to_string()), (hedge_core::Market::Spot, "$12.00/h".to_owned()));
+    assert_eq!(
+        (c.market, c.hourly_cost.to_string()),
+        (hedge_core::Market::Spot, "$12.00/h".to_owned())
+    );
     assert_eq!(p.alternatives[0].market, hedge_core::Market::OnDemand);
 }
 
@@ -151,8 +175,15 @@ fn cpu_only_task_and_allow_list() {
               alt: oci BM.GPU.H100.8 us-ashburn-1 on-demand 1xH100:8 alt0 $80.00/h
         "#]],
     );
-    let settings = PlacementSettings { allowed_providers: Some(vec!["aws".into()]), ..Default::default() };
-    let p = place(&req("H100:8").task(), &PlacementContext::new(&fixture()), &settings);
+    let settings = PlacementSettings {
+        allowed_providers: Some(vec!["aws".into()]),
+        ..Default::default()
+    };
+    let p = place(
+        &req("H100:8").task(),
+        &PlacementContext::new(&fixture()),
+        &settings,
+    );
     expect![[r#"
         chosen: aws p5.48xlarge us-east-1/use1-az1 on-demand 1xH100:8 alt0 $98.32/h
           rejected[0]: azure: not allowed by policy
@@ -176,7 +207,10 @@ fn ties_break_by_provider_region_zone_instance() {
     assert_eq!(p.chosen.unwrap().provider.as_str(), "a");
     let p = place_simple(&req("L4:1").cloud("b").task(), &cat);
     let c = p.chosen.unwrap();
-    assert_eq!((c.instance_type.as_str(), c.location.to_string()), ("w", "r1".to_owned()));
+    assert_eq!(
+        (c.instance_type.as_str(), c.location.to_string()),
+        ("w", "r1".to_owned())
+    );
     // Reversing the catalog order changes nothing.
     let mut offers = cat.into_parts().0;
     offers.reverse();

@@ -10,7 +10,9 @@ fn check_example(name: &str) -> hedge_planner::PlanReport {
     let out = plan(&input, &PlannerConfig::default()).unwrap();
     let r = match out {
         PlanOutcome::Optimal(r) => r,
-        PlanOutcome::Infeasible(i) => panic!("{name}: {}", hedge_planner::report::render_infeasible(&i)),
+        PlanOutcome::Infeasible(i) => {
+            panic!("{name}: {}", hedge_planner::report::render_infeasible(&i))
+        }
     };
     println!("{}", render_table(&r, &input));
     assert!(r.violations.is_empty(), "{name}: {:?}", r.violations);
@@ -25,7 +27,10 @@ fn check_example(name: &str) -> hedge_planner::PlanReport {
             );
         }
     }
-    assert!(r.expected_cost_usd <= r.all_on_demand_cost_usd * (1.0 + 1e-4) || !r.baselines[0].breaks.is_empty());
+    assert!(
+        r.expected_cost_usd <= r.all_on_demand_cost_usd * (1.0 + 1e-4)
+            || !r.baselines[0].breaks.is_empty()
+    );
     *r
 }
 
@@ -40,7 +45,13 @@ fn small_team_plans_within_policies() {
 #[test]
 fn frontier_lab_plans_at_the_seeds_scale() {
     let r = check_example("frontier-lab.yaml");
-    let spend = |p: &str| -> f64 { r.holdings.iter().filter(|h| h.provider == p).map(|h| h.spend_usd).sum() };
+    let spend = |p: &str| -> f64 {
+        r.holdings
+            .iter()
+            .filter(|h| h.provider == p)
+            .map(|h| h.spend_usd)
+            .sum()
+    };
     let (azure, oci, aws) = (spend("azure"), spend("oci"), spend("aws"));
     println!("azure {azure:.3e} oci {oci:.3e} aws {aws:.3e}");
     assert!((150e9..400e9).contains(&azure), "azure {azure:.3e}");

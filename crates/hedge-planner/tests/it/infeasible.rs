@@ -31,7 +31,9 @@ fn infeasible(text: &str) -> hedge_planner::InfeasibilityReport {
 
 #[test]
 fn only_one_provider_offers_an_accelerator_so_losing_it_breaks_resilience() {
-    let r = infeasible(&format!("{BASE}policies: {{survive_loss_of: 1, keep_fraction: 0.5}}\n"));
+    let r = infeasible(&format!(
+        "{BASE}policies: {{survive_loss_of: 1, keep_fraction: 0.5}}\n"
+    ));
     let text = render_infeasible(&r);
     expect_test::expect![[r#"
         INFEASIBLE: no portfolio meets every policy and capacity.
@@ -53,11 +55,21 @@ fn capacity_conflicts_with_forbidden_unmet_demand() {
     // The least violation is 50 GPUs in each of 3 periods, taken from the capacity or from the demand.
     let families: Vec<&str> = r.conflicts.iter().map(|c| c.family.as_str()).collect();
     for f in &families {
-        assert!(["provider capacity", "demand must be met (unmet_demand: forbid)"].contains(f), "{r:?}");
+        assert!(
+            [
+                "provider capacity",
+                "demand must be met (unmet_demand: forbid)"
+            ]
+            .contains(f),
+            "{r:?}"
+        );
     }
     let total: f64 = r.conflicts.iter().map(|c| c.total).sum();
     assert!((total - 150.0).abs() < 1e-6, "{r:?}");
-    assert!(r.dropping_any_restores.is_empty(), "no policy is set: {r:?}");
+    assert!(
+        r.dropping_any_restores.is_empty(),
+        "no policy is set: {r:?}"
+    );
 }
 
 #[test]
@@ -66,7 +78,17 @@ fn a_share_cap_below_one_over_providers_conflicts_with_resilience() {
         "{BASE}policies: {{max_share: {{of: committed_gpus, value: 0.3}}, keep_fraction: 0.5}}\n"
     ));
     let families: Vec<&str> = r.conflicts.iter().map(|c| c.family.as_str()).collect();
-    assert!(families.contains(&"max_share") || families.contains(&"survive_loss_of/keep_fraction"), "{families:?}");
-    assert!(r.dropping_any_restores.contains(&"max_share".to_owned()), "{r:?}");
-    assert!(r.dropping_any_restores.contains(&"survive_loss_of/keep_fraction".to_owned()), "{r:?}");
+    assert!(
+        families.contains(&"max_share") || families.contains(&"survive_loss_of/keep_fraction"),
+        "{families:?}"
+    );
+    assert!(
+        r.dropping_any_restores.contains(&"max_share".to_owned()),
+        "{r:?}"
+    );
+    assert!(
+        r.dropping_any_restores
+            .contains(&"survive_loss_of/keep_fraction".to_owned()),
+        "{r:?}"
+    );
 }

@@ -23,7 +23,15 @@ fn instance(price: f64, rate: f64, demand: &[Vec<u64>], weights: &[u32]) -> Plan
     let sum: f64 = scenarios.iter().map(|s| s.probability).sum();
     scenarios.last_mut().unwrap().probability += 1.0 - sum;
     PlanningInput {
-        horizon: Horizon { start: YearMonth { year: 2027, month: 1 }, periods: n, period_hours: 730, start_periods: 1 },
+        horizon: Horizon {
+            start: YearMonth {
+                year: 2027,
+                month: 1,
+            },
+            periods: n,
+            period_hours: 730,
+            start_periods: 1,
+        },
         accelerators: vec![Accelerator::parse("H100").unwrap()],
         scenarios,
         providers: vec![Provider {
@@ -32,7 +40,13 @@ fn instance(price: f64, rate: f64, demand: &[Vec<u64>], weights: &[u32]) -> Plan
             spot: vec![None],
             spot_availability: vec![0.0],
             capacity: vec![None],
-            options: vec![CommitOption { accelerator: 0, term_periods: n, rate: Rate::from_usd_per_hour_f64(rate).unwrap(), block_gpus: 1, min_gpus: 0 }],
+            options: vec![CommitOption {
+                accelerator: 0,
+                term_periods: n,
+                rate: Rate::from_usd_per_hour_f64(rate).unwrap(),
+                block_gpus: 1,
+                min_gpus: 0,
+            }],
             existing: vec![],
         }],
         policies: Policies::default(),

@@ -31,12 +31,22 @@ providers:
 fn vss_and_evpi_match_the_hand_worked_figures() {
     let input = parse_plan_yaml(HAND).unwrap();
     for backend in Backend::ALL {
-        let cfg = PlannerConfig { backend, ..PlannerConfig::default() };
+        let cfg = PlannerConfig {
+            backend,
+            ..PlannerConfig::default()
+        };
         let plan = optimise(&input, &cfg).unwrap().unwrap().commitments;
         assert_eq!(plan.iter().map(|c| c.gpus).sum::<u32>(), 10, "{backend}");
         // The paths are the two scenarios themselves, once each.
         let r = out_of_sample(&input, &cfg, &plan, &input.scenarios).unwrap();
-        let mean = |name: &str| r.plans.iter().find(|p| p.name.starts_with(name)).unwrap_or_else(|| panic!("{name}")).cost_usd.mean;
+        let mean = |name: &str| {
+            r.plans
+                .iter()
+                .find(|p| p.name.starts_with(name))
+                .unwrap_or_else(|| panic!("{name}"))
+                .cost_usd
+                .mean
+        };
         assert_eq!(mean("this plan"), 16_000.0, "{backend}");
         assert_eq!(mean("expected-value plan"), 17_000.0, "{backend}");
         assert_eq!(mean("lookback recommender"), 17_000.0, "{backend}");
@@ -44,7 +54,16 @@ fn vss_and_evpi_match_the_hand_worked_figures() {
         assert_eq!(mean("hindsight optimum"), 12_000.0, "{backend}");
         assert_eq!(r.vss_usd, 1_000.0, "{backend}");
         assert_eq!(r.evpi_usd, 4_000.0, "{backend}");
-        assert_eq!((r.regret_usd.p50, r.regret_usd.p90, r.regret_usd.max, r.regret_usd.mean), (0.0, 8_000.0, 8_000.0, 4_000.0), "{backend}");
+        assert_eq!(
+            (
+                r.regret_usd.p50,
+                r.regret_usd.p90,
+                r.regret_usd.max,
+                r.regret_usd.mean
+            ),
+            (0.0, 8_000.0, 8_000.0, 4_000.0),
+            "{backend}"
+        );
         assert_eq!(r.hindsight_infeasible, 0);
     }
 }
@@ -58,14 +77,41 @@ fn sampled_vss_and_evpi_follow_the_path_mix() {
     let cfg = PlannerConfig::default();
     let plan = optimise(&input, &cfg).unwrap().unwrap().commitments;
     let n = 40;
-    let r = out_of_sample_sampled(&input, &cfg, &plan, Generator { switch: 0.0, noise: 0.0 }, n, 3).unwrap();
-    let hind = &r.plans.iter().find(|p| p.name == "hindsight optimum").unwrap().per_path_usd;
+    let r = out_of_sample_sampled(
+        &input,
+        &cfg,
+        &plan,
+        Generator {
+            switch: 0.0,
+            noise: 0.0,
+        },
+        n,
+        3,
+    )
+    .unwrap();
+    let hind = &r
+        .plans
+        .iter()
+        .find(|p| p.name == "hindsight optimum")
+        .unwrap()
+        .per_path_usd;
     let n_low = hind.iter().filter(|&&h| h == 6_000.0).count() as f64;
     let n_high = hind.iter().filter(|&&h| h == 18_000.0).count() as f64;
     assert_eq!(n_low + n_high, n as f64);
-    assert!(n_low > 0.0 && n_high > 0.0, "the seed should draw both: {n_low} {n_high}");
+    assert!(
+        n_low > 0.0 && n_high > 0.0,
+        "the seed should draw both: {n_low} {n_high}"
+    );
     let nf = n as f64;
-    assert!((r.vss_usd - (6_000.0 * n_low - 4_000.0 * n_high) / nf).abs() < 1e-6, "{}", r.vss_usd);
-    assert!((r.evpi_usd - 8_000.0 * n_high / nf).abs() < 1e-6, "{}", r.evpi_usd);
+    assert!(
+        (r.vss_usd - (6_000.0 * n_low - 4_000.0 * n_high) / nf).abs() < 1e-6,
+        "{}",
+        r.vss_usd
+    );
+    assert!(
+        (r.evpi_usd - 8_000.0 * n_high / nf).abs() < 1e-6,
+        "{}",
+        r.evpi_usd
+    );
     assert_eq!(r.seed, Some(3));
 }

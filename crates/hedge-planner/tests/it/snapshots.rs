@@ -1,7 +1,9 @@
 //! Snapshot tests of the reports, on a small fixture whose optimum is easy to check by hand.
 
-use hedge_planner::report::{render_table, render_sweep, render_break_even};
-use hedge_planner::{break_even, parse_plan_yaml, plan, sweep, PlanOutcome, PlannerConfig, SweepParam};
+use hedge_planner::report::{render_break_even, render_sweep, render_table};
+use hedge_planner::{
+    break_even, parse_plan_yaml, plan, sweep, PlanOutcome, PlannerConfig, SweepParam,
+};
 
 /// Two providers, three periods, two scenarios. aws's term (4.0 vs 6.0 on demand) pays for demand that
 /// occurs with probability > 1/3 per cell.
@@ -35,8 +37,12 @@ fn check(actual: &str, expect: expect_test::Expect) {
 #[test]
 fn table_report() {
     let input = parse_plan_yaml(FIXTURE).unwrap();
-    let PlanOutcome::Optimal(r) = plan(&input, &PlannerConfig::default()).unwrap() else { panic!("infeasible") };
-    check(&render_table(&r, &input), expect_test::expect![[r#"
+    let PlanOutcome::Optimal(r) = plan(&input, &PlannerConfig::default()).unwrap() else {
+        panic!("infeasible")
+    };
+    check(
+        &render_table(&r, &input),
+        expect_test::expect![[r#"
         Hedge plan: 3 periods of 730 h from 2027-01 (cbc solver, Extensive method, 1 iteration)
         expected cost $1,284,216   CVaR95 $1,793,172
         all on-demand $1,722,654   savings 25.5%
@@ -79,12 +85,23 @@ fn table_report() {
         best single provider (aws)           $1,270,200    0.989  max_share
         equal split                          $1,350,354    1.052          -
         lookback recommender (3 periods)     $1,291,005    1.005  max_share
-    "#]]);
+    "#]],
+    );
     let json = serde_json::to_value(&*r).unwrap();
     assert!(json["expected_cost_usd"].as_f64().unwrap() > 0.0);
     assert_eq!(json["horizon"]["start"], "2027-01");
-    for k in ["provider", "accelerator", "term_periods", "start_period", "gpus", "rate"] {
-        assert!(json["commitments"][0].get(k).is_some(), "commitments[0].{k} missing");
+    for k in [
+        "provider",
+        "accelerator",
+        "term_periods",
+        "start_period",
+        "gpus",
+        "rate",
+    ] {
+        assert!(
+            json["commitments"][0].get(k).is_some(),
+            "commitments[0].{k} missing"
+        );
     }
 }
 
@@ -94,19 +111,25 @@ fn sweep_and_break_even_reports() {
     let cfg = PlannerConfig::default();
     let values = SweepParam::parse_spec("max_share=0.5:1:0.25").unwrap().1;
     let points = sweep(&input, &cfg, SweepParam::MaxShare, &values).unwrap();
-    check(&render_sweep(SweepParam::MaxShare, &points), expect_test::expect![[r#"
+    check(
+        &render_sweep(SweepParam::MaxShare, &points),
+        expect_test::expect![[r#"
         Frontier: expected cost against max_share
         max_share  expected cost        CVaR  avg committed GPUs
         0.50          $1,314,876  $1,780,908                 112
         0.75          $1,284,216  $1,793,172                 111
         1.00          $1,270,200  $1,779,156                 111
-    "#]]);
+    "#]],
+    );
     let be = break_even(&input, &cfg).unwrap();
-    check(&render_break_even(&be), expect_test::expect![[r#"
+    check(
+        &render_break_even(&be),
+        expect_test::expect![[r#"
         Break-even rates ($/GPU-hour): the price to ask for in a negotiation
         provider  accelerator  term  rate  GPU-periods  enters below  grows below  leaves above
         aws              H100     3  4.00          204             -         3.88          4.77
         aws              H100     1  4.80           34             -         4.02          5.95
         gcp              H100     3  4.20           96             -         3.97        forced
-    "#]]);
+    "#]],
+    );
 }

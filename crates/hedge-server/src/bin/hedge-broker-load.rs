@@ -10,7 +10,10 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use hedge_core::{AccelRequest, Accelerator, Commitment, CommitmentId, JobId, Money, ProviderId, Rate, ResourceRequest, TaskSpec, TeamId, Timestamp};
+use hedge_core::{
+    AccelRequest, Accelerator, Commitment, CommitmentId, JobId, Money, ProviderId, Rate,
+    ResourceRequest, TaskSpec, TeamId, Timestamp,
+};
 use hedge_placement::OwnedCapacity;
 use hedge_server::schedule::{schedule, Decision, ProviderView, QueuedJob, Snapshot, TeamView};
 use hedge_server::LocalProvider;
@@ -19,7 +22,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Parser, Debug)]
-#[command(name = "hedge-broker-load", about = "The broker's benchmark driver (see bench/broker/run)")]
+#[command(
+    name = "hedge-broker-load",
+    about = "The broker's benchmark driver (see bench/broker/run)"
+)]
 enum Cmd {
     /// POST REQUESTS task YAMLs to URL/v1/jobs (or GET PATH) from CONCURRENCY connections; prints one JSON line.
     Submit {
@@ -43,8 +49,18 @@ enum Cmd {
 
 fn main() {
     match <Cmd as clap::Parser>::parse() {
-        Cmd::Submit { url, token, requests, concurrency, get_path } => {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        Cmd::Submit {
+            url,
+            token,
+            requests,
+            concurrency,
+            get_path,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(submit(url, token, requests, concurrency.max(1), get_path));
         }
         Cmd::Schedule { jobs } => sched(jobs),
@@ -52,12 +68,21 @@ fn main() {
 }
 
 async fn submit(url: String, token: String, n: usize, c: usize, get_path: Option<String>) {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(c).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(c)
+        .build()
+        .unwrap();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..c {
-        let (http, url, token, next, get_path) = (http.clone(), url.clone(), token.clone(), next.clone(), get_path.clone());
+        let (http, url, token, next, get_path) = (
+            http.clone(),
+            url.clone(),
+            token.clone(),
+            next.clone(),
+            get_path.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0usize;
@@ -95,7 +120,11 @@ async fn submit(url: String, token: String, n: usize, c: usize, get_path: Option
     }
     let secs = started.elapsed().as_secs_f64();
     lat.sort();
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
     println!(
         "{}",
@@ -110,8 +139,20 @@ async fn submit(url: String, token: String, n: usize, c: usize, get_path: Option
 fn sched(jobs: usize) {
     let h100 = Accelerator::parse("H100").unwrap();
     let providers_cfg = vec![
-        LocalProvider { name: ProviderId::parse("a"), gpus: 64, accelerator: h100.clone(), on_demand_per_gpu_hour: Rate::from_usd_per_hour_f64(2.0).unwrap(), spot_per_gpu_hour: None },
-        LocalProvider { name: ProviderId::parse("b"), gpus: 64, accelerator: h100.clone(), on_demand_per_gpu_hour: Rate::from_usd_per_hour_f64(2.5).unwrap(), spot_per_gpu_hour: Some(Rate::from_usd_per_hour_f64(1.0).unwrap()) },
+        LocalProvider {
+            name: ProviderId::parse("a"),
+            gpus: 64,
+            accelerator: h100.clone(),
+            on_demand_per_gpu_hour: Rate::from_usd_per_hour_f64(2.0).unwrap(),
+            spot_per_gpu_hour: None,
+        },
+        LocalProvider {
+            name: ProviderId::parse("b"),
+            gpus: 64,
+            accelerator: h100.clone(),
+            on_demand_per_gpu_hour: Rate::from_usd_per_hour_f64(2.5).unwrap(),
+            spot_per_gpu_hour: Some(Rate::from_usd_per_hour_f64(1.0).unwrap()),
+        },
     ];
     let catalog = hedge_server::local_catalog(&providers_cfg);
     let commitment = Commitment {
@@ -134,35 +175,75 @@ fn sched(jobs: usize) {
     }];
     let teams: HashMap<TeamId, TeamView> = (0..20)
         .map(|t| {
-            let quotas = if t % 2 == 0 { vec![TeamQuota { provider: None, accelerator: Some(h100.clone()), max_gpus: 16 }] } else { vec![] };
-            let view = TeamView { quotas, monthly_budget: Some(Money::from_usd(10_000)), spent: Money::ZERO, allow_preemption: t % 3 == 0 };
+            let quotas = if t % 2 == 0 {
+                vec![TeamQuota {
+                    provider: None,
+                    accelerator: Some(h100.clone()),
+                    max_gpus: 16,
+                }]
+            } else {
+                vec![]
+            };
+            let view = TeamView {
+                quotas,
+                monthly_budget: Some(Money::from_usd(10_000)),
+                spent: Money::ZERO,
+                allow_preemption: t % 3 == 0,
+            };
             (TeamId::new(format!("team-{t}")), view)
         })
         .collect();
     let queue: Vec<QueuedJob> = (0..jobs)
         .map(|i| {
-            let mut r = ResourceRequest { accelerators: Some(AccelRequest::new(h100.clone(), [1, 2, 4, 8][i % 4])), ..Default::default() };
+            let mut r = ResourceRequest {
+                accelerators: Some(AccelRequest::new(h100.clone(), [1, 2, 4, 8][i % 4])),
+                ..Default::default()
+            };
             if i % 6 == 5 {
                 r.spot = hedge_core::SpotPref::Allowed;
             }
             let mut spec = TaskSpec::single(r);
             spec.name = Some(format!("job-{i}"));
             spec.run = Some("true".into());
-            QueuedJob { id: JobId(i as u64 + 1), team: TeamId::new(format!("team-{}", i % 20)), priority: (i % 5) as i32, deadline: None, spec: spec.into() }
+            QueuedJob {
+                id: JobId(i as u64 + 1),
+                team: TeamId::new(format!("team-{}", i % 20)),
+                priority: (i % 5) as i32,
+                deadline: None,
+                spec: spec.into(),
+            }
         })
         .collect();
     let providers: Vec<ProviderView> = providers_cfg
         .iter()
-        .map(|p| ProviderView { id: p.name.clone(), accelerator: p.accelerator.clone(), gpus_total: p.gpus, gpus_in_use: 0, unusable: None })
+        .map(|p| ProviderView {
+            id: p.name.clone(),
+            accelerator: p.accelerator.clone(),
+            gpus_total: p.gpus,
+            gpus_in_use: 0,
+            unusable: None,
+        })
         .collect();
-    let snap = Snapshot { catalog: &catalog, providers, owned, teams, running: vec![], queue, reserved: vec![], reserve_seconds: 3600 };
+    let snap = Snapshot {
+        catalog: &catalog,
+        providers,
+        owned,
+        teams,
+        running: vec![],
+        queue,
+        reserved: vec![],
+        reserve_seconds: 3600,
+    };
     let mut best = Duration::MAX;
     let mut launched = 0;
     for _ in 0..5 {
         let t = Instant::now();
         let d = schedule(&snap);
         best = best.min(t.elapsed());
-        launched = d.iter().filter(|d| matches!(d, Decision::Launch { .. })).count();
+        launched = d
+            .iter()
+            .filter(|d| matches!(d, Decision::Launch { .. }))
+            .count();
     }
     println!(
         "{}",

@@ -9,7 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The `hedge-server` binary as a child process, its stderr appended to a log file.
@@ -19,7 +23,11 @@ pub struct Server {
 
 impl Server {
     pub fn spawn(config: &Path, log_path: &Path) -> Server {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hedge-server"))
             .arg(config)
             .stdin(Stdio::null())
@@ -40,7 +48,10 @@ impl Server {
         Server { child }
     }
     pub fn kill(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = self.child.wait();
     }
 }
@@ -77,9 +88,14 @@ fn sigkill_during_launches_loses_no_job_and_starts_none_twice_postgres() {
     let admin = |sql: String| {
         let url = url.clone();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
-                let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect to PostgreSQL");
+                let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect to PostgreSQL");
                 tokio::spawn(conn);
                 c.batch_execute(&sql).await
             })
@@ -89,7 +105,10 @@ fn sigkill_during_launches_loses_no_job_and_starts_none_twice_postgres() {
     };
     let _ = admin(format!("DROP DATABASE IF EXISTS {db}"));
     admin(format!("CREATE DATABASE {db}")).expect("create the test database");
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b).to_owned();
+    let base = url
+        .rsplit_once('/')
+        .map_or(url.as_str(), |(b, _)| b)
+        .to_owned();
     crash_run(Some(format!("{base}/{db}")));
     let _ = admin(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
 }
@@ -101,7 +120,10 @@ fn crash_run(database_url: Option<String>) {
     const KILLS: usize = 20;
     let _timed = crate::TIMED.blocking_lock();
     // Tests have no CLI: an optional seed comes from the environment, to replay a failure.
-    let seed: u64 = std::env::var("HEDGE_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x0005_eed4);
+    let seed: u64 = std::env::var("HEDGE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x0005_eed4);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let data: PathBuf = dir.path().join("data");
@@ -118,11 +140,21 @@ fn crash_run(database_url: Option<String>) {
     .unwrap();
     let log = dir.path().join("server.log");
     let mut server = Server::spawn(&cfg, &log);
-    let admin = std::fs::read_to_string(data.join("admin.token")).unwrap().trim().to_owned();
+    let admin = std::fs::read_to_string(data.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
     let url = format!("http://127.0.0.1:{port}");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _guard = rt.enter();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).pool_max_idle_per_host(0).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let body = "team: ml\nresources: {accelerators: H100:1}\nrun: sleep 0.3\n";
 
     // Submissions are paced across the kills; each kill comes after a seeded random delay.
@@ -134,7 +166,12 @@ fn crash_run(database_url: Option<String>) {
     let mut since_kill = std::time::Duration::ZERO;
     let step = Duration::from_millis(25);
     while acked.len() < JOBS {
-        let r = rt.block_on(http.post(format!("{url}/v1/jobs")).bearer_auth(&admin).body(body).send());
+        let r = rt.block_on(
+            http.post(format!("{url}/v1/jobs"))
+                .bearer_auth(&admin)
+                .body(body)
+                .send(),
+        );
         match r {
             Ok(resp) if resp.status().as_u16() == 201 => {
                 let v: serde_json::Value = rt.block_on(resp.json()).unwrap();
@@ -147,7 +184,16 @@ fn crash_run(database_url: Option<String>) {
         since_kill += step;
         if next_kill < KILLS && since_kill >= Duration::from_millis(kill_at[next_kill]) {
             let busy = rt
-                .block_on(async { http.get(format!("{url}/v1/jobs?state=placing,launching,running&limit=1")).bearer_auth(&admin).send().await?.json::<serde_json::Value>().await })
+                .block_on(async {
+                    http.get(format!(
+                        "{url}/v1/jobs?state=placing,launching,running&limit=1"
+                    ))
+                    .bearer_auth(&admin)
+                    .send()
+                    .await?
+                    .json::<serde_json::Value>()
+                    .await
+                })
                 .map(|v| !v["jobs"].as_array().is_none_or(Vec::is_empty))
                 .unwrap_or(false);
             kills_in_flight += usize::from(busy);
@@ -168,27 +214,64 @@ fn crash_run(database_url: Option<String>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let jobs = loop {
         let v: serde_json::Value = rt
-            .block_on(async { http.get(format!("{url}/v1/jobs?limit=1000")).bearer_auth(&admin).send().await?.json().await })
+            .block_on(async {
+                http.get(format!("{url}/v1/jobs?limit=1000"))
+                    .bearer_auth(&admin)
+                    .send()
+                    .await?
+                    .json()
+                    .await
+            })
             .expect("the last server answers");
         let jobs = v["jobs"].as_array().unwrap().clone();
-        if jobs.iter().all(|j| j["state"] == "succeeded") || tokio::time::Instant::now() > deadline {
+        if jobs.iter().all(|j| j["state"] == "succeeded") || tokio::time::Instant::now() > deadline
+        {
             break jobs;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
     drop(server);
-    let stored: BTreeMap<u64, String> =
-        jobs.iter().map(|j| (j["id"].as_u64().unwrap(), j["state"].as_str().unwrap().to_owned())).collect();
+    let stored: BTreeMap<u64, String> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j["id"].as_u64().unwrap(),
+                j["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
     for id in &acked {
-        assert_eq!(stored.get(id).map(String::as_str), Some("succeeded"), "seed {seed:#x}: acknowledged job {id} was lost or did not finish");
+        assert_eq!(
+            stored.get(id).map(String::as_str),
+            Some("succeeded"),
+            "seed {seed:#x}: acknowledged job {id} was lost or did not finish"
+        );
     }
-    assert!(stored.len() <= acked.len() + unacked, "seed {seed:#x}: more jobs than submissions");
-    assert!(stored.values().all(|s| s == "succeeded"), "seed {seed:#x}: {stored:?}");
+    assert!(
+        stored.len() <= acked.len() + unacked,
+        "seed {seed:#x}: more jobs than submissions"
+    );
+    assert!(
+        stored.values().all(|s| s == "succeeded"),
+        "seed {seed:#x}: {stored:?}"
+    );
     let starts = starts(&data);
     for id in stored.keys() {
-        assert_eq!(starts.get(id), Some(&1), "seed {seed:#x}: job {id} started {:?} times", starts.get(id));
+        assert_eq!(
+            starts.get(id),
+            Some(&1),
+            "seed {seed:#x}: job {id} started {:?} times",
+            starts.get(id)
+        );
     }
-    assert_eq!(starts.len(), stored.len(), "seed {seed:#x}: a process started for a job the store does not have");
-    assert!(kills_in_flight >= KILLS / 3, "seed {seed:#x}: only {kills_in_flight} kills hit jobs being launched or run");
+    assert_eq!(
+        starts.len(),
+        stored.len(),
+        "seed {seed:#x}: a process started for a job the store does not have"
+    );
+    assert!(
+        kills_in_flight >= KILLS / 3,
+        "seed {seed:#x}: only {kills_in_flight} kills hit jobs being launched or run"
+    );
     crate::kill_attempts(&data);
 }

@@ -108,33 +108,71 @@ impl TestServer {
             Backend::Sqlite => (hedge_store::open(&config.store_url()).await.unwrap(), None),
             Backend::Postgres => {
                 static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-                let schema = format!("hedge_srv_{}_{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-                let opts = hedge_store::PgOptions { schema: Some(schema.clone()), max_connections: 8 };
-                let s = hedge_store::PgStore::connect_with(&pg_url(), &opts).await.expect("connect to PostgreSQL");
+                let schema = format!(
+                    "hedge_srv_{}_{}",
+                    std::process::id(),
+                    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                );
+                let opts = hedge_store::PgOptions {
+                    schema: Some(schema.clone()),
+                    max_connections: 8,
+                };
+                let s = hedge_store::PgStore::connect_with(&pg_url(), &opts)
+                    .await
+                    .expect("connect to PostgreSQL");
                 (Arc::new(s), Some(schema))
             }
         };
-        let broker = Broker::with_store(config, store, SystemClock::shared()).await.unwrap();
-        let admin = std::fs::read_to_string(dir.path().join("admin.token")).unwrap().trim().to_owned();
+        let broker = Broker::with_store(config, store, SystemClock::shared())
+            .await
+            .unwrap();
+        let admin = std::fs::read_to_string(dir.path().join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(hedge_server::serve(broker.clone(), listener, async move {
             let _ = rx.await;
         }));
-        TestServer { url, admin, broker, http: reqwest::Client::new(), _dir: dir, stop: Some(tx), schema }
+        TestServer {
+            url,
+            admin,
+            broker,
+            http: reqwest::Client::new(),
+            _dir: dir,
+            stop: Some(tx),
+            schema,
+        }
     }
 
     pub async fn token_for(&self, team: &str) -> String {
-        let (st, v) = self.call("POST", &format!("/v1/teams/{team}/tokens"), &self.admin.clone(), Some(json!({"label": "test"}).to_string())).await;
+        let (st, v) = self
+            .call(
+                "POST",
+                &format!("/v1/teams/{team}/tokens"),
+                &self.admin.clone(),
+                Some(json!({"label": "test"}).to_string()),
+            )
+            .await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
         v["token"].as_str().unwrap().to_owned()
     }
 
     /// Any request; returns the status and the JSON body (Null when the body is not JSON).
-    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<String>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<String>,
+    ) -> (StatusCode, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(m, format!("{}{path}", self.url)).bearer_auth(token);
+        let mut req = self
+            .http
+            .request(m, format!("{}{path}", self.url))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.body(b);
         }
@@ -145,19 +183,30 @@ impl TestServer {
     }
 
     pub async fn submit(&self, token: &str, yaml: &str) -> Value {
-        let (st, v) = self.call("POST", "/v1/jobs", token, Some(yaml.to_owned())).await;
+        let (st, v) = self
+            .call("POST", "/v1/jobs", token, Some(yaml.to_owned()))
+            .await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
         v
     }
 
     pub async fn job(&self, id: u64) -> Value {
-        let (st, v) = self.call("GET", &format!("/v1/jobs/{id}"), &self.admin.clone(), None).await;
+        let (st, v) = self
+            .call("GET", &format!("/v1/jobs/{id}"), &self.admin.clone(), None)
+            .await;
         assert_eq!(st, StatusCode::OK, "{v}");
         v
     }
 
     pub async fn events(&self, id: u64) -> Vec<Value> {
-        let (_, v) = self.call("GET", &format!("/v1/jobs/{id}/events"), &self.admin.clone(), None).await;
+        let (_, v) = self
+            .call(
+                "GET",
+                &format!("/v1/jobs/{id}/events"),
+                &self.admin.clone(),
+                None,
+            )
+            .await;
         v["events"].as_array().cloned().unwrap_or_default()
     }
 
@@ -172,14 +221,19 @@ impl TestServer {
                 return j;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("job {id} did not get there in {secs} s: {j:#}\nevents: {:#}", json!(self.events(id).await));
+                panic!(
+                    "job {id} did not get there in {secs} s: {j:#}\nevents: {:#}",
+                    json!(self.events(id).await)
+                );
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
     pub async fn total_jobs(&self) -> usize {
-        let (_, v) = self.call("GET", "/v1/jobs?limit=1000", &self.admin.clone(), None).await;
+        let (_, v) = self
+            .call("GET", "/v1/jobs?limit=1000", &self.admin.clone(), None)
+            .await;
         v["jobs"].as_array().map_or(0, Vec::len)
     }
 }
@@ -193,11 +247,18 @@ impl Drop for TestServer {
         if let Some(schema) = self.schema.take() {
             let url = pg_url();
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
-                    if let Ok((c, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                    if let Ok((c, conn)) =
+                        tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                    {
                         tokio::spawn(conn);
-                        let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+                        let _ = c
+                            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                            .await;
                     }
                 })
             })
@@ -216,15 +277,25 @@ pub fn task(name: &str, gpus: u32, run: &str) -> String {
 
 /// Kills the process group of every attempt under `data_dir` (tests leave no process behind).
 pub fn kill_attempts(data_dir: &std::path::Path) {
-    let Ok(providers) = std::fs::read_dir(data_dir.join("providers")) else { return };
+    let Ok(providers) = std::fs::read_dir(data_dir.join("providers")) else {
+        return;
+    };
     for p in providers.flatten() {
-        let Ok(attempts) = std::fs::read_dir(p.path().join("attempts")) else { continue };
+        let Ok(attempts) = std::fs::read_dir(p.path().join("attempts")) else {
+            continue;
+        };
         for a in attempts.flatten() {
             if std::fs::metadata(a.path().join("exit")).is_ok() {
                 continue;
             }
-            if let Some(pid) = std::fs::read_to_string(a.path().join("pid")).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
-                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            if let Some(pid) = std::fs::read_to_string(a.path().join("pid"))
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
         }
     }

@@ -10,10 +10,13 @@ backends!(setup_and_envs_reach_the_process, |backend| async move {
                 envs: {GREETING: hello, EPOCHS: 3}\nrun: cat marker; echo $GREETING $EPOCHS\n";
     let id = s.submit(&ml, yaml).await["id"].as_u64().unwrap();
     s.wait_job(id, 20, |j| state(j) == "succeeded").await;
-    let (_, logs) = s.call("GET", &format!("/v1/jobs/{id}/logs"), &ml, None).await;
+    let (_, logs) = s
+        .call("GET", &format!("/v1/jobs/{id}/logs"), &ml, None)
+        .await;
     assert_eq!(logs["stdout"], "prepared\nhello 3\n", "{logs}");
     // A failing setup fails the job without running `run`.
-    let yaml = "name: bad-setup\nresources: {accelerators: H100:1}\nsetup: exit 5\nrun: echo never\n";
+    let yaml =
+        "name: bad-setup\nresources: {accelerators: H100:1}\nsetup: exit 5\nrun: echo never\n";
     let id = s.submit(&ml, yaml).await["id"].as_u64().unwrap();
     let j = s.wait_job(id, 20, |j| state(j) == "failed").await;
     let ev = s.events(id).await;

@@ -15,7 +15,12 @@ pub(super) struct Capacity<'a> {
 
 impl<'a> Capacity<'a> {
     pub fn new(fleet: Fleet, commitments: &'a [Commitment]) -> Self {
-        Capacity { fleet, commitments, active: vec![false; commitments.len()], used: vec![0; commitments.len()] }
+        Capacity {
+            fleet,
+            commitments,
+            active: vec![false; commitments.len()],
+            used: vec![0; commitments.len()],
+        }
     }
 
     pub fn commitment_starts(&mut self, i: usize) {
@@ -28,7 +33,10 @@ impl<'a> Capacity<'a> {
 
     /// The index of a commitment by id.
     pub fn commitment_index(&self, id: &CommitmentId) -> Option<u32> {
-        self.commitments.iter().position(|k| k.id == *id).map(|i| i as u32)
+        self.commitments
+            .iter()
+            .position(|k| k.id == *id)
+            .map(|i| i as u32)
     }
 
     /// The commitments in force, with their free GPUs, as the placement engine takes them.

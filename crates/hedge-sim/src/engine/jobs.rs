@@ -124,7 +124,11 @@ impl JobTable {
             .slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().filter(|a| a.state == State::Running && a.alloc.as_ref().is_some_and(&pred)).map(|a| (a.started, i as u32)))
+            .filter_map(|(i, s)| {
+                s.as_ref()
+                    .filter(|a| a.state == State::Running && a.alloc.as_ref().is_some_and(&pred))
+                    .map(|a| (a.started, i as u32))
+            })
             .collect();
         v.sort();
         v
@@ -132,8 +136,18 @@ impl JobTable {
 
     /// (running, not running) jobs in the system.
     pub fn counts(&self) -> (u64, u64) {
-        let running = self.slots.iter().flatten().filter(|a| a.state == State::Running).count() as u64;
-        let others = self.slots.iter().flatten().filter(|a| a.state != State::Running).count() as u64;
+        let running = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|a| a.state == State::Running)
+            .count() as u64;
+        let others = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|a| a.state != State::Running)
+            .count() as u64;
         (running, others)
     }
 }

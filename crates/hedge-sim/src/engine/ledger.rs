@@ -71,7 +71,9 @@ impl<'a> Ledger<'a> {
         let mut total = Money::ZERO;
         for (k, i) in self.rate_keys.iter().zip(&self.rate_int) {
             let m = Money::from_micros((i.at(now) / 3600) as i64);
-            *by_p.entry(self.providers[k.0 as usize].clone()).or_default() += m;
+            *by_p
+                .entry(self.providers[k.0 as usize].clone())
+                .or_default() += m;
             *by_m.entry(k.1.to_string()).or_default() += m;
             total += m;
         }
@@ -93,7 +95,9 @@ impl<'a> Ledger<'a> {
     }
 
     fn commit_billed(&self, c: &Commitment, now: SimTime) -> Money {
-        c.per_gpu_hour.times(c.gpus).cost_for_seconds(self.commit_window(c, now) as u64)
+        c.per_gpu_hour
+            .times(c.gpus)
+            .cost_for_seconds(self.commit_window(c, now) as u64)
     }
 
     /// Each commitment's bill, use and waste up to `end`.
@@ -105,9 +109,17 @@ impl<'a> Ledger<'a> {
                 let used = self.commit_used[i].at(end) as f64 / 3600.0;
                 let paid = (self.commit_window(c, end) as f64 * c.gpus as f64) / 3600.0;
                 let billed = self.commit_billed(c, end);
-                let util = if paid > 0.0 { (used / paid).min(1.0) } else { 0.0 };
-                let unused_s = (self.commit_window(c, end) as i128 * c.gpus as i128 - self.commit_used[i].at(end)).max(0);
-                let waste = Money::from_micros((c.per_gpu_hour.hourly().micros() as i128 * unused_s / 3600) as i64);
+                let util = if paid > 0.0 {
+                    (used / paid).min(1.0)
+                } else {
+                    0.0
+                };
+                let unused_s = (self.commit_window(c, end) as i128 * c.gpus as i128
+                    - self.commit_used[i].at(end))
+                .max(0);
+                let waste = Money::from_micros(
+                    (c.per_gpu_hour.hourly().micros() as i128 * unused_s / 3600) as i64,
+                );
                 CommitmentUse {
                     id: c.id.to_string(),
                     provider: c.provider.to_string(),

@@ -18,7 +18,13 @@ pub(super) struct OutageTracker {
 
 impl OutageTracker {
     pub fn new(outages: usize) -> Self {
-        OutageTracker { running: Integral::default(), waiting: Integral::default(), snap: vec![(0, 0, 0); outages], reports: Vec::new(), kills: 0 }
+        OutageTracker {
+            running: Integral::default(),
+            waiting: Integral::default(),
+            snap: vec![(0, 0, 0); outages],
+            reports: Vec::new(),
+            kills: 0,
+        }
     }
 
     /// GPUs of jobs that started (positive) or stopped (negative) running.
@@ -33,12 +39,23 @@ impl OutageTracker {
 
     /// Outage `i` starts now and kills `killed` jobs.
     pub fn start(&mut self, now: SimTime, i: usize, killed: u64) {
-        self.snap[i] = (self.running.at(now), self.waiting.at(now) + self.running.at(now), killed);
+        self.snap[i] = (
+            self.running.at(now),
+            self.waiting.at(now) + self.running.at(now),
+            killed,
+        );
         self.kills += killed;
     }
 
     /// Outage `i` of `provider` (from `start` to `end`) ends now.
-    pub fn end(&mut self, now: SimTime, i: usize, provider: String, start: Timestamp, end: Timestamp) {
+    pub fn end(
+        &mut self,
+        now: SimTime,
+        i: usize,
+        provider: String,
+        start: Timestamp,
+        end: Timestamp,
+    ) {
         let (served0, demand0, killed) = self.snap[i];
         let served = (self.running.at(now) - served0) as f64 / 3600.0;
         let demand = (self.waiting.at(now) + self.running.at(now) - demand0) as f64 / 3600.0;
@@ -48,7 +65,11 @@ impl OutageTracker {
             end,
             demand_gpu_hours: round4(demand),
             served_gpu_hours: round4(served),
-            served_fraction: if demand > 0.0 { round4(served / demand) } else { 1.0 },
+            served_fraction: if demand > 0.0 {
+                round4(served / demand)
+            } else {
+                1.0
+            },
             jobs_killed: killed,
         });
     }

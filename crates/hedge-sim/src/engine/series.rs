@@ -17,7 +17,12 @@ pub(super) struct Sampler {
 
 impl Sampler {
     pub fn new(every_s: i64, providers: usize) -> Self {
-        Sampler { every: every_s.max(1), t: Vec::new(), gpus: vec![Vec::new(); providers], cost: Vec::new() }
+        Sampler {
+            every: every_s.max(1),
+            t: Vec::new(),
+            gpus: vec![Vec::new(); providers],
+            cost: Vec::new(),
+        }
     }
 
     /// The current interval.
@@ -26,7 +31,12 @@ impl Sampler {
     }
 
     /// Records a point at `now` unless the last one is closer than the interval.
-    pub fn sample(&mut self, now: SimTime, gpus_of: impl Fn(usize) -> u32, cost: impl FnOnce() -> Money) {
+    pub fn sample(
+        &mut self,
+        now: SimTime,
+        gpus_of: impl Fn(usize) -> u32,
+        cost: impl FnOnce() -> Money,
+    ) {
         if self.t.len() >= MAX_POINTS {
             fn keep<T>(v: &mut Vec<T>) {
                 let mut i = 0;
@@ -57,7 +67,12 @@ impl Sampler {
         for (p, s) in providers.iter().zip(self.gpus) {
             gpus_by_provider.insert(p.to_string(), s);
         }
-        Series { every_s: self.every, t: self.t, gpus_by_provider, cumulative_cost: self.cost }
+        Series {
+            every_s: self.every,
+            t: self.t,
+            gpus_by_provider,
+            cumulative_cost: self.cost,
+        }
     }
 }
 

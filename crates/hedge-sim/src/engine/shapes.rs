@@ -5,7 +5,9 @@
 use crate::job::{AccelSym, JobKind, JobSpec};
 use crate::policy::Policy;
 use crate::queue::SimTime;
-use hedge_core::{AccelRequest, Accelerator, Catalog, Preference, ResourceRequest, SpotPref, TaskSpec};
+use hedge_core::{
+    AccelRequest, Accelerator, Catalog, Preference, ResourceRequest, SpotPref, TaskSpec,
+};
 use hedge_placement::{place, PlacementContext, PlacementSettings, Unconstrained};
 use std::collections::{HashMap, HashSet};
 
@@ -26,7 +28,12 @@ impl Shape {
             && j.checkpoint_interval_s.is_some_and(|c| c > 0)
             && j.deadline.is_none_or(|d| d - now >= 2 * remaining as i64);
         let nodes = j.num_nodes.max(j.gpus.div_ceil(8)).max(1);
-        Shape { accel: j.accel, gpus: j.gpus, nodes, spot }
+        Shape {
+            accel: j.accel,
+            gpus: j.gpus,
+            nodes,
+            spot,
+        }
     }
 }
 
@@ -45,12 +52,24 @@ impl ShapeCache {
 
     /// Whether the shape cannot be placed even with unlimited capacity and every provider up (then it
     /// never will be). Placed once per shape.
-    pub fn never_fits(&mut self, s: Shape, accels: &[Accelerator], catalog: &Catalog, settings: &PlacementSettings) -> bool {
+    pub fn never_fits(
+        &mut self,
+        s: Shape,
+        accels: &[Accelerator],
+        catalog: &Catalog,
+        settings: &PlacementSettings,
+    ) -> bool {
         if let Some(&never) = self.unplaceable.get(&s) {
             return never;
         }
         let task = self.task(s, accels);
-        let never = place(task, &PlacementContext::new(catalog).with_conditions(&Unconstrained), settings).chosen.is_none();
+        let never = place(
+            task,
+            &PlacementContext::new(catalog).with_conditions(&Unconstrained),
+            settings,
+        )
+        .chosen
+        .is_none();
         self.unplaceable.insert(s, never);
         never
     }
@@ -72,7 +91,10 @@ impl ShapeCache {
 
 fn build_task(s: Shape, accels: &[Accelerator]) -> TaskSpec {
     // Jobs are checked on arrival (`Sim::arrive`): an index outside the table never gets here.
-    let name = accels.get(s.accel.0 as usize).cloned().expect("accelerator index checked on arrival");
+    let name = accels
+        .get(s.accel.0 as usize)
+        .cloned()
+        .expect("accelerator index checked on arrival");
     let per_node = s.gpus.div_ceil(s.nodes);
     let mut counts: Vec<u32> = vec![per_node];
     let mut c = per_node.next_power_of_two();
@@ -86,9 +108,18 @@ fn build_task(s: Shape, accels: &[Accelerator]) -> TaskSpec {
         .into_iter()
         .map(|c| ResourceRequest {
             accelerators: Some(AccelRequest::new(name.clone(), c)),
-            spot: if s.spot { SpotPref::Allowed } else { SpotPref::Never },
+            spot: if s.spot {
+                SpotPref::Allowed
+            } else {
+                SpotPref::Never
+            },
             ..ResourceRequest::default()
         })
         .collect();
-    TaskSpec { num_nodes: s.nodes, resources, preference: Preference::Cheapest, ..TaskSpec::single(ResourceRequest::default()) }
+    TaskSpec {
+        num_nodes: s.nodes,
+        resources,
+        preference: Preference::Cheapest,
+        ..TaskSpec::single(ResourceRequest::default())
+    }
 }

@@ -10,7 +10,9 @@
 //! Excluded (counted): CPU-only pods and pods never scheduled. A file without time columns (the sampled
 //! `multigpu50` list) is an error naming the missing column.
 
-use super::{csv_records, finish, parse_count, parse_secs, Header, Lines, Tables, Trace, TraceOptions};
+use super::{
+    csv_records, finish, parse_count, parse_secs, Header, Lines, Tables, Trace, TraceOptions,
+};
 use crate::error::SimError;
 use crate::job::JobSpec;
 use hedge_core::Accelerator;
@@ -32,7 +34,13 @@ fn model(spec: &str) -> Option<Accelerator> {
 
 pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimError> {
     let mut rdr = csv_records(text);
-    let h = Header::new(file, rdr.headers().map_err(|e| SimError::BadFile { file: file.into(), reason: e.to_string() })?);
+    let h = Header::new(
+        file,
+        rdr.headers().map_err(|e| SimError::BadFile {
+            file: file.into(),
+            reason: e.to_string(),
+        })?,
+    );
     let (c_gpu, c_milli, c_create, c_sched, c_del) = (
         h.col("num_gpu")?,
         h.col("gpu_milli")?,
@@ -46,15 +54,23 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
     let mut t = Trace::default();
     for (i, rec) in rdr.records().enumerate() {
         let line = i as u64 + 2;
-        let Some(rec) = lines.ok(line, "record", rec.map_err(|e| e.to_string()))? else { continue };
+        let Some(rec) = lines.ok(line, "record", rec.map_err(|e| e.to_string()))? else {
+            continue;
+        };
         let get = |c: usize| rec.get(c).unwrap_or("").trim();
-        let Some(gpus) = lines.ok(line, "num_gpu", parse_count(get(c_gpu)))? else { continue };
+        let Some(gpus) = lines.ok(line, "num_gpu", parse_count(get(c_gpu)))? else {
+            continue;
+        };
         if let Err(e) = parse_count(get(c_milli)) {
             lines.bad(line, "gpu_milli", e)?;
             continue;
         }
-        let Some(create) = lines.ok(line, "creation_time", parse_secs(get(c_create)))? else { continue };
-        let Some(del) = lines.ok(line, "deletion_time", parse_secs(get(c_del)))? else { continue };
+        let Some(create) = lines.ok(line, "creation_time", parse_secs(get(c_create)))? else {
+            continue;
+        };
+        let Some(del) = lines.ok(line, "deletion_time", parse_secs(get(c_del)))? else {
+            continue;
+        };
         if gpus == 0 {
             *t.excluded.entry("cpu-only pod").or_default() += 1;
             continue;
@@ -64,12 +80,23 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
             *t.excluded.entry("never scheduled").or_default() += 1;
             continue;
         }
-        let Some(sched) = lines.ok(line, "scheduled_time", parse_secs(sched_s))? else { continue };
+        let Some(sched) = lines.ok(line, "scheduled_time", parse_secs(sched_s))? else {
+            continue;
+        };
         if del < sched || sched < create {
-            lines.bad(line, "deletion_time", format!("times out of order: created {create}, scheduled {sched}, deleted {del}"))?;
+            lines.bad(
+                line,
+                "deletion_time",
+                format!("times out of order: created {create}, scheduled {sched}, deleted {del}"),
+            )?;
             continue;
         }
-        let mut j = JobSpec::batch(t.jobs.len() as u64, create, (del - sched).max(1) as u64, gpus);
+        let mut j = JobSpec::batch(
+            t.jobs.len() as u64,
+            create,
+            (del - sched).max(1) as u64,
+            gpus,
+        );
         if let Some(a) = c_spec.and_then(|c| model(rec.get(c).unwrap_or(""))) {
             j.accel = tables.accel(a);
         }
@@ -97,9 +124,14 @@ mod tests {
                     p2,1,1,1,500,,BE,Pending,10,110,\n\
                     p3,1,1,x,500,,BE,Running,10,110,20\n";
         let f = Path::new("pods.csv");
-        let e = parse(f, text, &TraceOptions::default()).unwrap_err().to_string();
+        let e = parse(f, text, &TraceOptions::default())
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "pods.csv:5: field num_gpu: \"x\" is not a number");
-        let opts = TraceOptions { skip_bad: true, ..TraceOptions::default() };
+        let opts = TraceOptions {
+            skip_bad: true,
+            ..TraceOptions::default()
+        };
         let t = parse(f, text, &opts).unwrap();
         assert_eq!(t.jobs.len(), 1);
         assert_eq!(t.skipped_count, 1);

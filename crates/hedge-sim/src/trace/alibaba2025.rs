@@ -6,16 +6,29 @@
 //! last time seen anywhere in the file). Duration is measured from `scheduled_time` when present, else
 //! from creation. CPU-only instances (`CN`) are excluded (counted).
 
-use super::{csv_records, finish, parse_count, parse_secs, Header, Lines, Tables, Trace, TraceOptions};
+use super::{
+    csv_records, finish, parse_count, parse_secs, Header, Lines, Tables, Trace, TraceOptions,
+};
 use crate::error::SimError;
 use crate::job::{JobKind, JobSpec};
 use std::path::Path;
 
 pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimError> {
     let mut rdr = csv_records(text);
-    let h = Header::new(file, rdr.headers().map_err(|e| SimError::BadFile { file: file.into(), reason: e.to_string() })?);
-    let (c_gpu, c_create, c_sched, c_del, c_app) =
-        (h.col("gpu_request")?, h.col("creation_time")?, h.col("scheduled_time")?, h.col("deletion_time")?, h.col("app_name")?);
+    let h = Header::new(
+        file,
+        rdr.headers().map_err(|e| SimError::BadFile {
+            file: file.into(),
+            reason: e.to_string(),
+        })?,
+    );
+    let (c_gpu, c_create, c_sched, c_del, c_app) = (
+        h.col("gpu_request")?,
+        h.col("creation_time")?,
+        h.col("scheduled_time")?,
+        h.col("deletion_time")?,
+        h.col("app_name")?,
+    );
     let mut lines = Lines::new(file, opts.skip_bad);
     let mut tables = Tables::new(&opts.default_accel);
     // (submit, start, end or None, gpus, team)
@@ -24,7 +37,9 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
     let mut t = Trace::default();
     for (i, rec) in rdr.records().enumerate() {
         let line = i as u64 + 2;
-        let Some(rec) = lines.ok(line, "record", rec.map_err(|e| e.to_string()))? else { continue };
+        let Some(rec) = lines.ok(line, "record", rec.map_err(|e| e.to_string()))? else {
+            continue;
+        };
         let get = |c: usize| rec.get(c).unwrap_or("").trim();
         let opt_time = |c: usize| -> Result<Option<i64>, String> {
             let s = get(c);
@@ -34,7 +49,9 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
                 parse_secs(s).map(Some)
             }
         };
-        let Some(gpus) = lines.ok(line, "gpu_request", parse_count(get(c_gpu)))? else { continue };
+        let Some(gpus) = lines.ok(line, "gpu_request", parse_count(get(c_gpu)))? else {
+            continue;
+        };
         let (create, sched, del) = match (opt_time(c_create), opt_time(c_sched), opt_time(c_del)) {
             (Ok(a), Ok(b), Ok(c)) => (a, b, c),
             (Err(e), _, _) => {
@@ -50,7 +67,10 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
                 continue;
             }
         };
-        last = last.max(create.unwrap_or(0)).max(sched.unwrap_or(0)).max(del.unwrap_or(0));
+        last = last
+            .max(create.unwrap_or(0))
+            .max(sched.unwrap_or(0))
+            .max(del.unwrap_or(0));
         if gpus == 0 {
             *t.excluded.entry("cpu-only instance").or_default() += 1;
             continue;
@@ -59,7 +79,11 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
         let start = sched.unwrap_or(submit).max(submit);
         if let Some(d) = del {
             if d < start {
-                lines.bad(line, "deletion_time", format!("{d} is before the start {start}"))?;
+                lines.bad(
+                    line,
+                    "deletion_time",
+                    format!("{d} is before the start {start}"),
+                )?;
                 continue;
             }
         }
@@ -68,7 +92,12 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
     }
     for (submit, start, del, gpus, team) in rows {
         let end = del.unwrap_or(last);
-        let mut j = JobSpec::batch(t.jobs.len() as u64, submit, (end - start).max(1) as u64, gpus);
+        let mut j = JobSpec::batch(
+            t.jobs.len() as u64,
+            submit,
+            (end - start).max(1) as u64,
+            gpus,
+        );
         j.kind = JobKind::Service;
         j.priority = 3;
         j.team = team;

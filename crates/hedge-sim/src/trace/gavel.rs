@@ -33,7 +33,11 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
         }
         let f: Vec<&str> = raw.split('\t').collect();
         if f.len() != 7 {
-            lines.bad(line, "record", format!("{} tab-separated fields, expected 7", f.len()))?;
+            lines.bad(
+                line,
+                "record",
+                format!("{} tab-separated fields, expected 7", f.len()),
+            )?;
             continue;
         }
         let job_type = f[0].trim();
@@ -52,7 +56,9 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
                 continue;
             }
         };
-        let Some(submit) = lines.ok(line, "arrival_time", parse_secs(f[5]))? else { continue };
+        let Some(submit) = lines.ok(line, "arrival_time", parse_secs(f[5]))? else {
+            continue;
+        };
         let gpus = match parse_count(f[6]) {
             Ok(v) if v > 0 => v,
             Ok(_) => {
@@ -90,15 +96,25 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
 /// each job type on `worker_type` (`v100`, `p100`, `k80`).
 pub fn load_throughputs(path: &Path, worker_type: &str) -> Result<BTreeMap<String, f64>, SimError> {
     let text = read_file(path)?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| SimError::BadFile { file: path.into(), reason: e.to_string() })?;
-    let w = v.get(worker_type).and_then(|w| w.as_object()).ok_or_else(|| SimError::BadFile {
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| SimError::BadFile {
         file: path.into(),
-        reason: format!("no worker type {worker_type:?}"),
+        reason: e.to_string(),
     })?;
+    let w = v
+        .get(worker_type)
+        .and_then(|w| w.as_object())
+        .ok_or_else(|| SimError::BadFile {
+            file: path.into(),
+            reason: format!("no worker type {worker_type:?}"),
+        })?;
     let mut out = BTreeMap::new();
     for (k, jt) in w {
-        let name = k.trim_start_matches("('").split("',").next().unwrap_or(k).to_owned();
+        let name = k
+            .trim_start_matches("('")
+            .split("',")
+            .next()
+            .unwrap_or(k)
+            .to_owned();
         if let Some(x) = jt.get("null").and_then(|x| x.as_f64()) {
             out.insert(name, x);
         }
@@ -115,12 +131,26 @@ mod tests {
         let text = "LM (batch size 5)\tcmd\t--steps\t1\t1000\t30.000000\t2\nLM (batch size 5)\tcmd\t--steps\t1\t10\t40.0\n";
         let mut tp = BTreeMap::new();
         tp.insert("LM (batch size 5)".to_owned(), 2.0);
-        let opts = TraceOptions { gavel_throughputs: Some(tp), ..TraceOptions::default() };
-        let e = parse(Path::new("a.trace"), text, &opts).unwrap_err().to_string();
-        assert_eq!(e, "a.trace:2: field record: 6 tab-separated fields, expected 7");
-        let opts = TraceOptions { skip_bad: true, ..opts };
+        let opts = TraceOptions {
+            gavel_throughputs: Some(tp),
+            ..TraceOptions::default()
+        };
+        let e = parse(Path::new("a.trace"), text, &opts)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "a.trace:2: field record: 6 tab-separated fields, expected 7"
+        );
+        let opts = TraceOptions {
+            skip_bad: true,
+            ..opts
+        };
         let t = parse(Path::new("a.trace"), text, &opts).unwrap();
-        assert_eq!((t.jobs[0].submit, t.jobs[0].duration_s, t.jobs[0].gpus), (30, 500, 2));
+        assert_eq!(
+            (t.jobs[0].submit, t.jobs[0].duration_s, t.jobs[0].gpus),
+            (30, 500, 2)
+        );
         assert_eq!(t.teams[t.jobs[0].team.0 as usize].as_str(), "LM");
     }
 }

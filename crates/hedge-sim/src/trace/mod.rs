@@ -67,8 +67,14 @@ pub struct TraceSpec {
 impl FromStr for TraceSpec {
     type Err = SimError;
     fn from_str(s: &str) -> Result<Self, SimError> {
-        let bad = |reason: &str| SimError::BadTraceSpec { spec: s.to_owned(), reason: reason.to_owned(), kinds: KINDS };
-        let (k, p) = s.split_once(':').ok_or_else(|| bad("no ':' between kind and path"))?;
+        let bad = |reason: &str| SimError::BadTraceSpec {
+            spec: s.to_owned(),
+            reason: reason.to_owned(),
+            kinds: KINDS,
+        };
+        let (k, p) = s
+            .split_once(':')
+            .ok_or_else(|| bad("no ':' between kind and path"))?;
         let kind = match k.trim().to_ascii_lowercase().as_str() {
             "alibaba2023" | "alibaba-2023" | "openb" => TraceKind::Alibaba2023,
             "gavel" | "philly-gavel" => TraceKind::Gavel,
@@ -81,7 +87,10 @@ impl FromStr for TraceSpec {
         if p.is_empty() {
             return Err(bad("empty path"));
         }
-        Ok(TraceSpec { kind, path: PathBuf::from(p) })
+        Ok(TraceSpec {
+            kind,
+            path: PathBuf::from(p),
+        })
     }
 }
 
@@ -163,7 +172,10 @@ pub(crate) struct Tables {
 
 impl Tables {
     pub fn new(default_accel: &Accelerator) -> Self {
-        Tables { accels: vec![default_accel.clone()], teams: vec![TeamId::new("default")] }
+        Tables {
+            accels: vec![default_accel.clone()],
+            teams: vec![TeamId::new("default")],
+        }
     }
     pub fn accel(&mut self, a: Accelerator) -> AccelSym {
         if let Some(i) = self.accels.iter().position(|x| *x == a) {
@@ -191,23 +203,41 @@ pub(crate) struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     pub fn new(file: &'a Path, skip_bad: bool) -> Self {
-        Lines { file, skip_bad, skipped: Vec::new(), skipped_count: 0 }
+        Lines {
+            file,
+            skip_bad,
+            skipped: Vec::new(),
+            skipped_count: 0,
+        }
     }
     /// Handles a bad line: an error, or a counted skip (`Ok(())`) under `skip_bad`.
-    pub fn bad(&mut self, line: u64, field: &str, reason: impl Into<String>) -> Result<(), SimError> {
+    pub fn bad(
+        &mut self,
+        line: u64,
+        field: &str,
+        reason: impl Into<String>,
+    ) -> Result<(), SimError> {
         let reason = reason.into();
         if !self.skip_bad {
             return Err(SimError::line(self.file, line, field, reason));
         }
         self.skipped_count += 1;
         if self.skipped.len() < 100 {
-            self.skipped.push(Skipped { line, reason: format!("field {field}: {reason}") });
+            self.skipped.push(Skipped {
+                line,
+                reason: format!("field {field}: {reason}"),
+            });
         }
         Ok(())
     }
     /// The value of a parsed field, or `None` after handling the failure as [`Lines::bad`] does, so a loader
     /// writes `let Some(v) = lines.ok(line, "field", parse(..))? else { continue };`.
-    pub fn ok<T, E: Into<String>>(&mut self, line: u64, field: &str, r: Result<T, E>) -> Result<Option<T>, SimError> {
+    pub fn ok<T, E: Into<String>>(
+        &mut self,
+        line: u64,
+        field: &str,
+        r: Result<T, E>,
+    ) -> Result<Option<T>, SimError> {
         match r {
             Ok(v) => Ok(Some(v)),
             Err(e) => self.bad(line, field, e).map(|()| None),
@@ -219,7 +249,11 @@ impl<'a> Lines<'a> {
 pub(crate) fn parse_secs(s: &str) -> Result<i64, String> {
     let s = s.trim();
     if let Ok(v) = s.parse::<i64>() {
-        return if v >= 0 { Ok(v) } else { Err(format!("{v} is negative")) };
+        return if v >= 0 {
+            Ok(v)
+        } else {
+            Err(format!("{v} is negative"))
+        };
     }
     let f: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
     if !f.is_finite() || !(0.0..=1e15).contains(&f) {
@@ -255,7 +289,12 @@ pub fn load(spec: &TraceSpec, opts: &TraceOptions) -> Result<Trace, SimError> {
 }
 
 /// Parses trace text of the given kind; `file` is only used in error messages.
-pub fn parse(kind: TraceKind, file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimError> {
+pub fn parse(
+    kind: TraceKind,
+    file: &Path,
+    text: &str,
+    opts: &TraceOptions,
+) -> Result<Trace, SimError> {
     let mut t = match kind {
         TraceKind::Alibaba2023 => alibaba2023::parse(file, text, opts)?,
         TraceKind::Alibaba2025 => alibaba2025::parse(file, text, opts)?,
@@ -265,7 +304,12 @@ pub fn parse(kind: TraceKind, file: &Path, text: &str, opts: &TraceOptions) -> R
         TraceKind::Synthetic => {
             let dist = PhillyDist::parse(file, text, opts.skip_bad)?;
             let jobs: Vec<JobSpec> = Synthetic::new(dist, opts).collect();
-            Trace { accels: vec![opts.default_accel.clone()], teams: vec![TeamId::new("default")], jobs, ..Trace::default() }
+            Trace {
+                accels: vec![opts.default_accel.clone()],
+                teams: vec![TeamId::new("default")],
+                jobs,
+                ..Trace::default()
+            }
         }
     };
     if kind != TraceKind::Synthetic {
@@ -281,8 +325,16 @@ pub fn scale(jobs: &mut [JobSpec], time_scale: f64, load_scale: f64) {
     if time_scale == 1.0 && load_scale == 1.0 {
         return;
     }
-    let ts = if time_scale.is_finite() && time_scale > 0.0 { time_scale } else { 1.0 };
-    let ls = if load_scale.is_finite() && load_scale > 0.0 { load_scale } else { 1.0 };
+    let ts = if time_scale.is_finite() && time_scale > 0.0 {
+        time_scale
+    } else {
+        1.0
+    };
+    let ls = if load_scale.is_finite() && load_scale > 0.0 {
+        load_scale
+    } else {
+        1.0
+    };
     for j in jobs {
         let slack = j.deadline.map(|d| d - j.submit);
         j.submit = (j.submit as f64 * ts / ls).round() as SimTime;
@@ -299,14 +351,23 @@ pub(crate) struct Header<'a> {
 
 impl<'a> Header<'a> {
     pub fn new(file: &'a Path, rec: &csv::StringRecord) -> Self {
-        Header { file, names: rec.iter().map(|s| s.trim().trim_start_matches('\u{feff}').to_owned()).collect() }
+        Header {
+            file,
+            names: rec
+                .iter()
+                .map(|s| s.trim().trim_start_matches('\u{feff}').to_owned())
+                .collect(),
+        }
     }
     pub fn col(&self, name: &str) -> Result<usize, SimError> {
-        self.names.iter().position(|n| n == name).ok_or_else(|| SimError::MissingColumn {
-            file: self.file.to_owned(),
-            column: name.to_owned(),
-            header: self.names.join(","),
-        })
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| SimError::MissingColumn {
+                file: self.file.to_owned(),
+                column: name.to_owned(),
+                header: self.names.join(","),
+            })
     }
     pub fn opt(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
@@ -315,7 +376,10 @@ impl<'a> Header<'a> {
 
 /// Reads CSV records with their 1-based line numbers; a record the csv reader itself rejects is a bad line.
 pub(crate) fn csv_records(text: &str) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(text.as_bytes())
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text.as_bytes())
 }
 
 #[cfg(test)]
@@ -327,7 +391,11 @@ mod tests {
         let s: TraceSpec = "alibaba2023:/x/openb.csv".parse().unwrap();
         assert_eq!(s.kind, TraceKind::Alibaba2023);
         assert_eq!(s.path, PathBuf::from("/x/openb.csv"));
-        assert!("nope:/x".parse::<TraceSpec>().unwrap_err().to_string().contains("unknown kind"));
+        assert!("nope:/x"
+            .parse::<TraceSpec>()
+            .unwrap_err()
+            .to_string()
+            .contains("unknown kind"));
         assert!("gavel".parse::<TraceSpec>().is_err());
         assert!("gavel:".parse::<TraceSpec>().is_err());
     }

@@ -69,12 +69,32 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
             continue;
         }
         if !header_seen {
-            let h: Header = serde_json::from_str(raw).map_err(|e| SimError::line(file, line, "header", format!("{e} (expected {{\"format\":\"hedge-trace\",\"version\":{VERSION}}})")))?;
+            let h: Header = serde_json::from_str(raw).map_err(|e| {
+                SimError::line(
+                    file,
+                    line,
+                    "header",
+                    format!("{e} (expected {{\"format\":\"hedge-trace\",\"version\":{VERSION}}})"),
+                )
+            })?;
             if h.format != "hedge-trace" {
-                return Err(SimError::line(file, line, "format", format!("{:?} is not \"hedge-trace\"", h.format)));
+                return Err(SimError::line(
+                    file,
+                    line,
+                    "format",
+                    format!("{:?} is not \"hedge-trace\"", h.format),
+                ));
             }
             if h.version != VERSION {
-                return Err(SimError::line(file, line, "version", format!("version {} is not supported (this build reads {VERSION})", h.version)));
+                return Err(SimError::line(
+                    file,
+                    line,
+                    "version",
+                    format!(
+                        "version {} is not supported (this build reads {VERSION})",
+                        h.version
+                    ),
+                ));
             }
             header_seen = true;
             continue;
@@ -114,7 +134,12 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
                 continue;
             }
         };
-        let mut j = JobSpec::batch(l.id.unwrap_or(t.jobs.len() as u64), l.submit_s, l.duration_s, l.gpus);
+        let mut j = JobSpec::batch(
+            l.id.unwrap_or(t.jobs.len() as u64),
+            l.submit_s,
+            l.duration_s,
+            l.gpus,
+        );
         j.id = JobId(l.id.unwrap_or(t.jobs.len() as u64));
         j.num_nodes = l.num_nodes.unwrap_or(1);
         if let Some(a) = accel {
@@ -131,14 +156,21 @@ pub fn parse(file: &Path, text: &str, opts: &TraceOptions) -> Result<Trace, SimE
         t.jobs.push(j);
     }
     if !header_seen {
-        return Err(SimError::BadFile { file: file.into(), reason: "empty: no hedge-trace header line".into() });
+        return Err(SimError::BadFile {
+            file: file.into(),
+            reason: "empty: no hedge-trace header line".into(),
+        });
     }
     Ok(finish(t, tables, lines))
 }
 
 /// Writes `trace` in the native format (every field explicit).
 pub fn write(trace: &Trace) -> String {
-    let mut out = serde_json::to_string(&Header { format: "hedge-trace".into(), version: VERSION }).expect("plain struct");
+    let mut out = serde_json::to_string(&Header {
+        format: "hedge-trace".into(),
+        version: VERSION,
+    })
+    .expect("plain struct");
     out.push('\n');
     for j in &trace.jobs {
         let l = Line {
@@ -175,9 +207,17 @@ mod tests {
         assert_eq!(t.jobs, back.jobs);
         assert_eq!(t.accels, back.accels);
         let bad = "{\"format\":\"hedge-trace\",\"version\":1}\n{\"submit_s\":1,\"duration_s\":30,\"gpus\":1,\"colour\":\"red\"}\n";
-        let e = parse(Path::new("t.jsonl"), bad, &TraceOptions::default()).unwrap_err().to_string();
-        assert!(e.starts_with("t.jsonl:2: field job: unknown field `colour`"), "{e}");
+        let e = parse(Path::new("t.jsonl"), bad, &TraceOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.jsonl:2: field job: unknown field `colour`"),
+            "{e}"
+        );
         let v2 = "{\"format\":\"hedge-trace\",\"version\":2}\n";
-        assert!(parse(Path::new("t.jsonl"), v2, &TraceOptions::default()).unwrap_err().to_string().contains("version 2 is not supported"));
+        assert!(parse(Path::new("t.jsonl"), v2, &TraceOptions::default())
+            .unwrap_err()
+            .to_string()
+            .contains("version 2 is not supported"));
     }
 }

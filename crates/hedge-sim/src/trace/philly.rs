@@ -28,13 +28,21 @@ impl PhillyDist {
     }
     pub fn parse(file: &Path, text: &str, skip_bad: bool) -> Result<Self, SimError> {
         let mut rdr = csv_records(text);
-        let h = Header::new(file, rdr.headers().map_err(|e| SimError::BadFile { file: file.into(), reason: e.to_string() })?);
+        let h = Header::new(
+            file,
+            rdr.headers().map_err(|e| SimError::BadFile {
+                file: file.into(),
+                reason: e.to_string(),
+            })?,
+        );
         let (c_d, c_g) = (h.col("duration_s")?, h.col("num_gpus")?);
         let mut lines = Lines::new(file, skip_bad);
         let mut pairs = Vec::new();
         for (i, rec) in rdr.records().enumerate() {
             let line = i as u64 + 2;
-            let Some(rec) = lines.ok(line, "record", rec.map_err(|e| e.to_string()))? else { continue };
+            let Some(rec) = lines.ok(line, "record", rec.map_err(|e| e.to_string()))? else {
+                continue;
+            };
             let d = match parse_secs(rec.get(c_d).unwrap_or("")) {
                 Ok(v) if v > 0 => v as u64,
                 Ok(_) => {
@@ -60,7 +68,10 @@ impl PhillyDist {
             pairs.push((d, g));
         }
         if pairs.is_empty() {
-            return Err(SimError::BadFile { file: file.into(), reason: "no (duration, GPUs) pairs".into() });
+            return Err(SimError::BadFile {
+                file: file.into(),
+                reason: "no (duration, GPUs) pairs".into(),
+            });
         }
         Ok(Self::from_pairs(pairs))
     }
@@ -87,7 +98,11 @@ impl PhillyDist {
     }
     /// Mean GPU-seconds per job.
     pub fn mean_gpu_seconds(&self) -> f64 {
-        self.pairs.iter().map(|&(d, g)| d as f64 * g as f64).sum::<f64>() / self.pairs.len() as f64
+        self.pairs
+            .iter()
+            .map(|&(d, g)| d as f64 * g as f64)
+            .sum::<f64>()
+            / self.pairs.len() as f64
     }
 }
 
@@ -138,8 +153,16 @@ impl Synthetic {
         Synthetic {
             dist,
             opts: opts.synthetic.clone(),
-            time_scale: if opts.time_scale > 0.0 { opts.time_scale } else { 1.0 },
-            load_scale: if opts.load_scale > 0.0 { opts.load_scale } else { 1.0 },
+            time_scale: if opts.time_scale > 0.0 {
+                opts.time_scale
+            } else {
+                1.0
+            },
+            load_scale: if opts.load_scale > 0.0 {
+                opts.load_scale
+            } else {
+                1.0
+            },
             checkpoint: opts.checkpoint_interval_s,
             overhead: opts.restart_overhead_s,
             arrivals: SimRng::new(opts.seed, Stream::Arrivals),
@@ -156,7 +179,8 @@ impl Iterator for Synthetic {
         if self.next >= self.opts.jobs {
             return None;
         }
-        let mean_gap = 3600.0 / self.opts.jobs_per_hour.max(1e-9) * self.time_scale / self.load_scale;
+        let mean_gap =
+            3600.0 / self.opts.jobs_per_hour.max(1e-9) * self.time_scale / self.load_scale;
         if self.next > 0 {
             self.t += self.arrivals.exp(mean_gap);
         }
@@ -200,7 +224,9 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.len(), 500);
         assert!(a.windows(2).all(|w| w[0].submit <= w[1].submit));
-        assert!(a.iter().all(|j| [(100, 1), (1000, 8), (50, 2)].contains(&(j.duration_s, j.gpus))));
+        assert!(a
+            .iter()
+            .all(|j| [(100, 1), (1000, 8), (50, 2)].contains(&(j.duration_s, j.gpus))));
         let mut r = SimRng::new(0, Stream::Durations);
         assert_eq!(dist.duration_for(4, &mut r), 1000); // nearest count above 4 is 8
         assert_eq!(dist.duration_for(9, &mut r), 1000); // none above: nearest below

@@ -1,6 +1,6 @@
 use crate::fixtures::{commitment, three_clouds, CatalogBuilder};
-use hedge_core::Money;
 use hedge_core::Accelerator;
+use hedge_core::Money;
 use hedge_sim::fleet::{OnDemandLimit, SpotPool};
 use hedge_sim::outage::Outage;
 use hedge_sim::spot::SpotTrace;
@@ -14,8 +14,17 @@ fn h100() -> Vec<Accelerator> {
 }
 
 fn jobs(n: u64, seed: u64) -> Vec<JobSpec> {
-    let dist = PhillyDist::load(&crate::data().join("philly-derived/philly_job_distribution.csv"), false).unwrap();
-    let mut o = TraceOptions { seed, checkpoint_interval_s: Some(1800), restart_overhead_s: 120, ..TraceOptions::default() };
+    let dist = PhillyDist::load(
+        &crate::data().join("philly-derived/philly_job_distribution.csv"),
+        false,
+    )
+    .unwrap();
+    let mut o = TraceOptions {
+        seed,
+        checkpoint_interval_s: Some(1800),
+        restart_overhead_s: 120,
+        ..TraceOptions::default()
+    };
     o.synthetic.jobs = n;
     o.synthetic.jobs_per_hour = 20.0;
     o.synthetic.max_duration_s = Some(2 * 86_400);
@@ -25,10 +34,30 @@ fn jobs(n: u64, seed: u64) -> Vec<JobSpec> {
 fn config(policy: &str) -> SimConfig {
     let mut c = SimConfig::new(policy.parse().unwrap(), h100());
     c.commitments = vec![commitment("aws", 64, 2.0), commitment("gcp", 32, 2.2)];
-    c.outages = vec![Outage { provider: "aws".into(), start: 3 * 86_400, end: 6 * 86_400 }];
-    let spot = SpotTrace::load(&crate::data().join("spot-traces/availability/1-node/aws-02-15-2023/us-west-2a_v100_1.json")).unwrap();
-    c.fleet.spot.push(SpotPool { provider: "gcp".into(), region: "us-central1".into(), accelerator: h100()[0].clone(), trace: Arc::new(spot), gpus_per_unit: 8, scale: 8 });
-    c.fleet.on_demand.push(OnDemandLimit { provider: "lambda".into(), region: None, accelerator: h100()[0].clone(), gpus: 64 });
+    c.outages = vec![Outage {
+        provider: "aws".into(),
+        start: 3 * 86_400,
+        end: 6 * 86_400,
+    }];
+    let spot = SpotTrace::load(
+        &crate::data()
+            .join("spot-traces/availability/1-node/aws-02-15-2023/us-west-2a_v100_1.json"),
+    )
+    .unwrap();
+    c.fleet.spot.push(SpotPool {
+        provider: "gcp".into(),
+        region: "us-central1".into(),
+        accelerator: h100()[0].clone(),
+        trace: Arc::new(spot),
+        gpus_per_unit: 8,
+        scale: 8,
+    });
+    c.fleet.on_demand.push(OnDemandLimit {
+        provider: "lambda".into(),
+        region: None,
+        accelerator: h100()[0].clone(),
+        gpus: 64,
+    });
     c
 }
 
@@ -53,15 +82,35 @@ fn hedge_serves_more_during_an_outage_than_lock_in_and_costs_less_than_cheapest_
     let (lock, cheap, hedge) = (r("lock-in"), r("cheapest-failover"), r("hedge"));
     for rep in [&lock, &cheap, &hedge] {
         assert!(rep.jobs.balanced, "{:?}", rep.jobs);
-        assert_eq!(rep.jobs.finished + rep.jobs.failed, 3000, "{}: {:?}", rep.policy, rep.jobs);
+        assert_eq!(
+            rep.jobs.finished + rep.jobs.failed,
+            3000,
+            "{}: {:?}",
+            rep.policy,
+            rep.jobs
+        );
         assert_eq!(rep.outages.len(), 1);
     }
     assert_eq!(lock.policy, "lock-in");
-    assert!(lock.outages[0].served_fraction < hedge.outages[0].served_fraction, "{:?} vs {:?}", lock.outages, hedge.outages);
-    assert!(hedge.total_cost < cheap.total_cost, "{} vs {}", hedge.total_cost, cheap.total_cost);
+    assert!(
+        lock.outages[0].served_fraction < hedge.outages[0].served_fraction,
+        "{:?} vs {:?}",
+        lock.outages,
+        hedge.outages
+    );
+    assert!(
+        hedge.total_cost < cheap.total_cost,
+        "{} vs {}",
+        hedge.total_cost,
+        cheap.total_cost
+    );
     assert!(cheap.failed_launches > 0);
     assert_eq!(hedge.failed_launches, 0);
-    assert!(hedge.cost_by_market.contains_key("spot"), "{:?}", hedge.cost_by_market);
+    assert!(
+        hedge.cost_by_market.contains_key("spot"),
+        "{:?}",
+        hedge.cost_by_market
+    );
     assert!(!cheap.cost_by_market.contains_key("spot"));
     assert!(hedge.preemptions > 0);
 }
@@ -98,7 +147,10 @@ proptest! {
 }
 
 /// One 8-GPU job of 48 h (checkpoint every hour) and an 8-GPU commitment at `provider` for the first day.
-fn job_outliving_its_commitment(catalog: &hedge_core::Catalog, provider: &str) -> hedge_sim::Report {
+fn job_outliving_its_commitment(
+    catalog: &hedge_core::Catalog,
+    provider: &str,
+) -> hedge_sim::Report {
     let mut cfg = SimConfig::new("cheapest-failover".parse().unwrap(), h100());
     let mut c = commitment(provider, 8, 1.0);
     c.end = hedge_core::Timestamp::from_ymd(2027, 1, 2);
@@ -113,14 +165,26 @@ fn a_job_outliving_its_commitment_is_billed_the_providers_on_demand_price() {
     let r = job_outliving_its_commitment(&three_clouds(), "aws");
     // Day 1 on the commitment ($1/GPU-h), day 2 at aws's cheapest on-demand H100 price ($4/GPU-h).
     assert_eq!(r.commitments[0].billed, Money::from_usd(8 * 24));
-    assert_eq!(r.cost_by_market.get("on-demand"), Some(&Money::from_usd(8 * 4 * 24)));
-    assert_eq!(r.cost_by_provider["aws"], Money::from_usd(8 * 24 + 8 * 4 * 24));
-    assert_eq!((r.jobs.finished, r.preemptions, r.jct.max_s), (1, 0, 48 * 3600));
+    assert_eq!(
+        r.cost_by_market.get("on-demand"),
+        Some(&Money::from_usd(8 * 4 * 24))
+    );
+    assert_eq!(
+        r.cost_by_provider["aws"],
+        Money::from_usd(8 * 24 + 8 * 4 * 24)
+    );
+    assert_eq!(
+        (r.jobs.finished, r.preemptions, r.jct.max_s),
+        (1, 0, 48 * 3600)
+    );
 }
 
 #[test]
 fn a_job_outliving_a_commitment_with_no_on_demand_price_is_placed_again_not_run_free() {
-    let catalog = CatalogBuilder::new().committed_only("coreweave", "us-east-1", "H100:8").offer("lambda", "us-east-1", "H100:8", 8.0 * 3.0, None).build();
+    let catalog = CatalogBuilder::new()
+        .committed_only("coreweave", "us-east-1", "H100:8")
+        .offer("lambda", "us-east-1", "H100:8", 8.0 * 3.0, None)
+        .build();
     let r = job_outliving_its_commitment(&catalog, "coreweave");
     // coreweave sells H100 only under commitment: when it ends the job is interrupted (it keeps its 24 hourly
     // checkpoints) and finishes its second day on lambda on demand, $3/GPU-h. Nothing runs for $0.
@@ -136,7 +200,25 @@ fn a_job_with_an_unknown_accelerator_index_is_an_error_not_the_first_accelerator
     let cfg = SimConfig::new("hedge".parse().unwrap(), h100());
     let mut bad = JobSpec::batch(7, 60, 3600, 8);
     bad.accel = hedge_sim::AccelSym(1);
-    let err = simulate(&three_clouds(), vec![JobSpec::batch(1, 0, 3600, 8), bad], &cfg).unwrap_err();
-    assert!(matches!(err, hedge_sim::SimError::UnknownAccelerator { job: 7, index: 1, known: 1 }), "{err:?}");
-    assert_eq!(err.to_string(), "job 7: accelerator index 1 is not in the trace's table of 1 accelerator(s)");
+    let err = simulate(
+        &three_clouds(),
+        vec![JobSpec::batch(1, 0, 3600, 8), bad],
+        &cfg,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            hedge_sim::SimError::UnknownAccelerator {
+                job: 7,
+                index: 1,
+                known: 1
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "job 7: accelerator index 1 is not in the trace's table of 1 accelerator(s)"
+    );
 }

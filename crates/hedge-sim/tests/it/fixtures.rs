@@ -9,14 +9,23 @@ impl CatalogBuilder {
         CatalogBuilder(Vec::new())
     }
     /// An `accel:count` instance at `provider`/`region` with on-demand (and optional spot) USD per hour.
-    pub fn offer(mut self, provider: &str, region: &str, accel: &str, od: f64, spot: Option<f64>) -> Self {
+    pub fn offer(
+        mut self,
+        provider: &str,
+        region: &str,
+        accel: &str,
+        od: f64,
+        spot: Option<f64>,
+    ) -> Self {
         self.0.push(Offer {
             provider: provider.into(),
             instance_type: format!("{provider}-{accel}"),
             accelerator: Some(AccelRequest::parse(accel).unwrap()),
             vcpus_milli: None,
             memory_mib: None,
-            location: Location::Region { region: region.into() },
+            location: Location::Region {
+                region: region.into(),
+            },
             prices: Prices {
                 on_demand: Some(Rate::from_usd_per_hour_f64(od).unwrap()),
                 spot: spot.map(|s| Rate::from_usd_per_hour_f64(s).unwrap()),
@@ -34,8 +43,14 @@ impl CatalogBuilder {
             accelerator: Some(AccelRequest::parse(accel).unwrap()),
             vcpus_milli: None,
             memory_mib: None,
-            location: Location::Region { region: region.into() },
-            prices: Prices { on_demand: None, spot: None, committed: vec![] },
+            location: Location::Region {
+                region: region.into(),
+            },
+            prices: Prices {
+                on_demand: None,
+                spot: None,
+                committed: vec![],
+            },
         });
         self
     }

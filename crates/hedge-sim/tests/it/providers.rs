@@ -15,8 +15,14 @@ fn outage_fit_on_the_real_incidents() {
         );
         // The data README's ranges: MTTR 2-4 h on average per service, MTBF 4-40 days.
         assert!((4.0..=40.0).contains(&(fit.mtbf_s / 86_400.0)), "{fit:?}");
-        assert!(fit.ttr_mean_s / 3600.0 > 1.0 && fit.ttr_mean_s / 3600.0 < 4.0, "{fit:?}");
-        assert!(fit.ttr_median_s < fit.ttr_mean_s, "repair times are heavy-tailed");
+        assert!(
+            fit.ttr_mean_s / 3600.0 > 1.0 && fit.ttr_mean_s / 3600.0 < 4.0,
+            "{fit:?}"
+        );
+        assert!(
+            fit.ttr_median_s < fit.ttr_mean_s,
+            "repair times are heavy-tailed"
+        );
     }
     let all = fit_incidents_file(&f, 0).unwrap();
     assert_eq!(all.iter().map(|f| f.incidents).sum::<usize>(), 542);
@@ -34,7 +40,16 @@ fn every_spot_trace_loads_with_its_convention() {
             } else if p.extension().is_some_and(|x| x == "json") {
                 let t = SpotTrace::load(&p).unwrap();
                 let h100 = p.to_string_lossy().contains("h100-spot");
-                assert_eq!(t.convention, if h100 { Convention::Preempted } else { Convention::AvailableCount }, "{}", p.display());
+                assert_eq!(
+                    t.convention,
+                    if h100 {
+                        Convention::Preempted
+                    } else {
+                        Convention::AvailableCount
+                    },
+                    "{}",
+                    p.display()
+                );
                 assert!(t.gap_s >= 30, "{}", p.display());
                 n += 1;
             }
@@ -56,6 +71,9 @@ fn every_spot_trace_loads_with_its_convention() {
     let share = avail as f64 / ticks as f64;
     assert!((share - 0.767).abs() < 0.01, "{share}");
     // spot-traces: a 16-node availability trace counts instances.
-    let t = SpotTrace::load(&data().join("spot-traces/availability/16-node/aws-08-27-2023/us-west-2c_v100_1.json")).unwrap();
+    let t = SpotTrace::load(
+        &data().join("spot-traces/availability/16-node/aws-08-27-2023/us-west-2c_v100_1.json"),
+    )
+    .unwrap();
     assert!(t.available.iter().any(|&a| a > 1));
 }

@@ -17,9 +17,16 @@ fn reports(policies: &[&str]) -> Vec<hedge_sim::Report> {
     let reports: Vec<_> = policies
         .iter()
         .map(|p| {
-            let mut cfg = SimConfig::new(p.parse().unwrap(), vec![Accelerator::parse("H100").unwrap()]);
+            let mut cfg = SimConfig::new(
+                p.parse().unwrap(),
+                vec![Accelerator::parse("H100").unwrap()],
+            );
             cfg.commitments = vec![commitment("aws", 32, 2.0)];
-            cfg.outages = vec![Outage { provider: "aws".into(), start: 3 * 3600, end: 9 * 3600 }];
+            cfg.outages = vec![Outage {
+                provider: "aws".into(),
+                start: 3 * 3600,
+                end: 9 * 3600,
+            }];
             cfg.horizon = Some(2 * 86_400);
             simulate(&catalog, jobs.clone(), &cfg).unwrap()
         })
@@ -35,16 +42,32 @@ fn check(policies: &[&str], expect: Expect) {
 fn html_is_one_self_contained_page_with_a_chart_per_policy_and_the_cost_chart() {
     let html = render::html(&reports(&["lock-in", "hedge"]));
     assert!(html.starts_with("<!DOCTYPE html>\n") && html.ends_with("</body></html>\n"));
-    assert_eq!(html.matches("<svg ").count(), 3, "GPUs per provider for each policy, then cumulative cost");
-    assert_eq!(html.matches("<svg ").count(), html.matches("</svg>").count());
-    assert_eq!(html.matches(r#"<rect class="outage""#).count(), 2, "the aws outage is shaded in both GPU charts");
-    assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="), "no external assets");
+    assert_eq!(
+        html.matches("<svg ").count(),
+        3,
+        "GPUs per provider for each policy, then cumulative cost"
+    );
+    assert_eq!(
+        html.matches("<svg ").count(),
+        html.matches("</svg>").count()
+    );
+    assert_eq!(
+        html.matches(r#"<rect class="outage""#).count(),
+        2,
+        "the aws outage is shaded in both GPU charts"
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("src=") && !html.contains("href="),
+        "no external assets"
+    );
     assert!(html.contains("<title>GPUs in use per provider, lock-in</title>"));
 }
 
 #[test]
 fn side_by_side_table() {
-    check(&["lock-in", "cheapest-failover", "hedge"], expect![[r#"
+    check(
+        &["lock-in", "cheapest-failover", "hedge"],
+        expect![[r#"
         policy                                                          lock-in         cheapest-failover                   hedge
         jobs submitted                                                       12                        12                      12
           finished                                                           12                        12                      12
@@ -66,5 +89,6 @@ fn side_by_side_table() {
         failed launches                                                       0                         9                       0
         served during aws outage 2027-01-01T03:00:00Z                      0.0%                     96.2%                  100.0%
         events                                                               79                        88                      79
-    "#]]);
+    "#]],
+    );
 }

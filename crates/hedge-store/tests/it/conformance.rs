@@ -2,8 +2,8 @@
 //! empty store; `backend_suite!` (bottom) instantiates all of them as `#[tokio::test]`s for a backend.
 
 use hedge_core::{
-    AccelRequest, Accelerator, AttemptStatus, Commitment, JobId, JobState, Market, Money, ProviderId, Rate,
-    ResourceRequest, TaskSpec, TeamId, Timestamp,
+    AccelRequest, Accelerator, AttemptStatus, Commitment, JobId, JobState, Market, Money,
+    ProviderId, Rate, ResourceRequest, TaskSpec, TeamId, Timestamp,
 };
 use hedge_store::*;
 use proptest::prelude::*;
@@ -39,7 +39,10 @@ pub fn new_job(team: &str, priority: i32) -> NewJob {
 }
 
 pub fn keyed(mut job: NewJob, key: &str, body: &str) -> NewJob {
-    job.idempotency = Some(SubmitKey { key: key.into(), request_sha256: hash_secret(body) });
+    job.idempotency = Some(SubmitKey {
+        key: key.into(),
+        request_sha256: hash_secret(body),
+    });
     job
 }
 
@@ -71,12 +74,22 @@ async fn events_len(s: &S, job: JobId) -> usize {
 // ---- teams ---------------------------------------------------------------------------------------------------
 
 pub async fn teams_round_trip(s: S) {
-    assert!(matches!(s.team(&"ml".into()).await, Err(StoreError::UnknownTeam { team }) if team.as_str() == "ml"));
+    assert!(
+        matches!(s.team(&"ml".into()).await, Err(StoreError::UnknownTeam { team }) if team.as_str() == "ml")
+    );
     let mut ml = Team::new("ml");
     ml.monthly_budget = Some(Money::from_usd(50_000));
     ml.quotas = vec![
-        TeamQuota { provider: Some("aws".into()), accelerator: Some(Accelerator::parse("H100").unwrap()), max_gpus: 64 },
-        TeamQuota { provider: None, accelerator: None, max_gpus: 128 },
+        TeamQuota {
+            provider: Some("aws".into()),
+            accelerator: Some(Accelerator::parse("H100").unwrap()),
+            max_gpus: 64,
+        },
+        TeamQuota {
+            provider: None,
+            accelerator: None,
+            max_gpus: 128,
+        },
     ];
     ml.allow_preemption = true;
     s.put_team(&ml).await.unwrap();
@@ -93,31 +106,72 @@ pub async fn teams_round_trip(s: S) {
 
 pub async fn bad_team_input_stores_nothing(s: S) {
     let mut bad = Team::new("");
-    assert!(matches!(s.put_team(&bad).await, Err(StoreError::InvalidInput { field: "team.id", .. })));
+    assert!(matches!(
+        s.put_team(&bad).await,
+        Err(StoreError::InvalidInput {
+            field: "team.id",
+            ..
+        })
+    ));
     bad = Team::new("ok");
     bad.monthly_budget = Some(Money::from_micros(-1));
-    assert!(matches!(s.put_team(&bad).await, Err(StoreError::InvalidInput { field: "team.monthly_budget", .. })));
+    assert!(matches!(
+        s.put_team(&bad).await,
+        Err(StoreError::InvalidInput {
+            field: "team.monthly_budget",
+            ..
+        })
+    ));
     bad.monthly_budget = None;
-    let q = TeamQuota { provider: None, accelerator: None, max_gpus: 1 };
+    let q = TeamQuota {
+        provider: None,
+        accelerator: None,
+        max_gpus: 1,
+    };
     bad.quotas = vec![q.clone(), q];
-    assert!(matches!(s.put_team(&bad).await, Err(StoreError::InvalidInput { field: "team.quotas", .. })));
+    assert!(matches!(
+        s.put_team(&bad).await,
+        Err(StoreError::InvalidInput {
+            field: "team.quotas",
+            ..
+        })
+    ));
     bad = Team::new("tab\tteam");
-    assert!(matches!(s.put_team(&bad).await, Err(StoreError::InvalidInput { field: "team.id", .. })));
+    assert!(matches!(
+        s.put_team(&bad).await,
+        Err(StoreError::InvalidInput {
+            field: "team.id",
+            ..
+        })
+    ));
     assert!(s.teams().await.unwrap().is_empty());
 }
 
 // ---- tokens --------------------------------------------------------------------------------------------------
 
 pub async fn tokens_are_hashed_and_bootstrapped_once(s: S) {
-    let admin = s.bootstrap_admin_token(t(0)).await.unwrap().expect("first bootstrap issues a token");
+    let admin = s
+        .bootstrap_admin_token(t(0))
+        .await
+        .unwrap()
+        .expect("first bootstrap issues a token");
     assert!(admin.secret.starts_with(TOKEN_PREFIX));
-    assert!(s.bootstrap_admin_token(t(1)).await.unwrap().is_none(), "bootstrap happens once");
-    assert_eq!(s.authenticate(&admin.secret).await.unwrap(), Some(Principal::Admin));
+    assert!(
+        s.bootstrap_admin_token(t(1)).await.unwrap().is_none(),
+        "bootstrap happens once"
+    );
+    assert_eq!(
+        s.authenticate(&admin.secret).await.unwrap(),
+        Some(Principal::Admin)
+    );
     assert_eq!(s.authenticate("hedge_not-a-token").await.unwrap(), None);
     assert_eq!(s.authenticate("").await.unwrap(), None);
 
     let ghost = Principal::Team("ghost".into());
-    assert!(matches!(s.create_token(&ghost, "x", t(2)).await, Err(StoreError::UnknownTeam { .. })));
+    assert!(matches!(
+        s.create_token(&ghost, "x", t(2)).await,
+        Err(StoreError::UnknownTeam { .. })
+    ));
     with_team(&s, "ml").await;
     let ml = Principal::Team("ml".into());
     let tok = s.create_token(&ml, "ci", t(3)).await.unwrap();
@@ -135,15 +189,23 @@ pub async fn tokens_are_hashed_and_bootstrapped_once(s: S) {
     s.revoke_token(tok.id, t(5)).await.unwrap();
     assert_eq!(s.authenticate(&tok.secret).await.unwrap(), None);
     assert_eq!(s.tokens().await.unwrap()[1].revoked_at, Some(t(4)));
-    assert!(matches!(s.revoke_token(9_999, t(6)).await, Err(StoreError::UnknownToken { id: 9_999 })));
-    assert_eq!(s.authenticate(&admin.secret).await.unwrap(), Some(Principal::Admin));
+    assert!(matches!(
+        s.revoke_token(9_999, t(6)).await,
+        Err(StoreError::UnknownToken { id: 9_999 })
+    ));
+    assert_eq!(
+        s.authenticate(&admin.secret).await.unwrap(),
+        Some(Principal::Admin)
+    );
 }
 
 pub async fn bootstrap_race_issues_one_token(s: S) {
     let mut handles = vec![];
     for i in 0..8 {
         let s = s.clone();
-        handles.push(tokio::spawn(async move { s.bootstrap_admin_token(t(i)).await.unwrap() }));
+        handles.push(tokio::spawn(async move {
+            s.bootstrap_admin_token(t(i)).await.unwrap()
+        }));
     }
     let mut issued = 0;
     for h in handles {
@@ -163,74 +225,185 @@ pub async fn submit_and_read_jobs(s: S) {
     assert_eq!(s.job(j.id).await.unwrap(), j);
     let ev = s.job_events(j.id).await.unwrap();
     assert_eq!(ev.len(), 1);
-    assert_eq!((ev[0].seq, ev[0].from, ev[0].to, ev[0].reason.as_str()), (0, None, JobState::Pending, "submitted"));
+    assert_eq!(
+        (ev[0].seq, ev[0].from, ev[0].to, ev[0].reason.as_str()),
+        (0, None, JobState::Pending, "submitted")
+    );
     let j2 = s.submit_job(&new_job("ml", 1)).await.unwrap();
     assert!(j2.id > j.id);
-    assert!(matches!(s.job(JobId(999_999)).await, Err(StoreError::UnknownJob { job: JobId(999_999) })));
-    assert!(matches!(s.job_events(JobId(999_999)).await, Err(StoreError::UnknownJob { .. })));
-    assert!(matches!(s.attempts(JobId(999_999)).await, Err(StoreError::UnknownJob { .. })));
+    assert!(matches!(
+        s.job(JobId(999_999)).await,
+        Err(StoreError::UnknownJob {
+            job: JobId(999_999)
+        })
+    ));
+    assert!(matches!(
+        s.job_events(JobId(999_999)).await,
+        Err(StoreError::UnknownJob { .. })
+    ));
+    assert!(matches!(
+        s.attempts(JobId(999_999)).await,
+        Err(StoreError::UnknownJob { .. })
+    ));
 }
 
 pub async fn bad_job_input_stores_nothing(s: S) {
     with_team(&s, "ml").await;
-    assert!(matches!(s.submit_job(&new_job("nobody", 1)).await, Err(StoreError::UnknownTeam { .. })));
+    assert!(matches!(
+        s.submit_job(&new_job("nobody", 1)).await,
+        Err(StoreError::UnknownTeam { .. })
+    ));
     let mut j = new_job("ml", 1);
     j.spec.num_nodes = 0;
-    assert!(matches!(s.submit_job(&j).await, Err(StoreError::InvalidInput { field: "spec.num_nodes", .. })));
+    assert!(matches!(
+        s.submit_job(&j).await,
+        Err(StoreError::InvalidInput {
+            field: "spec.num_nodes",
+            ..
+        })
+    ));
     let mut j = new_job("ml", 1);
     j.spec.resources.clear();
-    assert!(matches!(s.submit_job(&j).await, Err(StoreError::InvalidInput { field: "spec.resources", .. })));
+    assert!(matches!(
+        s.submit_job(&j).await,
+        Err(StoreError::InvalidInput {
+            field: "spec.resources",
+            ..
+        })
+    ));
     let mut j = new_job("ml", 1);
     j.deadline = Some(t(-10));
-    assert!(matches!(s.submit_job(&j).await, Err(StoreError::InvalidInput { field: "deadline", .. })));
+    assert!(matches!(
+        s.submit_job(&j).await,
+        Err(StoreError::InvalidInput {
+            field: "deadline",
+            ..
+        })
+    ));
     assert!(s.job_counts().await.unwrap().is_empty());
-    assert!(s.list_jobs(&JobFilter::default()).await.unwrap().jobs.is_empty());
+    assert!(s
+        .list_jobs(&JobFilter::default())
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
 }
 
 pub async fn transitions_are_compare_and_set(s: S) {
     with_team(&s, "ml").await;
     let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
     let placing = s
-        .transition(&tr(j.id, JobState::Pending, JobState::Placing, 1).explanation(json!({"candidates": 3})))
+        .transition(
+            &tr(j.id, JobState::Pending, JobState::Placing, 1)
+                .explanation(json!({"candidates": 3})),
+        )
         .await
         .unwrap();
-    assert_eq!((placing.state, placing.version, placing.updated_at), (JobState::Placing, 1, t(1)));
+    assert_eq!(
+        (placing.state, placing.version, placing.updated_at),
+        (JobState::Placing, 1, t(1))
+    );
 
     // Stale: the caller thinks it is still pending.
-    let e = s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 2)).await.unwrap_err();
+    let e = s
+        .transition(&tr(j.id, JobState::Pending, JobState::Placing, 2))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(e, StoreError::StaleTransition { expected: JobState::Pending, actual: JobState::Placing, actual_version: 1, .. }),
+        matches!(
+            e,
+            StoreError::StaleTransition {
+                expected: JobState::Pending,
+                actual: JobState::Placing,
+                actual_version: 1,
+                ..
+            }
+        ),
         "{e:?}"
     );
     // Illegal, whatever the stored state.
-    let e = s.transition(&tr(j.id, JobState::Placing, JobState::Succeeded, 2)).await.unwrap_err();
-    assert!(matches!(e, StoreError::IllegalTransition { from: JobState::Placing, to: JobState::Succeeded, .. }));
+    let e = s
+        .transition(&tr(j.id, JobState::Placing, JobState::Succeeded, 2))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        StoreError::IllegalTransition {
+            from: JobState::Placing,
+            to: JobState::Succeeded,
+            ..
+        }
+    ));
     // Version guard.
-    let e = s.transition(&tr(j.id, JobState::Placing, JobState::Pending, 2).expect_version(0)).await.unwrap_err();
-    assert!(matches!(e, StoreError::StaleTransition { expected_version: Some(0), actual_version: 1, .. }));
+    let e = s
+        .transition(&tr(j.id, JobState::Placing, JobState::Pending, 2).expect_version(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        StoreError::StaleTransition {
+            expected_version: Some(0),
+            actual_version: 1,
+            ..
+        }
+    ));
     // A reason is required.
-    let e = s.transition(&Transition::new(j.id, JobState::Placing, JobState::Pending, t(2))).await.unwrap_err();
-    assert!(matches!(e, StoreError::InvalidInput { field: "transition.reason", .. }));
+    let e = s
+        .transition(&Transition::new(
+            j.id,
+            JobState::Placing,
+            JobState::Pending,
+            t(2),
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        StoreError::InvalidInput {
+            field: "transition.reason",
+            ..
+        }
+    ));
     // Unknown job.
-    let e = s.transition(&tr(JobId(424_242), JobState::Pending, JobState::Placing, 2)).await.unwrap_err();
+    let e = s
+        .transition(&tr(JobId(424_242), JobState::Pending, JobState::Placing, 2))
+        .await
+        .unwrap_err();
     assert!(matches!(e, StoreError::UnknownJob { .. }));
-    assert_eq!(events_len(&s, j.id).await, 2, "failed transitions wrote no event");
+    assert_eq!(
+        events_len(&s, j.id).await,
+        2,
+        "failed transitions wrote no event"
+    );
     assert_eq!(s.job(j.id).await.unwrap(), placing);
 
     let back = s
-        .transition(&tr(j.id, JobState::Placing, JobState::Pending, 3).expect_version(1).reason("over_budget"))
+        .transition(
+            &tr(j.id, JobState::Placing, JobState::Pending, 3)
+                .expect_version(1)
+                .reason("over_budget"),
+        )
         .await
         .unwrap();
     assert_eq!((back.state, back.version), (JobState::Pending, 2));
     let ev = s.job_events(j.id).await.unwrap();
     assert_eq!(ev[1].explanation, json!({"candidates": 3}));
     assert_eq!(ev[2].reason, "over_budget");
-    assert_eq!((ev[2].from, ev[2].to, ev[2].at, ev[2].seq), (Some(JobState::Placing), JobState::Pending, t(3), 2));
+    assert_eq!(
+        (ev[2].from, ev[2].to, ev[2].at, ev[2].seq),
+        (Some(JobState::Placing), JobState::Pending, t(3), 2)
+    );
 
-    let c = s.transition(&tr(j.id, JobState::Pending, JobState::Cancelled, 4)).await.unwrap();
+    let c = s
+        .transition(&tr(j.id, JobState::Pending, JobState::Cancelled, 4))
+        .await
+        .unwrap();
     assert!(c.state.is_terminal());
     for to in JobState::ALL {
-        assert!(s.transition(&tr(j.id, JobState::Cancelled, to, 5)).await.is_err());
+        assert!(s
+            .transition(&tr(j.id, JobState::Cancelled, to, 5))
+            .await
+            .is_err());
     }
     assert_eq!(events_len(&s, j.id).await, 4);
 }
@@ -239,66 +412,139 @@ pub async fn launch_attempts_are_recorded_before_launch(s: S) {
     with_team(&s, "ml").await;
     let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
     let other = s.submit_job(&new_job("ml", 1)).await.unwrap();
-    s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
+    s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1))
+        .await
+        .unwrap();
 
     // begin_launch only goes to Launching, and validates the attempt.
-    let e = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Pending, 2), &on_demand("aws")).await.unwrap_err();
-    assert!(matches!(e, StoreError::InvalidInput { field: "transition.to", .. }));
+    let e = s
+        .begin_launch(
+            &tr(j.id, JobState::Placing, JobState::Pending, 2),
+            &on_demand("aws"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        StoreError::InvalidInput {
+            field: "transition.to",
+            ..
+        }
+    ));
     let mut bad = on_demand("aws");
     bad.market = Market::Committed;
-    let e = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &bad).await.unwrap_err();
-    assert!(matches!(e, StoreError::InvalidInput { field: "attempt.commitment", .. }));
+    let e = s
+        .begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        StoreError::InvalidInput {
+            field: "attempt.commitment",
+            ..
+        }
+    ));
     assert!(s.in_flight_attempts().await.unwrap().is_empty());
 
     let (job, a1) = s
-        .begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2).explanation(json!({"rank": 1})), &on_demand("aws"))
+        .begin_launch(
+            &tr(j.id, JobState::Placing, JobState::Launching, 2).explanation(json!({"rank": 1})),
+            &on_demand("aws"),
+        )
         .await
         .unwrap();
-    assert_eq!((job.state, job.current_attempt, job.version), (JobState::Launching, 1, 2));
-    assert_eq!((a1.attempt_no, a1.status, a1.job), (1, AttemptStatus::Recorded, j.id));
+    assert_eq!(
+        (job.state, job.current_attempt, job.version),
+        (JobState::Launching, 1, 2)
+    );
+    assert_eq!(
+        (a1.attempt_no, a1.status, a1.job),
+        (1, AttemptStatus::Recorded, j.id)
+    );
     assert_eq!(a1.driver_handle, None);
     assert_eq!(s.job(j.id).await.unwrap(), job);
     assert_eq!(s.in_flight_attempts().await.unwrap(), vec![a1.clone()]);
     assert_eq!(s.attempt_by_key(&a1.idempotency_key).await.unwrap(), a1);
 
     let sub = s
-        .update_attempt(&AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Submitted, t(3)).handle("pid:4242"))
+        .update_attempt(
+            &AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Submitted, t(3))
+                .handle("pid:4242"),
+        )
         .await
         .unwrap();
-    assert_eq!((sub.status, sub.driver_handle.as_deref(), sub.updated_at), (AttemptStatus::Submitted, Some("pid:4242"), t(3)));
-    let e = s.update_attempt(&AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Recorded, t(4))).await.unwrap_err();
-    assert!(matches!(e, StoreError::IllegalAttemptUpdate { from: AttemptStatus::Submitted, to: AttemptStatus::Recorded, .. }));
-    let e = s.update_attempt(&AttemptUpdate::new("no-such-key", AttemptStatus::Running, t(4))).await.unwrap_err();
+    assert_eq!(
+        (sub.status, sub.driver_handle.as_deref(), sub.updated_at),
+        (AttemptStatus::Submitted, Some("pid:4242"), t(3))
+    );
+    let e = s
+        .update_attempt(&AttemptUpdate::new(
+            &a1.idempotency_key,
+            AttemptStatus::Recorded,
+            t(4),
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        StoreError::IllegalAttemptUpdate {
+            from: AttemptStatus::Submitted,
+            to: AttemptStatus::Recorded,
+            ..
+        }
+    ));
+    let e = s
+        .update_attempt(&AttemptUpdate::new(
+            "no-such-key",
+            AttemptStatus::Running,
+            t(4),
+        ))
+        .await
+        .unwrap_err();
     assert!(matches!(e, StoreError::UnknownAttempt { .. }));
 
-    s.transition(&tr(j.id, JobState::Launching, JobState::Running, 5).with_attempt_update(AttemptUpdate::new(
-        &a1.idempotency_key,
-        AttemptStatus::Running,
-        t(5),
-    )))
+    s.transition(
+        &tr(j.id, JobState::Launching, JobState::Running, 5).with_attempt_update(
+            AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Running, t(5)),
+        ),
+    )
     .await
     .unwrap();
 
     // An attempt update for another job's attempt is refused, and the transition is rolled back with it.
-    s.transition(&tr(other.id, JobState::Pending, JobState::Placing, 6)).await.unwrap();
+    s.transition(&tr(other.id, JobState::Pending, JobState::Placing, 6))
+        .await
+        .unwrap();
     let e = s
-        .transition(&tr(other.id, JobState::Placing, JobState::Pending, 6).with_attempt_update(AttemptUpdate::new(
-            &a1.idempotency_key,
-            AttemptStatus::Lost,
-            t(6),
-        )))
+        .transition(
+            &tr(other.id, JobState::Placing, JobState::Pending, 6).with_attempt_update(
+                AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Lost, t(6)),
+            ),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(e, StoreError::InvalidInput { field: "transition.attempt_update", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            StoreError::InvalidInput {
+                field: "transition.attempt_update",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(s.job(other.id).await.unwrap().state, JobState::Placing);
-    assert_eq!(s.attempt_by_key(&a1.idempotency_key).await.unwrap().status, AttemptStatus::Running);
+    assert_eq!(
+        s.attempt_by_key(&a1.idempotency_key).await.unwrap().status,
+        AttemptStatus::Running
+    );
     // An illegal attempt update rolls the job transition back too.
     let e = s
-        .transition(&tr(j.id, JobState::Running, JobState::Recovering, 7).with_attempt_update(AttemptUpdate::new(
-            &a1.idempotency_key,
-            AttemptStatus::Submitted,
-            t(7),
-        )))
+        .transition(
+            &tr(j.id, JobState::Running, JobState::Recovering, 7).with_attempt_update(
+                AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Submitted, t(7)),
+            ),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::IllegalAttemptUpdate { .. }));
@@ -308,39 +554,87 @@ pub async fn launch_attempts_are_recorded_before_launch(s: S) {
     s.transition(
         &tr(j.id, JobState::Running, JobState::Recovering, 8)
             .reason("preempted")
-            .with_attempt_update(AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Lost, t(8)).detail("spot reclaimed")),
+            .with_attempt_update(
+                AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Lost, t(8))
+                    .detail("spot reclaimed"),
+            ),
     )
     .await
     .unwrap();
     let lost = s.attempt_by_key(&a1.idempotency_key).await.unwrap();
-    assert_eq!((lost.status, lost.detail.as_deref(), lost.driver_handle.as_deref()), (AttemptStatus::Lost, Some("spot reclaimed"), Some("pid:4242")));
+    assert_eq!(
+        (
+            lost.status,
+            lost.detail.as_deref(),
+            lost.driver_handle.as_deref()
+        ),
+        (
+            AttemptStatus::Lost,
+            Some("spot reclaimed"),
+            Some("pid:4242")
+        )
+    );
     assert!(s.in_flight_attempts().await.unwrap().is_empty());
-    let e = s.update_attempt(&AttemptUpdate::new(&a1.idempotency_key, AttemptStatus::Running, t(9))).await.unwrap_err();
-    assert!(matches!(e, StoreError::IllegalAttemptUpdate { from: AttemptStatus::Lost, .. }));
+    let e = s
+        .update_attempt(&AttemptUpdate::new(
+            &a1.idempotency_key,
+            AttemptStatus::Running,
+            t(9),
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        StoreError::IllegalAttemptUpdate {
+            from: AttemptStatus::Lost,
+            ..
+        }
+    ));
 
-    s.transition(&tr(j.id, JobState::Recovering, JobState::Placing, 9)).await.unwrap();
-    let (job, a2) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 10), &on_demand("gcp")).await.unwrap();
+    s.transition(&tr(j.id, JobState::Recovering, JobState::Placing, 9))
+        .await
+        .unwrap();
+    let (job, a2) = s
+        .begin_launch(
+            &tr(j.id, JobState::Placing, JobState::Launching, 10),
+            &on_demand("gcp"),
+        )
+        .await
+        .unwrap();
     assert_eq!((job.current_attempt, a2.attempt_no), (2, 2));
     assert_ne!(a1.idempotency_key, a2.idempotency_key);
     let all = s.attempts(j.id).await.unwrap();
-    assert_eq!(all.iter().map(|a| a.attempt_no).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        all.iter().map(|a| a.attempt_no).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     assert_eq!(all[1].provider, ProviderId::new("gcp"));
     let ev = s.job_events(j.id).await.unwrap();
-    assert_eq!(ev.iter().map(|e| e.to).collect::<Vec<_>>(), vec![
-        JobState::Pending,
-        JobState::Placing,
-        JobState::Launching,
-        JobState::Running,
-        JobState::Recovering,
-        JobState::Placing,
-        JobState::Launching
-    ]);
+    assert_eq!(
+        ev.iter().map(|e| e.to).collect::<Vec<_>>(),
+        vec![
+            JobState::Pending,
+            JobState::Placing,
+            JobState::Launching,
+            JobState::Running,
+            JobState::Recovering,
+            JobState::Placing,
+            JobState::Launching
+        ]
+    );
     assert_eq!(ev[2].explanation, json!({"rank": 1}));
     assert_eq!(ev[4].reason, "preempted");
 }
 
 async fn job_count(s: &S) -> usize {
-    s.list_jobs(&JobFilter { limit: JobFilter::MAX_LIMIT, ..Default::default() }).await.unwrap().jobs.len()
+    s.list_jobs(&JobFilter {
+        limit: JobFilter::MAX_LIMIT,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .jobs
+    .len()
 }
 
 pub async fn submits_with_a_key_are_idempotent(s: S) {
@@ -357,37 +651,75 @@ pub async fn submits_with_a_key_are_idempotent(s: S) {
         ("k", "z".repeat(64), "request_sha256"),
     ] {
         let mut j = new_job("ml", 1);
-        j.idempotency = Some(SubmitKey { key: key.into(), request_sha256: sha });
+        j.idempotency = Some(SubmitKey {
+            key: key.into(),
+            request_sha256: sha,
+        });
         let e = s.submit_job(&j).await.unwrap_err();
-        assert!(matches!(&e, StoreError::InvalidInput { field: f, .. } if *f == field), "{key:?}: {e:?}");
+        assert!(
+            matches!(&e, StoreError::InvalidInput { field: f, .. } if *f == field),
+            "{key:?}: {e:?}"
+        );
     }
     assert_eq!(job_count(&s).await, 0);
     let mut ok = new_job("ml", 1);
-    ok.idempotency = Some(SubmitKey { key: "k".repeat(255), request_sha256: hash_secret("b") });
-    assert_eq!(s.submit_job(&ok).await.unwrap().idempotency_key, Some("k".repeat(255)));
+    ok.idempotency = Some(SubmitKey {
+        key: "k".repeat(255),
+        request_sha256: hash_secret("b"),
+    });
+    assert_eq!(
+        s.submit_job(&ok).await.unwrap().idempotency_key,
+        Some("k".repeat(255))
+    );
 
-    let first = s.submit_job(&keyed(new_job("ml", 1), "retry-1", "body")).await.unwrap();
+    let first = s
+        .submit_job(&keyed(new_job("ml", 1), "retry-1", "body"))
+        .await
+        .unwrap();
     assert_eq!(first.idempotency_key.as_deref(), Some("retry-1"));
     assert_eq!(s.job(first.id).await.unwrap(), first);
     // The retry returns the first job and writes nothing.
-    let again = s.submit_job(&keyed(new_job("ml", 1), "retry-1", "body")).await.unwrap();
+    let again = s
+        .submit_job(&keyed(new_job("ml", 1), "retry-1", "body"))
+        .await
+        .unwrap();
     assert_eq!(again, first);
     assert_eq!(job_count(&s).await, 2);
     assert_eq!(events_len(&s, first.id).await, 1);
     // Also once the first job moved on: it is returned as it is now. The digest's case does not matter.
-    let moved = s.transition(&tr(first.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
+    let moved = s
+        .transition(&tr(first.id, JobState::Pending, JobState::Placing, 1))
+        .await
+        .unwrap();
     let mut upper = keyed(new_job("ml", 1), "retry-1", "body");
-    upper.idempotency.as_mut().unwrap().request_sha256.make_ascii_uppercase();
+    upper
+        .idempotency
+        .as_mut()
+        .unwrap()
+        .request_sha256
+        .make_ascii_uppercase();
     assert_eq!(s.submit_job(&upper).await.unwrap(), moved);
     // The same key with another request is a conflict naming the key.
-    let e = s.submit_job(&keyed(new_job("ml", 2), "retry-1", "other body")).await.unwrap_err();
-    assert!(matches!(&e, StoreError::IdempotencyConflict { key } if key == "retry-1"), "{e:?}");
+    let e = s
+        .submit_job(&keyed(new_job("ml", 2), "retry-1", "other body"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::IdempotencyConflict { key } if key == "retry-1"),
+        "{e:?}"
+    );
     assert!(e.is_caller_error());
     assert_eq!(job_count(&s).await, 2);
     // Keys are per team; jobs without a key are never deduplicated.
-    let other_team = s.submit_job(&keyed(new_job("infra", 1), "retry-1", "body")).await.unwrap();
+    let other_team = s
+        .submit_job(&keyed(new_job("infra", 1), "retry-1", "body"))
+        .await
+        .unwrap();
     assert_ne!(other_team.id, first.id);
-    let (a, b) = (s.submit_job(&new_job("ml", 1)).await.unwrap(), s.submit_job(&new_job("ml", 1)).await.unwrap());
+    let (a, b) = (
+        s.submit_job(&new_job("ml", 1)).await.unwrap(),
+        s.submit_job(&new_job("ml", 1)).await.unwrap(),
+    );
     assert_ne!(a.id, b.id);
     assert_eq!(a.idempotency_key, None);
     assert_eq!(job_count(&s).await, 5);
@@ -400,7 +732,9 @@ pub async fn racing_submits_with_one_key_create_one_job(s: S) {
         let mut handles = vec![];
         for _ in 0..12 {
             let (s, key) = (s.clone(), key.clone());
-            handles.push(tokio::spawn(async move { s.submit_job(&keyed(new_job("ml", 1), &key, "body")).await }));
+            handles.push(tokio::spawn(async move {
+                s.submit_job(&keyed(new_job("ml", 1), &key, "body")).await
+            }));
         }
         let mut ids = vec![];
         for h in handles {
@@ -414,7 +748,10 @@ pub async fn racing_submits_with_one_key_create_one_job(s: S) {
     let mut handles = vec![];
     for i in 0..8 {
         let s = s.clone();
-        handles.push(tokio::spawn(async move { s.submit_job(&keyed(new_job("ml", 1), "mixed", &format!("body {i}"))).await }));
+        handles.push(tokio::spawn(async move {
+            s.submit_job(&keyed(new_job("ml", 1), "mixed", &format!("body {i}")))
+                .await
+        }));
     }
     let (mut created, mut conflicts) = (0, 0);
     for h in handles {
@@ -432,19 +769,48 @@ pub async fn schedule_queue_is_the_schedulers_order(s: S) {
     with_team(&s, "ml").await;
     let mut ids = vec![];
     // (priority, deadline) in submission order.
-    for (p, d) in [(1, None), (5, Some(50)), (5, None), (5, Some(10)), (9, None), (1, Some(5)), (5, Some(10)), (0, None)] {
+    for (p, d) in [
+        (1, None),
+        (5, Some(50)),
+        (5, None),
+        (5, Some(10)),
+        (9, None),
+        (1, Some(5)),
+        (5, Some(10)),
+        (0, None),
+    ] {
         let mut j = new_job("ml", p);
         j.deadline = d.map(t);
         ids.push(s.submit_job(&j).await.unwrap().id);
     }
     // Jobs that are not waiting for a placement are not in the queue; placing and recovering ones are.
-    s.transition(&tr(ids[4], JobState::Pending, JobState::Placing, 1)).await.unwrap();
-    s.transition(&tr(ids[7], JobState::Pending, JobState::Placing, 1)).await.unwrap();
-    s.begin_launch(&tr(ids[7], JobState::Placing, JobState::Launching, 1), &on_demand("aws")).await.unwrap();
-    s.transition(&tr(ids[1], JobState::Pending, JobState::Placing, 1)).await.unwrap();
-    s.begin_launch(&tr(ids[1], JobState::Placing, JobState::Launching, 1), &on_demand("aws")).await.unwrap();
-    s.transition(&tr(ids[1], JobState::Launching, JobState::Recovering, 2)).await.unwrap();
-    s.transition(&tr(ids[0], JobState::Pending, JobState::Cancelled, 2)).await.unwrap();
+    s.transition(&tr(ids[4], JobState::Pending, JobState::Placing, 1))
+        .await
+        .unwrap();
+    s.transition(&tr(ids[7], JobState::Pending, JobState::Placing, 1))
+        .await
+        .unwrap();
+    s.begin_launch(
+        &tr(ids[7], JobState::Placing, JobState::Launching, 1),
+        &on_demand("aws"),
+    )
+    .await
+    .unwrap();
+    s.transition(&tr(ids[1], JobState::Pending, JobState::Placing, 1))
+        .await
+        .unwrap();
+    s.begin_launch(
+        &tr(ids[1], JobState::Placing, JobState::Launching, 1),
+        &on_demand("aws"),
+    )
+    .await
+    .unwrap();
+    s.transition(&tr(ids[1], JobState::Launching, JobState::Recovering, 2))
+        .await
+        .unwrap();
+    s.transition(&tr(ids[0], JobState::Pending, JobState::Cancelled, 2))
+        .await
+        .unwrap();
 
     let q = s.schedule_queue(100).await.unwrap();
     let order: Vec<JobId> = q.iter().map(|j| j.id).collect();
@@ -454,7 +820,15 @@ pub async fn schedule_queue_is_the_schedulers_order(s: S) {
     assert_eq!(q[3].state, JobState::Recovering);
     assert_eq!(*q[0].spec, spec("H100", 8));
     assert_eq!(Job::from(q[1].clone()), s.job(ids[3]).await.unwrap());
-    assert_eq!(s.schedule_queue(2).await.unwrap().iter().map(|j| j.id).collect::<Vec<_>>(), order[..2]);
+    assert_eq!(
+        s.schedule_queue(2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|j| j.id)
+            .collect::<Vec<_>>(),
+        order[..2]
+    );
     assert!(s.schedule_queue(0).await.unwrap().is_empty());
     // The same order as sorting the whole queue with `schedule_order`.
     let mut all = s.queued_jobs(&QUEUED_STATES).await.unwrap();
@@ -482,12 +856,18 @@ pub async fn an_urgent_job_behind_20000_queued_is_first(s: S) {
     let q = s.schedule_queue(5_000).await.unwrap();
     assert_eq!(q.len(), 5_000);
     assert_eq!(q[0].id, urgent.id);
-    assert!(q.windows(2).all(|w| schedule_order(&w[0], &w[1]).is_lt()), "ordered");
+    assert!(
+        q.windows(2).all(|w| schedule_order(&w[0], &w[1]).is_lt()),
+        "ordered"
+    );
     let mut all = s.queued_jobs(&QUEUED_STATES).await.unwrap();
     assert_eq!(all.len(), 20_001);
     all.sort_by(schedule_order);
     all.truncate(5_000);
-    assert_eq!(all, q, "the window is the first 5,000 of the whole queue in the scheduler's order");
+    assert_eq!(
+        all, q,
+        "the window is the first 5,000 of the whole queue in the scheduler's order"
+    );
 }
 
 pub async fn racing_attempt_updates_have_one_winner(s: S) {
@@ -502,13 +882,24 @@ pub async fn racing_attempt_updates_between(a: S, b: S) {
     a.put_commitments(&[commitment("ri-1", 64)]).await.unwrap();
     for round in 0..5 {
         let (_, key) = running_committed_job(&a, "ri-1", round).await;
-        let finals = [AttemptStatus::Succeeded, AttemptStatus::Failed, AttemptStatus::Lost, AttemptStatus::Cancelled];
+        let finals = [
+            AttemptStatus::Succeeded,
+            AttemptStatus::Failed,
+            AttemptStatus::Lost,
+            AttemptStatus::Cancelled,
+        ];
         let mut handles = vec![];
         for (i, st) in finals.into_iter().cycle().take(8).enumerate() {
             let s = if i % 2 == 0 { a.clone() } else { b.clone() };
             let key = key.clone();
             handles.push(tokio::spawn(async move {
-                (st, s.update_attempt(&AttemptUpdate::new(&key, st, t(10)).detail(format!("writer {i}"))).await)
+                (
+                    st,
+                    s.update_attempt(
+                        &AttemptUpdate::new(&key, st, t(10)).detail(format!("writer {i}")),
+                    )
+                    .await,
+                )
             }));
         }
         let mut winners = vec![];
@@ -524,8 +915,14 @@ pub async fn racing_attempt_updates_between(a: S, b: S) {
         // own status; what matters is that the stored status is one winner's and that losers saw it.
         let stored = a.attempt_by_key(&key).await.unwrap();
         assert!(!winners.is_empty());
-        assert!(winners.iter().all(|(st, _)| *st == stored.status), "{winners:?} vs {stored:?}");
-        assert!(losers.iter().all(|from| *from == stored.status), "{losers:?} vs {stored:?}");
+        assert!(
+            winners.iter().all(|(st, _)| *st == stored.status),
+            "{winners:?} vs {stored:?}"
+        );
+        assert!(
+            losers.iter().all(|from| *from == stored.status),
+            "{losers:?} vs {stored:?}"
+        );
         assert_eq!(winners.len() + losers.len(), 8);
     }
 }
@@ -536,14 +933,21 @@ async fn running_committed_job(s: &S, commitment: &str, at: i64) -> (JobId, Stri
     committed.market = Market::Committed;
     committed.commitment = Some(commitment.into());
     let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
-    s.transition(&tr(j.id, JobState::Pending, JobState::Placing, at)).await.unwrap();
-    let (_, a) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, at), &committed).await.unwrap();
+    s.transition(&tr(j.id, JobState::Pending, JobState::Placing, at))
+        .await
+        .unwrap();
+    let (_, a) = s
+        .begin_launch(
+            &tr(j.id, JobState::Placing, JobState::Launching, at),
+            &committed,
+        )
+        .await
+        .unwrap();
     let key = a.idempotency_key;
-    s.transition(&tr(j.id, JobState::Launching, JobState::Running, at).with_attempt_update(AttemptUpdate::new(
-        &key,
-        AttemptStatus::Running,
-        t(at),
-    )))
+    s.transition(
+        &tr(j.id, JobState::Launching, JobState::Running, at)
+            .with_attempt_update(AttemptUpdate::new(&key, AttemptStatus::Running, t(at))),
+    )
     .await
     .unwrap();
     (j.id, key)
@@ -569,28 +973,57 @@ pub async fn cancelling_holds_gpus_until_confirmed(s: S) {
     // Still in flight: the reconciler keeps asking the driver, and its GPUs count as used.
     assert_eq!(s.in_flight_attempts().await.unwrap(), vec![a]);
     assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
-    assert_eq!(s.job_counts().await.unwrap(), vec![(JobState::Cancelling, 1)]);
     assert_eq!(
-        s.list_jobs(&JobFilter { states: vec![JobState::Cancelling], ..Default::default() }).await.unwrap().jobs.len(),
+        s.job_counts().await.unwrap(),
+        vec![(JobState::Cancelling, 1)]
+    );
+    assert_eq!(
+        s.list_jobs(&JobFilter {
+            states: vec![JobState::Cancelling],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .jobs
+        .len(),
         1
     );
     // A cancelling attempt never goes back to running.
-    let e = s.update_attempt(&AttemptUpdate::new(&key, AttemptStatus::Running, t(3))).await.unwrap_err();
-    assert!(matches!(e, StoreError::IllegalAttemptUpdate { from: AttemptStatus::Cancelling, .. }), "{e:?}");
+    let e = s
+        .update_attempt(&AttemptUpdate::new(&key, AttemptStatus::Running, t(3)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::IllegalAttemptUpdate {
+                from: AttemptStatus::Cancelling,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 
     // The driver confirmed: job and attempt become cancelled in one transaction.
     s.transition(
-        &tr(j, JobState::Cancelling, JobState::Cancelled, 4)
-            .with_attempt_update(AttemptUpdate::new(&key, AttemptStatus::Cancelled, t(4)).detail("process group gone")),
+        &tr(j, JobState::Cancelling, JobState::Cancelled, 4).with_attempt_update(
+            AttemptUpdate::new(&key, AttemptStatus::Cancelled, t(4)).detail("process group gone"),
+        ),
     )
     .await
     .unwrap();
     assert_eq!(s.job(j).await.unwrap().state, JobState::Cancelled);
-    assert_eq!(s.attempt_by_key(&key).await.unwrap().status, AttemptStatus::Cancelled);
+    assert_eq!(
+        s.attempt_by_key(&key).await.unwrap().status,
+        AttemptStatus::Cancelled
+    );
     assert!(s.in_flight_attempts().await.unwrap().is_empty());
     assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 0);
     let ev = s.job_events(j).await.unwrap();
-    assert_eq!(ev.iter().map(|e| e.to).collect::<Vec<_>>()[4..], [JobState::Cancelling, JobState::Cancelled]);
+    assert_eq!(
+        ev.iter().map(|e| e.to).collect::<Vec<_>>()[4..],
+        [JobState::Cancelling, JobState::Cancelled]
+    );
 }
 
 pub async fn orphans_stay_in_flight_until_stopped(s: S) {
@@ -608,16 +1041,34 @@ pub async fn orphans_stay_in_flight_until_stopped(s: S) {
     .unwrap();
     assert_eq!(s.job(j).await.unwrap().state, JobState::Recovering);
     let inflight = s.in_flight_attempts().await.unwrap();
-    assert_eq!(inflight.iter().map(|a| (a.idempotency_key.as_str(), a.status)).collect::<Vec<_>>(), vec![(
-        key.as_str(),
-        AttemptStatus::Orphaned
-    )]);
+    assert_eq!(
+        inflight
+            .iter()
+            .map(|a| (a.idempotency_key.as_str(), a.status))
+            .collect::<Vec<_>>(),
+        vec![(key.as_str(), AttemptStatus::Orphaned)]
+    );
     assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
-    let e = s.update_attempt(&AttemptUpdate::new(&key, AttemptStatus::Running, t(3))).await.unwrap_err();
-    assert!(matches!(e, StoreError::IllegalAttemptUpdate { from: AttemptStatus::Orphaned, .. }), "{e:?}");
+    let e = s
+        .update_attempt(&AttemptUpdate::new(&key, AttemptStatus::Running, t(3)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::IllegalAttemptUpdate {
+                from: AttemptStatus::Orphaned,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 
     // The provider answered again and confirmed the stop.
-    let a = s.update_attempt(&AttemptUpdate::new(&key, AttemptStatus::Cancelled, t(4))).await.unwrap();
+    let a = s
+        .update_attempt(&AttemptUpdate::new(&key, AttemptStatus::Cancelled, t(4)))
+        .await
+        .unwrap();
     assert_eq!(a.status, AttemptStatus::Cancelled);
     assert!(s.in_flight_attempts().await.unwrap().is_empty());
     assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 0);
@@ -629,8 +1080,16 @@ pub async fn idempotency_keys_are_unique_across_jobs(s: S) {
     let mut keys = std::collections::HashSet::new();
     for _ in 0..20 {
         let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
-        s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
-        let (_, a) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &on_demand("aws")).await.unwrap();
+        s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1))
+            .await
+            .unwrap();
+        let (_, a) = s
+            .begin_launch(
+                &tr(j.id, JobState::Placing, JobState::Launching, 2),
+                &on_demand("aws"),
+            )
+            .await
+            .unwrap();
         assert!(keys.insert(a.idempotency_key));
     }
 }
@@ -643,7 +1102,9 @@ pub async fn list_jobs_with_filters_and_keyset_pages(s: S) {
         let team = if i % 3 == 0 { "b" } else { "a" };
         let j = s.submit_job(&new_job(team, i)).await.unwrap();
         if i % 4 == 0 {
-            s.transition(&tr(j.id, JobState::Pending, JobState::Cancelled, 1)).await.unwrap();
+            s.transition(&tr(j.id, JobState::Pending, JobState::Cancelled, 1))
+                .await
+                .unwrap();
         }
         ids.push((j.id, team, i % 4 == 0));
     }
@@ -658,7 +1119,12 @@ pub async fn list_jobs_with_filters_and_keyset_pages(s: S) {
                 .iter()
                 .filter(|(_, t, c)| {
                     team.is_none_or(|x| x == *t)
-                        && (states.is_empty() || states.contains(&if *c { JobState::Cancelled } else { JobState::Pending }))
+                        && (states.is_empty()
+                            || states.contains(&if *c {
+                                JobState::Cancelled
+                            } else {
+                                JobState::Pending
+                            }))
                 })
                 .map(|(id, _, _)| *id)
                 .collect();
@@ -684,23 +1150,44 @@ pub async fn list_jobs_with_filters_and_keyset_pages(s: S) {
                     None => break,
                 }
             }
-            assert_eq!(got, want, "team {team:?} states {states:?} newest_first {newest_first}");
+            assert_eq!(
+                got, want,
+                "team {team:?} states {states:?} newest_first {newest_first}"
+            );
             assert_eq!(pages, want.len().div_ceil(4).max(1));
         }
     }
     let counts = s.job_counts().await.unwrap();
-    assert_eq!(counts, vec![(JobState::Cancelled, 6), (JobState::Pending, 17)]);
+    assert_eq!(
+        counts,
+        vec![(JobState::Cancelled, 6), (JobState::Pending, 17)]
+    );
     let pending = s.jobs_in_states(&[JobState::Pending]).await.unwrap();
     assert_eq!(pending.len(), 17);
     assert!(pending.windows(2).all(|w| w[0].id < w[1].id));
     assert!(s.jobs_in_states(&[]).await.unwrap().is_empty());
     // The scheduler's shared-spec read returns the same jobs.
-    let queued: Vec<Job> = s.queued_jobs(&[JobState::Pending]).await.unwrap().into_iter().map(Job::from).collect();
+    let queued: Vec<Job> = s
+        .queued_jobs(&[JobState::Pending])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Job::from)
+        .collect();
     assert_eq!(queued, pending);
-    let both = s.queued_jobs(&[JobState::Cancelled, JobState::Pending]).await.unwrap();
+    let both = s
+        .queued_jobs(&[JobState::Cancelled, JobState::Pending])
+        .await
+        .unwrap();
     assert_eq!(both.len(), 23);
     assert!(s.queued_jobs(&[]).await.unwrap().is_empty());
-    let big = s.list_jobs(&JobFilter { limit: 0, ..Default::default() }).await.unwrap();
+    let big = s
+        .list_jobs(&JobFilter {
+            limit: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!((big.jobs.len(), big.next), (23, None));
 }
 
@@ -727,11 +1214,26 @@ pub async fn commitments_and_usage(s: S) {
 
     // All or none: a bad commitment in a batch stores nothing of the batch.
     let mut bad = commitment("ri-3", 0);
-    let e = s.put_commitments(&[commitment("ri-4", 4), bad.clone()]).await.unwrap_err();
-    assert!(matches!(e, StoreError::InvalidInput { field: "commitment.gpus", .. }));
+    let e = s
+        .put_commitments(&[commitment("ri-4", 4), bad.clone()])
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        StoreError::InvalidInput {
+            field: "commitment.gpus",
+            ..
+        }
+    ));
     bad.gpus = 4;
     bad.end = bad.start;
-    assert!(matches!(s.put_commitments(&[bad]).await, Err(StoreError::InvalidInput { field: "commitment.end", .. })));
+    assert!(matches!(
+        s.put_commitments(&[bad]).await,
+        Err(StoreError::InvalidInput {
+            field: "commitment.end",
+            ..
+        })
+    ));
     assert_eq!(s.commitments().await.unwrap().len(), 2);
 
     let mut committed = on_demand("aws");
@@ -740,23 +1242,42 @@ pub async fn commitments_and_usage(s: S) {
     let mut keys = vec![];
     for _ in 0..2 {
         let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
-        s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
-        let (_, a) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &committed).await.unwrap();
+        s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1))
+            .await
+            .unwrap();
+        let (_, a) = s
+            .begin_launch(
+                &tr(j.id, JobState::Placing, JobState::Launching, 2),
+                &committed,
+            )
+            .await
+            .unwrap();
         keys.push(a.idempotency_key);
     }
     let usage = s.commitment_usage().await.unwrap();
-    assert_eq!(usage.iter().map(|u| (u.commitment.id.as_str(), u.gpus_in_use, u.gpus_idle())).collect::<Vec<_>>(), vec![
-        ("ri-1", 16, 0),
-        ("ri-2", 0, 8)
-    ]);
-    s.update_attempt(&AttemptUpdate::new(&keys[0], AttemptStatus::Failed, t(3))).await.unwrap();
+    assert_eq!(
+        usage
+            .iter()
+            .map(|u| (u.commitment.id.as_str(), u.gpus_in_use, u.gpus_idle()))
+            .collect::<Vec<_>>(),
+        vec![("ri-1", 16, 0), ("ri-2", 0, 8)]
+    );
+    s.update_attempt(&AttemptUpdate::new(&keys[0], AttemptStatus::Failed, t(3)))
+        .await
+        .unwrap();
     assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
 
     // A stored id is never overwritten: the whole batch is refused, naming the id.
     let mut c1b = c1.clone();
     c1b.gpus = 32;
-    let e = s.put_commitments(&[commitment("ri-5", 4), c1b.clone()]).await.unwrap_err();
-    assert!(matches!(&e, StoreError::DuplicateCommitment { id, index: 1 } if id.as_str() == "ri-1"), "{e:?}");
+    let e = s
+        .put_commitments(&[commitment("ri-5", 4), c1b.clone()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::DuplicateCommitment { id, index: 1 } if id.as_str() == "ri-1"),
+        "{e:?}"
+    );
     assert!(e.is_caller_error());
     assert_eq!(s.commitments().await.unwrap(), vec![c1.clone(), c2.clone()]);
     // Replacing means deleting first.
@@ -770,15 +1291,25 @@ pub async fn commitments_and_usage(s: S) {
 
 pub async fn duplicate_commitments_are_refused(s: S) {
     // Twice in one batch: refused before the database is touched, naming the second occurrence.
-    let e = s.put_commitments(&[commitment("a", 4), commitment("b", 4), commitment("a", 8)]).await.unwrap_err();
-    assert!(matches!(&e, StoreError::DuplicateCommitment { id, index: 2 } if id.as_str() == "a"), "{e:?}");
+    let e = s
+        .put_commitments(&[commitment("a", 4), commitment("b", 4), commitment("a", 8)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::DuplicateCommitment { id, index: 2 } if id.as_str() == "a"),
+        "{e:?}"
+    );
     assert!(s.commitments().await.unwrap().is_empty());
     s.put_commitments(&[commitment("a", 4)]).await.unwrap();
     // Racing imports of one id: exactly one wins, the stored commitment is the winner's, never a mix.
     let mut handles = vec![];
     for gpus in 1..=8 {
         let s = s.clone();
-        handles.push(tokio::spawn(async move { s.put_commitments(&[commitment("z", gpus)]).await.map(|()| gpus) }));
+        handles.push(tokio::spawn(async move {
+            s.put_commitments(&[commitment("z", gpus)])
+                .await
+                .map(|()| gpus)
+        }));
     }
     let mut winners = vec![];
     for h in handles {
@@ -790,7 +1321,13 @@ pub async fn duplicate_commitments_are_refused(s: S) {
     }
     assert_eq!(winners.len(), 1);
     let stored = s.commitments().await.unwrap();
-    assert_eq!(stored.iter().map(|c| (c.id.as_str(), c.gpus)).collect::<Vec<_>>(), vec![("a", 4), ("z", winners[0])]);
+    assert_eq!(
+        stored
+            .iter()
+            .map(|c| (c.id.as_str(), c.gpus))
+            .collect::<Vec<_>>(),
+        vec![("a", 4), ("z", winners[0])]
+    );
 }
 
 // ---- provider health -----------------------------------------------------------------------------------------
@@ -811,12 +1348,25 @@ pub async fn provider_health_round_trip(s: S) {
     h.last_error = Some("connection refused".into());
     h.updated_at = t(40);
     s.put_provider_health(&h).await.unwrap();
-    let b = ProviderHealth { provider: "local-b".into(), last_heartbeat: None, ..h.clone() };
+    let b = ProviderHealth {
+        provider: "local-b".into(),
+        last_heartbeat: None,
+        ..h.clone()
+    };
     s.put_provider_health(&b).await.unwrap();
-    assert_eq!(s.provider_health(&"local-a".into()).await.unwrap(), Some(h.clone()));
+    assert_eq!(
+        s.provider_health(&"local-a".into()).await.unwrap(),
+        Some(h.clone())
+    );
     assert_eq!(s.all_provider_health().await.unwrap(), vec![h, b]);
-    let bad = ProviderHealth { provider: "".into(), ..s.all_provider_health().await.unwrap()[0].clone() };
-    assert!(matches!(s.put_provider_health(&bad).await, Err(StoreError::InvalidInput { .. })));
+    let bad = ProviderHealth {
+        provider: "".into(),
+        ..s.all_provider_health().await.unwrap()[0].clone()
+    };
+    assert!(matches!(
+        s.put_provider_health(&bad).await,
+        Err(StoreError::InvalidInput { .. })
+    ));
 }
 
 // ---- spend ---------------------------------------------------------------------------------------------------
@@ -825,7 +1375,10 @@ pub async fn spend_ledger_and_monthly_budget(s: S) {
     with_team(&s, "ml").await;
     with_team(&s, "infra").await;
     let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
-    let (nov, dec) = (month_range(2026, 11).unwrap(), month_range(2026, 12).unwrap());
+    let (nov, dec) = (
+        month_range(2026, 11).unwrap(),
+        month_range(2026, 12).unwrap(),
+    );
     let entry = |team: &str, amount: i64, start: Timestamp| SpendEntry {
         job: Some(j.id),
         team: team.into(),
@@ -835,51 +1388,119 @@ pub async fn spend_ledger_and_monthly_budget(s: S) {
         start,
         end: start.plus_seconds(3600),
     };
-    s.record_spend(&entry("ml", 1_500_000, nov.0)).await.unwrap();
-    s.record_spend(&entry("ml", 2_250_001, nov.1.plus_seconds(-1))).await.unwrap();
-    s.record_spend(&entry("ml", 7_000_000, dec.0)).await.unwrap();
-    s.record_spend(&SpendEntry { job: None, ..entry("infra", 100, nov.0) }).await.unwrap();
+    s.record_spend(&entry("ml", 1_500_000, nov.0))
+        .await
+        .unwrap();
+    s.record_spend(&entry("ml", 2_250_001, nov.1.plus_seconds(-1)))
+        .await
+        .unwrap();
+    s.record_spend(&entry("ml", 7_000_000, dec.0))
+        .await
+        .unwrap();
+    s.record_spend(&SpendEntry {
+        job: None,
+        ..entry("infra", 100, nov.0)
+    })
+    .await
+    .unwrap();
 
-    assert_eq!(s.team_spend(&"ml".into(), nov.0, nov.1).await.unwrap(), Money::from_micros(3_750_001));
-    assert_eq!(s.team_spend(&"ml".into(), dec.0, dec.1).await.unwrap(), Money::from_micros(7_000_000));
-    assert_eq!(s.team_spend(&"infra".into(), dec.0, dec.1).await.unwrap(), Money::ZERO);
-    assert!(matches!(s.team_spend(&"ghost".into(), nov.0, nov.1).await, Err(StoreError::UnknownTeam { .. })));
-
-    assert!(matches!(s.record_spend(&entry("ghost", 1, nov.0)).await, Err(StoreError::UnknownTeam { .. })));
+    assert_eq!(
+        s.team_spend(&"ml".into(), nov.0, nov.1).await.unwrap(),
+        Money::from_micros(3_750_001)
+    );
+    assert_eq!(
+        s.team_spend(&"ml".into(), dec.0, dec.1).await.unwrap(),
+        Money::from_micros(7_000_000)
+    );
+    assert_eq!(
+        s.team_spend(&"infra".into(), dec.0, dec.1).await.unwrap(),
+        Money::ZERO
+    );
     assert!(matches!(
-        s.record_spend(&SpendEntry { job: Some(JobId(777_777)), ..entry("ml", 1, nov.0) }).await,
+        s.team_spend(&"ghost".into(), nov.0, nov.1).await,
+        Err(StoreError::UnknownTeam { .. })
+    ));
+
+    assert!(matches!(
+        s.record_spend(&entry("ghost", 1, nov.0)).await,
+        Err(StoreError::UnknownTeam { .. })
+    ));
+    assert!(matches!(
+        s.record_spend(&SpendEntry {
+            job: Some(JobId(777_777)),
+            ..entry("ml", 1, nov.0)
+        })
+        .await,
         Err(StoreError::UnknownJob { .. })
     ));
     let mut backwards = entry("ml", 1, nov.0);
     backwards.end = backwards.start.plus_seconds(-1);
-    assert!(matches!(s.record_spend(&backwards).await, Err(StoreError::InvalidInput { field: "spend.end", .. })));
+    assert!(matches!(
+        s.record_spend(&backwards).await,
+        Err(StoreError::InvalidInput {
+            field: "spend.end",
+            ..
+        })
+    ));
 
     let all_nov = s.spend_entries(None, nov.0, nov.1).await.unwrap();
     assert_eq!(all_nov.len(), 3);
     assert_eq!(all_nov[0], entry("ml", 1_500_000, nov.0));
     assert_eq!(all_nov[2].job, None);
-    assert_eq!(s.spend_entries(Some(&"infra".into()), nov.0, dec.1).await.unwrap().len(), 1);
+    assert_eq!(
+        s.spend_entries(Some(&"infra".into()), nov.0, dec.1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 // ---- ledger --------------------------------------------------------------------------------------------------
 
-fn price(provider: &str, market: Market, at: Timestamp, usd: i64) -> hedge_core::ledger::PriceVersion {
-    hedge_core::ledger::PriceVersion { provider: provider.into(), market, from: at, per_gpu_hour: Rate::per_hour(Money::from_usd(usd)) }
+fn price(
+    provider: &str,
+    market: Market,
+    at: Timestamp,
+    usd: i64,
+) -> hedge_core::ledger::PriceVersion {
+    hedge_core::ledger::PriceVersion {
+        provider: provider.into(),
+        market,
+        from: at,
+        per_gpu_hour: Rate::per_hour(Money::from_usd(usd)),
+    }
 }
 
 /// Launches a job of `team` at `at` on `attempt` and moves it to Running; returns (job, attempt key).
-pub async fn running_attempt(s: &S, team: &str, attempt: NewAttempt, at: Timestamp) -> (Job, String) {
+pub async fn running_attempt(
+    s: &S,
+    team: &str,
+    attempt: NewAttempt,
+    at: Timestamp,
+) -> (Job, String) {
     let j = s.submit_job(&new_job(team, 1)).await.unwrap();
-    s.transition(&Transition::new(j.id, JobState::Pending, JobState::Placing, at).reason("placing")).await.unwrap();
+    s.transition(
+        &Transition::new(j.id, JobState::Pending, JobState::Placing, at).reason("placing"),
+    )
+    .await
+    .unwrap();
     let (_, a) = s
-        .begin_launch(&Transition::new(j.id, JobState::Placing, JobState::Launching, at).reason("placed"), &attempt)
+        .begin_launch(
+            &Transition::new(j.id, JobState::Placing, JobState::Launching, at).reason("placed"),
+            &attempt,
+        )
         .await
         .unwrap();
     let j = s
         .transition(
             &Transition::new(j.id, JobState::Launching, JobState::Running, at)
                 .reason("started")
-                .with_attempt_update(AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Running, at)),
+                .with_attempt_update(AttemptUpdate::new(
+                    &a.idempotency_key,
+                    AttemptStatus::Running,
+                    at,
+                )),
         )
         .await
         .unwrap();
@@ -891,46 +1512,136 @@ pub async fn running_attempt(s: &S, team: &str, attempt: NewAttempt, at: Timesta
 pub async fn ledger_segments_are_booked_with_the_final_status(s: S) {
     with_team(&s, "ml").await;
     // aws on-demand: $2/GPU-h, then $3 from 2 h in.
-    assert_eq!(s.record_prices(&[price("aws", Market::OnDemand, t(0), 2), price("aws", Market::OnDemand, t(7200), 3)]).await.unwrap(), 2);
+    assert_eq!(
+        s.record_prices(&[
+            price("aws", Market::OnDemand, t(0), 2),
+            price("aws", Market::OnDemand, t(7200), 3)
+        ])
+        .await
+        .unwrap(),
+        2
+    );
     // The same prices again (and an unchanged later version) add nothing.
-    assert_eq!(s.record_prices(&[price("aws", Market::OnDemand, t(7200), 3), price("aws", Market::OnDemand, t(9000), 3)]).await.unwrap(), 0);
+    assert_eq!(
+        s.record_prices(&[
+            price("aws", Market::OnDemand, t(7200), 3),
+            price("aws", Market::OnDemand, t(9000), 3)
+        ])
+        .await
+        .unwrap(),
+        0
+    );
     assert_eq!(s.price_versions().await.unwrap().len(), 2);
     let (j, key) = running_attempt(&s, "ml", on_demand("aws"), t(0)).await;
     // Running: nothing booked yet (running attempts accrue at query time, in the broker).
-    assert!(s.ledger_segments(None, t(0), t(86_400), None, 100).await.unwrap().is_empty());
+    assert!(s
+        .ledger_segments(None, t(0), t(86_400), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
     // A stale end writes no segment.
     let stale = Transition::new(j.id, JobState::Running, JobState::Succeeded, t(10_800))
         .reason("succeeded")
         .expect_version(j.version + 5)
-        .with_attempt_update(AttemptUpdate::new(&key, AttemptStatus::Succeeded, t(10_800)));
+        .with_attempt_update(AttemptUpdate::new(
+            &key,
+            AttemptStatus::Succeeded,
+            t(10_800),
+        ));
     assert!(s.transition(&stale).await.is_err());
-    assert!(s.ledger_segments(None, t(0), t(86_400), None, 100).await.unwrap().is_empty());
+    assert!(s
+        .ledger_segments(None, t(0), t(86_400), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
     // Ends after 3 h: 8 GPUs × 2 h × $2 + 8 × 1 h × $3 = $32 + $24 = $56.
     let end = Transition::new(j.id, JobState::Running, JobState::Succeeded, t(10_800))
         .reason("succeeded")
-        .with_attempt_update(AttemptUpdate::new(&key, AttemptStatus::Succeeded, t(10_800)));
+        .with_attempt_update(AttemptUpdate::new(
+            &key,
+            AttemptStatus::Succeeded,
+            t(10_800),
+        ));
     s.transition(&end).await.unwrap();
-    let segs = s.ledger_segments(None, t(0), t(86_400), None, 100).await.unwrap();
+    let segs = s
+        .ledger_segments(None, t(0), t(86_400), None, 100)
+        .await
+        .unwrap();
     assert_eq!(segs.len(), 2);
     let (a, b) = (&segs[0].1, &segs[1].1);
-    assert_eq!((a.seq, a.start, a.end, a.per_gpu_hour.hourly()), (0, t(0), t(7200), Money::from_usd(2)));
-    assert_eq!((b.seq, b.start, b.end, b.per_gpu_hour.hourly()), (1, t(7200), t(10_800), Money::from_usd(3)));
-    assert_eq!((a.team.as_str(), a.job, a.gpus, a.instance_type.as_str()), ("ml", j.id, 8, "p5.48xlarge"));
-    assert_eq!(s.booked_spend_by_team(t(0), t(86_400)).await.unwrap(), [("ml".into(), Money::from_usd(56))]);
+    assert_eq!(
+        (a.seq, a.start, a.end, a.per_gpu_hour.hourly()),
+        (0, t(0), t(7200), Money::from_usd(2))
+    );
+    assert_eq!(
+        (b.seq, b.start, b.end, b.per_gpu_hour.hourly()),
+        (1, t(7200), t(10_800), Money::from_usd(3))
+    );
+    assert_eq!(
+        (a.team.as_str(), a.job, a.gpus, a.instance_type.as_str()),
+        ("ml", j.id, 8, "p5.48xlarge")
+    );
+    assert_eq!(
+        s.booked_spend_by_team(t(0), t(86_400)).await.unwrap(),
+        [("ml".into(), Money::from_usd(56))]
+    );
     // By overlap: [1 h, 2.5 h) holds 1 h at $16/h and 0.5 h at $24/h = $28.
-    assert_eq!(s.booked_spend_by_team(t(3600), t(9000)).await.unwrap(), [("ml".into(), Money::from_usd(28))]);
-    let pieces: Money = segs.iter().map(|(_, x)| x.billed_in(t(3600), t(9000))).sum();
+    assert_eq!(
+        s.booked_spend_by_team(t(3600), t(9000)).await.unwrap(),
+        [("ml".into(), Money::from_usd(28))]
+    );
+    let pieces: Money = segs
+        .iter()
+        .map(|(_, x)| x.billed_in(t(3600), t(9000)))
+        .sum();
     assert_eq!(pieces, Money::from_usd(28));
-    assert!(s.booked_spend_by_team(t(10_800), t(20_000)).await.unwrap().is_empty());
+    assert!(s
+        .booked_spend_by_team(t(10_800), t(20_000))
+        .await
+        .unwrap()
+        .is_empty());
     // Repeating the end is refused and books nothing more.
-    assert!(s.update_attempt(&AttemptUpdate::new(&key, AttemptStatus::Succeeded, t(20_000))).await.is_err());
-    assert_eq!(s.ledger_segments(None, t(0), t(86_400), None, 100).await.unwrap().len(), 2);
+    assert!(s
+        .update_attempt(&AttemptUpdate::new(
+            &key,
+            AttemptStatus::Succeeded,
+            t(20_000)
+        ))
+        .await
+        .is_err());
+    assert_eq!(
+        s.ledger_segments(None, t(0), t(86_400), None, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     // Keyset pages and the team filter.
-    let first = s.ledger_segments(None, t(0), t(86_400), None, 1).await.unwrap();
-    let second = s.ledger_segments(None, t(0), t(86_400), Some((first[0].1.start, first[0].0)), 1).await.unwrap();
+    let first = s
+        .ledger_segments(None, t(0), t(86_400), None, 1)
+        .await
+        .unwrap();
+    let second = s
+        .ledger_segments(
+            None,
+            t(0),
+            t(86_400),
+            Some((first[0].1.start, first[0].0)),
+            1,
+        )
+        .await
+        .unwrap();
     assert_eq!((first[0].1.seq, second[0].1.seq), (0, 1));
-    assert!(s.ledger_segments(Some(&"cv".into()), t(0), t(86_400), None, 10).await.unwrap().is_empty());
-    assert!(s.ledger_segments(Some(&"ml\0".into()), t(0), t(86_400), None, 10).await.unwrap().is_empty());
+    assert!(s
+        .ledger_segments(Some(&"cv".into()), t(0), t(86_400), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .ledger_segments(Some(&"ml\0".into()), t(0), t(86_400), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
     // A lost attempt on committed capacity is booked too, at zero billed and on-demand list.
     s.put_commitments(&[commitment("ri-1", 8)]).await.unwrap();
     let mut committed = on_demand("aws");
@@ -938,15 +1649,45 @@ pub async fn ledger_segments_are_booked_with_the_final_status(s: S) {
     committed.commitment = Some("ri-1".into());
     committed.gpus = 2;
     let (_, key2) = running_attempt(&s, "ml", committed, t(0)).await;
-    s.update_attempt(&AttemptUpdate::new(&key2, AttemptStatus::Lost, t(3600))).await.unwrap();
-    let segs: Vec<_> = s.ledger_segments(None, t(0), t(86_400), None, 10).await.unwrap().into_iter().filter(|(_, x)| x.attempt == key2).collect();
+    s.update_attempt(&AttemptUpdate::new(&key2, AttemptStatus::Lost, t(3600)))
+        .await
+        .unwrap();
+    let segs: Vec<_> = s
+        .ledger_segments(None, t(0), t(86_400), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, x)| x.attempt == key2)
+        .collect();
     assert_eq!(segs.len(), 1);
-    assert_eq!((segs[0].1.per_gpu_hour, segs[0].1.list_per_gpu_hour.hourly(), segs[0].1.commitment.clone()), (Rate::ZERO, Money::from_usd(2), Some("ri-1".into())));
-    assert!(matches!(s.record_prices(&[price("bad\0", Market::Spot, t(0), 1)]).await, Err(StoreError::InvalidInput { .. })));
+    assert_eq!(
+        (
+            segs[0].1.per_gpu_hour,
+            segs[0].1.list_per_gpu_hour.hourly(),
+            segs[0].1.commitment.clone()
+        ),
+        (Rate::ZERO, Money::from_usd(2), Some("ri-1".into()))
+    );
+    assert!(matches!(
+        s.record_prices(&[price("bad\0", Market::Spot, t(0), 1)])
+            .await,
+        Err(StoreError::InvalidInput { .. })
+    ));
     // A team's budget action round-trips (default `wait`).
-    assert_eq!(s.team(&"ml".into()).await.unwrap().on_budget_exceeded, OnBudgetExceeded::Wait);
-    s.put_team(&Team { on_budget_exceeded: OnBudgetExceeded::Stop, ..Team::new("ml") }).await.unwrap();
-    assert_eq!(s.team(&"ml".into()).await.unwrap().on_budget_exceeded, OnBudgetExceeded::Stop);
+    assert_eq!(
+        s.team(&"ml".into()).await.unwrap().on_budget_exceeded,
+        OnBudgetExceeded::Wait
+    );
+    s.put_team(&Team {
+        on_budget_exceeded: OnBudgetExceeded::Stop,
+        ..Team::new("ml")
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.team(&"ml".into()).await.unwrap().on_budget_exceeded,
+        OnBudgetExceeded::Stop
+    );
 }
 
 /// Hostile strings (NUL, control characters, oversized text) get typed errors or "not found", never a
@@ -954,53 +1695,159 @@ pub async fn ledger_segments_are_booked_with_the_final_status(s: S) {
 pub async fn hostile_strings_are_refused_not_stored(s: S) {
     with_team(&s, "ml").await;
     let nul = "ml\0x";
-    assert!(matches!(s.team(&nul.into()).await, Err(StoreError::UnknownTeam { .. })));
-    assert!(matches!(s.put_team(&Team::new(nul)).await, Err(StoreError::InvalidInput { .. })));
-    assert!(matches!(s.submit_job(&new_job(nul, 1)).await, Err(StoreError::InvalidInput { field: "team", .. })));
-    let e = s.create_token(&Principal::Team(nul.into()), "x", t(0)).await.unwrap_err();
+    assert!(matches!(
+        s.team(&nul.into()).await,
+        Err(StoreError::UnknownTeam { .. })
+    ));
+    assert!(matches!(
+        s.put_team(&Team::new(nul)).await,
+        Err(StoreError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        s.submit_job(&new_job(nul, 1)).await,
+        Err(StoreError::InvalidInput { field: "team", .. })
+    ));
+    let e = s
+        .create_token(&Principal::Team(nul.into()), "x", t(0))
+        .await
+        .unwrap_err();
     assert!(matches!(e, StoreError::UnknownTeam { .. }), "{e:?}");
-    let e = s.create_token(&Principal::Team("ml".into()), "bad\0label", t(0)).await.unwrap_err();
-    assert!(matches!(e, StoreError::InvalidInput { field: "token.label", .. }), "{e:?}");
+    let e = s
+        .create_token(&Principal::Team("ml".into()), "bad\0label", t(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::InvalidInput {
+                field: "token.label",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(s.authenticate("hedge_\0").await.unwrap(), None);
-    assert!(matches!(s.attempt_by_key("k\0").await, Err(StoreError::UnknownAttempt { .. })));
-    let e = s.update_attempt(&AttemptUpdate::new("k\0", AttemptStatus::Running, t(0))).await.unwrap_err();
-    assert!(matches!(e, StoreError::InvalidInput { field: "attempt.idempotency_key", .. }), "{e:?}");
+    assert!(matches!(
+        s.attempt_by_key("k\0").await,
+        Err(StoreError::UnknownAttempt { .. })
+    ));
+    let e = s
+        .update_attempt(&AttemptUpdate::new("k\0", AttemptStatus::Running, t(0)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::InvalidInput {
+                field: "attempt.idempotency_key",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(!s.delete_commitment(&"c\0".into()).await.unwrap());
     assert_eq!(s.provider_health(&"p\0".into()).await.unwrap(), None);
-    assert!(matches!(s.team_spend(&nul.into(), t(0), t(1)).await, Err(StoreError::UnknownTeam { .. })));
-    assert!(s.spend_entries(Some(&nul.into()), t(0), t(1)).await.unwrap().is_empty());
-    let page = s.list_jobs(&JobFilter { team: Some(nul.into()), ..Default::default() }).await.unwrap();
+    assert!(matches!(
+        s.team_spend(&nul.into(), t(0), t(1)).await,
+        Err(StoreError::UnknownTeam { .. })
+    ));
+    assert!(s
+        .spend_entries(Some(&nul.into()), t(0), t(1))
+        .await
+        .unwrap()
+        .is_empty());
+    let page = s
+        .list_jobs(&JobFilter {
+            team: Some(nul.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(page.jobs.is_empty());
 
     let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
-    let e = s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1).reason("no\0pe")).await.unwrap_err();
-    assert!(matches!(e, StoreError::InvalidInput { field: "transition.reason", .. }));
+    let e = s
+        .transition(&tr(j.id, JobState::Pending, JobState::Placing, 1).reason("no\0pe"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        StoreError::InvalidInput {
+            field: "transition.reason",
+            ..
+        }
+    ));
     let huge = json!({"blob": "x".repeat(MAX_EXPLANATION_BYTES)});
-    let e = s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1).explanation(huge)).await.unwrap_err();
-    assert!(matches!(e, StoreError::InvalidInput { field: "transition.explanation", .. }));
-    s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
+    let e = s
+        .transition(&tr(j.id, JobState::Pending, JobState::Placing, 1).explanation(huge))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        StoreError::InvalidInput {
+            field: "transition.explanation",
+            ..
+        }
+    ));
+    s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1))
+        .await
+        .unwrap();
     let mut bad = on_demand("aws");
     bad.offer = "p5\0".into();
-    let e = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &bad).await.unwrap_err();
-    assert!(matches!(e, StoreError::InvalidInput { field: "attempt.offer", .. }));
+    let e = s
+        .begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        StoreError::InvalidInput {
+            field: "attempt.offer",
+            ..
+        }
+    ));
     let mut c = commitment("ri-1", 8);
     c.region = Some("us\0east".into());
-    assert!(matches!(s.put_commitments(&[c]).await, Err(StoreError::InvalidInput { field: "commitment.region", .. })));
+    assert!(matches!(
+        s.put_commitments(&[c]).await,
+        Err(StoreError::InvalidInput {
+            field: "commitment.region",
+            ..
+        })
+    ));
     assert_eq!(events_len(&s, j.id).await, 2);
     assert!(s.commitments().await.unwrap().is_empty());
 
     // Driver output is kept, cleaned: NUL dropped, cut to MAX_DETAIL_CHARS.
-    let (_, a) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &on_demand("aws")).await.unwrap();
+    let (_, a) = s
+        .begin_launch(
+            &tr(j.id, JobState::Placing, JobState::Launching, 2),
+            &on_demand("aws"),
+        )
+        .await
+        .unwrap();
     let noisy = format!("exit 1\0{}", "é".repeat(MAX_DETAIL_CHARS));
-    let a = s.update_attempt(&AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Failed, t(3)).detail(noisy)).await.unwrap();
+    let a = s
+        .update_attempt(
+            &AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Failed, t(3)).detail(noisy),
+        )
+        .await
+        .unwrap();
     let d = a.detail.unwrap();
     assert!(d.starts_with("exit 1é") && !d.contains('\0'));
     assert_eq!(d.chars().count(), MAX_DETAIL_CHARS);
     let e = s
-        .update_attempt(&AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Failed, t(3)).handle("h\0"))
+        .update_attempt(
+            &AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Failed, t(3)).handle("h\0"),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(e, StoreError::InvalidInput { field: "attempt.driver_handle", .. }));
+    assert!(matches!(
+        e,
+        StoreError::InvalidInput {
+            field: "attempt.driver_handle",
+            ..
+        }
+    ));
 }
 
 /// Every (from, to) pair of attempt statuses: the store accepts exactly the moves
@@ -1010,23 +1857,52 @@ pub async fn attempt_status_moves_are_exactly_the_legal_ones(s: S) {
     for from in AttemptStatus::ALL {
         for to in AttemptStatus::ALL {
             let j = s.submit_job(&new_job("ml", 1)).await.unwrap();
-            s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1)).await.unwrap();
-            let (_, a) = s.begin_launch(&tr(j.id, JobState::Placing, JobState::Launching, 2), &on_demand("aws")).await.unwrap();
+            s.transition(&tr(j.id, JobState::Pending, JobState::Placing, 1))
+                .await
+                .unwrap();
+            let (_, a) = s
+                .begin_launch(
+                    &tr(j.id, JobState::Placing, JobState::Launching, 2),
+                    &on_demand("aws"),
+                )
+                .await
+                .unwrap();
             let key = a.idempotency_key;
             if from != AttemptStatus::Recorded {
-                s.update_attempt(&AttemptUpdate::new(&key, from, t(3))).await.unwrap();
+                s.update_attempt(&AttemptUpdate::new(&key, from, t(3)))
+                    .await
+                    .unwrap();
             }
-            let res = s.update_attempt(&AttemptUpdate::new(&key, to, t(4)).detail("d")).await;
+            let res = s
+                .update_attempt(&AttemptUpdate::new(&key, to, t(4)).detail("d"))
+                .await;
             let stored = s.attempt_by_key(&key).await.unwrap();
             if from.can_become(to) {
                 let a = res.unwrap_or_else(|e| panic!("{from} -> {to}: {e:?}"));
-                assert_eq!((a.status, a.updated_at, a.detail.as_deref()), (to, t(4), Some("d")));
+                assert_eq!(
+                    (a.status, a.updated_at, a.detail.as_deref()),
+                    (to, t(4), Some("d"))
+                );
                 assert_eq!(stored, a);
             } else {
-                assert!(matches!(res, Err(StoreError::IllegalAttemptUpdate { .. })), "{from} -> {to}: {res:?}");
-                assert_eq!((stored.status, stored.detail), (from, None), "{from} -> {to}");
+                assert!(
+                    matches!(res, Err(StoreError::IllegalAttemptUpdate { .. })),
+                    "{from} -> {to}: {res:?}"
+                );
+                assert_eq!(
+                    (stored.status, stored.detail),
+                    (from, None),
+                    "{from} -> {to}"
+                );
             }
-            assert_eq!(s.in_flight_attempts().await.unwrap().iter().any(|x| x.idempotency_key == key), stored.status.is_in_flight());
+            assert_eq!(
+                s.in_flight_attempts()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|x| x.idempotency_key == key),
+                stored.status.is_in_flight()
+            );
         }
     }
 }
@@ -1049,7 +1925,11 @@ pub async fn racing_transitions_between(s1: S, s2: S) {
             let b = barrier.clone();
             hs.push(tokio::spawn(async move {
                 b.wait().await;
-                s.transition(&tr(j.id, JobState::Pending, JobState::Placing, round).reason(format!("writer-{w}"))).await
+                s.transition(
+                    &tr(j.id, JobState::Pending, JobState::Placing, round)
+                        .reason(format!("writer-{w}")),
+                )
+                .await
             }));
         }
         let mut wins = 0;
@@ -1059,7 +1939,10 @@ pub async fn racing_transitions_between(s1: S, s2: S) {
                     wins += 1;
                     assert_eq!(job.version, 1);
                 }
-                Err(StoreError::StaleTransition { actual: JobState::Placing, .. }) => {}
+                Err(StoreError::StaleTransition {
+                    actual: JobState::Placing,
+                    ..
+                }) => {}
                 Err(e) => panic!("unexpected error {e:?}"),
             }
         }
@@ -1077,7 +1960,11 @@ pub async fn random_transition_sequences_replay(s: S) {
     let handle = tokio::runtime::Handle::current();
     let state = proptest::sample::select(JobState::ALL.to_vec());
     let step = (any::<bool>(), state.clone(), state);
-    let mut runner = TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let result = tokio::task::block_in_place(|| {
         runner.run(&proptest::collection::vec(step, 1..30), |steps| {
             handle.block_on(async {
@@ -1087,7 +1974,9 @@ pub async fn random_transition_sequences_replay(s: S) {
                     let from = if use_current { cur } else { from_any };
                     let at = k as i64 + 1;
                     let res = if to == JobState::Launching && from.can_transition_to(to) {
-                        s.begin_launch(&tr(j.id, from, to, at), &on_demand("aws")).await.map(|(j, _)| j)
+                        s.begin_launch(&tr(j.id, from, to, at), &on_demand("aws"))
+                            .await
+                            .map(|(j, _)| j)
                     } else {
                         s.transition(&tr(j.id, from, to, at)).await
                     };
@@ -1097,12 +1986,16 @@ pub async fn random_transition_sequences_replay(s: S) {
                             prop_assert_eq!(job.state, to);
                             cur = to;
                         }
-                        Err(StoreError::IllegalTransition { .. }) => prop_assert!(!from.can_transition_to(to)),
+                        Err(StoreError::IllegalTransition { .. }) => {
+                            prop_assert!(!from.can_transition_to(to))
+                        }
                         Err(StoreError::StaleTransition { actual, .. }) => {
                             prop_assert!(from != cur && from.can_transition_to(to));
                             prop_assert_eq!(actual, cur);
                         }
-                        Err(e) => return Err(TestCaseError::fail(format!("unexpected error {e:?}"))),
+                        Err(e) => {
+                            return Err(TestCaseError::fail(format!("unexpected error {e:?}")))
+                        }
                     }
                 }
                 let job = s.job(j.id).await.unwrap();
@@ -1110,9 +2003,13 @@ pub async fn random_transition_sequences_replay(s: S) {
                 let events = s.job_events(j.id).await.unwrap();
                 prop_assert_eq!(events.len() as u64, job.version + 1);
                 prop_assert!(events.iter().enumerate().all(|(i, e)| e.seq == i as u64));
-                let replayed = hedge_core::job::replay(events.iter().skip(1).map(|e| (e.from.unwrap(), e.to)));
+                let replayed =
+                    hedge_core::job::replay(events.iter().skip(1).map(|e| (e.from.unwrap(), e.to)));
                 prop_assert_eq!(replayed, Ok(job.state));
-                let launches = events.iter().filter(|e| e.to == JobState::Launching).count();
+                let launches = events
+                    .iter()
+                    .filter(|e| e.to == JobState::Launching)
+                    .count();
                 prop_assert_eq!(s.attempts(j.id).await.unwrap().len(), launches);
                 prop_assert_eq!(job.current_attempt as usize, launches);
                 Ok(())
@@ -1128,7 +2025,9 @@ pub async fn random_transition_sequences_replay(s: S) {
 /// jobs 7 and 9 with their events, a running attempt of job 7 on commitment `ri-1`, and a spend line.
 /// `false_` is the backend's literal for a false boolean column.
 pub fn v1_fixture_sql(false_: &str) -> String {
-    let spec = serde_json::to_string(&spec("H100", 8)).unwrap().replace('\'', "''");
+    let spec = serde_json::to_string(&spec("H100", 8))
+        .unwrap()
+        .replace('\'', "''");
     format!(
         "INSERT INTO teams (id, monthly_budget_micros, quotas, allow_preemption) VALUES ('ml', NULL, '[]', {false_});
          INSERT INTO jobs (id, team_id, priority, deadline, spec, submitted_at, state, version, current_attempt, updated_at)
@@ -1156,28 +2055,47 @@ pub fn v1_fixture_sql(false_: &str) -> String {
 /// the highest one, and the new states are storable.
 pub async fn v1_fixture_survived_upgrade(s: S) {
     let j7 = s.job(JobId(7)).await.unwrap();
-    assert_eq!((j7.state, j7.version, j7.current_attempt, j7.priority), (JobState::Running, 3, 1, 5));
+    assert_eq!(
+        (j7.state, j7.version, j7.current_attempt, j7.priority),
+        (JobState::Running, 3, 1, 5)
+    );
     assert_eq!(j7.spec, spec("H100", 8));
     assert_eq!(s.job(JobId(9)).await.unwrap().deadline, Some(t(86_400)));
     let ev = s.job_events(JobId(7)).await.unwrap();
     assert_eq!(ev.len(), 4);
     assert_eq!(ev[2].explanation, json!({"rank": 1}));
     let a = s.attempt_by_key("hedge-old-j7-a1").await.unwrap();
-    assert_eq!((a.status, a.gpus, a.driver_handle.as_deref()), (AttemptStatus::Running, 8, Some("pid:1")));
+    assert_eq!(
+        (a.status, a.gpus, a.driver_handle.as_deref()),
+        (AttemptStatus::Running, 8, Some("pid:1"))
+    );
     assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
-    assert_eq!(s.team_spend(&"ml".into(), t(-10), t(10)).await.unwrap(), Money::from_micros(1500));
+    assert_eq!(
+        s.team_spend(&"ml".into(), t(-10), t(10)).await.unwrap(),
+        Money::from_micros(1500)
+    );
     let next = s.submit_job(&new_job("ml", 1)).await.unwrap();
     assert_eq!(next.id, JobId(10), "job ids continue after the highest one");
 
     s.transition(
-        &tr(JobId(7), JobState::Running, JobState::Cancelling, 5)
-            .with_attempt_update(AttemptUpdate::new("hedge-old-j7-a1", AttemptStatus::Cancelling, t(5))),
+        &tr(JobId(7), JobState::Running, JobState::Cancelling, 5).with_attempt_update(
+            AttemptUpdate::new("hedge-old-j7-a1", AttemptStatus::Cancelling, t(5)),
+        ),
     )
     .await
     .unwrap();
-    assert_eq!(s.in_flight_attempts().await.unwrap()[0].status, AttemptStatus::Cancelling);
+    assert_eq!(
+        s.in_flight_attempts().await.unwrap()[0].status,
+        AttemptStatus::Cancelling
+    );
     assert_eq!(s.commitment_usage().await.unwrap()[0].gpus_in_use, 8);
-    s.update_attempt(&AttemptUpdate::new("hedge-old-j7-a1", AttemptStatus::Cancelled, t(6))).await.unwrap();
+    s.update_attempt(&AttemptUpdate::new(
+        "hedge-old-j7-a1",
+        AttemptStatus::Cancelled,
+        t(6),
+    ))
+    .await
+    .unwrap();
     assert!(s.in_flight_attempts().await.unwrap().is_empty());
 }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 pub async fn make() -> (S, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("data/hedge.db")).await.unwrap();
+    let store = SqliteStore::open(dir.path().join("data/hedge.db"))
+        .await
+        .unwrap();
     (Arc::new(store), dir)
 }
 
@@ -37,7 +39,11 @@ async fn reopen_keeps_data_and_schema_version() {
     drop(s);
     let s = SqliteStore::open(&path).await.unwrap();
     assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
-    assert_eq!(s.instance_id(), instance, "the instance id is stored, not regenerated");
+    assert_eq!(
+        s.instance_id(),
+        instance,
+        "the instance id is stored, not regenerated"
+    );
     assert_eq!(s.job(j.id).await.unwrap(), j);
     assert_eq!(s.integrity_check().await.unwrap(), Ok(()));
 }
@@ -63,7 +69,10 @@ async fn open_by_url_and_bad_urls() {
     assert_eq!(s.backend(), "sqlite");
     s.ping().await.unwrap();
     assert!(matches!(open("").await, Err(StoreError::BadUrl { .. })));
-    assert!(matches!(open("mysql://localhost/db").await, Err(StoreError::BadUrl { .. })));
+    assert!(matches!(
+        open("mysql://localhost/db").await,
+        Err(StoreError::BadUrl { .. })
+    ));
 }
 
 #[tokio::test]
@@ -75,7 +84,16 @@ async fn a_newer_schema_is_refused() {
     c.execute("INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (99, 'future', 'x', 0)", []).unwrap();
     drop(c);
     let e = SqliteStore::open(&path).await.err().expect("refused");
-    assert!(matches!(e, StoreError::SchemaTooNew { found: 99, known: SCHEMA_VERSION }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            StoreError::SchemaTooNew {
+                found: 99,
+                known: SCHEMA_VERSION
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -98,7 +116,13 @@ async fn a_database_from_before_migration_checksums_opens() {
     assert_eq!(s.team(&"ml".into()).await.unwrap().id.as_str(), "ml");
     drop(s);
     let c = rusqlite::Connection::open(&path).unwrap();
-    let sha: String = c.query_row("SELECT sha256 FROM schema_migrations WHERE version = 1", [], |r| r.get(0)).unwrap();
+    let sha: String = c
+        .query_row(
+            "SELECT sha256 FROM schema_migrations WHERE version = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(sha.len(), 64, "the checksum was recorded");
 }
 
@@ -108,10 +132,23 @@ async fn an_edited_applied_migration_is_refused() {
     let path = dir.path().join("hedge.db");
     drop(SqliteStore::open(&path).await.unwrap());
     let c = rusqlite::Connection::open(&path).unwrap();
-    c.execute("UPDATE schema_migrations SET sha256 = 'edited' WHERE version = 1", []).unwrap();
+    c.execute(
+        "UPDATE schema_migrations SET sha256 = 'edited' WHERE version = 1",
+        [],
+    )
+    .unwrap();
     drop(c);
     let e = SqliteStore::open(&path).await.err().expect("refused");
-    assert!(matches!(e, StoreError::MigrationChanged { version: 1, name: "init" }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            StoreError::MigrationChanged {
+                version: 1,
+                name: "init"
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -122,12 +159,26 @@ async fn corrupt_rows_are_typed_errors() {
     with_team(&s, "ml").await;
     let j = s.submit_job(&new_job("ml", 3)).await.unwrap();
     let c = rusqlite::Connection::open(&path).unwrap();
-    c.execute("UPDATE jobs SET spec = '{\"not\": \"a spec\"}' WHERE id = ?1", [j.id.0 as i64]).unwrap();
+    c.execute(
+        "UPDATE jobs SET spec = '{\"not\": \"a spec\"}' WHERE id = ?1",
+        [j.id.0 as i64],
+    )
+    .unwrap();
     // The handle that submitted the job has its spec cached (specs never change through the store), so
     // read with a fresh one.
     let fresh = SqliteStore::open(&path).await.unwrap();
     let e = fresh.job(j.id).await.unwrap_err();
-    assert!(matches!(e, StoreError::Corrupt { table: "jobs", column: "spec", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            StoreError::Corrupt {
+                table: "jobs",
+                column: "spec",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -144,7 +195,10 @@ async fn token_secrets_never_reach_the_file() {
         }
     }
     let hay = String::from_utf8_lossy(&bytes);
-    assert!(hay.contains(&hash_secret(&admin.secret)), "the hash is stored");
+    assert!(
+        hay.contains(&hash_secret(&admin.secret)),
+        "the hash is stored"
+    );
     assert!(!hay.contains(&admin.secret), "the secret is not");
 }
 
@@ -160,27 +214,49 @@ const CRASH_DB_ENV: &str = "HEDGE_STORE_CRASH_DB";
 async fn crash_child_writer() {
     // The child reads its one parameter from the environment its parent set (tests have no CLI of their own).
     #[allow(clippy::disallowed_methods)]
-    let path = std::env::var(CRASH_DB_ENV).expect("run by file_survives_sigkill_mid_write with HEDGE_STORE_CRASH_DB set");
+    let path = std::env::var(CRASH_DB_ENV)
+        .expect("run by file_survives_sigkill_mid_write with HEDGE_STORE_CRASH_DB set");
     let s: S = Arc::new(SqliteStore::open(&path).await.unwrap());
     s.put_team(&Team::new("ml")).await.unwrap();
     s.record_prices(&[
-        hedge_core::ledger::PriceVersion { provider: "aws".into(), market: hedge_core::Market::OnDemand, from: t(0), per_gpu_hour: hedge_core::Rate::per_hour(hedge_core::Money::from_usd(2)) },
-        hedge_core::ledger::PriceVersion { provider: "aws".into(), market: hedge_core::Market::OnDemand, from: t(4), per_gpu_hour: hedge_core::Rate::per_hour(hedge_core::Money::from_usd(3)) },
+        hedge_core::ledger::PriceVersion {
+            provider: "aws".into(),
+            market: hedge_core::Market::OnDemand,
+            from: t(0),
+            per_gpu_hour: hedge_core::Rate::per_hour(hedge_core::Money::from_usd(2)),
+        },
+        hedge_core::ledger::PriceVersion {
+            provider: "aws".into(),
+            market: hedge_core::Market::OnDemand,
+            from: t(4),
+            per_gpu_hour: hedge_core::Rate::per_hour(hedge_core::Money::from_usd(3)),
+        },
     ])
     .await
     .unwrap();
     let base = s.commitments().await.unwrap().len();
     for i in 0u64.. {
         let j = s.submit_job(&new_job("ml", (i % 7) as i32)).await.unwrap();
-        s.transition(&Transition::new(j.id, JobState::Pending, JobState::Placing, t(1)).reason("placing")).await.unwrap();
+        s.transition(
+            &Transition::new(j.id, JobState::Pending, JobState::Placing, t(1)).reason("placing"),
+        )
+        .await
+        .unwrap();
         let (_, a) = s
-            .begin_launch(&Transition::new(j.id, JobState::Placing, JobState::Launching, t(2)).reason("placed"), &on_demand("aws"))
+            .begin_launch(
+                &Transition::new(j.id, JobState::Placing, JobState::Launching, t(2))
+                    .reason("placed"),
+                &on_demand("aws"),
+            )
             .await
             .unwrap();
         s.transition(
             &Transition::new(j.id, JobState::Launching, JobState::Running, t(3))
                 .reason("observed_running")
-                .with_attempt_update(AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Running, t(3)).handle("pid:1")),
+                .with_attempt_update(
+                    AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Running, t(3))
+                        .handle("pid:1"),
+                ),
         )
         .await
         .unwrap();
@@ -189,7 +265,11 @@ async fn crash_child_writer() {
             s.transition(
                 &Transition::new(j.id, JobState::Running, JobState::Succeeded, t(6))
                     .reason("succeeded")
-                    .with_attempt_update(AttemptUpdate::new(&a.idempotency_key, AttemptStatus::Succeeded, t(6))),
+                    .with_attempt_update(AttemptUpdate::new(
+                        &a.idempotency_key,
+                        AttemptStatus::Succeeded,
+                        t(6),
+                    )),
             )
             .await
             .unwrap();
@@ -206,7 +286,9 @@ async fn crash_child_writer() {
         .await
         .unwrap();
         if i % 5 == 0 {
-            let batch: Vec<_> = (0..40).map(|k| conformance::commitment(&format!("b{}-{k}", base as u64 + i), 8)).collect();
+            let batch: Vec<_> = (0..40)
+                .map(|k| conformance::commitment(&format!("b{}-{k}", base as u64 + i), 8))
+                .collect();
             s.put_commitments(&batch).await.unwrap();
         }
     }
@@ -221,7 +303,12 @@ async fn file_survives_sigkill_mid_write() {
     let mut last_jobs = 0;
     for round in 0..4u64 {
         let mut child = Command::new(&exe)
-            .args(["sqlite::crash_child_writer", "--exact", "--include-ignored", "--test-threads=1"])
+            .args([
+                "sqlite::crash_child_writer",
+                "--exact",
+                "--include-ignored",
+                "--test-threads=1",
+            ])
             .env(CRASH_DB_ENV, &path)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -233,7 +320,12 @@ async fn file_survives_sigkill_mid_write() {
             if let Some(status) = child.try_wait().unwrap() {
                 let mut err = String::new();
                 use std::io::Read;
-                child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
                 panic!("child writer exited early ({status}): {err}");
             }
             let jobs: i64 = rusqlite::Connection::open(&path)
@@ -245,7 +337,10 @@ async fn file_survives_sigkill_mid_write() {
             if jobs as usize >= last_jobs + 20 {
                 break;
             }
-            assert!(polls < 6000, "round {round}: the child made no progress in 6000 polls (about 2 minutes)");
+            assert!(
+                polls < 6000,
+                "round {round}: the child made no progress in 6000 polls (about 2 minutes)"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(7 + 31 * round)).await;
@@ -254,20 +349,46 @@ async fn file_survives_sigkill_mid_write() {
 
         let s = SqliteStore::open(&path).await.unwrap();
         assert_eq!(s.integrity_check().await.unwrap(), Ok(()), "round {round}");
-        let jobs = s.list_jobs(&JobFilter { limit: 1000, ..Default::default() }).await.unwrap().jobs;
+        let jobs = s
+            .list_jobs(&JobFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .jobs;
         let mut all = jobs.clone();
-        let mut next = s.list_jobs(&JobFilter { limit: 1000, ..Default::default() }).await.unwrap().next;
+        let mut next = s
+            .list_jobs(&JobFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .next;
         while let Some(after) = next {
-            let p = s.list_jobs(&JobFilter { limit: 1000, after: Some(after), ..Default::default() }).await.unwrap();
+            let p = s
+                .list_jobs(&JobFilter {
+                    limit: 1000,
+                    after: Some(after),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
             all.extend(p.jobs);
             next = p.next;
         }
-        assert!(all.len() > last_jobs, "round {round}: the child wrote nothing ({} jobs)", all.len());
+        assert!(
+            all.len() > last_jobs,
+            "round {round}: the child wrote nothing ({} jobs)",
+            all.len()
+        );
         last_jobs = all.len();
         for j in &all {
             let ev = s.job_events(j.id).await.unwrap();
             assert_eq!(ev.len() as u64, j.version + 1, "job {}", j.id);
-            let replayed = hedge_core::job::replay(ev.iter().skip(1).map(|e| (e.from.unwrap(), e.to)));
+            let replayed =
+                hedge_core::job::replay(ev.iter().skip(1).map(|e| (e.from.unwrap(), e.to)));
             assert_eq!(replayed, Ok(j.state), "job {}", j.id);
             let attempts = s.attempts(j.id).await.unwrap();
             assert_eq!(attempts.len() as u32, j.current_attempt, "job {}", j.id);
@@ -278,10 +399,14 @@ async fn file_survives_sigkill_mid_write() {
         // The ledger: every ended attempt has exactly its segments (none lost, none doubled), and no attempt
         // still in flight has any.
         let book = hedge_core::ledger::PriceBook::new(s.price_versions().await.unwrap());
-        let mut booked = std::collections::BTreeMap::<String, Vec<hedge_core::ledger::Segment>>::new();
+        let mut booked =
+            std::collections::BTreeMap::<String, Vec<hedge_core::ledger::Segment>>::new();
         let mut after = None;
         loop {
-            let page = s.ledger_segments(None, t(-1), t(1_000_000), after, 5000).await.unwrap();
+            let page = s
+                .ledger_segments(None, t(-1), t(1_000_000), after, 5000)
+                .await
+                .unwrap();
             let Some(last) = page.last() else { break };
             after = Some((last.1.start, last.0));
             for (_, seg) in page {
@@ -294,19 +419,36 @@ async fn file_survives_sigkill_mid_write() {
                 let got = booked.remove(&a.idempotency_key).unwrap_or_default();
                 if a.status.is_terminal() {
                     ended += 1;
-                    let want = hedge_core::ledger::segments(&book, &span_of(&a, "ml".into()), a.updated_at);
+                    let want = hedge_core::ledger::segments(
+                        &book,
+                        &span_of(&a, "ml".into()),
+                        a.updated_at,
+                    );
                     assert_eq!(got, want, "round {round}: attempt {}", a.idempotency_key);
-                    assert_eq!(got.len(), 2, "round {round}: a price change at t(4) splits [t(2), t(6))");
+                    assert_eq!(
+                        got.len(),
+                        2,
+                        "round {round}: a price change at t(4) splits [t(2), t(6))"
+                    );
                 } else {
-                    assert!(got.is_empty(), "round {round}: in-flight attempt {} has segments", a.idempotency_key);
+                    assert!(
+                        got.is_empty(),
+                        "round {round}: in-flight attempt {} has segments",
+                        a.idempotency_key
+                    );
                 }
             }
         }
-        assert!(ended > 0 && booked.is_empty(), "round {round}: {ended} ended; segments of no attempt: {booked:?}");
+        assert!(
+            ended > 0 && booked.is_empty(),
+            "round {round}: {ended} ended; segments of no attempt: {booked:?}"
+        );
         // Commitment batches are all or nothing.
         let mut per_batch = std::collections::BTreeMap::<String, usize>::new();
         for c in s.commitments().await.unwrap() {
-            *per_batch.entry(c.id.as_str().split('-').next().unwrap().to_owned()).or_default() += 1;
+            *per_batch
+                .entry(c.id.as_str().split('-').next().unwrap().to_owned())
+                .or_default() += 1;
         }
         assert!(per_batch.values().all(|&n| n == 40), "{per_batch:?}");
     }
@@ -325,10 +467,16 @@ async fn a_version_1_database_upgrades_in_place() {
              applied_at INTEGER NOT NULL)",
     )
     .unwrap();
-    c.execute("INSERT INTO schema_migrations VALUES (1, 'init', ?1, 0)", [hash_secret(v1)]).unwrap();
+    c.execute(
+        "INSERT INTO schema_migrations VALUES (1, 'init', ?1, 0)",
+        [hash_secret(v1)],
+    )
+    .unwrap();
     c.execute_batch(&conformance::v1_fixture_sql("0")).unwrap();
     // The old schema refuses the new names.
-    assert!(c.execute("UPDATE launch_attempts SET status = 'orphaned'", []).is_err());
+    assert!(c
+        .execute("UPDATE launch_attempts SET status = 'orphaned'", [])
+        .is_err());
     drop(c);
 
     let s = SqliteStore::open(&path).await.unwrap();
@@ -348,7 +496,10 @@ async fn a_version_1_database_upgrades_in_place() {
         start: t(0),
         end: t(1),
     };
-    assert!(matches!(s.record_spend(&entry).await, Err(StoreError::UnknownJob { .. })));
+    assert!(matches!(
+        s.record_spend(&entry).await,
+        Err(StoreError::UnknownJob { .. })
+    ));
     let c = rusqlite::Connection::open(&path).unwrap();
     let fk: i64 = c.query_row("SELECT COUNT(*) FROM pragma_foreign_key_list('launch_attempts') WHERE \"table\" = 'jobs'", [], |r| r.get(0)).unwrap();
     assert_eq!(fk, 1, "launch_attempts still references jobs");
@@ -357,10 +508,18 @@ async fn a_version_1_database_upgrades_in_place() {
 #[tokio::test]
 async fn the_schedule_queue_is_read_through_its_index_without_a_sort() {
     let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path().join("hedge.db")).await.unwrap();
+    let s = SqliteStore::open(dir.path().join("hedge.db"))
+        .await
+        .unwrap();
     let plan = s.schedule_queue_plan().await.unwrap();
-    assert!(plan.iter().any(|l| l.contains("USING INDEX jobs_schedule")), "{plan:?}");
-    assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "no sort: {plan:?}");
+    assert!(
+        plan.iter().any(|l| l.contains("USING INDEX jobs_schedule")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|l| l.contains("TEMP B-TREE")),
+        "no sort: {plan:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

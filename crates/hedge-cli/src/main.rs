@@ -44,6 +44,7 @@ enum Command {
     Job(cmd::client::JobArgs),
     Cancel(cmd::client::CancelArgs),
     Logs(cmd::client::LogsArgs),
+    Cost(cmd::cost::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,6 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Job(a) => cmd::client::job(a),
         Command::Cancel(a) => cmd::client::cancel(a),
         Command::Logs(a) => cmd::client::logs(a),
+        Command::Cost(a) => cmd::cost::run(a),
     }
 }
 

@@ -27,5 +27,7 @@ pub mod time;
 pub use commitment::Commitment;
 pub use portfolio::{PlanHorizon, PlannedCommitment, PortfolioError};
 pub use time::{TimeError, Timestamp, YearMonth};
+pub mod focus;
 pub mod job;
+pub mod ledger;
 pub use job::{AttemptStatus, JobState};

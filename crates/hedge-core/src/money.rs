@@ -87,38 +87,40 @@ impl fmt::Debug for Money {
         fmt::Display::fmt(self, f)
     }
 }
+// Arithmetic saturates at the ends of the range (about ±$9.2 trillion) instead of overflowing: a sum of
+// outside figures (a commitment's fee over a long window, a fuzzed rate) never panics or wraps.
 impl Add for Money {
     type Output = Money;
     fn add(self, o: Money) -> Money {
-        Money(self.0 + o.0)
+        Money(self.0.saturating_add(o.0))
     }
 }
 impl AddAssign for Money {
     fn add_assign(&mut self, o: Money) {
-        self.0 += o.0;
+        self.0 = self.0.saturating_add(o.0);
     }
 }
 impl Sub for Money {
     type Output = Money;
     fn sub(self, o: Money) -> Money {
-        Money(self.0 - o.0)
+        Money(self.0.saturating_sub(o.0))
     }
 }
 impl SubAssign for Money {
     fn sub_assign(&mut self, o: Money) {
-        self.0 -= o.0;
+        self.0 = self.0.saturating_sub(o.0);
     }
 }
 impl Neg for Money {
     type Output = Money;
     fn neg(self) -> Money {
-        Money(-self.0)
+        Money(self.0.saturating_neg())
     }
 }
 impl Mul<i64> for Money {
     type Output = Money;
     fn mul(self, n: i64) -> Money {
-        Money(self.0 * n)
+        Money(self.0.saturating_mul(n))
     }
 }
 impl Sum for Money {

@@ -83,6 +83,10 @@ pub struct TaskSpec {
     /// Remote path -> local source path, made available where the driver can.
     #[serde(default)]
     pub file_mounts: BTreeMap<String, String>,
+    /// How long the job is expected to run at most (Hedge's `time_limit_seconds`): what a launch reserves
+    /// against the team's budget. `None`: the broker's default reservation.
+    #[serde(default)]
+    pub time_limit_seconds: Option<u64>,
 }
 
 impl TaskSpec {
@@ -98,6 +102,7 @@ impl TaskSpec {
             envs: BTreeMap::new(),
             workdir: None,
             file_mounts: BTreeMap::new(),
+            time_limit_seconds: None,
         }
     }
 }

@@ -279,6 +279,7 @@ impl Parser {
             envs,
             workdir,
             file_mounts,
+            time_limit_seconds: None,
         })
     }
 

@@ -53,6 +53,9 @@ pub fn router(broker: Arc<Broker>) -> Router {
             "/v1/admin/providers/{id}/faults",
             put(put_faults).get(get_faults),
         )
+        .route("/v1/cost/spend", get(cost_spend))
+        .route("/v1/cost/commitments", get(cost_commitments))
+        .route("/v1/cost/export", get(cost_export))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(json_errors))
@@ -375,6 +378,14 @@ async fn metrics(State(b): State<AppState>) -> ApiResult<Response> {
                 gpus_in_use: in_use.get(p).copied().unwrap_or(0),
             })
             .collect(),
+        teams: vec![],
+        commitments: vec![],
+    };
+    let (teams, commitments) = crate::ledger::gauges(&b, b.clock.now()).await?;
+    let scrape = crate::metrics::Scrape {
+        teams,
+        commitments,
+        ..scrape
     };
     let text = b
         .metrics
@@ -1354,6 +1365,7 @@ async fn put_team(
         monthly_budget,
         quotas,
         allow_preemption: tb.allow_preemption,
+        on_budget_exceeded: tb.on_budget_exceeded.into(),
     };
     b.store.put_team(&team).await?;
     b.wake.notify_one();
@@ -1477,6 +1489,41 @@ async fn get_faults(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any query strings: a window (clipped at now, from <= to) or an error naming `from` or `to`,
+        /// 400 for a malformed date and 409 for a date that does not exist or an empty window; never a panic.
+        #[test]
+        fn cost_windows_parse_or_name_the_parameter(
+            from in prop_oneof![".{0,24}", "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2})?Z?"],
+            to in prop_oneof![".{0,24}", "[0-9]{4}-[0-9]{2}-[0-9]{2}"],
+        ) {
+            let now = hedge_core::Timestamp::from_unix(1_796_460_000);
+            match super::cost_window(now, Some(&from), Some(&to)) {
+                Ok((f, t)) => prop_assert!(f <= t && t <= now.max(f)),
+                Err(e) => {
+                    prop_assert!(matches!(e.field.as_deref(), Some("from" | "to")), "{e:?}");
+                    prop_assert!(matches!(e.status.as_u16(), 400 | 409), "{e:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cost_windows_default_to_this_month_and_clip_at_now() {
+        let now = hedge_core::Timestamp::parse_civil("2026-12-05T12:00:00Z").unwrap();
+        let (f, t) = super::cost_window(now, None, None).unwrap();
+        assert_eq!(
+            (f.to_string(), t.to_string()),
+            ("2026-12-01T00:00:00Z".into(), "2026-12-05T12:00:00Z".into())
+        );
+        let (f, t) = super::cost_window(now, Some("2027-01-01"), Some("2027-02-01")).unwrap();
+        assert_eq!(f, t, "a window wholly in the future is empty");
+        let e = super::cost_window(now, Some("2026-02-30"), None).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.field.as_deref()), (409, Some("from")));
+    }
+
     #[test]
     fn the_bearer_scheme_is_case_insensitive() {
         use super::bearer_token;
@@ -1498,5 +1545,229 @@ mod tests {
             latest <= now.unix() + super::LATEST_START_AHEAD_SECS
                 && latest > now.unix() + super::LATEST_START_AHEAD_SECS - 86_400
         );
+    }
+}
+
+// ---- cost --------------------------------------------------------------------------------------------------
+
+/// A cost window from the query: both bounds parsed with Hedge's date grammar; both absent, the current
+/// month; clipped at now. Errors name the parameter.
+fn cost_window(
+    now: Timestamp,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Timestamp, Timestamp), ApiError> {
+    let parse = |field: &'static str, s: &str| {
+        Timestamp::parse_civil(s).map_err(|e| match e {
+            // A well-formed date that does not exist: a rule the schema's pattern cannot state.
+            hedge_core::TimeError::NotReal(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_window",
+                format!("{field}: {e}"),
+            )
+            .field(field),
+            _ => ApiError::bad_request("invalid_query", field, format!("{field}: {e}")),
+        })
+    };
+    let (y, m, ..) = now.to_civil();
+    let (month_start, month_end) = hedge_store::month_range(y, m)?;
+    let from = from
+        .map(|s| parse("from", s))
+        .transpose()?
+        .unwrap_or(month_start);
+    let to = to
+        .map(|s| parse("to", s))
+        .transpose()?
+        .unwrap_or(if from == month_start {
+            month_end
+        } else {
+            now.max(from.plus_seconds(1))
+        });
+    if to <= from {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_window",
+            format!("to {to} is not after from {from}"),
+        )
+        .field("to"));
+    }
+    // Nothing has accrued after now: a window reaching into the future ends at now (and a window wholly in
+    // the future is empty).
+    Ok((from, to.min(now).max(from)))
+}
+
+fn money_rows(rows: impl IntoIterator<Item = (Option<TeamId>, Money)>) -> Vec<TeamSpend> {
+    rows.into_iter()
+        .map(|(t, m)| TeamSpend {
+            team: t.map(|t| t.to_string()),
+            spend: m.micros(),
+            monthly_budget: None,
+        })
+        .collect()
+}
+
+/// Spend per team in a window, from the ledger (running attempts accrue up to now; commitment fees by the
+/// configured allocation). A team token sees only its own team.
+#[utoipa::path(get, path = "/v1/cost/spend", tag = "cost", security(("bearer" = [])), params(CostQuery),
+    responses(
+        (status = 200, body = SpendReport),
+        (status = 400, body = ErrorBody, description = "invalid query parameter (named)"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, body = ErrorBody, description = "a team token naming another team"),
+        (status = 409, body = ErrorBody, description = "`to` not after `from`, or a date that does not exist (named)"),
+    ))]
+async fn cost_spend(
+    State(b): State<AppState>,
+    auth: Auth,
+    Q(q): Q<CostQuery>,
+) -> ApiResult<Json<SpendReport>> {
+    let team = match (&auth.0, q.team.as_deref()) {
+        (Principal::Team(own), None) => Some(own.clone()),
+        (Principal::Team(own), Some(t)) if t == own.as_str() => Some(own.clone()),
+        (Principal::Team(_), Some(_)) => {
+            return Err(ApiError::forbidden("a team token sees only its own spend").field("team"))
+        }
+        (Principal::Admin, t) => t.map(TeamId::new),
+    };
+    let now = b.clock.now();
+    let (from, to) = cost_window(now, q.from.as_deref(), q.to.as_deref())?;
+    let (by_team, total) = crate::ledger::spend_by_team(&b, from, to, now).await?;
+    let teams = match &team {
+        Some(t) => money_rows([(
+            Some(t.clone()),
+            by_team
+                .get(&Some(t.clone()))
+                .copied()
+                .unwrap_or(Money::ZERO),
+        )]),
+        None => money_rows(by_team),
+    };
+    let total = if team.is_some() {
+        teams.iter().fold(0i64, |a, t| a.saturating_add(t.spend))
+    } else {
+        total.micros()
+    };
+    Ok(Json(SpendReport {
+        from: from.unix(),
+        to: to.unix(),
+        total,
+        teams,
+    }))
+}
+
+/// Commitment metrics over a window: coverage, utilization, waste, effective savings rate against
+/// on-demand, and burn-down as of now; per commitment and per provider and accelerator; fees per team.
+#[utoipa::path(get, path = "/v1/cost/commitments", tag = "cost", security(("bearer" = [])), params(WindowQuery),
+    responses(
+        (status = 200, body = CommitmentReport),
+        (status = 400, body = ErrorBody, description = "invalid query parameter (named)"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, body = ErrorBody, description = "only the admin token"),
+        (status = 409, body = ErrorBody, description = "`to` not after `from`, or a date that does not exist (named)"),
+    ))]
+async fn cost_commitments(
+    State(b): State<AppState>,
+    auth: Auth,
+    Q(q): Q<WindowQuery>,
+) -> ApiResult<Json<CommitmentReport>> {
+    if auth.0 != Principal::Admin {
+        return Err(ApiError::forbidden(
+            "commitment metrics need the admin token",
+        ));
+    }
+    let now = b.clock.now();
+    let (from, to) = cost_window(now, q.from.as_deref(), q.to.as_deref())?;
+    let segs = crate::ledger::segments_in(&b, None, from, to, now).await?;
+    let commitments = b.store.commitments().await?;
+    let metrics: Vec<_> = commitments
+        .iter()
+        .map(|c| hedge_core::ledger::commitment_metrics(c, &segs, from, to, now))
+        .collect();
+    let mut groups = Vec::new();
+    let mut keys: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for m in &metrics {
+        keys.insert(format!("provider:{}", m.provider));
+        keys.insert(format!("accelerator:{}", m.accelerator));
+    }
+    for k in keys {
+        let of = metrics.iter().filter(|m| {
+            k == format!("provider:{}", m.provider) || k == format!("accelerator:{}", m.accelerator)
+        });
+        if let Some(sum) =
+            hedge_core::ledger::CommitmentMetrics::sum(CommitmentId::new(k.clone()), of)
+        {
+            groups.push(CommitmentMetricsView::from_metrics(k, &sum));
+        }
+    }
+    let fees = hedge_core::ledger::fees_by_team(
+        &segs,
+        &commitments,
+        from,
+        to,
+        &b.config.ledger.commitment_fees,
+    );
+    Ok(Json(CommitmentReport {
+        from: from.unix(),
+        to: to.unix(),
+        now: now.unix(),
+        commitments: metrics
+            .iter()
+            .map(|m| CommitmentMetricsView::from_metrics(m.commitment.to_string(), m))
+            .collect(),
+        groups,
+        fee_by_team: money_rows(fees),
+    }))
+}
+
+/// A FOCUS export of a window as CSV, streamed (rows are written as the ledger is read, a page at a time).
+#[utoipa::path(get, path = "/v1/cost/export", tag = "cost", security(("bearer" = [])), params(ExportQuery),
+    responses(
+        (status = 200, content_type = "text/csv", body = String, description = "FOCUS CSV, header first; Hedge's columns are x_team, x_job, x_attempt"),
+        (status = 400, body = ErrorBody, description = "invalid query parameter (named)"),
+        (status = 401, body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, body = ErrorBody, description = "only the admin token"),
+        (status = 409, body = ErrorBody, description = "`to` not after `from`, or a date that does not exist (named)"),
+    ))]
+async fn cost_export(
+    State(b): State<AppState>,
+    auth: Auth,
+    Q(q): Q<ExportQuery>,
+) -> ApiResult<Response> {
+    if auth.0 != Principal::Admin {
+        return Err(ApiError::forbidden(
+            "the FOCUS export needs the admin token",
+        ));
+    }
+    let version = match q.focus_version.as_deref() {
+        None => hedge_core::focus::FocusVersion::V1_0,
+        Some(v) => v
+            .parse()
+            .map_err(|e: String| ApiError::bad_request("invalid_query", "focus_version", e))?,
+    };
+    let now = b.clock.now();
+    let (from, to) = cost_window(now, q.from.as_deref(), q.to.as_deref())?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let broker = b.clone();
+    tokio::spawn(async move {
+        let err_tx = tx.clone();
+        if let Err(e) = crate::ledger::export_focus(&broker, version, from, to, now, tx).await {
+            tracing::error!(error = %chain(&e), "FOCUS export failed");
+            let _ = err_tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    let body = axum::body::Body::from_stream(ChunkStream(rx));
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
+}
+
+/// The export's chunks as a body stream.
+struct ChunkStream(tokio::sync::mpsc::Receiver<Result<String, std::io::Error>>);
+
+impl futures_core::Stream for ChunkStream {
+    type Item = Result<String, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
     }
 }

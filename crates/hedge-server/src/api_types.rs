@@ -190,6 +190,9 @@ pub struct TaskView {
     pub num_nodes: u32,
     pub resources: Vec<ResourceView>,
     pub preference: PreferenceView,
+    /// Hedge's `time_limit_seconds`, when the submission gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_seconds: Option<u64>,
 }
 
 impl From<&hedge_core::TaskSpec> for TaskView {
@@ -223,6 +226,7 @@ impl From<&hedge_core::TaskSpec> for TaskView {
                 Preference::Cheapest => PreferenceView::Cheapest,
                 Preference::Ordered => PreferenceView::Ordered,
             },
+            time_limit_seconds: t.time_limit_seconds,
         }
     }
 }
@@ -241,10 +245,11 @@ pub enum WaitDetail {
     UnknownTeam {
         team: String,
     },
-    /// Micro-dollars.
+    /// Micro-dollars: booked, accrued and reserved this month; the budget; this job's reservation.
     OverBudget {
         spent: i64,
         budget: i64,
+        needed: i64,
     },
     OverQuota {
         provider: Option<String>,
@@ -269,9 +274,14 @@ impl From<&WaitReason> for Waiting {
             WaitReason::UnknownTeam { team } => WaitDetail::UnknownTeam {
                 team: team.as_str().to_owned(),
             },
-            WaitReason::OverBudget { spent, budget } => WaitDetail::OverBudget {
+            WaitReason::OverBudget {
+                spent,
+                budget,
+                needed,
+            } => WaitDetail::OverBudget {
                 spent: spent.micros(),
                 budget: budget.micros(),
+                needed: needed.micros(),
             },
             WaitReason::OverQuota {
                 provider,
@@ -604,6 +614,10 @@ pub struct TaskSubmission {
         pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
     )]
     pub run: String,
+    /// Hedge's: the longest the job is expected to run; a launch reserves this much of its cost against the
+    /// team's budget (default: the broker's `ledger.reserve_hours`, renewed while it runs).
+    #[schema(minimum = 1, maximum = 31_622_400, nullable = false)]
+    pub time_limit_seconds: Option<u64>,
 }
 
 /// The `resources` of a task (the subset this document describes; see SkyPilot's task YAML).
@@ -814,6 +828,35 @@ pub struct TeamView {
     pub monthly_budget: Option<i64>,
     pub quotas: Vec<QuotaView>,
     pub allow_preemption: bool,
+    pub on_budget_exceeded: BudgetActionName,
+}
+
+/// What a team's running jobs do once its spend reaches its monthly budget: `wait` (they go on; new jobs
+/// wait) or `stop` (they are cancelled, confirmed by the provider).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetActionName {
+    #[default]
+    Wait,
+    Stop,
+}
+
+impl From<hedge_store::OnBudgetExceeded> for BudgetActionName {
+    fn from(a: hedge_store::OnBudgetExceeded) -> Self {
+        match a {
+            hedge_store::OnBudgetExceeded::Wait => BudgetActionName::Wait,
+            hedge_store::OnBudgetExceeded::Stop => BudgetActionName::Stop,
+        }
+    }
+}
+
+impl From<BudgetActionName> for hedge_store::OnBudgetExceeded {
+    fn from(a: BudgetActionName) -> Self {
+        match a {
+            BudgetActionName::Wait => hedge_store::OnBudgetExceeded::Wait,
+            BudgetActionName::Stop => hedge_store::OnBudgetExceeded::Stop,
+        }
+    }
 }
 
 impl From<&hedge_store::Team> for TeamView {
@@ -831,6 +874,7 @@ impl From<&hedge_store::Team> for TeamView {
                 })
                 .collect(),
             allow_preemption: t.allow_preemption,
+            on_budget_exceeded: t.on_budget_exceeded.into(),
         }
     }
 }
@@ -854,6 +898,9 @@ pub struct TeamBody {
     #[serde(default)]
     #[schema(max_items = 100)]
     pub quotas: Vec<QuotaView>,
+    /// `wait` (default) or `stop`.
+    #[serde(default)]
+    pub on_budget_exceeded: BudgetActionName,
 }
 
 /// The body of `POST /v1/teams/{id}/tokens` (may be empty).
@@ -981,5 +1028,140 @@ mod tests {
             "flattened, no `waiting` when none"
         );
         assert_eq!(JobStateName::Cancelling.to_string(), "cancelling");
+    }
+}
+
+// ---- cost ----------------------------------------------------------------------------------------------------
+
+/// A cost window: `[from, to)`, each `YYYY-MM-DD[THH:MM[:SS]][Z]` (UTC); both absent: the current month.
+/// `to` must be after `from`, and a date that does not exist (`2026-02-31`) is refused: 409, as a rule the
+/// schema cannot state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CostQuery {
+    /// Start of the window (inclusive), e.g. `2026-11-01`.
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
+    pub from: Option<String>,
+    /// End of the window (exclusive), e.g. `2026-12-01`; clipped at now.
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
+    pub to: Option<String>,
+    /// Only this team (a team token may name only its own team).
+    pub team: Option<String>,
+}
+
+/// A cost window without a team (see [`CostQuery`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WindowQuery {
+    /// Start of the window (inclusive), e.g. `2026-11-01`.
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
+    pub from: Option<String>,
+    /// End of the window (exclusive); clipped at now.
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
+    pub to: Option<String>,
+}
+
+/// A FOCUS export's window and version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Start of the window (inclusive), e.g. `2026-11-01`.
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
+    pub from: Option<String>,
+    /// End of the window (exclusive); clipped at now.
+    #[param(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?Z?$"
+    )]
+    pub to: Option<String>,
+    /// `1.0` (default) or `1.2`.
+    #[param(pattern = r"^(1\.0|1\.2)$")]
+    pub focus_version: Option<String>,
+}
+
+/// Spend in a window: usage (booked, and running attempts accrued up to now) plus commitment fees charged
+/// by the configured allocation. Micro-dollars.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SpendReport {
+    pub from: i64,
+    pub to: i64,
+    /// The ledger's total for the window (all teams, and fees charged to none); the FOCUS export's
+    /// EffectiveCost sums to it.
+    pub total: i64,
+    pub teams: Vec<TeamSpend>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TeamSpend {
+    /// `null`: commitment fees charged to no team (unused, with `usage_share` allocation).
+    pub team: Option<String>,
+    pub spend: i64,
+    /// This month's budget, if any (only when the window is given for a team).
+    pub monthly_budget: Option<i64>,
+}
+
+/// Commitment metrics over a window, with burn-down as of now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CommitmentReport {
+    pub from: i64,
+    pub to: i64,
+    pub now: i64,
+    pub commitments: Vec<CommitmentMetricsView>,
+    /// The same figures summed per provider and per accelerator (`group`: `provider:aws`, `accelerator:H100`).
+    pub groups: Vec<CommitmentMetricsView>,
+    /// Each team's share of the fees (used and unused), by the configured allocation.
+    pub fee_by_team: Vec<TeamSpend>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CommitmentMetricsView {
+    /// The commitment's id, or the group's name.
+    pub id: String,
+    pub capacity_gpu_hours: f64,
+    pub used_gpu_hours: f64,
+    /// On-demand and spot GPU-hours of the same provider and accelerator in the commitment's term.
+    pub uncovered_gpu_hours: f64,
+    /// Micro-dollars.
+    pub fee: i64,
+    pub waste: i64,
+    pub on_demand_equivalent: i64,
+    pub utilization: f64,
+    pub coverage: f64,
+    pub effective_savings_rate: f64,
+    pub remaining_fee: i64,
+    pub remaining_gpu_hours: f64,
+    pub projected_unused_gpu_hours: f64,
+}
+
+impl CommitmentMetricsView {
+    pub fn from_metrics(id: String, m: &hedge_core::ledger::CommitmentMetrics) -> Self {
+        let h = |s: u64| s as f64 / 3600.0;
+        CommitmentMetricsView {
+            id,
+            capacity_gpu_hours: h(m.capacity_gpu_seconds),
+            used_gpu_hours: h(m.used_gpu_seconds),
+            uncovered_gpu_hours: h(m.uncovered_gpu_seconds),
+            fee: m.fee.micros(),
+            waste: m.waste.micros(),
+            on_demand_equivalent: m.on_demand_equivalent.micros(),
+            utilization: m.utilization,
+            coverage: m.coverage,
+            effective_savings_rate: m.effective_savings_rate,
+            remaining_fee: m.remaining_fee.micros(),
+            remaining_gpu_hours: h(m.remaining_gpu_seconds),
+            projected_unused_gpu_hours: h(m.projected_unused_gpu_seconds),
+        }
     }
 }

@@ -6,8 +6,8 @@
 //! whose first response was lost returns the first job instead of making a second one.
 
 use crate::api_types::{
-    CommitmentList, ErrorBody, JobDetail, JobEvents, JobLogs, JobPage, JobView, ListQuery,
-    ProviderList, SubmittedJob,
+    CommitmentList, CommitmentReport, CostQuery, ErrorBody, ExportQuery, JobDetail, JobEvents,
+    JobLogs, JobPage, JobView, ListQuery, ProviderList, SpendReport, SubmittedJob, WindowQuery,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -199,6 +199,58 @@ impl Client {
     /// The broker's commitments with their use (`hedge plan --existing-from` plans around them).
     pub fn commitments(&self) -> Result<CommitmentList, ClientError> {
         self.get("/v1/commitments")
+    }
+    pub fn spend(&self, query: &CostQuery) -> Result<SpendReport, ClientError> {
+        let url = format!("{}/v1/cost/spend", self.base);
+        self.send(self.http.get(&url).query(query), &url)
+    }
+    pub fn commitment_metrics(&self, query: &WindowQuery) -> Result<CommitmentReport, ClientError> {
+        let url = format!("{}/v1/cost/commitments", self.base);
+        self.send(self.http.get(&url).query(query), &url)
+    }
+
+    /// Streams a FOCUS CSV export into `out` as it arrives (no timeout: a large export takes as long as it
+    /// takes). Returns the bytes written.
+    pub fn export(
+        &self,
+        query: &ExportQuery,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, ClientError> {
+        let token = self.token.as_deref().ok_or(ClientError::NoToken)?;
+        let url = format!("{}/v1/cost/export", self.base);
+        let unreachable = |e: String| ClientError::Unreachable {
+            url: self.base.clone(),
+            reason: e,
+        };
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(None)
+            .build()
+            .map_err(|e| unreachable(e.to_string()))?;
+        let mut resp = http
+            .get(&url)
+            .query(query)
+            .bearer_auth(token)
+            .send()
+            .map_err(|e| unreachable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if status >= 400 {
+            let bytes = resp
+                .bytes()
+                .map_err(|e| unreachable(format!("reading the answer: {e}")))?;
+            let e: ErrorBody =
+                serde_json::from_slice(&bytes).map_err(|_| ClientError::BadResponse {
+                    url: url.clone(),
+                    status,
+                })?;
+            return Err(ClientError::Api {
+                status,
+                code: e.error.code,
+                message: e.error.message,
+                field: e.error.field,
+            });
+        }
+        std::io::copy(&mut resp, out).map_err(|e| unreachable(format!("reading the export: {e}")))
     }
 }
 

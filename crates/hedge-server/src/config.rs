@@ -23,6 +23,7 @@
 //!     catalog: { provider: aws, regions: [us-east-1] }
 //!     max_gpus: 64                     # GPUs the broker may hold on it at once (default 64)
 //!     driver: { kind: ec2, image_id: ami-0123456789abcdef0, credentials: { env: AWS } }
+//! ledger: { reserve_hours: 1, commitment_fees: usage_share }   # see crate::ledger
 //! teams:
 //!   - { id: ml, monthly_budget_usd: 1000, allow_preemption: true,
 //!       quotas: [ { provider: local-a, accelerator: H100, max_gpus: 2 } ] }
@@ -55,6 +56,8 @@ pub struct ServerConfig {
     pub max_launch_retries: u32,
     /// How long a cancelled job's processes have after SIGTERM before SIGKILL (local providers).
     pub cancel_grace: Duration,
+    /// Budget reservations and commitment fee allocation (`ledger:`).
+    pub ledger: crate::ledger::LedgerSettings,
 }
 
 /// One provider of the broker: what it sells and how its work runs.
@@ -249,6 +252,8 @@ struct RawConfig {
     max_launch_retries: u32,
     #[serde(default = "default_cancel_grace_seconds")]
     cancel_grace_seconds: u64,
+    #[serde(default)]
+    ledger: crate::ledger::RawLedger,
 }
 
 fn default_cancel_grace_seconds() -> u64 {
@@ -355,6 +360,9 @@ struct RawTeam {
     allow_preemption: bool,
     #[serde(default)]
     quotas: Vec<RawQuota>,
+    /// `wait` (default) or `stop` (see `crate::ledger`).
+    #[serde(default)]
+    on_budget_exceeded: hedge_store::OnBudgetExceeded,
 }
 
 #[derive(Deserialize)]
@@ -398,6 +406,7 @@ impl ServerConfig {
             teams: vec![],
             max_launch_retries: default_retries(),
             cancel_grace: hedge_drivers::DEFAULT_CANCEL_GRACE,
+            ledger: crate::ledger::LedgerSettings::default(),
         }
     }
 
@@ -472,6 +481,7 @@ impl ServerConfig {
                 monthly_budget,
                 quotas,
                 allow_preemption: t.allow_preemption,
+                on_budget_exceeded: t.on_budget_exceeded,
             });
         }
         let health = HealthSettings {
@@ -479,7 +489,12 @@ impl ServerConfig {
             failure_threshold: raw.health.failure_threshold.unwrap_or(3).max(1),
             missed_heartbeats: raw.health.missed_heartbeats.unwrap_or(2).max(1),
         };
+        let ledger = raw
+            .ledger
+            .validate()
+            .map_err(|(field, reason)| bad(&field, reason))?;
         Ok(ServerConfig {
+            ledger,
             listen,
             data_dir: raw.data_dir,
             database_url: raw.database_url,

@@ -22,6 +22,7 @@ pub mod config;
 mod error;
 pub mod fuzzing;
 pub mod health;
+pub mod ledger;
 pub mod metrics;
 pub mod openapi;
 pub mod policy;
@@ -173,6 +174,16 @@ impl Broker {
                 .collect();
             catalog = Catalog::new(offers, Default::default(), vec![]);
         }
+        // The configured and catalog prices become the price history's current versions (kept only when they
+        // changed), so attempts are priced at what was in force while they ran.
+        store
+            .record_prices(&ledger::config_prices(
+                &config.providers,
+                &catalog,
+                clock.now(),
+            ))
+            .await
+            .map_err(ServerError::Store)?;
         let mut known_accelerators: BTreeSet<Accelerator> =
             catalog.accelerators().into_iter().cloned().collect();
         if let Some(l) = &full {

@@ -45,6 +45,29 @@ pub struct Scrape {
     /// Jobs per state, every state listed.
     pub jobs: Vec<(String, u64)>,
     pub providers: Vec<ProviderGauge>,
+    /// Per team: spend rate and budget left (from the ledger, `crate::ledger::gauges`).
+    pub teams: Vec<TeamGauge>,
+    /// Per active commitment: GPUs in use over its GPUs.
+    pub commitments: Vec<(String, f64)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TeamGauge {
+    pub team: String,
+    /// What the team's in-flight attempts bill per hour now, in dollars.
+    pub spend_rate_usd_per_hour: f64,
+    /// This month's budget minus what counts against it (booked, accrued, reserved); `None` without a budget.
+    pub budget_remaining_usd: Option<f64>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TeamLabel {
+    team: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CommitmentLabel {
+    commitment: String,
 }
 
 #[derive(Clone, Debug)]
@@ -148,6 +171,39 @@ impl Metrics {
             "GPUs held by in-flight attempts",
             in_use,
         );
+        let rate = Family::<TeamLabel, Gauge<f64, AtomicU64>>::default();
+        let left = Family::<TeamLabel, Gauge<f64, AtomicU64>>::default();
+        for t in &scrape.teams {
+            let l = TeamLabel {
+                team: t.team.clone(),
+            };
+            rate.get_or_create(&l).set(t.spend_rate_usd_per_hour);
+            if let Some(b) = t.budget_remaining_usd {
+                left.get_or_create(&l).set(b);
+            }
+        }
+        r.register(
+            "hedge_team_spend_rate_usd_per_hour",
+            "What the team's running attempts bill per hour now",
+            rate,
+        );
+        r.register(
+            "hedge_team_budget_remaining_usd",
+            "This month's budget minus booked, accrued and reserved spend (teams with a budget)",
+            left,
+        );
+        let util = Family::<CommitmentLabel, Gauge<f64, AtomicU64>>::default();
+        for (c, u) in &scrape.commitments {
+            util.get_or_create(&CommitmentLabel {
+                commitment: c.clone(),
+            })
+            .set(*u);
+        }
+        r.register(
+            "hedge_commitment_utilization",
+            "GPUs in use on an active commitment over its GPUs",
+            util,
+        );
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r)?;
         Ok(out)
@@ -172,6 +228,19 @@ mod tests {
                 healthy: true,
                 gpus_in_use: 2,
             }],
+            teams: vec![
+                TeamGauge {
+                    team: "ml".into(),
+                    spend_rate_usd_per_hour: 4.0,
+                    budget_remaining_usd: Some(12.5),
+                },
+                TeamGauge {
+                    team: "cv".into(),
+                    spend_rate_usd_per_hour: 0.0,
+                    budget_remaining_usd: None,
+                },
+            ],
+            commitments: vec![("ri-1".into(), 0.25)],
         };
         let text = m.render(&scrape).unwrap();
         for want in [
@@ -186,12 +255,19 @@ mod tests {
             "hedge_jobs{state=\"pending\"} 3",
             "hedge_provider_healthy{provider=\"local \\\"a\\\"\"} 1",
             "hedge_provider_gpus_in_use{provider=\"local \\\"a\\\"\"} 2",
+            "hedge_team_spend_rate_usd_per_hour{team=\"ml\"} 4.0",
+            "hedge_team_budget_remaining_usd{team=\"ml\"} 12.5",
+            "hedge_commitment_utilization{commitment=\"ri-1\"} 0.25",
         ] {
             assert!(
                 text.lines().any(|l| l == want),
                 "missing {want:?} in\n{text}"
             );
         }
+        assert!(
+            !text.contains("hedge_team_budget_remaining_usd{team=\"cv\"}"),
+            "no budget, no gauge:\n{text}"
+        );
         assert_eq!(text.lines().last(), Some("# EOF"));
     }
 }

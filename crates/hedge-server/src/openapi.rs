@@ -35,6 +35,7 @@ impl Modify for Bearer {
         api::providers, api::list_commitments, api::import_commitments,
         api::list_teams, api::put_team, api::create_token,
         api::put_faults, api::get_faults,
+        api::cost_spend, api::cost_commitments, api::cost_export,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer),

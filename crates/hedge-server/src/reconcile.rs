@@ -25,12 +25,12 @@ use crate::schedule::{
     schedule, Decision, ProviderView, QueuedJob, RunningJob, Snapshot, TeamView, WaitReason,
 };
 use crate::{chain, Broker};
-use hedge_core::{AttemptStatus, JobId, JobState, Market, Money, Timestamp};
+use hedge_core::{AttemptStatus, JobId, JobState, Market, Money};
 use hedge_drivers::{IdempotencyKey, LaunchSpec, Observation};
 use hedge_placement::OwnedCapacity;
 use hedge_store::{
-    month_range, AttemptUpdate, HealthState, Job, LaunchAttempt, NewAttempt, ProviderHealth,
-    SpendEntry, StoreError, Transition,
+    AttemptUpdate, HealthState, Job, LaunchAttempt, NewAttempt, ProviderHealth, StoreError,
+    Transition,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -680,8 +680,9 @@ async fn apply_observation(
     }
 }
 
-/// Moves the job and moves its attempt on in one store transaction, then books the attempt's spend if it
-/// ended (an `Orphaned` attempt is booked when its stop is confirmed).
+/// Moves the job and moves its attempt on in one store transaction. An attempt that ends has its ledger
+/// segments written by the store in that same transaction (an `Orphaned` attempt's when its stop is
+/// confirmed), so a crash can neither lose nor double them.
 async fn finish(
     b: &Broker,
     job: &Job,
@@ -695,15 +696,12 @@ async fn finish(
         .expect_version(job.version)
         .with_attempt_update(AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail));
     b.store.transition(&t).await?;
-    if status.is_terminal() {
-        book_spend(b, job, a, now).await?;
-    }
     Ok(())
 }
 
 async fn update_attempt(
     b: &Broker,
-    job: &Job,
+    _job: &Job,
     a: &LaunchAttempt,
     status: AttemptStatus,
     detail: &str,
@@ -712,65 +710,13 @@ async fn update_attempt(
     b.store
         .update_attempt(&AttemptUpdate::new(&a.idempotency_key, status, now).detail(detail))
         .await?;
-    if status.is_terminal() {
-        book_spend(b, job, a, now).await?;
-    }
     Ok(())
-}
-
-/// What an attempt costs per hour: the price of the offer it launched (instance type, region, zone) in
-/// its market, from the broker's catalog; committed capacity costs nothing at the margin (`None`).
-pub fn attempt_rate(b: &Broker, a: &LaunchAttempt) -> Option<hedge_core::Rate> {
-    if a.market == Market::Committed {
-        return None;
-    }
-    let offer = b.catalog.offers().iter().find(|o| {
-        o.provider == a.provider
-            && o.instance_type == a.offer
-            && a.region.as_ref().is_none_or(|r| o.location.region() == r)
-            && a.zone.as_ref().is_none_or(|z| o.location.zone() == Some(z))
-    })?;
-    // The offer is one node; a multi-node attempt holds `gpus / gpus-per-node` of them.
-    let nodes = match &offer.accelerator {
-        Some(acc) if acc.count > 0 => (a.gpus / acc.count).max(1),
-        _ => 1,
-    };
-    let per_node = match a.market {
-        Market::Spot => offer.prices.spot.or(offer.prices.on_demand),
-        _ => offer.prices.on_demand,
-    }?;
-    Some(per_node.times(nodes))
-}
-
-/// What an attempt cost: on-demand and spot at the provider's per-GPU rate for its whole life; committed
-/// capacity is paid by its commitment, so its marginal cost is zero.
-async fn book_spend(
-    b: &Broker,
-    job: &Job,
-    a: &LaunchAttempt,
-    end: Timestamp,
-) -> Result<(), StoreError> {
-    let Some(rate) = attempt_rate(b, a) else {
-        return Ok(());
-    };
-    let secs = (end.unix() - a.created_at.unix()).max(0) as u64;
-    let amount = rate.cost_for_seconds(secs);
-    b.store
-        .record_spend(&SpendEntry {
-            job: Some(job.id),
-            team: job.team.clone(),
-            provider: a.provider.clone(),
-            market: a.market,
-            amount,
-            start: a.created_at,
-            end,
-        })
-        .await
 }
 
 // ---- phase 3 ------------------------------------------------------------------------------------------------
 
 async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
+    enforce_stop(b).await?;
     // The head of the queue in the scheduler's own order (priority, then deadline, then age), read through
     // the store's index: an urgent job is considered at the next pass however long the queue is.
     let queue_jobs = b.store.schedule_queue(SCHEDULE_WINDOW).await?;
@@ -854,15 +800,16 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
             marginal_per_gpu_hour: hedge_core::Rate::ZERO,
         })
         .collect();
-    let (y, m, ..) = now.to_civil();
-    let (from, to) = month_range(y, m)?;
+    let all_teams = b.store.teams().await?;
+    let spend = if all_teams.iter().any(|t| t.monthly_budget.is_some()) {
+        crate::ledger::budget_spend(b, now).await?
+    } else {
+        HashMap::new()
+    };
     let mut teams = HashMap::new();
-    for t in b.store.teams().await? {
-        let spent = if t.monthly_budget.is_some() {
-            b.store.team_spend(&t.id, from, to).await?
-        } else {
-            Money::ZERO
-        };
+    for t in all_teams {
+        let u = spend.get(&t.id).copied().unwrap_or_default();
+        let spent = u.spent + u.reserved;
         teams.insert(
             t.id.clone(),
             TeamView {
@@ -901,8 +848,72 @@ async fn phase3_schedule(b: &Broker) -> Result<Vec<Decision>, StoreError> {
         running,
         queue,
         reserved,
+        reserve_seconds: b.config.ledger.reserve_seconds,
     };
     Ok(schedule(&snap))
+}
+
+/// Teams with `on_budget_exceeded: stop` whose spend this month (booked and accrued, not reservations) has
+/// reached their budget: their jobs that hold capacity are stopped.
+async fn enforce_stop(b: &Broker) -> Result<(), StoreError> {
+    let stopping: Vec<_> = b
+        .store
+        .teams()
+        .await?
+        .into_iter()
+        .filter(|t| {
+            t.on_budget_exceeded == hedge_store::OnBudgetExceeded::Stop
+                && t.monthly_budget.is_some()
+        })
+        .collect();
+    if stopping.is_empty() {
+        return Ok(());
+    }
+    let spend = crate::ledger::budget_spend(b, b.clock.now()).await?;
+    let mut holding = None;
+    for t in stopping {
+        let (Some(budget), Some(u)) = (t.monthly_budget, spend.get(&t.id)) else {
+            continue;
+        };
+        if u.spent >= budget {
+            if holding.is_none() {
+                holding = Some(
+                    b.store
+                        .jobs_in_states(&[JobState::Launching, JobState::Running])
+                        .await?,
+                );
+            }
+            stop_team(b, &t.id, u.spent, budget, holding.iter().flatten()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `on_budget_exceeded: stop`: every job of the team that holds capacity is cancelled the way a user's
+/// cancel is (to `Cancelling`; the driver's confirmation makes it `Cancelled`), with reason
+/// `budget_exceeded`.
+async fn stop_team<'a>(
+    b: &Broker,
+    team: &hedge_core::TeamId,
+    spent: Money,
+    budget: Money,
+    holding: impl Iterator<Item = &'a Job>,
+) -> Result<(), StoreError> {
+    for job in holding.filter(|j| &j.team == team) {
+        let Some(target) = job.state.cancel_target() else {
+            continue;
+        };
+        let t = Transition::new(job.id, job.state, target, b.clock.now())
+            .reason("budget_exceeded")
+            .explanation(json!({"spent": spent.micros(), "budget": budget.micros()}))
+            .expect_version(job.version);
+        match b.store.transition(&t).await {
+            Ok(_) => tracing::info!(job = %job.id, team = %team, "budget exceeded: stopping"),
+            Err(e) if e.is_caller_error() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 // ---- phase 4 ------------------------------------------------------------------------------------------------

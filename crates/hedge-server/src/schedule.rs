@@ -5,14 +5,16 @@
 //! The pass, in the style of Kueue's `schedule()`:
 //! 1. order the queue: priority (high first), then deadline (earliest first, none last), then submission
 //!    order;
-//! 2. for each job: its team must exist and be under its monthly budget;
+//! 2. for each job: its team must exist and be under its monthly budget (booked, accrued and reserved);
 //! 3. place it with [`hedge_placement::place`] (market rank `Priority`: committed capacity first, then
 //!    on-demand, then spot where the task allows it), with conditions that combine the providers' health,
 //!    their free GPUs and the team's remaining quota;
 //! 4. no fit: if the same placement ignoring quotas would fit, the job waits `over_quota`; otherwise, if
 //!    the team allows preemption, its running lower-priority jobs that would make room are preempted;
 //!    otherwise it waits `no_fit` with the placement's rejections;
-//! 5. a fit takes its GPUs from the provider, the commitment and the team's quota for the rest of the pass.
+//! 5. a fit whose reservation (`reserve_seconds` of its hourly cost) would take the team past its budget
+//!    waits `over_budget`; otherwise it reserves that much and takes its GPUs from the provider, the
+//!    commitment and the team's quota for the rest of the pass.
 //!
 //! Jobs of the same team with the same resource request that found no fit share the answer for the rest of
 //! the pass (capacity only shrinks during a pass), so a pass over a long queue costs one placement per
@@ -57,7 +59,8 @@ pub struct RunningJob {
 pub struct TeamView {
     pub quotas: Vec<TeamQuota>,
     pub monthly_budget: Option<Money>,
-    /// Spent so far this month.
+    /// What counts against this month's budget: booked usage, running attempts' accrual and the rest of
+    /// their reservations (`crate::ledger::budget_spend`).
     pub spent: Money,
     pub allow_preemption: bool,
 }
@@ -87,6 +90,9 @@ pub struct Snapshot<'a> {
     pub queue: Vec<QueuedJob>,
     /// GPUs freed by preemption in an earlier pass, held for the job that preempted: `(job, provider, gpus)`.
     pub reserved: Vec<(JobId, ProviderId, u32)>,
+    /// What a launch reserves against its team's budget: the job's `time_limit_seconds`, or else this many
+    /// seconds, of the placement's hourly cost.
+    pub reserve_seconds: u64,
 }
 
 /// Why a job waits.
@@ -96,9 +102,12 @@ pub enum WaitReason {
     UnknownTeam {
         team: TeamId,
     },
+    /// `spent` (booked, accrued and reserved this month) plus `needed` (this job's reservation) would pass
+    /// `budget`.
     OverBudget {
         spent: Money,
         budget: Money,
+        needed: Money,
     },
     OverQuota {
         provider: Option<ProviderId>,
@@ -261,6 +270,8 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
             .then(a.id.cmp(&b.id))
     });
     let mut out = Vec::with_capacity(order.len());
+    // Reservations made earlier in this pass, per team.
+    let mut extra_spend: HashMap<TeamId, Money> = HashMap::new();
 
     for job in order {
         // Phase 2: team and budget.
@@ -273,13 +284,15 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
             });
             continue;
         };
+        let spent = team.spent + extra_spend.get(&job.team).copied().unwrap_or(Money::ZERO);
         if let Some(budget) = team.monthly_budget {
-            if team.spent >= budget {
+            if spent >= budget {
                 out.push(Decision::Wait {
                     job: job.id,
                     reason: Arc::new(WaitReason::OverBudget {
-                        spent: team.spent,
+                        spent,
                         budget,
+                        needed: Money::ZERO,
                     }),
                 });
                 continue;
@@ -373,7 +386,25 @@ pub fn schedule(snap: &Snapshot<'_>) -> Vec<Decision> {
             });
             continue;
         };
-        // Phase 5: take the capacity.
+        // Phase 5: reserve its estimated cost against the budget (so a pass never launches past it), then take
+        // the capacity.
+        let needed = chosen
+            .hourly_cost
+            .cost_for_seconds(job.spec.time_limit_seconds.unwrap_or(snap.reserve_seconds));
+        if let Some(budget) = team.monthly_budget {
+            if spent + needed > budget {
+                out.push(Decision::Wait {
+                    job: job.id,
+                    reason: Arc::new(WaitReason::OverBudget {
+                        spent,
+                        budget,
+                        needed,
+                    }),
+                });
+                continue;
+            }
+        }
+        *extra_spend.entry(job.team.clone()).or_default() += needed;
         let gpus = chosen.total_gpus();
         let accel = chosen.accelerators.as_ref().map(|a| a.name.clone());
         if let Some(pv) = providers.iter_mut().find(|p| p.id == chosen.provider) {
@@ -588,6 +619,7 @@ mod tests {
             running: vec![],
             queue: queue.clone(),
             reserved: vec![],
+            reserve_seconds: 3600,
         };
         match &schedule(&snap)[..] {
             [Decision::Wait { reason, .. }] => match &**reason {
@@ -614,6 +646,7 @@ mod tests {
             running: vec![],
             queue,
             reserved: vec![],
+            reserve_seconds: 3600,
         };
         match &schedule(&snap)[..] {
             [Decision::Launch { candidate, .. }] => {
@@ -659,6 +692,7 @@ mod tests {
             running: vec![],
             queue,
             reserved: vec![],
+            reserve_seconds: 3600,
         };
         let got: Vec<String> = schedule(&snap)
             .iter()
@@ -702,6 +736,7 @@ mod tests {
             running: vec![],
             queue: vec![none, late, soon],
             reserved: vec![],
+            reserve_seconds: 3600,
         };
         let first = schedule(&snap).into_iter().next().unwrap();
         assert!(
@@ -731,7 +766,7 @@ mod tests {
             let teams: HashMap<TeamId, TeamView> =
                 [("t0", team(quota, None, 0, true)), ("t1", team(None, None, 0, false))].into_iter().map(|(n, t)| (TeamId::new(n), t)).collect();
             let queue: Vec<QueuedJob> = jobs.iter().enumerate().map(|(i, (t, p, g))| job(i as u64 + 1, ["t0", "t1"][*t], *p, *g)).collect();
-            let snap = Snapshot { catalog: &catalog, providers: views(&cfg, used), owned, teams, running: vec![], queue: queue.clone(), reserved: vec![] };
+            let snap = Snapshot { catalog: &catalog, providers: views(&cfg, used), owned, teams, running: vec![], queue: queue.clone(), reserved: vec![], reserve_seconds: 3600 };
             let ds = schedule(&snap);
             let mut per_provider = [0u32; 2];
             let mut from_commitment = 0;

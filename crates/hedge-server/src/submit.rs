@@ -7,7 +7,10 @@ use serde_norway::Value;
 use std::collections::BTreeSet;
 
 /// Top-level fields that are Hedge's, not SkyPilot's.
-const HEDGE_FIELDS: &[&str] = &["team", "priority", "deadline"];
+/// The longest `time_limit_seconds` a submission may state: a year (366 days).
+pub const MAX_TIME_LIMIT_SECONDS: u64 = 366 * 86_400;
+
+const HEDGE_FIELDS: &[&str] = &["team", "priority", "deadline", "time_limit_seconds"];
 
 /// A parsed submission.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +111,21 @@ pub fn parse(body: &[u8], known: &BTreeSet<Accelerator>) -> Result<Submission, A
             )
         })?),
     };
+    let time_limit_seconds = match get("time_limit_seconds") {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e15).map(|f| f as u64))
+                .filter(|s| (1..=MAX_TIME_LIMIT_SECONDS).contains(s))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_time_limit",
+                        "time_limit_seconds",
+                        format!("time_limit_seconds must be a whole number of seconds from 1 to {MAX_TIME_LIMIT_SECONDS}"),
+                    )
+                })?,
+        ),
+    };
     for (i, r) in parsed.task.resources.iter().enumerate() {
         if let Some(a) = &r.accelerators {
             if !known.contains(&a.name) {
@@ -160,11 +178,15 @@ pub fn parse(body: &[u8], known: &BTreeSet<Accelerator>) -> Result<Submission, A
         .filter(|w| !HEDGE_FIELDS.contains(&w.path.as_str()))
         .map(|w| w.to_string())
         .collect();
+    let spec = hedge_core::TaskSpec {
+        time_limit_seconds,
+        ..parsed.task
+    };
     Ok(Submission {
         team,
         priority,
         deadline,
-        spec: parsed.task,
+        spec,
         warnings,
     })
 }

@@ -33,12 +33,13 @@ mod store;
 mod token;
 
 pub use error::StoreError;
+pub use logic::span_of;
 pub use migrations::SCHEMA_VERSION;
 pub use model::{
     month_range, AttemptUpdate, CommitmentUsage, HealthState, IssuedToken, Job, JobEvent,
-    JobFilter, JobPage, LaunchAttempt, NewAttempt, NewJob, Principal, ProviderHealth, QueuedJob,
-    SpendEntry, SubmitKey, Team, TeamQuota, TokenInfo, Transition, MAX_DETAIL_CHARS,
-    MAX_EXPLANATION_BYTES,
+    JobFilter, JobPage, LaunchAttempt, NewAttempt, NewJob, OnBudgetExceeded, Principal,
+    ProviderHealth, QueuedJob, SpendEntry, SubmitKey, Team, TeamQuota, TokenInfo, Transition,
+    MAX_DETAIL_CHARS, MAX_EXPLANATION_BYTES,
 };
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;

@@ -10,6 +10,7 @@ use crate::model::*;
 use crate::store::{Store, StoreResult, QUEUED_STATES};
 use crate::token;
 use async_trait::async_trait;
+use hedge_core::ledger::{self, AttemptSpan, PriceBook, PriceVersion, Segment};
 use hedge_core::{
     Commitment, CommitmentId, JobId, JobState, Money, ProviderId, Rate, RegionId, TeamId,
     Timestamp, ZoneId,
@@ -96,7 +97,7 @@ fn commitment_row(r: &Row) -> StoreResult<Commitment> {
     })
 }
 
-const TEAM_COLS: &str = "id, monthly_budget_micros, quotas, allow_preemption";
+const TEAM_COLS: &str = "id, monthly_budget_micros, quotas, allow_preemption, on_budget_exceeded";
 
 fn team_row(r: &Row) -> StoreResult<Team> {
     Ok(Team {
@@ -105,6 +106,11 @@ fn team_row(r: &Row) -> StoreResult<Team> {
         quotas: serde_json::from_str(r.str(2)?)
             .map_err(|e| corrupt("teams", "quotas", e.to_string()))?,
         allow_preemption: r.bool(3)?,
+        on_budget_exceeded: match r.str(4)? {
+            "wait" => OnBudgetExceeded::Wait,
+            "stop" => OnBudgetExceeded::Stop,
+            other => return Err(corrupt("teams", "on_budget_exceeded", format!("{other:?}"))),
+        },
     })
 }
 
@@ -332,7 +338,13 @@ async fn apply_attempt_update(
         a.status.as_str()
     ];
     match c.query_opt(&sql, &params).await? {
-        Some(r) => attempt_row(&r),
+        Some(r) => {
+            let moved = attempt_row(&r)?;
+            if moved.status.is_terminal() {
+                book_segments(c, &moved, u.at).await?;
+            }
+            Ok(moved)
+        }
         None => {
             let now = get_attempt(c, &u.idempotency_key).await?;
             Err(StoreError::IllegalAttemptUpdate {
@@ -343,6 +355,142 @@ async fn apply_attempt_update(
         }
     }
 }
+
+/// The price history of one provider (every market).
+async fn provider_prices(c: &mut dyn Conn, provider: &ProviderId) -> StoreResult<PriceBook> {
+    let rows = all(
+        c,
+        // The provider's own series and its offers' (`provider/region/instance_type`).
+        "SELECT provider, market, from_at, per_gpu_hour_micros FROM price_versions WHERE provider = $1 OR provider LIKE $2",
+        &vals![provider.as_str(), format!("{}/%", provider.as_str())],
+        price_row,
+    )
+    .await?;
+    Ok(PriceBook::new(rows))
+}
+
+fn price_row(r: &Row) -> StoreResult<PriceVersion> {
+    Ok(PriceVersion {
+        provider: ProviderId::new(r.str(0)?),
+        market: parse_market("price_versions", r.str(1)?)?,
+        from: Timestamp(r.i64(2)?),
+        per_gpu_hour: Rate::per_hour(Money::from_micros(r.i64(3)?)),
+    })
+}
+
+/// The span an attempt held, for pricing: from its launch record to `end`, with its job's team.
+async fn attempt_span(c: &mut dyn Conn, a: &LaunchAttempt) -> StoreResult<AttemptSpan> {
+    let team = c
+        .query_opt(
+            "SELECT team_id FROM jobs WHERE id = $1",
+            &vals![job_id_sql(a.job)?],
+        )
+        .await?
+        .ok_or(StoreError::UnknownJob { job: a.job })?
+        .string(0)?;
+    Ok(span_of(a, TeamId::new(team)))
+}
+
+/// What an attempt held, as the ledger prices it: from its launch record (`created_at`) on.
+pub fn span_of(a: &LaunchAttempt, team: TeamId) -> AttemptSpan {
+    AttemptSpan {
+        attempt: a.idempotency_key.clone(),
+        job: a.job,
+        attempt_no: a.attempt_no,
+        team,
+        provider: a.provider.clone(),
+        region: a.region.clone(),
+        zone: a.zone.clone(),
+        instance_type: a.offer.clone(),
+        market: a.market,
+        commitment: a.commitment.clone(),
+        accelerator: a.accelerator.clone(),
+        gpus: a.gpus,
+        start: a.created_at,
+    }
+}
+
+/// Books an ended attempt's segments, priced from the price history, in the caller's transaction (the one
+/// that moved the attempt to its final status). Unique per (attempt, seq): writing them again adds nothing.
+async fn book_segments(c: &mut dyn Conn, a: &LaunchAttempt, end: Timestamp) -> StoreResult<()> {
+    let book = provider_prices(c, &a.provider).await?;
+    let span = attempt_span(c, a).await?;
+    for s in ledger::segments(&book, &span, end.max(a.created_at)) {
+        c.exec(
+            "INSERT INTO ledger_segments (attempt_key, seq, job_id, attempt_no, team_id, provider, region, zone,
+                 instance_type, market, commitment_id, accelerator, gpus, start_at, end_at, per_gpu_hour_micros,
+                 list_per_gpu_hour_micros)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+             ON CONFLICT (attempt_key, seq) DO NOTHING",
+            &vals![
+                &s.attempt,
+                s.seq,
+                job_id_sql(s.job)?,
+                s.attempt_no,
+                s.team.as_str(),
+                s.provider.as_str(),
+                s.region.as_ref().map(|r| r.as_str()),
+                s.zone.as_ref().map(|z| z.as_str()),
+                &s.instance_type,
+                market_str(s.market),
+                s.commitment.as_ref().map(|x| x.as_str()),
+                s.accelerator.as_ref().map(|x| x.as_str()),
+                s.gpus,
+                s.start.0,
+                s.end.0,
+                s.per_gpu_hour.hourly().micros(),
+                s.list_per_gpu_hour.hourly().micros(),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+const SEGMENT_COLS: &str = "id, attempt_key, seq, job_id, attempt_no, team_id, provider, region, zone, instance_type, market, \
+     commitment_id, accelerator, gpus, start_at, end_at, per_gpu_hour_micros, list_per_gpu_hour_micros";
+
+fn segment_row(r: &Row) -> StoreResult<(i64, Segment)> {
+    Ok((
+        r.i64(0)?,
+        Segment {
+            attempt: r.string(1)?,
+            seq: to_u32("ledger_segments", "seq", r.i64(2)?)?,
+            job: job_id("ledger_segments", r.i64(3)?)?,
+            attempt_no: to_u32("ledger_segments", "attempt_no", r.i64(4)?)?,
+            team: TeamId::new(r.str(5)?),
+            provider: ProviderId::new(r.str(6)?),
+            region: r.opt_str(7)?.map(RegionId::new),
+            zone: r.opt_str(8)?.map(ZoneId::new),
+            instance_type: r.string(9)?,
+            market: parse_market("ledger_segments", r.str(10)?)?,
+            commitment: r.opt_str(11)?.map(CommitmentId::new),
+            accelerator: r
+                .opt_str(12)?
+                .map(|a| parse_accel("ledger_segments", a))
+                .transpose()?,
+            gpus: to_u32("ledger_segments", "gpus", r.i64(13)?)?,
+            start: Timestamp(r.i64(14)?),
+            end: Timestamp(r.i64(15)?),
+            per_gpu_hour: Rate::per_hour(Money::from_micros(r.i64(16)?)),
+            list_per_gpu_hour: Rate::per_hour(Money::from_micros(r.i64(17)?)),
+        },
+    ))
+}
+
+/// The start of `t`'s calendar month. Every segment lies inside one month (`hedge_core::ledger::price_span`
+/// cuts at month boundaries), so a segment that ends after `t` starts at or after this: the lower bound
+/// that turns a window query into a range scan of the `ledger_by_start` index.
+fn month_of(t: Timestamp) -> Timestamp {
+    let (y, m, ..) = t.to_civil();
+    Timestamp::from_ymd(y, m, 1)
+}
+
+/// The billed cost of a segment inside `[$1, $2)`, in the common dialect: rate × GPUs × overlap seconds,
+/// rounded half up to the micro-dollar exactly as `hedge_core::ledger::cost`.
+pub(crate) const OVERLAP_COST_SQL: &str =
+    "(per_gpu_hour_micros * gpus * ((CASE WHEN end_at < $2 THEN end_at ELSE $2 END) - \
+     (CASE WHEN start_at > $1 THEN start_at ELSE $1 END)) + 1800) / 3600";
 
 async fn insert_token(
     c: &mut dyn Conn,
@@ -459,14 +607,17 @@ impl<B: Backend> Store for B {
             team.id.as_str(),
             team.monthly_budget.map(Money::micros),
             quotas,
-            team.allow_preemption
+            team.allow_preemption,
+            team.on_budget_exceeded.as_str()
         ];
         self.write(logic(move |c| {
             Box::pin(async move {
                 c.exec(
-                    "INSERT INTO teams (id, monthly_budget_micros, quotas, allow_preemption) VALUES ($1, $2, $3, $4)
+                    "INSERT INTO teams (id, monthly_budget_micros, quotas, allow_preemption, on_budget_exceeded)
+                     VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (id) DO UPDATE SET monthly_budget_micros = excluded.monthly_budget_micros,
-                         quotas = excluded.quotas, allow_preemption = excluded.allow_preemption",
+                         quotas = excluded.quotas, allow_preemption = excluded.allow_preemption,
+                         on_budget_exceeded = excluded.on_budget_exceeded",
                     &params,
                 )
                 .await
@@ -1153,6 +1304,109 @@ impl<B: Backend> Store for B {
                     spend_row,
                 )
                 .await
+            })
+        }))
+        .await
+    }
+
+    async fn record_prices(&self, versions: &[PriceVersion]) -> StoreResult<usize> {
+        for (i, v) in versions.iter().enumerate() {
+            validate_name("prices.provider", v.provider.as_str())?;
+            if v.per_gpu_hour.hourly() < Money::ZERO {
+                return Err(invalid(
+                    "prices.per_gpu_hour",
+                    format!("prices[{i}]: {} is negative", v.per_gpu_hour.hourly()),
+                ));
+            }
+        }
+        let vs = versions.to_vec();
+        self.write(logic(move |c| {
+            Box::pin(async move {
+                let mut added = 0;
+                for v in &vs {
+                    let latest = c
+                        .query_opt(
+                            "SELECT per_gpu_hour_micros FROM price_versions WHERE provider = $1 AND market = $2 AND from_at <= $3
+                             ORDER BY from_at DESC LIMIT 1",
+                            &vals![v.provider.as_str(), market_str(v.market), v.from.0],
+                        )
+                        .await?;
+                    if latest.map(|r| r.i64(0)).transpose()? == Some(v.per_gpu_hour.hourly().micros()) {
+                        continue;
+                    }
+                    added += c
+                        .exec(
+                            "INSERT INTO price_versions (provider, market, from_at, per_gpu_hour_micros) VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (provider, market, from_at) DO UPDATE SET per_gpu_hour_micros = excluded.per_gpu_hour_micros",
+                            &vals![v.provider.as_str(), market_str(v.market), v.from.0, v.per_gpu_hour.hourly().micros()],
+                        )
+                        .await? as usize;
+                }
+                Ok(added)
+            })
+        }))
+        .await
+    }
+
+    async fn price_versions(&self) -> StoreResult<Vec<PriceVersion>> {
+        self.read(logic(|c| {
+            Box::pin(async move {
+                all(
+                    c,
+                    "SELECT provider, market, from_at, per_gpu_hour_micros FROM price_versions ORDER BY provider, market, from_at",
+                    &[],
+                    price_row,
+                )
+                .await
+            })
+        }))
+        .await
+    }
+
+    async fn ledger_segments(
+        &self,
+        team: Option<&TeamId>,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(Timestamp, i64)>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, Segment)>> {
+        if team.is_some_and(|t| !storable_key(t.as_str())) {
+            return Ok(vec![]);
+        }
+        let team = team.map(|t| t.as_str().to_owned());
+        self.read(logic(move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {SEGMENT_COLS} FROM ledger_segments
+                     WHERE (start_at, id) > ($6, $4) AND start_at < $2 AND end_at > $1
+                         AND (CAST($3 AS TEXT) IS NULL OR team_id = $3)
+                     ORDER BY start_at, id LIMIT $5"
+                );
+                // The cursor, or just before the window's first possible segment (the start of `from`'s month).
+                let (start, id) = after.map_or((month_of(from).0, i64::MIN), |(s, id)| {
+                    (s.0.max(month_of(from).0), id)
+                });
+                let params = vals![from.0, to.0, team, id, i64::from(limit.max(1)), start];
+                all(c, &sql, &params, segment_row).await
+            })
+        }))
+        .await
+    }
+
+    async fn booked_spend_by_team(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<(TeamId, Money)>> {
+        self.read(logic(move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT team_id, CAST(COALESCE(SUM({OVERLAP_COST_SQL}), 0) AS BIGINT) FROM ledger_segments
+                     WHERE start_at >= $3 AND start_at < $2 AND end_at > $1 GROUP BY team_id ORDER BY team_id"
+                );
+                let params = vals![from.0, to.0, month_of(from).0];
+                all(c, &sql, &params, |r| Ok((TeamId::new(r.str(0)?), Money::from_micros(r.i64(1)?)))).await
             })
         }))
         .await

@@ -27,6 +27,27 @@ pub struct Team {
     pub quotas: Vec<TeamQuota>,
     /// Whether this team's higher-priority jobs may preempt its own lower-priority ones (and be preempted).
     pub allow_preemption: bool,
+    /// What happens to the team's running jobs once its spend reaches its monthly budget.
+    pub on_budget_exceeded: OnBudgetExceeded,
+}
+
+/// `wait`: running jobs go on, new ones wait. `stop`: running jobs are cancelled too (confirmed by the
+/// driver, as a user's cancel).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBudgetExceeded {
+    #[default]
+    Wait,
+    Stop,
+}
+
+impl OnBudgetExceeded {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnBudgetExceeded::Wait => "wait",
+            OnBudgetExceeded::Stop => "stop",
+        }
+    }
 }
 
 impl Team {
@@ -36,6 +57,7 @@ impl Team {
             monthly_budget: None,
             quotas: vec![],
             allow_preemption: false,
+            on_budget_exceeded: OnBudgetExceeded::Wait,
         }
     }
 

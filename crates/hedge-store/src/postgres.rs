@@ -38,6 +38,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "schedule_queue",
         sql: include_str!("../migrations/postgres/0004_schedule_queue.sql"),
     },
+    Migration {
+        version: 5,
+        name: "ledger",
+        sql: include_str!("../migrations/postgres/0005_ledger.sql"),
+    },
 ];
 
 /// Serialises concurrent migrations of one schema: `pg_advisory_xact_lock(MIGRATION_LOCK,

@@ -39,6 +39,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "schedule_queue",
         sql: include_str!("../migrations/sqlite/0004_schedule_queue.sql"),
     },
+    Migration {
+        version: 5,
+        name: "ledger",
+        sql: include_str!("../migrations/sqlite/0005_ledger.sql"),
+    },
 ];
 
 /// Reader connections besides the writer (WAL lets them read while the writer writes).

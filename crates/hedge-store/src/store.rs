@@ -3,6 +3,7 @@
 use crate::error::StoreError;
 use crate::model::*;
 use async_trait::async_trait;
+use hedge_core::ledger::{PriceVersion, Segment};
 use hedge_core::{Commitment, CommitmentId, JobId, JobState, Money, ProviderId, TeamId, Timestamp};
 
 /// The states [`Store::schedule_queue`] reads: jobs waiting for a placement.
@@ -170,4 +171,30 @@ pub trait Store: Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<SpendEntry>>;
+
+    // ---- ledger -------------------------------------------------------------------------------------------
+
+    /// Adds price versions to the history; a version whose rate equals the one already in force at its
+    /// `from` is skipped (returns how many were added). An ended attempt's segments are priced from this
+    /// history, in the transaction that moves it to its final status.
+    async fn record_prices(&self, versions: &[PriceVersion]) -> StoreResult<usize>;
+    /// The whole price history, by (provider, market, from).
+    async fn price_versions(&self) -> StoreResult<Vec<PriceVersion>>;
+    /// Booked ledger segments that overlap `[from, to)`, for one team or all, in (start, row id) order after
+    /// the cursor `after` (keyset pagination: pass the last segment's `(start, id)`), at most `limit`.
+    async fn ledger_segments(
+        &self,
+        team: Option<&TeamId>,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(Timestamp, i64)>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, Segment)>>;
+    /// Booked usage per team in `[from, to)` (each segment by its overlap with the window), one SQL
+    /// `GROUP BY`; equal to summing `Segment::billed_in` over `ledger_segments`.
+    async fn booked_spend_by_team(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<(TeamId, Money)>>;
 }

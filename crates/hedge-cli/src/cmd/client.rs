@@ -21,7 +21,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn client(&self) -> Client {
+    pub fn client(&self) -> Client {
         Client::new(&self.url, self.token.clone())
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod client;
+pub mod cost;
 pub mod forecast;
 pub mod offers;
 pub mod place;

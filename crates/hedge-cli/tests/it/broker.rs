@@ -1,5 +1,5 @@
 //! The broker's client commands against a real `hedge serve`: `hedge submit` sends an idempotency key, and
-//! `submit`, `jobs` and `job` print what the typed API answered.
+//! `submit`, `jobs`, `job` and `cost` print what the typed API answered.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -115,6 +115,74 @@ fn submit_jobs_and_job_through_the_typed_client() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("HTTP 404"),
+        "{}",
+        crate::render(&bad)
+    );
+
+    // `hedge cost`: the job's spend once it ended, the FOCUS export streamed, the commitment metrics.
+    for _ in 0..200 {
+        let job: serde_json::Value =
+            serde_json::from_str(&run(&["job", "1", "--format", "json"])).unwrap();
+        if job["job"]["state"] == "succeeded" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let spend: serde_json::Value =
+        serde_json::from_str(&run(&["cost", "--format", "json"])).unwrap();
+    assert!(
+        spend["teams"]
+            .as_array()
+            .is_some_and(|t| t.iter().all(|t| t["team"] == "ml")),
+        "{spend}"
+    );
+    let table = run(&["cost"]);
+    assert!(
+        table.contains("TEAM") && table.lines().any(|l| l.starts_with("total")),
+        "{table}"
+    );
+    let csv = run(&["cost", "export", "--focus-version", "1.2"]);
+    let header = csv.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("AvailabilityZone,BilledCost,")
+            && header.ends_with("x_team,x_job,x_attempt"),
+        "{csv}"
+    );
+    let file = dir.join("focus.csv");
+    run(&[
+        "cost",
+        "export",
+        "--from",
+        "2026-01-01",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .starts_with("AvailabilityZone,BilledCost,"));
+    let metrics = run(&["cost", "commitments"]);
+    assert!(
+        metrics.contains("COMMITMENT") && metrics.contains("UTIL"),
+        "{metrics}"
+    );
+    // A wrong date is a usage error naming the flag; a window the server refuses is an error naming the field.
+    let bad = crate::hedge(&[&["cost", "--from", "2026-02-31"][..], &conn[..]].concat());
+    assert_eq!(bad.status.code(), Some(2), "{}", crate::render(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--from"),
+        "{}",
+        crate::render(&bad)
+    );
+    let bad = crate::hedge(
+        &[
+            &["cost", "--from", "2026-03-01", "--to", "2026-02-01"][..],
+            &conn[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", crate::render(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("field to"),
         "{}",
         crate::render(&bad)
     );

@@ -240,6 +240,7 @@ fn sched(jobs: usize) {
         running: vec![],
         queue,
         reserved: vec![],
+        reserve_seconds: 3600,
     };
     let mut best = Duration::MAX;
     let mut launched = 0;

@@ -1456,6 +1456,240 @@ pub async fn spend_ledger_and_monthly_budget(s: S) {
     );
 }
 
+// ---- ledger --------------------------------------------------------------------------------------------------
+
+fn price(
+    provider: &str,
+    market: Market,
+    at: Timestamp,
+    usd: i64,
+) -> hedge_core::ledger::PriceVersion {
+    hedge_core::ledger::PriceVersion {
+        provider: provider.into(),
+        market,
+        from: at,
+        per_gpu_hour: Rate::per_hour(Money::from_usd(usd)),
+    }
+}
+
+/// Launches a job of `team` at `at` on `attempt` and moves it to Running; returns (job, attempt key).
+pub async fn running_attempt(
+    s: &S,
+    team: &str,
+    attempt: NewAttempt,
+    at: Timestamp,
+) -> (Job, String) {
+    let j = s.submit_job(&new_job(team, 1)).await.unwrap();
+    s.transition(
+        &Transition::new(j.id, JobState::Pending, JobState::Placing, at).reason("placing"),
+    )
+    .await
+    .unwrap();
+    let (_, a) = s
+        .begin_launch(
+            &Transition::new(j.id, JobState::Placing, JobState::Launching, at).reason("placed"),
+            &attempt,
+        )
+        .await
+        .unwrap();
+    let j = s
+        .transition(
+            &Transition::new(j.id, JobState::Launching, JobState::Running, at)
+                .reason("started")
+                .with_attempt_update(AttemptUpdate::new(
+                    &a.idempotency_key,
+                    AttemptStatus::Running,
+                    at,
+                )),
+        )
+        .await
+        .unwrap();
+    (j, a.idempotency_key)
+}
+
+/// An attempt's segments are written with its final status, priced from the price history (a price change
+/// splits them), attributed by overlap, never twice.
+pub async fn ledger_segments_are_booked_with_the_final_status(s: S) {
+    with_team(&s, "ml").await;
+    // aws on-demand: $2/GPU-h, then $3 from 2 h in.
+    assert_eq!(
+        s.record_prices(&[
+            price("aws", Market::OnDemand, t(0), 2),
+            price("aws", Market::OnDemand, t(7200), 3)
+        ])
+        .await
+        .unwrap(),
+        2
+    );
+    // The same prices again (and an unchanged later version) add nothing.
+    assert_eq!(
+        s.record_prices(&[
+            price("aws", Market::OnDemand, t(7200), 3),
+            price("aws", Market::OnDemand, t(9000), 3)
+        ])
+        .await
+        .unwrap(),
+        0
+    );
+    assert_eq!(s.price_versions().await.unwrap().len(), 2);
+    let (j, key) = running_attempt(&s, "ml", on_demand("aws"), t(0)).await;
+    // Running: nothing booked yet (running attempts accrue at query time, in the broker).
+    assert!(s
+        .ledger_segments(None, t(0), t(86_400), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    // A stale end writes no segment.
+    let stale = Transition::new(j.id, JobState::Running, JobState::Succeeded, t(10_800))
+        .reason("succeeded")
+        .expect_version(j.version + 5)
+        .with_attempt_update(AttemptUpdate::new(
+            &key,
+            AttemptStatus::Succeeded,
+            t(10_800),
+        ));
+    assert!(s.transition(&stale).await.is_err());
+    assert!(s
+        .ledger_segments(None, t(0), t(86_400), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    // Ends after 3 h: 8 GPUs × 2 h × $2 + 8 × 1 h × $3 = $32 + $24 = $56.
+    let end = Transition::new(j.id, JobState::Running, JobState::Succeeded, t(10_800))
+        .reason("succeeded")
+        .with_attempt_update(AttemptUpdate::new(
+            &key,
+            AttemptStatus::Succeeded,
+            t(10_800),
+        ));
+    s.transition(&end).await.unwrap();
+    let segs = s
+        .ledger_segments(None, t(0), t(86_400), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(segs.len(), 2);
+    let (a, b) = (&segs[0].1, &segs[1].1);
+    assert_eq!(
+        (a.seq, a.start, a.end, a.per_gpu_hour.hourly()),
+        (0, t(0), t(7200), Money::from_usd(2))
+    );
+    assert_eq!(
+        (b.seq, b.start, b.end, b.per_gpu_hour.hourly()),
+        (1, t(7200), t(10_800), Money::from_usd(3))
+    );
+    assert_eq!(
+        (a.team.as_str(), a.job, a.gpus, a.instance_type.as_str()),
+        ("ml", j.id, 8, "p5.48xlarge")
+    );
+    assert_eq!(
+        s.booked_spend_by_team(t(0), t(86_400)).await.unwrap(),
+        [("ml".into(), Money::from_usd(56))]
+    );
+    // By overlap: [1 h, 2.5 h) holds 1 h at $16/h and 0.5 h at $24/h = $28.
+    assert_eq!(
+        s.booked_spend_by_team(t(3600), t(9000)).await.unwrap(),
+        [("ml".into(), Money::from_usd(28))]
+    );
+    let pieces: Money = segs
+        .iter()
+        .map(|(_, x)| x.billed_in(t(3600), t(9000)))
+        .sum();
+    assert_eq!(pieces, Money::from_usd(28));
+    assert!(s
+        .booked_spend_by_team(t(10_800), t(20_000))
+        .await
+        .unwrap()
+        .is_empty());
+    // Repeating the end is refused and books nothing more.
+    assert!(s
+        .update_attempt(&AttemptUpdate::new(
+            &key,
+            AttemptStatus::Succeeded,
+            t(20_000)
+        ))
+        .await
+        .is_err());
+    assert_eq!(
+        s.ledger_segments(None, t(0), t(86_400), None, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // Keyset pages and the team filter.
+    let first = s
+        .ledger_segments(None, t(0), t(86_400), None, 1)
+        .await
+        .unwrap();
+    let second = s
+        .ledger_segments(
+            None,
+            t(0),
+            t(86_400),
+            Some((first[0].1.start, first[0].0)),
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!((first[0].1.seq, second[0].1.seq), (0, 1));
+    assert!(s
+        .ledger_segments(Some(&"cv".into()), t(0), t(86_400), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .ledger_segments(Some(&"ml\0".into()), t(0), t(86_400), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A lost attempt on committed capacity is booked too, at zero billed and on-demand list.
+    s.put_commitments(&[commitment("ri-1", 8)]).await.unwrap();
+    let mut committed = on_demand("aws");
+    committed.market = Market::Committed;
+    committed.commitment = Some("ri-1".into());
+    committed.gpus = 2;
+    let (_, key2) = running_attempt(&s, "ml", committed, t(0)).await;
+    s.update_attempt(&AttemptUpdate::new(&key2, AttemptStatus::Lost, t(3600)))
+        .await
+        .unwrap();
+    let segs: Vec<_> = s
+        .ledger_segments(None, t(0), t(86_400), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, x)| x.attempt == key2)
+        .collect();
+    assert_eq!(segs.len(), 1);
+    assert_eq!(
+        (
+            segs[0].1.per_gpu_hour,
+            segs[0].1.list_per_gpu_hour.hourly(),
+            segs[0].1.commitment.clone()
+        ),
+        (Rate::ZERO, Money::from_usd(2), Some("ri-1".into()))
+    );
+    assert!(matches!(
+        s.record_prices(&[price("bad\0", Market::Spot, t(0), 1)])
+            .await,
+        Err(StoreError::InvalidInput { .. })
+    ));
+    // A team's budget action round-trips (default `wait`).
+    assert_eq!(
+        s.team(&"ml".into()).await.unwrap().on_budget_exceeded,
+        OnBudgetExceeded::Wait
+    );
+    s.put_team(&Team {
+        on_budget_exceeded: OnBudgetExceeded::Stop,
+        ..Team::new("ml")
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.team(&"ml".into()).await.unwrap().on_budget_exceeded,
+        OnBudgetExceeded::Stop
+    );
+}
+
 /// Hostile strings (NUL, control characters, oversized text) get typed errors or "not found", never a
 /// backend error, and nothing is stored. (PostgreSQL refuses NUL in text, so these would otherwise be 500s.)
 pub async fn hostile_strings_are_refused_not_stored(s: S) {
@@ -1885,6 +2119,7 @@ macro_rules! backend_suite {
             commitments_and_usage,
             provider_health_round_trip,
             spend_ledger_and_monthly_budget,
+            ledger_segments_are_booked_with_the_final_status,
             hostile_strings_are_refused_not_stored,
             racing_transitions_have_one_winner,
             random_transition_sequences_replay,

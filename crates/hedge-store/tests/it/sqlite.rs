@@ -218,6 +218,22 @@ async fn crash_child_writer() {
         .expect("run by file_survives_sigkill_mid_write with HEDGE_STORE_CRASH_DB set");
     let s: S = Arc::new(SqliteStore::open(&path).await.unwrap());
     s.put_team(&Team::new("ml")).await.unwrap();
+    s.record_prices(&[
+        hedge_core::ledger::PriceVersion {
+            provider: "aws".into(),
+            market: hedge_core::Market::OnDemand,
+            from: t(0),
+            per_gpu_hour: hedge_core::Rate::per_hour(hedge_core::Money::from_usd(2)),
+        },
+        hedge_core::ledger::PriceVersion {
+            provider: "aws".into(),
+            market: hedge_core::Market::OnDemand,
+            from: t(4),
+            per_gpu_hour: hedge_core::Rate::per_hour(hedge_core::Money::from_usd(3)),
+        },
+    ])
+    .await
+    .unwrap();
     let base = s.commitments().await.unwrap().len();
     for i in 0u64.. {
         let j = s.submit_job(&new_job("ml", (i % 7) as i32)).await.unwrap();
@@ -244,6 +260,20 @@ async fn crash_child_writer() {
         )
         .await
         .unwrap();
+        // Half the jobs end: the attempt's final status and its ledger segments are one transaction.
+        if i % 2 == 0 {
+            s.transition(
+                &Transition::new(j.id, JobState::Running, JobState::Succeeded, t(6))
+                    .reason("succeeded")
+                    .with_attempt_update(AttemptUpdate::new(
+                        &a.idempotency_key,
+                        AttemptStatus::Succeeded,
+                        t(6),
+                    )),
+            )
+            .await
+            .unwrap();
+        }
         s.record_spend(&SpendEntry {
             job: Some(j.id),
             team: "ml".into(),
@@ -366,6 +396,53 @@ async fn file_survives_sigkill_mid_write() {
                 assert_eq!(attempts[0].status, AttemptStatus::Running);
             }
         }
+        // The ledger: every ended attempt has exactly its segments (none lost, none doubled), and no attempt
+        // still in flight has any.
+        let book = hedge_core::ledger::PriceBook::new(s.price_versions().await.unwrap());
+        let mut booked =
+            std::collections::BTreeMap::<String, Vec<hedge_core::ledger::Segment>>::new();
+        let mut after = None;
+        loop {
+            let page = s
+                .ledger_segments(None, t(-1), t(1_000_000), after, 5000)
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some((last.1.start, last.0));
+            for (_, seg) in page {
+                booked.entry(seg.attempt.clone()).or_default().push(seg);
+            }
+        }
+        let mut ended = 0;
+        for j in &all {
+            for a in s.attempts(j.id).await.unwrap() {
+                let got = booked.remove(&a.idempotency_key).unwrap_or_default();
+                if a.status.is_terminal() {
+                    ended += 1;
+                    let want = hedge_core::ledger::segments(
+                        &book,
+                        &span_of(&a, "ml".into()),
+                        a.updated_at,
+                    );
+                    assert_eq!(got, want, "round {round}: attempt {}", a.idempotency_key);
+                    assert_eq!(
+                        got.len(),
+                        2,
+                        "round {round}: a price change at t(4) splits [t(2), t(6))"
+                    );
+                } else {
+                    assert!(
+                        got.is_empty(),
+                        "round {round}: in-flight attempt {} has segments",
+                        a.idempotency_key
+                    );
+                }
+            }
+        }
+        assert!(
+            ended > 0 && booked.is_empty(),
+            "round {round}: {ended} ended; segments of no attempt: {booked:?}"
+        );
         // Commitment batches are all or nothing.
         let mut per_batch = std::collections::BTreeMap::<String, usize>::new();
         for c in s.commitments().await.unwrap() {

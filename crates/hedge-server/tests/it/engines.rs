@@ -358,6 +358,67 @@ async fn thirty_jobs_spread_over_three_slurm_clusters_and_ec2() {
         );
     }
     assert!(committed > 0, "no job used the commitment: {by_provider:?}");
+    // What the EC2 attempts cost is booked at their offer's catalog price (p5.48xlarge in us-east-1), not at
+    // a provider-wide rate: the FOCUS export's rows of those attempts bill the catalog's per-GPU price.
+    let catalog = hedge_catalog::default_catalog().unwrap().catalog;
+    let mut ec2_rows = 0;
+    let resp = e
+        .http
+        .get(format!("{}/v1/cost/export?from=2020-01-01", e.url))
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csv = resp.text().await.unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|c| *c == n)
+            .unwrap_or_else(|| panic!("no {n} in {header:?}"))
+    };
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != header.len() || f[col("x_attempt")].is_empty() {
+            continue;
+        }
+        let attempt = f[col("x_attempt")];
+        let on_ec2 = {
+            let job: u64 = f[col("x_job")].parse().unwrap_or(0);
+            let j = e.job(job).await;
+            j["attempts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["idempotency_key"] == attempt && a["provider"] == "aws-east")
+        };
+        if !on_ec2 {
+            continue;
+        }
+        ec2_rows += 1;
+        let offer = catalog
+            .offers()
+            .iter()
+            .find(|o| {
+                o.provider.as_str() == "aws"
+                    && o.instance_type == "p5.48xlarge"
+                    && o.location.region().as_str() == "us-east-1"
+            })
+            .unwrap();
+        let want_per_gpu = offer.prices.on_demand.unwrap().hourly().micros() / 8;
+        let billed: f64 = f[col("BilledCost")].parse().unwrap();
+        let qty: f64 = f[col("ConsumedQuantity")].parse().unwrap();
+        if qty > 0.0 {
+            let per_gpu_hour = billed / qty * 1e6;
+            assert!(
+                (per_gpu_hour - want_per_gpu as f64).abs() <= 0.02 * want_per_gpu as f64,
+                "{line}: {per_gpu_hour} vs {want_per_gpu}"
+            );
+        }
+    }
+    assert!(ec2_rows > 0, "no ledger row of an EC2 attempt in {csv}");
     // The first job went to the commitment: committed capacity comes first.
     let first = e.job(ids[0]).await;
     assert_eq!(first["attempts"][0]["market"], "committed", "{first:#}");

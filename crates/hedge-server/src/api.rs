@@ -1026,6 +1026,31 @@ fn resolve_provider(
     };
     if let Some(p) = b.provider_config(named) {
         if !offers(&p.name) {
+            if let Some(r) = region {
+                let mut regions: Vec<&str> = b
+                    .catalog
+                    .offers()
+                    .iter()
+                    .filter(|o| {
+                        &o.provider == named
+                            && o.accelerator
+                                .as_ref()
+                                .is_some_and(|a| &a.name == accelerator)
+                    })
+                    .map(|o| o.location.region().as_str())
+                    .collect();
+                if !regions.is_empty() {
+                    regions.sort_unstable();
+                    regions.dedup();
+                    return Err((
+                        "region",
+                        format!(
+                            "provider {named} offers {accelerator} in {}, not in region {r}",
+                            regions.join(", ")
+                        ),
+                    ));
+                }
+            }
             let mut have: Vec<String> = b
                 .catalog
                 .offers()

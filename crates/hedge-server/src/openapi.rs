@@ -37,7 +37,7 @@ impl Modify for Bearer {
         api::put_faults, api::get_faults,
         api::cost_spend, api::cost_commitments, api::cost_export,
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, StreamName)),
     modifiers(&Bearer),
 )]
 pub struct ApiDoc;
@@ -54,31 +54,38 @@ pub fn document() -> Value {
 pub fn document_for(b: &Broker) -> Value {
     let mut doc = document();
     // Each name a commitment may give (a configured provider, or the catalog provider a `catalog:` provider
-    // sells) with the accelerators offered under it.
-    let mut offered_by: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
-        Default::default();
+    // sells) with the accelerators offered under it and the regions each is offered in.
+    type Regions<'a> = std::collections::BTreeSet<&'a str>;
+    let mut offered_by: std::collections::BTreeMap<
+        &str,
+        std::collections::BTreeMap<&str, Regions<'_>>,
+    > = Default::default();
     for p in &b.config.providers {
-        let accels: std::collections::BTreeSet<&str> = b
-            .catalog
-            .offers()
-            .iter()
-            .filter(|o| o.provider == p.name)
-            .filter_map(|o| o.accelerator.as_ref().map(|a| a.name.as_str()))
-            .collect();
-        offered_by
-            .entry(p.name.as_str())
-            .or_default()
-            .extend(accels.iter().copied());
+        let mut accels: std::collections::BTreeMap<&str, Regions<'_>> = Default::default();
+        for o in b.catalog.offers().iter().filter(|o| o.provider == p.name) {
+            if let Some(a) = &o.accelerator {
+                accels
+                    .entry(a.name.as_str())
+                    .or_default()
+                    .insert(o.location.region().as_str());
+            }
+        }
+        let mut names = vec![p.name.as_str()];
         if let crate::Sells::Catalog { provider, .. } = &p.sells {
-            offered_by
-                .entry(provider.as_str())
-                .or_default()
-                .extend(accels);
+            names.push(provider.as_str());
+        }
+        for n in names {
+            let entry = offered_by.entry(n).or_default();
+            for (a, r) in &accels {
+                entry.entry(a).or_default().extend(r.iter().copied());
+            }
         }
     }
     let providers: Vec<&str> = offered_by.keys().copied().collect();
-    let offered: std::collections::BTreeSet<&str> =
-        offered_by.values().flatten().copied().collect();
+    let offered: std::collections::BTreeSet<&str> = offered_by
+        .values()
+        .flat_map(|m| m.keys().copied())
+        .collect();
     let known: Vec<&str> = b.known_accelerators.iter().map(|a| a.as_str()).collect();
     let schemas = &mut doc["components"]["schemas"];
     if !known.is_empty() {
@@ -91,9 +98,17 @@ pub fn document_for(b: &Broker) -> Value {
             json!(format!("^({names})(:[1-9][0-9]{{0,8}})?$"));
     }
     // Each provider with the accelerators it offers: the pairs a commitment may name.
+    // Each (provider, accelerator) a commitment may name, with the regions it may name (or none).
     let pairs: Vec<Value> = offered_by
         .iter()
-        .map(|(p, a)| json!({"properties": {"provider": {"const": p}, "accelerator": {"enum": a}}}))
+        .flat_map(|(p, accels)| {
+            accels.iter().map(move |(a, regions)| {
+                let mut region: Vec<Value> = regions.iter().map(|r| json!(r)).collect();
+                region.push(json!(""));
+                region.push(Value::Null);
+                json!({"properties": {"provider": {"const": p}, "accelerator": {"const": a}, "region": {"enum": region}}})
+            })
+        })
         .collect();
     for schema in ["CommitmentInput", "PlannedCommitmentInput"] {
         schemas[schema]["properties"]["provider"] = json!({"type": "string", "enum": providers, "description": "a provider configured in this broker"});

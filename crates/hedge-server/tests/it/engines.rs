@@ -59,6 +59,27 @@ fn clear_clusters() {
     }
 }
 
+/// What test cluster `cluster` (`hedge-a`..`hedge-c`) lists through slurmrestd's `GET /jobs`, as an operator
+/// would see it.
+async fn slurm_jobs(http: &reqwest::Client, cluster: &str) -> Value {
+    let var = cluster.to_uppercase().replace('-', "_");
+    http.get(format!(
+        "{}/slurm/v0.0.38/jobs",
+        std::env::var(format!("{var}_URL")).unwrap()
+    ))
+    .header("X-SLURM-USER-NAME", "root")
+    .header(
+        "X-SLURM-USER-TOKEN",
+        std::env::var(format!("{var}_TOKEN")).unwrap(),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap()
+}
+
 struct Engines {
     url: String,
     admin: String,
@@ -474,24 +495,7 @@ async fn cancel_stops_the_job_on_slurm_and_on_ec2() {
         hedge_drivers::Observation::Cancelled,
         "Slurm's view of {key}"
     );
-    let var = slurm_provider.to_uppercase().replace('-', "_");
-    let jobs: Value = e
-        .http
-        .get(format!(
-            "{}/slurm/v0.0.38/jobs",
-            std::env::var(format!("{var}_URL")).unwrap()
-        ))
-        .header("X-SLURM-USER-NAME", "root")
-        .header(
-            "X-SLURM-USER-TOKEN",
-            std::env::var(format!("{var}_TOKEN")).unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs = slurm_jobs(&e.http, &slurm_provider).await;
     let slurm_state = jobs["jobs"]
         .as_array()
         .unwrap()
@@ -1007,23 +1011,7 @@ async fn a_broker_killed_during_launches_adopts_its_work_with_one_job_or_instanc
                 .unwrap()
                 .len()
         } else {
-            let var = provider.to_uppercase().replace('-', "_");
-            let jobs: Value = http2
-                .get(format!(
-                    "{}/slurm/v0.0.38/jobs",
-                    std::env::var(format!("{var}_URL")).unwrap()
-                ))
-                .header("X-SLURM-USER-NAME", "root")
-                .header(
-                    "X-SLURM-USER-TOKEN",
-                    std::env::var(format!("{var}_TOKEN")).unwrap(),
-                )
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let jobs = slurm_jobs(&http2, provider).await;
             jobs["jobs"]
                 .as_array()
                 .unwrap()
